@@ -1,0 +1,33 @@
+# Tessera — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Same value cargo-leptos sets, so `cargo test` reuses its release artifacts.
+export LEPTOS_OUTPUT_NAME := tessera
+
+PORT ?= 3000
+ADDR ?= 127.0.0.1:$(PORT)
+
+.PHONY: run test setup build test-rust test-e2e bench clean
+
+## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data/
+run: build
+	TESSERA_ADDR=$${TESSERA_ADDR:-$(ADDR)} TESSERA_SITE_ROOT=target/site ./target/release/tessera
+
+## Everything: unit and integration tests (SQLite, and Postgres when reachable), then Playwright
+test: build test-rust test-e2e
+
+setup:
+	@./scripts/setup-tools.sh
+
+build: setup
+	cargo leptos build --release --precompress
+
+test-rust: setup
+	cargo test --release -p app -p tessera --features app/ssr
+
+test-e2e: build
+	cd end2end && ./run.sh
+
+clean:
+	cargo clean
+	rm -rf end2end/node_modules end2end/test-results end2end/playwright-report

@@ -1,0 +1,15 @@
+//! Tessera's Leptos app: pages and components (compiled for the server and
+//! the browser), shared plain-data types, and — with the `ssr` feature — the
+//! server-only services and store.
+
+#![recursion_limit = "256"]
+
+pub mod model;
+pub mod scopes;
+pub mod tokens;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+pub use ui::{shell, App};

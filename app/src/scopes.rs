@@ -1,0 +1,217 @@
+//! The scope catalog and scope sets, Azure DevOps style: areas × levels, a
+//! higher level including the lower ones, or Full access. Scope strings are
+//! space-separated (OAuth convention): `full`, or `code:write wiki:read`.
+
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, fmt};
+
+/// An area a token can be granted: (id, label, what it covers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Area {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub description: &'static str,
+}
+
+/// The default catalog. `profile` and `tokens` guard Tessera's own API; the
+/// other areas exist for services behind the gateway, which name the scope
+/// they need.
+pub const CATALOG: &[Area] = &[
+    Area { id: "code", label: "Code", description: "Source code, repositories and pull requests" },
+    Area { id: "work_items", label: "Work items", description: "Work items, boards and queries" },
+    Area { id: "build", label: "Build", description: "Pipelines, builds and their artifacts" },
+    Area { id: "release", label: "Release", description: "Releases and deployments" },
+    Area { id: "packaging", label: "Packaging", description: "Package feeds" },
+    Area { id: "wiki", label: "Wiki", description: "Wiki pages" },
+    Area { id: "profile", label: "Profile", description: "Your profile" },
+    Area { id: "tokens", label: "Tokens", description: "Your personal access tokens" },
+];
+
+pub fn area(id: &str) -> Option<&'static Area> {
+    CATALOG.iter().find(|a| a.id == id)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Read,
+    Write,
+    Manage,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Read, Level::Write, Level::Manage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Read => "read",
+            Level::Write => "write",
+            Level::Manage => "manage",
+        }
+    }
+
+    /// How the level reads in the UI.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Read => "Read",
+            Level::Write => "Read & write",
+            Level::Manage => "Read, write & manage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "read" => Some(Level::Read),
+            "write" => Some(Level::Write),
+            "manage" => Some(Level::Manage),
+            _ => None,
+        }
+    }
+}
+
+/// What a token may do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scopes {
+    Full,
+    /// Area id → level; never empty.
+    Custom(BTreeMap<String, Level>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("Choose at least one scope, or Full access.")]
+    Empty,
+    #[error("Unknown scope area \"{0}\".")]
+    UnknownArea(String),
+    #[error("Unknown access level \"{level}\" for {area}; use read, write or manage.")]
+    UnknownLevel { area: String, level: String },
+    #[error("\"{0}\" is not a scope; write it as area:level, e.g. code:read.")]
+    Malformed(String),
+    #[error("Full access cannot be combined with other scopes.")]
+    FullWithOthers,
+}
+
+impl Scopes {
+    /// Parses a space-separated scope string. Repeating an area keeps the
+    /// highest level named.
+    pub fn parse(s: &str) -> Result<Scopes, ScopeError> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        if words.is_empty() {
+            return Err(ScopeError::Empty);
+        }
+        if words.contains(&"full") {
+            return if words.iter().all(|w| *w == "full") { Ok(Scopes::Full) } else { Err(ScopeError::FullWithOthers) };
+        }
+        let mut map = BTreeMap::new();
+        for word in words {
+            let (area_id, level) = word.split_once(':').ok_or_else(|| ScopeError::Malformed(word.to_owned()))?;
+            if area(area_id).is_none() {
+                return Err(ScopeError::UnknownArea(area_id.to_owned()));
+            }
+            let level = Level::parse(level)
+                .ok_or_else(|| ScopeError::UnknownLevel { area: area_id.to_owned(), level: level.to_owned() })?;
+            let entry = map.entry(area_id.to_owned()).or_insert(level);
+            *entry = (*entry).max(level);
+        }
+        Ok(Scopes::Custom(map))
+    }
+
+    /// True when these scopes include `required` (`area:level`). An unknown
+    /// or malformed requirement is never satisfied (except by Full access).
+    pub fn allows(&self, required: &str) -> bool {
+        match self {
+            Scopes::Full => true,
+            Scopes::Custom(map) => {
+                let Some((area_id, level)) = required.split_once(':') else { return false };
+                match (map.get(area_id), Level::parse(level)) {
+                    (Some(have), Some(need)) => *have >= need,
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// True when every permission of `other` is also in `self`.
+    pub fn covers(&self, other: &Scopes) -> bool {
+        match (self, other) {
+            (Scopes::Full, _) => true,
+            (Scopes::Custom(_), Scopes::Full) => false,
+            (Scopes::Custom(mine), Scopes::Custom(theirs)) => {
+                theirs.iter().all(|(a, l)| mine.get(a).is_some_and(|m| m >= l))
+            }
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        matches!(self, Scopes::Full)
+    }
+
+    pub fn level(&self, area_id: &str) -> Option<Level> {
+        match self {
+            Scopes::Full => Some(Level::Manage),
+            Scopes::Custom(map) => map.get(area_id).copied(),
+        }
+    }
+
+    /// A short human summary for lists: "Full access" or "Code (read & write), Wiki (read)".
+    pub fn summary(&self) -> String {
+        match self {
+            Scopes::Full => "Full access".into(),
+            Scopes::Custom(map) => map
+                .iter()
+                .map(|(a, l)| {
+                    let label = area(a).map(|a| a.label).unwrap_or(a.as_str());
+                    format!("{label} ({})", l.label().to_lowercase())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scopes::Full => f.write_str("full"),
+            Scopes::Custom(map) => {
+                let parts: Vec<String> = map.iter().map(|(a, l)| format!("{a}:{}", l.as_str())).collect();
+                f.write_str(&parts.join(" "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_scope_strings() {
+        assert_eq!(Scopes::parse("full").unwrap(), Scopes::Full);
+        let s = Scopes::parse("wiki:read code:write code:read").unwrap();
+        assert_eq!(s.to_string(), "code:write wiki:read");
+        assert_eq!(Scopes::parse(""), Err(ScopeError::Empty));
+        assert_eq!(Scopes::parse("nope:read"), Err(ScopeError::UnknownArea("nope".into())));
+        assert!(matches!(Scopes::parse("code:admin"), Err(ScopeError::UnknownLevel { .. })));
+        assert!(matches!(Scopes::parse("code"), Err(ScopeError::Malformed(_))));
+        assert_eq!(Scopes::parse("full code:read"), Err(ScopeError::FullWithOthers));
+    }
+
+    #[test]
+    fn higher_levels_include_lower_ones() {
+        let s = Scopes::parse("code:manage wiki:read").unwrap();
+        assert!(s.allows("code:read") && s.allows("code:write") && s.allows("code:manage"));
+        assert!(s.allows("wiki:read") && !s.allows("wiki:write"));
+        assert!(!s.allows("build:read") && !s.allows("garbage"));
+        assert!(Scopes::Full.allows("tokens:manage"));
+    }
+
+    #[test]
+    fn coverage_compares_scope_sets() {
+        let big = Scopes::parse("code:manage wiki:write").unwrap();
+        assert!(big.covers(&Scopes::parse("code:read wiki:write").unwrap()));
+        assert!(!big.covers(&Scopes::parse("wiki:manage").unwrap()));
+        assert!(!big.covers(&Scopes::Full));
+        assert!(Scopes::Full.covers(&big));
+    }
+}

@@ -1,0 +1,202 @@
+//! The account service: sign-up, sign-in and password changes. Returns either
+//! the outcome or a [`FormFeedback`] the page renders next to the fields.
+
+use super::{
+    db::{is_unique_violation, now, on_db},
+    sessions::{self, NewSession},
+    throttle::RetryAfter,
+    Core,
+};
+use crate::model::{rules, CurrentUser, FormFeedback};
+use std::net::IpAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Bad input: the form is shown again with these messages.
+    #[error("invalid input")]
+    Invalid(FormFeedback),
+    /// Wrong username or password (the same answer for both).
+    #[error("incorrect username or password")]
+    BadCredentials(FormFeedback),
+    #[error("too many attempts")]
+    Throttled(RetryAfter, FormFeedback),
+    #[error("sign-up is disabled")]
+    SignupDisabled,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Hash(#[from] super::passwords::HashError),
+}
+
+pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+
+fn feedback_with(values: &[(&str, &str)]) -> FormFeedback {
+    let mut fb = FormFeedback::default();
+    for (k, v) in values {
+        fb.values.insert((*k).into(), (*v).into());
+    }
+    fb
+}
+
+pub async fn sign_up(
+    core: &Core,
+    username: &str,
+    password: &str,
+    confirm: &str,
+) -> Result<(CurrentUser, NewSession), AccountError> {
+    if !core.config.signup_enabled {
+        return Err(AccountError::SignupDisabled);
+    }
+    let username = username.trim();
+    let mut fb = feedback_with(&[("username", username)]);
+    if let Some(problem) = rules::username_problem(username) {
+        fb.fields.insert("username".into(), problem);
+    }
+    if let Some(problem) = rules::password_problem(password, username) {
+        fb.fields.insert("password".into(), problem);
+    } else if password != confirm {
+        fb.fields.insert("confirm".into(), "Passwords do not match.".into());
+    }
+    if !fb.fields.is_empty() {
+        return Err(AccountError::Invalid(fb));
+    }
+    let hash = core.hasher.hash(password.to_owned()).await?;
+    let created = now();
+    let key = username.to_lowercase();
+    let inserted: Result<(i64,), sqlx::Error> = on_db!(&core.db, pool => sqlx::query_as(
+        "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at) \
+         VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    )
+    .bind(username)
+    .bind(&key)
+    .bind(&hash)
+    .bind(created)
+    .fetch_one(pool)
+    .await);
+    let id = match inserted {
+        Ok((id,)) => id,
+        Err(e) if is_unique_violation(&e) => {
+            fb.fields.insert("username".into(), "That username is already taken.".into());
+            return Err(AccountError::Invalid(fb));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let session = sessions::create(&core.db, id).await?;
+    Ok((CurrentUser { id, username: username.to_owned() }, session))
+}
+
+pub async fn sign_in(
+    core: &Core,
+    client_ip: IpAddr,
+    username: &str,
+    password: &str,
+) -> Result<(CurrentUser, NewSession), AccountError> {
+    let username = username.trim();
+    let mut fb = feedback_with(&[("username", username)]);
+    if username.is_empty() {
+        fb.fields.insert("username".into(), "Enter your username.".into());
+    }
+    if password.is_empty() {
+        fb.fields.insert("password".into(), "Enter your password.".into());
+    }
+    if !fb.fields.is_empty() {
+        return Err(AccountError::Invalid(fb));
+    }
+    if let Err(wait) = core.throttle.check(client_ip, username) {
+        fb.message = Some(too_many_attempts(wait));
+        return Err(AccountError::Throttled(wait, fb));
+    }
+    // Over-long input cannot match a stored account; still pay the hash below.
+    let key = username.to_lowercase();
+    let row: Option<(i64, String, String)> = if username.chars().count() <= rules::USERNAME_MAX {
+        on_db!(&core.db, pool => sqlx::query_as(
+            "SELECT id, username, password_hash FROM users WHERE username_key = $1",
+        )
+        .bind(&key)
+        .fetch_optional(pool)
+        .await)?
+    } else {
+        None
+    };
+    let password = password.chars().take(rules::PASSWORD_MAX * 4).collect::<String>();
+    let (user, hash) = match row {
+        Some((id, name, hash)) => (Some(CurrentUser { id, username: name }), Some(hash)),
+        None => (None, None),
+    };
+    let ok = core.hasher.verify(password, hash).await?;
+    match user {
+        Some(user) if ok => {
+            core.throttle.record_success(username);
+            let session = sessions::create(&core.db, user.id).await?;
+            Ok((user, session))
+        }
+        _ => {
+            core.throttle.record_failure(client_ip, username);
+            fb.message = Some(BAD_CREDENTIALS.into());
+            Err(AccountError::BadCredentials(fb))
+        }
+    }
+}
+
+pub fn too_many_attempts(wait: RetryAfter) -> String {
+    let secs = wait.seconds();
+    let when = if secs < 90 {
+        format!("{secs} seconds")
+    } else {
+        format!("{} minutes", secs.div_ceil(60))
+    };
+    format!("Too many sign-in attempts. Try again in {when}.")
+}
+
+/// Changes the password after checking the current one, ends every session
+/// of the user (all devices), and opens a fresh one for this browser.
+pub async fn change_password(
+    core: &Core,
+    client_ip: IpAddr,
+    user: &CurrentUser,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> Result<NewSession, AccountError> {
+    let mut fb = FormFeedback::default();
+    if current.is_empty() {
+        fb.fields.insert("current".into(), "Enter your current password.".into());
+    }
+    if let Some(problem) = rules::password_problem(new, &user.username) {
+        fb.fields.insert("password".into(), problem);
+    } else if new != confirm {
+        fb.fields.insert("confirm".into(), "Passwords do not match.".into());
+    } else if new == current {
+        fb.fields.insert("password".into(), "Choose a password different from the current one.".into());
+    }
+    if !fb.fields.is_empty() {
+        return Err(AccountError::Invalid(fb));
+    }
+    if let Err(wait) = core.throttle.check(client_ip, &user.username) {
+        fb.message = Some(too_many_attempts(wait));
+        return Err(AccountError::Throttled(wait, fb));
+    }
+    let hash: Option<(String,)> = on_db!(&core.db, pool => sqlx::query_as(
+        "SELECT password_hash FROM users WHERE id = $1",
+    )
+    .bind(user.id)
+    .fetch_optional(pool)
+    .await)?;
+    if !core.hasher.verify(current.to_owned(), hash.map(|h| h.0)).await? {
+        core.throttle.record_failure(client_ip, &user.username);
+        fb.fields.insert("current".into(), "That is not your current password.".into());
+        return Err(AccountError::Invalid(fb));
+    }
+    let new_hash = core.hasher.hash(new.to_owned()).await?;
+    on_db!(&core.db, pool => sqlx::query(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
+    )
+    .bind(&new_hash)
+    .bind(now())
+    .bind(user.id)
+    .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    sessions::delete_all_for_user(&core.db, user.id).await?;
+    Ok(sessions::create(&core.db, user.id).await?)
+}

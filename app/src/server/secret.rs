@@ -1,0 +1,121 @@
+//! The token format: `tsr_` + 32 random base62 characters + a 6-character
+//! base62 CRC32 of everything before it (GitHub's scheme), 42 characters.
+//! The checksum lets secret scanners recognise a Tessera token and lets the
+//! server reject a mistyped or made-up one without a database query.
+
+use rand::{distributions::Alphanumeric, Rng as _};
+use sha2::{Digest, Sha256};
+
+/// NEVER CHANGE: every token ever issued starts with it, and secret scanners
+/// are configured to look for it.
+pub const PREFIX: &str = "tsr_";
+pub const RANDOM_LEN: usize = 32;
+pub const CHECKSUM_LEN: usize = 6;
+pub const TOKEN_LEN: usize = PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+/// Random characters kept in the display hint.
+pub const HINT_RANDOM_LEN: usize = 4;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn base62_checksum(body: &str) -> String {
+    let mut n = crc32fast::hash(body.as_bytes());
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A token in the clear: exists only between creation and the response that
+/// shows it once. `Debug` never prints it.
+pub struct Plaintext(String);
+
+impl Plaintext {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Plaintext(<redacted>)")
+    }
+}
+
+/// What is stored for a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub hash: Vec<u8>,
+    pub hint: String,
+}
+
+/// A new random token and what to store for it.
+pub fn generate() -> (Plaintext, Stored) {
+    let random: String = rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(RANDOM_LEN)
+        .map(char::from)
+        .collect();
+    let body = format!("{PREFIX}{random}");
+    let token = format!("{body}{}", base62_checksum(&body));
+    let stored = Stored { hash: hash(&token), hint: format!("{PREFIX}{}", &random[..HINT_RANDOM_LEN]) };
+    (Plaintext(token), stored)
+}
+
+/// A random id for a rendered create form (not a secret).
+pub fn form_id() -> String {
+    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(20).map(char::from).collect()
+}
+
+pub fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// True when `candidate` has the shape and checksum of a Tessera token.
+pub fn is_well_formed(candidate: &str) -> bool {
+    if candidate.len() != TOKEN_LEN || !candidate.starts_with(PREFIX) {
+        return false;
+    }
+    let (body, checksum) = candidate.split_at(PREFIX.len() + RANDOM_LEN);
+    body[PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric()) && base62_checksum(body) == checksum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_never_changes() {
+        assert_eq!(PREFIX, "tsr_");
+        assert_eq!(TOKEN_LEN, 42);
+    }
+
+    #[test]
+    fn generated_tokens_are_well_formed_and_distinct() {
+        let (a, sa) = generate();
+        let (b, _) = generate();
+        assert_ne!(a.expose(), b.expose());
+        assert!(is_well_formed(a.expose()));
+        assert_eq!(a.expose().len(), 42);
+        assert_eq!(sa.hash, hash(a.expose()));
+        assert_eq!(sa.hint, a.expose()[..8]);
+        assert_eq!(format!("{a:?}"), "Plaintext(<redacted>)");
+    }
+
+    #[test]
+    fn a_mistyped_token_fails_the_checksum() {
+        let (t, _) = generate();
+        let s = t.expose();
+        let mut chars: Vec<char> = s.chars().collect();
+        chars[10] = if chars[10] == 'a' { 'b' } else { 'a' };
+        let typo: String = chars.into_iter().collect();
+        assert!(!is_well_formed(&typo));
+        assert!(!is_well_formed(&s[..41]));
+        assert!(!is_well_formed(&s.replace("tsr_", "ghp_")));
+        assert!(!is_well_formed(""));
+    }
+}

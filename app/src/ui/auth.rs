@@ -1,0 +1,136 @@
+//! Sign-in and sign-up. Both are plain forms posting to axum handlers, which
+//! answer with a redirect on success or this page again with field messages.
+
+use super::fields::{Field, FormMessage};
+use crate::model::{rules, SessionInfo};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// Only local paths are accepted as a post-sign-in destination.
+pub fn safe_next(next: &str) -> Option<String> {
+    let ok = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
+    ok.then(|| next.to_owned())
+}
+
+#[component]
+pub fn SignIn(info: SessionInfo) -> impl IntoView {
+    let query = use_query_map();
+    let fb = info.feedback.clone().unwrap_or_default();
+    let next = fb
+        .values
+        .get("next")
+        .cloned()
+        .or_else(|| query.read_untracked().get("next"))
+        .and_then(|n| safe_next(&n))
+        .unwrap_or_default();
+    let signup_href = if next.is_empty() {
+        "/signup".to_string()
+    } else {
+        format!("/signup?next={}", urlencode(&next))
+    };
+    let notice = query.read_untracked().get("signed_out").map(|_| "You have been signed out.");
+    view! {
+        <Title text="Sign in · Tessera" />
+        <section class="card narrow auth">
+            <h1>"Sign in to Tessera"</h1>
+            {notice.map(|n| view! { <div class="alert info" role="status">{n}</div> })}
+            <FormMessage message=fb.message.clone() />
+            <form method="post" action="/signin" class="stack" novalidate=false>
+                <input type="hidden" name="next" value=next.clone() />
+                <Field
+                    label="Username"
+                    name="username"
+                    value=fb.value("username")
+                    error=fb.field("username")
+                    autocomplete="username"
+                    maxlength=rules::USERNAME_MAX
+                    autofocus=true
+                />
+                <Field
+                    label="Password"
+                    name="password"
+                    input_type="password"
+                    error=fb.field("password")
+                    autocomplete="current-password"
+                />
+                <button type="submit" class="button primary">"Sign in"</button>
+            </form>
+            {info.signup_enabled.then(|| view! {
+                <p class="switch">"New to Tessera? " <a href=signup_href.clone()>"Create an account"</a></p>
+            })}
+        </section>
+    }
+}
+
+#[component]
+pub fn SignUp(info: SessionInfo) -> impl IntoView {
+    let fb = info.feedback.clone().unwrap_or_default();
+    let query = use_query_map();
+    let next = query.read_untracked().get("next").and_then(|n| safe_next(&n)).unwrap_or_default();
+    if !info.signup_enabled {
+        return view! {
+            <Title text="Sign up · Tessera" />
+            <section class="card narrow auth">
+                <h1>"Sign-up is closed"</h1>
+                <p>"This Tessera server does not accept new accounts. Ask its operator for one."</p>
+                <p><a href="/signin">"Sign in"</a></p>
+            </section>
+        }
+        .into_any();
+    }
+    view! {
+        <Title text="Sign up · Tessera" />
+        <section class="card narrow auth">
+            <h1>"Create your account"</h1>
+            <FormMessage message=fb.message.clone() />
+            <form method="post" action="/signup" class="stack">
+                <input type="hidden" name="next" value=next />
+                <Field
+                    label="Username"
+                    name="username"
+                    value=fb.value("username")
+                    error=fb.field("username")
+                    hint="Letters, digits, '.', '_' and '-'; up to 32 characters."
+                    autocomplete="username"
+                    minlength=rules::USERNAME_MIN
+                    maxlength=rules::USERNAME_MAX
+                    pattern=rules::USERNAME_PATTERN
+                    autofocus=true
+                />
+                <Field
+                    label="Password"
+                    name="password"
+                    input_type="password"
+                    error=fb.field("password")
+                    hint="At least 12 characters. A few unrelated words make a strong password."
+                    autocomplete="new-password"
+                    minlength=rules::PASSWORD_MIN
+                    maxlength=rules::PASSWORD_MAX
+                />
+                <Field
+                    label="Confirm password"
+                    name="confirm"
+                    input_type="password"
+                    error=fb.field("confirm")
+                    autocomplete="new-password"
+                />
+                <button type="submit" class="button primary">"Create account"</button>
+            </form>
+            <p class="switch">"Already have an account? " <a href="/signin">"Sign in"</a></p>
+        </section>
+    }
+    .into_any()
+}
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

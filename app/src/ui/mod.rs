@@ -1,0 +1,199 @@
+//! Pages and components. Forms are plain HTML forms that post to the server,
+//! so every core flow works before (or without) the WASM bundle.
+
+pub mod auth;
+mod fields;
+mod modal;
+mod security;
+pub mod token_api;
+mod token_form;
+pub mod tokens;
+
+use crate::model::{CurrentUser, SessionInfo};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_router::{
+    components::{Route, Router, Routes, A},
+    path,
+};
+
+/// The HTML document around the app (server only renders this).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::security::provide_nonce_and_csp();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <HashedStylesheet options=options.clone() id="leptos" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Who is signed in, whether sign-up is open, and any form feedback.
+#[server(prefix = "/rpc", endpoint = "session_info")]
+pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {
+    use crate::model::FormFeedback;
+    use crate::server::AppState;
+    let user = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CurrentUser>().cloned());
+    let signup_enabled = use_context::<AppState>().is_some_and(|s| s.core.config.signup_enabled);
+    let feedback = use_context::<FormFeedback>();
+    Ok(SessionInfo { user, signup_enabled, feedback })
+}
+
+type SessionResource = Resource<Result<SessionInfo, ServerFnError>>;
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let session: SessionResource = Resource::new_blocking(|| (), |_| get_session_info());
+    provide_context(session);
+    // The route list must be visible outside any Suspense: the server
+    // discovers routes by rendering this tree.
+    view! {
+        <Title text="Tessera" />
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <Router>
+            <WithSession render=|info| view! { <Header user=info.user /> } />
+            <main id="main" tabindex="-1">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=Home />
+                    <Route path=path!("/signin") view=|| view! { <WithSession render=|info| view! { <auth::SignIn info /> } /> } />
+                    <Route path=path!("/signup") view=|| view! { <WithSession render=|info| view! { <auth::SignUp info /> } /> } />
+                    <Route
+                        path=path!("/profile/security/tokens")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::TokensPage info /> } /> }
+                    />
+                    <Route
+                        path=path!("/profile/security/tokens/new")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::NewTokenPage info /> } /> }
+                    />
+                    <Route
+                        path=path!("/profile/security/tokens/revoke-all")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::RevokeAllPage info /> } /> }
+                    />
+                    <Route
+                        path=path!("/profile/security/tokens/:id/edit")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::EditTokenPage info /> } /> }
+                    />
+                    <Route
+                        path=path!("/profile/security/tokens/:id/revoke")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::RevokeTokenPage info /> } /> }
+                    />
+                    <Route
+                        path=path!("/profile/security/tokens/:id/regenerate")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::RegenerateTokenPage info /> } /> }
+                    />
+                    <Route
+                        path=path!("/profile/security/password")
+                        view=|| view! { <WithSession render=|info| view! { <security::ChangePassword info /> } /> }
+                    />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Renders `render` with the session info once it has loaded (on the server
+/// it is always loaded before the first byte is sent).
+#[component]
+fn WithSession<F, V>(render: F) -> impl IntoView
+where
+    F: Fn(SessionInfo) -> V + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let session = expect_context::<SessionResource>();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let render = render.clone();
+                Suspend::new(async move { render(session.await.unwrap_or_default()) })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Header(user: Option<CurrentUser>) -> impl IntoView {
+    view! {
+        <header class="site-header">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"▦"</span>
+                "Tessera"
+            </a>
+            {match user {
+                Some(user) => view! { <ProfileMenu user /> }.into_any(),
+                None => view! {
+                    <nav class="header-links" aria-label="Account">
+                        <a href="/signin">"Sign in"</a>
+                    </nav>
+                }.into_any(),
+            }}
+        </header>
+    }
+}
+
+/// A disclosure menu (`<details>`), so it opens with or without the WASM.
+#[component]
+fn ProfileMenu(user: CurrentUser) -> impl IntoView {
+    let initial = user.username.chars().next().unwrap_or('?').to_ascii_uppercase().to_string();
+    view! {
+        <details class="profile-menu">
+            <summary aria-label=format!("Profile menu for {}", user.username)>
+                <span class="avatar" aria-hidden="true">{initial}</span>
+                <span class="profile-name">{user.username.clone()}</span>
+            </summary>
+            <div class="menu" role="menu">
+                <p class="menu-heading">"Signed in as " <strong>{user.username.clone()}</strong></p>
+                <a role="menuitem" href="/profile/security/tokens">"Security"</a>
+                <a role="menuitem" href="/profile/security/password">"Change password"</a>
+                <form method="post" action="/signout">
+                    <button role="menuitem" type="submit" class="menu-button">"Sign out"</button>
+                </form>
+            </div>
+        </details>
+    }
+}
+
+#[component]
+fn Home() -> impl IntoView {
+    view! {
+        <section class="hero">
+            <h1>"Personal access tokens, self-hosted"</h1>
+            <p>
+                "Tessera issues personal access tokens: alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose."
+            </p>
+            <p>
+                <A href="/profile/security/tokens" attr:class="button primary">"Manage your tokens"</A>
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found · Tessera" />
+        <section class="card narrow">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address."</p>
+            <p><a href="/">"Go to the start page"</a></p>
+        </section>
+    }
+}
+pub use auth::{safe_next, urlencode};

@@ -1,0 +1,125 @@
+//! Server functions behind the tokens page (session-cookie authenticated).
+//! They are thin: find the session's user, call the token service, map the
+//! outcome.
+
+use crate::tokens::{ListQuery, NewSecret, TokenForm, TokenPage, TokenView};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The answer to a mutation: done, or rejected with messages to show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome<T> {
+    Done(T),
+    Rejected { fields: BTreeMap<String, String>, message: Option<String> },
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::Outcome;
+    use crate::model::CurrentUser;
+    use crate::server::{tokens::TokenError, AppState};
+    use leptos::prelude::*;
+
+    pub fn context() -> Result<(AppState, CurrentUser), ServerFnError> {
+        let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
+        let user = use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<CurrentUser>().cloned());
+        match user {
+            Some(user) => Ok((state, user)),
+            None => {
+                if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                    res.set_status(http::StatusCode::UNAUTHORIZED);
+                }
+                Err(ServerFnError::new("You are signed out. Sign in again to continue."))
+            }
+        }
+    }
+
+    pub fn outcome<T>(result: Result<T, TokenError>) -> Result<Outcome<T>, ServerFnError> {
+        match result {
+            Ok(v) => Ok(Outcome::Done(v)),
+            Err(err) => match crate::server::tokens::describe(&err) {
+                Some((fields, message)) => Ok(Outcome::Rejected { fields, message }),
+                None => {
+                    tracing::error!(error = %err, "token operation failed");
+                    Err(ServerFnError::new("Something went wrong on our side. Please try again."))
+                }
+            },
+        }
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/list", input = Json)]
+pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    crate::server::tokens::list(&state.core.db, user.id, &query).await.map_err(|e| {
+        tracing::error!(error = %e, "listing tokens failed");
+        ServerFnError::new("Could not load your tokens. Please try again.")
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/get", input = Json)]
+pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    match crate::server::tokens::get(&state.core.db, user.id, id).await {
+        Ok(t) => Ok(Some(t)),
+        Err(crate::server::tokens::TokenError::NotFound) => Ok(None),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a token failed");
+            Err(ServerFnError::new("Could not load the token. Please try again."))
+        }
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/create", input = Json)]
+pub async fn create_token(form: TokenForm) -> Result<Outcome<NewSecret>, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    ssr::outcome(crate::server::tokens::create_from_form(&state.core, user.id, &form).await)
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/update", input = Json)]
+pub async fn update_token(id: i64, form: TokenForm) -> Result<Outcome<TokenView>, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    ssr::outcome(crate::server::tokens::update_from_form(&state.core, user.id, id, &form).await)
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/revoke", input = Json)]
+pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    ssr::outcome(crate::server::tokens::revoke(&state.core.db, user.id, id).await)
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/revoke_all", input = Json)]
+pub async fn revoke_all_tokens() -> Result<Outcome<u64>, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    ssr::outcome(crate::server::tokens::revoke_all(&state.core.db, user.id).await)
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/regenerate", input = Json)]
+pub async fn regenerate_token(id: i64) -> Result<Outcome<NewSecret>, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    let max = state.core.config.max_token_days;
+    ssr::outcome(crate::server::tokens::regenerate(&state.core.db, user.id, id, max).await)
+}
+
+/// What the expiry picker needs: the operator's maximum lifetime and the
+/// server's clock (so server render and hydration compute the same dates).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenPolicy {
+    pub max_days: u32,
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// A fresh id for a create form rendered on the server.
+    pub form_id: String,
+}
+
+#[server(prefix = "/rpc", endpoint = "tokens/policy", input = Json)]
+pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
+    let (state, _) = ssr::context()?;
+    Ok(TokenPolicy {
+        max_days: state.core.config.max_token_days,
+        now: crate::server::db::now(),
+        form_id: crate::server::secret::form_id(),
+    })
+}

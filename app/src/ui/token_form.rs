@@ -1,0 +1,204 @@
+//! The add/edit token form: name, description, expiration and scopes. The
+//! same markup serves the dialog (submitted by the WASM) and the plain page
+//! (submitted by the browser); CSS `:has()` shows the custom date and the
+//! scope grid only when chosen, so that works without JavaScript too.
+
+use crate::scopes::{Level, CATALOG};
+use crate::tokens::{end_of_day, TokenForm, DESCRIPTION_MAX, EXPIRY_PRESETS, NAME_MAX};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use leptos::prelude::*;
+use std::collections::BTreeMap;
+
+pub type Errors = BTreeMap<String, String>;
+
+/// "Dec 28, 2026".
+pub fn fmt_date(d: DateTime<Utc>) -> String {
+    d.format("%b %-d, %Y").to_string()
+}
+
+/// The date a choice of expiry resolves to, as shown under the picker.
+fn resulting_date(expiry: &str, date: &str, now: DateTime<Utc>, current: Option<DateTime<Utc>>) -> Option<String> {
+    match expiry {
+        "keep" => current.map(|c| format!("Keeps its expiration: {} (UTC)", fmt_date(c))),
+        "custom" => NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .ok()
+            .map(|d| format!("Expires on {} at 23:59 UTC", fmt_date(end_of_day(d)))),
+        days => days
+            .parse::<i64>()
+            .ok()
+            .map(|n| format!("Expires on {} (UTC)", fmt_date(now + Duration::days(n)))),
+    }
+}
+
+#[component]
+pub fn TokenFormFields(
+    form: TokenForm,
+    #[prop(into)] errors: Signal<Errors>,
+    max_days: u32,
+    now: DateTime<Utc>,
+    /// Editing offers "keep the current expiration".
+    #[prop(optional)]
+    current_expiry: Option<DateTime<Utc>>,
+) -> impl IntoView {
+    let editing = current_expiry.is_some();
+    let initial_expiry = if form.expiry.is_empty() {
+        if editing { "keep".to_string() } else { crate::tokens::DEFAULT_EXPIRY_DAYS.to_string() }
+    } else {
+        form.expiry.clone()
+    };
+    let expiry = RwSignal::new(initial_expiry.clone());
+    let expiry_date = RwSignal::new(form.expiry_date.clone());
+    let err = move |field: &'static str| move || errors.with(|e| e.get(field).cloned());
+    let invalid = move |field: &'static str| move || errors.with(|e| e.contains_key(field)).then_some("true");
+    let min_date = (now + Duration::days(1)).date_naive().to_string();
+    let max_date = (now + Duration::days(i64::from(max_days))).date_naive().to_string();
+    let presets: Vec<u32> = EXPIRY_PRESETS.into_iter().filter(|d| *d <= max_days).collect();
+    let scope_mode = if form.scope_mode.is_empty() { "full".to_string() } else { form.scope_mode.clone() };
+    let is_full = scope_mode == "full";
+
+    view! {
+        <input type="hidden" name="form_id" value=form.form_id.clone() />
+        <div class="field" class:has-error=move || err("name")().is_some()>
+            <label for="token-name">"Name"</label>
+            <input
+                id="token-name"
+                name="name"
+                type="text"
+                value=form.name.clone()
+                required=true
+                maxlength=NAME_MAX
+                autocomplete="off"
+                autofocus=true
+                aria-invalid=invalid("name")
+                aria-describedby="token-name-error"
+            />
+            <p class="field-error" id="token-name-error" hidden=move || err("name")().is_none()>{err("name")}</p>
+        </div>
+        <div class="field" class:has-error=move || err("description")().is_some()>
+            <label for="token-description">"Description " <span class="optional">"(optional)"</span></label>
+            <textarea
+                id="token-description"
+                name="description"
+                rows="2"
+                maxlength=DESCRIPTION_MAX
+                aria-invalid=invalid("description")
+                aria-describedby="token-description-error"
+            >
+                {form.description.clone()}
+            </textarea>
+            <p class="field-error" id="token-description-error" hidden=move || err("description")().is_none()>
+                {err("description")}
+            </p>
+        </div>
+        <div class="field expiry-field" class:has-error=move || err("expiry")().is_some() || err("expiry_date")().is_some()>
+            <label for="token-expiry">"Expiration"</label>
+            <select
+                id="token-expiry"
+                name="expiry"
+                aria-invalid=invalid("expiry")
+                aria-describedby="token-expiry-result token-expiry-error"
+                on:change=move |ev| expiry.set(event_target_value(&ev))
+            >
+                {editing.then(|| view! { <option value="keep" selected=initial_expiry == "keep">"Keep current expiration"</option> })}
+                {presets
+                    .into_iter()
+                    .map(|d| {
+                        let v = d.to_string();
+                        let selected = v == initial_expiry;
+                        view! { <option value=v selected=selected>{format!("{d} days")}</option> }
+                    })
+                    .collect_view()}
+                <option value="custom" selected=initial_expiry == "custom">"Custom date…"</option>
+            </select>
+            <div class="custom-date">
+                <label for="token-expiry-date">"Expiration date (UTC)"</label>
+                <input
+                    id="token-expiry-date"
+                    name="expiry_date"
+                    type="date"
+                    value=form.expiry_date.clone()
+                    min=min_date
+                    max=max_date
+                    aria-invalid=invalid("expiry_date")
+                    aria-describedby="token-expiry-error"
+                    on:input=move |ev| expiry_date.set(event_target_value(&ev))
+                />
+            </div>
+            <p class="hint" id="token-expiry-result" aria-live="polite">
+                {move || resulting_date(&expiry.get(), &expiry_date.get(), now, current_expiry)}
+            </p>
+            <p class="hint">{format!("Tokens on this server live at most {max_days} days.")}</p>
+            <p class="field-error" id="token-expiry-error" hidden=move || err("expiry")().is_none() && err("expiry_date")().is_none()>
+                {move || err("expiry")().or_else(err("expiry_date"))}
+            </p>
+        </div>
+        <fieldset class="field scopes-field" class:has-error=move || err("scopes")().is_some() aria-describedby="token-scopes-error">
+            <legend>"Scopes"</legend>
+            <div class="scope-mode">
+                <label class="radio">
+                    <input type="radio" name="scope_mode" value="full" checked=is_full />
+                    <span><strong>"Full access"</strong> " — everything you can do"</span>
+                </label>
+                <label class="radio">
+                    <input type="radio" name="scope_mode" value="custom" checked=!is_full />
+                    <span><strong>"Custom defined"</strong> " — only the areas you choose"</span>
+                </label>
+            </div>
+            <div class="scope-grid" role="group" aria-label="Custom scopes">
+                {CATALOG
+                    .iter()
+                    .map(|area| {
+                        let id = format!("scope-{}", area.id);
+                        let current = form.level(area.id).to_string();
+                        view! {
+                            <div class="scope-row">
+                                <label for=id.clone()>
+                                    <span class="scope-label">{area.label}</span>
+                                    <span class="scope-desc">{area.description}</span>
+                                </label>
+                                <select id=id name=format!("scope_{}", area.id)>
+                                    <option value="none" selected=current == "none">"No access"</option>
+                                    {Level::ALL
+                                        .into_iter()
+                                        .map(|l| view! { <option value=l.as_str() selected=current == l.as_str()>{l.label()}</option> })
+                                        .collect_view()}
+                                </select>
+                            </div>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            <p class="field-error" id="token-scopes-error" hidden=move || err("scopes")().is_none()>{err("scopes")}</p>
+        </fieldset>
+    }
+}
+
+/// Reads a form element's fields into a [`TokenForm`] (browser only).
+pub fn read_form(form: &web_sys::HtmlFormElement) -> TokenForm {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Ok(data) = web_sys::FormData::new_with_form(form) {
+        if let Ok(Some(iter)) = js_sys::try_iter(&data) {
+            for entry in iter.flatten() {
+                let entry = js_sys::Array::from(&entry);
+                if let (Some(k), Some(v)) = (entry.get(0).as_string(), entry.get(1).as_string()) {
+                    pairs.push((k, v));
+                }
+            }
+        }
+    }
+    TokenForm::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// A per-form random id (browser side), so a repeated submit creates nothing.
+pub fn new_form_id() -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let a = (js_sys::Math::random() * 1e15) as u64;
+        let b = (js_sys::Math::random() * 1e15) as u64;
+        format!("{a:x}{b:x}")
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        String::new()
+    }
+}

@@ -1,0 +1,91 @@
+//! Command-line flags, each with an environment-variable fallback.
+
+use app::server::{throttle::ThrottleConfig, CoreConfig};
+use clap::{ArgAction, Parser, ValueEnum};
+use std::{net::IpAddr, net::SocketAddr, time::Duration};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Tessera: a self-hosted service for personal access tokens.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "TESSERA_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/tessera.db")]
+    pub database_url: String,
+
+    /// The URL users reach Tessera at (defaults to http://ADDR). An https URL
+    /// makes session cookies `Secure` and turns on HSTS.
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Whether visitors may create accounts.
+    #[arg(long, env = "TESSERA_SIGNUP", default_value_t = true, action = ArgAction::Set)]
+    pub signup: bool,
+
+    /// Reverse proxies (comma-separated IPs) whose X-Forwarded-For is trusted.
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Directory with the built site (`pkg/` with WASM, JS and CSS).
+    #[arg(long, env = "TESSERA_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+
+    /// Log format.
+    #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Failed sign-ins allowed per account within the throttle window.
+    #[arg(long, env = "TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_max_failures_per_account: u32,
+
+    /// Failed sign-ins allowed per client IP within the throttle window.
+    #[arg(long, env = "TESSERA_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_max_failures_per_ip: u32,
+
+    /// Length of the sign-in throttle window, in seconds.
+    #[arg(long, env = "TESSERA_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    pub login_window_secs: u64,
+
+    /// The longest lifetime a personal access token may be given, in days.
+    #[arg(long, env = "TESSERA_MAX_TOKEN_DAYS", default_value_t = 365)]
+    pub max_token_days: u32,
+
+    /// Password hashes computed at once (defaults to the number of CPUs).
+    #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+}
+
+impl Config {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    pub fn core(&self) -> CoreConfig {
+        CoreConfig {
+            public_url: self.public_url(),
+            signup_enabled: self.signup,
+            trusted_proxies: self.trusted_proxies.clone(),
+            throttle: ThrottleConfig {
+                window: Duration::from_secs(self.login_window_secs.max(1)),
+                max_failures_per_account: self.login_max_failures_per_account.max(1),
+                max_failures_per_ip: self.login_max_failures_per_ip.max(1),
+            },
+            max_token_days: self.max_token_days.clamp(1, 3650),
+            hash_concurrency: self.hash_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            }),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `tessera`: serves the Tessera web app and API.
+
+use app::server::{db::Db, sessions, AppState, Core};
+use clap::Parser;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use tessera::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Leptos' options: the compile-time output name, our flags for the rest.
+fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
+    let mut options = leptos::config::get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|_| leptos::config::LeptosOptions::builder().output_name("tessera").build());
+    options.site_addr = config.addr;
+    options.site_root = config.site_root.clone().into();
+    // cargo-leptos writes hash.txt beside the binary in release builds.
+    let hash_file: Option<PathBuf> =
+        std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join(options.hash_file.as_ref())));
+    options.hash_files = hash_file.is_some_and(|f| f.exists());
+    options
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    init_logging(config.log_format);
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("tessera: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect(&config.database_url).await?;
+    tracing::info!(backend = db.backend(), "database ready (migrations applied)");
+    let core = Core::new(db.clone(), config.core()).await?;
+    let state = AppState { leptos: leptos_options(&config), core };
+
+    let purge_db = db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sessions::purge_expired(&purge_db).await {
+                tracing::warn!(error = %e, "could not purge expired sessions");
+            }
+        }
+    });
+
+    let app = tessera::router(state);
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let url = config.public_url();
+    tracing::info!(addr = %config.addr, "listening");
+    println!("Tessera is ready at {url}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! Test harness: the real router over a real database — a fresh SQLite file
+//! or a fresh Postgres database per test, dropped afterwards.
+
+#![allow(dead_code)]
+
+use app::server::{db::Db, throttle::ThrottleConfig, AppState, Core, CoreConfig};
+use axum::{
+    body::Body,
+    http::{header, HeaderMap, Method, Request, StatusCode},
+    Router,
+};
+use rand::RngCore as _;
+use std::{future::Future, net::IpAddr, time::Duration};
+use tower::ServiceExt as _;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Settings a test may change before the app starts.
+#[derive(Clone)]
+pub struct Options {
+    pub signup_enabled: bool,
+    pub throttle: ThrottleConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            signup_enabled: true,
+            throttle: ThrottleConfig {
+                window: Duration::from_secs(600),
+                max_failures_per_account: 5,
+                max_failures_per_ip: 20,
+            },
+        }
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub core: std::sync::Arc<Core>,
+    pub db: Db,
+    pub backend: Backend,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The session cookie value set by this response, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("tessera_session="))
+            .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+            .filter(|v| !v.is_empty())
+    }
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.header("set-cookie")
+    }
+}
+
+fn random_suffix() -> String {
+    let mut raw = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Postgres is required in CI (and whenever TESSERA_REQUIRE_POSTGRES=1);
+/// elsewhere its tests are skipped with a note when no server answers.
+fn postgres_required() -> bool {
+    std::env::var("TESSERA_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub fn encode_form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", app::ui::urlencode(k), app::ui::urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl TestApp {
+    async fn start(backend: Backend, options: Options) -> Option<TestApp> {
+        let (url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("tessera-test-{}.db", random_suffix()));
+                (format!("sqlite://{}", path.display()), Cleanup::File(path))
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let admin = match sqlx::PgPool::connect(&admin_url).await {
+                    Ok(pool) => pool,
+                    Err(e) if !postgres_required() => {
+                        eprintln!("skipping Postgres test: no server at {admin_url} ({e})");
+                        return None;
+                    }
+                    Err(e) => panic!("Postgres is required here but {admin_url} is unreachable: {e}"),
+                };
+                let name = format!("tessera_test_{}", random_suffix());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .expect("create test database");
+                admin.close().await;
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+                (format!("{base}/{name}"), Cleanup::PostgresDatabase { admin_url, name })
+            }
+        };
+        let db = Db::connect(&url).await.expect("connect and migrate");
+        let config = CoreConfig {
+            public_url: "http://tessera.test".into(),
+            signup_enabled: options.signup_enabled,
+            trusted_proxies: vec![IpAddr::from([127, 0, 0, 1])],
+            throttle: options.throttle,
+            hash_concurrency: 2,
+            max_token_days: 365,
+        };
+        let core = Core::new(db.clone(), config).await.expect("core");
+        let leptos = leptos::config::LeptosOptions::builder().output_name("tessera").build();
+        let router = tessera::router(AppState { leptos, core: core.clone() });
+        Some(TestApp { router, core, db, backend, cleanup })
+    }
+
+    async fn stop(self) {
+        self.db.close().await;
+        match self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            }
+        }
+    }
+
+    pub async fn request(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024).await.expect("body");
+        Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
+        let mut b = Request::builder().method(Method::GET).uri(path).header(header::ACCEPT, "text/html");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, format!("tessera_session={c}"));
+        }
+        self.request(b.body(Body::empty()).expect("request")).await
+    }
+
+    /// Posts a form as a browser would, from `client` (an X-Forwarded-For hop
+    /// through the trusted loopback proxy).
+    pub async fn post_form_from(&self, client: &str, path: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> Resp {
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html")
+            .header("x-forwarded-for", client);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, format!("tessera_session={c}"));
+        }
+        self.request(b.body(Body::from(encode_form(fields))).expect("request")).await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> Resp {
+        self.post_form_from("198.51.100.1", path, fields, cookie).await
+    }
+
+    /// Signs up `username` and returns the session cookie.
+    pub async fn sign_up(&self, username: &str, password: &str) -> String {
+        let res = self
+            .post_form("/signup", &[("username", username), ("password", password), ("confirm", password)], None)
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "sign-up failed: {}", res.body);
+        res.session_cookie().expect("session cookie")
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str) -> Resp {
+        self.post_form("/signin", &[("username", username), ("password", password)], None).await
+    }
+}
+
+/// Runs `test` against a fresh app on `backend` and always cleans up.
+pub async fn run<F, Fut>(backend: Backend, options: Options, test: F)
+where
+    F: FnOnce(TestApp) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(app) = TestApp::start(backend, options).await else { return };
+    let (db, core, cleanup_backend) = (app.db.clone(), app.core.clone(), app.backend);
+    let cleanup = match &app.cleanup {
+        Cleanup::File(p) => Cleanup::File(p.clone()),
+        Cleanup::PostgresDatabase { admin_url, name } => {
+            Cleanup::PostgresDatabase { admin_url: admin_url.clone(), name: name.clone() }
+        }
+    };
+    let outcome = tokio::spawn(test(app)).await;
+    let leftover = TestApp {
+        router: Router::new(),
+        core,
+        db,
+        backend: cleanup_backend,
+        cleanup,
+    };
+    leftover.stop().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Declares each listed `async fn(TestApp)` once per backend; `name with OPTIONS`
+/// starts that test's app with other [`Options`].
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident $(with $opts:expr)?),* $(,)?) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    #[allow(unused_mut, unused_assignments)]
+                    let mut options: $crate::support::Options = Default::default();
+                    $(options = $opts;)?
+                    $crate::support::run($crate::support::Backend::Sqlite, options, super::$name).await
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    #[allow(unused_mut, unused_assignments)]
+                    let mut options: $crate::support::Options = Default::default();
+                    $(options = $opts;)?
+                    $crate::support::run($crate::support::Backend::Postgres, options, super::$name).await
+                }
+            )*
+        }
+    };
+}
+
+/// The text of the first element with `class="<class>"`, roughly: enough to
+/// read messages out of rendered pages without an HTML parser.
+pub fn text_of_class(html: &str, class: &str) -> Option<String> {
+    let marker = format!("class=\"{class}\"");
+    let start = html.find(&marker)?;
+    let after = &html[start..];
+    let open_end = after.find('>')? + 1;
+    let rest = &after[open_end..];
+    let close = rest.find("</")?;
+    Some(strip_tags(&rest[..close]).trim().to_owned())
+}
+
+pub fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&")
+}
