@@ -16,7 +16,7 @@ test("sign up, sign out, sign in, and reach the Security page from the profile m
   const username = uniqueUser(testInfo, "flow");
   await signUp(page, username);
   await waitForHydration(page);
-  await expect(page.getByRole("heading", { name: "Personal access tokens" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Personal access tokens", exact: true })).toBeVisible();
 
   await signOut(page, username);
   await expect(page.getByText("You have been signed out.")).toBeVisible();
@@ -32,7 +32,7 @@ test("sign up, sign out, sign in, and reach the Security page from the profile m
   await openProfileMenu(page, username);
   await page.getByRole("menuitem", { name: "Security" }).click();
   await expect(page).toHaveURL(/\/profile\/security\/tokens$/);
-  await expect(page.getByRole("heading", { name: "Personal access tokens" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Personal access tokens", exact: true })).toBeVisible();
   await expectNoHorizontalScroll(page);
   await page.screenshot({ path: testInfo.outputPath(`security-${testInfo.project.name}.png`), fullPage: true });
   expect(errors).toEqual([]);
@@ -73,12 +73,12 @@ test.describe("with JavaScript disabled", () => {
   test("sign up, sign out and sign in still work as plain forms", async ({ page }, testInfo) => {
     const username = uniqueUser(testInfo, "nojs");
     await signUp(page, username);
-    await expect(page.getByRole("heading", { name: "Personal access tokens" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: "Personal access tokens", exact: true })).toBeVisible();
     await signOut(page, username);
     await signIn(page, username, PASSWORD);
     await expect(page).toHaveURL(/\/profile\/security\/tokens$/);
     await openProfileMenu(page, username);
     await page.getByRole("menuitem", { name: "Security" }).click();
-    await expect(page.getByRole("heading", { name: "Personal access tokens" })).toBeVisible();
+    await expect(page.getByRole("heading", { name: "Personal access tokens", exact: true })).toBeVisible();
   });
 });

@@ -31,7 +31,7 @@ pub async fn render_page(state: &AppState, parts: &Parts, path: &str, feedback: 
 async fn render(state: &AppState, feedback: FormFeedback, req: Request) -> Response {
     let context_state = state.clone();
     let options = state.leptos.clone();
-    let handler = leptos_axum::render_app_to_stream_with_context(
+    let handler = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(context_state.clone());
             provide_context(feedback.clone());

@@ -14,12 +14,8 @@ const PW: &str = "correct horse battery";
 
 async fn user(app: &TestApp, name: &str) -> (i64, String) {
     let cookie = app.sign_up(name, PW).await;
-    let row: (i64,) = match &app.db {
-        app::server::db::Db::Postgres(p) => sqlx::query_as("SELECT id FROM users WHERE username = $1").bind(name).fetch_one(p).await,
-        app::server::db::Db::Sqlite(p) => sqlx::query_as("SELECT id FROM users WHERE username = $1").bind(name).fetch_one(p).await,
-    }
-    .expect("user id");
-    (row.0, cookie)
+    let rows: Vec<(i64,)> = app.rows(&format!("SELECT id FROM users WHERE username = '{name}'")).await;
+    (rows[0].0, cookie)
 }
 
 fn form(name: &str) -> TokenForm {
@@ -40,14 +36,6 @@ fn field_error(err: TokenError, field: &str) -> String {
     }
 }
 
-/// Runs SQL against whichever backend the app uses.
-async fn exec(app: &TestApp, sql: &str) {
-    match &app.db {
-        app::server::db::Db::Postgres(p) => { sqlx::query(sql).execute(p).await.expect(sql); }
-        app::server::db::Db::Sqlite(p) => { sqlx::query(sql).execute(p).await.expect(sql); }
-    }
-}
-
 async fn creates_full_access_and_custom_tokens_and_stores_only_a_hash(app: TestApp) {
     let (uid, _) = user(&app, "alice").await;
     let full = service::create_from_form(&app.core, uid, &form("laptop")).await.expect("create");
@@ -59,11 +47,7 @@ async fn creates_full_access_and_custom_tokens_and_stores_only_a_hash(app: TestA
         .expect("create custom");
     assert_eq!(c.token.scopes.to_string(), "code:write wiki:read");
     // the database holds neither plaintext, only their sha256
-    let rows: Vec<(Vec<u8>, String, String, String)> = match &app.db {
-        app::server::db::Db::Postgres(p) => sqlx::query_as("SELECT token_hash, hint, name, scopes FROM tokens").fetch_all(p).await,
-        app::server::db::Db::Sqlite(p) => sqlx::query_as("SELECT token_hash, hint, name, scopes FROM tokens").fetch_all(p).await,
-    }
-    .expect("rows");
+    let rows: Vec<(Vec<u8>, String, String, String)> = app.rows("SELECT token_hash, hint, name, scopes FROM tokens").await;
     assert_eq!(rows.len(), 2);
     for (hash, hint, name, scopes) in rows {
         for s in [&full.secret, &c.secret] {
@@ -154,7 +138,7 @@ async fn edits_apply_at_once_and_only_to_active_tokens(app: TestApp) {
     assert!(matches!(service::regenerate(&app.db, uid, t.id, 365).await, Err(TokenError::Revoked)));
 
     let x = service::create_from_form(&app.core, uid, &form("expiring")).await.expect("create").token;
-    exec(&app, &format!("UPDATE tokens SET expires_at = created_at WHERE id = {}", x.id)).await;
+    app.exec(&format!("UPDATE tokens SET expires_at = created_at WHERE id = {}", x.id)).await;
     assert!(matches!(service::update_from_form(&app.core, uid, x.id, &edit).await, Err(TokenError::Expired)));
     assert_eq!(service::get(&app.db, uid, x.id).await.expect("get").status(chrono::Utc::now()), Status::Expired);
 }
@@ -218,11 +202,7 @@ async fn regenerate_gives_a_new_secret_and_kills_the_old(app: TestApp) {
     assert_eq!(new.token.id, old.token.id);
     assert_eq!(new.token.name, "rot");
     assert_eq!(new.token.scopes, old.token.scopes);
-    let hashes: Vec<(Vec<u8>,)> = match &app.db {
-        app::server::db::Db::Postgres(p) => sqlx::query_as("SELECT token_hash FROM tokens").fetch_all(p).await,
-        app::server::db::Db::Sqlite(p) => sqlx::query_as("SELECT token_hash FROM tokens").fetch_all(p).await,
-    }
-    .expect("hashes");
+    let hashes: Vec<(Vec<u8>,)> = app.rows("SELECT token_hash FROM tokens").await;
     assert_eq!(hashes, vec![(secret::hash(&new.secret),)]);
 }
 

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path,
+    path, SsrMode,
 };
 
 /// The HTML document around the app (server only renders this).
@@ -60,7 +60,10 @@ pub fn App() -> impl IntoView {
     let session: SessionResource = Resource::new_blocking(|| (), |_| get_session_info());
     provide_context(session);
     // The route list must be visible outside any Suspense: the server
-    // discovers routes by rendering this tree.
+    // discovers routes by rendering this tree. Every route renders in
+    // `Async` mode: the whole page is sent at once, complete, so it reads
+    // and works without JavaScript (out-of-order streaming needs a script
+    // to put Suspense content in place).
     view! {
         <Title text="Tessera" />
         <a class="skip-link" href="#main">"Skip to content"</a>
@@ -68,34 +71,34 @@ pub fn App() -> impl IntoView {
             <WithSession render=|info| view! { <Header user=info.user /> } />
             <main id="main" tabindex="-1">
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Home />
-                    <Route path=path!("/signin") view=|| view! { <WithSession render=|info| view! { <auth::SignIn info /> } /> } />
-                    <Route path=path!("/signup") view=|| view! { <WithSession render=|info| view! { <auth::SignUp info /> } /> } />
-                    <Route
+                    <Route ssr=SsrMode::Async path=path!("/") view=Home />
+                    <Route ssr=SsrMode::Async path=path!("/signin") view=|| view! { <WithSession render=|info| view! { <auth::SignIn info /> } /> } />
+                    <Route ssr=SsrMode::Async path=path!("/signup") view=|| view! { <WithSession render=|info| view! { <auth::SignUp info /> } /> } />
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens")
                         view=|| view! { <WithSession render=|info| view! { <tokens::TokensPage info /> } /> }
                     />
-                    <Route
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens/new")
                         view=|| view! { <WithSession render=|info| view! { <tokens::NewTokenPage info /> } /> }
                     />
-                    <Route
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens/revoke-all")
                         view=|| view! { <WithSession render=|info| view! { <tokens::RevokeAllPage info /> } /> }
                     />
-                    <Route
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens/:id/edit")
                         view=|| view! { <WithSession render=|info| view! { <tokens::EditTokenPage info /> } /> }
                     />
-                    <Route
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens/:id/revoke")
                         view=|| view! { <WithSession render=|info| view! { <tokens::RevokeTokenPage info /> } /> }
                     />
-                    <Route
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens/:id/regenerate")
                         view=|| view! { <WithSession render=|info| view! { <tokens::RegenerateTokenPage info /> } /> }
                     />
-                    <Route
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/password")
                         view=|| view! { <WithSession render=|info| view! { <security::ChangePassword info /> } /> }
                     />
@@ -148,13 +151,29 @@ fn Header(user: Option<CurrentUser>) -> impl IntoView {
 #[component]
 fn ProfileMenu(user: CurrentUser) -> impl IntoView {
     let initial = user.username.chars().next().unwrap_or('?').to_ascii_uppercase().to_string();
+    let menu = NodeRef::<leptos::html::Details>::new();
+    // With JS, choosing an item (client-side navigation keeps the header) or
+    // pressing Esc closes the menu.
+    let close = move || {
+        if let Some(d) = menu.get() {
+            d.set_open(false);
+        }
+    };
     view! {
-        <details class="profile-menu">
+        <details
+            class="profile-menu"
+            node_ref=menu
+            on:keydown=move |ev: web_sys::KeyboardEvent| {
+                if ev.key() == "Escape" {
+                    close();
+                }
+            }
+        >
             <summary aria-label=format!("Profile menu for {}", user.username)>
                 <span class="avatar" aria-hidden="true">{initial}</span>
                 <span class="profile-name">{user.username.clone()}</span>
             </summary>
-            <div class="menu" role="menu">
+            <div class="menu" role="menu" on:click=move |_| close()>
                 <p class="menu-heading">"Signed in as " <strong>{user.username.clone()}</strong></p>
                 <a role="menuitem" href="/profile/security/tokens">"Security"</a>
                 <a role="menuitem" href="/profile/security/password">"Change password"</a>

@@ -175,6 +175,30 @@ impl TestApp {
         Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
+    /// Rows of a query run directly against the test database.
+    pub async fn rows<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + Send
+            + Unpin,
+    {
+        match &self.db {
+            Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await,
+            Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs a statement directly against the test database.
+    pub async fn exec(&self, sql: &str) {
+        match &self.db {
+            Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+            Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
         let mut b = Request::builder().method(Method::GET).uri(path).header(header::ACCEPT, "text/html");
         if let Some(c) = cookie {

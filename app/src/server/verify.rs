@@ -1,0 +1,179 @@
+//! Verifying a presented PAT: format and checksum (no query), sha256, one
+//! indexed lookup, then revoked / expired / scope checks. Positive results
+//! are cached in-process for a short time; any change to a token evicts it
+//! (in-process at once, and on every instance through Postgres NOTIFY).
+//! A generation counter keeps a lookup that raced an eviction from putting
+//! a stale answer back into the cache.
+
+use super::db::{now, on_db, Db};
+use super::secret;
+use crate::scopes::Scopes;
+use chrono::{DateTime, Utc};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+/// Who a valid token speaks for, and what it may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    pub token_id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub token_name: String,
+    pub scopes: Scopes,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a token was refused. `code()` is the stable API error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not a Tessera token (shape or checksum), or no such token.
+    Invalid,
+    Expired,
+    Revoked,
+}
+
+impl Rejection {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::Invalid => "invalid_token",
+            Rejection::Expired => "token_expired",
+            Rejection::Revoked => "token_revoked",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Rejection::Invalid => "The token is not valid.",
+            Rejection::Expired => "The token has expired.",
+            Rejection::Revoked => "The token has been revoked.",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("token refused: {0:?}")]
+    Rejected(Rejection),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+struct Entry {
+    verified: Verified,
+    cached_at: Instant,
+}
+
+/// Keys of cached entries are token hashes; the cache never holds a secret.
+pub struct Verifier {
+    ttl: Duration,
+    cache: Mutex<HashMap<Vec<u8>, Entry>>,
+    generation: AtomicU64,
+    /// Counts database lookups (for tests and metrics).
+    pub lookups: AtomicU64,
+}
+
+const MAX_ENTRIES: usize = 50_000;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    user_id: i64,
+    username: String,
+    name: String,
+    scopes: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Verifier {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, cache: Mutex::default(), generation: AtomicU64::new(0), lookups: AtomicU64::new(0) }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn verify(&self, db: &Db, presented: &str) -> Result<Verified, VerifyError> {
+        if !secret::is_well_formed(presented) {
+            return Err(VerifyError::Rejected(Rejection::Invalid));
+        }
+        let hash = secret::hash(presented);
+        let at = now();
+        if let Some(hit) = self.cached(&hash) {
+            if hit.expires_at > at {
+                return Ok(hit);
+            }
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
+            "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(pool)
+        .await)?;
+        let row = row.ok_or(VerifyError::Rejected(Rejection::Invalid))?;
+        if row.revoked_at.is_some() {
+            return Err(VerifyError::Rejected(Rejection::Revoked));
+        }
+        if row.expires_at <= Utc::now() {
+            return Err(VerifyError::Rejected(Rejection::Expired));
+        }
+        let verified = Verified {
+            token_id: row.id,
+            user_id: row.user_id,
+            username: row.username,
+            token_name: row.name,
+            scopes: Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default())),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        };
+        if !self.ttl.is_zero() {
+            let mut cache = self.cache();
+            // Only cache if nothing was evicted while we were reading.
+            if self.generation.load(Ordering::SeqCst) == generation {
+                if cache.len() >= MAX_ENTRIES {
+                    cache.retain(|_, e| e.cached_at.elapsed() < self.ttl);
+                }
+                cache.insert(hash, Entry { verified: verified.clone(), cached_at: Instant::now() });
+            }
+        }
+        Ok(verified)
+    }
+
+    fn cached(&self, hash: &[u8]) -> Option<Verified> {
+        let cache = self.cache();
+        let e = cache.get(hash)?;
+        (e.cached_at.elapsed() < self.ttl).then(|| e.verified.clone())
+    }
+
+    /// Drops cached answers for one token (`Some(id)`) or for every token of
+    /// a user (`None`).
+    pub fn evict(&self, user_id: i64, token_id: Option<i64>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache().retain(|_, e| match token_id {
+            Some(id) => e.verified.token_id != id,
+            None => e.verified.user_id != user_id,
+        });
+    }
+
+    /// Drops everything (e.g. when the change feed was interrupted).
+    pub fn evict_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache().clear();
+    }
+
+    pub fn cached_entries(&self) -> usize {
+        self.cache().len()
+    }
+}
