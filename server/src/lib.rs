@@ -17,7 +17,8 @@ use axum::{
     Router,
 };
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::sync::OnceLock;
 use std::path::Path;
 use tower_http::{services::ServeDir, services::ServeFile, set_header::SetResponseHeaderLayer};
 
@@ -52,8 +53,18 @@ fn static_assets(state: &AppState) -> Router<AppState> {
         .route_service("/favicon.svg", ServeFile::new(root.join("favicon.svg")))
 }
 
+/// The app's routes, discovered once per process. Leptos suppresses resource
+/// loading process-wide while it renders the app to discover routes, so a
+/// page rendering at that moment (another router being built, as in the
+/// tests) would wait forever; doing it once, before any router serves,
+/// rules that out.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context_state = state.clone();
     let shell_options = state.leptos.clone();
     Router::new()

@@ -254,7 +254,8 @@ where
             Cleanup::PostgresDatabase { admin_url: admin_url.clone(), name: name.clone() }
         }
     };
-    let outcome = tokio::spawn(test(app)).await;
+    // A hung request fails the test instead of stalling the whole suite.
+    let outcome = tokio::time::timeout(Duration::from_secs(120), tokio::spawn(test(app))).await;
     let leftover = TestApp {
         router: Router::new(),
         core,
@@ -263,8 +264,10 @@ where
         cleanup,
     };
     leftover.stop().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
+    match outcome {
+        Err(_) => panic!("test did not finish within 120 s"),
+        Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        Ok(Ok(())) => {}
     }
 }
 
