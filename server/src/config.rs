@@ -59,6 +59,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_MAX_TOKEN_DAYS", default_value_t = 365)]
     pub max_token_days: u32,
 
+    /// Seconds a positive token verification is cached in-process (0: off).
+    /// Revocations and edits evict it at once, on every instance.
+    #[arg(long, env = "TESSERA_VERIFY_CACHE_SECS", default_value_t = 30)]
+    pub verify_cache_secs: u64,
+
     /// Password hashes computed at once (defaults to the number of CPUs).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
@@ -83,6 +88,7 @@ impl Config {
                 max_failures_per_ip: self.login_max_failures_per_ip.max(1),
             },
             max_token_days: self.max_token_days.clamp(1, 3650),
+            verify_cache_ttl: Duration::from_secs(self.verify_cache_secs),
             hash_concurrency: self.hash_concurrency.unwrap_or_else(|| {
                 std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
             }),

@@ -1,10 +1,12 @@
 //! The Tessera server: configuration, the axum router (pages, form handlers,
 //! static assets, health checks) and its middleware.
 
+pub mod api;
 pub mod config;
 pub mod forms;
 pub mod middleware;
 pub mod pages;
+pub mod pat;
 pub mod token_forms;
 
 use app::{server::AppState, shell, App};
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(context_state.clone()),
             move || shell(shell_options.clone()),
         )
+        .merge(api::router())
         .merge(static_assets(&state))
         .fallback(pages::not_found)
         .layer(from_fn(middleware::guard))

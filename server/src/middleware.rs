@@ -157,7 +157,9 @@ pub async fn guard(req: Request, next: Next) -> Response {
 /// whose `Origin` names another site): cookies alone never authorise them.
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if unsafe_method && !req.uri().path().starts_with("/api/") && !req.uri().path().starts_with("/oauth/") {
+    let path = req.uri().path();
+    let token_authenticated = path.starts_with("/api/") || path.starts_with("/oauth/") || path.starts_with("/gateway/");
+    if unsafe_method && !token_authenticated {
         let headers = req.headers();
         let cross_site = headers
             .get("sec-fetch-site")

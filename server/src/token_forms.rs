@@ -113,7 +113,7 @@ pub async fn revoke(
     let Some(id) = token_id(&id) else {
         return answer_error(&state, &parts, &page, TokenError::NotFound, None).await;
     };
-    match service::revoke(&state.core.db, user.id, id).await {
+    match service::revoke(&state.core, user.id, id).await {
         Ok(_) => {
             tracing::info!(user_id = user.id, token_id = id, "token revoked");
             Redirect::to(&format!("{BASE}?done=revoked")).into_response()
@@ -133,7 +133,7 @@ pub async fn regenerate(
     let Some(id) = token_id(&id) else {
         return answer_error(&state, &parts, &page, TokenError::NotFound, None).await;
     };
-    match service::regenerate(&state.core.db, user.id, id, state.core.config.max_token_days).await {
+    match service::regenerate(&state.core, user.id, id).await {
         Ok(secret) => {
             tracing::info!(user_id = user.id, token_id = id, "token regenerated");
             let fb = FormFeedback { secret: Some(secret), ..Default::default() };
@@ -145,7 +145,7 @@ pub async fn regenerate(
 
 pub async fn revoke_all(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    match service::revoke_all(&state.core.db, user.id).await {
+    match service::revoke_all(&state.core, user.id).await {
         Ok(n) => {
             tracing::info!(user_id = user.id, revoked = n, "all tokens revoked");
             Redirect::to(&format!("{BASE}?done=revoked-all")).into_response()

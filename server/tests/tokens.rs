@@ -75,7 +75,7 @@ async fn names_must_be_present_short_and_unique_among_active_tokens(app: TestApp
     let (other, _) = user(&app, "bob2").await;
     service::create_from_form(&app.core, other, &form("deploy")).await.expect("other user");
     // once revoked, the name is free again
-    service::revoke(&app.db, uid, first.token.id).await.expect("revoke");
+    service::revoke(&app.core, uid, first.token.id).await.expect("revoke");
     service::create_from_form(&app.core, uid, &form("deploy")).await.expect("reuse after revoke");
 }
 
@@ -133,9 +133,9 @@ async fn edits_apply_at_once_and_only_to_active_tokens(app: TestApp) {
     too_long.expiry = "999".into();
     assert!(matches!(service::update_from_form(&app.core, uid, t.id, &too_long).await, Err(TokenError::Invalid(_))));
 
-    service::revoke(&app.db, uid, t.id).await.expect("revoke");
+    service::revoke(&app.core, uid, t.id).await.expect("revoke");
     assert!(matches!(service::update_from_form(&app.core, uid, t.id, &edit).await, Err(TokenError::Revoked)));
-    assert!(matches!(service::regenerate(&app.db, uid, t.id, 365).await, Err(TokenError::Revoked)));
+    assert!(matches!(service::regenerate(&app.core, uid, t.id).await, Err(TokenError::Revoked)));
 
     let x = service::create_from_form(&app.core, uid, &form("expiring")).await.expect("create").token;
     app.exec(&format!("UPDATE tokens SET expires_at = created_at WHERE id = {}", x.id)).await;
@@ -151,10 +151,10 @@ async fn another_users_token_behaves_like_a_missing_one(app: TestApp) {
     for id in [t.id, missing] {
         assert!(matches!(service::get(&app.db, intruder, id).await, Err(TokenError::NotFound)));
         assert!(matches!(service::update_from_form(&app.core, intruder, id, &form("x")).await, Err(TokenError::NotFound)));
-        assert!(matches!(service::revoke(&app.db, intruder, id).await, Err(TokenError::NotFound)));
-        assert!(matches!(service::regenerate(&app.db, intruder, id, 365).await, Err(TokenError::NotFound)));
+        assert!(matches!(service::revoke(&app.core, intruder, id).await, Err(TokenError::NotFound)));
+        assert!(matches!(service::regenerate(&app.core, intruder, id).await, Err(TokenError::NotFound)));
     }
-    assert_eq!(service::revoke_all(&app.db, intruder).await.expect("revoke all"), 0);
+    assert_eq!(service::revoke_all(&app.core, intruder).await.expect("revoke all"), 0);
     assert_eq!(service::get(&app.db, owner, t.id).await.expect("still there").status(chrono::Utc::now()), Status::Active);
 }
 
@@ -181,10 +181,10 @@ async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
         let mut edit = form(&format!("race{round}-edited"));
         edit.expiry = "keep".into();
         let core = app.core.clone();
-        let db = app.db.clone();
+        let core2 = app.core.clone();
         let (e, r) = tokio::join!(
             tokio::spawn(async move { service::update_from_form(&core, uid, t.id, &edit).await }),
-            tokio::spawn(async move { service::revoke(&db, uid, t.id).await })
+            tokio::spawn(async move { service::revoke(&core2, uid, t.id).await })
         );
         let _ = e.expect("join");
         r.expect("join").expect("revoke");
@@ -196,7 +196,7 @@ async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
 async fn regenerate_gives_a_new_secret_and_kills_the_old(app: TestApp) {
     let (uid, _) = user(&app, "ivan").await;
     let old = service::create_from_form(&app.core, uid, &custom("rot", &[("code", "read")])).await.expect("create");
-    let new = service::regenerate(&app.db, uid, old.token.id, 365).await.expect("regenerate");
+    let new = service::regenerate(&app.core, uid, old.token.id).await.expect("regenerate");
     assert_ne!(old.secret, new.secret);
     assert!(secret::is_well_formed(&new.secret));
     assert_eq!(new.token.id, old.token.id);
@@ -213,12 +213,12 @@ async fn revoke_is_final_and_revoke_all_counts(app: TestApp) {
     }
     let page = service::list(&app.db, uid, &ListQuery::default()).await.expect("list");
     let first = page.items[0].id;
-    let revoked = service::revoke(&app.db, uid, first).await.expect("revoke");
+    let revoked = service::revoke(&app.core, uid, first).await.expect("revoke");
     assert!(revoked.revoked_at.is_some());
-    let again = service::revoke(&app.db, uid, first).await.expect("revoke twice is harmless");
+    let again = service::revoke(&app.core, uid, first).await.expect("revoke twice is harmless");
     assert_eq!(again.revoked_at, revoked.revoked_at);
-    assert_eq!(service::revoke_all(&app.db, uid).await.expect("all"), 2);
-    assert_eq!(service::revoke_all(&app.db, uid).await.expect("all again"), 0);
+    assert_eq!(service::revoke_all(&app.core, uid).await.expect("all"), 2);
+    assert_eq!(service::revoke_all(&app.core, uid).await.expect("all again"), 0);
     let active = service::list(&app.db, uid, &ListQuery::default()).await.expect("list");
     assert_eq!(active.total, 0);
     let all = service::list(&app.db, uid, &ListQuery { include_revoked: true, ..Default::default() }).await.expect("list");

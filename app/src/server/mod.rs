@@ -8,6 +8,7 @@ pub mod passwords;
 pub mod secret;
 pub mod security;
 pub mod tokens;
+pub mod verify;
 pub mod sessions;
 pub mod throttle;
 
@@ -29,6 +30,8 @@ pub struct CoreConfig {
     pub hash_concurrency: usize,
     /// The longest lifetime a token may be given, in days.
     pub max_token_days: u32,
+    /// How long a positive token verification is reused (0 disables the cache).
+    pub verify_cache_ttl: std::time::Duration,
 }
 
 impl CoreConfig {
@@ -44,13 +47,19 @@ pub struct Core {
     pub config: CoreConfig,
     pub hasher: passwords::PasswordHasher,
     pub throttle: throttle::LoginThrottle,
+    pub verifier: verify::Verifier,
 }
 
 impl Core {
     pub async fn new(db: db::Db, config: CoreConfig) -> Result<Arc<Core>, passwords::HashError> {
         let hasher = passwords::PasswordHasher::new(config.hash_concurrency).await?;
         let throttle = throttle::LoginThrottle::new(config.throttle);
-        Ok(Arc::new(Core { db, config, hasher, throttle }))
+        let verifier = verify::Verifier::new(config.verify_cache_ttl);
+        let core = Arc::new(Core { db, config, hasher, throttle, verifier });
+        if let db::Db::Postgres(pool) = &core.db {
+            verify::follow_token_changes(pool.clone(), Arc::downgrade(&core));
+        }
+        Ok(core)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{
     db::{is_unique_violation, now, on_db, Db},
-    secret,
+    secret, Core,
 };
 use crate::scopes::Scopes;
 use crate::tokens::{
@@ -147,7 +147,8 @@ async fn why_unchangeable(db: &Db, user_id: i64, id: i64) -> TokenError {
 
 /// Edits an active token. The conditions are in the UPDATE itself, so an
 /// edit racing a revoke can never bring the token back.
-pub async fn update(db: &Db, user_id: i64, id: i64, input: TokenInput) -> Result<TokenView, TokenError> {
+pub async fn update(core: &Core, user_id: i64, id: i64, input: TokenInput) -> Result<TokenView, TokenError> {
+    let db = &core.db;
     let at = now();
     let sql = format!(
         "UPDATE tokens SET name = $1, description = $2, scopes = $3, expires_at = COALESCE($4, expires_at), updated_at = $5 \
@@ -165,7 +166,10 @@ pub async fn update(db: &Db, user_id: i64, id: i64, input: TokenInput) -> Result
         .fetch_optional(pool)
         .await);
     match updated {
-        Ok(Some(row)) => Ok(row.into_view()),
+        Ok(Some(row)) => {
+            core.verifier.evict(user_id, Some(id));
+            Ok(row.into_view())
+        }
         Ok(None) => Err(why_unchangeable(db, user_id, id).await),
         Err(e) if is_unique_violation(&e) => Err(name_taken(&input.name)),
         Err(e) => Err(e.into()),
@@ -173,12 +177,14 @@ pub async fn update(db: &Db, user_id: i64, id: i64, input: TokenInput) -> Result
 }
 
 /// Revokes a token, for good. Revoking a revoked token changes nothing.
-pub async fn revoke(db: &Db, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
+pub async fn revoke(core: &Core, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
+    let db = &core.db;
     let at = now();
     let sql = format!(
         "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING {COLUMNS}"
     );
     let row: Option<Row> = on_db!(db, pool => sqlx::query_as(&sql).bind(at).bind(id).bind(user_id).fetch_optional(pool).await)?;
+    core.verifier.evict(user_id, Some(id));
     match row {
         Some(row) => Ok(row.into_view()),
         None => get(db, user_id, id).await,
@@ -186,7 +192,8 @@ pub async fn revoke(db: &Db, user_id: i64, id: i64) -> Result<TokenView, TokenEr
 }
 
 /// Revokes every token of the user that is not revoked yet; returns how many.
-pub async fn revoke_all(db: &Db, user_id: i64) -> Result<u64, TokenError> {
+pub async fn revoke_all(core: &Core, user_id: i64) -> Result<u64, TokenError> {
+    let db = &core.db;
     let at = now();
     let done = on_db!(db, pool => sqlx::query(
         "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
@@ -196,13 +203,16 @@ pub async fn revoke_all(db: &Db, user_id: i64) -> Result<u64, TokenError> {
     .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+    core.verifier.evict(user_id, None);
     Ok(done)
 }
 
 /// Gives an active token a new secret (shown once) with the same name,
 /// description and scopes, and the same lifetime counted from now (capped by
 /// `max_days`). The old secret stops working at once.
-pub async fn regenerate(db: &Db, user_id: i64, id: i64, max_days: u32) -> Result<NewSecret, TokenError> {
+pub async fn regenerate(core: &Core, user_id: i64, id: i64) -> Result<NewSecret, TokenError> {
+    let db = &core.db;
+    let max_days = core.config.max_token_days;
     let current = get(db, user_id, id).await?;
     match current.status(now()) {
         Status::Revoked => return Err(TokenError::Revoked),
@@ -227,6 +237,7 @@ pub async fn regenerate(db: &Db, user_id: i64, id: i64, max_days: u32) -> Result
         .bind(user_id)
         .fetch_optional(pool)
         .await)?;
+    core.verifier.evict(user_id, Some(id));
     match row {
         Some(row) => Ok(NewSecret { token: row.into_view(), secret: plaintext.into_string() }),
         None => Err(why_unchangeable(db, user_id, id).await),
@@ -321,13 +332,13 @@ pub fn describe(err: &TokenError) -> Option<(FieldErrors, Option<String>)> {
 }
 
 /// Validates a submitted form and creates the token.
-pub async fn create_from_form(core: &super::Core, user_id: i64, form: &crate::tokens::TokenForm) -> Result<NewSecret, TokenError> {
+pub async fn create_from_form(core: &Core, user_id: i64, form: &crate::tokens::TokenForm) -> Result<NewSecret, TokenError> {
     let input = crate::tokens::validate(form, now(), core.config.max_token_days, false).map_err(TokenError::Invalid)?;
     create(&core.db, user_id, input, &form.form_id).await
 }
 
 /// Validates a submitted form and applies it to an active token.
-pub async fn update_from_form(core: &super::Core, user_id: i64, id: i64, form: &crate::tokens::TokenForm) -> Result<TokenView, TokenError> {
+pub async fn update_from_form(core: &Core, user_id: i64, id: i64, form: &crate::tokens::TokenForm) -> Result<TokenView, TokenError> {
     let input = crate::tokens::validate(form, now(), core.config.max_token_days, true).map_err(TokenError::Invalid)?;
-    update(&core.db, user_id, id, input).await
+    update(core, user_id, id, input).await
 }

@@ -177,3 +177,55 @@ impl Verifier {
         self.cache().len()
     }
 }
+
+/// Listens to Postgres' `tessera_tokens` channel (fed by a trigger on the
+/// tokens table, in the changing transaction) and evicts what changed. If
+/// the connection drops, notifications may have been missed: the whole
+/// cache is dropped and the listener reconnects.
+pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Core>) {
+    tokio::spawn(async move {
+        loop {
+            if pool.is_closed() || core.strong_count() == 0 {
+                return;
+            }
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "token change feed: cannot connect; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen("tessera_tokens").await {
+                tracing::warn!(error = %e, "token change feed: LISTEN failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // Anything cached before LISTEN took effect may be stale.
+            match core.upgrade() {
+                Some(c) => c.verifier.evict_all(),
+                None => return,
+            }
+            loop {
+                let next = listener.try_recv().await;
+                let Some(c) = core.upgrade() else { return };
+                match next {
+                    Ok(Some(n)) => {
+                        let mut parts = n.payload().splitn(2, ':');
+                        let user = parts.next().and_then(|u| u.parse::<i64>().ok());
+                        let token = parts.next().and_then(|t| t.parse::<i64>().ok());
+                        match (user, token) {
+                            (Some(u), Some(t)) => c.verifier.evict(u, Some(t)),
+                            _ => c.verifier.evict_all(),
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        // connection lost: we may have missed changes
+                        c.verifier.evict_all();
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}

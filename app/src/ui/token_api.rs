@@ -88,20 +88,19 @@ pub async fn update_token(id: i64, form: TokenForm) -> Result<Outcome<TokenView>
 #[server(prefix = "/rpc", endpoint = "tokens/revoke", input = Json)]
 pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::revoke(&state.core.db, user.id, id).await)
+    ssr::outcome(crate::server::tokens::revoke(&state.core, user.id, id).await)
 }
 
 #[server(prefix = "/rpc", endpoint = "tokens/revoke_all", input = Json)]
 pub async fn revoke_all_tokens() -> Result<Outcome<u64>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::revoke_all(&state.core.db, user.id).await)
+    ssr::outcome(crate::server::tokens::revoke_all(&state.core, user.id).await)
 }
 
 #[server(prefix = "/rpc", endpoint = "tokens/regenerate", input = Json)]
 pub async fn regenerate_token(id: i64) -> Result<Outcome<NewSecret>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    let max = state.core.config.max_token_days;
-    ssr::outcome(crate::server::tokens::regenerate(&state.core.db, user.id, id, max).await)
+    ssr::outcome(crate::server::tokens::regenerate(&state.core, user.id, id).await)
 }
 
 /// What the expiry picker needs: the operator's maximum lifetime and the

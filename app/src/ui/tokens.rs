@@ -464,24 +464,39 @@ fn FormAlert(message: RwSignal<Option<String>>) -> impl IntoView {
     move || message.get().map(|m| view! { <div class="alert error" role="alert">{m}</div> })
 }
 
+/// Routes a mutation's answer: `done` on success; otherwise the field
+/// messages (when the dialog has fields) and the form message.
+fn on_outcome<T>(
+    value: Option<Result<Outcome<T>, ServerFnError>>,
+    errors: Option<RwSignal<Errors>>,
+    message: RwSignal<Option<String>>,
+    done: impl FnOnce(T),
+) {
+    match value {
+        Some(Ok(Outcome::Done(v))) => done(v),
+        Some(Ok(Outcome::Rejected { fields, message: m })) => {
+            if let Some(errors) = errors {
+                errors.set(fields);
+            }
+            message.set(m);
+        }
+        Some(Err(e)) => message.set(Some(e.to_string())),
+        None => {}
+    }
+}
+
 #[component]
 fn CreateDialog(dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts, policy: TokenPolicy) -> impl IntoView {
     let action = ServerAction::<CreateToken>::new();
     let errors = RwSignal::new(Errors::new());
     let message = RwSignal::new(None::<String>);
     let form = TokenForm { form_id: new_form_id(), ..Default::default() };
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(Outcome::Done(secret))) => {
+    Effect::new(move |_| {
+        on_outcome(action.value().get(), Some(errors), message, |secret: NewSecret| {
             refresh.update(|v| *v += 1);
             toasts.push(format!("Token \u{201c}{}\u{201d} created.", secret.token.name));
             dialog.set(Dialog::Secret { secret, regenerated: false });
-        }
-        Some(Ok(Outcome::Rejected { fields, message: m })) => {
-            errors.set(fields);
-            message.set(m);
-        }
-        Some(Err(e)) => message.set(Some(e.to_string())),
-        None => {}
+        })
     });
     let on_submit = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
@@ -513,18 +528,12 @@ fn EditDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>
     let errors = RwSignal::new(Errors::new());
     let message = RwSignal::new(None::<String>);
     let id = token.id;
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(Outcome::Done(t))) => {
+    Effect::new(move |_| {
+        on_outcome(action.value().get(), Some(errors), message, |t: TokenView| {
             refresh.update(|v| *v += 1);
             toasts.push(format!("Token \u{201c}{}\u{201d} updated.", t.name));
             dialog.set(Dialog::Closed);
-        }
-        Some(Ok(Outcome::Rejected { fields, message: m })) => {
-            errors.set(fields);
-            message.set(m);
-        }
-        Some(Err(e)) => message.set(Some(e.to_string())),
-        None => {}
+        })
     });
     let on_submit = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
@@ -576,15 +585,12 @@ fn RevokeDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u3
     let action = ServerAction::<RevokeToken>::new();
     let message = RwSignal::new(None::<String>);
     let id = token.id;
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(Outcome::Done(t))) => {
+    Effect::new(move |_| {
+        on_outcome(action.value().get(), None, message, |t: TokenView| {
             refresh.update(|v| *v += 1);
             toasts.push(format!("Token \u{201c}{}\u{201d} revoked.", t.name));
             dialog.set(Dialog::Closed);
-        }
-        Some(Ok(Outcome::Rejected { message: m, .. })) => message.set(m),
-        Some(Err(e)) => message.set(Some(e.to_string())),
-        None => {}
+        })
     });
     view! {
         <h2 id="dialog-title">"Revoke token"</h2>
@@ -610,15 +616,12 @@ fn RegenerateDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSigna
     let action = ServerAction::<RegenerateToken>::new();
     let message = RwSignal::new(None::<String>);
     let id = token.id;
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(Outcome::Done(secret))) => {
+    Effect::new(move |_| {
+        on_outcome(action.value().get(), None, message, |secret: NewSecret| {
             refresh.update(|v| *v += 1);
             toasts.push(format!("Token \u{201c}{}\u{201d} regenerated.", secret.token.name));
             dialog.set(Dialog::Secret { secret, regenerated: true });
-        }
-        Some(Ok(Outcome::Rejected { message: m, .. })) => message.set(m),
-        Some(Err(e)) => message.set(Some(e.to_string())),
-        None => {}
+        })
     });
     view! {
         <h2 id="dialog-title">"Regenerate token"</h2>
@@ -643,15 +646,12 @@ fn RegenerateDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSigna
 fn RevokeAllDialog(count: u64, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts) -> impl IntoView {
     let action = ServerAction::<RevokeAllTokens>::new();
     let message = RwSignal::new(None::<String>);
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(Outcome::Done(n))) => {
+    Effect::new(move |_| {
+        on_outcome(action.value().get(), None, message, |n: u64| {
             refresh.update(|v| *v += 1);
             toasts.push(format!("{n} token{} revoked.", if n == 1 { "" } else { "s" }));
             dialog.set(Dialog::Closed);
-        }
-        Some(Ok(Outcome::Rejected { message: m, .. })) => message.set(m),
-        Some(Err(e)) => message.set(Some(e.to_string())),
-        None => {}
+        })
     });
     view! {
         <h2 id="dialog-title">"Revoke all tokens"</h2>

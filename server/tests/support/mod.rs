@@ -41,6 +41,8 @@ impl Default for Options {
 
 pub struct TestApp {
     pub router: Router,
+    /// The database URL (to start a second instance on the same store).
+    pub url: String,
     pub core: std::sync::Arc<Core>,
     pub db: Db,
     pub backend: Backend,
@@ -77,6 +79,18 @@ impl Resp {
     }
     pub fn set_cookie(&self) -> Option<&str> {
         self.header("set-cookie")
+    }
+}
+
+fn test_config(options: &Options) -> CoreConfig {
+    CoreConfig {
+        public_url: "http://tessera.test".into(),
+        signup_enabled: options.signup_enabled,
+        trusted_proxies: vec![IpAddr::from([127, 0, 0, 1])],
+        throttle: options.throttle,
+        hash_concurrency: 2,
+        max_token_days: 365,
+        verify_cache_ttl: Duration::from_secs(30),
     }
 }
 
@@ -134,18 +148,19 @@ impl TestApp {
             }
         };
         let db = Db::connect(&url).await.expect("connect and migrate");
-        let config = CoreConfig {
-            public_url: "http://tessera.test".into(),
-            signup_enabled: options.signup_enabled,
-            trusted_proxies: vec![IpAddr::from([127, 0, 0, 1])],
-            throttle: options.throttle,
-            hash_concurrency: 2,
-            max_token_days: 365,
-        };
+        let config = test_config(&options);
         let core = Core::new(db.clone(), config).await.expect("core");
         let leptos = leptos::config::LeptosOptions::builder().output_name("tessera").build();
         let router = tessera::router(AppState { leptos, core: core.clone() });
-        Some(TestApp { router, core, db, backend, cleanup })
+        Some(TestApp { router, url, core, db, backend, cleanup })
+    }
+
+    /// A second, independent instance (own caches) on the same database.
+    pub async fn second_instance(&self) -> (Router, std::sync::Arc<Core>) {
+        let db = Db::connect(&self.url).await.expect("connect");
+        let core = Core::new(db, test_config(&Options::default())).await.expect("core");
+        let leptos = leptos::config::LeptosOptions::builder().output_name("tessera").build();
+        (tessera::router(AppState { leptos, core: core.clone() }), core)
     }
 
     async fn stop(self) {
@@ -247,7 +262,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(app) = TestApp::start(backend, options).await else { return };
-    let (db, core, cleanup_backend) = (app.db.clone(), app.core.clone(), app.backend);
+    let (db, core, cleanup_backend, url) = (app.db.clone(), app.core.clone(), app.backend, app.url.clone());
     let cleanup = match &app.cleanup {
         Cleanup::File(p) => Cleanup::File(p.clone()),
         Cleanup::PostgresDatabase { admin_url, name } => {
@@ -258,6 +273,7 @@ where
     let outcome = tokio::time::timeout(Duration::from_secs(120), tokio::spawn(test(app))).await;
     let leftover = TestApp {
         router: Router::new(),
+        url,
         core,
         db,
         backend: cleanup_backend,

@@ -1,0 +1,150 @@
+//! Personal-access-token authentication for machine clients: the REST API
+//! and the gateway check. A PAT arrives as `Authorization: Bearer <PAT>` or
+//! as the password (or, failing that, the user name) of HTTP Basic — what
+//! git and VS Code send.
+
+use app::server::{
+    verify::{Verified, VerifyError},
+    AppState,
+};
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use serde_json::json;
+
+pub const REALM: &str = "Basic realm=\"Tessera\"";
+
+/// An API error: an HTTP status and a JSON body with a stable `error` code.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), extra: Default::default() }
+    }
+
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra.insert(key.into(), value);
+        self
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn insufficient_scope(required: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("This token lacks the scope {required}."),
+        )
+        .with("required_scope", json!(required))
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is unavailable; try again.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.extra;
+        body.insert("error".into(), json!(self.code));
+        body.insert("message".into(), json!(self.message));
+        let mut res = (self.status, Json(serde_json::Value::Object(body))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+        }
+        res
+    }
+}
+
+/// The token presented in `Authorization`, if any.
+pub fn presented_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(rest).ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
+        return Some(if password.is_empty() { user } else { password }.to_owned());
+    }
+    None
+}
+
+/// Verifies the request's token; the error is ready to send.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Verified, ApiError> {
+    let Some(token) = presented_token(headers) else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "Authentication required: send a personal access token as a Bearer token or as the Basic password.",
+        ));
+    };
+    match state.core.verifier.verify(&state.core.db, &token).await {
+        Ok(v) => Ok(v),
+        Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
+        Err(VerifyError::Database(e)) => {
+            tracing::error!(error = %e, "token verification failed");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// Extractor: the verified token of the request.
+pub struct Pat(pub Verified);
+
+impl Pat {
+    /// `Ok` when the token's scopes include `scope` (e.g. `tokens:read`).
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.0.scopes.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(scope))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Pat {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(state, &parts.headers).await.map(Pat)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_read_from_bearer_and_basic() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer tsr_abc"));
+        assert_eq!(presented_token(&h).as_deref(), Some("tsr_abc"));
+        let basic = format!("Basic {}", STANDARD.encode("git:tsr_xyz"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&basic).unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some("tsr_xyz"));
+        let empty_user = format!("Basic {}", STANDARD.encode(":tsr_xyz"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&empty_user).unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some("tsr_xyz"));
+        let token_as_user = format!("Basic {}", STANDARD.encode("tsr_user:"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&token_as_user).unwrap());
+        assert_eq!(presented_token(&h).as_deref(), Some("tsr_user"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Digest abc"));
+        assert_eq!(presented_token(&h), None);
+    }
+}

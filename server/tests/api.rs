@@ -1,0 +1,208 @@
+//! PAT authentication: the REST API and the gateway check, against SQLite
+//! and Postgres alike.
+
+mod support;
+
+use app::server::{secret, tokens as service};
+use app::tokens::TokenForm;
+use axum::{body::Body, http::Request, http::StatusCode};
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use support::{Resp, TestApp};
+use tower::ServiceExt as _;
+
+const PW: &str = "correct horse battery";
+
+async fn user(app: &TestApp, name: &str) -> i64 {
+    app.sign_up(name, PW).await;
+    let rows: Vec<(i64,)> = app.rows(&format!("SELECT id FROM users WHERE username = '{name}'")).await;
+    rows[0].0
+}
+
+async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, String) {
+    let mut form = TokenForm { name: name.into(), expiry: "30".into(), ..Default::default() };
+    if scopes == "full" {
+        form.scope_mode = "full".into();
+    } else {
+        form.scope_mode = "custom".into();
+        for s in scopes.split_whitespace() {
+            let (a, l) = s.split_once(':').expect("area:level");
+            form.levels.insert(a.into(), l.into());
+        }
+    }
+    let created = service::create_from_form(&app.core, uid, &form).await.expect("create");
+    (created.token.id, created.secret)
+}
+
+async fn call(router: &axum::Router, method: &str, path: &str, auth: Option<String>) -> Resp {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some(a) = auth {
+        b = b.header("authorization", a);
+    }
+    let res = router.clone().oneshot(b.body(Body::empty()).expect("request")).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
+    Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+fn bearer(t: &str) -> Option<String> {
+    Some(format!("Bearer {t}"))
+}
+
+fn basic(user: &str, t: &str) -> Option<String> {
+    Some(format!("Basic {}", STANDARD.encode(format!("{user}:{t}"))))
+}
+
+fn error_code(r: &Resp) -> String {
+    serde_json::from_str::<serde_json::Value>(&r.body).ok().and_then(|v| v["error"].as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+async fn bearer_and_basic_tokens_reach_the_api(app: TestApp) {
+    let uid = user(&app, "alice").await;
+    let (_, t) = token(&app, uid, "cli", "profile:read").await;
+    for auth in [bearer(&t), basic("git", &t), basic("", &t)] {
+        let r = call(&app.router, "GET", "/api/v1/me", auth).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("\"username\":\"alice\""));
+    }
+}
+
+async fn every_rejection_has_its_status_code_and_header(app: TestApp) {
+    let uid = user(&app, "bob").await;
+    let r = call(&app.router, "GET", "/api/v1/me", None).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Tessera\""));
+
+    // malformed or bad-checksum tokens never reach the database
+    let before = app.core.verifier.lookups.load(Ordering::Relaxed);
+    let (_, good) = token(&app, uid, "x", "full").await;
+    let mut typo = good.clone().into_bytes();
+    typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+    for bad in ["nonsense", "tsr_short", &String::from_utf8(typo).unwrap()] {
+        let r = call(&app.router, "GET", "/api/v1/me", bearer(bad)).await;
+        assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"), "{bad}");
+    }
+    assert_eq!(app.core.verifier.lookups.load(Ordering::Relaxed), before, "no query for malformed tokens");
+
+    let (unknown, _) = secret::generate();
+    let r = call(&app.router, "GET", "/api/v1/me", bearer(unknown.expose())).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+
+    let (rid, revoked) = token(&app, uid, "revoked", "full").await;
+    service::revoke(&app.core, uid, rid).await.expect("revoke");
+    let r = call(&app.router, "GET", "/api/v1/me", bearer(&revoked)).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "token_revoked"));
+
+    let (eid, expired) = token(&app, uid, "expired", "full").await;
+    app.exec(&format!("UPDATE tokens SET expires_at = created_at WHERE id = {eid}")).await;
+    let r = call(&app.router, "GET", "/api/v1/me", bearer(&expired)).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "token_expired"));
+    assert!(r.header("www-authenticate").is_some());
+}
+
+async fn scopes_gate_each_route_and_higher_levels_include_lower(app: TestApp) {
+    let uid = user(&app, "carol").await;
+    let (_, code_only) = token(&app, uid, "code", "code:read").await;
+    let r = call(&app.router, "GET", "/api/v1/me", bearer(&code_only)).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"));
+    assert!(r.body.contains("\"required_scope\":\"profile:read\""));
+    let (_, manager) = token(&app, uid, "manager", "tokens:manage").await;
+    let r = call(&app.router, "GET", "/api/v1/tokens", bearer(&manager)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("\"total\":2"));
+    assert!(!r.body.contains("tsr_") || !r.body.contains(&manager), "never a secret");
+    let (_, reader) = token(&app, uid, "reader", "tokens:read").await;
+    let r = call(&app.router, "POST", "/api/v1/tokens/1/revoke", bearer(&reader)).await;
+    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"));
+    let (_, full) = token(&app, uid, "full", "full").await;
+    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&full)).await.status, StatusCode::OK);
+}
+
+async fn another_users_token_id_is_not_found_through_the_api(app: TestApp) {
+    let owner = user(&app, "dave").await;
+    let (victim, _) = token(&app, owner, "victim", "full").await;
+    let intruder = user(&app, "mallory").await;
+    let (_, t) = token(&app, intruder, "mine", "tokens:write").await;
+    for id in [victim, victim + 1000] {
+        let a = call(&app.router, "GET", &format!("/api/v1/tokens/{id}"), bearer(&t)).await;
+        let b = call(&app.router, "POST", &format!("/api/v1/tokens/{id}/revoke"), bearer(&t)).await;
+        assert_eq!((a.status, b.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+        assert_eq!(error_code(&a), "not_found");
+    }
+}
+
+async fn a_revoked_token_is_refused_at_once_despite_the_cache(app: TestApp) {
+    let uid = user(&app, "erin").await;
+    let (id, t) = token(&app, uid, "cached", "profile:read").await;
+    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
+    let lookups = app.core.verifier.lookups.load(Ordering::Relaxed);
+    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
+    assert_eq!(app.core.verifier.lookups.load(Ordering::Relaxed), lookups, "second call served from cache");
+    service::revoke(&app.core, uid, id).await.expect("revoke");
+    let r = call(&app.router, "GET", "/api/v1/me", bearer(&t)).await;
+    assert_eq!(error_code(&r), "token_revoked");
+}
+
+async fn the_gateway_check_answers_for_nginx_and_traefik(app: TestApp) {
+    let uid = user(&app, "frank").await;
+    let (id, t) = token(&app, uid, "git", "code:write").await;
+    let ok = call(&app.router, "GET", "/gateway/check?scope=code:read", basic("git", &t)).await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    assert_eq!(ok.header("x-tessera-user"), Some("frank"));
+    assert_eq!(ok.header("x-tessera-token-id"), Some(id.to_string().as_str()));
+    assert_eq!(ok.header("x-tessera-scopes"), Some("code:write"));
+    let none = call(&app.router, "GET", "/gateway/check?scope=code:read", None).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.header("www-authenticate"), Some("Basic realm=\"Tessera\""));
+    let denied = call(&app.router, "GET", "/gateway/check?scope=code:manage", bearer(&t)).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let req = Request::builder()
+        .uri("/gateway/check")
+        .header("authorization", bearer(&t).unwrap())
+        .header("x-tessera-scope", "wiki:read")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::FORBIDDEN);
+    service::revoke(&app.core, uid, id).await.expect("revoke");
+    let gone = call(&app.router, "GET", "/gateway/check?scope=code:read", bearer(&t)).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
+    let uid = user(&app, "grace").await;
+    let (id, t) = token(&app, uid, "shared", "profile:read").await;
+    let (other, _other_core) = app.second_instance().await;
+    // both instances have verified (and cached) the token
+    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
+    assert_eq!(call(&other, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
+    if app.backend == support::Backend::Postgres {
+        tokio::time::sleep(Duration::from_millis(200)).await; // listener is up
+    }
+    service::revoke(&app.core, uid, id).await.expect("revoke on instance A");
+    let started = Instant::now();
+    loop {
+        let r = call(&other, "GET", "/api/v1/me", bearer(&t)).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(error_code(&r), "token_revoked");
+            break;
+        }
+        if app.backend == support::Backend::Sqlite {
+            // one SQLite file belongs to one instance; its cache is per process
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "instance B still accepts the token after 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+on_both_backends!(
+    bearer_and_basic_tokens_reach_the_api,
+    every_rejection_has_its_status_code_and_header,
+    scopes_gate_each_route_and_higher_levels_include_lower,
+    another_users_token_id_is_not_found_through_the_api,
+    a_revoked_token_is_refused_at_once_despite_the_cache,
+    the_gateway_check_answers_for_nginx_and_traefik,
+    a_second_instance_drops_a_revoked_token_within_a_second,
+);
