@@ -6,7 +6,7 @@ use app::server::{tokens as service, tokens::TokenError, AppState};
 use app::tokens::{ListQuery, Sort, TokenView};
 use axum::{
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{any, get, post},
     Json, Router,
@@ -123,12 +123,14 @@ struct CheckParams {
 /// The gateway check: 204 with identity headers when the request's token is
 /// valid and has the required scope (`?scope=` or `X-Tessera-Scope`), 401
 /// with `WWW-Authenticate: Basic` (so git asks for credentials), or 403.
-async fn gateway_check(State(state): State<AppState>, Query(p): Query<CheckParams>, headers: HeaderMap) -> Response {
+async fn gateway_check(State(state): State<AppState>, Query(p): Query<CheckParams>, req: axum::extract::Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let headers = &parts.headers;
     let required = p
         .scope
         .or_else(|| headers.get("x-tessera-scope").and_then(|v| v.to_str().ok()).map(str::to_owned))
         .filter(|s| !s.trim().is_empty());
-    let verified = match authenticate(&state, &headers).await {
+    let verified = match authenticate(&state, &parts).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };

@@ -13,6 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use crate::middleware::ClientIp;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::json;
 
@@ -85,8 +86,16 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-/// Verifies the request's token; the error is ready to send.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Verified, ApiError> {
+/// Verifies the request's token and records its use; the error is ready to send.
+pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Verified, ApiError> {
+    let verified = verify_headers(state, &parts.headers).await?;
+    let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string()).unwrap_or_default();
+    let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    state.core.token_used(verified.token_id, ip, agent);
+    Ok(verified)
+}
+
+async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Verified, ApiError> {
     let Some(token) = presented_token(headers) else {
         return Err(ApiError::unauthorized(
             "invalid_token",
@@ -121,7 +130,7 @@ impl FromRequestParts<AppState> for Pat {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        authenticate(state, &parts.headers).await.map(Pat)
+        authenticate(state, parts).await.map(Pat)
     }
 }
 

@@ -197,7 +197,36 @@ async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
     }
 }
 
+async fn the_last_use_is_recorded_with_address_and_agent(app: TestApp) {
+    let uid = user(&app, "heidi").await;
+    let (id, t) = token(&app, uid, "used", "profile:read").await;
+    let before = service::get(&app.db, uid, id).await.expect("get");
+    assert!(before.last_used_at.is_none());
+    for _ in 0..20 {
+        let req = Request::builder()
+            .uri("/api/v1/me")
+            .header("authorization", format!("Bearer {t}"))
+            .header("user-agent", "git/2.47.3")
+            .header("x-forwarded-for", "203.0.113.7")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+    }
+    let started = Instant::now();
+    let after = loop {
+        let t = service::get(&app.db, uid, id).await.expect("get");
+        if t.last_used_at.is_some() || started.elapsed() > Duration::from_secs(5) {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(after.last_used_at.is_some());
+    assert_eq!(after.last_used_ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(after.last_used_agent.as_deref(), Some("git/2.47.3"));
+}
+
 on_both_backends!(
+    the_last_use_is_recorded_with_address_and_agent,
     bearer_and_basic_tokens_reach_the_api,
     every_rejection_has_its_status_code_and_header,
     scopes_gate_each_route_and_higher_levels_include_lower,

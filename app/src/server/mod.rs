@@ -8,6 +8,7 @@ pub mod passwords;
 pub mod secret;
 pub mod security;
 pub mod tokens;
+pub mod usage;
 pub mod verify;
 pub mod sessions;
 pub mod throttle;
@@ -48,6 +49,7 @@ pub struct Core {
     pub hasher: passwords::PasswordHasher,
     pub throttle: throttle::LoginThrottle,
     pub verifier: verify::Verifier,
+    pub usage: usage::UsageRecorder,
 }
 
 impl Core {
@@ -55,12 +57,44 @@ impl Core {
         let hasher = passwords::PasswordHasher::new(config.hash_concurrency).await?;
         let throttle = throttle::LoginThrottle::new(config.throttle);
         let verifier = verify::Verifier::new(config.verify_cache_ttl);
-        let core = Arc::new(Core { db, config, hasher, throttle, verifier });
+        let core = Arc::new(Core { db, config, hasher, throttle, verifier, usage: Default::default() });
         if let db::Db::Postgres(pool) = &core.db {
             verify::follow_token_changes(pool.clone(), Arc::downgrade(&core));
         }
+        spawn_usage_flush(Arc::downgrade(&core));
         Ok(core)
     }
+
+    /// Records that a token was used (written at most once a minute).
+    pub fn token_used(self: &Arc<Self>, token_id: i64, ip: String, agent: &str) {
+        if let Some(u) = self.usage.note(token_id, ip, agent) {
+            let core = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = usage::write(&core.db, token_id, &u).await {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+            });
+        }
+    }
+}
+
+/// Writes coalesced token uses whose minute is up.
+fn spawn_usage_flush(core: std::sync::Weak<Core>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let Some(core) = core.upgrade() else { return };
+            for (id, u) in core.usage.due() {
+                if let Err(e) = usage::write(&core.db, id, &u).await {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+            }
+        }
+    });
+}
+
+impl Core {
 }
 
 /// Axum state: Leptos' options plus the services.
