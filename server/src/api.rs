@@ -3,7 +3,8 @@
 
 use crate::pat::{authenticate, ApiError, Pat};
 use app::server::{tokens as service, tokens::TokenError, AppState};
-use app::tokens::{ListQuery, Sort, TokenView};
+use app::scopes::{ScopeError, Scopes};
+use app::tokens::{ListQuery, Sort, TokenForm, TokenView};
 use axum::{
     extract::{Path, Query, State},
     http::{HeaderValue, StatusCode},
@@ -17,9 +18,11 @@ use serde_json::{json, Value};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me", get(me))
-        .route("/api/v1/tokens", get(list_tokens))
-        .route("/api/v1/tokens/{id}", get(get_token))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", get(get_token).patch(edit_token).delete(revoke_token))
         .route("/api/v1/tokens/{id}/revoke", post(revoke_token))
+        .route("/api/v1/tokens/{id}/regenerate", post(regenerate_token))
+        .route("/oauth/introspect", post(introspect))
         .route("/gateway/check", any(gateway_check))
 }
 
@@ -152,4 +155,174 @@ async fn gateway_check(State(state): State<AppState>, Query(p): Query<CheckParam
         }
     }
     res
+}
+
+/// A token's settings as the API takes them. Absent fields keep their
+/// current value when editing (and take the page's defaults when creating).
+#[derive(Deserialize, Default)]
+struct TokenBody {
+    name: Option<String>,
+    description: Option<String>,
+    /// Days from now (7, 30, …, up to the operator's maximum).
+    expires_in_days: Option<u32>,
+    /// Or a date, `YYYY-MM-DD` (the token ends at 23:59:59 UTC that day).
+    expires_on: Option<String>,
+    /// `full`, or space-separated `area:level` scopes.
+    scopes: Option<String>,
+    /// Optional idempotency key: a repeated create with it creates nothing.
+    request_id: Option<String>,
+}
+
+fn apply(body: &TokenBody, form: &mut TokenForm) -> Result<Option<Scopes>, ApiError> {
+    if let Some(n) = &body.name {
+        form.name = n.clone();
+    }
+    if let Some(d) = &body.description {
+        form.description = d.clone();
+    }
+    if let Some(days) = body.expires_in_days {
+        form.expiry = days.to_string();
+    } else if let Some(date) = &body.expires_on {
+        form.expiry = "custom".into();
+        form.expiry_date = date.clone();
+    }
+    let Some(raw) = &body.scopes else { return Ok(None) };
+    let scopes = Scopes::parse(raw).map_err(|e: ScopeError| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string())
+            .with("fields", json!({ "scopes": e.to_string() }))
+    })?;
+    match &scopes {
+        Scopes::Full => {
+            form.scope_mode = "full".into();
+            form.levels.clear();
+        }
+        Scopes::Custom(map) => {
+            form.scope_mode = "custom".into();
+            form.levels = map.iter().map(|(a, l)| (a.clone(), l.as_str().to_owned())).collect();
+        }
+    }
+    Ok(Some(scopes))
+}
+
+/// A token may only hand out what it has itself.
+fn no_escalation(pat: &Pat, scopes: &Scopes) -> Result<(), ApiError> {
+    if pat.0.scopes.covers(scopes) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("This token cannot grant or act on scopes beyond its own ({}).", pat.0.scopes),
+        )
+        .with("required_scope", json!(scopes.to_string())))
+    }
+}
+
+fn secret_json(s: &app::tokens::NewSecret) -> Value {
+    let mut v = token_json(&s.token, app::server::db::now());
+    v["token"] = json!(s.secret);
+    v
+}
+
+/// `POST /api/v1/tokens` (`tokens:manage`): creates a token; its secret is
+/// in this response only.
+async fn create_token(State(state): State<AppState>, pat: Pat, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    pat.require("tokens:manage")?;
+    let mut form = TokenForm { expiry: app::tokens::DEFAULT_EXPIRY_DAYS.to_string(), ..Default::default() };
+    let scopes = apply(&body, &mut form)?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "Give the token scopes: \"full\" or area:level pairs.")
+            .with("fields", json!({ "scopes": "Choose at least one scope, or Full access." }))
+    })?;
+    no_escalation(&pat, &scopes)?;
+    let input = app::tokens::validate(&form, app::server::db::now(), state.core.config.max_token_days, false)
+        .map_err(|f| service_error(TokenError::Invalid(f)))?;
+    if input.expires_at.is_some_and(|at| at > pat.0.expires_at) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "A token cannot outlive the token that creates it.",
+        )
+        .with("fields", json!({ "expiry": format!("Choose an expiration on or before {}.", pat.0.expires_at.date_naive()) })));
+    }
+    let created = service::create(&state.core.db, pat.0.user_id, input, body.request_id.as_deref().unwrap_or(""))
+        .await
+        .map_err(service_error)?;
+    Ok((StatusCode::CREATED, Json(secret_json(&created))).into_response())
+}
+
+/// `PATCH /api/v1/tokens/{id}` (`tokens:write`).
+async fn edit_token(
+    State(state): State<AppState>,
+    pat: Pat,
+    Path(id): Path<String>,
+    Json(body): Json<TokenBody>,
+) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:write")?;
+    let id = parse_id(&id)?;
+    let current = service::get(&state.core.db, pat.0.user_id, id).await.map_err(service_error)?;
+    no_escalation(&pat, &current.scopes)?;
+    let mut form = TokenForm::from_token(&current);
+    if let Some(scopes) = apply(&body, &mut form)? {
+        no_escalation(&pat, &scopes)?;
+    }
+    let t = service::update_from_form(&state.core, pat.0.user_id, id, &form).await.map_err(service_error)?;
+    Ok(Json(token_json(&t, app::server::db::now())))
+}
+
+/// `POST /api/v1/tokens/{id}/regenerate` (`tokens:write`): a new secret,
+/// in this response only.
+async fn regenerate_token(State(state): State<AppState>, pat: Pat, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:write")?;
+    let id = parse_id(&id)?;
+    let current = service::get(&state.core.db, pat.0.user_id, id).await.map_err(service_error)?;
+    no_escalation(&pat, &current.scopes)?;
+    let s = service::regenerate(&state.core, pat.0.user_id, id).await.map_err(service_error)?;
+    Ok(Json(secret_json(&s)))
+}
+
+#[derive(Deserialize)]
+struct IntrospectForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /oauth/introspect` (RFC 7662), for the configured gateway client.
+async fn introspect(State(state): State<AppState>, headers: axum::http::HeaderMap, axum::Form(form): axum::Form<IntrospectForm>) -> Response {
+    let allowed = state.core.config.introspection_client.as_deref().is_some_and(|expected| {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+            .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok())
+            .unwrap_or_default();
+        constant_time_eq(&presented, expected.as_bytes())
+    });
+    if !allowed {
+        return ApiError::unauthorized("invalid_client", "Introspection needs the configured client credentials.").into_response();
+    }
+    match state.core.verifier.verify(&state.core.db, form.token.trim()).await {
+        Ok(v) => Json(json!({
+            "active": true,
+            "scope": v.scopes.to_string(),
+            "exp": v.expires_at.timestamp(),
+            "iat": v.created_at.timestamp(),
+            "sub": v.user_id.to_string(),
+            "username": v.username,
+            "token_type": "bearer",
+            "jti": v.token_id.to_string(),
+        }))
+        .into_response(),
+        Err(app::server::verify::VerifyError::Rejected(_)) => Json(json!({ "active": false })).into_response(),
+        Err(app::server::verify::VerifyError::Database(e)) => {
+            tracing::error!(error = %e, "introspection failed");
+            ApiError::internal().into_response()
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -64,6 +64,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_VERIFY_CACHE_SECS", default_value_t = 30)]
     pub verify_cache_secs: u64,
 
+    /// `CLIENT_ID:CLIENT_SECRET` of the gateway allowed to call
+    /// `POST /oauth/introspect` (RFC 7662). Unset: introspection is off.
+    #[arg(long, env = "TESSERA_INTROSPECTION_CLIENT")]
+    pub introspection_client: Option<String>,
+
     /// Password hashes computed at once (defaults to the number of CPUs).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
@@ -89,6 +94,7 @@ impl Config {
             },
             max_token_days: self.max_token_days.clamp(1, 3650),
             verify_cache_ttl: Duration::from_secs(self.verify_cache_secs),
+            introspection_client: self.introspection_client.clone().filter(|c| c.contains(':')),
             hash_concurrency: self.hash_concurrency.unwrap_or_else(|| {
                 std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
             }),

@@ -47,6 +47,22 @@ async fn call(router: &axum::Router, method: &str, path: &str, auth: Option<Stri
     Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
+async fn call_json(router: &axum::Router, method: &str, path: &str, auth: Option<String>, body: serde_json::Value) -> Resp {
+    let mut b = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(a) = auth {
+        b = b.header("authorization", a);
+    }
+    let res = router.clone().oneshot(b.body(Body::from(body.to_string())).expect("request")).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
+    Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+fn json_of(r: &Resp) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
+}
+
 fn bearer(t: &str) -> Option<String> {
     Some(format!("Bearer {t}"))
 }
@@ -225,7 +241,96 @@ async fn the_last_use_is_recorded_with_address_and_agent(app: TestApp) {
     assert_eq!(after.last_used_agent.as_deref(), Some("git/2.47.3"));
 }
 
+async fn the_api_creates_edits_and_regenerates_but_never_escalates(app: TestApp) {
+    let uid = user(&app, "ivan").await;
+    let (_, admin) = token(&app, uid, "admin", "tokens:manage code:write").await;
+    let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), serde_json::json!({
+        "name": "from api", "description": "made by a token", "expires_in_days": 7, "scopes": "code:read"
+    })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let created = json_of(&r);
+    let secret = created["token"].as_str().expect("secret once").to_owned();
+    assert!(secret::is_well_formed(&secret));
+    let id = created["id"].as_i64().expect("id");
+    // the new token works, with exactly its scopes
+    let ok = call(&app.router, "GET", "/gateway/check?scope=code:read", bearer(&secret)).await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    // the same validation as the page
+    for (body, field) in [
+        (serde_json::json!({"name": "", "scopes": "code:read"}), "name"),
+        (serde_json::json!({"name": "x", "scopes": "code:read", "expires_in_days": 9999}), "expiry"),
+        (serde_json::json!({"name": "x", "scopes": "rockets:read"}), "scopes"),
+        (serde_json::json!({"name": "from api", "scopes": "code:read"}), "name"),
+    ] {
+        let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(json_of(&r)["fields"][field].is_string(), "{field}: {}", r.body);
+    }
+    // escalation: wider scopes, or a longer life than the creator
+    for scopes in ["full", "code:manage", "wiki:read", "tokens:manage profile:read"] {
+        let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), serde_json::json!({"name": scopes, "scopes": scopes})).await;
+        assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"), "{scopes}");
+    }
+    let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), serde_json::json!({"name": "long", "scopes": "code:read", "expires_in_days": 90})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "outlives its creator: {}", r.body);
+    // edit and regenerate
+    let r = call_json(&app.router, "PATCH", &format!("/api/v1/tokens/{id}"), bearer(&admin), serde_json::json!({"name": "renamed", "scopes": "code:write"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(json_of(&r)["scopes"], "code:write");
+    let r = call_json(&app.router, "PATCH", &format!("/api/v1/tokens/{id}"), bearer(&admin), serde_json::json!({"scopes": "full"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = call(&app.router, "POST", &format!("/api/v1/tokens/{id}/regenerate"), bearer(&admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let fresh = json_of(&r)["token"].as_str().expect("new secret").to_owned();
+    assert_eq!(call(&app.router, "GET", "/gateway/check", bearer(&secret)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app.router, "GET", "/gateway/check", bearer(&fresh)).await.status, StatusCode::NO_CONTENT);
+    // a narrower token cannot touch (nor regenerate) a wider one
+    let (wide_id, _) = token(&app, uid, "wide", "full").await;
+    let (_, narrow) = token(&app, uid, "narrow", "tokens:write").await;
+    for (m, p) in [("POST", format!("/api/v1/tokens/{wide_id}/regenerate")), ("PATCH", format!("/api/v1/tokens/{wide_id}"))] {
+        let r = call_json(&app.router, m, &p, bearer(&narrow), serde_json::json!({"name": "pwned"})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{m} {p}: {}", r.body);
+    }
+    // list never shows a secret
+    let r = call(&app.router, "GET", "/api/v1/tokens?include_revoked=true", bearer(&admin)).await;
+    assert!(!r.body.contains(&fresh) && !r.body.contains(&admin));
+}
+
+async fn introspection_follows_rfc_7662(app: TestApp) {
+    let uid = user(&app, "judy").await;
+    let (id, t) = token(&app, uid, "intro", "code:read").await;
+    let post = |auth: Option<&str>, token: &str| {
+        let mut b = Request::builder().method("POST").uri("/oauth/introspect").header("content-type", "application/x-www-form-urlencoded");
+        if let Some(a) = auth {
+            b = b.header("authorization", format!("Basic {}", STANDARD.encode(a)));
+        }
+        b.body(Body::from(format!("token={token}"))).expect("request")
+    };
+    let res = app.router.clone().oneshot(post(None, &t)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app.router.clone().oneshot(post(Some("gateway:wrong"), &t)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app.router.clone().oneshot(post(Some("gateway:s3cret"), &t)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap()).unwrap();
+    assert_eq!(v["active"], true);
+    assert_eq!(v["scope"], "code:read");
+    assert_eq!(v["username"], "judy");
+    assert_eq!(v["sub"], uid.to_string());
+    assert_eq!(v["jti"], id.to_string());
+    assert_eq!(v["token_type"], "bearer");
+    assert!(v["exp"].as_i64().unwrap() > v["iat"].as_i64().unwrap());
+    service::revoke(&app.core, uid, id).await.expect("revoke");
+    for bad in [t.as_str(), "garbage", ""] {
+        let res = app.router.clone().oneshot(post(Some("gateway:s3cret"), bad)).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(&body[..], br#"{"active":false}"#);
+    }
+}
+
 on_both_backends!(
+    the_api_creates_edits_and_regenerates_but_never_escalates,
+    introspection_follows_rfc_7662,
     the_last_use_is_recorded_with_address_and_agent,
     bearer_and_basic_tokens_reach_the_api,
     every_rejection_has_its_status_code_and_header,

@@ -33,6 +33,8 @@ pub struct CoreConfig {
     pub max_token_days: u32,
     /// How long a positive token verification is reused (0 disables the cache).
     pub verify_cache_ttl: std::time::Duration,
+    /// `client_id:client_secret` allowed to call `/oauth/introspect`.
+    pub introspection_client: Option<String>,
 }
 
 impl CoreConfig {

@@ -91,6 +91,7 @@ fn test_config(options: &Options) -> CoreConfig {
         hash_concurrency: 2,
         max_token_days: 365,
         verify_cache_ttl: Duration::from_secs(30),
+        introspection_client: Some("gateway:s3cret".into()),
     }
 }
 
