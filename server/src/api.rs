@@ -9,21 +9,110 @@ use axum::{
     extract::{Path, Query, State},
     http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{any, get, post},
+    routing::{any, delete, get, patch, post, MethodRouter},
     Json, Router,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// One API operation: the router and the OpenAPI document are both built
+/// from this table, so they cannot drift apart.
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The scope a token needs (`None`: not PAT-authenticated this way).
+    pub scope: Option<&'static str>,
+    pub summary: &'static str,
+    /// Name of the request body schema, if any.
+    pub body: Option<&'static str>,
+    route: fn() -> MethodRouter<AppState>,
+}
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint { method: "get", path: "/api/v1/me", scope: Some("profile:read"), summary: "The user and token making the request", body: None, route: || get(me) },
+    Endpoint { method: "get", path: "/api/v1/tokens", scope: Some("tokens:read"), summary: "List your tokens (never their secrets)", body: None, route: || get(list_tokens) },
+    Endpoint { method: "post", path: "/api/v1/tokens", scope: Some("tokens:manage"), summary: "Create a token; the secret is in this response only", body: Some("TokenBody"), route: || post(create_token) },
+    Endpoint { method: "get", path: "/api/v1/tokens/{id}", scope: Some("tokens:read"), summary: "One token", body: None, route: || get(get_token) },
+    Endpoint { method: "patch", path: "/api/v1/tokens/{id}", scope: Some("tokens:write"), summary: "Edit a token's name, description, expiration or scopes", body: Some("TokenBody"), route: || patch(edit_token) },
+    Endpoint { method: "delete", path: "/api/v1/tokens/{id}", scope: Some("tokens:write"), summary: "Revoke a token", body: None, route: || delete(revoke_token) },
+    Endpoint { method: "post", path: "/api/v1/tokens/{id}/revoke", scope: Some("tokens:write"), summary: "Revoke a token", body: None, route: || post(revoke_token) },
+    Endpoint { method: "post", path: "/api/v1/tokens/{id}/regenerate", scope: Some("tokens:write"), summary: "A new secret for a token; in this response only", body: None, route: || post(regenerate_token) },
+];
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", get(get_token).patch(edit_token).delete(revoke_token))
-        .route("/api/v1/tokens/{id}/revoke", post(revoke_token))
-        .route("/api/v1/tokens/{id}/regenerate", post(regenerate_token))
-        .route("/oauth/introspect", post(introspect))
+    let mut r = Router::new();
+    for e in ENDPOINTS {
+        r = r.route(e.path, (e.route)());
+    }
+    r.route("/api/v1/openapi.json", get(openapi))
         .route("/gateway/check", any(gateway_check))
+        .route("/oauth/introspect", post(introspect))
+}
+
+/// `GET /api/v1/openapi.json`: an OpenAPI 3.1 document built from [`ENDPOINTS`].
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+pub fn openapi_document() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let mut paths = serde_json::Map::new();
+    for e in ENDPOINTS {
+        let mut op = json!({
+            "summary": e.summary,
+            "operationId": format!("{}_{}", e.method, e.path.trim_start_matches("/api/v1/").replace(['/', '{', '}'], "_").trim_matches('_')),
+            "security": [{"basic": []}, {"bearer": []}],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "401": {"description": "invalid_token, token_expired or token_revoked", "content": {"application/json": {"schema": error}}},
+                "403": {"description": "insufficient_scope", "content": {"application/json": {"schema": error}}},
+                "422": {"description": "invalid_request (with field messages)", "content": {"application/json": {"schema": error}}},
+            },
+        });
+        if let Some(scope) = e.scope {
+            op["x-required-scope"] = json!(scope);
+            op["description"] = json!(format!("Requires the scope `{scope}` (or a higher level of it, or full access)."));
+        }
+        if e.path.contains("{id}") {
+            op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+        }
+        if let Some(body) = e.body {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        }
+        if e.method == "post" && e.path == "/api/v1/tokens" {
+            op["responses"]["201"] = json!({"description": "Created; `token` holds the secret, shown only here"});
+        }
+        let entry = paths.entry(e.path.to_owned()).or_insert_with(|| json!({}));
+        entry[e.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Tessera API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Personal access tokens. Authenticate with a PAT as the HTTP Basic password or as a Bearer token."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic", "description": "any user name, the PAT as password"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {
+                    "error": {"type": "string", "enum": ["invalid_token", "token_expired", "token_revoked", "insufficient_scope", "invalid_request", "not_found", "unavailable"]},
+                    "message": {"type": "string"},
+                    "required_scope": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                }},
+                "TokenBody": {"type": "object", "properties": {
+                    "name": {"type": "string", "maxLength": app::tokens::NAME_MAX},
+                    "description": {"type": "string", "maxLength": app::tokens::DESCRIPTION_MAX},
+                    "expires_in_days": {"type": "integer", "minimum": 1},
+                    "expires_on": {"type": "string", "format": "date"},
+                    "scopes": {"type": "string", "examples": ["full", "code:read wiki:write"]},
+                    "request_id": {"type": "string", "description": "idempotency key for create"},
+                }},
+            },
+        },
+    })
 }
 
 fn token_json(t: &TokenView, now: chrono::DateTime<chrono::Utc>) -> Value {

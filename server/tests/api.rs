@@ -328,7 +328,34 @@ async fn introspection_follows_rfc_7662(app: TestApp) {
     }
 }
 
+async fn the_openapi_document_describes_every_api_route_the_router_serves(app: TestApp) {
+    let r = call(&app.router, "GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = json_of(&r);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("ops").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let table: std::collections::BTreeSet<_> =
+        tessera::api::ENDPOINTS.iter().map(|e| (e.method.to_uppercase(), e.path.to_owned())).collect();
+    assert_eq!(documented, table);
+    // every documented operation is really served (it asks for a token, not 404/405)
+    for (method, path) in &documented {
+        let r = call(&app.router, method, &path.replace("{id}", "1"), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    // and nothing under /api/v1 answers that is not documented
+    for (method, path) in [("PUT", "/api/v1/tokens/1"), ("GET", "/api/v1/users"), ("POST", "/api/v1/me")] {
+        let r = call(&app.router, method, path, None).await;
+        assert!(matches!(r.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED), "{method} {path}: {}", r.status);
+    }
+}
+
 on_both_backends!(
+    the_openapi_document_describes_every_api_route_the_router_serves,
     the_api_creates_edits_and_regenerates_but_never_escalates,
     introspection_follows_rfc_7662,
     the_last_use_is_recorded_with_address_and_agent,
