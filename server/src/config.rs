@@ -69,7 +69,9 @@ pub struct Config {
     #[arg(long, env = "TESSERA_INTROSPECTION_CLIENT")]
     pub introspection_client: Option<String>,
 
-    /// Password hashes computed at once (defaults to the number of CPUs).
+    /// Password hashes computed at once (defaults to one less than the number
+    /// of CPUs, at least 1, so a sign-in flood always leaves a core for
+    /// everything else).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 }
@@ -96,7 +98,7 @@ impl Config {
             verify_cache_ttl: Duration::from_secs(self.verify_cache_secs),
             introspection_client: self.introspection_client.clone().filter(|c| c.contains(':')),
             hash_concurrency: self.hash_concurrency.unwrap_or_else(|| {
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+                std::thread::available_parallelism().map(|n| n.get().saturating_sub(1).max(1)).unwrap_or(1)
             }),
         }
     }
