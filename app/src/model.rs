@@ -63,10 +63,14 @@ pub mod rules {
             return Some("Enter a username.".into());
         }
         if len < USERNAME_MIN {
-            return Some(format!("Username must be at least {USERNAME_MIN} characters."));
+            return Some(format!(
+                "Username must be at least {USERNAME_MIN} characters."
+            ));
         }
         if len > USERNAME_MAX {
-            return Some(format!("Username must be at most {USERNAME_MAX} characters."));
+            return Some(format!(
+                "Username must be at most {USERNAME_MAX} characters."
+            ));
         }
         let mut chars = username.chars();
         let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -85,12 +89,36 @@ pub mod rules {
     /// A few of the most common passwords of 12+ characters; a demanding
     /// deployment should add a breached-password check on top.
     const COMMON: &[&str] = &[
-        "123456789012", "1234567890123", "12345678901234", "password1234", "password12345",
-        "passwordpassword", "qwertyuiop12", "qwertyuiopasdf", "qwerty123456", "iloveyou1234",
-        "111111111111", "000000000000", "abcdefghijkl", "abc123abc123", "letmein12345",
-        "welcome12345", "administrator", "changeme1234", "trustno1trustno1", "football1234",
-        "baseball1234", "1q2w3e4r5t6y", "1qaz2wsx3edc", "zaq12wsxcde3", "qazwsxedcrfv",
-        "asdfghjkl123", "superman1234", "princess1234", "sunshine1234", "monkey123456",
+        "123456789012",
+        "1234567890123",
+        "12345678901234",
+        "password1234",
+        "password12345",
+        "passwordpassword",
+        "qwertyuiop12",
+        "qwertyuiopasdf",
+        "qwerty123456",
+        "iloveyou1234",
+        "111111111111",
+        "000000000000",
+        "abcdefghijkl",
+        "abc123abc123",
+        "letmein12345",
+        "welcome12345",
+        "administrator",
+        "changeme1234",
+        "trustno1trustno1",
+        "football1234",
+        "baseball1234",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "zaq12wsxcde3",
+        "qazwsxedcrfv",
+        "asdfghjkl123",
+        "superman1234",
+        "princess1234",
+        "sunshine1234",
+        "monkey123456",
     ];
 
     /// Why a new password is unacceptable, or `None` when it is fine.
@@ -100,10 +128,14 @@ pub mod rules {
             return Some("Enter a password.".into());
         }
         if len < PASSWORD_MIN {
-            return Some(format!("Password must be at least {PASSWORD_MIN} characters."));
+            return Some(format!(
+                "Password must be at least {PASSWORD_MIN} characters."
+            ));
         }
         if len > PASSWORD_MAX {
-            return Some(format!("Password must be at most {PASSWORD_MAX} characters."));
+            return Some(format!(
+                "Password must be at most {PASSWORD_MAX} characters."
+            ));
         }
         let lower = password.to_lowercase();
         let distinct = {

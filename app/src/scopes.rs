@@ -17,14 +17,46 @@ pub struct Area {
 /// other areas exist for services behind the gateway, which name the scope
 /// they need.
 pub const CATALOG: &[Area] = &[
-    Area { id: "code", label: "Code", description: "Source code, repositories and pull requests" },
-    Area { id: "work_items", label: "Work items", description: "Work items, boards and queries" },
-    Area { id: "build", label: "Build", description: "Pipelines, builds and their artifacts" },
-    Area { id: "release", label: "Release", description: "Releases and deployments" },
-    Area { id: "packaging", label: "Packaging", description: "Package feeds" },
-    Area { id: "wiki", label: "Wiki", description: "Wiki pages" },
-    Area { id: "profile", label: "Profile", description: "Your profile" },
-    Area { id: "tokens", label: "Tokens", description: "Your personal access tokens" },
+    Area {
+        id: "code",
+        label: "Code",
+        description: "Source code, repositories and pull requests",
+    },
+    Area {
+        id: "work_items",
+        label: "Work items",
+        description: "Work items, boards and queries",
+    },
+    Area {
+        id: "build",
+        label: "Build",
+        description: "Pipelines, builds and their artifacts",
+    },
+    Area {
+        id: "release",
+        label: "Release",
+        description: "Releases and deployments",
+    },
+    Area {
+        id: "packaging",
+        label: "Packaging",
+        description: "Package feeds",
+    },
+    Area {
+        id: "wiki",
+        label: "Wiki",
+        description: "Wiki pages",
+    },
+    Area {
+        id: "profile",
+        label: "Profile",
+        description: "Your profile",
+    },
+    Area {
+        id: "tokens",
+        label: "Tokens",
+        description: "Your personal access tokens",
+    },
 ];
 
 pub fn area(id: &str) -> Option<&'static Area> {
@@ -100,16 +132,24 @@ impl Scopes {
             return Err(ScopeError::Empty);
         }
         if words.contains(&"full") {
-            return if words.iter().all(|w| *w == "full") { Ok(Scopes::Full) } else { Err(ScopeError::FullWithOthers) };
+            return if words.iter().all(|w| *w == "full") {
+                Ok(Scopes::Full)
+            } else {
+                Err(ScopeError::FullWithOthers)
+            };
         }
         let mut map = BTreeMap::new();
         for word in words {
-            let (area_id, level) = word.split_once(':').ok_or_else(|| ScopeError::Malformed(word.to_owned()))?;
+            let (area_id, level) = word
+                .split_once(':')
+                .ok_or_else(|| ScopeError::Malformed(word.to_owned()))?;
             if area(area_id).is_none() {
                 return Err(ScopeError::UnknownArea(area_id.to_owned()));
             }
-            let level = Level::parse(level)
-                .ok_or_else(|| ScopeError::UnknownLevel { area: area_id.to_owned(), level: level.to_owned() })?;
+            let level = Level::parse(level).ok_or_else(|| ScopeError::UnknownLevel {
+                area: area_id.to_owned(),
+                level: level.to_owned(),
+            })?;
             let entry = map.entry(area_id.to_owned()).or_insert(level);
             *entry = (*entry).max(level);
         }
@@ -122,7 +162,9 @@ impl Scopes {
         match self {
             Scopes::Full => true,
             Scopes::Custom(map) => {
-                let Some((area_id, level)) = required.split_once(':') else { return false };
+                let Some((area_id, level)) = required.split_once(':') else {
+                    return false;
+                };
                 match (map.get(area_id), Level::parse(level)) {
                     (Some(have), Some(need)) => *have >= need,
                     _ => false,
@@ -136,9 +178,9 @@ impl Scopes {
         match (self, other) {
             (Scopes::Full, _) => true,
             (Scopes::Custom(_), Scopes::Full) => false,
-            (Scopes::Custom(mine), Scopes::Custom(theirs)) => {
-                theirs.iter().all(|(a, l)| mine.get(a).is_some_and(|m| m >= l))
-            }
+            (Scopes::Custom(mine), Scopes::Custom(theirs)) => theirs
+                .iter()
+                .all(|(a, l)| mine.get(a).is_some_and(|m| m >= l)),
         }
     }
 
@@ -174,7 +216,10 @@ impl fmt::Display for Scopes {
         match self {
             Scopes::Full => f.write_str("full"),
             Scopes::Custom(map) => {
-                let parts: Vec<String> = map.iter().map(|(a, l)| format!("{a}:{}", l.as_str())).collect();
+                let parts: Vec<String> = map
+                    .iter()
+                    .map(|(a, l)| format!("{a}:{}", l.as_str()))
+                    .collect();
                 f.write_str(&parts.join(" "))
             }
         }
@@ -191,10 +236,22 @@ mod tests {
         let s = Scopes::parse("wiki:read code:write code:read").unwrap();
         assert_eq!(s.to_string(), "code:write wiki:read");
         assert_eq!(Scopes::parse(""), Err(ScopeError::Empty));
-        assert_eq!(Scopes::parse("nope:read"), Err(ScopeError::UnknownArea("nope".into())));
-        assert!(matches!(Scopes::parse("code:admin"), Err(ScopeError::UnknownLevel { .. })));
-        assert!(matches!(Scopes::parse("code"), Err(ScopeError::Malformed(_))));
-        assert_eq!(Scopes::parse("full code:read"), Err(ScopeError::FullWithOthers));
+        assert_eq!(
+            Scopes::parse("nope:read"),
+            Err(ScopeError::UnknownArea("nope".into()))
+        );
+        assert!(matches!(
+            Scopes::parse("code:admin"),
+            Err(ScopeError::UnknownLevel { .. })
+        ));
+        assert!(matches!(
+            Scopes::parse("code"),
+            Err(ScopeError::Malformed(_))
+        ));
+        assert_eq!(
+            Scopes::parse("full code:read"),
+            Err(ScopeError::FullWithOthers)
+        );
     }
 
     #[test]

@@ -64,7 +64,8 @@ impl TokenView {
 
     /// True when the token is active and expires within the warning period.
     pub fn expires_soon(&self, now: DateTime<Utc>) -> bool {
-        self.status(now) == Status::Active && self.expires_at - now <= Duration::days(EXPIRY_WARNING_DAYS)
+        self.status(now) == Status::Active
+            && self.expires_at - now <= Duration::days(EXPIRY_WARNING_DAYS)
     }
 }
 
@@ -77,7 +78,10 @@ pub struct NewSecret {
 
 impl std::fmt::Debug for NewSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewSecret").field("token", &self.token).field("secret", &"<redacted>").finish()
+        f.debug_struct("NewSecret")
+            .field("token", &self.token)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -113,7 +117,9 @@ impl TokenForm {
             Scopes::Full => ("full".to_string(), BTreeMap::new()),
             Scopes::Custom(map) => (
                 "custom".to_string(),
-                map.iter().map(|(a, l)| (a.clone(), l.as_str().to_string())).collect(),
+                map.iter()
+                    .map(|(a, l)| (a.clone(), l.as_str().to_string()))
+                    .collect(),
             ),
         };
         TokenForm {
@@ -174,16 +180,27 @@ pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// Validates a submitted form against the rules; `editing` allows "keep".
-pub fn validate(form: &TokenForm, now: DateTime<Utc>, max_days: u32, editing: bool) -> Result<TokenInput, FieldErrors> {
+pub fn validate(
+    form: &TokenForm,
+    now: DateTime<Utc>,
+    max_days: u32,
+    editing: bool,
+) -> Result<TokenInput, FieldErrors> {
     let mut errors = FieldErrors::new();
     let name = form.name.trim().to_owned();
     let name_len = name.chars().count();
     if name.is_empty() {
         errors.insert("name".into(), "Enter a name for the token.".into());
     } else if name_len > NAME_MAX {
-        errors.insert("name".into(), format!("Name must be at most {NAME_MAX} characters (it has {name_len})."));
+        errors.insert(
+            "name".into(),
+            format!("Name must be at most {NAME_MAX} characters (it has {name_len})."),
+        );
     } else if name.chars().any(char::is_control) {
-        errors.insert("name".into(), "Name must not contain control characters.".into());
+        errors.insert(
+            "name".into(),
+            "Name must not contain control characters.".into(),
+        );
     }
     let description = form.description.trim().to_owned();
     let description_len = description.chars().count();
@@ -197,28 +214,39 @@ pub fn validate(form: &TokenForm, now: DateTime<Utc>, max_days: u32, editing: bo
     let max_expiry = now + Duration::days(i64::from(max_days));
     let expires_at = match form.expiry.trim() {
         "keep" if editing => None,
-        "custom" => match NaiveDate::parse_from_str(form.expiry_date.trim(), "%Y-%m-%d") {
-            Err(_) => {
-                errors.insert("expiry_date".into(), "Enter the expiration date as YYYY-MM-DD.".into());
-                None
-            }
-            Ok(date) => {
-                let at = end_of_day(date);
-                if date <= now.date_naive() {
-                    errors.insert("expiry_date".into(), "The expiration date must be after today.".into());
-                } else if date > max_expiry.date_naive() {
+        "custom" => {
+            match NaiveDate::parse_from_str(form.expiry_date.trim(), "%Y-%m-%d") {
+                Err(_) => {
                     errors.insert(
+                        "expiry_date".into(),
+                        "Enter the expiration date as YYYY-MM-DD.".into(),
+                    );
+                    None
+                }
+                Ok(date) => {
+                    let at = end_of_day(date);
+                    if date <= now.date_naive() {
+                        errors.insert(
+                            "expiry_date".into(),
+                            "The expiration date must be after today.".into(),
+                        );
+                    } else if date > max_expiry.date_naive() {
+                        errors.insert(
                         "expiry_date".into(),
                         format!("The expiration date can be at most {max_days} days from today ({}).", max_expiry.date_naive()),
                     );
+                    }
+                    Some(at.min(max_expiry))
                 }
-                Some(at.min(max_expiry))
             }
-        },
+        }
         days => match days.parse::<u32>() {
             Ok(d) if d >= 1 && d <= max_days => Some(now + Duration::days(i64::from(d))),
             Ok(d) if d > max_days => {
-                errors.insert("expiry".into(), format!("Tokens can live at most {max_days} days; {d} is too long."));
+                errors.insert(
+                    "expiry".into(),
+                    format!("Tokens can live at most {max_days} days; {d} is too long."),
+                );
                 None
             }
             _ => {
@@ -240,7 +268,13 @@ pub fn validate(form: &TokenForm, now: DateTime<Utc>, max_days: u32, editing: bo
                 if crate::scopes::area(area).is_none() {
                     bad = Some(ScopeError::UnknownArea(area.clone()).to_string());
                 } else if Level::parse(level).is_none() {
-                    bad = Some(ScopeError::UnknownLevel { area: area.clone(), level: level.clone() }.to_string());
+                    bad = Some(
+                        ScopeError::UnknownLevel {
+                            area: area.clone(),
+                            level: level.clone(),
+                        }
+                        .to_string(),
+                    );
                 } else {
                     parts.push(format!("{area}:{level}"));
                 }
@@ -251,7 +285,10 @@ pub fn validate(form: &TokenForm, now: DateTime<Utc>, max_days: u32, editing: bo
                     None
                 }
                 None if parts.is_empty() => {
-                    errors.insert("scopes".into(), "Choose at least one scope, or Full access.".into());
+                    errors.insert(
+                        "scopes".into(),
+                        "Choose at least one scope, or Full access.".into(),
+                    );
                     None
                 }
                 None => match Scopes::parse(&parts.join(" ")) {
@@ -264,13 +301,21 @@ pub fn validate(form: &TokenForm, now: DateTime<Utc>, max_days: u32, editing: bo
             }
         }
         _ => {
-            errors.insert("scopes".into(), "Choose Full access or Custom defined.".into());
+            errors.insert(
+                "scopes".into(),
+                "Choose Full access or Custom defined.".into(),
+            );
             None
         }
     };
 
     match scopes {
-        Some(scopes) if errors.is_empty() => Ok(TokenInput { name, description, expires_at, scopes }),
+        Some(scopes) if errors.is_empty() => Ok(TokenInput {
+            name,
+            description,
+            expires_at,
+            scopes,
+        }),
         _ => Err(errors),
     }
 }
@@ -295,7 +340,13 @@ pub enum Sort {
 }
 
 impl Sort {
-    pub const ALL: [Sort; 5] = [Sort::CreatedDesc, Sort::CreatedAsc, Sort::Name, Sort::ExpiresAsc, Sort::ExpiresDesc];
+    pub const ALL: [Sort; 5] = [
+        Sort::CreatedDesc,
+        Sort::CreatedAsc,
+        Sort::Name,
+        Sort::ExpiresAsc,
+        Sort::ExpiresDesc,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -318,7 +369,10 @@ impl Sort {
     }
 
     pub fn parse(s: &str) -> Sort {
-        Sort::ALL.into_iter().find(|x| x.as_str() == s).unwrap_or_default()
+        Sort::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .unwrap_or_default()
     }
 }
 
@@ -346,11 +400,18 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn form(name: &str, expiry: &str, mode: &str) -> TokenForm {
-        TokenForm { name: name.into(), expiry: expiry.into(), scope_mode: mode.into(), ..Default::default() }
+        TokenForm {
+            name: name.into(),
+            expiry: expiry.into(),
+            scope_mode: mode.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -368,11 +429,19 @@ mod tests {
         assert!(e["name"].contains("at most 64"));
         let mut f = form("x", "30", "full");
         f.description = "d".repeat(257);
-        assert!(validate(&f, now(), 365, false).unwrap_err().contains_key("description"));
-        assert!(validate(&form("x", "400", "full"), now(), 365, false).unwrap_err()["expiry"].contains("at most 365"));
+        assert!(validate(&f, now(), 365, false)
+            .unwrap_err()
+            .contains_key("description"));
+        assert!(
+            validate(&form("x", "400", "full"), now(), 365, false).unwrap_err()["expiry"]
+                .contains("at most 365")
+        );
         assert!(validate(&form("x", "0", "full"), now(), 365, false).is_err());
         assert!(validate(&form("x", "keep", "full"), now(), 365, false).is_err());
-        assert!(validate(&form("x", "keep", "full"), now(), 365, true).unwrap().expires_at.is_none());
+        assert!(validate(&form("x", "keep", "full"), now(), 365, true)
+            .unwrap()
+            .expires_at
+            .is_none());
     }
 
     #[test]
@@ -397,7 +466,10 @@ mod tests {
         assert!(validate(&f, now(), 365, false).is_err());
         f.levels.insert("code".into(), "write".into());
         f.levels.insert("wiki".into(), "read".into());
-        assert_eq!(validate(&f, now(), 365, false).unwrap().scopes.to_string(), "code:write wiki:read");
+        assert_eq!(
+            validate(&f, now(), 365, false).unwrap().scopes.to_string(),
+            "code:write wiki:read"
+        );
         f.levels.insert("nukes".into(), "read".into());
         assert!(validate(&f, now(), 365, false).unwrap_err()["scopes"].contains("nukes"));
         f.levels.remove("nukes");

@@ -2,8 +2,8 @@
 //! nginx `auth_request` and Traefik `forwardAuth`.
 
 use crate::pat::{authenticate, ApiError, Pat};
-use app::server::{tokens as service, tokens::TokenError, AppState};
 use app::scopes::{ScopeError, Scopes};
+use app::server::{tokens as service, tokens::TokenError, AppState};
 use app::tokens::{ListQuery, Sort, TokenForm, TokenView};
 use axum::{
     extract::{Path, Query, State},
@@ -29,14 +29,70 @@ pub struct Endpoint {
 }
 
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { method: "get", path: "/api/v1/me", scope: Some("profile:read"), summary: "The user and token making the request", body: None, route: || get(me) },
-    Endpoint { method: "get", path: "/api/v1/tokens", scope: Some("tokens:read"), summary: "List your tokens (never their secrets)", body: None, route: || get(list_tokens) },
-    Endpoint { method: "post", path: "/api/v1/tokens", scope: Some("tokens:manage"), summary: "Create a token; the secret is in this response only", body: Some("TokenBody"), route: || post(create_token) },
-    Endpoint { method: "get", path: "/api/v1/tokens/{id}", scope: Some("tokens:read"), summary: "One token", body: None, route: || get(get_token) },
-    Endpoint { method: "patch", path: "/api/v1/tokens/{id}", scope: Some("tokens:write"), summary: "Edit a token's name, description, expiration or scopes", body: Some("TokenBody"), route: || patch(edit_token) },
-    Endpoint { method: "delete", path: "/api/v1/tokens/{id}", scope: Some("tokens:write"), summary: "Revoke a token", body: None, route: || delete(revoke_token) },
-    Endpoint { method: "post", path: "/api/v1/tokens/{id}/revoke", scope: Some("tokens:write"), summary: "Revoke a token", body: None, route: || post(revoke_token) },
-    Endpoint { method: "post", path: "/api/v1/tokens/{id}/regenerate", scope: Some("tokens:write"), summary: "A new secret for a token; in this response only", body: None, route: || post(regenerate_token) },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/me",
+        scope: Some("profile:read"),
+        summary: "The user and token making the request",
+        body: None,
+        route: || get(me),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/tokens",
+        scope: Some("tokens:read"),
+        summary: "List your tokens (never their secrets)",
+        body: None,
+        route: || get(list_tokens),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/tokens",
+        scope: Some("tokens:manage"),
+        summary: "Create a token; the secret is in this response only",
+        body: Some("TokenBody"),
+        route: || post(create_token),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/tokens/{id}",
+        scope: Some("tokens:read"),
+        summary: "One token",
+        body: None,
+        route: || get(get_token),
+    },
+    Endpoint {
+        method: "patch",
+        path: "/api/v1/tokens/{id}",
+        scope: Some("tokens:write"),
+        summary: "Edit a token's name, description, expiration or scopes",
+        body: Some("TokenBody"),
+        route: || patch(edit_token),
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/v1/tokens/{id}",
+        scope: Some("tokens:write"),
+        summary: "Revoke a token",
+        body: None,
+        route: || delete(revoke_token),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/tokens/{id}/revoke",
+        scope: Some("tokens:write"),
+        summary: "Revoke a token",
+        body: None,
+        route: || post(revoke_token),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/tokens/{id}/regenerate",
+        scope: Some("tokens:write"),
+        summary: "A new secret for a token; in this response only",
+        body: None,
+        route: || post(regenerate_token),
+    },
 ];
 
 pub fn router() -> Router<AppState> {
@@ -71,7 +127,9 @@ pub fn openapi_document() -> Value {
         });
         if let Some(scope) = e.scope {
             op["x-required-scope"] = json!(scope);
-            op["description"] = json!(format!("Requires the scope `{scope}` (or a higher level of it, or full access)."));
+            op["description"] = json!(format!(
+                "Requires the scope `{scope}` (or a higher level of it, or full access)."
+            ));
         }
         if e.path.contains("{id}") {
             op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
@@ -80,7 +138,8 @@ pub fn openapi_document() -> Value {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
         if e.method == "post" && e.path == "/api/v1/tokens" {
-            op["responses"]["201"] = json!({"description": "Created; `token` holds the secret, shown only here"});
+            op["responses"]["201"] =
+                json!({"description": "Created; `token` holds the secret, shown only here"});
         }
         let entry = paths.entry(e.path.to_owned()).or_insert_with(|| json!({}));
         entry[e.method] = op;
@@ -136,14 +195,22 @@ fn service_error(e: TokenError) -> ApiError {
         TokenError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such token."),
         other => match service::describe(&other) {
             Some((fields, message)) => {
-                let status = if matches!(other, TokenError::Invalid(_)) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::CONFLICT };
+                let status = if matches!(other, TokenError::Invalid(_)) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::CONFLICT
+                };
                 let code = match other {
                     TokenError::Revoked => "token_revoked",
                     TokenError::Expired => "token_expired",
                     _ => "invalid_request",
                 };
-                ApiError::new(status, code, message.unwrap_or_else(|| "The request is not valid.".into()))
-                    .with("fields", json!(fields))
+                ApiError::new(
+                    status,
+                    code,
+                    message.unwrap_or_else(|| "The request is not valid.".into()),
+                )
+                .with("fields", json!(fields))
             }
             None => {
                 tracing::error!(error = %other, "token operation failed");
@@ -177,10 +244,21 @@ struct ListParams {
 }
 
 /// `GET /api/v1/tokens` (`tokens:read`).
-async fn list_tokens(State(state): State<AppState>, pat: Pat, Query(p): Query<ListParams>) -> Result<Json<Value>, ApiError> {
+async fn list_tokens(
+    State(state): State<AppState>,
+    pat: Pat,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     pat.require("tokens:read")?;
-    let q = ListQuery { include_revoked: p.include_revoked, search: p.q, sort: Sort::parse(&p.sort), page: p.page.unwrap_or(1) };
-    let page = service::list(&state.core.db, pat.0.user_id, &q).await.map_err(service_error)?;
+    let q = ListQuery {
+        include_revoked: p.include_revoked,
+        search: p.q,
+        sort: Sort::parse(&p.sort),
+        page: p.page.unwrap_or(1),
+    };
+    let page = service::list(&state.core.db, pat.0.user_id, &q)
+        .await
+        .map_err(service_error)?;
     Ok(Json(json!({
         "tokens": page.items.iter().map(|t| token_json(t, page.now)).collect::<Vec<_>>(),
         "total": page.total,
@@ -190,20 +268,33 @@ async fn list_tokens(State(state): State<AppState>, pat: Pat, Query(p): Query<Li
 }
 
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such token."))
+    raw.parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such token."))
 }
 
 /// `GET /api/v1/tokens/{id}` (`tokens:read`).
-async fn get_token(State(state): State<AppState>, pat: Pat, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_token(
+    State(state): State<AppState>,
+    pat: Pat,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     pat.require("tokens:read")?;
-    let t = service::get(&state.core.db, pat.0.user_id, parse_id(&id)?).await.map_err(service_error)?;
+    let t = service::get(&state.core.db, pat.0.user_id, parse_id(&id)?)
+        .await
+        .map_err(service_error)?;
     Ok(Json(token_json(&t, app::server::db::now())))
 }
 
 /// `POST /api/v1/tokens/{id}/revoke` (`tokens:write`).
-async fn revoke_token(State(state): State<AppState>, pat: Pat, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    pat: Pat,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     pat.require("tokens:write")?;
-    let t = service::revoke(&state.core, pat.0.user_id, parse_id(&id)?).await.map_err(service_error)?;
+    let t = service::revoke(&state.core, pat.0.user_id, parse_id(&id)?)
+        .await
+        .map_err(service_error)?;
     Ok(Json(token_json(&t, app::server::db::now())))
 }
 
@@ -215,12 +306,21 @@ struct CheckParams {
 /// The gateway check: 204 with identity headers when the request's token is
 /// valid and has the required scope (`?scope=` or `X-Tessera-Scope`), 401
 /// with `WWW-Authenticate: Basic` (so git asks for credentials), or 403.
-async fn gateway_check(State(state): State<AppState>, Query(p): Query<CheckParams>, req: axum::extract::Request) -> Response {
+async fn gateway_check(
+    State(state): State<AppState>,
+    Query(p): Query<CheckParams>,
+    req: axum::extract::Request,
+) -> Response {
     let (parts, _) = req.into_parts();
     let headers = &parts.headers;
     let required = p
         .scope
-        .or_else(|| headers.get("x-tessera-scope").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .or_else(|| {
+            headers
+                .get("x-tessera-scope")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
         .filter(|s| !s.trim().is_empty());
     let verified = match authenticate(&state, &parts).await {
         Ok(v) => v,
@@ -275,10 +375,16 @@ fn apply(body: &TokenBody, form: &mut TokenForm) -> Result<Option<Scopes>, ApiEr
         form.expiry = "custom".into();
         form.expiry_date = date.clone();
     }
-    let Some(raw) = &body.scopes else { return Ok(None) };
+    let Some(raw) = &body.scopes else {
+        return Ok(None);
+    };
     let scopes = Scopes::parse(raw).map_err(|e: ScopeError| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string())
-            .with("fields", json!({ "scopes": e.to_string() }))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            e.to_string(),
+        )
+        .with("fields", json!({ "scopes": e.to_string() }))
     })?;
     match &scopes {
         Scopes::Full => {
@@ -287,7 +393,10 @@ fn apply(body: &TokenBody, form: &mut TokenForm) -> Result<Option<Scopes>, ApiEr
         }
         Scopes::Custom(map) => {
             form.scope_mode = "custom".into();
-            form.levels = map.iter().map(|(a, l)| (a.clone(), l.as_str().to_owned())).collect();
+            form.levels = map
+                .iter()
+                .map(|(a, l)| (a.clone(), l.as_str().to_owned()))
+                .collect();
         }
     }
     Ok(Some(scopes))
@@ -301,7 +410,10 @@ fn no_escalation(pat: &Pat, scopes: &Scopes) -> Result<(), ApiError> {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
-            format!("This token cannot grant or act on scopes beyond its own ({}).", pat.0.scopes),
+            format!(
+                "This token cannot grant or act on scopes beyond its own ({}).",
+                pat.0.scopes
+            ),
         )
         .with("required_scope", json!(scopes.to_string())))
     }
@@ -315,16 +427,35 @@ fn secret_json(s: &app::tokens::NewSecret) -> Value {
 
 /// `POST /api/v1/tokens` (`tokens:manage`): creates a token; its secret is
 /// in this response only.
-async fn create_token(State(state): State<AppState>, pat: Pat, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+async fn create_token(
+    State(state): State<AppState>,
+    pat: Pat,
+    Json(body): Json<TokenBody>,
+) -> Result<Response, ApiError> {
     pat.require("tokens:manage")?;
-    let mut form = TokenForm { expiry: app::tokens::DEFAULT_EXPIRY_DAYS.to_string(), ..Default::default() };
+    let mut form = TokenForm {
+        expiry: app::tokens::DEFAULT_EXPIRY_DAYS.to_string(),
+        ..Default::default()
+    };
     let scopes = apply(&body, &mut form)?.ok_or_else(|| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "Give the token scopes: \"full\" or area:level pairs.")
-            .with("fields", json!({ "scopes": "Choose at least one scope, or Full access." }))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "Give the token scopes: \"full\" or area:level pairs.",
+        )
+        .with(
+            "fields",
+            json!({ "scopes": "Choose at least one scope, or Full access." }),
+        )
     })?;
     no_escalation(&pat, &scopes)?;
-    let input = app::tokens::validate(&form, app::server::db::now(), state.core.config.max_token_days, false)
-        .map_err(|f| service_error(TokenError::Invalid(f)))?;
+    let input = app::tokens::validate(
+        &form,
+        app::server::db::now(),
+        state.core.config.max_token_days,
+        false,
+    )
+    .map_err(|f| service_error(TokenError::Invalid(f)))?;
     if input.expires_at.is_some_and(|at| at > pat.0.expires_at) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -333,9 +464,14 @@ async fn create_token(State(state): State<AppState>, pat: Pat, Json(body): Json<
         )
         .with("fields", json!({ "expiry": format!("Choose an expiration on or before {}.", pat.0.expires_at.date_naive()) })));
     }
-    let created = service::create(&state.core.db, pat.0.user_id, input, body.request_id.as_deref().unwrap_or(""))
-        .await
-        .map_err(service_error)?;
+    let created = service::create(
+        &state.core.db,
+        pat.0.user_id,
+        input,
+        body.request_id.as_deref().unwrap_or(""),
+    )
+    .await
+    .map_err(service_error)?;
     Ok((StatusCode::CREATED, Json(secret_json(&created))).into_response())
 }
 
@@ -348,24 +484,36 @@ async fn edit_token(
 ) -> Result<Json<Value>, ApiError> {
     pat.require("tokens:write")?;
     let id = parse_id(&id)?;
-    let current = service::get(&state.core.db, pat.0.user_id, id).await.map_err(service_error)?;
+    let current = service::get(&state.core.db, pat.0.user_id, id)
+        .await
+        .map_err(service_error)?;
     no_escalation(&pat, &current.scopes)?;
     let mut form = TokenForm::from_token(&current);
     if let Some(scopes) = apply(&body, &mut form)? {
         no_escalation(&pat, &scopes)?;
     }
-    let t = service::update_from_form(&state.core, pat.0.user_id, id, &form).await.map_err(service_error)?;
+    let t = service::update_from_form(&state.core, pat.0.user_id, id, &form)
+        .await
+        .map_err(service_error)?;
     Ok(Json(token_json(&t, app::server::db::now())))
 }
 
 /// `POST /api/v1/tokens/{id}/regenerate` (`tokens:write`): a new secret,
 /// in this response only.
-async fn regenerate_token(State(state): State<AppState>, pat: Pat, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn regenerate_token(
+    State(state): State<AppState>,
+    pat: Pat,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     pat.require("tokens:write")?;
     let id = parse_id(&id)?;
-    let current = service::get(&state.core.db, pat.0.user_id, id).await.map_err(service_error)?;
+    let current = service::get(&state.core.db, pat.0.user_id, id)
+        .await
+        .map_err(service_error)?;
     no_escalation(&pat, &current.scopes)?;
-    let s = service::regenerate(&state.core, pat.0.user_id, id).await.map_err(service_error)?;
+    let s = service::regenerate(&state.core, pat.0.user_id, id)
+        .await
+        .map_err(service_error)?;
     Ok(Json(secret_json(&s)))
 }
 
@@ -376,20 +524,44 @@ struct IntrospectForm {
 }
 
 /// `POST /oauth/introspect` (RFC 7662), for the configured gateway client.
-async fn introspect(State(state): State<AppState>, headers: axum::http::HeaderMap, axum::Form(form): axum::Form<IntrospectForm>) -> Response {
-    let allowed = state.core.config.introspection_client.as_deref().is_some_and(|expected| {
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-            .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok())
-            .unwrap_or_default();
-        constant_time_eq(&presented, expected.as_bytes())
-    });
+async fn introspect(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<IntrospectForm>,
+) -> Response {
+    let allowed = state
+        .core
+        .config
+        .introspection_client
+        .as_deref()
+        .is_some_and(|expected| {
+            let presented = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Basic ")
+                        .or_else(|| v.strip_prefix("basic "))
+                })
+                .and_then(|b| {
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim())
+                        .ok()
+                })
+                .unwrap_or_default();
+            constant_time_eq(&presented, expected.as_bytes())
+        });
     if !allowed {
-        return ApiError::unauthorized("invalid_client", "Introspection needs the configured client credentials.").into_response();
+        return ApiError::unauthorized(
+            "invalid_client",
+            "Introspection needs the configured client credentials.",
+        )
+        .into_response();
     }
-    match state.core.verifier.verify(&state.core.db, form.token.trim()).await {
+    match state
+        .core
+        .verifier
+        .verify(&state.core.db, form.token.trim())
+        .await
+    {
         Ok(v) => Json(json!({
             "active": true,
             "scope": v.scopes.to_string(),
@@ -401,7 +573,9 @@ async fn introspect(State(state): State<AppState>, headers: axum::http::HeaderMa
             "jti": v.token_id.to_string(),
         }))
         .into_response(),
-        Err(app::server::verify::VerifyError::Rejected(_)) => Json(json!({ "active": false })).into_response(),
+        Err(app::server::verify::VerifyError::Rejected(_)) => {
+            Json(json!({ "active": false })).into_response()
+        }
         Err(app::server::verify::VerifyError::Database(e)) => {
             tracing::error!(error = %e, "introspection failed");
             ApiError::internal().into_response()

@@ -44,7 +44,11 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Failed sign-ins allowed per account within the throttle window.
-    #[arg(long, env = "TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        default_value_t = 5
+    )]
     pub login_max_failures_per_account: u32,
 
     /// Failed sign-ins allowed per client IP within the throttle window.
@@ -96,9 +100,14 @@ impl Config {
             },
             max_token_days: self.max_token_days.clamp(1, 3650),
             verify_cache_ttl: Duration::from_secs(self.verify_cache_secs),
-            introspection_client: self.introspection_client.clone().filter(|c| c.contains(':')),
+            introspection_client: self
+                .introspection_client
+                .clone()
+                .filter(|c| c.contains(':')),
             hash_concurrency: self.hash_concurrency.unwrap_or_else(|| {
-                std::thread::available_parallelism().map(|n| n.get().saturating_sub(1).max(1)).unwrap_or(1)
+                std::thread::available_parallelism()
+                    .map(|n| n.get().saturating_sub(1).max(1))
+                    .unwrap_or(1)
             }),
         }
     }

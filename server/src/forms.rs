@@ -25,7 +25,11 @@ use serde::Deserialize;
 const HOME: &str = "/profile/security/tokens";
 
 fn session_cookie(state: &AppState, session: &NewSession) -> HeaderValue {
-    let secure = if state.core.config.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.core.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     let max_age = sessions::LIFETIME_DAYS * 24 * 3600;
     let value = format!(
         "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
@@ -36,14 +40,22 @@ fn session_cookie(state: &AppState, session: &NewSession) -> HeaderValue {
 }
 
 fn clear_cookie(state: &AppState) -> HeaderValue {
-    let secure = if state.core.config.secure_cookies() { "; Secure" } else { "" };
-    let value = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", sessions::COOKIE_NAME);
+    let secure = if state.core.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+        sessions::COOKIE_NAME
+    );
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn redirect_with_session(state: &AppState, to: &str, session: &NewSession) -> Response {
     let mut res = Redirect::to(to).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, session_cookie(state, session));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(state, session));
     res
 }
 
@@ -67,8 +79,12 @@ where
 
 async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: AccountError) -> Response {
     match err {
-        AccountError::Invalid(fb) => render_page(state, parts, page, fb, StatusCode::UNPROCESSABLE_ENTITY).await,
-        AccountError::BadCredentials(fb) => render_page(state, parts, page, fb, StatusCode::UNAUTHORIZED).await,
+        AccountError::Invalid(fb) => {
+            render_page(state, parts, page, fb, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        AccountError::BadCredentials(fb) => {
+            render_page(state, parts, page, fb, StatusCode::UNAUTHORIZED).await
+        }
         AccountError::Throttled(wait, fb) => {
             let mut res = render_page(state, parts, page, fb, StatusCode::TOO_MANY_REQUESTS).await;
             if let Ok(v) = HeaderValue::from_str(&wait.seconds().to_string()) {
@@ -77,17 +93,26 @@ async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: AccountE
             res
         }
         AccountError::SignupDisabled => {
-            let fb = FormFeedback { message: Some("Sign-up is disabled on this server.".into()), ..Default::default() };
+            let fb = FormFeedback {
+                message: Some("Sign-up is disabled on this server.".into()),
+                ..Default::default()
+            };
             render_page(state, parts, page, fb, StatusCode::FORBIDDEN).await
         }
         AccountError::Database(e) => {
             tracing::error!(error = %e, "database error");
-            let fb = FormFeedback { message: Some("Something went wrong on our side. Please try again.".into()), ..Default::default() };
+            let fb = FormFeedback {
+                message: Some("Something went wrong on our side. Please try again.".into()),
+                ..Default::default()
+            };
             render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await
         }
         AccountError::Hash(e) => {
             tracing::error!(error = %e, "password hashing error");
-            let fb = FormFeedback { message: Some("Something went wrong on our side. Please try again.".into()), ..Default::default() };
+            let fb = FormFeedback {
+                message: Some("Something went wrong on our side. Please try again.".into()),
+                ..Default::default()
+            };
             render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await
         }
     }
@@ -103,7 +128,11 @@ pub struct SignInForm {
     next: String,
 }
 
-pub async fn sign_in(State(state): State<AppState>, Extension(ip): Extension<ClientIp>, req: Request) -> Response {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Extension(ip): Extension<ClientIp>,
+    req: Request,
+) -> Response {
     let (parts, form) = match parts_and_form::<SignInForm>(&state, req).await {
         Ok(v) => v,
         Err(res) => return res,
@@ -123,7 +152,9 @@ pub async fn sign_in(State(state): State<AppState>, Extension(ip): Extension<Cli
 
 /// Carries the `next` destination through a failed attempt.
 fn keep_next(err: AccountError, next: &str) -> AccountError {
-    let Some(next) = safe_next(next) else { return err };
+    let Some(next) = safe_next(next) else {
+        return err;
+    };
     match err {
         AccountError::Invalid(mut fb) => {
             fb.values.insert("next".into(), next);
@@ -168,15 +199,23 @@ pub async fn sign_up(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-pub async fn sign_out(State(state): State<AppState>, cookie: Option<Extension<SessionCookie>>) -> Response {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    cookie: Option<Extension<SessionCookie>>,
+) -> Response {
     if let Some(Extension(SessionCookie(value))) = cookie {
         if let Err(e) = sessions::delete(&state.core.db, &value).await {
             tracing::error!(error = %e, "could not delete session");
-            return (StatusCode::SERVICE_UNAVAILABLE, "Could not sign out; please try again.").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Could not sign out; please try again.",
+            )
+                .into_response();
         }
     }
     let mut res = Redirect::to("/signin?signed_out=1").into_response();
-    res.headers_mut().insert(header::SET_COOKIE, clear_cookie(&state));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, clear_cookie(&state));
     res
 }
 
@@ -200,7 +239,16 @@ pub async fn change_password(
         Ok(v) => v,
         Err(res) => return res,
     };
-    match accounts::change_password(&state.core, ip.0, &user, &form.current, &form.password, &form.confirm).await {
+    match accounts::change_password(
+        &state.core,
+        ip.0,
+        &user,
+        &form.current,
+        &form.password,
+        &form.confirm,
+    )
+    .await
+    {
         Ok(session) => {
             tracing::info!(user_id = user.id, "password changed; sessions ended");
             redirect_with_session(&state, "/profile/security/password?changed=1", &session)

@@ -20,8 +20,8 @@ use axum::{
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
-use std::sync::OnceLock;
 use std::path::Path;
+use std::sync::OnceLock;
 use tower_http::{services::ServeDir, services::ServeFile, set_header::SetResponseHeaderLayer};
 
 async fn healthz() -> impl IntoResponse {
@@ -51,7 +51,10 @@ fn static_assets(state: &AppState) -> Router<AppState> {
         .precompressed_gzip();
     Router::new()
         .nest_service("/pkg", pkg)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(cache)))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache),
+        ))
         .route_service("/favicon.svg", ServeFile::new(root.join("favicon.svg")))
 }
 
@@ -77,10 +80,22 @@ pub fn router(state: AppState) -> Router {
         .route("/signout", post(forms::sign_out))
         .route("/profile/security/password", post(forms::change_password))
         .route("/profile/security/tokens/new", post(token_forms::create))
-        .route("/profile/security/tokens/revoke-all", post(token_forms::revoke_all))
-        .route("/profile/security/tokens/{id}/edit", post(token_forms::edit))
-        .route("/profile/security/tokens/{id}/revoke", post(token_forms::revoke))
-        .route("/profile/security/tokens/{id}/regenerate", post(token_forms::regenerate))
+        .route(
+            "/profile/security/tokens/revoke-all",
+            post(token_forms::revoke_all),
+        )
+        .route(
+            "/profile/security/tokens/{id}/edit",
+            post(token_forms::edit),
+        )
+        .route(
+            "/profile/security/tokens/{id}/revoke",
+            post(token_forms::revoke),
+        )
+        .route(
+            "/profile/security/tokens/{id}/regenerate",
+            post(token_forms::regenerate),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
@@ -93,7 +108,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(middleware::guard))
         .layer(from_fn_with_state(state.clone(), middleware::same_origin))
         .layer(from_fn_with_state(state.clone(), middleware::identify))
-        .layer(from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(from_fn(middleware::request_log))
         .with_state(state)
 }

@@ -9,9 +9,15 @@ use tracing_subscriber::EnvFilter;
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
         LogFormat::Text => builder.init(),
     }
 }
@@ -20,12 +26,17 @@ fn init_logging(format: LogFormat) {
 fn leptos_options(config: &Config) -> leptos::config::LeptosOptions {
     let mut options = leptos::config::get_configuration(None)
         .map(|c| c.leptos_options)
-        .unwrap_or_else(|_| leptos::config::LeptosOptions::builder().output_name("tessera").build());
+        .unwrap_or_else(|_| {
+            leptos::config::LeptosOptions::builder()
+                .output_name("tessera")
+                .build()
+        });
     options.site_addr = config.addr;
     options.site_root = config.site_root.clone().into();
     // cargo-leptos writes hash.txt beside the binary in release builds.
-    let hash_file: Option<PathBuf> =
-        std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join(options.hash_file.as_ref())));
+    let hash_file: Option<PathBuf> = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(options.hash_file.as_ref())));
     options.hash_files = hash_file.is_some_and(|f| f.exists());
     options
 }
@@ -68,9 +79,15 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::connect(&config.database_url).await?;
-    tracing::info!(backend = db.backend(), "database ready (migrations applied)");
+    tracing::info!(
+        backend = db.backend(),
+        "database ready (migrations applied)"
+    );
     let core = Core::new(db.clone(), config.core()).await?;
-    let state = AppState { leptos: leptos_options(&config), core };
+    let state = AppState {
+        leptos: leptos_options(&config),
+        core,
+    };
 
     let purge_db = db.clone();
     tokio::spawn(async move {
@@ -88,9 +105,12 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let url = config.public_url();
     tracing::info!(addr = %config.addr, "listening");
     println!("Tessera is ready at {url}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     db.close().await;
     Ok(())
 }

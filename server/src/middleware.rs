@@ -37,7 +37,10 @@ fn new_request_id() -> String {
 }
 
 fn acceptable_request_id(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Outermost layer: assigns the request id, opens the tracing span and logs
@@ -87,7 +90,10 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
         .flat_map(|v| v.split(','))
         .filter_map(|hop| hop.trim().parse().ok())
         .collect();
-    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -124,7 +130,10 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "session lookup failed");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable.")
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The database is unavailable.",
+                    )
                         .into_response();
                 }
             }
@@ -144,10 +153,17 @@ pub async fn guard(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let signed_in = req.extensions().get::<CurrentUser>().is_some();
     if !signed_in && (path == "/profile" || path.starts_with("/profile/")) {
-        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(path);
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(path);
         return Redirect::to(&format!("/signin?next={}", encode_next(target))).into_response();
     }
-    if signed_in && req.method() == Method::GET && (path == "/signin" || path == "/signup" || path == "/") {
+    if signed_in
+        && req.method() == Method::GET
+        && (path == "/signin" || path == "/signup" || path == "/")
+    {
         return Redirect::to("/profile/security/tokens").into_response();
     }
     next.run(req).await
@@ -158,7 +174,8 @@ pub async fn guard(req: Request, next: Next) -> Response {
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
-    let token_authenticated = path.starts_with("/api/") || path.starts_with("/oauth/") || path.starts_with("/gateway/");
+    let token_authenticated =
+        path.starts_with("/api/") || path.starts_with("/oauth/") || path.starts_with("/gateway/");
     if unsafe_method && !token_authenticated {
         let headers = req.headers();
         let cross_site = headers
@@ -168,13 +185,19 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
         let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             None => true,
             Some(origin) => {
-                let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 origin == state.core.config.public_url
                     || origin.split_once("://").is_some_and(|(_, h)| h == host)
             }
         };
         if cross_site || !origin_ok {
-            return (StatusCode::FORBIDDEN, "Cross-site form submissions are not accepted.")
+            return (
+                StatusCode::FORBIDDEN,
+                "Cross-site form submissions are not accepted.",
+            )
                 .into_response();
         }
     }
@@ -186,14 +209,23 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
     );
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
@@ -225,18 +257,30 @@ mod tests {
     fn forwarded_for_is_only_believed_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.7"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
+        );
         let stranger: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(client_ip(stranger, &h, &[proxy]), stranger);
-        assert_eq!(client_ip(proxy, &h, &[proxy]), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &[proxy]),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         let both = [proxy, "198.51.100.7".parse().unwrap()];
-        assert_eq!(client_ip(proxy, &h, &both), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &both),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; tessera_session=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tessera_session=xyz; b=2"),
+        );
         assert_eq!(read_cookie(&h, "tessera_session").as_deref(), Some("xyz"));
         assert_eq!(read_cookie(&h, "tessera"), None);
     }

@@ -11,7 +11,13 @@ use leptos::prelude::provide_context;
 
 /// Renders the page at `path` as if it were fetched with GET, with
 /// `feedback` available to its form, and answers with `status`.
-pub async fn render_page(state: &AppState, parts: &Parts, path: &str, feedback: FormFeedback, status: StatusCode) -> Response {
+pub async fn render_page(
+    state: &AppState,
+    parts: &Parts,
+    path: &str,
+    feedback: FormFeedback,
+    status: StatusCode,
+) -> Response {
     let mut builder = Request::builder().method(Method::GET).uri(path);
     for (name, value) in parts.headers.iter() {
         if name != "content-type" && name != "content-length" {

@@ -3,6 +3,7 @@
 //! as the password (or, failing that, the user name) of HTTP Basic — what
 //! git and VS Code send.
 
+use crate::middleware::ClientIp;
 use app::server::{
     verify::{Verified, VerifyError},
     AppState,
@@ -13,7 +14,6 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use crate::middleware::ClientIp;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::json;
 
@@ -30,7 +30,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), extra: Default::default() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: Default::default(),
+        }
     }
 
     pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
@@ -52,7 +57,11 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is unavailable; try again.")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The service is unavailable; try again.",
+        )
     }
 }
 
@@ -63,7 +72,8 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), json!(self.message));
         let mut res = (self.status, Json(serde_json::Value::Object(body))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
         }
         res
     }
@@ -89,8 +99,16 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
 /// Verifies the request's token and records its use; the error is ready to send.
 pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Verified, ApiError> {
     let verified = verify_headers(state, &parts.headers).await?;
-    let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string()).unwrap_or_default();
-    let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ip = parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     state.core.token_used(verified.token_id, ip, agent);
     Ok(verified)
 }
@@ -129,11 +147,13 @@ impl Pat {
 impl FromRequestParts<AppState> for Pat {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         authenticate(state, parts).await.map(Pat)
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -142,18 +162,33 @@ mod tests {
     #[test]
     fn tokens_are_read_from_bearer_and_basic() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer tsr_abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer tsr_abc"),
+        );
         assert_eq!(presented_token(&h).as_deref(), Some("tsr_abc"));
         let basic = format!("Basic {}", STANDARD.encode("git:tsr_xyz"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&basic).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&basic).unwrap(),
+        );
         assert_eq!(presented_token(&h).as_deref(), Some("tsr_xyz"));
         let empty_user = format!("Basic {}", STANDARD.encode(":tsr_xyz"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&empty_user).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&empty_user).unwrap(),
+        );
         assert_eq!(presented_token(&h).as_deref(), Some("tsr_xyz"));
         let token_as_user = format!("Basic {}", STANDARD.encode("tsr_user:"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&token_as_user).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&token_as_user).unwrap(),
+        );
         assert_eq!(presented_token(&h).as_deref(), Some("tsr_user"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Digest abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Digest abc"),
+        );
         assert_eq!(presented_token(&h), None);
     }
 }

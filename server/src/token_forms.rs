@@ -26,7 +26,11 @@ async fn read_pairs(state: &AppState, req: Request) -> Result<(Parts, Pairs), Re
     let (parts, body) = req.into_parts();
     match Form::<Pairs>::from_request(Request::from_parts(parts.clone(), body), state).await {
         Ok(Form(pairs)) => Ok((parts, pairs)),
-        Err(rejection) => Err((StatusCode::BAD_REQUEST, format!("The form could not be read: {}", rejection.body_text())).into_response()),
+        Err(rejection) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("The form could not be read: {}", rejection.body_text()),
+        )
+            .into_response()),
     }
 }
 
@@ -39,11 +43,19 @@ fn token_id(raw: &str) -> Option<i64> {
 }
 
 /// Renders `page` again with the error explained; the status says why.
-async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: TokenError, sent: Option<&Pairs>) -> Response {
+async fn answer_error(
+    state: &AppState,
+    parts: &Parts,
+    page: &str,
+    err: TokenError,
+    sent: Option<&Pairs>,
+) -> Response {
     let status = match &err {
         TokenError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         TokenError::NotFound => StatusCode::NOT_FOUND,
-        TokenError::Revoked | TokenError::Expired | TokenError::AlreadySubmitted(_) => StatusCode::CONFLICT,
+        TokenError::Revoked | TokenError::Expired | TokenError::AlreadySubmitted(_) => {
+            StatusCode::CONFLICT
+        }
         TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut fb = FormFeedback::default();
@@ -63,18 +75,31 @@ async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: TokenErr
     render_page(state, parts, page, fb, status).await
 }
 
-pub async fn create(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, req: Request) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    req: Request,
+) -> Response {
     let (parts, pairs) = match read_pairs(&state, req).await {
         Ok(v) => v,
         Err(res) => return res,
     };
     match service::create_from_form(&state.core, user.id, &form_of(&pairs)).await {
         Ok(secret) => {
-            tracing::info!(user_id = user.id, token_id = secret.token.id, "token created");
-            let fb = FormFeedback { secret: Some(secret), ..Default::default() };
+            tracing::info!(
+                user_id = user.id,
+                token_id = secret.token.id,
+                "token created"
+            );
+            let fb = FormFeedback {
+                secret: Some(secret),
+                ..Default::default()
+            };
             render_page(&state, &parts, BASE, fb, StatusCode::CREATED).await
         }
-        Err(err @ TokenError::AlreadySubmitted(_)) => answer_error(&state, &parts, BASE, err, None).await,
+        Err(err @ TokenError::AlreadySubmitted(_)) => {
+            answer_error(&state, &parts, BASE, err, None).await
+        }
         Err(err) => answer_error(&state, &parts, &format!("{BASE}/new"), err, Some(&pairs)).await,
     }
 }
@@ -136,14 +161,21 @@ pub async fn regenerate(
     match service::regenerate(&state.core, user.id, id).await {
         Ok(secret) => {
             tracing::info!(user_id = user.id, token_id = id, "token regenerated");
-            let fb = FormFeedback { secret: Some(secret), ..Default::default() };
+            let fb = FormFeedback {
+                secret: Some(secret),
+                ..Default::default()
+            };
             render_page(&state, &parts, BASE, fb, StatusCode::OK).await
         }
         Err(err) => answer_error(&state, &parts, &page, err, None).await,
     }
 }
 
-pub async fn revoke_all(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, req: Request) -> Response {
+pub async fn revoke_all(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    req: Request,
+) -> Response {
     let (parts, _) = req.into_parts();
     match service::revoke_all(&state.core, user.id).await {
         Ok(n) => {

@@ -14,14 +14,21 @@ fn field_error(body: &str) -> String {
 
 async fn sign_up_creates_an_account_and_signs_in(app: TestApp) {
     let res = app
-        .post_form("/signup", &[("username", "alice"), ("password", PW), ("confirm", PW)], None)
+        .post_form(
+            "/signup",
+            &[("username", "alice"), ("password", PW), ("confirm", PW)],
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(res.location(), Some("/profile/security/tokens"));
     let set_cookie = res.set_cookie().expect("cookie").to_owned();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
-    assert!(!set_cookie.contains("Secure"), "plain-http public URL must not set Secure: {set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain-http public URL must not set Secure: {set_cookie}"
+    );
     let cookie = res.session_cookie().expect("session");
     let page = app.get("/profile/security/tokens", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -37,21 +44,48 @@ async fn sign_up_explains_each_bad_field_and_keeps_the_username(app: TestApp) {
         ("bad name!", PW, PW, "only letters, digits"),
         ("bob", "short", "short", "at least 12 characters"),
         ("bob", "password1234", "password1234", "too easy to guess"),
-        ("bob", "bob-is-my-secret", "bob-is-my-secret", "must not contain your username"),
+        (
+            "bob",
+            "bob-is-my-secret",
+            "bob-is-my-secret",
+            "must not contain your username",
+        ),
         ("bob", PW, "something else", "Passwords do not match."),
     ];
     for (username, password, confirm, expected) in cases {
         let res = app
-            .post_form("/signup", &[("username", username), ("password", password), ("confirm", confirm)], None)
+            .post_form(
+                "/signup",
+                &[
+                    ("username", username),
+                    ("password", password),
+                    ("confirm", confirm),
+                ],
+                None,
+            )
             .await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{username:?}/{password:?}");
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{username:?}/{password:?}"
+        );
         let msg = field_error(&res.body);
-        assert!(msg.contains(expected), "for {username:?}/{password:?}: got {msg:?}");
+        assert!(
+            msg.contains(expected),
+            "for {username:?}/{password:?}: got {msg:?}"
+        );
         assert!(res.session_cookie().is_none());
         if !username.is_empty() && username.len() <= 32 {
-            assert!(res.body.contains(&format!("value=\"{}\"", username.replace('!', "!"))), "username kept");
+            assert!(
+                res.body
+                    .contains(&format!("value=\"{}\"", username.replace('!', "!"))),
+                "username kept"
+            );
         }
-        assert!(!res.body.contains(password) || password.len() < 8, "a password was echoed back");
+        assert!(
+            !res.body.contains(password) || password.len() < 8,
+            "a password was echoed back"
+        );
     }
 }
 
@@ -67,7 +101,11 @@ async fn a_form_with_missing_fields_gets_messages_not_an_error(app: TestApp) {
 async fn usernames_are_unique_regardless_of_case(app: TestApp) {
     app.sign_up("Carol", PW).await;
     let res = app
-        .post_form("/signup", &[("username", "carol"), ("password", PW), ("confirm", PW)], None)
+        .post_form(
+            "/signup",
+            &[("username", "carol"), ("password", PW), ("confirm", PW)],
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(field_error(&res.body), "That username is already taken.");
@@ -83,7 +121,12 @@ async fn sign_in_works_and_issues_a_new_session_each_time(app: TestApp) {
     let third = res.session_cookie().expect("cookie");
     assert_ne!(second, third);
     for cookie in [&first, &second, &third] {
-        assert_eq!(app.get("/profile/security/tokens", Some(cookie)).await.status, StatusCode::OK);
+        assert_eq!(
+            app.get("/profile/security/tokens", Some(cookie))
+                .await
+                .status,
+            StatusCode::OK
+        );
     }
 }
 
@@ -113,7 +156,11 @@ async fn sign_out_ends_the_session_on_the_server(app: TestApp) {
 
 async fn password_change_ends_every_other_session(app: TestApp) {
     let laptop = app.sign_up("grace", PW).await;
-    let phone = app.sign_in("grace", PW).await.session_cookie().expect("cookie");
+    let phone = app
+        .sign_in("grace", PW)
+        .await
+        .session_cookie()
+        .expect("cookie");
     let new_pw = "a brand new passphrase";
     let res = app
         .post_form(
@@ -123,13 +170,29 @@ async fn password_change_ends_every_other_session(app: TestApp) {
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    let fresh = res.session_cookie().expect("a fresh session for this browser");
+    let fresh = res
+        .session_cookie()
+        .expect("a fresh session for this browser");
     for old in [&laptop, &phone] {
-        assert_eq!(app.get("/profile/security/tokens", Some(old)).await.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            app.get("/profile/security/tokens", Some(old)).await.status,
+            StatusCode::SEE_OTHER
+        );
     }
-    assert_eq!(app.get("/profile/security/tokens", Some(&fresh)).await.status, StatusCode::OK);
-    assert_eq!(app.sign_in("grace", PW).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.sign_in("grace", new_pw).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/profile/security/tokens", Some(&fresh))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.sign_in("grace", PW).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_in("grace", new_pw).await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 async fn password_change_checks_the_current_password(app: TestApp) {
@@ -137,13 +200,22 @@ async fn password_change_checks_the_current_password(app: TestApp) {
     let res = app
         .post_form(
             "/profile/security/password",
-            &[("current", "wrong wrong wrong"), ("password", "another good phrase"), ("confirm", "another good phrase")],
+            &[
+                ("current", "wrong wrong wrong"),
+                ("password", "another good phrase"),
+                ("confirm", "another good phrase"),
+            ],
             Some(&cookie),
         )
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(field_error(&res.body), "That is not your current password.");
-    assert_eq!(app.get("/profile/security/tokens", Some(&cookie)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/profile/security/tokens", Some(&cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 fn tight_throttle() -> Options {
@@ -158,19 +230,36 @@ async fn an_account_is_throttled_after_repeated_failures(app: TestApp) {
     app.sign_up("ivan", PW).await;
     for i in 0..3 {
         let res = app
-            .post_form_from(&format!("203.0.113.{i}"), "/signin", &[("username", "ivan"), ("password", "nope nope nope")], None)
+            .post_form_from(
+                &format!("203.0.113.{i}"),
+                "/signin",
+                &[("username", "ivan"), ("password", "nope nope nope")],
+                None,
+            )
             .await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
     // even the right password, from another address, must wait now
     let res = app
-        .post_form_from("203.0.113.99", "/signin", &[("username", "ivan"), ("password", PW)], None)
+        .post_form_from(
+            "203.0.113.99",
+            "/signin",
+            &[("username", "ivan"), ("password", PW)],
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = res.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    let retry: u64 = res
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
     assert!(retry > 0 && retry <= 600);
     let msg = text_of_class(&res.body, "alert error").expect("message");
-    assert!(msg.starts_with("Too many sign-in attempts. Try again in"), "{msg}");
+    assert!(
+        msg.starts_with("Too many sign-in attempts. Try again in"),
+        "{msg}"
+    );
     assert!(res.session_cookie().is_none());
     // other accounts are unaffected
     app.sign_up("judy", PW).await;
@@ -180,17 +269,35 @@ async fn an_account_is_throttled_after_repeated_failures(app: TestApp) {
 async fn a_client_address_is_throttled_across_accounts(app: TestApp) {
     for i in 0..5 {
         let res = app
-            .post_form_from("192.0.2.77", "/signin", &[("username", &format!("user{i}")), ("password", "nope nope nope")], None)
+            .post_form_from(
+                "192.0.2.77",
+                "/signin",
+                &[
+                    ("username", &format!("user{i}")),
+                    ("password", "nope nope nope"),
+                ],
+                None,
+            )
             .await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
     let res = app
-        .post_form_from("192.0.2.77", "/signin", &[("username", "someone-else"), ("password", "nope nope nope")], None)
+        .post_form_from(
+            "192.0.2.77",
+            "/signin",
+            &[("username", "someone-else"), ("password", "nope nope nope")],
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(res.header("retry-after").is_some());
     let res = app
-        .post_form_from("192.0.2.78", "/signin", &[("username", "someone-else"), ("password", "nope nope nope")], None)
+        .post_form_from(
+            "192.0.2.78",
+            "/signin",
+            &[("username", "someone-else"), ("password", "nope nope nope")],
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
 }
@@ -198,15 +305,36 @@ async fn a_client_address_is_throttled_across_accounts(app: TestApp) {
 async fn profile_pages_send_strangers_to_sign_in_and_back(app: TestApp) {
     let res = app.get("/profile/security/tokens", None).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    assert_eq!(res.location(), Some("/signin?next=/profile/security/tokens"));
+    assert_eq!(
+        res.location(),
+        Some("/signin?next=/profile/security/tokens")
+    );
     app.sign_up("karl", PW).await;
     let res = app
-        .post_form("/signin", &[("username", "karl"), ("password", PW), ("next", "/profile/security/password")], None)
+        .post_form(
+            "/signin",
+            &[
+                ("username", "karl"),
+                ("password", PW),
+                ("next", "/profile/security/password"),
+            ],
+            None,
+        )
         .await;
     assert_eq!(res.location(), Some("/profile/security/password"));
     // only local paths are followed
-    for evil in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
-        let res = app.post_form("/signin", &[("username", "karl"), ("password", PW), ("next", evil)], None).await;
+    for evil in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let res = app
+            .post_form(
+                "/signin",
+                &[("username", "karl"), ("password", PW), ("next", evil)],
+                None,
+            )
+            .await;
         assert_eq!(res.location(), Some("/profile/security/tokens"), "{evil}");
     }
 }
@@ -222,27 +350,53 @@ async fn cross_site_form_posts_are_refused(app: TestApp) {
         .body(axum::body::Body::empty())
         .expect("request");
     assert_eq!(app.request(req).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/profile/security/tokens", Some(&cookie)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/profile/security/tokens", Some(&cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 fn signup_closed() -> Options {
-    Options { signup_enabled: false, ..Options::default() }
+    Options {
+        signup_enabled: false,
+        ..Options::default()
+    }
 }
 
 async fn sign_up_can_be_turned_off(app: TestApp) {
     let res = app
-        .post_form("/signup", &[("username", "mallory"), ("password", PW), ("confirm", PW)], None)
+        .post_form(
+            "/signup",
+            &[("username", "mallory"), ("password", PW), ("confirm", PW)],
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert!(app.get("/signup", None).await.body.contains("Sign-up is closed"));
+    assert!(app
+        .get("/signup", None)
+        .await
+        .body
+        .contains("Sign-up is closed"));
 }
 
 async fn pages_carry_security_headers_and_a_matching_nonce(app: TestApp) {
     let res = app.get("/signin", None).await;
     assert_eq!(res.status, StatusCode::OK);
-    let csp = res.header("content-security-policy").expect("CSP").to_owned();
-    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("nonce");
-    assert!(res.body.contains(&format!("nonce=\"{nonce}\"")), "hydration script carries the nonce");
+    let csp = res
+        .header("content-security-policy")
+        .expect("CSP")
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce");
+    assert!(
+        res.body.contains(&format!("nonce=\"{nonce}\"")),
+        "hydration script carries the nonce"
+    );
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(res.header("x-frame-options"), Some("DENY"));
@@ -250,7 +404,11 @@ async fn pages_carry_security_headers_and_a_matching_nonce(app: TestApp) {
     assert!(res.header("x-request-id").is_some());
     assert_eq!(res.header("cache-control"), Some("no-store"));
     let again = app.get("/signin", None).await;
-    assert_ne!(again.header("content-security-policy"), Some(csp.as_str()), "a fresh nonce per response");
+    assert_ne!(
+        again.header("content-security-policy"),
+        Some(csp.as_str()),
+        "a fresh nonce per response"
+    );
 }
 
 async fn health_and_readiness_answer(app: TestApp) {

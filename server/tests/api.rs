@@ -16,12 +16,18 @@ const PW: &str = "correct horse battery";
 
 async fn user(app: &TestApp, name: &str) -> i64 {
     app.sign_up(name, PW).await;
-    let rows: Vec<(i64,)> = app.rows(&format!("SELECT id FROM users WHERE username = '{name}'")).await;
+    let rows: Vec<(i64,)> = app
+        .rows(&format!("SELECT id FROM users WHERE username = '{name}'"))
+        .await;
     rows[0].0
 }
 
 async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, String) {
-    let mut form = TokenForm { name: name.into(), expiry: "30".into(), ..Default::default() };
+    let mut form = TokenForm {
+        name: name.into(),
+        expiry: "30".into(),
+        ..Default::default()
+    };
     if scopes == "full" {
         form.scope_mode = "full".into();
     } else {
@@ -31,7 +37,9 @@ async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, Strin
             form.levels.insert(a.into(), l.into());
         }
     }
-    let created = service::create_from_form(&app.core, uid, &form).await.expect("create");
+    let created = service::create_from_form(&app.core, uid, &form)
+        .await
+        .expect("create");
     (created.token.id, created.secret)
 }
 
@@ -40,23 +48,52 @@ async fn call(router: &axum::Router, method: &str, path: &str, auth: Option<Stri
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let res = router.clone().oneshot(b.body(Body::empty()).expect("request")).await.expect("infallible");
+    let res = router
+        .clone()
+        .oneshot(b.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
-    Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
-async fn call_json(router: &axum::Router, method: &str, path: &str, auth: Option<String>, body: serde_json::Value) -> Resp {
-    let mut b = Request::builder().method(method).uri(path).header("content-type", "application/json");
+async fn call_json(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    auth: Option<String>,
+    body: serde_json::Value,
+) -> Resp {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let res = router.clone().oneshot(b.body(Body::from(body.to_string())).expect("request")).await.expect("infallible");
+    let res = router
+        .clone()
+        .oneshot(b.body(Body::from(body.to_string())).expect("request"))
+        .await
+        .expect("infallible");
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
-    Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 fn json_of(r: &Resp) -> serde_json::Value {
@@ -72,7 +109,10 @@ fn basic(user: &str, t: &str) -> Option<String> {
 }
 
 fn error_code(r: &Resp) -> String {
-    serde_json::from_str::<serde_json::Value>(&r.body).ok().and_then(|v| v["error"].as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 async fn bearer_and_basic_tokens_reach_the_api(app: TestApp) {
@@ -88,8 +128,14 @@ async fn bearer_and_basic_tokens_reach_the_api(app: TestApp) {
 async fn every_rejection_has_its_status_code_and_header(app: TestApp) {
     let uid = user(&app, "bob").await;
     let r = call(&app.router, "GET", "/api/v1/me", None).await;
-    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"));
-    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Tessera\""));
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Basic realm=\"Tessera\"")
+    );
 
     // malformed or bad-checksum tokens never reach the database
     let before = app.core.verifier.lookups.load(Ordering::Relaxed);
@@ -98,23 +144,43 @@ async fn every_rejection_has_its_status_code_and_header(app: TestApp) {
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
     for bad in ["nonsense", "tsr_short", &String::from_utf8(typo).unwrap()] {
         let r = call(&app.router, "GET", "/api/v1/me", bearer(bad)).await;
-        assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"), "{bad}");
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_token"),
+            "{bad}"
+        );
     }
-    assert_eq!(app.core.verifier.lookups.load(Ordering::Relaxed), before, "no query for malformed tokens");
+    assert_eq!(
+        app.core.verifier.lookups.load(Ordering::Relaxed),
+        before,
+        "no query for malformed tokens"
+    );
 
     let (unknown, _) = secret::generate();
     let r = call(&app.router, "GET", "/api/v1/me", bearer(unknown.expose())).await;
-    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
 
     let (rid, revoked) = token(&app, uid, "revoked", "full").await;
     service::revoke(&app.core, uid, rid).await.expect("revoke");
     let r = call(&app.router, "GET", "/api/v1/me", bearer(&revoked)).await;
-    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "token_revoked"));
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::UNAUTHORIZED, "token_revoked")
+    );
 
     let (eid, expired) = token(&app, uid, "expired", "full").await;
-    app.exec(&format!("UPDATE tokens SET expires_at = created_at WHERE id = {eid}")).await;
+    app.exec(&format!(
+        "UPDATE tokens SET expires_at = created_at WHERE id = {eid}"
+    ))
+    .await;
     let r = call(&app.router, "GET", "/api/v1/me", bearer(&expired)).await;
-    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::UNAUTHORIZED, "token_expired"));
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::UNAUTHORIZED, "token_expired")
+    );
     assert!(r.header("www-authenticate").is_some());
 }
 
@@ -122,18 +188,38 @@ async fn scopes_gate_each_route_and_higher_levels_include_lower(app: TestApp) {
     let uid = user(&app, "carol").await;
     let (_, code_only) = token(&app, uid, "code", "code:read").await;
     let r = call(&app.router, "GET", "/api/v1/me", bearer(&code_only)).await;
-    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"));
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
     assert!(r.body.contains("\"required_scope\":\"profile:read\""));
     let (_, manager) = token(&app, uid, "manager", "tokens:manage").await;
     let r = call(&app.router, "GET", "/api/v1/tokens", bearer(&manager)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("\"total\":2"));
-    assert!(!r.body.contains("tsr_") || !r.body.contains(&manager), "never a secret");
+    assert!(
+        !r.body.contains("tsr_") || !r.body.contains(&manager),
+        "never a secret"
+    );
     let (_, reader) = token(&app, uid, "reader", "tokens:read").await;
-    let r = call(&app.router, "POST", "/api/v1/tokens/1/revoke", bearer(&reader)).await;
-    assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"));
+    let r = call(
+        &app.router,
+        "POST",
+        "/api/v1/tokens/1/revoke",
+        bearer(&reader),
+    )
+    .await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
     let (_, full) = token(&app, uid, "full", "full").await;
-    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&full)).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app.router, "GET", "/api/v1/me", bearer(&full))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 async fn another_users_token_id_is_not_found_through_the_api(app: TestApp) {
@@ -142,9 +228,24 @@ async fn another_users_token_id_is_not_found_through_the_api(app: TestApp) {
     let intruder = user(&app, "mallory").await;
     let (_, t) = token(&app, intruder, "mine", "tokens:write").await;
     for id in [victim, victim + 1000] {
-        let a = call(&app.router, "GET", &format!("/api/v1/tokens/{id}"), bearer(&t)).await;
-        let b = call(&app.router, "POST", &format!("/api/v1/tokens/{id}/revoke"), bearer(&t)).await;
-        assert_eq!((a.status, b.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+        let a = call(
+            &app.router,
+            "GET",
+            &format!("/api/v1/tokens/{id}"),
+            bearer(&t),
+        )
+        .await;
+        let b = call(
+            &app.router,
+            "POST",
+            &format!("/api/v1/tokens/{id}/revoke"),
+            bearer(&t),
+        )
+        .await;
+        assert_eq!(
+            (a.status, b.status),
+            (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+        );
         assert_eq!(error_code(&a), "not_found");
     }
 }
@@ -152,10 +253,24 @@ async fn another_users_token_id_is_not_found_through_the_api(app: TestApp) {
 async fn a_revoked_token_is_refused_at_once_despite_the_cache(app: TestApp) {
     let uid = user(&app, "erin").await;
     let (id, t) = token(&app, uid, "cached", "profile:read").await;
-    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app.router, "GET", "/api/v1/me", bearer(&t))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let lookups = app.core.verifier.lookups.load(Ordering::Relaxed);
-    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
-    assert_eq!(app.core.verifier.lookups.load(Ordering::Relaxed), lookups, "second call served from cache");
+    assert_eq!(
+        call(&app.router, "GET", "/api/v1/me", bearer(&t))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.core.verifier.lookups.load(Ordering::Relaxed),
+        lookups,
+        "second call served from cache"
+    );
     service::revoke(&app.core, uid, id).await.expect("revoke");
     let r = call(&app.router, "GET", "/api/v1/me", bearer(&t)).await;
     assert_eq!(error_code(&r), "token_revoked");
@@ -164,15 +279,33 @@ async fn a_revoked_token_is_refused_at_once_despite_the_cache(app: TestApp) {
 async fn the_gateway_check_answers_for_nginx_and_traefik(app: TestApp) {
     let uid = user(&app, "frank").await;
     let (id, t) = token(&app, uid, "git", "code:write").await;
-    let ok = call(&app.router, "GET", "/gateway/check?scope=code:read", basic("git", &t)).await;
+    let ok = call(
+        &app.router,
+        "GET",
+        "/gateway/check?scope=code:read",
+        basic("git", &t),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
     assert_eq!(ok.header("x-tessera-user"), Some("frank"));
-    assert_eq!(ok.header("x-tessera-token-id"), Some(id.to_string().as_str()));
+    assert_eq!(
+        ok.header("x-tessera-token-id"),
+        Some(id.to_string().as_str())
+    );
     assert_eq!(ok.header("x-tessera-scopes"), Some("code:write"));
     let none = call(&app.router, "GET", "/gateway/check?scope=code:read", None).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(none.header("www-authenticate"), Some("Basic realm=\"Tessera\""));
-    let denied = call(&app.router, "GET", "/gateway/check?scope=code:manage", bearer(&t)).await;
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Basic realm=\"Tessera\"")
+    );
+    let denied = call(
+        &app.router,
+        "GET",
+        "/gateway/check?scope=code:manage",
+        bearer(&t),
+    )
+    .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     let req = Request::builder()
         .uri("/gateway/check")
@@ -180,9 +313,18 @@ async fn the_gateway_check_answers_for_nginx_and_traefik(app: TestApp) {
         .header("x-tessera-scope", "wiki:read")
         .body(Body::empty())
         .unwrap();
-    assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.router.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     service::revoke(&app.core, uid, id).await.expect("revoke");
-    let gone = call(&app.router, "GET", "/gateway/check?scope=code:read", bearer(&t)).await;
+    let gone = call(
+        &app.router,
+        "GET",
+        "/gateway/check?scope=code:read",
+        bearer(&t),
+    )
+    .await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -191,12 +333,22 @@ async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
     let (id, t) = token(&app, uid, "shared", "profile:read").await;
     let (other, _other_core) = app.second_instance().await;
     // both instances have verified (and cached) the token
-    assert_eq!(call(&app.router, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
-    assert_eq!(call(&other, "GET", "/api/v1/me", bearer(&t)).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app.router, "GET", "/api/v1/me", bearer(&t))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&other, "GET", "/api/v1/me", bearer(&t)).await.status,
+        StatusCode::OK
+    );
     if app.backend == support::Backend::Postgres {
         tokio::time::sleep(Duration::from_millis(200)).await; // listener is up
     }
-    service::revoke(&app.core, uid, id).await.expect("revoke on instance A");
+    service::revoke(&app.core, uid, id)
+        .await
+        .expect("revoke on instance A");
     let started = Instant::now();
     loop {
         let r = call(&other, "GET", "/api/v1/me", bearer(&t)).await;
@@ -208,7 +360,10 @@ async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
             // one SQLite file belongs to one instance; its cache is per process
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "instance B still accepts the token after 1 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "instance B still accepts the token after 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -226,7 +381,10 @@ async fn the_last_use_is_recorded_with_address_and_agent(app: TestApp) {
             .header("x-forwarded-for", "203.0.113.7")
             .body(Body::empty())
             .unwrap();
-        assert_eq!(app.router.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            app.router.clone().oneshot(req).await.unwrap().status(),
+            StatusCode::OK
+        );
     }
     let started = Instant::now();
     let after = loop {
@@ -253,46 +411,145 @@ async fn the_api_creates_edits_and_regenerates_but_never_escalates(app: TestApp)
     assert!(secret::is_well_formed(&secret));
     let id = created["id"].as_i64().expect("id");
     // the new token works, with exactly its scopes
-    let ok = call(&app.router, "GET", "/gateway/check?scope=code:read", bearer(&secret)).await;
+    let ok = call(
+        &app.router,
+        "GET",
+        "/gateway/check?scope=code:read",
+        bearer(&secret),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
     // the same validation as the page
     for (body, field) in [
-        (serde_json::json!({"name": "", "scopes": "code:read"}), "name"),
-        (serde_json::json!({"name": "x", "scopes": "code:read", "expires_in_days": 9999}), "expiry"),
-        (serde_json::json!({"name": "x", "scopes": "rockets:read"}), "scopes"),
-        (serde_json::json!({"name": "from api", "scopes": "code:read"}), "name"),
+        (
+            serde_json::json!({"name": "", "scopes": "code:read"}),
+            "name",
+        ),
+        (
+            serde_json::json!({"name": "x", "scopes": "code:read", "expires_in_days": 9999}),
+            "expiry",
+        ),
+        (
+            serde_json::json!({"name": "x", "scopes": "rockets:read"}),
+            "scopes",
+        ),
+        (
+            serde_json::json!({"name": "from api", "scopes": "code:read"}),
+            "name",
+        ),
     ] {
         let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), body).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-        assert!(json_of(&r)["fields"][field].is_string(), "{field}: {}", r.body);
+        assert!(
+            json_of(&r)["fields"][field].is_string(),
+            "{field}: {}",
+            r.body
+        );
     }
     // escalation: wider scopes, or a longer life than the creator
-    for scopes in ["full", "code:manage", "wiki:read", "tokens:manage profile:read"] {
-        let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), serde_json::json!({"name": scopes, "scopes": scopes})).await;
-        assert_eq!((r.status, error_code(&r).as_str()), (StatusCode::FORBIDDEN, "insufficient_scope"), "{scopes}");
+    for scopes in [
+        "full",
+        "code:manage",
+        "wiki:read",
+        "tokens:manage profile:read",
+    ] {
+        let r = call_json(
+            &app.router,
+            "POST",
+            "/api/v1/tokens",
+            bearer(&admin),
+            serde_json::json!({"name": scopes, "scopes": scopes}),
+        )
+        .await;
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (StatusCode::FORBIDDEN, "insufficient_scope"),
+            "{scopes}"
+        );
     }
-    let r = call_json(&app.router, "POST", "/api/v1/tokens", bearer(&admin), serde_json::json!({"name": "long", "scopes": "code:read", "expires_in_days": 90})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "outlives its creator: {}", r.body);
+    let r = call_json(
+        &app.router,
+        "POST",
+        "/api/v1/tokens",
+        bearer(&admin),
+        serde_json::json!({"name": "long", "scopes": "code:read", "expires_in_days": 90}),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "outlives its creator: {}",
+        r.body
+    );
     // edit and regenerate
-    let r = call_json(&app.router, "PATCH", &format!("/api/v1/tokens/{id}"), bearer(&admin), serde_json::json!({"name": "renamed", "scopes": "code:write"})).await;
+    let r = call_json(
+        &app.router,
+        "PATCH",
+        &format!("/api/v1/tokens/{id}"),
+        bearer(&admin),
+        serde_json::json!({"name": "renamed", "scopes": "code:write"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(json_of(&r)["scopes"], "code:write");
-    let r = call_json(&app.router, "PATCH", &format!("/api/v1/tokens/{id}"), bearer(&admin), serde_json::json!({"scopes": "full"})).await;
+    let r = call_json(
+        &app.router,
+        "PATCH",
+        &format!("/api/v1/tokens/{id}"),
+        bearer(&admin),
+        serde_json::json!({"scopes": "full"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = call(&app.router, "POST", &format!("/api/v1/tokens/{id}/regenerate"), bearer(&admin)).await;
+    let r = call(
+        &app.router,
+        "POST",
+        &format!("/api/v1/tokens/{id}/regenerate"),
+        bearer(&admin),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let fresh = json_of(&r)["token"].as_str().expect("new secret").to_owned();
-    assert_eq!(call(&app.router, "GET", "/gateway/check", bearer(&secret)).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(call(&app.router, "GET", "/gateway/check", bearer(&fresh)).await.status, StatusCode::NO_CONTENT);
+    let fresh = json_of(&r)["token"]
+        .as_str()
+        .expect("new secret")
+        .to_owned();
+    assert_eq!(
+        call(&app.router, "GET", "/gateway/check", bearer(&secret))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app.router, "GET", "/gateway/check", bearer(&fresh))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     // a narrower token cannot touch (nor regenerate) a wider one
     let (wide_id, _) = token(&app, uid, "wide", "full").await;
     let (_, narrow) = token(&app, uid, "narrow", "tokens:write").await;
-    for (m, p) in [("POST", format!("/api/v1/tokens/{wide_id}/regenerate")), ("PATCH", format!("/api/v1/tokens/{wide_id}"))] {
-        let r = call_json(&app.router, m, &p, bearer(&narrow), serde_json::json!({"name": "pwned"})).await;
+    for (m, p) in [
+        ("POST", format!("/api/v1/tokens/{wide_id}/regenerate")),
+        ("PATCH", format!("/api/v1/tokens/{wide_id}")),
+    ] {
+        let r = call_json(
+            &app.router,
+            m,
+            &p,
+            bearer(&narrow),
+            serde_json::json!({"name": "pwned"}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{m} {p}: {}", r.body);
     }
     // list never shows a secret
-    let r = call(&app.router, "GET", "/api/v1/tokens?include_revoked=true", bearer(&admin)).await;
+    let r = call(
+        &app.router,
+        "GET",
+        "/api/v1/tokens?include_revoked=true",
+        bearer(&admin),
+    )
+    .await;
     assert!(!r.body.contains(&fresh) && !r.body.contains(&admin));
 }
 
@@ -300,19 +557,38 @@ async fn introspection_follows_rfc_7662(app: TestApp) {
     let uid = user(&app, "judy").await;
     let (id, t) = token(&app, uid, "intro", "code:read").await;
     let post = |auth: Option<&str>, token: &str| {
-        let mut b = Request::builder().method("POST").uri("/oauth/introspect").header("content-type", "application/x-www-form-urlencoded");
+        let mut b = Request::builder()
+            .method("POST")
+            .uri("/oauth/introspect")
+            .header("content-type", "application/x-www-form-urlencoded");
         if let Some(a) = auth {
             b = b.header("authorization", format!("Basic {}", STANDARD.encode(a)));
         }
-        b.body(Body::from(format!("token={token}"))).expect("request")
+        b.body(Body::from(format!("token={token}")))
+            .expect("request")
     };
     let res = app.router.clone().oneshot(post(None, &t)).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = app.router.clone().oneshot(post(Some("gateway:wrong"), &t)).await.unwrap();
+    let res = app
+        .router
+        .clone()
+        .oneshot(post(Some("gateway:wrong"), &t))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = app.router.clone().oneshot(post(Some("gateway:s3cret"), &t)).await.unwrap();
+    let res = app
+        .router
+        .clone()
+        .oneshot(post(Some("gateway:s3cret"), &t))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let v: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(v["active"], true);
     assert_eq!(v["scope"], "code:read");
     assert_eq!(v["username"], "judy");
@@ -322,8 +598,15 @@ async fn introspection_follows_rfc_7662(app: TestApp) {
     assert!(v["exp"].as_i64().unwrap() > v["iat"].as_i64().unwrap());
     service::revoke(&app.core, uid, id).await.expect("revoke");
     for bad in [t.as_str(), "garbage", ""] {
-        let res = app.router.clone().oneshot(post(Some("gateway:s3cret"), bad)).await.unwrap();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let res = app
+            .router
+            .clone()
+            .oneshot(post(Some("gateway:s3cret"), bad))
+            .await
+            .unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
         assert_eq!(&body[..], br#"{"active":false}"#);
     }
 }
@@ -339,8 +622,10 @@ async fn the_openapi_document_describes_every_api_route_the_router_serves(app: T
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let table: std::collections::BTreeSet<_> =
-        tessera::api::ENDPOINTS.iter().map(|e| (e.method.to_uppercase(), e.path.to_owned())).collect();
+    let table: std::collections::BTreeSet<_> = tessera::api::ENDPOINTS
+        .iter()
+        .map(|e| (e.method.to_uppercase(), e.path.to_owned()))
+        .collect();
     assert_eq!(documented, table);
     // every documented operation is really served (it asks for a token, not 404/405)
     for (method, path) in &documented {
@@ -348,9 +633,20 @@ async fn the_openapi_document_describes_every_api_route_the_router_serves(app: T
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
     // and nothing under /api/v1 answers that is not documented
-    for (method, path) in [("PUT", "/api/v1/tokens/1"), ("GET", "/api/v1/users"), ("POST", "/api/v1/me")] {
+    for (method, path) in [
+        ("PUT", "/api/v1/tokens/1"),
+        ("GET", "/api/v1/users"),
+        ("POST", "/api/v1/me"),
+    ] {
         let r = call(&app.router, method, path, None).await;
-        assert!(matches!(r.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED), "{method} {path}: {}", r.status);
+        assert!(
+            matches!(
+                r.status,
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+            ),
+            "{method} {path}: {}",
+            r.status
+        );
     }
 }
 

@@ -30,7 +30,10 @@ fn required() -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
@@ -43,13 +46,51 @@ fn make_repo(www: &Path) {
     std::fs::create_dir_all(&work).expect("work dir");
     std::fs::write(work.join("README"), "hello from behind nginx\n").expect("file");
     let git = |args: &[&str], dir: &Path| {
-        let out = run(Command::new("git").args(args).current_dir(dir).env("GIT_CONFIG_NOSYSTEM", "1").env("HOME", dir));
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = run(Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     git(&["init", "-q", "-b", "main"], &work);
-    git(&["-c", "user.email=t@example.com", "-c", "user.name=t", "add", "README"], &work);
-    git(&["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "first"], &work);
-    git(&["clone", "-q", "--bare", work.to_str().expect("path"), www.join("repo.git").to_str().expect("path")], &work);
+    git(
+        &[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "add",
+            "README",
+        ],
+        &work,
+    );
+    git(
+        &[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "first",
+        ],
+        &work,
+    );
+    git(
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().expect("path"),
+            www.join("repo.git").to_str().expect("path"),
+        ],
+        &work,
+    );
     git(&["update-server-info"], &www.join("repo.git"));
 }
 
@@ -99,7 +140,14 @@ http {{
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).expect("conf");
     let child = Command::new(NGINX)
-        .args(["-p", dir.to_str().expect("path"), "-c", conf_path.to_str().expect("path"), "-g", "daemon off; user root;"])
+        .args([
+            "-p",
+            dir.to_str().expect("path"),
+            "-c",
+            conf_path.to_str().expect("path"),
+            "-g",
+            "daemon off; user root;",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -111,13 +159,23 @@ http {{
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+    panic!(
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
 }
 
 /// curl's status code for `url` with an optional `user:token` credential.
 fn curl(url: &str, credential: Option<&str>) -> (u16, String) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code} %header{www-authenticate}", url]);
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %header{www-authenticate}",
+        url,
+    ]);
     if let Some(c) = credential {
         cmd.args(["-u", c]);
     }
@@ -138,9 +196,16 @@ fn git_clone(url: &str, into: &Path) -> bool {
 }
 
 async fn token(app: &TestApp, uid: i64, name: &str, area: &str) -> (i64, String) {
-    let mut form = TokenForm { name: name.into(), expiry: "7".into(), scope_mode: "custom".into(), ..Default::default() };
+    let mut form = TokenForm {
+        name: name.into(),
+        expiry: "7".into(),
+        scope_mode: "custom".into(),
+        ..Default::default()
+    };
     form.levels.insert(area.into(), "read".into());
-    let t = service::create_from_form(&app.core, uid, &form).await.expect("create");
+    let t = service::create_from_form(&app.core, uid, &form)
+        .await
+        .expect("create");
     (t.token.id, t.secret)
 }
 
@@ -153,18 +218,27 @@ async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes(
     }
     support::run(Backend::Sqlite, Options::default(), |app| async move {
         // Tessera on a real socket
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let tessera = listener.local_addr().expect("addr");
         let router = app.router.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
         });
         app.sign_up("octo", "correct horse battery").await;
-        let rows: Vec<(i64,)> = app.rows("SELECT id FROM users WHERE username = 'octo'").await;
+        let rows: Vec<(i64,)> = app
+            .rows("SELECT id FROM users WHERE username = 'octo'")
+            .await;
         let uid = rows[0].0;
         let (code_id, code_token) = token(&app, uid, "git", "code").await;
 
-        let dir: PathBuf = std::env::temp_dir().join(format!("tessera-nginx-{}", std::process::id()));
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("tessera-nginx-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         let port = free_port();
@@ -176,15 +250,37 @@ async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes(
         let (status, challenge) = curl(&format!("{base}/code/hello.txt"), None);
         assert_eq!(status, 401);
         assert_eq!(challenge, "Basic realm=\"Tessera\"");
-        assert_eq!(curl(&format!("{base}/wiki/hello.txt"), Some(&cred)).0, 403, "wrong scope");
+        assert_eq!(
+            curl(&format!("{base}/wiki/hello.txt"), Some(&cred)).0,
+            403,
+            "wrong scope"
+        );
 
         let clone_dir = dir.join("clone-ok");
-        assert!(git_clone(&format!("http://git:{code_token}@127.0.0.1:{port}/code/repo.git"), &clone_dir), "git clone with the token");
-        assert_eq!(std::fs::read_to_string(clone_dir.join("README")).expect("cloned"), "hello from behind nginx\n");
+        assert!(
+            git_clone(
+                &format!("http://git:{code_token}@127.0.0.1:{port}/code/repo.git"),
+                &clone_dir
+            ),
+            "git clone with the token"
+        );
+        assert_eq!(
+            std::fs::read_to_string(clone_dir.join("README")).expect("cloned"),
+            "hello from behind nginx\n"
+        );
 
-        service::revoke(&app.core, uid, code_id).await.expect("revoke");
-        assert_eq!(curl(&format!("{base}/code/hello.txt"), Some(&cred)).0, 401, "revoked");
-        assert!(!git_clone(&format!("http://git:{code_token}@127.0.0.1:{port}/code/repo.git"), &dir.join("clone-revoked")));
+        service::revoke(&app.core, uid, code_id)
+            .await
+            .expect("revoke");
+        assert_eq!(
+            curl(&format!("{base}/code/hello.txt"), Some(&cred)).0,
+            401,
+            "revoked"
+        );
+        assert!(!git_clone(
+            &format!("http://git:{code_token}@127.0.0.1:{port}/code/repo.git"),
+            &dir.join("clone-revoked")
+        ));
         drop(nginx);
         let _ = std::fs::remove_dir_all(&dir);
     })

@@ -14,44 +14,72 @@ const PW: &str = "correct horse battery";
 
 async fn user(app: &TestApp, name: &str) -> (i64, String) {
     let cookie = app.sign_up(name, PW).await;
-    let rows: Vec<(i64,)> = app.rows(&format!("SELECT id FROM users WHERE username = '{name}'")).await;
+    let rows: Vec<(i64,)> = app
+        .rows(&format!("SELECT id FROM users WHERE username = '{name}'"))
+        .await;
     (rows[0].0, cookie)
 }
 
 fn form(name: &str) -> TokenForm {
-    TokenForm { name: name.into(), expiry: "30".into(), scope_mode: "full".into(), ..Default::default() }
+    TokenForm {
+        name: name.into(),
+        expiry: "30".into(),
+        scope_mode: "full".into(),
+        ..Default::default()
+    }
 }
 
 fn custom(name: &str, levels: &[(&str, &str)]) -> TokenForm {
     let mut f = form(name);
     f.scope_mode = "custom".into();
-    f.levels = levels.iter().map(|(a, l)| (a.to_string(), l.to_string())).collect::<BTreeMap<_, _>>();
+    f.levels = levels
+        .iter()
+        .map(|(a, l)| (a.to_string(), l.to_string()))
+        .collect::<BTreeMap<_, _>>();
     f
 }
 
 fn field_error(err: TokenError, field: &str) -> String {
     match err {
-        TokenError::Invalid(fields) => fields.get(field).cloned().unwrap_or_else(|| panic!("no {field} error in {fields:?}")),
+        TokenError::Invalid(fields) => fields
+            .get(field)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {field} error in {fields:?}")),
         other => panic!("expected a field error, got {other:?}"),
     }
 }
 
 async fn creates_full_access_and_custom_tokens_and_stores_only_a_hash(app: TestApp) {
     let (uid, _) = user(&app, "alice").await;
-    let full = service::create_from_form(&app.core, uid, &form("laptop")).await.expect("create");
+    let full = service::create_from_form(&app.core, uid, &form("laptop"))
+        .await
+        .expect("create");
     assert!(secret::is_well_formed(&full.secret));
     assert_eq!(full.token.scopes.to_string(), "full");
     assert_eq!(full.token.hint, full.secret[..8]);
-    let c = service::create_from_form(&app.core, uid, &custom("ci", &[("code", "write"), ("wiki", "read"), ("build", "none")]))
-        .await
-        .expect("create custom");
+    let c = service::create_from_form(
+        &app.core,
+        uid,
+        &custom(
+            "ci",
+            &[("code", "write"), ("wiki", "read"), ("build", "none")],
+        ),
+    )
+    .await
+    .expect("create custom");
     assert_eq!(c.token.scopes.to_string(), "code:write wiki:read");
     // the database holds neither plaintext, only their sha256
-    let rows: Vec<(Vec<u8>, String, String, String)> = app.rows("SELECT token_hash, hint, name, scopes FROM tokens").await;
+    let rows: Vec<(Vec<u8>, String, String, String)> = app
+        .rows("SELECT token_hash, hint, name, scopes FROM tokens")
+        .await;
     assert_eq!(rows.len(), 2);
     for (hash, hint, name, scopes) in rows {
         for s in [&full.secret, &c.secret] {
-            assert!(!hint.contains(s.as_str()) && !name.contains(s.as_str()) && !scopes.contains(s.as_str()));
+            assert!(
+                !hint.contains(s.as_str())
+                    && !name.contains(s.as_str())
+                    && !scopes.contains(s.as_str())
+            );
         }
         assert!(hash == secret::hash(&full.secret) || hash == secret::hash(&c.secret));
     }
@@ -59,56 +87,106 @@ async fn creates_full_access_and_custom_tokens_and_stores_only_a_hash(app: TestA
 
 async fn names_must_be_present_short_and_unique_among_active_tokens(app: TestApp) {
     let (uid, _) = user(&app, "bob").await;
-    let e = service::create_from_form(&app.core, uid, &form("  ")).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &form("  "))
+        .await
+        .unwrap_err();
     assert_eq!(field_error(e, "name"), "Enter a name for the token.");
-    let e = service::create_from_form(&app.core, uid, &form(&"n".repeat(65))).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &form(&"n".repeat(65)))
+        .await
+        .unwrap_err();
     assert!(field_error(e, "name").contains("at most 64"));
     let mut long_desc = form("desc");
     long_desc.description = "d".repeat(257);
-    let e = service::create_from_form(&app.core, uid, &long_desc).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &long_desc)
+        .await
+        .unwrap_err();
     assert!(field_error(e, "description").contains("at most 256"));
 
-    let first = service::create_from_form(&app.core, uid, &form("deploy")).await.expect("first");
-    let e = service::create_from_form(&app.core, uid, &form("deploy")).await.unwrap_err();
+    let first = service::create_from_form(&app.core, uid, &form("deploy"))
+        .await
+        .expect("first");
+    let e = service::create_from_form(&app.core, uid, &form("deploy"))
+        .await
+        .unwrap_err();
     assert!(field_error(e, "name").contains("already have a token named"));
     // another user may use the same name
     let (other, _) = user(&app, "bob2").await;
-    service::create_from_form(&app.core, other, &form("deploy")).await.expect("other user");
+    service::create_from_form(&app.core, other, &form("deploy"))
+        .await
+        .expect("other user");
     // once revoked, the name is free again
-    service::revoke(&app.core, uid, first.token.id).await.expect("revoke");
-    service::create_from_form(&app.core, uid, &form("deploy")).await.expect("reuse after revoke");
+    service::revoke(&app.core, uid, first.token.id)
+        .await
+        .expect("revoke");
+    service::create_from_form(&app.core, uid, &form("deploy"))
+        .await
+        .expect("reuse after revoke");
 }
 
 async fn expiry_is_never_in_the_past_nor_beyond_the_maximum(app: TestApp) {
     let (uid, _) = user(&app, "carol").await;
     let mut f = form("t");
     f.expiry = "366".into();
-    assert!(field_error(service::create_from_form(&app.core, uid, &f).await.unwrap_err(), "expiry").contains("at most 365"));
+    assert!(field_error(
+        service::create_from_form(&app.core, uid, &f)
+            .await
+            .unwrap_err(),
+        "expiry"
+    )
+    .contains("at most 365"));
     f.expiry = "custom".into();
     f.expiry_date = "2001-01-01".into();
-    assert!(field_error(service::create_from_form(&app.core, uid, &f).await.unwrap_err(), "expiry_date").contains("after today"));
-    f.expiry_date = (chrono::Utc::now() + chrono::Duration::days(400)).date_naive().to_string();
-    assert!(field_error(service::create_from_form(&app.core, uid, &f).await.unwrap_err(), "expiry_date").contains("at most 365"));
-    f.expiry_date = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive().to_string();
-    let t = service::create_from_form(&app.core, uid, &f).await.expect("custom date");
+    assert!(field_error(
+        service::create_from_form(&app.core, uid, &f)
+            .await
+            .unwrap_err(),
+        "expiry_date"
+    )
+    .contains("after today"));
+    f.expiry_date = (chrono::Utc::now() + chrono::Duration::days(400))
+        .date_naive()
+        .to_string();
+    assert!(field_error(
+        service::create_from_form(&app.core, uid, &f)
+            .await
+            .unwrap_err(),
+        "expiry_date"
+    )
+    .contains("at most 365"));
+    f.expiry_date = (chrono::Utc::now() + chrono::Duration::days(10))
+        .date_naive()
+        .to_string();
+    let t = service::create_from_form(&app.core, uid, &f)
+        .await
+        .expect("custom date");
     assert_eq!(t.token.expires_at.date_naive().to_string(), f.expiry_date);
     for days in [7, 30, 60, 90, 180, 365] {
         let mut p = form(&format!("p{days}"));
         p.expiry = days.to_string();
-        let t = service::create_from_form(&app.core, uid, &p).await.expect("preset");
+        let t = service::create_from_form(&app.core, uid, &p)
+            .await
+            .expect("preset");
         assert_eq!((t.token.expires_at - t.token.created_at).num_days(), days);
     }
 }
 
 async fn scopes_must_be_known_and_custom_needs_one(app: TestApp) {
     let (uid, _) = user(&app, "dave").await;
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[])).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &custom("a", &[]))
+        .await
+        .unwrap_err();
     assert!(field_error(e, "scopes").contains("at least one"));
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[("code", "none")])).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &custom("a", &[("code", "none")]))
+        .await
+        .unwrap_err();
     assert!(field_error(e, "scopes").contains("at least one"));
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[("rockets", "read")])).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &custom("a", &[("rockets", "read")]))
+        .await
+        .unwrap_err();
     assert!(field_error(e, "scopes").contains("rockets"));
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[("code", "admin")])).await.unwrap_err();
+    let e = service::create_from_form(&app.core, uid, &custom("a", &[("code", "admin")]))
+        .await
+        .unwrap_err();
     assert!(field_error(e, "scopes").contains("admin"));
     let mut f = form("a");
     f.scope_mode = "everything".into();
@@ -117,45 +195,103 @@ async fn scopes_must_be_known_and_custom_needs_one(app: TestApp) {
 
 async fn edits_apply_at_once_and_only_to_active_tokens(app: TestApp) {
     let (uid, _) = user(&app, "erin").await;
-    let t = service::create_from_form(&app.core, uid, &form("old")).await.expect("create").token;
+    let t = service::create_from_form(&app.core, uid, &form("old"))
+        .await
+        .expect("create")
+        .token;
     let mut edit = custom("new name", &[("packaging", "manage")]);
     edit.description = "for the release job".into();
     edit.expiry = "keep".into();
-    let updated = service::update_from_form(&app.core, uid, t.id, &edit).await.expect("edit");
+    let updated = service::update_from_form(&app.core, uid, t.id, &edit)
+        .await
+        .expect("edit");
     assert_eq!(updated.name, "new name");
     assert_eq!(updated.description, "for the release job");
     assert_eq!(updated.scopes.to_string(), "packaging:manage");
     assert_eq!(updated.expires_at, t.expires_at);
     edit.expiry = "7".into();
-    let shorter = service::update_from_form(&app.core, uid, t.id, &edit).await.expect("edit expiry");
+    let shorter = service::update_from_form(&app.core, uid, t.id, &edit)
+        .await
+        .expect("edit expiry");
     assert!(shorter.expires_at < t.expires_at);
     let mut too_long = edit.clone();
     too_long.expiry = "999".into();
-    assert!(matches!(service::update_from_form(&app.core, uid, t.id, &too_long).await, Err(TokenError::Invalid(_))));
+    assert!(matches!(
+        service::update_from_form(&app.core, uid, t.id, &too_long).await,
+        Err(TokenError::Invalid(_))
+    ));
 
     service::revoke(&app.core, uid, t.id).await.expect("revoke");
-    assert!(matches!(service::update_from_form(&app.core, uid, t.id, &edit).await, Err(TokenError::Revoked)));
-    assert!(matches!(service::regenerate(&app.core, uid, t.id).await, Err(TokenError::Revoked)));
+    assert!(matches!(
+        service::update_from_form(&app.core, uid, t.id, &edit).await,
+        Err(TokenError::Revoked)
+    ));
+    assert!(matches!(
+        service::regenerate(&app.core, uid, t.id).await,
+        Err(TokenError::Revoked)
+    ));
 
-    let x = service::create_from_form(&app.core, uid, &form("expiring")).await.expect("create").token;
-    app.exec(&format!("UPDATE tokens SET expires_at = created_at WHERE id = {}", x.id)).await;
-    assert!(matches!(service::update_from_form(&app.core, uid, x.id, &edit).await, Err(TokenError::Expired)));
-    assert_eq!(service::get(&app.db, uid, x.id).await.expect("get").status(chrono::Utc::now()), Status::Expired);
+    let x = service::create_from_form(&app.core, uid, &form("expiring"))
+        .await
+        .expect("create")
+        .token;
+    app.exec(&format!(
+        "UPDATE tokens SET expires_at = created_at WHERE id = {}",
+        x.id
+    ))
+    .await;
+    assert!(matches!(
+        service::update_from_form(&app.core, uid, x.id, &edit).await,
+        Err(TokenError::Expired)
+    ));
+    assert_eq!(
+        service::get(&app.db, uid, x.id)
+            .await
+            .expect("get")
+            .status(chrono::Utc::now()),
+        Status::Expired
+    );
 }
 
 async fn another_users_token_behaves_like_a_missing_one(app: TestApp) {
     let (owner, _) = user(&app, "frank").await;
     let (intruder, _) = user(&app, "mallory").await;
-    let t = service::create_from_form(&app.core, owner, &form("private")).await.expect("create").token;
+    let t = service::create_from_form(&app.core, owner, &form("private"))
+        .await
+        .expect("create")
+        .token;
     let missing = t.id + 1000;
     for id in [t.id, missing] {
-        assert!(matches!(service::get(&app.db, intruder, id).await, Err(TokenError::NotFound)));
-        assert!(matches!(service::update_from_form(&app.core, intruder, id, &form("x")).await, Err(TokenError::NotFound)));
-        assert!(matches!(service::revoke(&app.core, intruder, id).await, Err(TokenError::NotFound)));
-        assert!(matches!(service::regenerate(&app.core, intruder, id).await, Err(TokenError::NotFound)));
+        assert!(matches!(
+            service::get(&app.db, intruder, id).await,
+            Err(TokenError::NotFound)
+        ));
+        assert!(matches!(
+            service::update_from_form(&app.core, intruder, id, &form("x")).await,
+            Err(TokenError::NotFound)
+        ));
+        assert!(matches!(
+            service::revoke(&app.core, intruder, id).await,
+            Err(TokenError::NotFound)
+        ));
+        assert!(matches!(
+            service::regenerate(&app.core, intruder, id).await,
+            Err(TokenError::NotFound)
+        ));
     }
-    assert_eq!(service::revoke_all(&app.core, intruder).await.expect("revoke all"), 0);
-    assert_eq!(service::get(&app.db, owner, t.id).await.expect("still there").status(chrono::Utc::now()), Status::Active);
+    assert_eq!(
+        service::revoke_all(&app.core, intruder)
+            .await
+            .expect("revoke all"),
+        0
+    );
+    assert_eq!(
+        service::get(&app.db, owner, t.id)
+            .await
+            .expect("still there")
+            .status(chrono::Utc::now()),
+        Status::Active
+    );
 }
 
 async fn a_repeated_submit_creates_one_token(app: TestApp) {
@@ -168,16 +304,23 @@ async fn a_repeated_submit_creates_one_token(app: TestApp) {
     );
     let created = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(created, 1, "{a:?} / {b:?}");
-    let again = service::create_from_form(&app.core, uid, &f).await.unwrap_err();
+    let again = service::create_from_form(&app.core, uid, &f)
+        .await
+        .unwrap_err();
     assert!(matches!(again, TokenError::AlreadySubmitted(ref t) if t.name == "once"));
-    let page = service::list(&app.db, uid, &ListQuery::default()).await.expect("list");
+    let page = service::list(&app.db, uid, &ListQuery::default())
+        .await
+        .expect("list");
     assert_eq!(page.total, 1);
 }
 
 async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
     let (uid, _) = user(&app, "heidi").await;
     for round in 0..10 {
-        let t = service::create_from_form(&app.core, uid, &form(&format!("race{round}"))).await.expect("create").token;
+        let t = service::create_from_form(&app.core, uid, &form(&format!("race{round}")))
+            .await
+            .expect("create")
+            .token;
         let mut edit = form(&format!("race{round}-edited"));
         edit.expiry = "keep".into();
         let core = app.core.clone();
@@ -189,14 +332,22 @@ async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
         let _ = e.expect("join");
         r.expect("join").expect("revoke");
         let after = service::get(&app.db, uid, t.id).await.expect("get");
-        assert_eq!(after.status(chrono::Utc::now()), Status::Revoked, "round {round}");
+        assert_eq!(
+            after.status(chrono::Utc::now()),
+            Status::Revoked,
+            "round {round}"
+        );
     }
 }
 
 async fn regenerate_gives_a_new_secret_and_kills_the_old(app: TestApp) {
     let (uid, _) = user(&app, "ivan").await;
-    let old = service::create_from_form(&app.core, uid, &custom("rot", &[("code", "read")])).await.expect("create");
-    let new = service::regenerate(&app.core, uid, old.token.id).await.expect("regenerate");
+    let old = service::create_from_form(&app.core, uid, &custom("rot", &[("code", "read")]))
+        .await
+        .expect("create");
+    let new = service::regenerate(&app.core, uid, old.token.id)
+        .await
+        .expect("regenerate");
     assert_ne!(old.secret, new.secret);
     assert!(secret::is_well_formed(&new.secret));
     assert_eq!(new.token.id, old.token.id);
@@ -209,52 +360,146 @@ async fn regenerate_gives_a_new_secret_and_kills_the_old(app: TestApp) {
 async fn revoke_is_final_and_revoke_all_counts(app: TestApp) {
     let (uid, _) = user(&app, "judy").await;
     for i in 0..3 {
-        service::create_from_form(&app.core, uid, &form(&format!("t{i}"))).await.expect("create");
+        service::create_from_form(&app.core, uid, &form(&format!("t{i}")))
+            .await
+            .expect("create");
     }
-    let page = service::list(&app.db, uid, &ListQuery::default()).await.expect("list");
+    let page = service::list(&app.db, uid, &ListQuery::default())
+        .await
+        .expect("list");
     let first = page.items[0].id;
-    let revoked = service::revoke(&app.core, uid, first).await.expect("revoke");
+    let revoked = service::revoke(&app.core, uid, first)
+        .await
+        .expect("revoke");
     assert!(revoked.revoked_at.is_some());
-    let again = service::revoke(&app.core, uid, first).await.expect("revoke twice is harmless");
+    let again = service::revoke(&app.core, uid, first)
+        .await
+        .expect("revoke twice is harmless");
     assert_eq!(again.revoked_at, revoked.revoked_at);
     assert_eq!(service::revoke_all(&app.core, uid).await.expect("all"), 2);
-    assert_eq!(service::revoke_all(&app.core, uid).await.expect("all again"), 0);
-    let active = service::list(&app.db, uid, &ListQuery::default()).await.expect("list");
+    assert_eq!(
+        service::revoke_all(&app.core, uid)
+            .await
+            .expect("all again"),
+        0
+    );
+    let active = service::list(&app.db, uid, &ListQuery::default())
+        .await
+        .expect("list");
     assert_eq!(active.total, 0);
-    let all = service::list(&app.db, uid, &ListQuery { include_revoked: true, ..Default::default() }).await.expect("list");
+    let all = service::list(
+        &app.db,
+        uid,
+        &ListQuery {
+            include_revoked: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("list");
     assert_eq!(all.total, 3);
     assert!(all.items.iter().all(|t| t.revoked_at.is_some()));
 }
 
 async fn the_list_searches_sorts_and_pages(app: TestApp) {
     let (uid, _) = user(&app, "karl").await;
-    for (i, name) in ["zeta deploy", "Alpha build", "beta_deploy", "gamma 100%"].iter().enumerate() {
+    for (i, name) in ["zeta deploy", "Alpha build", "beta_deploy", "gamma 100%"]
+        .iter()
+        .enumerate()
+    {
         let mut f = form(name);
         f.expiry = ["30", "7", "90", "60"][i].into();
-        service::create_from_form(&app.core, uid, &f).await.expect("create");
+        service::create_from_form(&app.core, uid, &f)
+            .await
+            .expect("create");
     }
-    let q = |search: &str, sort: Sort| ListQuery { search: search.into(), sort, ..Default::default() };
+    let q = |search: &str, sort: Sort| ListQuery {
+        search: search.into(),
+        sort,
+        ..Default::default()
+    };
     let names = |p: app::tokens::TokenPage| p.items.into_iter().map(|t| t.name).collect::<Vec<_>>();
-    assert_eq!(names(service::list(&app.db, uid, &q("DEPLOY", Sort::Name)).await.unwrap()), ["beta_deploy", "zeta deploy"]);
-    assert_eq!(names(service::list(&app.db, uid, &q("_", Sort::Name)).await.unwrap()), ["beta_deploy"]);
-    assert_eq!(names(service::list(&app.db, uid, &q("%", Sort::Name)).await.unwrap()), ["gamma 100%"]);
     assert_eq!(
-        names(service::list(&app.db, uid, &q("", Sort::Name)).await.unwrap()),
+        names(
+            service::list(&app.db, uid, &q("DEPLOY", Sort::Name))
+                .await
+                .unwrap()
+        ),
+        ["beta_deploy", "zeta deploy"]
+    );
+    assert_eq!(
+        names(
+            service::list(&app.db, uid, &q("_", Sort::Name))
+                .await
+                .unwrap()
+        ),
+        ["beta_deploy"]
+    );
+    assert_eq!(
+        names(
+            service::list(&app.db, uid, &q("%", Sort::Name))
+                .await
+                .unwrap()
+        ),
+        ["gamma 100%"]
+    );
+    assert_eq!(
+        names(
+            service::list(&app.db, uid, &q("", Sort::Name))
+                .await
+                .unwrap()
+        ),
         ["Alpha build", "beta_deploy", "gamma 100%", "zeta deploy"]
     );
     assert_eq!(
-        names(service::list(&app.db, uid, &q("", Sort::ExpiresAsc)).await.unwrap()),
+        names(
+            service::list(&app.db, uid, &q("", Sort::ExpiresAsc))
+                .await
+                .unwrap()
+        ),
         ["Alpha build", "zeta deploy", "gamma 100%", "beta_deploy"]
     );
     // pages of 50
     for i in 0..60 {
-        service::create_from_form(&app.core, uid, &form(&format!("bulk {i:03}"))).await.expect("bulk");
+        service::create_from_form(&app.core, uid, &form(&format!("bulk {i:03}")))
+            .await
+            .expect("bulk");
     }
-    let p1 = service::list(&app.db, uid, &ListQuery { sort: Sort::Name, page: 1, ..Default::default() }).await.unwrap();
+    let p1 = service::list(
+        &app.db,
+        uid,
+        &ListQuery {
+            sort: Sort::Name,
+            page: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((p1.total, p1.pages, p1.items.len()), (64, 2, 50));
-    let p2 = service::list(&app.db, uid, &ListQuery { sort: Sort::Name, page: 2, ..Default::default() }).await.unwrap();
+    let p2 = service::list(
+        &app.db,
+        uid,
+        &ListQuery {
+            sort: Sort::Name,
+            page: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(p2.items.len(), 14);
-    let beyond = service::list(&app.db, uid, &ListQuery { sort: Sort::Name, page: 99, ..Default::default() }).await.unwrap();
+    let beyond = service::list(
+        &app.db,
+        uid,
+        &ListQuery {
+            sort: Sort::Name,
+            page: 99,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(beyond.page, 2);
 }
 
@@ -272,7 +517,13 @@ async fn a_plain_form_creates_a_token_and_shows_the_secret_only_once(app: TestAp
     let res = app
         .post_form(
             "/profile/security/tokens/new",
-            &[("name", "no-js"), ("expiry", "30"), ("scope_mode", "custom"), ("scope_code", "read"), ("form_id", "f1")],
+            &[
+                ("name", "no-js"),
+                ("expiry", "30"),
+                ("scope_mode", "custom"),
+                ("scope_code", "read"),
+                ("form_id", "f1"),
+            ],
             Some(&cookie),
         )
         .await;
@@ -284,13 +535,21 @@ async fn a_plain_form_creates_a_token_and_shows_the_secret_only_once(app: TestAp
     let page = app.get("/profile/security/tokens", Some(&cookie)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("no-js"));
-    assert!(!page.body.contains(&shown), "the secret must never be shown again");
+    assert!(
+        !page.body.contains(&shown),
+        "the secret must never be shown again"
+    );
     assert!(!page.body.contains(&shown[..12]));
     // submitting the same form again creates nothing
     let again = app
         .post_form(
             "/profile/security/tokens/new",
-            &[("name", "no-js"), ("expiry", "30"), ("scope_mode", "full"), ("form_id", "f1")],
+            &[
+                ("name", "no-js"),
+                ("expiry", "30"),
+                ("scope_mode", "full"),
+                ("form_id", "f1"),
+            ],
             Some(&cookie),
         )
         .await;
@@ -300,7 +559,12 @@ async fn a_plain_form_creates_a_token_and_shows_the_secret_only_once(app: TestAp
     let bad = app
         .post_form(
             "/profile/security/tokens/new",
-            &[("name", "keep me"), ("description", "typed"), ("expiry", "30"), ("scope_mode", "custom")],
+            &[
+                ("name", "keep me"),
+                ("description", "typed"),
+                ("expiry", "30"),
+                ("scope_mode", "custom"),
+            ],
             Some(&cookie),
         )
         .await;
@@ -312,36 +576,70 @@ async fn a_plain_form_creates_a_token_and_shows_the_secret_only_once(app: TestAp
 
 async fn plain_forms_edit_revoke_and_toggle(app: TestApp) {
     let (uid, cookie) = user(&app, "mike").await;
-    let t = service::create_from_form(&app.core, uid, &form("plain")).await.expect("create").token;
+    let t = service::create_from_form(&app.core, uid, &form("plain"))
+        .await
+        .expect("create")
+        .token;
     let res = app
         .post_form(
             &format!("/profile/security/tokens/{}/edit", t.id),
-            &[("name", "plain2"), ("expiry", "keep"), ("scope_mode", "full")],
+            &[
+                ("name", "plain2"),
+                ("expiry", "keep"),
+                ("scope_mode", "full"),
+            ],
             Some(&cookie),
         )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert_eq!(res.location(), Some("/profile/security/tokens?done=updated"));
-    let res = app.post_form(&format!("/profile/security/tokens/{}/revoke", t.id), &[], Some(&cookie)).await;
-    assert_eq!(res.location(), Some("/profile/security/tokens?done=revoked"));
+    assert_eq!(
+        res.location(),
+        Some("/profile/security/tokens?done=updated")
+    );
+    let res = app
+        .post_form(
+            &format!("/profile/security/tokens/{}/revoke", t.id),
+            &[],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        res.location(),
+        Some("/profile/security/tokens?done=revoked")
+    );
     let list = app.get("/profile/security/tokens", Some(&cookie)).await;
     assert!(!list.body.contains("plain2"));
-    let with_revoked = app.get("/profile/security/tokens?revoked=1", Some(&cookie)).await;
+    let with_revoked = app
+        .get("/profile/security/tokens?revoked=1", Some(&cookie))
+        .await;
     assert!(with_revoked.body.contains("plain2"));
     assert!(with_revoked.body.contains("aria-checked=\"true\""));
-    assert!(!with_revoked.body.contains(&format!("/profile/security/tokens/{}/edit", t.id)), "revoked tokens offer no edit");
+    assert!(
+        !with_revoked
+            .body
+            .contains(&format!("/profile/security/tokens/{}/edit", t.id)),
+        "revoked tokens offer no edit"
+    );
     // editing a revoked token is refused
     let res = app
         .post_form(
             &format!("/profile/security/tokens/{}/edit", t.id),
-            &[("name", "zombie"), ("expiry", "keep"), ("scope_mode", "full")],
+            &[
+                ("name", "zombie"),
+                ("expiry", "keep"),
+                ("scope_mode", "full"),
+            ],
             Some(&cookie),
         )
         .await;
     assert_eq!(res.status, StatusCode::CONFLICT);
     // someone else's token id, or a made-up one, is simply not found
     let (_, other_cookie) = user(&app, "nina").await;
-    for path in [format!("/profile/security/tokens/{}/revoke", t.id), "/profile/security/tokens/999999/revoke".into(), "/profile/security/tokens/abc/revoke".into()] {
+    for path in [
+        format!("/profile/security/tokens/{}/revoke", t.id),
+        "/profile/security/tokens/999999/revoke".into(),
+        "/profile/security/tokens/abc/revoke".into(),
+    ] {
         let res = app.post_form(&path, &[], Some(&other_cookie)).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -352,7 +650,9 @@ async fn server_functions_need_a_session(app: TestApp) {
         .method("POST")
         .uri("/rpc/tokens/list")
         .header("content-type", "application/json")
-        .body(axum::body::Body::from(r#"{"query":{"include_revoked":false,"search":"","sort":"CreatedDesc","page":1}}"#))
+        .body(axum::body::Body::from(
+            r#"{"query":{"include_revoked":false,"search":"","sort":"CreatedDesc","page":1}}"#,
+        ))
         .expect("request");
     let res = app.request(req).await;
     assert_ne!(res.status, StatusCode::OK);
@@ -363,12 +663,17 @@ async fn server_functions_need_a_session(app: TestApp) {
         .uri("/rpc/tokens/create")
         .header("content-type", "application/json")
         .header("cookie", format!("tessera_session={cookie}"))
-        .body(axum::body::Body::from(r#"{"form":{"name":"rpc","expiry":"7","scope_mode":"full"}}"#))
+        .body(axum::body::Body::from(
+            r#"{"form":{"name":"rpc","expiry":"7","scope_mode":"full"}}"#,
+        ))
         .expect("request");
     let res = app.request(req).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert!(res.body.contains("\"Done\"") && res.body.contains("tsr_"));
-    let _ = CurrentUser { id: 0, username: String::new() };
+    let _ = CurrentUser {
+        id: 0,
+        username: String::new(),
+    };
 }
 
 on_both_backends!(

@@ -55,7 +55,8 @@ pub async fn sign_up(
     if let Some(problem) = rules::password_problem(password, username) {
         fb.fields.insert("password".into(), problem);
     } else if password != confirm {
-        fb.fields.insert("confirm".into(), "Passwords do not match.".into());
+        fb.fields
+            .insert("confirm".into(), "Passwords do not match.".into());
     }
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
@@ -76,13 +77,20 @@ pub async fn sign_up(
     let id = match inserted {
         Ok((id,)) => id,
         Err(e) if is_unique_violation(&e) => {
-            fb.fields.insert("username".into(), "That username is already taken.".into());
+            fb.fields
+                .insert("username".into(), "That username is already taken.".into());
             return Err(AccountError::Invalid(fb));
         }
         Err(e) => return Err(e.into()),
     };
     let session = sessions::create(&core.db, id).await?;
-    Ok((CurrentUser { id, username: username.to_owned() }, session))
+    Ok((
+        CurrentUser {
+            id,
+            username: username.to_owned(),
+        },
+        session,
+    ))
 }
 
 pub async fn sign_in(
@@ -94,10 +102,12 @@ pub async fn sign_in(
     let username = username.trim();
     let mut fb = feedback_with(&[("username", username)]);
     if username.is_empty() {
-        fb.fields.insert("username".into(), "Enter your username.".into());
+        fb.fields
+            .insert("username".into(), "Enter your username.".into());
     }
     if password.is_empty() {
-        fb.fields.insert("password".into(), "Enter your password.".into());
+        fb.fields
+            .insert("password".into(), "Enter your password.".into());
     }
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
@@ -118,7 +128,10 @@ pub async fn sign_in(
     } else {
         None
     };
-    let password = password.chars().take(rules::PASSWORD_MAX * 4).collect::<String>();
+    let password = password
+        .chars()
+        .take(rules::PASSWORD_MAX * 4)
+        .collect::<String>();
     let (user, hash) = match row {
         Some((id, name, hash)) => (Some(CurrentUser { id, username: name }), Some(hash)),
         None => (None, None),
@@ -160,14 +173,19 @@ pub async fn change_password(
 ) -> Result<NewSession, AccountError> {
     let mut fb = FormFeedback::default();
     if current.is_empty() {
-        fb.fields.insert("current".into(), "Enter your current password.".into());
+        fb.fields
+            .insert("current".into(), "Enter your current password.".into());
     }
     if let Some(problem) = rules::password_problem(new, &user.username) {
         fb.fields.insert("password".into(), problem);
     } else if new != confirm {
-        fb.fields.insert("confirm".into(), "Passwords do not match.".into());
+        fb.fields
+            .insert("confirm".into(), "Passwords do not match.".into());
     } else if new == current {
-        fb.fields.insert("password".into(), "Choose a password different from the current one.".into());
+        fb.fields.insert(
+            "password".into(),
+            "Choose a password different from the current one.".into(),
+        );
     }
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
@@ -182,9 +200,16 @@ pub async fn change_password(
     .bind(user.id)
     .fetch_optional(pool)
     .await)?;
-    if !core.hasher.verify(current.to_owned(), hash.map(|h| h.0)).await? {
+    if !core
+        .hasher
+        .verify(current.to_owned(), hash.map(|h| h.0))
+        .await?
+    {
         core.throttle.record_failure(client_ip, &user.username);
-        fb.fields.insert("current".into(), "That is not your current password.".into());
+        fb.fields.insert(
+            "current".into(),
+            "That is not your current password.".into(),
+        );
         return Err(AccountError::Invalid(fb));
     }
     let new_hash = core.hasher.hash(new.to_owned()).await?;

@@ -40,7 +40,10 @@ pub fn now() -> DateTime<Utc> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("could not create the directory for the SQLite file {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("could not open the database: {0}")]
     Open(#[from] sqlx::Error),
     #[error("could not migrate the database: {0}")]

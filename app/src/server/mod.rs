@@ -7,11 +7,11 @@ pub mod db;
 pub mod passwords;
 pub mod secret;
 pub mod security;
+pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 pub mod usage;
 pub mod verify;
-pub mod sessions;
-pub mod throttle;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -59,7 +59,14 @@ impl Core {
         let hasher = passwords::PasswordHasher::new(config.hash_concurrency).await?;
         let throttle = throttle::LoginThrottle::new(config.throttle);
         let verifier = verify::Verifier::new(config.verify_cache_ttl);
-        let core = Arc::new(Core { db, config, hasher, throttle, verifier, usage: Default::default() });
+        let core = Arc::new(Core {
+            db,
+            config,
+            hasher,
+            throttle,
+            verifier,
+            usage: Default::default(),
+        });
         if let db::Db::Postgres(pool) = &core.db {
             verify::follow_token_changes(pool.clone(), Arc::downgrade(&core));
         }
@@ -96,8 +103,7 @@ fn spawn_usage_flush(core: std::sync::Weak<Core>) {
     });
 }
 
-impl Core {
-}
+impl Core {}
 
 /// Axum state: Leptos' options plus the services.
 #[derive(Clone)]

@@ -3,7 +3,9 @@
 //! runtime's worker threads, so token checks and page loads stay fast.
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+    password_hash::{
+        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
+    },
     Algorithm, Argon2, Params, Version,
 };
 use std::sync::Arc;
@@ -49,7 +51,9 @@ fn hash_blocking(password: &str) -> Result<String, HashError> {
 
 fn verify_blocking(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -73,14 +77,22 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
     }
 
     /// Verifies `password` against `hash`, or against the dummy hash when
     /// there is no such user (`hash == None`) — then always `false`.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash)).await?;
@@ -95,10 +107,22 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let hasher = PasswordHasher::new(1).await.expect("hasher");
-        let hash = hasher.hash("correct horse battery".into()).await.expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(hasher.verify("correct horse battery".into(), Some(hash.clone())).await.unwrap());
-        assert!(!hasher.verify("wrong horse battery".into(), Some(hash)).await.unwrap());
+        let hash = hasher
+            .hash("correct horse battery".into())
+            .await
+            .expect("hash");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(hasher
+            .verify("correct horse battery".into(), Some(hash.clone()))
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify("wrong horse battery".into(), Some(hash))
+            .await
+            .unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
     }
 }

@@ -62,13 +62,20 @@ pub fn generate() -> (Plaintext, Stored) {
         .collect();
     let body = format!("{PREFIX}{random}");
     let token = format!("{body}{}", base62_checksum(&body));
-    let stored = Stored { hash: hash(&token), hint: format!("{PREFIX}{}", &random[..HINT_RANDOM_LEN]) };
+    let stored = Stored {
+        hash: hash(&token),
+        hint: format!("{PREFIX}{}", &random[..HINT_RANDOM_LEN]),
+    };
     (Plaintext(token), stored)
 }
 
 /// A random id for a rendered create form (not a secret).
 pub fn form_id() -> String {
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(20).map(char::from).collect()
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
 }
 
 pub fn hash(token: &str) -> Vec<u8> {
@@ -81,7 +88,10 @@ pub fn is_well_formed(candidate: &str) -> bool {
         return false;
     }
     let (body, checksum) = candidate.split_at(PREFIX.len() + RANDOM_LEN);
-    body[PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric()) && base62_checksum(body) == checksum
+    body[PREFIX.len()..]
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric())
+        && base62_checksum(body) == checksum
 }
 
 #[cfg(test)]

@@ -15,9 +15,10 @@ pub fn content_security_policy(nonce: &str) -> String {
 /// Generates the nonce for this render and sets the matching CSP header.
 pub fn provide_nonce_and_csp() {
     leptos::nonce::provide_nonce();
-    let (Some(nonce), Some(res)) =
-        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
-    else {
+    let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
         return;
     };
     if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce)) {

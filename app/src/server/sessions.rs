@@ -20,7 +20,9 @@ pub struct NewSession {
 
 impl std::fmt::Debug for NewSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewSession").field("cookie_value", &"<redacted>").finish()
+        f.debug_struct("NewSession")
+            .field("cookie_value", &"<redacted>")
+            .finish()
     }
 }
 
@@ -46,7 +48,10 @@ pub async fn create(db: &Db, user_id: i64) -> Result<NewSession, sqlx::Error> {
     .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(NewSession { cookie_value, expires_at })
+    Ok(NewSession {
+        cookie_value,
+        expires_at,
+    })
 }
 
 /// The user a cookie value belongs to, if the session exists and is current.

@@ -73,16 +73,26 @@ fn record<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, Window>>, key: K, wind
         map.retain(|_, w| w.started.elapsed() < window);
     }
     let now = Instant::now();
-    let w = map.entry(key).or_insert(Window { started: now, failures: 0 });
+    let w = map.entry(key).or_insert(Window {
+        started: now,
+        failures: 0,
+    });
     if now.duration_since(w.started) >= window {
-        *w = Window { started: now, failures: 0 };
+        *w = Window {
+            started: now,
+            failures: 0,
+        };
     }
     w.failures += 1;
 }
 
 impl LoginThrottle {
     pub fn new(config: ThrottleConfig) -> Self {
-        Self { config, by_ip: Mutex::default(), by_account: Mutex::default() }
+        Self {
+            config,
+            by_ip: Mutex::default(),
+            by_account: Mutex::default(),
+        }
     }
 
     fn account_key(username: &str) -> String {
@@ -107,7 +117,11 @@ impl LoginThrottle {
 
     pub fn record_failure(&self, ip: IpAddr, username: &str) {
         record(&self.by_ip, ip, self.config.window);
-        record(&self.by_account, Self::account_key(username), self.config.window);
+        record(
+            &self.by_account,
+            Self::account_key(username),
+            self.config.window,
+        );
     }
 
     /// A successful sign-in clears the account's count (not the IP's).

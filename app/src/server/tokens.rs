@@ -54,7 +54,8 @@ impl Row {
     fn into_view(self) -> TokenView {
         // Stored scope strings were validated on the way in; an unparsable
         // one (catalog shrunk since) grants nothing rather than everything.
-        let scopes = Scopes::parse(&self.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
+        let scopes =
+            Scopes::parse(&self.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
         TokenView {
             id: self.id,
             name: self.name,
@@ -74,17 +75,25 @@ impl Row {
 
 fn name_taken(name: &str) -> TokenError {
     let mut e = FieldErrors::new();
-    e.insert("name".into(), format!("You already have a token named \u{201c}{name}\u{201d}. Choose another name."));
+    e.insert(
+        "name".into(),
+        format!("You already have a token named \u{201c}{name}\u{201d}. Choose another name."),
+    );
     TokenError::Invalid(e)
 }
 
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
     let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = $1 AND user_id = $2");
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)?;
+    let row: Option<Row> =
+        on_db!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)?;
     row.map(Row::into_view).ok_or(TokenError::NotFound)
 }
 
-async fn by_form_id(db: &Db, user_id: i64, form_id: &str) -> Result<Option<TokenView>, sqlx::Error> {
+async fn by_form_id(
+    db: &Db,
+    user_id: i64,
+    form_id: &str,
+) -> Result<Option<TokenView>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM tokens WHERE user_id = $1 AND form_id = $2");
     let row: Option<Row> = on_db!(db, pool => sqlx::query_as(&sql).bind(user_id).bind(form_id).fetch_optional(pool).await)?;
     Ok(row.map(Row::into_view))
@@ -92,7 +101,12 @@ async fn by_form_id(db: &Db, user_id: i64, form_id: &str) -> Result<Option<Token
 
 /// Creates a token from a validated form. `form_id` (when not empty) makes a
 /// repeated submission of the same form create nothing.
-pub async fn create(db: &Db, user_id: i64, input: TokenInput, form_id: &str) -> Result<NewSecret, TokenError> {
+pub async fn create(
+    db: &Db,
+    user_id: i64,
+    input: TokenInput,
+    form_id: &str,
+) -> Result<NewSecret, TokenError> {
     let form_id = (!form_id.is_empty()).then(|| form_id.chars().take(64).collect::<String>());
     if let Some(fid) = &form_id {
         if let Some(existing) = by_form_id(db, user_id, fid).await? {
@@ -120,7 +134,10 @@ pub async fn create(db: &Db, user_id: i64, input: TokenInput, form_id: &str) -> 
         .fetch_one(pool)
         .await);
     match inserted {
-        Ok(row) => Ok(NewSecret { token: row.into_view(), secret: plaintext.into_string() }),
+        Ok(row) => Ok(NewSecret {
+            token: row.into_view(),
+            secret: plaintext.into_string(),
+        }),
         Err(e) if is_unique_violation(&e) => {
             // A racing duplicate submit, or the name is in use.
             if let Some(fid) = &form_id {
@@ -147,7 +164,12 @@ async fn why_unchangeable(db: &Db, user_id: i64, id: i64) -> TokenError {
 
 /// Edits an active token. The conditions are in the UPDATE itself, so an
 /// edit racing a revoke can never bring the token back.
-pub async fn update(core: &Core, user_id: i64, id: i64, input: TokenInput) -> Result<TokenView, TokenError> {
+pub async fn update(
+    core: &Core,
+    user_id: i64,
+    id: i64,
+    input: TokenInput,
+) -> Result<TokenView, TokenError> {
     let db = &core.db;
     let at = now();
     let sql = format!(
@@ -220,7 +242,8 @@ pub async fn regenerate(core: &Core, user_id: i64, id: i64) -> Result<NewSecret,
         Status::Active => {}
     }
     let at = now();
-    let lifetime = (current.expires_at - current.created_at).min(Duration::days(i64::from(max_days)));
+    let lifetime =
+        (current.expires_at - current.created_at).min(Duration::days(i64::from(max_days)));
     let expires_at = at + lifetime.max(Duration::days(1));
     let (plaintext, stored) = secret::generate();
     let sql = format!(
@@ -239,7 +262,10 @@ pub async fn regenerate(core: &Core, user_id: i64, id: i64) -> Result<NewSecret,
         .await)?;
     core.verifier.evict(user_id, Some(id));
     match row {
-        Some(row) => Ok(NewSecret { token: row.into_view(), secret: plaintext.into_string() }),
+        Some(row) => Ok(NewSecret {
+            token: row.into_view(),
+            secret: plaintext.into_string(),
+        }),
         None => Err(why_unchangeable(db, user_id, id).await),
     }
 }
@@ -332,13 +358,24 @@ pub fn describe(err: &TokenError) -> Option<(FieldErrors, Option<String>)> {
 }
 
 /// Validates a submitted form and creates the token.
-pub async fn create_from_form(core: &Core, user_id: i64, form: &crate::tokens::TokenForm) -> Result<NewSecret, TokenError> {
-    let input = crate::tokens::validate(form, now(), core.config.max_token_days, false).map_err(TokenError::Invalid)?;
+pub async fn create_from_form(
+    core: &Core,
+    user_id: i64,
+    form: &crate::tokens::TokenForm,
+) -> Result<NewSecret, TokenError> {
+    let input = crate::tokens::validate(form, now(), core.config.max_token_days, false)
+        .map_err(TokenError::Invalid)?;
     create(&core.db, user_id, input, &form.form_id).await
 }
 
 /// Validates a submitted form and applies it to an active token.
-pub async fn update_from_form(core: &Core, user_id: i64, id: i64, form: &crate::tokens::TokenForm) -> Result<TokenView, TokenError> {
-    let input = crate::tokens::validate(form, now(), core.config.max_token_days, true).map_err(TokenError::Invalid)?;
+pub async fn update_from_form(
+    core: &Core,
+    user_id: i64,
+    id: i64,
+    form: &crate::tokens::TokenForm,
+) -> Result<TokenView, TokenError> {
+    let input = crate::tokens::validate(form, now(), core.config.max_token_days, true)
+        .map_err(TokenError::Invalid)?;
     update(core, user_id, id, input).await
 }

@@ -40,9 +40,16 @@ impl UsageRecorder {
 
     /// Notes a use; returns it when it should be written now.
     pub fn note(&self, token_id: i64, ip: String, agent: &str) -> Option<Use> {
-        let u = Use { at: super::db::now(), ip, agent: agent.chars().take(AGENT_MAX).collect() };
+        let u = Use {
+            at: super::db::now(),
+            ip,
+            agent: agent.chars().take(AGENT_MAX).collect(),
+        };
         let mut s = self.state();
-        let due = s.last_written.get(&token_id).is_none_or(|t| t.elapsed() >= WRITE_INTERVAL);
+        let due = s
+            .last_written
+            .get(&token_id)
+            .is_none_or(|t| t.elapsed() >= WRITE_INTERVAL);
         if due {
             s.last_written.insert(token_id, Instant::now());
             s.pending.remove(&token_id);
@@ -60,7 +67,11 @@ impl UsageRecorder {
             .pending
             .keys()
             .copied()
-            .filter(|id| s.last_written.get(id).is_none_or(|t| t.elapsed() >= WRITE_INTERVAL))
+            .filter(|id| {
+                s.last_written
+                    .get(id)
+                    .is_none_or(|t| t.elapsed() >= WRITE_INTERVAL)
+            })
             .collect();
         let mut out = Vec::with_capacity(ready.len());
         for id in ready {
@@ -70,7 +81,8 @@ impl UsageRecorder {
             }
         }
         // forget tokens idle for a while
-        s.last_written.retain(|_, t| t.elapsed() < WRITE_INTERVAL * 10);
+        s.last_written
+            .retain(|_, t| t.elapsed() < WRITE_INTERVAL * 10);
         out
     }
 }
@@ -100,6 +112,9 @@ mod tests {
             assert!(r.note(1, "192.0.2.2".into(), "curl/8").is_none());
         }
         assert!(r.due().is_empty(), "the minute is not up yet");
-        assert!(r.note(2, "192.0.2.3".into(), "x").is_some(), "other tokens are independent");
+        assert!(
+            r.note(2, "192.0.2.3".into(), "x").is_some(),
+            "other tokens are independent"
+        );
     }
 }

@@ -95,7 +95,12 @@ struct Row {
 
 impl Verifier {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, cache: Mutex::default(), generation: AtomicU64::new(0), lookups: AtomicU64::new(0) }
+        Self {
+            ttl,
+            cache: Mutex::default(),
+            generation: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
+        }
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
@@ -134,7 +139,8 @@ impl Verifier {
             user_id: row.user_id,
             username: row.username,
             token_name: row.name,
-            scopes: Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default())),
+            scopes: Scopes::parse(&row.scopes)
+                .unwrap_or_else(|_| Scopes::Custom(Default::default())),
             created_at: row.created_at,
             expires_at: row.expires_at,
         };
@@ -145,7 +151,13 @@ impl Verifier {
                 if cache.len() >= MAX_ENTRIES {
                     cache.retain(|_, e| e.cached_at.elapsed() < self.ttl);
                 }
-                cache.insert(hash, Entry { verified: verified.clone(), cached_at: Instant::now() });
+                cache.insert(
+                    hash,
+                    Entry {
+                        verified: verified.clone(),
+                        cached_at: Instant::now(),
+                    },
+                );
             }
         }
         Ok(verified)

@@ -29,7 +29,10 @@ pub fn SignIn(info: SessionInfo) -> impl IntoView {
     } else {
         format!("/signup?next={}", urlencode(&next))
     };
-    let notice = query.read_untracked().get("signed_out").map(|_| "You have been signed out.");
+    let notice = query
+        .read_untracked()
+        .get("signed_out")
+        .map(|_| "You have been signed out.");
     view! {
         <Title text="Sign in · Tessera" />
         <section class="card narrow auth">
@@ -67,7 +70,11 @@ pub fn SignIn(info: SessionInfo) -> impl IntoView {
 pub fn SignUp(info: SessionInfo) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
     let query = use_query_map();
-    let next = query.read_untracked().get("next").and_then(|n| safe_next(&n)).unwrap_or_default();
+    let next = query
+        .read_untracked()
+        .get("next")
+        .and_then(|n| safe_next(&n))
+        .unwrap_or_default();
     if !info.signup_enabled {
         return view! {
             <Title text="Sign up · Tessera" />
@@ -128,7 +135,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -49,7 +49,11 @@ pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {
         .and_then(|parts| parts.extensions.get::<CurrentUser>().cloned());
     let signup_enabled = use_context::<AppState>().is_some_and(|s| s.core.config.signup_enabled);
     let feedback = use_context::<FormFeedback>();
-    Ok(SessionInfo { user, signup_enabled, feedback })
+    Ok(SessionInfo {
+        user,
+        signup_enabled,
+        feedback,
+    })
 }
 
 type SessionResource = Resource<Result<SessionInfo, ServerFnError>>;
@@ -150,7 +154,13 @@ fn Header(user: Option<CurrentUser>) -> impl IntoView {
 /// A disclosure menu (`<details>`), so it opens with or without the WASM.
 #[component]
 fn ProfileMenu(user: CurrentUser) -> impl IntoView {
-    let initial = user.username.chars().next().unwrap_or('?').to_ascii_uppercase().to_string();
+    let initial = user
+        .username
+        .chars()
+        .next()
+        .unwrap_or('?')
+        .to_ascii_uppercase()
+        .to_string();
     let menu = NodeRef::<leptos::html::Details>::new();
     // With JS, choosing an item (client-side navigation keeps the header) or
     // pressing Esc closes the menu.

@@ -73,7 +73,10 @@ fn focusables(root: &web_sys::HtmlDialogElement) -> Vec<web_sys::HtmlElement> {
     let mut out = Vec::new();
     if let Ok(list) = root.query_selector_all(FOCUSABLE) {
         for i in 0..list.length() {
-            if let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok()) {
+            if let Some(el) = list
+                .item(i)
+                .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+            {
                 // skip hidden elements (display: none has no layout box)
                 if el.offset_parent().is_some() || el.get_client_rects().length() > 0 {
                     out.push(el);
@@ -100,9 +103,15 @@ pub fn focus_first(root: &web_sys::HtmlDialogElement) {
 
 fn trap_tab(root: &web_sys::HtmlDialogElement, ev: &web_sys::KeyboardEvent) {
     let items = focusables(root);
-    let (Some(first), Some(last)) = (items.first(), items.last()) else { return };
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return;
+    };
     let active = document().active_element();
-    let is = |el: &web_sys::HtmlElement| active.as_ref().is_some_and(|a| a == el.as_ref() as &web_sys::Element);
+    let is = |el: &web_sys::HtmlElement| {
+        active
+            .as_ref()
+            .is_some_and(|a| a == el.as_ref() as &web_sys::Element)
+    };
     let inside = active.as_ref().is_some_and(|a| root.contains(Some(a)));
     if ev.shift_key() && (is(first) || !inside) {
         ev.prevent_default();

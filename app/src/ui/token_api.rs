@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome<T> {
     Done(T),
-    Rejected { fields: BTreeMap<String, String>, message: Option<String> },
+    Rejected {
+        fields: BTreeMap<String, String>,
+        message: Option<String>,
+    },
 }
 
 #[cfg(feature = "ssr")]
@@ -23,7 +26,8 @@ mod ssr {
     use leptos::prelude::*;
 
     pub fn context() -> Result<(AppState, CurrentUser), ServerFnError> {
-        let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
+        let state =
+            use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
         let user = use_context::<http::request::Parts>()
             .and_then(|p| p.extensions.get::<CurrentUser>().cloned());
         match user {
@@ -32,7 +36,9 @@ mod ssr {
                 if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
                     res.set_status(http::StatusCode::UNAUTHORIZED);
                 }
-                Err(ServerFnError::new("You are signed out. Sign in again to continue."))
+                Err(ServerFnError::new(
+                    "You are signed out. Sign in again to continue.",
+                ))
             }
         }
     }
@@ -44,7 +50,9 @@ mod ssr {
                 Some((fields, message)) => Ok(Outcome::Rejected { fields, message }),
                 None => {
                     tracing::error!(error = %err, "token operation failed");
-                    Err(ServerFnError::new("Something went wrong on our side. Please try again."))
+                    Err(ServerFnError::new(
+                        "Something went wrong on our side. Please try again.",
+                    ))
                 }
             },
         }
@@ -54,10 +62,12 @@ mod ssr {
 #[server(prefix = "/rpc", endpoint = "tokens/list", input = Json)]
 pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
     let (state, user) = ssr::context()?;
-    crate::server::tokens::list(&state.core.db, user.id, &query).await.map_err(|e| {
-        tracing::error!(error = %e, "listing tokens failed");
-        ServerFnError::new("Could not load your tokens. Please try again.")
-    })
+    crate::server::tokens::list(&state.core.db, user.id, &query)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "listing tokens failed");
+            ServerFnError::new("Could not load your tokens. Please try again.")
+        })
 }
 
 #[server(prefix = "/rpc", endpoint = "tokens/get", input = Json)]
@@ -68,7 +78,9 @@ pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
         Err(crate::server::tokens::TokenError::NotFound) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "reading a token failed");
-            Err(ServerFnError::new("Could not load the token. Please try again."))
+            Err(ServerFnError::new(
+                "Could not load the token. Please try again.",
+            ))
         }
     }
 }

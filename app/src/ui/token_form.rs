@@ -17,7 +17,12 @@ pub fn fmt_date(d: DateTime<Utc>) -> String {
 }
 
 /// The date a choice of expiry resolves to, as shown under the picker.
-fn resulting_date(expiry: &str, date: &str, now: DateTime<Utc>, current: Option<DateTime<Utc>>) -> Option<String> {
+fn resulting_date(
+    expiry: &str,
+    date: &str,
+    now: DateTime<Utc>,
+    current: Option<DateTime<Utc>>,
+) -> Option<String> {
     match expiry {
         "keep" => current.map(|c| format!("Keeps its expiration: {} (UTC)", fmt_date(c))),
         "custom" => NaiveDate::parse_from_str(date, "%Y-%m-%d")
@@ -42,18 +47,32 @@ pub fn TokenFormFields(
 ) -> impl IntoView {
     let editing = current_expiry.is_some();
     let initial_expiry = if form.expiry.is_empty() {
-        if editing { "keep".to_string() } else { crate::tokens::DEFAULT_EXPIRY_DAYS.to_string() }
+        if editing {
+            "keep".to_string()
+        } else {
+            crate::tokens::DEFAULT_EXPIRY_DAYS.to_string()
+        }
     } else {
         form.expiry.clone()
     };
     let expiry = RwSignal::new(initial_expiry.clone());
     let expiry_date = RwSignal::new(form.expiry_date.clone());
     let err = move |field: &'static str| move || errors.with(|e| e.get(field).cloned());
-    let invalid = move |field: &'static str| move || errors.with(|e| e.contains_key(field)).then_some("true");
+    let invalid =
+        move |field: &'static str| move || errors.with(|e| e.contains_key(field)).then_some("true");
     let min_date = (now + Duration::days(1)).date_naive().to_string();
-    let max_date = (now + Duration::days(i64::from(max_days))).date_naive().to_string();
-    let presets: Vec<u32> = EXPIRY_PRESETS.into_iter().filter(|d| *d <= max_days).collect();
-    let scope_mode = if form.scope_mode.is_empty() { "full".to_string() } else { form.scope_mode.clone() };
+    let max_date = (now + Duration::days(i64::from(max_days)))
+        .date_naive()
+        .to_string();
+    let presets: Vec<u32> = EXPIRY_PRESETS
+        .into_iter()
+        .filter(|d| *d <= max_days)
+        .collect();
+    let scope_mode = if form.scope_mode.is_empty() {
+        "full".to_string()
+    } else {
+        form.scope_mode.clone()
+    };
     let is_full = scope_mode == "full";
 
     view! {

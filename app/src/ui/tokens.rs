@@ -4,7 +4,7 @@
 //! click opens the dialog instead of following the link.
 
 use super::modal::Modal;
-use super::security::{SecurityNav, Section};
+use super::security::{Section, SecurityNav};
 use super::token_api::*;
 use super::token_form::{fmt_date, new_form_id, read_form, Errors, TokenFormFields};
 use crate::model::SessionInfo;
@@ -19,7 +19,9 @@ pub const BASE: &str = "/profile/security/tokens";
 
 pub fn parse_query(map: &ParamsMap) -> ListQuery {
     ListQuery {
-        include_revoked: map.get("revoked").is_some_and(|v| v == "1" || v == "true" || v == "on"),
+        include_revoked: map
+            .get("revoked")
+            .is_some_and(|v| v == "1" || v == "true" || v == "on"),
         search: map.get("q").unwrap_or_default().chars().take(100).collect(),
         sort: Sort::parse(&map.get("sort").unwrap_or_default()),
         page: map.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
@@ -67,7 +69,10 @@ enum Dialog {
     Revoke(TokenView),
     Regenerate(TokenView),
     RevokeAll(u64),
-    Secret { secret: NewSecret, regenerated: bool },
+    Secret {
+        secret: NewSecret,
+        regenerated: bool,
+    },
 }
 
 /// Short-lived confirmations ("Token created."), announced politely.
@@ -79,7 +84,10 @@ impl Toasts {
         let list = self.0;
         let id = list.with_untracked(|l| l.iter().map(|(i, _)| *i).max().unwrap_or(0) + 1);
         list.update(|l| l.push((id, message.into())));
-        set_timeout(move || list.update(|l| l.retain(|(i, _)| *i != id)), std::time::Duration::from_secs(6));
+        set_timeout(
+            move || list.update(|l| l.retain(|(i, _)| *i != id)),
+            std::time::Duration::from_secs(6),
+        );
     }
 }
 
@@ -92,12 +100,18 @@ pub fn TokensPage(info: SessionInfo) -> impl IntoView {
     let query_map = use_query_map();
     let list_query = Memo::new(move |_| parse_query(&query_map.read()));
     let refresh = RwSignal::new(0u32);
-    let tokens = Resource::new_blocking(move || (list_query.get(), refresh.get()), |(q, _)| list_tokens(q));
+    let tokens = Resource::new_blocking(
+        move || (list_query.get(), refresh.get()),
+        |(q, _)| list_tokens(q),
+    );
     let policy = Resource::new_blocking(|| (), |_| get_token_policy());
     let dialog = RwSignal::new(Dialog::Closed);
     let toasts = Toasts(RwSignal::new(Vec::new()));
     let fb = info.feedback.clone().unwrap_or_default();
-    let done = query_map.read_untracked().get("done").and_then(|d| done_message(&d));
+    let done = query_map
+        .read_untracked()
+        .get("done")
+        .and_then(|d| done_message(&d));
     let page_message = fb.message.clone();
 
     let open_new = move |ev: web_sys::MouseEvent| {
@@ -169,7 +183,11 @@ fn Toolbar(
     };
     let shown = move || list_query.with(|q| q.include_revoked);
     let active = move || {
-        tokens.get().and_then(|r| r.ok()).map(|p| p.active_count).unwrap_or(0)
+        tokens
+            .get()
+            .and_then(|r| r.ok())
+            .map(|p| p.active_count)
+            .unwrap_or(0)
     };
     let open_revoke_all = move |ev: web_sys::MouseEvent| {
         ev.prevent_default();
@@ -229,10 +247,24 @@ fn TokenList(page: TokenPage, query: ListQuery, dialog: RwSignal<Dialog>) -> imp
         "{} token{}{}",
         page.total,
         if page.total == 1 { "" } else { "s" },
-        if query.include_revoked { " (including revoked)" } else { "" }
+        if query.include_revoked {
+            " (including revoked)"
+        } else {
+            ""
+        }
     );
-    let prev = (page.page > 1).then(|| list_href(&ListQuery { page: page.page - 1, ..query.clone() }));
-    let next = (page.page < page.pages).then(|| list_href(&ListQuery { page: page.page + 1, ..query.clone() }));
+    let prev = (page.page > 1).then(|| {
+        list_href(&ListQuery {
+            page: page.page - 1,
+            ..query.clone()
+        })
+    });
+    let next = (page.page < page.pages).then(|| {
+        list_href(&ListQuery {
+            page: page.page + 1,
+            ..query.clone()
+        })
+    });
     view! {
         <p class="list-summary">{summary}</p>
         <ul class="token-list" aria-label="Personal access tokens">
@@ -261,7 +293,10 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
         Status::Active if soon => Some(if days_left < 1 {
             "Expires today".to_string()
         } else {
-            format!("Expires in {days_left} day{}", if days_left == 1 { "" } else { "s" })
+            format!(
+                "Expires in {days_left} day{}",
+                if days_left == 1 { "" } else { "s" }
+            )
         }),
         _ => None,
     };
@@ -358,7 +393,11 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
 
 /// Shows a new secret once, with Copy (Clipboard API) and a select-all fallback.
 #[component]
-pub fn SecretView(secret: NewSecret, regenerated: bool, on_done: Option<Callback<()>>) -> impl IntoView {
+pub fn SecretView(
+    secret: NewSecret,
+    regenerated: bool,
+    on_done: Option<Callback<()>>,
+) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let input = NodeRef::<html::Input>::new();
     let value = secret.secret.clone();
@@ -378,9 +417,16 @@ pub fn SecretView(secret: NewSecret, regenerated: bool, on_done: Option<Callback
             copied.set(Some(ok));
         });
     };
-    let title = if regenerated { "Token regenerated" } else { "Token created" };
+    let title = if regenerated {
+        "Token regenerated"
+    } else {
+        "Token created"
+    };
     let lead = if regenerated {
-        format!("The token \u{201c}{}\u{201d} has a new secret. The old one no longer works.", secret.token.name)
+        format!(
+            "The token \u{201c}{}\u{201d} has a new secret. The old one no longer works.",
+            secret.token.name
+        )
     } else {
         format!("Your token \u{201c}{}\u{201d} is ready.", secret.token.name)
     };
@@ -426,14 +472,21 @@ pub fn SecretView(secret: NewSecret, regenerated: bool, on_done: Option<Callback
 }
 
 async fn copy_to_clipboard(text: &str) -> bool {
-    let Some(window) = web_sys::window() else { return false };
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
     let promise = window.navigator().clipboard().write_text(text);
     wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
 }
 
 /// Every dialog of the page, in one modal whose content follows `dialog`.
 #[component]
-fn TokenDialogs(dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts, policy: TokenPolicy) -> impl IntoView {
+fn TokenDialogs(
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+    policy: TokenPolicy,
+) -> impl IntoView {
     let close = Callback::new(move |_| dialog.set(Dialog::Closed));
     let open = Signal::derive(move || dialog.with(|d| *d != Dialog::Closed));
     let policy = StoredValue::new(policy);
@@ -456,12 +509,17 @@ fn TokenDialogs(dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts
 
 fn form_element(ev: &web_sys::SubmitEvent) -> Option<web_sys::HtmlFormElement> {
     use wasm_bindgen::JsCast;
-    ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
 }
 
 #[component]
 fn FormAlert(message: RwSignal<Option<String>>) -> impl IntoView {
-    move || message.get().map(|m| view! { <div class="alert error" role="alert">{m}</div> })
+    move || {
+        message
+            .get()
+            .map(|m| view! { <div class="alert error" role="alert">{m}</div> })
+    }
 }
 
 /// Routes a mutation's answer: `done` on success; otherwise the field
@@ -486,17 +544,36 @@ fn on_outcome<T>(
 }
 
 #[component]
-fn CreateDialog(dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts, policy: TokenPolicy) -> impl IntoView {
+fn CreateDialog(
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+    policy: TokenPolicy,
+) -> impl IntoView {
     let action = ServerAction::<CreateToken>::new();
     let errors = RwSignal::new(Errors::new());
     let message = RwSignal::new(None::<String>);
-    let form = TokenForm { form_id: new_form_id(), ..Default::default() };
+    let form = TokenForm {
+        form_id: new_form_id(),
+        ..Default::default()
+    };
     Effect::new(move |_| {
-        on_outcome(action.value().get(), Some(errors), message, |secret: NewSecret| {
-            refresh.update(|v| *v += 1);
-            toasts.push(format!("Token \u{201c}{}\u{201d} created.", secret.token.name));
-            dialog.set(Dialog::Secret { secret, regenerated: false });
-        })
+        on_outcome(
+            action.value().get(),
+            Some(errors),
+            message,
+            |secret: NewSecret| {
+                refresh.update(|v| *v += 1);
+                toasts.push(format!(
+                    "Token \u{201c}{}\u{201d} created.",
+                    secret.token.name
+                ));
+                dialog.set(Dialog::Secret {
+                    secret,
+                    regenerated: false,
+                });
+            },
+        )
     });
     let on_submit = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
@@ -504,7 +581,9 @@ fn CreateDialog(dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts
             return;
         }
         if let Some(f) = form_element(&ev) {
-            action.dispatch(CreateToken { form: read_form(&f) });
+            action.dispatch(CreateToken {
+                form: read_form(&f),
+            });
         }
     };
     view! {
@@ -523,17 +602,28 @@ fn CreateDialog(dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts
 }
 
 #[component]
-fn EditDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts, policy: TokenPolicy) -> impl IntoView {
+fn EditDialog(
+    token: TokenView,
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+    policy: TokenPolicy,
+) -> impl IntoView {
     let action = ServerAction::<UpdateToken>::new();
     let errors = RwSignal::new(Errors::new());
     let message = RwSignal::new(None::<String>);
     let id = token.id;
     Effect::new(move |_| {
-        on_outcome(action.value().get(), Some(errors), message, |t: TokenView| {
-            refresh.update(|v| *v += 1);
-            toasts.push(format!("Token \u{201c}{}\u{201d} updated.", t.name));
-            dialog.set(Dialog::Closed);
-        })
+        on_outcome(
+            action.value().get(),
+            Some(errors),
+            message,
+            |t: TokenView| {
+                refresh.update(|v| *v += 1);
+                toasts.push(format!("Token \u{201c}{}\u{201d} updated.", t.name));
+                dialog.set(Dialog::Closed);
+            },
+        )
     });
     let on_submit = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
@@ -541,7 +631,10 @@ fn EditDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>
             return;
         }
         if let Some(f) = form_element(&ev) {
-            action.dispatch(UpdateToken { id, form: read_form(&f) });
+            action.dispatch(UpdateToken {
+                id,
+                form: read_form(&f),
+            });
         }
     };
     view! {
@@ -581,7 +674,12 @@ fn ConfirmButtons(
 }
 
 #[component]
-fn RevokeDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts) -> impl IntoView {
+fn RevokeDialog(
+    token: TokenView,
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+) -> impl IntoView {
     let action = ServerAction::<RevokeToken>::new();
     let message = RwSignal::new(None::<String>);
     let id = token.id;
@@ -612,15 +710,26 @@ fn RevokeDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u3
 }
 
 #[component]
-fn RegenerateDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts) -> impl IntoView {
+fn RegenerateDialog(
+    token: TokenView,
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+) -> impl IntoView {
     let action = ServerAction::<RegenerateToken>::new();
     let message = RwSignal::new(None::<String>);
     let id = token.id;
     Effect::new(move |_| {
         on_outcome(action.value().get(), None, message, |secret: NewSecret| {
             refresh.update(|v| *v += 1);
-            toasts.push(format!("Token \u{201c}{}\u{201d} regenerated.", secret.token.name));
-            dialog.set(Dialog::Secret { secret, regenerated: true });
+            toasts.push(format!(
+                "Token \u{201c}{}\u{201d} regenerated.",
+                secret.token.name
+            ));
+            dialog.set(Dialog::Secret {
+                secret,
+                regenerated: true,
+            });
         })
     });
     view! {
@@ -643,13 +752,21 @@ fn RegenerateDialog(token: TokenView, dialog: RwSignal<Dialog>, refresh: RwSigna
 }
 
 #[component]
-fn RevokeAllDialog(count: u64, dialog: RwSignal<Dialog>, refresh: RwSignal<u32>, toasts: Toasts) -> impl IntoView {
+fn RevokeAllDialog(
+    count: u64,
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+) -> impl IntoView {
     let action = ServerAction::<RevokeAllTokens>::new();
     let message = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         on_outcome(action.value().get(), None, message, |n: u64| {
             refresh.update(|v| *v += 1);
-            toasts.push(format!("{n} token{} revoked.", if n == 1 { "" } else { "s" }));
+            toasts.push(format!(
+                "{n} token{} revoked.",
+                if n == 1 { "" } else { "s" }
+            ));
             dialog.set(Dialog::Closed);
         })
     });
@@ -692,7 +809,9 @@ fn feedback_errors(info: &SessionInfo) -> (Errors, Option<String>, Option<TokenF
         Some(fb) => (
             fb.fields.clone(),
             fb.message.clone(),
-            (!fb.values.is_empty()).then(|| TokenForm::from_pairs(fb.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
+            (!fb.values.is_empty()).then(|| {
+                TokenForm::from_pairs(fb.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            }),
         ),
         None => (Errors::new(), None, None),
     }
@@ -747,12 +866,15 @@ fn token_id_param() -> Memo<Option<i64>> {
 /// Loads the token of the URL (`None` when it is not the user's or absent).
 fn token_resource() -> Resource<Result<Option<TokenView>, ServerFnError>> {
     let id = token_id_param();
-    Resource::new_blocking(move || id.get(), |id| async move {
-        match id {
-            Some(id) => get_token(id).await,
-            None => Ok(None),
-        }
-    })
+    Resource::new_blocking(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_token(id).await,
+                None => Ok(None),
+            }
+        },
+    )
 }
 
 fn not_found_view() -> AnyView {
@@ -816,7 +938,11 @@ pub fn EditTokenPage(info: SessionInfo) -> impl IntoView {
 fn ConfirmTokenPage(info: SessionInfo, action: &'static str) -> impl IntoView {
     let token = token_resource();
     let message = info.feedback.and_then(|f| f.message);
-    let (title, button) = if action == "revoke" { ("Revoke token", "Revoke") } else { ("Regenerate token", "Regenerate") };
+    let (title, button) = if action == "revoke" {
+        ("Revoke token", "Revoke")
+    } else {
+        ("Regenerate token", "Regenerate")
+    };
     view! {
         <PlainPage title=title.to_string()>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -62,7 +62,9 @@ pub struct Resp {
 
 impl Resp {
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -125,7 +127,8 @@ impl TestApp {
     async fn start(backend: Backend, options: Options) -> Option<TestApp> {
         let (url, cleanup) = match backend {
             Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("tessera-test-{}.db", random_suffix()));
+                let path =
+                    std::env::temp_dir().join(format!("tessera-test-{}.db", random_suffix()));
                 (format!("sqlite://{}", path.display()), Cleanup::File(path))
             }
             Backend::Postgres => {
@@ -136,7 +139,9 @@ impl TestApp {
                         eprintln!("skipping Postgres test: no server at {admin_url} ({e})");
                         return None;
                     }
-                    Err(e) => panic!("Postgres is required here but {admin_url} is unreachable: {e}"),
+                    Err(e) => {
+                        panic!("Postgres is required here but {admin_url} is unreachable: {e}")
+                    }
                 };
                 let name = format!("tessera_test_{}", random_suffix());
                 sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -144,24 +149,52 @@ impl TestApp {
                     .await
                     .expect("create test database");
                 admin.close().await;
-                let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-                (format!("{base}/{name}"), Cleanup::PostgresDatabase { admin_url, name })
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url);
+                (
+                    format!("{base}/{name}"),
+                    Cleanup::PostgresDatabase { admin_url, name },
+                )
             }
         };
         let db = Db::connect(&url).await.expect("connect and migrate");
         let config = test_config(&options);
         let core = Core::new(db.clone(), config).await.expect("core");
-        let leptos = leptos::config::LeptosOptions::builder().output_name("tessera").build();
-        let router = tessera::router(AppState { leptos, core: core.clone() });
-        Some(TestApp { router, url, core, db, backend, cleanup })
+        let leptos = leptos::config::LeptosOptions::builder()
+            .output_name("tessera")
+            .build();
+        let router = tessera::router(AppState {
+            leptos,
+            core: core.clone(),
+        });
+        Some(TestApp {
+            router,
+            url,
+            core,
+            db,
+            backend,
+            cleanup,
+        })
     }
 
     /// A second, independent instance (own caches) on the same database.
     pub async fn second_instance(&self) -> (Router, std::sync::Arc<Core>) {
         let db = Db::connect(&self.url).await.expect("connect");
-        let core = Core::new(db, test_config(&Options::default())).await.expect("core");
-        let leptos = leptos::config::LeptosOptions::builder().output_name("tessera").build();
-        (tessera::router(AppState { leptos, core: core.clone() }), core)
+        let core = Core::new(db, test_config(&Options::default()))
+            .await
+            .expect("core");
+        let leptos = leptos::config::LeptosOptions::builder()
+            .output_name("tessera")
+            .build();
+        (
+            tessera::router(AppState {
+                leptos,
+                core: core.clone(),
+            }),
+            core,
+        )
     }
 
     async fn stop(self) {
@@ -184,11 +217,22 @@ impl TestApp {
     }
 
     pub async fn request(&self, req: Request<Body>) -> Resp {
-        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         let status = res.status();
         let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024).await.expect("body");
-        Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024)
+            .await
+            .expect("body");
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     /// Rows of a query run directly against the test database.
@@ -216,7 +260,10 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
-        let mut b = Request::builder().method(Method::GET).uri(path).header(header::ACCEPT, "text/html");
+        let mut b = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::ACCEPT, "text/html");
         if let Some(c) = cookie {
             b = b.header(header::COOKIE, format!("tessera_session={c}"));
         }
@@ -225,7 +272,13 @@ impl TestApp {
 
     /// Posts a form as a browser would, from `client` (an X-Forwarded-For hop
     /// through the trusted loopback proxy).
-    pub async fn post_form_from(&self, client: &str, path: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> Resp {
+    pub async fn post_form_from(
+        &self,
+        client: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Resp {
         let mut b = Request::builder()
             .method(Method::POST)
             .uri(path)
@@ -235,24 +288,49 @@ impl TestApp {
         if let Some(c) = cookie {
             b = b.header(header::COOKIE, format!("tessera_session={c}"));
         }
-        self.request(b.body(Body::from(encode_form(fields))).expect("request")).await
+        self.request(b.body(Body::from(encode_form(fields))).expect("request"))
+            .await
     }
 
-    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> Resp {
-        self.post_form_from("198.51.100.1", path, fields, cookie).await
+    pub async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Resp {
+        self.post_form_from("198.51.100.1", path, fields, cookie)
+            .await
     }
 
     /// Signs up `username` and returns the session cookie.
     pub async fn sign_up(&self, username: &str, password: &str) -> String {
         let res = self
-            .post_form("/signup", &[("username", username), ("password", password), ("confirm", password)], None)
+            .post_form(
+                "/signup",
+                &[
+                    ("username", username),
+                    ("password", password),
+                    ("confirm", password),
+                ],
+                None,
+            )
             .await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER, "sign-up failed: {}", res.body);
+        assert_eq!(
+            res.status,
+            StatusCode::SEE_OTHER,
+            "sign-up failed: {}",
+            res.body
+        );
         res.session_cookie().expect("session cookie")
     }
 
     pub async fn sign_in(&self, username: &str, password: &str) -> Resp {
-        self.post_form("/signin", &[("username", username), ("password", password)], None).await
+        self.post_form(
+            "/signin",
+            &[("username", username), ("password", password)],
+            None,
+        )
+        .await
     }
 }
 
@@ -262,13 +340,21 @@ where
     F: FnOnce(TestApp) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(app) = TestApp::start(backend, options).await else { return };
-    let (db, core, cleanup_backend, url) = (app.db.clone(), app.core.clone(), app.backend, app.url.clone());
+    let Some(app) = TestApp::start(backend, options).await else {
+        return;
+    };
+    let (db, core, cleanup_backend, url) = (
+        app.db.clone(),
+        app.core.clone(),
+        app.backend,
+        app.url.clone(),
+    );
     let cleanup = match &app.cleanup {
         Cleanup::File(p) => Cleanup::File(p.clone()),
-        Cleanup::PostgresDatabase { admin_url, name } => {
-            Cleanup::PostgresDatabase { admin_url: admin_url.clone(), name: name.clone() }
-        }
+        Cleanup::PostgresDatabase { admin_url, name } => Cleanup::PostgresDatabase {
+            admin_url: admin_url.clone(),
+            name: name.clone(),
+        },
     };
     // A hung request fails the test instead of stalling the whole suite.
     let outcome = tokio::time::timeout(Duration::from_secs(120), tokio::spawn(test(app))).await;
@@ -345,5 +431,7 @@ pub fn strip_tags(s: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&")
+    out.replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }
