@@ -99,16 +99,8 @@ async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: AccountE
             };
             render_page(state, parts, page, fb, StatusCode::FORBIDDEN).await
         }
-        AccountError::Database(e) => {
-            tracing::error!(error = %e, "database error");
-            let fb = FormFeedback {
-                message: Some("Something went wrong on our side. Please try again.".into()),
-                ..Default::default()
-            };
-            render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await
-        }
-        AccountError::Hash(e) => {
-            tracing::error!(error = %e, "password hashing error");
+        failure @ (AccountError::Database(_) | AccountError::Hash(_)) => {
+            tracing::error!(error = %failure, "account service failure");
             let fb = FormFeedback {
                 message: Some("Something went wrong on our side. Please try again.".into()),
                 ..Default::default()

@@ -107,8 +107,16 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn is_asset(path: &str) -> bool {
-    path.starts_with("/pkg/") || path == "/favicon.svg" || path == "/healthz" || path == "/readyz"
+/// Paths that never use the session cookie (assets, probes, and the
+/// token-authenticated API and gateway): no session lookup for them.
+fn needs_no_session(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || path == "/favicon.svg"
+        || path == "/healthz"
+        || path == "/readyz"
+        || path.starts_with("/api/")
+        || path.starts_with("/gateway/")
+        || path.starts_with("/oauth/")
 }
 
 /// Resolves the client address and the signed-in user (if any) into
@@ -121,7 +129,7 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let ip = client_ip(peer, req.headers(), &state.core.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
-    if !is_asset(req.uri().path()) {
+    if !needs_no_session(req.uri().path()) {
         if let Some(cookie) = read_cookie(req.headers(), sessions::COOKIE_NAME) {
             match sessions::lookup(&state.core.db, &cookie).await {
                 Ok(Some(user)) => {
