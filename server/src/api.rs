@@ -7,12 +7,12 @@ use app::server::{tokens as service, tokens::TokenError, AppState};
 use app::tokens::{ListQuery, Sort, TokenForm, TokenView};
 use axum::{
     extract::{Path, Query, State},
-    http::{HeaderValue, StatusCode},
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{any, delete, get, patch, post, MethodRouter},
     Json, Router,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// One API operation: the router and the OpenAPI document are both built
@@ -103,6 +103,34 @@ pub fn router() -> Router<AppState> {
     r.route("/api/v1/openapi.json", get(openapi))
         .route("/gateway/check", any(gateway_check))
         .route("/oauth/introspect", post(introspect))
+        .layer(axum::middleware::map_response(json_method_not_allowed))
+}
+
+/// A known API path called with a method it does not serve: 405 with the
+/// `Allow` header axum computed, and a JSON body like every other API error.
+async fn json_method_not_allowed(res: Response) -> Response {
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED
+        || res.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return res;
+    }
+    let mut json = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept that method.",
+    )
+    .into_response();
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        json.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    json
+}
+
+/// True for paths served to machine clients, whose errors are JSON.
+pub fn is_api_path(path: &str) -> bool {
+    ["/api/", "/gateway/", "/oauth/"]
+        .iter()
+        .any(|p| path.starts_with(p))
 }
 
 /// `GET /api/v1/openapi.json`: an OpenAPI 3.1 document built from [`ENDPOINTS`].
@@ -220,15 +248,36 @@ fn service_error(e: TokenError) -> ApiError {
     }
 }
 
+#[derive(Serialize)]
+struct Me<'a> {
+    id: i64,
+    username: &'a str,
+    token: MeToken<'a>,
+}
+
+#[derive(Serialize)]
+struct MeToken<'a> {
+    id: i64,
+    name: &'a str,
+    scopes: &'a str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// `GET /api/v1/me` (`profile:read`): who the token speaks for.
-async fn me(pat: Pat) -> Result<Json<Value>, ApiError> {
+async fn me(pat: Pat) -> Result<Response, ApiError> {
     pat.require("profile:read")?;
     let v = &pat.0;
-    Ok(Json(json!({
-        "id": v.user_id,
-        "username": v.username,
-        "token": { "id": v.token_id, "name": v.token_name, "scopes": v.scopes.to_string(), "expires_at": v.expires_at },
-    })))
+    Ok(Json(Me {
+        id: v.user_id,
+        username: &v.username,
+        token: MeToken {
+            id: v.token_id,
+            name: &v.token_name,
+            scopes: &v.scope_text,
+            expires_at: v.expires_at,
+        },
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -337,7 +386,7 @@ async fn gateway_check(
         ("x-tessera-user", verified.username.clone()),
         ("x-tessera-user-id", verified.user_id.to_string()),
         ("x-tessera-token-id", verified.token_id.to_string()),
-        ("x-tessera-scopes", verified.scopes.to_string()),
+        ("x-tessera-scopes", verified.scope_text.clone()),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
@@ -564,7 +613,7 @@ async fn introspect(
     {
         Ok(v) => Json(json!({
             "active": true,
-            "scope": v.scopes.to_string(),
+            "scope": v.scope_text,
             "exp": v.expires_at.timestamp(),
             "iat": v.created_at.timestamp(),
             "sub": v.user_id.to_string(),

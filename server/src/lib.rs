@@ -71,7 +71,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 pub fn router(state: AppState) -> Router {
     let routes = route_list();
     let context_state = state.clone();
-    let shell_options = state.leptos.clone();
+    let shell_options = (*state.leptos).clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

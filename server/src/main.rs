@@ -84,10 +84,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         "database ready (migrations applied)"
     );
     let core = Core::new(db.clone(), config.core()).await?;
-    let state = AppState {
-        leptos: leptos_options(&config),
-        core,
-    };
+    let state = AppState::new(leptos_options(&config), core.clone());
 
     let purge_db = db.clone();
     tokio::spawn(async move {
@@ -111,6 +108,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    core.flush_usage(true).await;
     db.close().await;
     Ok(())
 }

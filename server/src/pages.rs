@@ -36,7 +36,7 @@ pub async fn render_page(
 
 async fn render(state: &AppState, feedback: FormFeedback, req: Request) -> Response {
     let context_state = state.clone();
-    let options = state.leptos.clone();
+    let options = (*state.leptos).clone();
     let handler = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(context_state.clone());
@@ -47,8 +47,17 @@ async fn render(state: &AppState, feedback: FormFeedback, req: Request) -> Respo
     handler(req).await.into_response()
 }
 
-/// Fallback: anything no route matched gets the app's "not found" page.
+/// Fallback: anything no route matched gets the app's "not found" page, or
+/// under the API's paths a JSON error.
 pub async fn not_found(State(state): State<AppState>, req: Request) -> Response {
+    if crate::api::is_api_path(req.uri().path()) {
+        return crate::pat::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such API endpoint; see /api/v1/openapi.json.",
+        )
+        .into_response();
+    }
     let mut res = render(&state, FormFeedback::default(), req).await;
     *res.status_mut() = StatusCode::NOT_FOUND;
     res

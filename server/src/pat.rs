@@ -16,6 +16,7 @@ use axum::{
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde_json::json;
+use std::{borrow::Cow, sync::Arc};
 
 pub const REALM: &str = "Basic realm=\"Tessera\"";
 
@@ -79,31 +80,33 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The token presented in `Authorization`, if any.
-pub fn presented_token(headers: &HeaderMap) -> Option<String> {
+/// The token presented in `Authorization`, if any (borrowed from a Bearer
+/// header; Basic credentials are decoded).
+pub fn presented_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
-        return Some(rest.to_owned());
+        return Some(Cow::Borrowed(rest));
     }
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = STANDARD.decode(rest).ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
-        return Some(if password.is_empty() { user } else { password }.to_owned());
+        return Some(Cow::Owned(
+            if password.is_empty() { user } else { password }.to_owned(),
+        ));
     }
     None
 }
 
 /// Verifies the request's token and records its use; the error is ready to send.
-pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Verified, ApiError> {
+pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Arc<Verified>, ApiError> {
     let verified = verify_headers(state, &parts.headers).await?;
-    let ip = parts
-        .extensions
-        .get::<ClientIp>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
+    let Some(&ClientIp(ip)) = parts.extensions.get::<ClientIp>() else {
+        // the identify middleware always sets it; without it, nothing to record
+        return Ok(verified);
+    };
     let agent = parts
         .headers
         .get(header::USER_AGENT)
@@ -113,7 +116,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Verified, A
     Ok(verified)
 }
 
-async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Verified, ApiError> {
+async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Verified>, ApiError> {
     let Some(token) = presented_token(headers) else {
         return Err(ApiError::unauthorized(
             "invalid_token",
@@ -131,7 +134,7 @@ async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Verifie
 }
 
 /// Extractor: the verified token of the request.
-pub struct Pat(pub Verified);
+pub struct Pat(pub Arc<Verified>);
 
 impl Pat {
     /// `Ok` when the token's scopes include `scope` (e.g. `tokens:read`).

@@ -632,22 +632,42 @@ async fn the_openapi_document_describes_every_api_route_the_router_serves(app: T
         let r = call(&app.router, method, &path.replace("{id}", "1"), None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
-    // and nothing under /api/v1 answers that is not documented
-    for (method, path) in [
-        ("PUT", "/api/v1/tokens/1"),
-        ("GET", "/api/v1/users"),
-        ("POST", "/api/v1/me"),
+    // and nothing under /api/v1 answers that is not documented; what does
+    // not exist answers in JSON, as API clients expect, never the HTML page
+    for (method, path, status, code) in [
+        (
+            "PUT",
+            "/api/v1/tokens/1",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "POST",
+            "/api/v1/me",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        ("GET", "/api/v1/users", StatusCode::NOT_FOUND, "not_found"),
+        ("GET", "/api/v2/me", StatusCode::NOT_FOUND, "not_found"),
+        ("GET", "/oauth/token", StatusCode::NOT_FOUND, "not_found"),
     ] {
         let r = call(&app.router, method, path, None).await;
-        assert!(
-            matches!(
-                r.status,
-                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-            ),
-            "{method} {path}: {}",
-            r.status
+        assert_eq!(r.status, status, "{method} {path}");
+        assert_eq!(error_code(&r), code, "{method} {path}: {}", r.body);
+        assert_eq!(
+            r.headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("application/json"),
+            "{method} {path}"
         );
     }
+    let r = call(&app.router, "PUT", "/api/v1/me", None).await;
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET,HEAD"),
+        "405 keeps the Allow header"
+    );
 }
 
 on_both_backends!(

@@ -74,47 +74,58 @@ impl Core {
         Ok(core)
     }
 
-    /// Records that a token was used (written at most once a minute).
-    pub fn token_used(self: &Arc<Self>, token_id: i64, ip: String, agent: &str) {
-        if let Some(u) = self.usage.note(token_id, ip, agent) {
-            let core = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = usage::write(&core.db, token_id, &u).await {
-                    tracing::warn!(error = %e, "could not record token use");
-                }
-            });
+    /// Records that a token was used: in memory only; the flush writes it
+    /// (at most once a minute per token).
+    pub fn token_used(&self, token_id: i64, ip: IpAddr, agent: &str) {
+        self.usage.note(token_id, ip, agent);
+    }
+
+    /// Writes recorded token uses: those due (`all == false`, the periodic
+    /// flush) or everything pending (at shutdown).
+    pub async fn flush_usage(&self, all: bool) {
+        let uses = self.usage.take_due(all);
+        if uses.is_empty() {
+            return;
+        }
+        if let Err(e) = usage::write(&self.db, &uses).await {
+            tracing::warn!(error = %e, count = uses.len(), "could not record token uses");
         }
     }
 }
 
-/// Writes coalesced token uses whose minute is up.
+/// Writes recorded token uses whose minute is up, once a second.
 fn spawn_usage_flush(core: std::sync::Weak<Core>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut tick = tokio::time::interval(usage::FLUSH_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let Some(core) = core.upgrade() else { return };
-            for (id, u) in core.usage.due() {
-                if let Err(e) = usage::write(&core.db, id, &u).await {
-                    tracing::warn!(error = %e, "could not record token use");
-                }
-            }
+            core.flush_usage(false).await;
         }
     });
 }
 
-impl Core {}
-
-/// Axum state: Leptos' options plus the services.
+/// Axum state: Leptos' options plus the services. Cloned for every request
+/// by each layer and handler, so it holds only reference counts.
 #[derive(Clone)]
 pub struct AppState {
-    pub leptos: LeptosOptions,
+    pub leptos: Arc<LeptosOptions>,
     pub core: Arc<Core>,
+}
+
+impl AppState {
+    pub fn new(leptos: LeptosOptions, core: Arc<Core>) -> Self {
+        Self {
+            leptos: Arc::new(leptos),
+            core,
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
+        (*state.leptos).clone()
     }
 }
 

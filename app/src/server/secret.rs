@@ -79,7 +79,12 @@ pub fn form_id() -> String {
 }
 
 pub fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+    digest(token).to_vec()
+}
+
+/// [`hash`] as a fixed-size array (the verification cache's key).
+pub fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// True when `candidate` has the shape and checksum of a Tessera token.

@@ -1,24 +1,34 @@
-//! "Last used" for tokens: time, client address and user agent. Uses are
-//! coalesced in memory so a token's row is written at most once a minute,
-//! however many requests it makes: the first use in a minute is written at
-//! once, later ones only keep the newest details, which a background flush
-//! writes when the minute is up.
+//! "Last used" for tokens: time, client address and user agent.
+//!
+//! A request only notes its use in memory (no allocation once the token is
+//! known, no database work). A background flush, once a second, writes every
+//! token whose row has not been written in the last minute — all of them in
+//! one statement — so a token's row is written at most once a minute however
+//! many requests it makes, and a token used for the first time shows up as
+//! used within about a second. Whatever is still pending at shutdown is
+//! written then.
 
-use super::db::{on_db, Db};
-use chrono::{DateTime, Utc};
+use super::db::Db;
+use chrono::{DateTime, SubsecRound, Utc};
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
+/// A token's row is written at most this often.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often pending uses are looked at (and the longest a first use waits).
+pub const FLUSH_TICK: Duration = Duration::from_secs(1);
 const AGENT_MAX: usize = 256;
+/// Rows per UPDATE statement when flushing.
+const BATCH: usize = 1_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Use {
     pub at: DateTime<Utc>,
-    pub ip: String,
+    pub ip: IpAddr,
     pub agent: String,
 }
 
@@ -33,88 +43,161 @@ pub struct UsageRecorder {
     state: Mutex<State>,
 }
 
+/// The first `AGENT_MAX` characters of `agent`.
+fn clip(agent: &str) -> &str {
+    match agent.char_indices().nth(AGENT_MAX) {
+        Some((end, _)) => &agent[..end],
+        None => agent,
+    }
+}
+
 impl UsageRecorder {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes a use; returns it when it should be written now.
-    pub fn note(&self, token_id: i64, ip: String, agent: &str) -> Option<Use> {
-        let u = Use {
-            at: super::db::now(),
-            ip,
-            agent: agent.chars().take(AGENT_MAX).collect(),
-        };
+    /// Notes a use; the newest details win.
+    pub fn note(&self, token_id: i64, ip: IpAddr, agent: &str) {
+        let at = Utc::now();
+        let agent = clip(agent);
         let mut s = self.state();
-        let due = s
-            .last_written
-            .get(&token_id)
-            .is_none_or(|t| t.elapsed() >= WRITE_INTERVAL);
-        if due {
-            s.last_written.insert(token_id, Instant::now());
-            s.pending.remove(&token_id);
-            Some(u)
-        } else {
-            s.pending.insert(token_id, u);
-            None
+        match s.pending.get_mut(&token_id) {
+            Some(u) => {
+                u.at = at;
+                u.ip = ip;
+                if u.agent != agent {
+                    agent.clone_into(&mut u.agent);
+                }
+            }
+            None => {
+                s.pending.insert(
+                    token_id,
+                    Use {
+                        at,
+                        ip,
+                        agent: agent.to_owned(),
+                    },
+                );
+            }
         }
     }
 
-    /// Pending uses whose minute is up (marked as written).
-    pub fn due(&self) -> Vec<(i64, Use)> {
+    /// Pending uses that may be written now (marked as written): those of
+    /// tokens not written in the last minute, or every one when `all`.
+    pub fn take_due(&self, all: bool) -> Vec<(i64, Use)> {
         let mut s = self.state();
-        let ready: Vec<i64> = s
-            .pending
-            .keys()
-            .copied()
-            .filter(|id| {
-                s.last_written
+        let State {
+            last_written,
+            pending,
+        } = &mut *s;
+        let now = Instant::now();
+        let mut out = Vec::new();
+        pending.retain(|id, u| {
+            let due = all
+                || last_written
                     .get(id)
-                    .is_none_or(|t| t.elapsed() >= WRITE_INTERVAL)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(ready.len());
-        for id in ready {
-            if let Some(u) = s.pending.remove(&id) {
-                s.last_written.insert(id, Instant::now());
-                out.push((id, u));
+                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL);
+            if due {
+                last_written.insert(*id, now);
+                out.push((*id, u.clone()));
             }
-        }
-        // forget tokens idle for a while
-        s.last_written
-            .retain(|_, t| t.elapsed() < WRITE_INTERVAL * 10);
+            !due
+        });
+        // tokens idle for a while need no memory of their last write
+        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
         out
     }
 }
 
-pub async fn write(db: &Db, token_id: i64, u: &Use) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query(
-        "UPDATE tokens SET last_used_at = $1, last_used_ip = $2, last_used_agent = $3 WHERE id = $4",
-    )
-    .bind(u.at)
-    .bind(&u.ip)
-    .bind(&u.agent)
-    .bind(token_id)
-    .execute(pool)
-    .await
-    .map(|_| ()))
+/// Writes `uses` (as stored: whole seconds), in batches of one statement.
+pub async fn write(db: &Db, uses: &[(i64, Use)]) -> Result<(), sqlx::Error> {
+    for chunk in uses.chunks(BATCH) {
+        match db {
+            Db::Postgres(pool) => {
+                let mut ids = Vec::with_capacity(chunk.len());
+                let mut ats = Vec::with_capacity(chunk.len());
+                let mut ips = Vec::with_capacity(chunk.len());
+                let mut agents = Vec::with_capacity(chunk.len());
+                for (id, u) in chunk {
+                    ids.push(*id);
+                    ats.push(u.at.trunc_subsecs(0));
+                    ips.push(u.ip.to_string());
+                    agents.push(u.agent.as_str());
+                }
+                sqlx::query(
+                    "UPDATE tokens AS t \
+                     SET last_used_at = v.at, last_used_ip = v.ip, last_used_agent = v.agent \
+                     FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS v(id, at, ip, agent) \
+                     WHERE t.id = v.id",
+                )
+                .bind(&ids)
+                .bind(&ats)
+                .bind(&ips)
+                .bind(&agents)
+                .execute(pool)
+                .await?;
+            }
+            Db::Sqlite(pool) => {
+                // one transaction (one sync) for the whole batch
+                let mut tx = pool.begin().await?;
+                for (id, u) in chunk {
+                    sqlx::query(
+                        "UPDATE tokens SET last_used_at = $1, last_used_ip = $2, last_used_agent = $3 \
+                         WHERE id = $4",
+                    )
+                    .bind(u.at.trunc_subsecs(0))
+                    .bind(u.ip.to_string())
+                    .bind(&u.agent)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
     #[test]
-    fn a_token_is_written_at_most_once_a_minute() {
+    fn a_token_is_written_at_most_once_a_minute_with_its_newest_details() {
         let r = UsageRecorder::default();
-        assert!(r.note(1, "192.0.2.1".into(), "git/2.47").is_some());
+        r.note(1, ip(1), "git/2.47");
+        r.note(1, ip(2), "curl/8");
+        let first = r.take_due(false);
+        assert_eq!(first.len(), 1, "a first use is written at the next flush");
+        assert_eq!(first[0].0, 1);
+        assert_eq!(first[0].1.ip, ip(2), "the newest details win");
+        assert_eq!(first[0].1.agent, "curl/8");
         for _ in 0..1000 {
-            assert!(r.note(1, "192.0.2.2".into(), "curl/8").is_none());
+            r.note(1, ip(3), "curl/8");
         }
-        assert!(r.due().is_empty(), "the minute is not up yet");
-        assert!(
-            r.note(2, "192.0.2.3".into(), "x").is_some(),
+        assert!(r.take_due(false).is_empty(), "the minute is not up yet");
+        r.note(2, ip(4), "x");
+        let other = r.take_due(false);
+        assert_eq!(
+            other.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![2],
             "other tokens are independent"
         );
+        let at_shutdown = r.take_due(true);
+        assert_eq!(at_shutdown.len(), 1, "shutdown writes what is pending");
+        assert_eq!(at_shutdown[0].1.ip, ip(3));
+        assert!(r.take_due(true).is_empty());
+    }
+
+    #[test]
+    fn long_agents_are_clipped_on_a_character_boundary() {
+        let long = "é".repeat(300);
+        assert_eq!(clip(&long).chars().count(), AGENT_MAX);
+        assert_eq!(clip("git/2.47"), "git/2.47");
     }
 }

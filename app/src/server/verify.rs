@@ -5,7 +5,7 @@
 //! A generation counter keeps a lookup that raced an eviction from putting
 //! a stale answer back into the cache.
 
-use super::db::{now, on_db, Db};
+use super::db::{on_db, Db};
 use super::secret;
 use crate::scopes::Scopes;
 use chrono::{DateTime, Utc};
@@ -13,7 +13,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex,
+        Arc, RwLock,
     },
     time::{Duration, Instant},
 };
@@ -26,6 +26,8 @@ pub struct Verified {
     pub username: String,
     pub token_name: String,
     pub scopes: Scopes,
+    /// `scopes` in their canonical text form (as the API and headers show them).
+    pub scope_text: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -66,14 +68,17 @@ pub enum VerifyError {
 }
 
 struct Entry {
-    verified: Verified,
+    verified: Arc<Verified>,
     cached_at: Instant,
 }
 
+type Cache = HashMap<[u8; 32], Entry>;
+
 /// Keys of cached entries are token hashes; the cache never holds a secret.
+/// A hit takes a shared lock and clones an `Arc`: no allocation.
 pub struct Verifier {
     ttl: Duration,
-    cache: Mutex<HashMap<Vec<u8>, Entry>>,
+    cache: RwLock<Cache>,
     generation: AtomicU64,
     /// Counts database lookups (for tests and metrics).
     pub lookups: AtomicU64,
@@ -97,24 +102,23 @@ impl Verifier {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            cache: Mutex::default(),
+            cache: RwLock::default(),
             generation: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
         }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    fn cache(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub async fn verify(&self, db: &Db, presented: &str) -> Result<Verified, VerifyError> {
+    pub async fn verify(&self, db: &Db, presented: &str) -> Result<Arc<Verified>, VerifyError> {
         if !secret::is_well_formed(presented) {
             return Err(VerifyError::Rejected(Rejection::Invalid));
         }
-        let hash = secret::hash(presented);
-        let at = now();
+        let hash = secret::digest(presented);
         if let Some(hit) = self.cached(&hash) {
-            if hit.expires_at > at {
+            if hit.expires_at > Utc::now() {
                 return Ok(hit);
             }
         }
@@ -124,7 +128,7 @@ impl Verifier {
             "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
-        .bind(&hash)
+        .bind(&hash[..])
         .fetch_optional(pool)
         .await)?;
         let row = row.ok_or(VerifyError::Rejected(Rejection::Invalid))?;
@@ -134,16 +138,18 @@ impl Verifier {
         if row.expires_at <= Utc::now() {
             return Err(VerifyError::Rejected(Rejection::Expired));
         }
-        let verified = Verified {
+        let scopes =
+            Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
+        let verified = Arc::new(Verified {
             token_id: row.id,
             user_id: row.user_id,
             username: row.username,
             token_name: row.name,
-            scopes: Scopes::parse(&row.scopes)
-                .unwrap_or_else(|_| Scopes::Custom(Default::default())),
+            scope_text: scopes.to_string(),
+            scopes,
             created_at: row.created_at,
             expires_at: row.expires_at,
-        };
+        });
         if !self.ttl.is_zero() {
             let mut cache = self.cache();
             // Only cache if nothing was evicted while we were reading.
@@ -163,8 +169,8 @@ impl Verifier {
         Ok(verified)
     }
 
-    fn cached(&self, hash: &[u8]) -> Option<Verified> {
-        let cache = self.cache();
+    fn cached(&self, hash: &[u8; 32]) -> Option<Arc<Verified>> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let e = cache.get(hash)?;
         (e.cached_at.elapsed() < self.ttl).then(|| e.verified.clone())
     }

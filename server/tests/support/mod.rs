@@ -165,10 +165,7 @@ impl TestApp {
         let leptos = leptos::config::LeptosOptions::builder()
             .output_name("tessera")
             .build();
-        let router = tessera::router(AppState {
-            leptos,
-            core: core.clone(),
-        });
+        let router = tessera::router(AppState::new(leptos, core.clone()));
         Some(TestApp {
             router,
             url,
@@ -188,13 +185,7 @@ impl TestApp {
         let leptos = leptos::config::LeptosOptions::builder()
             .output_name("tessera")
             .build();
-        (
-            tessera::router(AppState {
-                leptos,
-                core: core.clone(),
-            }),
-            core,
-        )
+        (tessera::router(AppState::new(leptos, core.clone())), core)
     }
 
     async fn stop(self) {
