@@ -7,7 +7,7 @@ use app::server::{tokens as service, tokens::TokenError, AppState};
 use app::tokens::{ListQuery, Sort, TokenForm, TokenView};
 use axum::{
     extract::{Path, Query, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{any, delete, get, patch, post, MethodRouter},
     Json, Router,
@@ -96,34 +96,39 @@ pub const ENDPOINTS: &[Endpoint] = &[
 ];
 
 pub fn router() -> Router<AppState> {
-    let mut r = Router::new();
-    for e in ENDPOINTS {
-        r = r.route(e.path, (e.route)());
+    // one method router per path, so an unserved method gets the JSON 405
+    // (axum still adds the `Allow` header) without a layer on every request
+    let mut paths: Vec<(&str, MethodRouter<AppState>)> = Vec::new();
+    let extra: [(&str, fn() -> MethodRouter<AppState>); 2] = [
+        ("/api/v1/openapi.json", || get(openapi)),
+        ("/oauth/introspect", || post(introspect)),
+    ];
+    let all = ENDPOINTS.iter().map(|e| (e.path, e.route)).chain(extra);
+    for (path, route) in all {
+        match paths.iter().position(|(p, _)| *p == path) {
+            Some(i) => {
+                let (p, m) = paths.swap_remove(i);
+                paths.push((p, m.merge(route())));
+            }
+            None => paths.push((path, route())),
+        }
     }
-    r.route("/api/v1/openapi.json", get(openapi))
+    paths
+        .into_iter()
+        .fold(Router::new(), |r, (path, m)| {
+            r.route(path, m.fallback(method_not_allowed))
+        })
+        // every method: nginx and Traefik forward the original one
         .route("/gateway/check", any(gateway_check))
-        .route("/oauth/introspect", post(introspect))
-        .layer(axum::middleware::map_response(json_method_not_allowed))
 }
 
-/// A known API path called with a method it does not serve: 405 with the
-/// `Allow` header axum computed, and a JSON body like every other API error.
-async fn json_method_not_allowed(res: Response) -> Response {
-    if res.status() != StatusCode::METHOD_NOT_ALLOWED
-        || res.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return res;
-    }
-    let mut json = ApiError::new(
+/// A known API path called with a method it does not serve.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "This endpoint does not accept that method.",
     )
-    .into_response();
-    if let Some(allow) = res.headers().get(header::ALLOW) {
-        json.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    json
 }
 
 /// True for paths served to machine clients, whose errors are JSON.
@@ -382,13 +387,13 @@ async fn gateway_check(
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
+    h.insert("x-tessera-user-id", HeaderValue::from(verified.user_id));
+    h.insert("x-tessera-token-id", HeaderValue::from(verified.token_id));
     for (name, value) in [
-        ("x-tessera-user", verified.username.clone()),
-        ("x-tessera-user-id", verified.user_id.to_string()),
-        ("x-tessera-token-id", verified.token_id.to_string()),
-        ("x-tessera-scopes", verified.scope_text.clone()),
+        ("x-tessera-user", &verified.username),
+        ("x-tessera-scopes", &verified.scope_text),
     ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(name, v);
         }
     }

@@ -1,7 +1,8 @@
 //! "Last used" for tokens: time, client address and user agent.
 //!
-//! A request only notes its use in memory (no allocation once the token is
-//! known, no database work). A background flush, once a second, writes every
+//! A request only notes its use in memory, and at most once a second per
+//! token: a lock-free stamp table answers "already noted this second" with
+//! one atomic load, so a busy token costs no lock and no allocation. A background flush, once a second, writes every
 //! token whose row has not been written in the last minute — all of them in
 //! one statement — so a token's row is written at most once a minute however
 //! many requests it makes, and a token used for the first time shows up as
@@ -13,8 +14,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 /// A token's row is written at most this often.
@@ -24,6 +28,9 @@ pub const FLUSH_TICK: Duration = Duration::from_secs(1);
 const AGENT_MAX: usize = 256;
 /// Rows per UPDATE statement when flushing.
 const BATCH: usize = 1_000;
+/// Slots of the "noted this second" table (tokens sharing a slot only cost
+/// an extra trip through the lock).
+const STAMPS: usize = 4_096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Use {
@@ -38,9 +45,19 @@ struct State {
     pending: HashMap<i64, Use>,
 }
 
-#[derive(Default)]
 pub struct UsageRecorder {
     state: Mutex<State>,
+    /// Per slot: `token_id << 24 | unix seconds mod 2^24` of the last note.
+    stamps: Box<[AtomicU64]>,
+}
+
+impl Default for UsageRecorder {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
 }
 
 /// The first `AGENT_MAX` characters of `agent`.
@@ -56,8 +73,18 @@ impl UsageRecorder {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes a use; the newest details win.
+    /// Notes a use. Within one second only the first use of a token is
+    /// looked at; across seconds the newest details win.
     pub fn note(&self, token_id: i64, ip: IpAddr, agent: &str) {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let stamp = ((token_id as u64) << 24) | (secs & 0xFF_FFFF);
+        let slot = &self.stamps[token_id.rem_euclid(STAMPS as i64) as usize];
+        if slot.load(Ordering::Relaxed) == stamp {
+            return;
+        }
+        slot.store(stamp, Ordering::Relaxed);
         let at = Utc::now();
         let agent = clip(agent);
         let mut s = self.state();
@@ -171,12 +198,12 @@ mod tests {
     fn a_token_is_written_at_most_once_a_minute_with_its_newest_details() {
         let r = UsageRecorder::default();
         r.note(1, ip(1), "git/2.47");
-        r.note(1, ip(2), "curl/8");
         let first = r.take_due(false);
         assert_eq!(first.len(), 1, "a first use is written at the next flush");
         assert_eq!(first[0].0, 1);
-        assert_eq!(first[0].1.ip, ip(2), "the newest details win");
-        assert_eq!(first[0].1.agent, "curl/8");
+        assert_eq!(first[0].1.ip, ip(1));
+        assert_eq!(first[0].1.agent, "git/2.47");
+        std::thread::sleep(Duration::from_millis(1100));
         for _ in 0..1000 {
             r.note(1, ip(3), "curl/8");
         }
@@ -190,7 +217,8 @@ mod tests {
         );
         let at_shutdown = r.take_due(true);
         assert_eq!(at_shutdown.len(), 1, "shutdown writes what is pending");
-        assert_eq!(at_shutdown[0].1.ip, ip(3));
+        assert_eq!(at_shutdown[0].1.ip, ip(3), "a later second's details win");
+        assert_eq!(at_shutdown[0].1.agent, "curl/8");
         assert!(r.take_due(true).is_empty());
     }
 
