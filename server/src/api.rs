@@ -272,17 +272,27 @@ struct MeToken<'a> {
 async fn me(pat: Pat) -> Result<Response, ApiError> {
     pat.require("profile:read")?;
     let v = &pat.0;
-    Ok(Json(Me {
-        id: v.user_id,
-        username: &v.username,
-        token: MeToken {
-            id: v.token_id,
-            name: &v.token_name,
-            scopes: &v.scope_text,
-            expires_at: v.expires_at,
-        },
-    })
-    .into_response())
+    let body = v.document.get_or_init(|| {
+        let me = Me {
+            id: v.user_id,
+            username: &v.username,
+            token: MeToken {
+                id: v.token_id,
+                name: &v.token_name,
+                scopes: &v.scope_text,
+                expires_at: v.expires_at,
+            },
+        };
+        serde_json::to_vec(&me).unwrap_or_default().into()
+    });
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.clone(),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

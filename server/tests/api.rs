@@ -397,6 +397,31 @@ async fn the_last_use_is_recorded_with_address_and_agent(app: TestApp) {
     assert!(after.last_used_at.is_some());
     assert_eq!(after.last_used_ip.as_deref(), Some("203.0.113.7"));
     assert_eq!(after.last_used_agent.as_deref(), Some("git/2.47.3"));
+    // within its minute a later use only waits in memory (one write a
+    // minute), but shutdown writes it: the page never loses the newest use
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a new second
+    let req = Request::builder()
+        .uri("/api/v1/me")
+        .header("authorization", format!("Bearer {t}"))
+        .header("user-agent", "curl/8.14")
+        .header("x-forwarded-for", "198.51.100.9")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.router.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let waiting = service::get(&app.db, uid, id).await.expect("get");
+    assert_eq!(
+        waiting.last_used_ip.as_deref(),
+        Some("203.0.113.7"),
+        "not written again within the minute"
+    );
+    app.core.flush_usage(true).await;
+    let flushed = service::get(&app.db, uid, id).await.expect("get");
+    assert_eq!(flushed.last_used_ip.as_deref(), Some("198.51.100.9"));
+    assert_eq!(flushed.last_used_agent.as_deref(), Some("curl/8.14"));
 }
 
 async fn the_api_creates_edits_and_regenerates_but_never_escalates(app: TestApp) {

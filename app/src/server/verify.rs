@@ -13,9 +13,9 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, RwLock,
+        Arc, OnceLock, RwLock,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// Who a valid token speaks for, and what it may do.
@@ -30,6 +30,9 @@ pub struct Verified {
     pub scope_text: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The API's rendering of this identity (`GET /api/v1/me`), made by the
+    /// first request that needs it and reused by every cache hit.
+    pub document: OnceLock<axum::body::Bytes>,
 }
 
 /// Why a token was refused. `code()` is the stable API error code.
@@ -69,7 +72,8 @@ pub enum VerifyError {
 
 struct Entry {
     verified: Arc<Verified>,
-    cached_at: Instant,
+    /// The cache time or the token's expiry, whichever comes first.
+    valid_until: DateTime<Utc>,
 }
 
 type Cache = HashMap<[u8; 32], Entry>;
@@ -118,9 +122,7 @@ impl Verifier {
         }
         let hash = secret::digest(presented);
         if let Some(hit) = self.cached(&hash) {
-            if hit.expires_at > Utc::now() {
-                return Ok(hit);
-            }
+            return Ok(hit);
         }
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
@@ -149,19 +151,25 @@ impl Verifier {
             scopes,
             created_at: row.created_at,
             expires_at: row.expires_at,
+            document: OnceLock::new(),
         });
         if !self.ttl.is_zero() {
             let mut cache = self.cache();
             // Only cache if nothing was evicted while we were reading.
             if self.generation.load(Ordering::SeqCst) == generation {
+                let now = Utc::now();
                 if cache.len() >= MAX_ENTRIES {
-                    cache.retain(|_, e| e.cached_at.elapsed() < self.ttl);
+                    cache.retain(|_, e| e.valid_until > now);
                 }
+                let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
+                let valid_until = now
+                    .checked_add_signed(ttl)
+                    .map_or(verified.expires_at, |t| t.min(verified.expires_at));
                 cache.insert(
                     hash,
                     Entry {
                         verified: verified.clone(),
-                        cached_at: Instant::now(),
+                        valid_until,
                     },
                 );
             }
@@ -172,7 +180,7 @@ impl Verifier {
     fn cached(&self, hash: &[u8; 32]) -> Option<Arc<Verified>> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let e = cache.get(hash)?;
-        (e.cached_at.elapsed() < self.ttl).then(|| e.verified.clone())
+        (Utc::now() < e.valid_until).then(|| e.verified.clone())
     }
 
     /// Drops cached answers for one token (`Some(id)`) or for every token of
