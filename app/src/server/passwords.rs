@@ -1,6 +1,8 @@
-//! Password hashing with argon2id, off the async threads and with bounded
-//! concurrency: a flood of sign-ins queues here instead of starving the
-//! runtime's worker threads, so token checks and page loads stay fast.
+//! Password hashing with argon2id, off the async threads: a small pool of
+//! dedicated threads (bounded concurrency) running at a lower scheduling
+//! priority. A flood of sign-ins queues here instead of starving the
+//! runtime's worker threads, and when the CPU is contended the scheduler
+//! prefers request threads, so token checks and page loads stay fast.
 
 use argon2::{
     password_hash::{
@@ -8,8 +10,8 @@ use argon2::{
     },
     Algorithm, Argon2, Params, Version,
 };
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
 
 /// OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
 pub const MEMORY_KIB: u32 = 19 * 1024;
@@ -20,15 +22,19 @@ pub const PARALLELISM: u32 = 1;
 pub enum HashError {
     #[error("password hashing failed: {0}")]
     Hash(String),
-    #[error("password hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
     #[error("password hashing pool closed")]
     Closed,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Nice value of the hashing threads (0 is normal; higher yields sooner).
+const HASH_NICE: i32 = 10;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    /// Jobs for the hashing threads; they stop when every sender is gone.
+    jobs: mpsc::Sender<Job>,
     /// A real hash of a random password: verifying against it when a username
     /// is unknown makes that answer cost the same time as a wrong password.
     dummy_hash: Arc<str>,
@@ -58,10 +64,46 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
     }
 }
 
+/// Lowers the calling thread's scheduling priority (Linux: per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `0` names the
+    // calling thread. A failure leaves the priority as it was.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, HASH_NICE);
+    }
+}
+
+fn spawn_workers(count: usize) -> Result<mpsc::Sender<Job>, HashError> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..count.max(1) {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return, // the hasher is gone
+                    }
+                }
+            })
+            .map_err(|e| HashError::Hash(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(tx)
+}
+
 impl PasswordHasher {
     /// `concurrency` hashes may run at once (at least one).
     pub async fn new(concurrency: usize) -> Result<Self, HashError> {
-        let dummy = tokio::task::spawn_blocking(|| {
+        let jobs = spawn_workers(concurrency)?;
+        let dummy = run(&jobs, || {
             let mut random = [0u8; 24];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
             hash_blocking(&base64::Engine::encode(
@@ -71,33 +113,36 @@ impl PasswordHasher {
         })
         .await??;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             dummy_hash: dummy.into(),
         })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+        run(&self.jobs, move || hash_blocking(&password)).await?
     }
 
     /// Verifies `password` against `hash`, or against the dummy hash when
     /// there is no such user (`hash == None`) — then always `false`.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash)).await?;
+        let ok = run(&self.jobs, move || verify_blocking(&password, &hash)).await?;
         Ok(ok && known)
     }
+}
+
+/// Runs `f` on a hashing thread (queued until one is free) and awaits it.
+async fn run<T: Send + 'static>(
+    jobs: &mpsc::Sender<Job>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HashError> {
+    let (tx, rx) = oneshot::channel();
+    jobs.send(Box::new(move || {
+        let _ = tx.send(f());
+    }))
+    .map_err(|_| HashError::Closed)?;
+    rx.await.map_err(|_| HashError::Closed)
 }
 
 #[cfg(test)]
@@ -124,5 +169,20 @@ mod tests {
             .await
             .unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn hashing_threads_run_at_a_lower_priority() {
+        let jobs = spawn_workers(1).expect("workers");
+        let (tx, rx) = std::sync::mpsc::channel();
+        jobs.send(Box::new(move || {
+            // SAFETY: reads the calling thread's nice value.
+            let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            let _ = tx.send(nice);
+        }))
+        .expect("send");
+        let nice = rx.recv().expect("answer");
+        assert!(nice >= HASH_NICE, "nice {nice}");
     }
 }
