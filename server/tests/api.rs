@@ -48,21 +48,7 @@ async fn call(router: &axum::Router, method: &str, path: &str, auth: Option<Stri
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let res = router
-        .clone()
-        .oneshot(b.body(Body::empty()).expect("request"))
-        .await
-        .expect("infallible");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    support::send(router, b.body(Body::empty()).expect("request")).await
 }
 
 async fn call_json(
@@ -79,21 +65,11 @@ async fn call_json(
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let res = router
-        .clone()
-        .oneshot(b.body(Body::from(body.to_string())).expect("request"))
-        .await
-        .expect("infallible");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    support::send(
+        router,
+        b.body(Body::from(body.to_string())).expect("request"),
+    )
+    .await
 }
 
 fn json_of(r: &Resp) -> serde_json::Value {

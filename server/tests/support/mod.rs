@@ -60,6 +60,25 @@ pub struct Resp {
     pub body: String,
 }
 
+/// Sends `req` through `router` and reads the whole answer.
+pub async fn send(router: &Router, req: Request<Body>) -> Resp {
+    let res = router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("router is infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024)
+        .await
+        .expect("body");
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
 impl Resp {
     pub fn location(&self) -> Option<&str> {
         self.headers
@@ -208,22 +227,7 @@ impl TestApp {
     }
 
     pub async fn request(&self, req: Request<Body>) -> Resp {
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("router is infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024)
-            .await
-            .expect("body");
-        Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        send(&self.router, req).await
     }
 
     /// Rows of a query run directly against the test database.
