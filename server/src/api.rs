@@ -7,13 +7,14 @@ use app::server::{tokens as service, tokens::TokenError, AppState};
 use app::tokens::{ListQuery, Sort, TokenForm, TokenView};
 use axum::{
     extract::{Path, Query, State},
-    http::{HeaderValue, StatusCode},
+    http::{HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{any, delete, get, patch, post, MethodRouter},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// One API operation: the router and the OpenAPI document are both built
 /// from this table, so they cannot drift apart.
@@ -362,49 +363,62 @@ async fn revoke_token(
     Ok(Json(token_json(&t, app::server::db::now())))
 }
 
-#[derive(Deserialize)]
-struct CheckParams {
-    scope: Option<String>,
+/// What the gateway check tells the proxy (names checked once, at compile time).
+const IDENTITY_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("x-tessera-user-id"),
+    HeaderName::from_static("x-tessera-token-id"),
+    HeaderName::from_static("x-tessera-user"),
+    HeaderName::from_static("x-tessera-scopes"),
+];
+
+/// The scope a gateway asks for: the first `?scope=`, else the
+/// `X-Tessera-Scope` header; `None` when absent or blank (any valid token).
+fn required_scope(parts: &axum::http::request::Parts) -> Option<Cow<'_, str>> {
+    let from_query = parts.uri.query().map(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v)
+    });
+    match from_query {
+        Some(Some(scope)) => Some(scope),
+        _ => parts
+            .headers
+            .get("x-tessera-scope")
+            .and_then(|v| v.to_str().ok())
+            .map(Cow::Borrowed),
+    }
+    .filter(|s| !s.trim().is_empty())
 }
 
 /// The gateway check: 204 with identity headers when the request's token is
 /// valid and has the required scope (`?scope=` or `X-Tessera-Scope`), 401
 /// with `WWW-Authenticate: Basic` (so git asks for credentials), or 403.
-async fn gateway_check(
-    State(state): State<AppState>,
-    Query(p): Query<CheckParams>,
-    req: axum::extract::Request,
-) -> Response {
+async fn gateway_check(State(state): State<AppState>, req: axum::extract::Request) -> Response {
     let (parts, _) = req.into_parts();
-    let headers = &parts.headers;
-    let required = p
-        .scope
-        .or_else(|| {
-            headers
-                .get("x-tessera-scope")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .filter(|s| !s.trim().is_empty());
     let verified = match authenticate(&state, &parts).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    if let Some(scope) = &required {
-        if !verified.scopes.allows(scope) {
-            return ApiError::insufficient_scope(scope).into_response();
+    if let Some(scope) = required_scope(&parts) {
+        if !verified.scopes.allows(&scope) {
+            return ApiError::insufficient_scope(&scope).into_response();
         }
     }
+    // made once per verification; a cache hit clones four shared values
+    let values = verified.gateway_headers.get_or_init(|| {
+        let text = |v: &str| HeaderValue::from_str(v).ok();
+        [
+            Some(HeaderValue::from(verified.user_id)),
+            Some(HeaderValue::from(verified.token_id)),
+            text(&verified.username),
+            text(&verified.scope_text),
+        ]
+    });
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
-    h.insert("x-tessera-user-id", HeaderValue::from(verified.user_id));
-    h.insert("x-tessera-token-id", HeaderValue::from(verified.token_id));
-    for (name, value) in [
-        ("x-tessera-user", &verified.username),
-        ("x-tessera-scopes", &verified.scope_text),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(name, v);
+    for (name, value) in IDENTITY_HEADERS.into_iter().zip(values) {
+        if let Some(v) = value {
+            h.insert(name, v.clone());
         }
     }
     res

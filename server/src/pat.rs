@@ -83,13 +83,14 @@ impl IntoResponse for ApiError {
 /// The token presented in `Authorization`, if any (borrowed from a Bearer
 /// header; Basic credentials are decoded).
 pub fn presented_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, rest) = value.split_once(' ')?;
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Some(Cow::Borrowed(rest));
+    // bytes, not `to_str`: this runs on every API request
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes().trim_ascii();
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = (&value[..space], value[space + 1..].trim_ascii());
+    if scheme.eq_ignore_ascii_case(b"bearer") {
+        return std::str::from_utf8(rest).ok().map(Cow::Borrowed);
     }
-    if scheme.eq_ignore_ascii_case("basic") {
+    if scheme.eq_ignore_ascii_case(b"basic") {
         let decoded = STANDARD.decode(rest).ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
@@ -170,6 +171,13 @@ mod tests {
             HeaderValue::from_static("Bearer tsr_abc"),
         );
         assert_eq!(presented_token(&h).as_deref(), Some("tsr_abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("  bearer   tsr_abc "),
+        );
+        assert_eq!(presented_token(&h).as_deref(), Some("tsr_abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer"));
+        assert_eq!(presented_token(&h), None);
         let basic = format!("Basic {}", STANDARD.encode("git:tsr_xyz"));
         h.insert(
             header::AUTHORIZATION,

@@ -283,6 +283,23 @@ async fn the_gateway_check_answers_for_nginx_and_traefik(app: TestApp) {
     )
     .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&denied), "insufficient_scope");
+    // proxies may percent-encode the query; the first `scope` counts
+    for (query, status) in [
+        ("scope=code%3Aread", StatusCode::NO_CONTENT),
+        ("scope=code%3Amanage", StatusCode::FORBIDDEN),
+        ("scope=code:manage&scope=code:read", StatusCode::FORBIDDEN),
+        ("other=1&scope=code:read", StatusCode::NO_CONTENT),
+    ] {
+        let r = call(
+            &app.router,
+            "GET",
+            &format!("/gateway/check?{query}"),
+            bearer(&t),
+        )
+        .await;
+        assert_eq!(r.status, status, "{query}");
+    }
     let req = Request::builder()
         .uri("/gateway/check")
         .header("authorization", bearer(&t).unwrap())
