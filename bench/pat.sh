@@ -3,7 +3,7 @@
 # Tessera instances on loopback (A with the verification cache, B without),
 # and prints in one run, with wrk at the same thread/connection count:
 #   1. warm PAT-authenticated request / bare route throughput   (goal >= 0.9;
-#      median of 12 alternating 2 s rounds; the gateway check too)
+#      median of 30 shuffled 2 s rounds; the gateway check too)
 #   2. database writes caused by 60 s of load on one token
 #   3. cold verification over 10,000 distinct tokens / pgbench -S (goal >= 0.5)
 #   4. p99 of PAT requests while 100 wrong-password sign-ins run (goal <= 5 ms)

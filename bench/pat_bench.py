@@ -1,11 +1,11 @@
 """Driver for bench/pat.sh: seeds through the real API, runs wrk/pgbench, prints figures."""
-import argparse, http.client, json, os, re, subprocess, time, urllib.parse
+import argparse, http.client, json, os, random, re, subprocess, time, urllib.parse
 
 p = argparse.ArgumentParser()
 p.add_argument("--a"); p.add_argument("--b"); p.add_argument("--pg"); p.add_argument("--pgbench"); p.add_argument("--work")
 args = p.parse_args()
 THREADS, CONNS, SECS = 2, 32, 10
-ROUNDS, ROUND_SECS = 12, 2
+ROUNDS, ROUND_SECS = 30, 2
 COLD_ROUNDS, COLD_SECS = 5, 4
 
 def conn(base):
@@ -86,11 +86,14 @@ wrk(args.a + "/api/v1/me", *me, secs=2)  # warm up (fills the cache)
 # measures the drift. Instead the routes alternate in short rounds (same wrk
 # threads and connections) and the median of the per-round ratios is reported.
 gateway = args.a + "/gateway/check?scope=profile:read"
+# Within a round the order is shuffled, so no route always follows another.
+warm_routes = {"bare": [args.a + "/healthz"], "pat": [*me, args.a + "/api/v1/me"], "gw": [*me, gateway]}
 rounds = []
 for _ in range(ROUNDS):
-    bare, _, _ = wrk(args.a + "/healthz", secs=ROUND_SECS)
-    pat, _, bad = wrk(args.a + "/api/v1/me", *me, secs=ROUND_SECS)
-    gw, _, bad_gw = wrk(gateway, *me, secs=ROUND_SECS)
+    got = {}
+    for name in random.sample(list(warm_routes), len(warm_routes)):
+        got[name] = wrk(warm_routes[name][-1], *warm_routes[name][:-1], secs=ROUND_SECS)
+    (bare, _, _), (pat, _, bad), (gw, _, bad_gw) = got["bare"], got["pat"], got["gw"]
     rounds.append((pat / bare, gw / bare, pat, gw, bare, bad + bad_gw))
 def median(xs):
     xs = sorted(xs)

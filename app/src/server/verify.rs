@@ -6,7 +6,7 @@
 //! a stale answer back into the cache.
 //!
 //! Cache keys are a keyed 128-bit hash (SipHash-1-3 under a random key made
-//! when the process starts) of the presented token: about twenty times
+//! when the process starts) of the presented token: several times
 //! cheaper than SHA-256 on a hit, and no easier to turn back into a token —
 //! the key never leaves memory and the token has ~190 random bits. SHA-256,
 //! what the database stores, is computed only on a miss.
@@ -297,4 +297,23 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keys_are_secret_per_process_and_distinct_per_token() {
+        let a = Verifier::new(Duration::from_secs(30));
+        let b = Verifier::new(Duration::from_secs(30));
+        let t = "tsr_0123456789abcdefghijABCDEFGHIJxy2HQKvj";
+        assert_eq!(a.cache_key(t), a.cache_key(t));
+        assert_ne!(
+            a.cache_key(t),
+            b.cache_key(t),
+            "keys come from a random key"
+        );
+        assert_ne!(a.cache_key(t), a.cache_key(&t.replace('x', "z")));
+    }
 }
