@@ -14,7 +14,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::BTreeMap};
 
 /// One API operation: the router and the OpenAPI document are both built
 /// from this table, so they cannot drift apart.
@@ -99,20 +99,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
 pub fn router() -> Router<AppState> {
     // one method router per path, so an unserved method gets the JSON 405
     // (axum still adds the `Allow` header) without a layer on every request
-    let mut paths: Vec<(&str, MethodRouter<AppState>)> = Vec::new();
+    let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     let extra: [(&str, fn() -> MethodRouter<AppState>); 2] = [
         ("/api/v1/openapi.json", || get(openapi)),
         ("/oauth/introspect", || post(introspect)),
     ];
     let all = ENDPOINTS.iter().map(|e| (e.path, e.route)).chain(extra);
     for (path, route) in all {
-        match paths.iter().position(|(p, _)| *p == path) {
-            Some(i) => {
-                let (p, m) = paths.swap_remove(i);
-                paths.push((p, m.merge(route())));
-            }
-            None => paths.push((path, route())),
-        }
+        let methods = match paths.remove(path) {
+            Some(m) => m.merge(route()),
+            None => route(),
+        };
+        paths.insert(path, methods);
     }
     paths
         .into_iter()

@@ -179,9 +179,7 @@ pub async fn guard(req: Request, next: Next) -> Response {
 /// whose `Origin` names another site): cookies alone never authorise them.
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let path = req.uri().path();
-    let token_authenticated =
-        path.starts_with("/api/") || path.starts_with("/oauth/") || path.starts_with("/gateway/");
+    let token_authenticated = crate::api::is_api_path(req.uri().path());
     if unsafe_method && !token_authenticated {
         let headers = req.headers();
         let cross_site = headers

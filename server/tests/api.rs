@@ -361,21 +361,27 @@ async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
     }
 }
 
+/// `GET /api/v1/me` as a client with this user agent, behind a proxy that
+/// forwards for `client_ip`.
+async fn me_from(router: &axum::Router, token: &str, agent: &str, client_ip: &str) -> StatusCode {
+    let req = Request::builder()
+        .uri("/api/v1/me")
+        .header("authorization", format!("Bearer {token}"))
+        .header("user-agent", agent)
+        .header("x-forwarded-for", client_ip)
+        .body(Body::empty())
+        .unwrap();
+    router.clone().oneshot(req).await.unwrap().status()
+}
+
 async fn the_last_use_is_recorded_with_address_and_agent(app: TestApp) {
     let uid = user(&app, "heidi").await;
     let (id, t) = token(&app, uid, "used", "profile:read").await;
     let before = service::get(&app.db, uid, id).await.expect("get");
     assert!(before.last_used_at.is_none());
     for _ in 0..20 {
-        let req = Request::builder()
-            .uri("/api/v1/me")
-            .header("authorization", format!("Bearer {t}"))
-            .header("user-agent", "git/2.47.3")
-            .header("x-forwarded-for", "203.0.113.7")
-            .body(Body::empty())
-            .unwrap();
         assert_eq!(
-            app.router.clone().oneshot(req).await.unwrap().status(),
+            me_from(&app.router, &t, "git/2.47.3", "203.0.113.7").await,
             StatusCode::OK
         );
     }
@@ -393,15 +399,8 @@ async fn the_last_use_is_recorded_with_address_and_agent(app: TestApp) {
     // within its minute a later use only waits in memory (one write a
     // minute), but shutdown writes it: the page never loses the newest use
     tokio::time::sleep(Duration::from_millis(1100)).await; // a new second
-    let req = Request::builder()
-        .uri("/api/v1/me")
-        .header("authorization", format!("Bearer {t}"))
-        .header("user-agent", "curl/8.14")
-        .header("x-forwarded-for", "198.51.100.9")
-        .body(Body::empty())
-        .unwrap();
     assert_eq!(
-        app.router.clone().oneshot(req).await.unwrap().status(),
+        me_from(&app.router, &t, "curl/8.14", "198.51.100.9").await,
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -84,7 +84,7 @@ pub fn hash(token: &str) -> Vec<u8> {
     digest(token).to_vec()
 }
 
-/// [`hash`] as a fixed-size array (the verification cache's key).
+/// [`hash`] as a fixed-size array (no allocation; the verifier's lookup).
 pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

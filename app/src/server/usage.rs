@@ -2,9 +2,9 @@
 //!
 //! A request only notes its use in memory, and at most once a second per
 //! token: a lock-free stamp table answers "already noted this second" with
-//! one atomic load, so a busy token costs no lock and no allocation. A background flush, once a second, writes every
-//! token whose row has not been written in the last minute — all of them in
-//! one statement — so a token's row is written at most once a minute however
+//! one atomic load, so a busy token costs no lock and no allocation. A
+//! background flush, once a second, writes every token whose row has not
+//! been written in the last minute — all of them in one statement — so a token's row is written at most once a minute however
 //! many requests it makes, and a token used for the first time shows up as
 //! used within about a second. Whatever is still pending at shutdown is
 //! written then.
