@@ -3,6 +3,7 @@
 //! server-only services and store.
 
 #![recursion_limit = "256"]
+#![warn(missing_docs)]
 
 pub mod model;
 pub mod scopes;

@@ -7,14 +7,18 @@ use std::collections::BTreeMap;
 /// The signed-in user as the UI sees it. Never carries a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
+    /// The user's database id.
     pub id: i64,
+    /// The name the user signs in with, as they registered it.
     pub username: String,
 }
 
 /// Everything the shell needs to render the header and the auth pages.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
+    /// The signed-in user, or `None` for an anonymous visitor.
     pub user: Option<CurrentUser>,
+    /// Whether new accounts may be created (the sign-up page is offered).
     pub signup_enabled: bool,
     /// Set when the page is rendered as the answer to a form POST.
     pub feedback: Option<FormFeedback>,
@@ -35,12 +39,15 @@ pub struct FormFeedback {
 }
 
 impl FormFeedback {
+    /// The message for the field `name`, if it has one.
     pub fn field(&self, name: &str) -> Option<String> {
         self.fields.get(name).cloned()
     }
+    /// The value the user sent for the field `name`, or an empty string.
     pub fn value(&self, name: &str) -> String {
         self.values.get(name).cloned().unwrap_or_default()
     }
+    /// True when there is no message, neither for the form nor for any field.
     pub fn is_empty(&self) -> bool {
         self.message.is_none() && self.fields.is_empty()
     }
@@ -49,11 +56,15 @@ impl FormFeedback {
 /// Rules for account names and passwords. The server enforces them; the same
 /// constants feed the browser's `minlength`/`maxlength`/`pattern` attributes.
 pub mod rules {
+    /// Shortest username, in characters.
     pub const USERNAME_MIN: usize = 2;
+    /// Longest username, in characters.
     pub const USERNAME_MAX: usize = 32;
     /// HTML `pattern` equivalent of [`username_problem`]'s character rule.
     pub const USERNAME_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9._\\-]*";
+    /// Shortest password, in characters.
     pub const PASSWORD_MIN: usize = 12;
+    /// Longest password, in characters.
     pub const PASSWORD_MAX: usize = 128;
 
     /// Why a username is unacceptable, or `None` when it is fine.

@@ -8,8 +8,11 @@ use std::{collections::BTreeMap, fmt};
 /// An area a token can be granted: (id, label, what it covers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Area {
+    /// The area's id, as written in scope strings (`code` in `code:read`).
     pub id: &'static str,
+    /// The area's name in the UI.
     pub label: &'static str,
+    /// What the area covers, as the UI describes it.
     pub description: &'static str,
 }
 
@@ -59,21 +62,28 @@ pub const CATALOG: &[Area] = &[
     },
 ];
 
+/// The catalog area with the id `id`, if there is one.
 pub fn area(id: &str) -> Option<&'static Area> {
     CATALOG.iter().find(|a| a.id == id)
 }
 
+/// An access level within an area; each level includes the ones below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Read access (`read`).
     Read,
+    /// Read and write access (`write`).
     Write,
+    /// Read, write and manage access (`manage`), the highest level.
     Manage,
 }
 
 impl Level {
+    /// Every level, lowest first.
     pub const ALL: [Level; 3] = [Level::Read, Level::Write, Level::Manage];
 
+    /// The level's name in scope strings: `read`, `write` or `manage`.
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Read => "read",
@@ -91,6 +101,7 @@ impl Level {
         }
     }
 
+    /// The level named `s` in a scope string, or `None` for any other word.
     pub fn parse(s: &str) -> Option<Level> {
         match s {
             "read" => Some(Level::Read),
@@ -104,21 +115,33 @@ impl Level {
 /// What a token may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scopes {
+    /// Full access: every area at every level (the scope string `full`).
     Full,
     /// Area id → level; never empty.
     Custom(BTreeMap<String, Level>),
 }
 
+/// Why a scope string was refused; the message is shown to the user.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
+    /// No scope was given.
     #[error("Choose at least one scope, or Full access.")]
     Empty,
+    /// A scope names an area that is not in the catalog.
     #[error("Unknown scope area \"{0}\".")]
     UnknownArea(String),
+    /// A scope names a level other than read, write or manage.
     #[error("Unknown access level \"{level}\" for {area}; use read, write or manage.")]
-    UnknownLevel { area: String, level: String },
+    UnknownLevel {
+        /// The area the level was given for.
+        area: String,
+        /// The unrecognised level, as written.
+        level: String,
+    },
+    /// A word that is not of the form `area:level`.
     #[error("\"{0}\" is not a scope; write it as area:level, e.g. code:read.")]
     Malformed(String),
+    /// `full` was given together with other scopes.
     #[error("Full access cannot be combined with other scopes.")]
     FullWithOthers,
 }
@@ -184,10 +207,13 @@ impl Scopes {
         }
     }
 
+    /// True for Full access.
     pub fn is_full(&self) -> bool {
         matches!(self, Scopes::Full)
     }
 
+    /// The level granted in the area `area_id` (`Manage` under Full access),
+    /// or `None` when the area is not granted.
     pub fn level(&self, area_id: &str) -> Option<Level> {
         match self {
             Scopes::Full => Some(Level::Manage),

@@ -4,9 +4,12 @@ use app::server::{throttle::ThrottleConfig, CoreConfig};
 use clap::{ArgAction, Parser, ValueEnum};
 use std::{net::IpAddr, net::SocketAddr, time::Duration};
 
+/// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -64,7 +67,8 @@ pub struct Config {
     pub max_token_days: u32,
 
     /// Seconds a positive token verification is cached in-process (0: off).
-    /// Revocations and edits evict it at once, on every instance.
+    /// Revocations and edits evict it at once (with Postgres, on every
+    /// instance within a second).
     #[arg(long, env = "TESSERA_VERIFY_CACHE_SECS", default_value_t = 30)]
     pub verify_cache_secs: u64,
 
@@ -81,6 +85,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// The URL users reach Tessera at, without a trailing `/`.
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -88,6 +93,7 @@ impl Config {
         }
     }
 
+    /// The settings the services need.
     pub fn core(&self) -> CoreConfig {
         CoreConfig {
             public_url: self.public_url(),

@@ -4,9 +4,7 @@ mod support;
 
 use axum::http::StatusCode;
 use std::time::Duration;
-use support::{text_of_class, Options, TestApp};
-
-const PW: &str = "correct horse battery";
+use support::{text_of_class, Options, TestApp, PW};
 
 fn field_error(body: &str) -> String {
     text_of_class(body, "field-error").unwrap_or_default()
@@ -77,8 +75,7 @@ async fn sign_up_explains_each_bad_field_and_keeps_the_username(app: TestApp) {
         assert!(res.session_cookie().is_none());
         if !username.is_empty() && username.len() <= 32 {
             assert!(
-                res.body
-                    .contains(&format!("value=\"{}\"", username.replace('!', "!"))),
+                res.body.contains(&format!("value=\"{username}\"")),
                 "username kept"
             );
         }
@@ -327,6 +324,9 @@ async fn profile_pages_send_strangers_to_sign_in_and_back(app: TestApp) {
         "//evil.example/",
         "https://evil.example/",
         "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/ /evil.example",
     ] {
         let res = app
             .post_form(
@@ -418,6 +418,54 @@ async fn health_and_readiness_answer(app: TestApp) {
     assert_eq!(res.status, StatusCode::OK);
 }
 
+/// Request ids: a client's well-formed id is kept, junk is replaced; large
+/// answers are compressed for clients that accept it.
+async fn request_ids_and_compression(app: TestApp) {
+    let get = |headers: &[(&str, &str)]| {
+        let mut b = axum::http::Request::builder().uri("/signin");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(axum::body::Body::empty()).expect("request")
+    };
+    let kept = app.request(get(&[("x-request-id", "trace-42_a")])).await;
+    assert_eq!(kept.header("x-request-id"), Some("trace-42_a"));
+    let junk = "a b\"<script>";
+    let req = axum::http::Request::builder()
+        .uri("/signin")
+        .header(
+            "x-request-id",
+            axum::http::HeaderValue::from_bytes(junk.as_bytes()).unwrap(),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let replaced = app.request(req).await;
+    let id = replaced.header("x-request-id").expect("an id").to_owned();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let plain = app.request(get(&[])).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    let br = app.request(get(&[("accept-encoding", "br")])).await;
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert!(!br.body.contains("<html"), "the body is brotli, not HTML");
+    let tiny = app
+        .request(
+            axum::http::Request::builder()
+                .uri("/healthz")
+                .header("accept-encoding", "br")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        tiny.header("content-encoding"),
+        None,
+        "tiny answers stay plain"
+    );
+}
+
 async fn unknown_pages_are_404_pages(app: TestApp) {
     let res = app.get("/no/such/page", None).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
@@ -425,6 +473,7 @@ async fn unknown_pages_are_404_pages(app: TestApp) {
 }
 
 on_both_backends!(
+    request_ids_and_compression,
     sign_up_creates_an_account_and_signs_in,
     sign_up_explains_each_bad_field_and_keeps_the_username,
     a_form_with_missing_fields_gets_messages_not_an_error,

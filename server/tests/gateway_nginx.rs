@@ -5,14 +5,13 @@
 mod support;
 
 use app::server::tokens as service;
-use app::tokens::TokenForm;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
-use support::{Backend, Options, TestApp};
+use support::{Backend, Options};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -23,10 +22,6 @@ impl Drop for Nginx {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 fn free_port() -> u16 {
@@ -195,24 +190,10 @@ fn git_clone(url: &str, into: &Path) -> bool {
     .success()
 }
 
-async fn token(app: &TestApp, uid: i64, name: &str, area: &str) -> (i64, String) {
-    let mut form = TokenForm {
-        name: name.into(),
-        expiry: "7".into(),
-        scope_mode: "custom".into(),
-        ..Default::default()
-    };
-    form.levels.insert(area.into(), "read".into());
-    let t = service::create_from_form(&app.core, uid, &form)
-        .await
-        .expect("create");
-    (t.token.id, t.secret)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes() {
     if !Path::new(NGINX).exists() || Command::new("git").arg("--version").output().is_err() {
-        assert!(!required(), "nginx and git are required in CI");
+        assert!(!support::in_ci(), "nginx and git are required in CI");
         eprintln!("skipping: nginx or git is not installed");
         return;
     }
@@ -230,12 +211,8 @@ async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes(
             )
             .await;
         });
-        app.sign_up("octo", "correct horse battery").await;
-        let rows: Vec<(i64,)> = app
-            .rows("SELECT id FROM users WHERE username = 'octo'")
-            .await;
-        let uid = rows[0].0;
-        let (code_id, code_token) = token(&app, uid, "git", "code").await;
+        let (uid, _) = support::user(&app, "octo").await;
+        let (code_id, code_token) = support::token(&app, uid, "git", "code:read").await;
 
         let dir: PathBuf =
             std::env::temp_dir().join(format!("tessera-nginx-{}", std::process::id()));
@@ -269,7 +246,7 @@ async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes(
             "hello from behind nginx\n"
         );
 
-        service::revoke(&app.core, uid, code_id)
+        service::revoke(&app.core, &service::Actor::user(uid), code_id)
             .await
             .expect("revoke");
         assert_eq!(

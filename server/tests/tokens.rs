@@ -4,21 +4,14 @@
 mod support;
 
 use app::model::CurrentUser;
-use app::server::{secret, tokens as service, tokens::TokenError};
-use app::tokens::{ListQuery, Sort, Status, TokenForm};
+use app::server::{
+    secret,
+    tokens::{self as service, Actor, TokenError},
+};
+use app::tokens::{ListQuery, NewSecret, Sort, Status, TokenForm, TokenView};
 use axum::http::StatusCode;
 use std::collections::BTreeMap;
-use support::TestApp;
-
-const PW: &str = "correct horse battery";
-
-async fn user(app: &TestApp, name: &str) -> (i64, String) {
-    let cookie = app.sign_up(name, PW).await;
-    let rows: Vec<(i64,)> = app
-        .rows(&format!("SELECT id FROM users WHERE username = '{name}'"))
-        .await;
-    (rows[0].0, cookie)
-}
+use support::{user, TestApp};
 
 fn form(name: &str) -> TokenForm {
     TokenForm {
@@ -39,6 +32,16 @@ fn custom(name: &str, levels: &[(&str, &str)]) -> TokenForm {
     f
 }
 
+/// Creates a token from `f` as user `uid`.
+async fn create(app: &TestApp, uid: i64, f: &TokenForm) -> Result<NewSecret, TokenError> {
+    service::create_from_form(&app.core, &Actor::user(uid), f).await
+}
+
+/// Applies `f` to token `id` as user `uid`.
+async fn update(app: &TestApp, uid: i64, id: i64, f: &TokenForm) -> Result<TokenView, TokenError> {
+    service::update_from_form(&app.core, &Actor::user(uid), id, f).await
+}
+
 fn field_error(err: TokenError, field: &str) -> String {
     match err {
         TokenError::Invalid(fields) => fields
@@ -51,14 +54,12 @@ fn field_error(err: TokenError, field: &str) -> String {
 
 async fn creates_full_access_and_custom_tokens_and_stores_only_a_hash(app: TestApp) {
     let (uid, _) = user(&app, "alice").await;
-    let full = service::create_from_form(&app.core, uid, &form("laptop"))
-        .await
-        .expect("create");
+    let full = create(&app, uid, &form("laptop")).await.expect("create");
     assert!(secret::is_well_formed(&full.secret));
     assert_eq!(full.token.scopes.to_string(), "full");
     assert_eq!(full.token.hint, full.secret[..8]);
-    let c = service::create_from_form(
-        &app.core,
+    let c = create(
+        &app,
         uid,
         &custom(
             "ci",
@@ -87,38 +88,28 @@ async fn creates_full_access_and_custom_tokens_and_stores_only_a_hash(app: TestA
 
 async fn names_must_be_present_short_and_unique_among_active_tokens(app: TestApp) {
     let (uid, _) = user(&app, "bob").await;
-    let e = service::create_from_form(&app.core, uid, &form("  "))
-        .await
-        .unwrap_err();
+    let e = create(&app, uid, &form("  ")).await.unwrap_err();
     assert_eq!(field_error(e, "name"), "Enter a name for the token.");
-    let e = service::create_from_form(&app.core, uid, &form(&"n".repeat(65)))
-        .await
-        .unwrap_err();
+    let e = create(&app, uid, &form(&"n".repeat(65))).await.unwrap_err();
     assert!(field_error(e, "name").contains("at most 64"));
     let mut long_desc = form("desc");
     long_desc.description = "d".repeat(257);
-    let e = service::create_from_form(&app.core, uid, &long_desc)
-        .await
-        .unwrap_err();
+    let e = create(&app, uid, &long_desc).await.unwrap_err();
     assert!(field_error(e, "description").contains("at most 256"));
 
-    let first = service::create_from_form(&app.core, uid, &form("deploy"))
-        .await
-        .expect("first");
-    let e = service::create_from_form(&app.core, uid, &form("deploy"))
-        .await
-        .unwrap_err();
+    let first = create(&app, uid, &form("deploy")).await.expect("first");
+    let e = create(&app, uid, &form("deploy")).await.unwrap_err();
     assert!(field_error(e, "name").contains("already have a token named"));
     // another user may use the same name
     let (other, _) = user(&app, "bob2").await;
-    service::create_from_form(&app.core, other, &form("deploy"))
+    create(&app, other, &form("deploy"))
         .await
         .expect("other user");
     // once revoked, the name is free again
-    service::revoke(&app.core, uid, first.token.id)
+    service::revoke(&app.core, &Actor::user(uid), first.token.id)
         .await
         .expect("revoke");
-    service::create_from_form(&app.core, uid, &form("deploy"))
+    create(&app, uid, &form("deploy"))
         .await
         .expect("reuse after revoke");
 }
@@ -127,111 +118,90 @@ async fn expiry_is_never_in_the_past_nor_beyond_the_maximum(app: TestApp) {
     let (uid, _) = user(&app, "carol").await;
     let mut f = form("t");
     f.expiry = "366".into();
-    assert!(field_error(
-        service::create_from_form(&app.core, uid, &f)
-            .await
-            .unwrap_err(),
-        "expiry"
-    )
-    .contains("at most 365"));
+    assert!(
+        field_error(create(&app, uid, &f).await.unwrap_err(), "expiry").contains("at most 365")
+    );
     f.expiry = "custom".into();
     f.expiry_date = "2001-01-01".into();
-    assert!(field_error(
-        service::create_from_form(&app.core, uid, &f)
-            .await
-            .unwrap_err(),
-        "expiry_date"
-    )
-    .contains("after today"));
+    assert!(
+        field_error(create(&app, uid, &f).await.unwrap_err(), "expiry_date")
+            .contains("after today")
+    );
     f.expiry_date = (chrono::Utc::now() + chrono::Duration::days(400))
         .date_naive()
         .to_string();
-    assert!(field_error(
-        service::create_from_form(&app.core, uid, &f)
-            .await
-            .unwrap_err(),
-        "expiry_date"
-    )
-    .contains("at most 365"));
+    assert!(
+        field_error(create(&app, uid, &f).await.unwrap_err(), "expiry_date")
+            .contains("at most 365")
+    );
     f.expiry_date = (chrono::Utc::now() + chrono::Duration::days(10))
         .date_naive()
         .to_string();
-    let t = service::create_from_form(&app.core, uid, &f)
-        .await
-        .expect("custom date");
+    let t = create(&app, uid, &f).await.expect("custom date");
     assert_eq!(t.token.expires_at.date_naive().to_string(), f.expiry_date);
     for days in [7, 30, 60, 90, 180, 365] {
         let mut p = form(&format!("p{days}"));
         p.expiry = days.to_string();
-        let t = service::create_from_form(&app.core, uid, &p)
-            .await
-            .expect("preset");
+        let t = create(&app, uid, &p).await.expect("preset");
         assert_eq!((t.token.expires_at - t.token.created_at).num_days(), days);
     }
 }
 
 async fn scopes_must_be_known_and_custom_needs_one(app: TestApp) {
     let (uid, _) = user(&app, "dave").await;
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[]))
+    let e = create(&app, uid, &custom("a", &[])).await.unwrap_err();
+    assert!(field_error(e, "scopes").contains("at least one"));
+    let e = create(&app, uid, &custom("a", &[("code", "none")]))
         .await
         .unwrap_err();
     assert!(field_error(e, "scopes").contains("at least one"));
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[("code", "none")]))
-        .await
-        .unwrap_err();
-    assert!(field_error(e, "scopes").contains("at least one"));
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[("rockets", "read")]))
+    let e = create(&app, uid, &custom("a", &[("rockets", "read")]))
         .await
         .unwrap_err();
     assert!(field_error(e, "scopes").contains("rockets"));
-    let e = service::create_from_form(&app.core, uid, &custom("a", &[("code", "admin")]))
+    let e = create(&app, uid, &custom("a", &[("code", "admin")]))
         .await
         .unwrap_err();
     assert!(field_error(e, "scopes").contains("admin"));
     let mut f = form("a");
     f.scope_mode = "everything".into();
-    assert!(service::create_from_form(&app.core, uid, &f).await.is_err());
+    assert!(create(&app, uid, &f).await.is_err());
 }
 
 async fn edits_apply_at_once_and_only_to_active_tokens(app: TestApp) {
     let (uid, _) = user(&app, "erin").await;
-    let t = service::create_from_form(&app.core, uid, &form("old"))
-        .await
-        .expect("create")
-        .token;
+    let t = create(&app, uid, &form("old")).await.expect("create").token;
     let mut edit = custom("new name", &[("packaging", "manage")]);
     edit.description = "for the release job".into();
     edit.expiry = "keep".into();
-    let updated = service::update_from_form(&app.core, uid, t.id, &edit)
-        .await
-        .expect("edit");
+    let updated = update(&app, uid, t.id, &edit).await.expect("edit");
     assert_eq!(updated.name, "new name");
     assert_eq!(updated.description, "for the release job");
     assert_eq!(updated.scopes.to_string(), "packaging:manage");
     assert_eq!(updated.expires_at, t.expires_at);
     edit.expiry = "7".into();
-    let shorter = service::update_from_form(&app.core, uid, t.id, &edit)
-        .await
-        .expect("edit expiry");
+    let shorter = update(&app, uid, t.id, &edit).await.expect("edit expiry");
     assert!(shorter.expires_at < t.expires_at);
     let mut too_long = edit.clone();
     too_long.expiry = "999".into();
     assert!(matches!(
-        service::update_from_form(&app.core, uid, t.id, &too_long).await,
+        update(&app, uid, t.id, &too_long).await,
         Err(TokenError::Invalid(_))
     ));
 
-    service::revoke(&app.core, uid, t.id).await.expect("revoke");
+    service::revoke(&app.core, &Actor::user(uid), t.id)
+        .await
+        .expect("revoke");
     assert!(matches!(
-        service::update_from_form(&app.core, uid, t.id, &edit).await,
+        update(&app, uid, t.id, &edit).await,
         Err(TokenError::Revoked)
     ));
     assert!(matches!(
-        service::regenerate(&app.core, uid, t.id).await,
+        service::regenerate(&app.core, &Actor::user(uid), t.id).await,
         Err(TokenError::Revoked)
     ));
 
-    let x = service::create_from_form(&app.core, uid, &form("expiring"))
+    let x = create(&app, uid, &form("expiring"))
         .await
         .expect("create")
         .token;
@@ -241,7 +211,7 @@ async fn edits_apply_at_once_and_only_to_active_tokens(app: TestApp) {
     ))
     .await;
     assert!(matches!(
-        service::update_from_form(&app.core, uid, x.id, &edit).await,
+        update(&app, uid, x.id, &edit).await,
         Err(TokenError::Expired)
     ));
     assert_eq!(
@@ -256,7 +226,7 @@ async fn edits_apply_at_once_and_only_to_active_tokens(app: TestApp) {
 async fn another_users_token_behaves_like_a_missing_one(app: TestApp) {
     let (owner, _) = user(&app, "frank").await;
     let (intruder, _) = user(&app, "mallory").await;
-    let t = service::create_from_form(&app.core, owner, &form("private"))
+    let t = create(&app, owner, &form("private"))
         .await
         .expect("create")
         .token;
@@ -267,15 +237,15 @@ async fn another_users_token_behaves_like_a_missing_one(app: TestApp) {
             Err(TokenError::NotFound)
         ));
         assert!(matches!(
-            service::update_from_form(&app.core, intruder, id, &form("x")).await,
+            update(&app, intruder, id, &form("x")).await,
             Err(TokenError::NotFound)
         ));
         assert!(matches!(
-            service::revoke(&app.core, intruder, id).await,
+            service::revoke(&app.core, &Actor::user(intruder), id).await,
             Err(TokenError::NotFound)
         ));
         assert!(matches!(
-            service::regenerate(&app.core, intruder, id).await,
+            service::regenerate(&app.core, &Actor::user(intruder), id).await,
             Err(TokenError::NotFound)
         ));
     }
@@ -298,15 +268,10 @@ async fn a_repeated_submit_creates_one_token(app: TestApp) {
     let (uid, _) = user(&app, "grace").await;
     let mut f = form("once");
     f.form_id = "form-123".into();
-    let (a, b) = tokio::join!(
-        service::create_from_form(&app.core, uid, &f),
-        service::create_from_form(&app.core, uid, &f)
-    );
+    let (a, b) = tokio::join!(create(&app, uid, &f), create(&app, uid, &f));
     let created = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(created, 1, "{a:?} / {b:?}");
-    let again = service::create_from_form(&app.core, uid, &f)
-        .await
-        .unwrap_err();
+    let again = create(&app, uid, &f).await.unwrap_err();
     assert!(matches!(again, TokenError::AlreadySubmitted(ref t) if t.name == "once"));
     let page = service::list(&app.db, uid, &ListQuery::default())
         .await
@@ -317,7 +282,7 @@ async fn a_repeated_submit_creates_one_token(app: TestApp) {
 async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
     let (uid, _) = user(&app, "heidi").await;
     for round in 0..10 {
-        let t = service::create_from_form(&app.core, uid, &form(&format!("race{round}")))
+        let t = create(&app, uid, &form(&format!("race{round}")))
             .await
             .expect("create")
             .token;
@@ -326,8 +291,10 @@ async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
         let core = app.core.clone();
         let core2 = app.core.clone();
         let (e, r) = tokio::join!(
-            tokio::spawn(async move { service::update_from_form(&core, uid, t.id, &edit).await }),
-            tokio::spawn(async move { service::revoke(&core2, uid, t.id).await })
+            tokio::spawn(async move {
+                service::update_from_form(&core, &Actor::user(uid), t.id, &edit).await
+            }),
+            tokio::spawn(async move { service::revoke(&core2, &Actor::user(uid), t.id).await })
         );
         let _ = e.expect("join");
         r.expect("join").expect("revoke");
@@ -342,10 +309,10 @@ async fn revoke_racing_an_edit_ends_revoked(app: TestApp) {
 
 async fn regenerate_gives_a_new_secret_and_kills_the_old(app: TestApp) {
     let (uid, _) = user(&app, "ivan").await;
-    let old = service::create_from_form(&app.core, uid, &custom("rot", &[("code", "read")]))
+    let old = create(&app, uid, &custom("rot", &[("code", "read")]))
         .await
         .expect("create");
-    let new = service::regenerate(&app.core, uid, old.token.id)
+    let new = service::regenerate(&app.core, &Actor::user(uid), old.token.id)
         .await
         .expect("regenerate");
     assert_ne!(old.secret, new.secret);
@@ -360,7 +327,7 @@ async fn regenerate_gives_a_new_secret_and_kills_the_old(app: TestApp) {
 async fn revoke_is_final_and_revoke_all_counts(app: TestApp) {
     let (uid, _) = user(&app, "judy").await;
     for i in 0..3 {
-        service::create_from_form(&app.core, uid, &form(&format!("t{i}")))
+        create(&app, uid, &form(&format!("t{i}")))
             .await
             .expect("create");
     }
@@ -368,11 +335,11 @@ async fn revoke_is_final_and_revoke_all_counts(app: TestApp) {
         .await
         .expect("list");
     let first = page.items[0].id;
-    let revoked = service::revoke(&app.core, uid, first)
+    let revoked = service::revoke(&app.core, &Actor::user(uid), first)
         .await
         .expect("revoke");
     assert!(revoked.revoked_at.is_some());
-    let again = service::revoke(&app.core, uid, first)
+    let again = service::revoke(&app.core, &Actor::user(uid), first)
         .await
         .expect("revoke twice is harmless");
     assert_eq!(again.revoked_at, revoked.revoked_at);
@@ -409,9 +376,7 @@ async fn the_list_searches_sorts_and_pages(app: TestApp) {
     {
         let mut f = form(name);
         f.expiry = ["30", "7", "90", "60"][i].into();
-        service::create_from_form(&app.core, uid, &f)
-            .await
-            .expect("create");
+        create(&app, uid, &f).await.expect("create");
     }
     let q = |search: &str, sort: Sort| ListQuery {
         search: search.into(),
@@ -461,7 +426,7 @@ async fn the_list_searches_sorts_and_pages(app: TestApp) {
     );
     // pages of 50
     for i in 0..60 {
-        service::create_from_form(&app.core, uid, &form(&format!("bulk {i:03}")))
+        create(&app, uid, &form(&format!("bulk {i:03}")))
             .await
             .expect("bulk");
     }
@@ -510,6 +475,40 @@ fn secret_in(body: &str) -> Option<String> {
         .filter_map(|(at, _)| body.get(at..at + secret::TOKEN_LEN))
         .find(|candidate| secret::is_well_formed(candidate))
         .map(str::to_owned)
+}
+
+/// Absurd expiries get the field message, not a crash (the page that
+/// answers shows the form again, computing dates from what was sent).
+async fn absurd_expiries_are_field_errors(app: TestApp) {
+    let (_, cookie) = user(&app, "otto").await;
+    for expiry in ["999999999", "99999999999999999999", "-5", "1e9"] {
+        let res = app
+            .post_form(
+                "/profile/security/tokens/new",
+                &[("name", "x"), ("expiry", expiry), ("scope_mode", "full")],
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{expiry}");
+        let msg = support::text_of_class(&res.body, "field-error").unwrap_or_default();
+        assert!(
+            res.body.contains("is too long") || res.body.contains("Choose an expiration"),
+            "{expiry}: {msg}"
+        );
+    }
+    let res = app
+        .post_form(
+            "/profile/security/tokens/new",
+            &[
+                ("name", "x"),
+                ("expiry", "custom"),
+                ("expiry_date", "+262143-01-01"),
+                ("scope_mode", "full"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 async fn a_plain_form_creates_a_token_and_shows_the_secret_only_once(app: TestApp) {
@@ -576,7 +575,7 @@ async fn a_plain_form_creates_a_token_and_shows_the_secret_only_once(app: TestAp
 
 async fn plain_forms_edit_revoke_and_toggle(app: TestApp) {
     let (uid, cookie) = user(&app, "mike").await;
-    let t = service::create_from_form(&app.core, uid, &form("plain"))
+    let t = create(&app, uid, &form("plain"))
         .await
         .expect("create")
         .token;
@@ -677,6 +676,7 @@ async fn server_functions_need_a_session(app: TestApp) {
 }
 
 on_both_backends!(
+    absurd_expiries_are_field_errors,
     creates_full_access_and_custom_tokens_and_stores_only_a_hash,
     names_must_be_present_short_and_unique_among_active_tokens,
     expiry_is_never_in_the_past_nor_beyond_the_maximum,

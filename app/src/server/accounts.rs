@@ -10,6 +10,7 @@ use super::{
 use crate::model::{rules, CurrentUser, FormFeedback};
 use std::net::IpAddr;
 
+/// Why a sign-up, sign-in or password change did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     /// Bad input: the form is shown again with these messages.
@@ -18,16 +19,22 @@ pub enum AccountError {
     /// Wrong username or password (the same answer for both).
     #[error("incorrect username or password")]
     BadCredentials(FormFeedback),
+    /// Too many failed sign-ins from this client or for this account: wait,
+    /// then try again.
     #[error("too many attempts")]
     Throttled(RetryAfter, FormFeedback),
+    /// Sign-up was attempted while the operator has disabled it.
     #[error("sign-up is disabled")]
     SignupDisabled,
+    /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Password hashing failed.
     #[error(transparent)]
     Hash(#[from] super::passwords::HashError),
 }
 
+/// The form message for a wrong username or password (the same for both).
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
 fn feedback_with(values: &[(&str, &str)]) -> FormFeedback {
@@ -38,6 +45,8 @@ fn feedback_with(values: &[(&str, &str)]) -> FormFeedback {
     fb
 }
 
+/// Creates an account (when sign-up is enabled) after checking the username
+/// and password rules, and opens a session for the new user.
 pub async fn sign_up(
     core: &Core,
     username: &str,
@@ -93,6 +102,8 @@ pub async fn sign_up(
     ))
 }
 
+/// Checks a username and password, throttled per client IP and per account,
+/// and opens a session when they match.
 pub async fn sign_in(
     core: &Core,
     client_ip: IpAddr,
@@ -151,6 +162,7 @@ pub async fn sign_in(
     }
 }
 
+/// The form message telling a throttled client how long to wait.
 pub fn too_many_attempts(wait: RetryAfter) -> String {
     let secs = wait.seconds();
     let when = if secs < 90 {

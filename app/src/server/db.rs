@@ -15,13 +15,17 @@ use sqlx::{
 };
 use std::{str::FromStr, time::Duration};
 
+/// The store: a pool of either kind.
 #[derive(Clone, Debug)]
 pub enum Db {
+    /// PostgreSQL (production).
     Postgres(PgPool),
+    /// SQLite (the embedded default).
     Sqlite(SqlitePool),
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$db`.
+#[macro_export]
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
@@ -30,22 +34,28 @@ macro_rules! on_db {
         }
     };
 }
-pub(crate) use on_db;
+pub use crate::on_db;
 
 /// The current time as stored: UTC, whole seconds.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
+/// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The directory for the SQLite file could not be created.
     #[error("could not create the directory for the SQLite file {path}: {source}")]
     Directory {
+        /// The SQLite database file.
         path: String,
+        /// The error from creating its directory.
         source: std::io::Error,
     },
+    /// Connecting to or opening the database failed.
     #[error("could not open the database: {0}")]
     Open(#[from] sqlx::Error),
+    /// Running the migrations failed.
     #[error("could not migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -93,6 +103,7 @@ impl Db {
         }
     }
 
+    /// The name of the dialect in use: `postgres` or `sqlite`.
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Postgres(_) => "postgres",
@@ -105,6 +116,7 @@ impl Db {
         on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
     }
 
+    /// Closes the pool (at shutdown), waiting for connections in use to be released.
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
     }

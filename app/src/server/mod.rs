@@ -23,9 +23,11 @@ use std::{net::IpAddr, sync::Arc};
 pub struct CoreConfig {
     /// Where users reach Tessera, e.g. `https://tokens.example.com`.
     pub public_url: String,
+    /// Whether new users may create accounts.
     pub signup_enabled: bool,
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Limits on failed sign-in attempts.
     pub throttle: throttle::ThrottleConfig,
     /// argon2 hashes allowed to run at once.
     pub hash_concurrency: usize,
@@ -46,15 +48,23 @@ impl CoreConfig {
 
 /// The services, shared by every request.
 pub struct Core {
+    /// The store.
     pub db: db::Db,
+    /// The operator settings.
     pub config: CoreConfig,
+    /// Password hashing and verification (argon2id, off the async threads).
     pub hasher: passwords::PasswordHasher,
+    /// Failed sign-in counts per client IP and per account.
     pub throttle: throttle::LoginThrottle,
+    /// Token verification, with its cache of positive answers.
     pub verifier: verify::Verifier,
+    /// Token uses noted in memory until the flush writes them.
     pub usage: usage::UsageRecorder,
 }
 
 impl Core {
+    /// Starts the services over `db` with `config`, and the background tasks that
+    /// write token uses and (on Postgres) follow token changes.
     pub async fn new(db: db::Db, config: CoreConfig) -> Result<Arc<Core>, passwords::HashError> {
         let hasher = passwords::PasswordHasher::new(config.hash_concurrency).await?;
         let throttle = throttle::LoginThrottle::new(config.throttle);
@@ -110,11 +120,14 @@ fn spawn_usage_flush(core: std::sync::Weak<Core>) {
 /// by each layer and handler, so it holds only reference counts.
 #[derive(Clone)]
 pub struct AppState {
+    /// Leptos' options, as the server was started with them.
     pub leptos: Arc<LeptosOptions>,
+    /// The services.
     pub core: Arc<Core>,
 }
 
 impl AppState {
+    /// Bundles Leptos' options with the services.
     pub fn new(leptos: LeptosOptions, core: Arc<Core>) -> Self {
         Self {
             leptos: Arc::new(leptos),

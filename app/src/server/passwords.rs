@@ -15,13 +15,18 @@ use tokio::sync::oneshot;
 
 /// OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
 pub const MEMORY_KIB: u32 = 19 * 1024;
+/// argon2id iterations (time cost).
 pub const ITERATIONS: u32 = 2;
+/// argon2id lanes (degree of parallelism).
 pub const PARALLELISM: u32 = 1;
 
+/// Why a password could not be hashed or verified.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
+    /// Hashing failed, or a hashing thread could not be started.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// The hashing threads are gone, so the job could not run.
     #[error("password hashing pool closed")]
     Closed,
 }
@@ -31,6 +36,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Nice value of the hashing threads (0 is normal; higher yields sooner).
 const HASH_NICE: i32 = 10;
 
+/// Hashes and verifies passwords on the pool of hashing threads; clones share
+/// the pool.
 #[derive(Clone)]
 pub struct PasswordHasher {
     /// Jobs for the hashing threads; they stop when every sender is gone.
@@ -118,6 +125,7 @@ impl PasswordHasher {
         })
     }
 
+    /// Hashes `password` with a fresh random salt (a PHC string, as stored).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         run(&self.jobs, move || hash_blocking(&password)).await?
     }

@@ -9,8 +9,11 @@ use sha2::{Digest, Sha256};
 /// NEVER CHANGE: every token ever issued starts with it, and secret scanners
 /// are configured to look for it.
 pub const PREFIX: &str = "tsr_";
+/// Random base62 characters after the prefix.
 pub const RANDOM_LEN: usize = 32;
+/// Base62 characters of the checksum at the end.
 pub const CHECKSUM_LEN: usize = 6;
+/// Length of a whole token (42 characters).
 pub const TOKEN_LEN: usize = PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
 /// Random characters kept in the display hint.
 pub const HINT_RANDOM_LEN: usize = 4;
@@ -33,9 +36,11 @@ fn base62_checksum(body: &str) -> [u8; CHECKSUM_LEN] {
 pub struct Plaintext(String);
 
 impl Plaintext {
+    /// The token text, for the one response that shows it.
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// The token text, consuming the wrapper.
     pub fn into_string(self) -> String {
         self.0
     }
@@ -50,7 +55,9 @@ impl std::fmt::Debug for Plaintext {
 /// What is stored for a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
+    /// The token's sha256, which a presented token is looked up by.
     pub hash: Vec<u8>,
+    /// `tsr_` and the first random characters, to tell tokens apart.
     pub hint: String,
 }
 
@@ -80,6 +87,7 @@ pub fn form_id() -> String {
         .collect()
 }
 
+/// The stored hash of a token: sha256.
 pub fn hash(token: &str) -> Vec<u8> {
     digest(token).to_vec()
 }
@@ -90,15 +98,19 @@ pub fn digest(token: &str) -> [u8; 32] {
 }
 
 /// True when `candidate` has the shape and checksum of a Tessera token.
+/// Works on bytes: any input, of any length or encoding, is answered
+/// without panicking (nothing is sliced inside a character).
 pub fn is_well_formed(candidate: &str) -> bool {
-    if candidate.len() != TOKEN_LEN || !candidate.starts_with(PREFIX) {
+    let bytes = candidate.as_bytes();
+    if bytes.len() != TOKEN_LEN
+        || !bytes.starts_with(PREFIX.as_bytes())
+        || !bytes[PREFIX.len()..].iter().all(u8::is_ascii_alphanumeric)
+    {
         return false;
     }
+    // all ASCII from here on, so the split is on a character boundary
     let (body, checksum) = candidate.split_at(PREFIX.len() + RANDOM_LEN);
-    body[PREFIX.len()..]
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric())
-        && base62_checksum(body) == checksum.as_bytes()
+    base62_checksum(body) == checksum.as_bytes()
 }
 
 #[cfg(test)]
@@ -144,5 +156,16 @@ mod tests {
         assert!(!is_well_formed(&s[..41]));
         assert!(!is_well_formed(&s.replace("tsr_", "ghp_")));
         assert!(!is_well_formed(""));
+    }
+
+    #[test]
+    fn non_ascii_of_the_right_length_is_refused_without_panicking() {
+        // 42 bytes with a two-byte character across the checksum boundary
+        let sneaky = format!("tsr_{}é{}", "a".repeat(31), "b".repeat(5));
+        assert_eq!(sneaky.len(), TOKEN_LEN);
+        assert!(!is_well_formed(&sneaky));
+        let tail = format!("tsr_{}{}é", "a".repeat(32), "b".repeat(4));
+        assert_eq!(tail.len(), TOKEN_LEN);
+        assert!(!is_well_formed(&tail));
     }
 }

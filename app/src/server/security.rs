@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+/// The `Content-Security-Policy` header value for a page whose scripts carry
+/// `nonce`.
 pub fn content_security_policy(nonce: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \

@@ -9,12 +9,16 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
+/// Name of the session cookie.
 pub const COOKIE_NAME: &str = "tessera_session";
+/// How long a session lasts, in days.
 pub const LIFETIME_DAYS: i64 = 30;
 
 /// A freshly issued session id: exists only to be put into a cookie.
 pub struct NewSession {
+    /// The session id, as the cookie carries it (base64url, 43 characters).
     pub cookie_value: String,
+    /// When the session expires.
     pub expires_at: DateTime<Utc>,
 }
 

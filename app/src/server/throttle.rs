@@ -12,10 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Limits of sign-in throttling.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottleConfig {
+    /// The fixed window failures are counted in.
     pub window: Duration,
+    /// Failures allowed per account in a window, from any address.
     pub max_failures_per_account: u32,
+    /// Failures allowed per client IP in a window, for any account.
     pub max_failures_per_ip: u32,
 }
 
@@ -38,6 +42,8 @@ struct Window {
 /// Keys kept before stale windows are swept out.
 const SWEEP_AT: usize = 10_000;
 
+/// Failed sign-in counts per client IP and per account, checked before a
+/// password is verified.
 #[derive(Debug)]
 pub struct LoginThrottle {
     config: ThrottleConfig,
@@ -50,6 +56,7 @@ pub struct LoginThrottle {
 pub struct RetryAfter(pub Duration);
 
 impl RetryAfter {
+    /// The wait in whole seconds, at least 1 (for `Retry-After`).
     pub fn seconds(&self) -> u64 {
         self.0.as_secs().max(1)
     }
@@ -87,6 +94,7 @@ fn record<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, Window>>, key: K, wind
 }
 
 impl LoginThrottle {
+    /// A throttle with `config`'s limits and no failures recorded.
     pub fn new(config: ThrottleConfig) -> Self {
         Self {
             config,
@@ -115,6 +123,7 @@ impl LoginThrottle {
         }
     }
 
+    /// Counts a failed attempt against both the client IP and the account.
     pub fn record_failure(&self, ip: IpAddr, username: &str) {
         record(&self.by_ip, ip, self.config.window);
         record(

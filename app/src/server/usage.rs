@@ -4,8 +4,9 @@
 //! token: a lock-free stamp table answers "already noted this second" with
 //! one atomic load, so a busy token costs no lock and no allocation. A
 //! background flush, once a second, writes every token whose row has not
-//! been written in the last minute — all of them in one statement — so a token's row is written at most once a minute however
-//! many requests it makes, and a token used for the first time shows up as
+//! been written in the last minute — in one statement on Postgres, in one
+//! transaction on SQLite — so a token's row is written at most once a
+//! minute however many requests it makes, and a token used for the first time shows up as
 //! used within about a second. Whatever is still pending at shutdown is
 //! written then.
 
@@ -32,10 +33,14 @@ const BATCH: usize = 1_000;
 /// an extra trip through the lock).
 const STAMPS: usize = 4_096;
 
+/// One noted use of a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Use {
+    /// When the token was used.
     pub at: DateTime<Utc>,
+    /// The client address it was used from.
     pub ip: IpAddr,
+    /// The client's user agent (at most `AGENT_MAX` characters).
     pub agent: String,
 }
 
@@ -45,6 +50,7 @@ struct State {
     pending: HashMap<i64, Use>,
 }
 
+/// Token uses noted in memory, waiting for the flush to write them.
 pub struct UsageRecorder {
     state: Mutex<State>,
     /// Per slot: `token_id << 24 | unix seconds mod 2^24` of the last note.

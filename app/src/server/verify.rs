@@ -1,7 +1,9 @@
-//! Verifying a presented PAT: format and checksum (no query), sha256, one
-//! indexed lookup, then revoked / expired / scope checks. Positive results
-//! are cached in-process for a short time; any change to a token evicts it
-//! (in-process at once, and on every instance through Postgres NOTIFY).
+//! Verifying a presented PAT: format and checksum (no query), a cache
+//! lookup, and on a miss sha256, one indexed lookup, then the revoked and
+//! expired checks. (Scopes are checked by the caller: each route or gateway
+//! names the scope it needs.) Positive results are cached in-process for a
+//! short time; any change to a token evicts it — in-process at once, and
+//! with Postgres on every instance through `NOTIFY`.
 //! A generation counter keeps a lookup that raced an eviction from putting
 //! a stale answer back into the cache.
 //!
@@ -30,14 +32,21 @@ use std::{
 /// Who a valid token speaks for, and what it may do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verified {
+    /// The token's id.
     pub token_id: i64,
+    /// The id of the token's owner.
     pub user_id: i64,
+    /// The owner's username.
     pub username: String,
+    /// The name the owner gave the token.
     pub token_name: String,
+    /// What the token may do.
     pub scopes: Scopes,
     /// `scopes` in their canonical text form (as the API and headers show them).
     pub scope_text: String,
+    /// When the token was created (or last regenerated).
     pub created_at: DateTime<Utc>,
+    /// When the token expires.
     pub expires_at: DateTime<Utc>,
     /// The API's rendering of this identity (`GET /api/v1/me`), made by the
     /// first request that needs it and reused by every cache hit.
@@ -52,11 +61,14 @@ pub struct Verified {
 pub enum Rejection {
     /// Not a Tessera token (shape or checksum), or no such token.
     Invalid,
+    /// The token is past its expiration.
     Expired,
+    /// The token has been revoked.
     Revoked,
 }
 
 impl Rejection {
+    /// The stable API error code (`invalid_token`, `token_expired`, `token_revoked`).
     pub fn code(self) -> &'static str {
         match self {
             Rejection::Invalid => "invalid_token",
@@ -65,6 +77,7 @@ impl Rejection {
         }
     }
 
+    /// A human-readable explanation, for API responses.
     pub fn message(self) -> &'static str {
         match self {
             Rejection::Invalid => "The token is not valid.",
@@ -74,10 +87,13 @@ impl Rejection {
     }
 }
 
+/// Why a verification produced no identity.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The token was refused.
     #[error("token refused: {0:?}")]
     Rejected(Rejection),
+    /// The database lookup failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -136,6 +152,8 @@ struct Row {
 }
 
 impl Verifier {
+    /// A verifier that caches positive answers for `ttl` (zero disables the
+    /// cache), under a fresh random key.
     pub fn new(ttl: Duration) -> Self {
         let mut rng = rand::rngs::OsRng;
         Self {
@@ -151,6 +169,7 @@ impl Verifier {
         self.cache.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Checks a presented token: who it speaks for, or why it is refused.
     pub async fn verify(&self, db: &Db, presented: &str) -> Result<Arc<Verified>, VerifyError> {
         if !secret::is_well_formed(presented) {
             return Err(VerifyError::Rejected(Rejection::Invalid));
@@ -242,6 +261,7 @@ impl Verifier {
         self.cache().clear();
     }
 
+    /// Number of cached answers, including expired ones not yet swept out.
     pub fn cached_entries(&self) -> usize {
         self.cache().len()
     }

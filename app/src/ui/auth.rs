@@ -1,20 +1,32 @@
 //! Sign-in and sign-up. Both are plain forms posting to axum handlers, which
 //! answer with a redirect on success or this page again with field messages.
 
-use super::fields::{Field, FormMessage};
+use super::fields::{Field, FormMessage, NewPasswordFields, PasswordField};
 use crate::model::{rules, SessionInfo};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// Only local paths are accepted as a post-sign-in destination.
+/// Only a path on this site is accepted as a post-sign-in destination:
+/// it starts with one `/`, and has no backslash, white space or control
+/// character anywhere (browsers drop tabs and newlines from URLs, so
+/// `/\t/evil.example` would become `//evil.example`, another site).
 pub fn safe_next(next: &str) -> Option<String> {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
+    let ok = next.len() <= 2048
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control());
     ok.then(|| next.to_owned())
 }
 
+/// The sign-in page.
 #[component]
-pub fn SignIn(info: SessionInfo) -> impl IntoView {
+pub fn SignIn(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
     let query = use_query_map();
     let fb = info.feedback.clone().unwrap_or_default();
     let next = fb
@@ -50,13 +62,7 @@ pub fn SignIn(info: SessionInfo) -> impl IntoView {
                     maxlength=rules::USERNAME_MAX
                     autofocus=true
                 />
-                <Field
-                    label="Password"
-                    name="password"
-                    input_type="password"
-                    error=fb.field("password")
-                    autocomplete="current-password"
-                />
+                <PasswordField label="Password" name="password" fb=fb.clone() />
                 <button type="submit" class="button primary">"Sign in"</button>
             </form>
             {info.signup_enabled.then(|| view! {
@@ -66,8 +72,12 @@ pub fn SignIn(info: SessionInfo) -> impl IntoView {
     }
 }
 
+/// The sign-up page (or "closed" when the operator turned sign-up off).
 #[component]
-pub fn SignUp(info: SessionInfo) -> impl IntoView {
+pub fn SignUp(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
     let query = use_query_map();
     let next = query
@@ -105,22 +115,11 @@ pub fn SignUp(info: SessionInfo) -> impl IntoView {
                     pattern=rules::USERNAME_PATTERN
                     autofocus=true
                 />
-                <Field
+                <NewPasswordFields
                     label="Password"
-                    name="password"
-                    input_type="password"
-                    error=fb.field("password")
+                    confirm_label="Confirm password"
                     hint="At least 12 characters. A few unrelated words make a strong password."
-                    autocomplete="new-password"
-                    minlength=rules::PASSWORD_MIN
-                    maxlength=rules::PASSWORD_MAX
-                />
-                <Field
-                    label="Confirm password"
-                    name="confirm"
-                    input_type="password"
-                    error=fb.field("confirm")
-                    autocomplete="new-password"
+                    fb=fb.clone()
                 />
                 <button type="submit" class="button primary">"Create account"</button>
             </form>
@@ -142,4 +141,32 @@ pub fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_site_paths_are_destinations() {
+        assert_eq!(
+            safe_next("/profile/security/tokens?x=1").as_deref(),
+            Some("/profile/security/tokens?x=1")
+        );
+        for bad in [
+            "",
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil",
+            "/\u{85}x",
+            "evil",
+            "\t/x",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(&format!("/{}", "a".repeat(3000))), None);
+    }
 }

@@ -1,12 +1,14 @@
 //! Labelled form fields with their error message wired up for assistive tech.
 
+use crate::model::{rules, FormFeedback};
 use leptos::prelude::*;
 
+/// A labelled input with its hint and error message wired to it.
 #[component]
 pub fn Field(
     /// Visible label text.
     label: &'static str,
-    /// Form field name (also the element id, prefixed by `id_prefix`).
+    /// Form field name (the element id is `field-` and the name).
     name: &'static str,
     #[prop(default = "text")] input_type: &'static str,
     #[prop(optional, into)] value: String,
@@ -57,7 +59,10 @@ pub fn Field(
 
 /// A form-level message (e.g. wrong credentials), announced when it appears.
 #[component]
-pub fn FormMessage(message: Option<String>) -> impl IntoView {
+pub fn FormMessage(
+    /// The message, if any.
+    message: Option<String>,
+) -> impl IntoView {
     message.map(|m| {
         view! {
             <div class="alert error" role="alert">
@@ -65,4 +70,48 @@ pub fn FormMessage(message: Option<String>) -> impl IntoView {
             </div>
         }
     })
+}
+
+/// A password input for an existing password (sign-in, current password).
+#[component]
+pub fn PasswordField(
+    /// Visible label text.
+    label: &'static str,
+    /// Form field name.
+    name: &'static str,
+    /// The last submission's messages.
+    fb: FormFeedback,
+    /// `current-password` or `new-password`.
+    #[prop(default = "current-password")]
+    autocomplete: &'static str,
+) -> impl IntoView {
+    view! { <Field label name input_type="password" error=fb.field(name) autocomplete /> }
+}
+
+/// A new password and its confirmation (sign-up, change password), with the
+/// length rules as browser hints.
+#[component]
+pub fn NewPasswordFields(
+    /// Label of the first field ("Password", "New password").
+    label: &'static str,
+    /// Label of the confirmation.
+    confirm_label: &'static str,
+    /// Help under the label.
+    hint: &'static str,
+    /// The last submission's messages.
+    fb: FormFeedback,
+) -> impl IntoView {
+    view! {
+        <Field
+            label
+            name="password"
+            input_type="password"
+            error=fb.field("password")
+            hint
+            autocomplete="new-password"
+            minlength=rules::PASSWORD_MIN
+            maxlength=rules::PASSWORD_MAX
+        />
+        <PasswordField label=confirm_label name="confirm" fb autocomplete="new-password" />
+    }
 }

@@ -58,6 +58,7 @@ pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {
 
 type SessionResource = Resource<Result<SessionInfo, ServerFnError>>;
 
+/// The whole app: header, routes and pages.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

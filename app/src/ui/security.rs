@@ -1,17 +1,19 @@
 //! Profile → Security: personal access tokens and the password.
 
-use super::fields::{Field, FormMessage};
-use crate::model::{rules, SessionInfo};
+use super::fields::{FormMessage, NewPasswordFields, PasswordField};
+use crate::model::SessionInfo;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+/// The sections of the security settings.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Tokens,
     Password,
 }
 
+/// The security settings' side navigation.
 #[component]
 pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
     let aria = |s: Section| (s == current).then_some("page");
@@ -24,8 +26,12 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
     }
 }
 
+/// Profile → Security → Password.
 #[component]
-pub fn ChangePassword(info: SessionInfo) -> impl IntoView {
+pub fn ChangePassword(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
     let changed = use_query_map().read_untracked().get("changed").is_some();
     let username = info.user.map(|u| u.username).unwrap_or_default();
@@ -44,29 +50,12 @@ pub fn ChangePassword(info: SessionInfo) -> impl IntoView {
                 <form method="post" action="/profile/security/password" class="stack narrow-form">
                     // lets password managers tie the new password to the account
                     <input type="text" name="username" value=username autocomplete="username" hidden=true readonly=true aria-hidden="true" tabindex="-1" />
-                    <Field
-                        label="Current password"
-                        name="current"
-                        input_type="password"
-                        error=fb.field("current")
-                        autocomplete="current-password"
-                    />
-                    <Field
+                    <PasswordField label="Current password" name="current" fb=fb.clone() />
+                    <NewPasswordFields
                         label="New password"
-                        name="password"
-                        input_type="password"
-                        error=fb.field("password")
+                        confirm_label="Confirm new password"
                         hint="At least 12 characters."
-                        autocomplete="new-password"
-                        minlength=rules::PASSWORD_MIN
-                        maxlength=rules::PASSWORD_MAX
-                    />
-                    <Field
-                        label="Confirm new password"
-                        name="confirm"
-                        input_type="password"
-                        error=fb.field("confirm")
-                        autocomplete="new-password"
+                        fb=fb.clone()
                     />
                     <button type="submit" class="button primary">"Change password"</button>
                 </form>

@@ -2,6 +2,11 @@
 //! They are thin: find the session's user, call the token service, map the
 //! outcome.
 
+// `#[server]` turns each function's arguments into the fields of a public
+// struct of the same name (e.g. `CreateToken { form }`); the functions are
+// documented, their generated fields cannot be.
+#![allow(missing_docs)]
+
 use crate::tokens::{ListQuery, NewSecret, TokenForm, TokenPage, TokenView};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -11,9 +16,13 @@ use std::collections::BTreeMap;
 /// The answer to a mutation: done, or rejected with messages to show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome<T> {
+    /// It worked; here is the result.
     Done(T),
+    /// The request was refused; show these messages.
     Rejected {
+        /// Field name → message.
         fields: BTreeMap<String, String>,
+        /// A message for the whole form.
         message: Option<String>,
     },
 }
@@ -22,9 +31,13 @@ pub enum Outcome<T> {
 mod ssr {
     use super::Outcome;
     use crate::model::CurrentUser;
-    use crate::server::{tokens::TokenError, AppState};
+    use crate::server::{
+        tokens::{Actor, TokenError},
+        AppState,
+    };
     use leptos::prelude::*;
 
+    /// The server state and the signed-in user, or "signed out" (401).
     pub fn context() -> Result<(AppState, CurrentUser), ServerFnError> {
         let state =
             use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
@@ -43,22 +56,29 @@ mod ssr {
         }
     }
 
+    /// The service's answer as the dialogs take it: failures of the
+    /// request become field and form messages; ours are logged.
     pub fn outcome<T>(result: Result<T, TokenError>) -> Result<Outcome<T>, ServerFnError> {
         match result {
             Ok(v) => Ok(Outcome::Done(v)),
-            Err(err) => match crate::server::tokens::describe(&err) {
-                Some((fields, message)) => Ok(Outcome::Rejected { fields, message }),
-                None => {
-                    tracing::error!(error = %err, "token operation failed");
-                    Err(ServerFnError::new(
-                        "Something went wrong on our side. Please try again.",
-                    ))
-                }
-            },
+            Err(err) if err.is_internal() => {
+                tracing::error!(error = %err, "token operation failed");
+                Err(ServerFnError::new(err.message()))
+            }
+            Err(err) => Ok(Outcome::Rejected {
+                fields: err.fields(),
+                message: err.form_message(),
+            }),
         }
+    }
+
+    /// The signed-in user as the token service's actor.
+    pub fn actor(user: &CurrentUser) -> Actor {
+        Actor::user(user.id)
     }
 }
 
+/// One page of the signed-in user's tokens.
 #[server(prefix = "/rpc", endpoint = "tokens/list", input = Json)]
 pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
     let (state, user) = ssr::context()?;
@@ -70,6 +90,7 @@ pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
         })
 }
 
+/// One of the signed-in user's tokens (`None`: not theirs, or absent).
 #[server(prefix = "/rpc", endpoint = "tokens/get", input = Json)]
 pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
@@ -85,46 +106,56 @@ pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
     }
 }
 
+/// Creates a token from the add dialog's form.
 #[server(prefix = "/rpc", endpoint = "tokens/create", input = Json)]
 pub async fn create_token(form: TokenForm) -> Result<Outcome<NewSecret>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::create_from_form(&state.core, user.id, &form).await)
+    let actor = ssr::actor(&user);
+    ssr::outcome(crate::server::tokens::create_from_form(&state.core, &actor, &form).await)
 }
 
+/// Applies the edit dialog's form to a token.
 #[server(prefix = "/rpc", endpoint = "tokens/update", input = Json)]
 pub async fn update_token(id: i64, form: TokenForm) -> Result<Outcome<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::update_from_form(&state.core, user.id, id, &form).await)
+    let actor = ssr::actor(&user);
+    ssr::outcome(crate::server::tokens::update_from_form(&state.core, &actor, id, &form).await)
 }
 
+/// Revokes a token.
 #[server(prefix = "/rpc", endpoint = "tokens/revoke", input = Json)]
 pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::revoke(&state.core, user.id, id).await)
+    ssr::outcome(crate::server::tokens::revoke(&state.core, &ssr::actor(&user), id).await)
 }
 
+/// Revokes every token of the signed-in user.
 #[server(prefix = "/rpc", endpoint = "tokens/revoke_all", input = Json)]
 pub async fn revoke_all_tokens() -> Result<Outcome<u64>, ServerFnError> {
     let (state, user) = ssr::context()?;
     ssr::outcome(crate::server::tokens::revoke_all(&state.core, user.id).await)
 }
 
+/// Gives a token a new secret.
 #[server(prefix = "/rpc", endpoint = "tokens/regenerate", input = Json)]
 pub async fn regenerate_token(id: i64) -> Result<Outcome<NewSecret>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::regenerate(&state.core, user.id, id).await)
+    ssr::outcome(crate::server::tokens::regenerate(&state.core, &ssr::actor(&user), id).await)
 }
 
 /// What the expiry picker needs: the operator's maximum lifetime and the
 /// server's clock (so server render and hydration compute the same dates).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenPolicy {
+    /// The longest lifetime allowed, in days.
     pub max_days: u32,
+    /// The server's clock.
     pub now: chrono::DateTime<chrono::Utc>,
     /// A fresh id for a create form rendered on the server.
     pub form_id: String,
 }
 
+/// The operator's limits and the server clock, for the expiry picker.
 #[server(prefix = "/rpc", endpoint = "tokens/policy", input = Json)]
 pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     let (state, _) = ssr::context()?;

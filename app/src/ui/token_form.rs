@@ -4,6 +4,7 @@
 //! scope grid only when chosen, so that works without JavaScript too.
 
 use crate::scopes::{Level, CATALOG};
+use crate::tokens::spec::days_from;
 use crate::tokens::{end_of_day, TokenForm, DESCRIPTION_MAX, EXPIRY_PRESETS, NAME_MAX};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use leptos::prelude::*;
@@ -31,7 +32,8 @@ fn resulting_date(
         days => days
             .parse::<i64>()
             .ok()
-            .map(|n| format!("Expires on {} (UTC)", fmt_date(now + Duration::days(n)))),
+            .and_then(|n| days_from(now, n))
+            .map(|at| format!("Expires on {} (UTC)", fmt_date(at))),
     }
 }
 
@@ -219,5 +221,25 @@ pub fn new_form_id() -> String {
     #[cfg(not(target_arch = "wasm32"))]
     {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resulting_date_never_overflows() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            resulting_date("30", "", now, None).as_deref(),
+            Some("Expires on Dec 28, 2026 (UTC)")
+        );
+        for huge in ["999999999", "9223372036854775807", "-9223372036854775808"] {
+            assert_eq!(resulting_date(huge, "", now, None), None, "{huge}");
+        }
+        assert_eq!(resulting_date("custom", "+999999-12-31", now, None), None);
     }
 }

@@ -127,11 +127,43 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// True under CI (`CI=true`), where nothing a test needs may be missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 /// Postgres is required in CI (and whenever TESSERA_REQUIRE_POSTGRES=1);
 /// elsewhere its tests are skipped with a note when no server answers.
 fn postgres_required() -> bool {
-    std::env::var("TESSERA_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
-        || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    std::env::var("TESSERA_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") || in_ci()
+}
+
+/// The password every test account gets.
+pub const PW: &str = "correct horse battery";
+
+/// Signs `name` up; returns the user id and the session cookie.
+pub async fn user(app: &TestApp, name: &str) -> (i64, String) {
+    let cookie = app.sign_up(name, PW).await;
+    let rows: Vec<(i64,)> = app
+        .rows(&format!("SELECT id FROM users WHERE username = '{name}'"))
+        .await;
+    (rows[0].0, cookie)
+}
+
+/// Creates a 30-day token `name` with `scopes` (`full` or `area:level …`)
+/// for user `uid`, as the user; returns its id and secret.
+pub async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, String) {
+    let spec = app::tokens::TokenSpec {
+        name: name.into(),
+        description: String::new(),
+        expiry: app::tokens::Expiry::Days(30),
+        scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
+    };
+    let actor = app::server::tokens::Actor::user(uid);
+    let created = app::server::tokens::create(&app.core, &actor, &spec, "")
+        .await
+        .expect("create");
+    (created.token.id, created.secret)
 }
 
 pub fn encode_form(fields: &[(&str, &str)]) -> String {
@@ -230,6 +262,17 @@ impl TestApp {
         send(&self.router, req).await
     }
 
+    /// `method path` with `token` as the Bearer token, no body.
+    pub async fn pat(&self, method: &str, path: &str, token: &str) -> Resp {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        self.request(req).await
+    }
+
     /// Rows of a query run directly against the test database.
     pub async fn rows<T>(&self, sql: &str) -> Vec<T>
     where
@@ -238,20 +281,14 @@ impl TestApp {
             + Send
             + Unpin,
     {
-        match &self.db {
-            Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await,
-            Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await,
-        }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        app::on_db!(&self.db, p => sqlx::query_as(sql).fetch_all(p).await)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Runs a statement directly against the test database.
     pub async fn exec(&self, sql: &str) {
-        match &self.db {
-            Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
-            Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
-        }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        app::on_db!(&self.db, p => sqlx::query(sql).execute(p).await.map(|_| ()))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
@@ -374,7 +411,16 @@ where
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident $(with $opts:expr)?),* $(,)?) => {
-        mod sqlite {
+        $crate::on_backend!(sqlite, Sqlite; $($name $(with $opts)?),*);
+        $crate::on_backend!(postgres, Postgres; $($name $(with $opts)?),*);
+    };
+}
+
+/// Declares the listed tests in module `$module`, each on one `$backend`.
+#[macro_export]
+macro_rules! on_backend {
+    ($module:ident, $backend:ident; $($name:ident $(with $opts:expr)?),* $(,)?) => {
+        mod $module {
             #[allow(unused_imports)]
             use super::*;
             $(
@@ -383,20 +429,7 @@ macro_rules! on_both_backends {
                     #[allow(unused_mut, unused_assignments)]
                     let mut options: $crate::support::Options = Default::default();
                     $(options = $opts;)?
-                    $crate::support::run($crate::support::Backend::Sqlite, options, super::$name).await
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    #[allow(unused_mut, unused_assignments)]
-                    let mut options: $crate::support::Options = Default::default();
-                    $(options = $opts;)?
-                    $crate::support::run($crate::support::Backend::Postgres, options, super::$name).await
+                    $crate::support::run($crate::support::Backend::$backend, options, super::$name).await
                 }
             )*
         }

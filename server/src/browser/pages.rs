@@ -47,17 +47,8 @@ async fn render(state: &AppState, feedback: FormFeedback, req: Request) -> Respo
     handler(req).await.into_response()
 }
 
-/// Fallback: anything no route matched gets the app's "not found" page, or
-/// under the API's paths a JSON error.
+/// The browser router's fallback: the app's "not found" page.
 pub async fn not_found(State(state): State<AppState>, req: Request) -> Response {
-    if crate::api::is_api_path(req.uri().path()) {
-        return crate::pat::ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No such API endpoint; see /api/v1/openapi.json.",
-        )
-        .into_response();
-    }
     let mut res = render(&state, FormFeedback::default(), req).await;
     *res.status_mut() = StatusCode::NOT_FOUND;
     res

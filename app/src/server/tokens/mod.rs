@@ -1,34 +1,73 @@
 //! The token service: create, list, edit, revoke, regenerate. Every query is
 //! scoped to the owner, so another user's token id behaves exactly like one
-//! that does not exist.
+//! that does not exist. Every transport (plain forms, server functions, the
+//! REST API) calls these functions with a typed [`TokenSpec`] and an
+//! [`Actor`]; the rules are applied here, once ([`TokenSpec::check`]), and
+//! failures carry their own status and code ([`TokenError`]).
+
+mod error;
+mod sql;
+
+pub use error::TokenError;
 
 use super::{
     db::{is_unique_violation, now, on_db, Db},
-    secret, Core,
+    secret,
+    verify::Verified,
+    Core,
 };
 use crate::scopes::Scopes;
 use crate::tokens::{
-    FieldErrors, ListQuery, NewSecret, Sort, Status, TokenInput, TokenPage, TokenView, PAGE_SIZE,
+    Ceiling, FieldErrors, Limits, ListQuery, NewSecret, Sort, Status, TokenPage, TokenSpec,
+    TokenView, PAGE_SIZE,
 };
 use chrono::{DateTime, Duration, Utc};
 
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// Bad input: field name → message.
-    #[error("invalid input")]
-    Invalid(FieldErrors),
-    /// No such token for this user (also: another user's token).
-    #[error("token not found")]
-    NotFound,
-    #[error("revoked tokens cannot be changed")]
-    Revoked,
-    #[error("expired tokens cannot be changed")]
-    Expired,
-    /// The same form was submitted again; the token already exists.
-    #[error("this form was already submitted")]
-    AlreadySubmitted(TokenView),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
+/// Who acts on tokens: a signed-in user, or a token through the API, which
+/// is bounded by its own scopes and expiry.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// The user whose tokens are acted on.
+    pub user_id: i64,
+    /// The acting token's limits (`None` for a signed-in person).
+    pub ceiling: Option<Ceiling>,
+}
+
+impl Actor {
+    /// A signed-in user.
+    pub fn user(user_id: i64) -> Actor {
+        Actor {
+            user_id,
+            ceiling: None,
+        }
+    }
+
+    /// A token acting through the API: never beyond its own scopes and life.
+    pub fn token(v: &Verified) -> Actor {
+        Actor {
+            user_id: v.user_id,
+            ceiling: Some(Ceiling {
+                scopes: v.scopes.clone(),
+                expires_at: v.expires_at,
+            }),
+        }
+    }
+
+    /// `Ok` when this actor may act on a token with `scopes`.
+    fn may_touch(&self, scopes: &Scopes) -> Result<(), TokenError> {
+        match &self.ceiling {
+            Some(c) if !c.covers(scopes) => Err(TokenError::BeyondCaller(c.scopes.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn limits(&self, core: &Core) -> Limits {
+        Limits {
+            now: now(),
+            max_days: core.config.max_token_days,
+            ceiling: self.ceiling.clone(),
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -46,9 +85,6 @@ struct Row {
     last_used_ip: Option<String>,
     last_used_agent: Option<String>,
 }
-
-const COLUMNS: &str = "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
-                       revoked_at, last_used_at, last_used_ip, last_used_agent";
 
 impl Row {
     fn into_view(self) -> TokenView {
@@ -82,10 +118,9 @@ fn name_taken(name: &str) -> TokenError {
     TokenError::Invalid(e)
 }
 
+/// One token of `user_id` ([`TokenError::NotFound`] for anyone else's).
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
-    let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = $1 AND user_id = $2");
-    let row: Option<Row> =
-        on_db!(db, pool => sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(pool).await)?;
+    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::GET).bind(id).bind(user_id).fetch_optional(pool).await)?;
     row.map(Row::into_view).ok_or(TokenError::NotFound)
 }
 
@@ -94,19 +129,20 @@ async fn by_form_id(
     user_id: i64,
     form_id: &str,
 ) -> Result<Option<TokenView>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM tokens WHERE user_id = $1 AND form_id = $2");
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(&sql).bind(user_id).bind(form_id).fetch_optional(pool).await)?;
+    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::BY_FORM_ID).bind(user_id).bind(form_id).fetch_optional(pool).await)?;
     Ok(row.map(Row::into_view))
 }
 
-/// Creates a token from a validated form. `form_id` (when not empty) makes a
-/// repeated submission of the same form create nothing.
+/// Creates a token after applying the rules to `spec`. `form_id` (when not
+/// empty) makes a repeated submission of the same form create nothing.
 pub async fn create(
-    db: &Db,
-    user_id: i64,
-    input: TokenInput,
+    core: &Core,
+    actor: &Actor,
+    spec: &TokenSpec,
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
+    let input = spec.check(&actor.limits(core), false)?;
+    let (db, user_id) = (&core.db, actor.user_id);
     let form_id = (!form_id.is_empty()).then(|| form_id.chars().take(64).collect::<String>());
     if let Some(fid) = &form_id {
         if let Some(existing) = by_form_id(db, user_id, fid).await? {
@@ -116,12 +152,8 @@ pub async fn create(
     let created = now();
     let expires_at = input.expires_at.unwrap_or(created + Duration::days(30));
     let (plaintext, stored) = secret::generate();
-    let sql = format!(
-        "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING {COLUMNS}"
-    );
     let scopes = input.scopes.to_string();
-    let inserted: Result<Row, sqlx::Error> = on_db!(db, pool => sqlx::query_as(&sql)
+    let inserted: Result<Row, sqlx::Error> = on_db!(db, pool => sqlx::query_as(sql::INSERT)
         .bind(user_id)
         .bind(&input.name)
         .bind(&input.description)
@@ -151,8 +183,20 @@ pub async fn create(
     }
 }
 
-/// Why a token could not be changed: it does not exist (for this user), or
-/// it is revoked or expired.
+/// The token `id` of the actor's user, checked to be within the actor's
+/// reach, and refused when it is revoked or expired.
+async fn changeable(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
+    let current = get(&core.db, actor.user_id, id).await?;
+    actor.may_touch(&current.scopes)?;
+    match current.status(now()) {
+        Status::Revoked => Err(TokenError::Revoked),
+        Status::Expired => Err(TokenError::Expired),
+        Status::Active => Ok(current),
+    }
+}
+
+/// Why a token could not be changed after all (its state changed between
+/// reading it and the conditional UPDATE).
 async fn why_unchangeable(db: &Db, user_id: i64, id: i64) -> TokenError {
     match get(db, user_id, id).await {
         Ok(t) if t.status(now()) == Status::Revoked => TokenError::Revoked,
@@ -162,22 +206,21 @@ async fn why_unchangeable(db: &Db, user_id: i64, id: i64) -> TokenError {
     }
 }
 
-/// Edits an active token. The conditions are in the UPDATE itself, so an
-/// edit racing a revoke can never bring the token back.
+/// Edits an active token. `change` turns its current settings into the
+/// wanted ones (a form ignores them; the API's partial edit starts from
+/// them); the rules apply to the result.
 pub async fn update(
     core: &Core,
-    user_id: i64,
+    actor: &Actor,
     id: i64,
-    input: TokenInput,
+    change: impl FnOnce(&TokenView) -> Result<TokenSpec, FieldErrors>,
 ) -> Result<TokenView, TokenError> {
-    let db = &core.db;
+    let current = changeable(core, actor, id).await?;
+    let input = change(&current)?.check(&actor.limits(core), true)?;
+    let (db, user_id) = (&core.db, actor.user_id);
     let at = now();
-    let sql = format!(
-        "UPDATE tokens SET name = $1, description = $2, scopes = $3, expires_at = COALESCE($4, expires_at), updated_at = $5 \
-         WHERE id = $6 AND user_id = $7 AND revoked_at IS NULL AND expires_at > $5 RETURNING {COLUMNS}"
-    );
     let scopes = input.scopes.to_string();
-    let updated: Result<Option<Row>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(&sql)
+    let updated: Result<Option<Row>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(sql::UPDATE)
         .bind(&input.name)
         .bind(&input.description)
         .bind(&scopes)
@@ -199,13 +242,14 @@ pub async fn update(
 }
 
 /// Revokes a token, for good. Revoking a revoked token changes nothing.
-pub async fn revoke(core: &Core, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
-    let db = &core.db;
+pub async fn revoke(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
+    let (db, user_id) = (&core.db, actor.user_id);
+    if actor.ceiling.is_some() {
+        let current = get(db, user_id, id).await?;
+        actor.may_touch(&current.scopes)?;
+    }
     let at = now();
-    let sql = format!(
-        "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING {COLUMNS}"
-    );
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(&sql).bind(at).bind(id).bind(user_id).fetch_optional(pool).await)?;
+    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::REVOKE).bind(at).bind(id).bind(user_id).fetch_optional(pool).await)?;
     core.verifier.evict(user_id, Some(id));
     match row {
         Some(row) => Ok(row.into_view()),
@@ -217,12 +261,10 @@ pub async fn revoke(core: &Core, user_id: i64, id: i64) -> Result<TokenView, Tok
 pub async fn revoke_all(core: &Core, user_id: i64) -> Result<u64, TokenError> {
     let db = &core.db;
     let at = now();
-    let done = on_db!(db, pool => sqlx::query(
-        "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(at)
-    .bind(user_id)
-    .execute(pool)
+    let done = on_db!(db, pool => sqlx::query(sql::REVOKE_ALL)
+        .bind(at)
+        .bind(user_id)
+        .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
     core.verifier.evict(user_id, None);
@@ -231,27 +273,17 @@ pub async fn revoke_all(core: &Core, user_id: i64) -> Result<u64, TokenError> {
 
 /// Gives an active token a new secret (shown once) with the same name,
 /// description and scopes, and the same lifetime counted from now (capped by
-/// `max_days`). The old secret stops working at once.
-pub async fn regenerate(core: &Core, user_id: i64, id: i64) -> Result<NewSecret, TokenError> {
-    let db = &core.db;
+/// the operator's maximum). The old secret stops working at once.
+pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret, TokenError> {
+    let current = changeable(core, actor, id).await?;
+    let (db, user_id) = (&core.db, actor.user_id);
     let max_days = core.config.max_token_days;
-    let current = get(db, user_id, id).await?;
-    match current.status(now()) {
-        Status::Revoked => return Err(TokenError::Revoked),
-        Status::Expired => return Err(TokenError::Expired),
-        Status::Active => {}
-    }
     let at = now();
     let lifetime =
         (current.expires_at - current.created_at).min(Duration::days(i64::from(max_days)));
     let expires_at = at + lifetime.max(Duration::days(1));
     let (plaintext, stored) = secret::generate();
-    let sql = format!(
-        "UPDATE tokens SET token_hash = $1, hint = $2, expires_at = $3, created_at = $4, updated_at = $4, \
-         last_used_at = NULL, last_used_ip = NULL, last_used_agent = NULL \
-         WHERE id = $5 AND user_id = $6 AND revoked_at IS NULL AND expires_at > $4 RETURNING {COLUMNS}"
-    );
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(&sql)
+    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::REGENERATE)
         .bind(&stored.hash)
         .bind(&stored.hint)
         .bind(expires_at)
@@ -282,22 +314,20 @@ fn like_pattern(search: &str) -> String {
     p
 }
 
-fn order_by(sort: Sort) -> &'static str {
+fn list_statement(sort: Sort) -> &'static str {
     match sort {
-        Sort::CreatedDesc => "created_at DESC, id DESC",
-        Sort::CreatedAsc => "created_at ASC, id ASC",
-        Sort::Name => "LOWER(name) ASC, id ASC",
-        Sort::ExpiresAsc => "expires_at ASC, id ASC",
-        Sort::ExpiresDesc => "expires_at DESC, id DESC",
+        Sort::CreatedDesc => sql::LIST_CREATED_DESC,
+        Sort::CreatedAsc => sql::LIST_CREATED_ASC,
+        Sort::Name => sql::LIST_NAME,
+        Sort::ExpiresAsc => sql::LIST_EXPIRES_ASC,
+        Sort::ExpiresDesc => sql::LIST_EXPIRES_DESC,
     }
 }
 
 /// One page of the user's tokens.
 pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, TokenError> {
     let pattern = like_pattern(&q.search);
-    let filter = "user_id = $1 AND ($2 OR revoked_at IS NULL) AND LOWER(name) LIKE $3 ESCAPE '\\'";
-    let count_sql = format!("SELECT COUNT(*) FROM tokens WHERE {filter}");
-    let (total,): (i64,) = on_db!(db, pool => sqlx::query_as(&count_sql)
+    let (total,): (i64,) = on_db!(db, pool => sqlx::query_as(sql::LIST_COUNT)
         .bind(user_id)
         .bind(q.include_revoked)
         .bind(&pattern)
@@ -307,11 +337,7 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
     let pages = (total.div_ceil(u64::from(PAGE_SIZE))).max(1) as u32;
     let page = q.page.clamp(1, pages);
     let offset = i64::from((page - 1) * PAGE_SIZE);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM tokens WHERE {filter} ORDER BY {} LIMIT $4 OFFSET $5",
-        order_by(q.sort)
-    );
-    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(&sql)
+    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(list_statement(q.sort))
         .bind(user_id)
         .bind(q.include_revoked)
         .bind(&pattern)
@@ -320,13 +346,11 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
         .fetch_all(pool)
         .await)?;
     let at = now();
-    let (active,): (i64,) = on_db!(db, pool => sqlx::query_as(
-        "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-    )
-    .bind(user_id)
-    .bind(at)
-    .fetch_one(pool)
-    .await)?;
+    let (active,): (i64,) = on_db!(db, pool => sqlx::query_as(sql::ACTIVE_COUNT)
+        .bind(user_id)
+        .bind(at)
+        .fetch_one(pool)
+        .await)?;
     Ok(TokenPage {
         items: rows.into_iter().map(Row::into_view).collect(),
         total,
@@ -337,45 +361,21 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
     })
 }
 
-/// How an error reads to the user: field messages and/or a form message.
-/// `None` means an internal failure (logged, answered generically).
-pub fn describe(err: &TokenError) -> Option<(FieldErrors, Option<String>)> {
-    let msg = |m: &str| Some((FieldErrors::new(), Some(m.to_owned())));
-    match err {
-        TokenError::Invalid(fields) => Some((fields.clone(), None)),
-        TokenError::NotFound => msg("That token does not exist."),
-        TokenError::Revoked => msg("This token is revoked. Revoked tokens cannot be edited, regenerated or restored."),
-        TokenError::Expired => msg("This token has expired. Expired tokens cannot be edited or regenerated; create a new one."),
-        TokenError::AlreadySubmitted(t) => Some((
-            FieldErrors::new(),
-            Some(format!(
-                "This form was already submitted: the token \u{201c}{}\u{201d} exists. Its secret was shown once; if you missed it, regenerate the token.",
-                t.name
-            )),
-        )),
-        TokenError::Database(_) => None,
-    }
-}
-
-/// Validates a submitted form and creates the token.
+/// Creates a token from the browser's form (plain post or server function).
 pub async fn create_from_form(
     core: &Core,
-    user_id: i64,
+    actor: &Actor,
     form: &crate::tokens::TokenForm,
 ) -> Result<NewSecret, TokenError> {
-    let input = crate::tokens::validate(form, now(), core.config.max_token_days, false)
-        .map_err(TokenError::Invalid)?;
-    create(&core.db, user_id, input, &form.form_id).await
+    create(core, actor, &form.parse()?, &form.form_id).await
 }
 
-/// Validates a submitted form and applies it to an active token.
+/// Applies the browser's edit form to a token.
 pub async fn update_from_form(
     core: &Core,
-    user_id: i64,
+    actor: &Actor,
     id: i64,
     form: &crate::tokens::TokenForm,
 ) -> Result<TokenView, TokenError> {
-    let input = crate::tokens::validate(form, now(), core.config.max_token_days, true)
-        .map_err(TokenError::Invalid)?;
-    update(core, user_id, id, input).await
+    update(core, actor, id, |_| form.parse()).await
 }

@@ -3,82 +3,19 @@
 //! as the password (or, failing that, the user name) of HTTP Basic — what
 //! git and VS Code send.
 
+use super::error::ApiError;
 use crate::middleware::ClientIp;
 use app::server::{
+    tokens::Actor,
     verify::{Verified, VerifyError},
     AppState,
 };
 use axum::{
     extract::FromRequestParts,
-    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
+    http::{header, request::Parts, HeaderMap},
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use serde_json::json;
 use std::{borrow::Cow, sync::Arc};
-
-pub const REALM: &str = "Basic realm=\"Tessera\"";
-
-/// An API error: an HTTP status and a JSON body with a stable `error` code.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            extra: Default::default(),
-        }
-    }
-
-    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
-        self.extra.insert(key.into(), value);
-        self
-    }
-
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-
-    pub fn insufficient_scope(required: &str) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("This token lacks the scope {required}."),
-        )
-        .with("required_scope", json!(required))
-    }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "The service is unavailable; try again.",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = self.extra;
-        body.insert("error".into(), json!(self.code));
-        body.insert("message".into(), json!(self.message));
-        let mut res = (self.status, Json(serde_json::Value::Object(body))).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
-        }
-        res
-    }
-}
 
 /// The token presented in `Authorization`, if any (borrowed from a Bearer
 /// header; Basic credentials are decoded).
@@ -129,7 +66,7 @@ async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Ver
         Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
         Err(VerifyError::Database(e)) => {
             tracing::error!(error = %e, "token verification failed");
-            Err(ApiError::internal())
+            Err(ApiError::unavailable())
         }
     }
 }
@@ -145,6 +82,11 @@ impl Pat {
         } else {
             Err(ApiError::insufficient_scope(scope))
         }
+    }
+
+    /// The token as the token service's actor (bounded by its own limits).
+    pub fn actor(&self) -> Actor {
+        Actor::token(&self.0)
     }
 }
 
@@ -162,6 +104,7 @@ impl FromRequestParts<AppState> for Pat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn tokens_are_read_from_bearer_and_basic() {

@@ -3,8 +3,9 @@
 //! they render the same page again with field-level messages and a status
 //! that says what went wrong (422, 401, 429 with `Retry-After`).
 
-use crate::middleware::{ClientIp, SessionCookie};
-use crate::pages::render_page;
+use super::pages::render_page;
+use super::session::{with_session, without_session, SessionCookie};
+use crate::middleware::ClientIp;
 use app::{
     model::{CurrentUser, FormFeedback},
     server::{
@@ -20,50 +21,24 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     Extension, Form,
 };
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 const HOME: &str = "/profile/security/tokens";
 
-fn session_cookie(state: &AppState, session: &NewSession) -> HeaderValue {
-    let secure = if state.core.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let max_age = sessions::LIFETIME_DAYS * 24 * 3600;
-    let value = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        sessions::COOKIE_NAME,
-        session.cookie_value
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn clear_cookie(state: &AppState) -> HeaderValue {
-    let secure = if state.core.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-        sessions::COOKIE_NAME
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
 fn redirect_with_session(state: &AppState, to: &str, session: &NewSession) -> Response {
-    let mut res = Redirect::to(to).into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(state, session));
-    res
+    let jar = with_session(state, CookieJar::new(), session);
+    (jar, Redirect::to(to)).into_response()
 }
 
 /// Splits the request into its parts and its decoded form. Missing fields
 /// decode as empty strings, so they get field messages rather than a 4xx.
-async fn parts_and_form<T>(state: &AppState, req: Request) -> Result<(Parts, T), Response>
+pub(super) async fn parts_and_form<T>(
+    state: &AppState,
+    req: Request,
+) -> Result<(Parts, T), Response>
 where
-    T: for<'de> Deserialize<'de> + Send,
+    T: serde::de::DeserializeOwned + Send,
 {
     let (parts, body) = req.into_parts();
     let rebuilt = Request::from_parts(parts.clone(), body);
@@ -110,6 +85,7 @@ async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: AccountE
     }
 }
 
+/// The sign-in form.
 #[derive(Deserialize)]
 pub struct SignInForm {
     #[serde(default)]
@@ -120,6 +96,8 @@ pub struct SignInForm {
     next: String,
 }
 
+/// `POST /signin`: a session cookie and a redirect to `next`, or the page
+/// again with the reason.
 pub async fn sign_in(
     State(state): State<AppState>,
     Extension(ip): Extension<ClientIp>,
@@ -164,6 +142,7 @@ fn keep_next(err: AccountError, next: &str) -> AccountError {
     }
 }
 
+/// The sign-up form.
 #[derive(Deserialize)]
 pub struct SignUpForm {
     #[serde(default)]
@@ -176,6 +155,7 @@ pub struct SignUpForm {
     next: String,
 }
 
+/// `POST /signup`: a new account, signed in.
 pub async fn sign_up(State(state): State<AppState>, req: Request) -> Response {
     let (parts, form) = match parts_and_form::<SignUpForm>(&state, req).await {
         Ok(v) => v,
@@ -191,8 +171,10 @@ pub async fn sign_up(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
+/// `POST /signout`: ends this session.
 pub async fn sign_out(
     State(state): State<AppState>,
+    jar: CookieJar,
     cookie: Option<Extension<SessionCookie>>,
 ) -> Response {
     if let Some(Extension(SessionCookie(value))) = cookie {
@@ -205,12 +187,12 @@ pub async fn sign_out(
                 .into_response();
         }
     }
-    let mut res = Redirect::to("/signin?signed_out=1").into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, clear_cookie(&state));
-    res
+    // the jar holds the request's cookies, so removing one expires it
+    let jar = without_session(&state, jar);
+    (jar, Redirect::to("/signin?signed_out=1")).into_response()
 }
 
+/// The change-password form.
 #[derive(Deserialize)]
 pub struct ChangePasswordForm {
     #[serde(default)]
@@ -221,6 +203,7 @@ pub struct ChangePasswordForm {
     confirm: String,
 }
 
+/// `POST /profile/security/password`: a new password; every other session ends.
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(ip): Extension<ClientIp>,

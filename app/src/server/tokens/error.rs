@@ -1,0 +1,150 @@
+//! Why a token operation failed, and how each failure is answered: the HTTP
+//! status and stable code (used by the API, the plain forms and the server
+//! functions alike) and the words shown to a person. Defined once, here.
+
+use crate::tokens::{spec::Broken, FieldErrors, TokenView};
+use http::StatusCode;
+
+/// A token operation's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Bad input: field name → message.
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// The caller (a token) would act beyond its own scopes, which are given.
+    #[error("beyond the caller's scopes")]
+    BeyondCaller(String),
+    /// No such token for this user (also: another user's token).
+    #[error("token not found")]
+    NotFound,
+    /// The token is revoked and cannot change.
+    #[error("revoked tokens cannot be changed")]
+    Revoked,
+    /// The token has expired and cannot change.
+    #[error("expired tokens cannot be changed")]
+    Expired,
+    /// The same form was submitted again; the token already exists.
+    #[error("this form was already submitted")]
+    AlreadySubmitted(TokenView),
+    /// The store failed (logged; answered generically).
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<FieldErrors> for TokenError {
+    fn from(fields: FieldErrors) -> Self {
+        TokenError::Invalid(fields)
+    }
+}
+
+impl From<Broken> for TokenError {
+    fn from(b: Broken) -> Self {
+        match b {
+            Broken::Fields(f) => TokenError::Invalid(f),
+            Broken::BeyondCaller(own) => TokenError::BeyondCaller(own),
+        }
+    }
+}
+
+impl TokenError {
+    /// The HTTP status every transport answers this failure with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            TokenError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            TokenError::BeyondCaller(_) => StatusCode::FORBIDDEN,
+            TokenError::NotFound => StatusCode::NOT_FOUND,
+            TokenError::Revoked | TokenError::Expired | TokenError::AlreadySubmitted(_) => {
+                StatusCode::CONFLICT
+            }
+            TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable machine-readable code (the API's `error` field).
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Invalid(_) => "invalid_request",
+            TokenError::BeyondCaller(_) => "insufficient_scope",
+            TokenError::NotFound => "not_found",
+            TokenError::Revoked => "token_revoked",
+            TokenError::Expired => "token_expired",
+            TokenError::AlreadySubmitted(_) => "already_submitted",
+            TokenError::Database(_) => "unavailable",
+        }
+    }
+
+    /// True for failures of ours rather than of the request (to be logged).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, TokenError::Database(_))
+    }
+
+    /// Field name → message (empty unless the input was invalid).
+    pub fn fields(&self) -> FieldErrors {
+        match self {
+            TokenError::Invalid(f) => f.clone(),
+            _ => FieldErrors::new(),
+        }
+    }
+
+    /// The sentence for the whole form, or `None` when the field messages
+    /// say it all.
+    pub fn form_message(&self) -> Option<String> {
+        match self {
+            TokenError::Invalid(_) => None,
+            _ => Some(self.message()),
+        }
+    }
+
+    /// The sentence for a person (also the API's `message`).
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::Invalid(_) => "Some fields are not valid; see the field messages.".into(),
+            TokenError::BeyondCaller(own) => format!(
+                "This token cannot grant or act on scopes beyond its own ({own})."
+            ),
+            TokenError::NotFound => "That token does not exist.".into(),
+            TokenError::Revoked => "This token is revoked. Revoked tokens cannot be edited, regenerated or restored.".into(),
+            TokenError::Expired => "This token has expired. Expired tokens cannot be edited or regenerated; create a new one.".into(),
+            TokenError::AlreadySubmitted(t) => format!(
+                "This form was already submitted: the token \u{201c}{}\u{201d} exists. Its secret was shown once; if you missed it, regenerate the token.",
+                t.name
+            ),
+            TokenError::Database(_) => "Something went wrong on our side. Please try again.".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_has_a_status_code_and_message() {
+        let all = [
+            TokenError::Invalid(FieldErrors::new()),
+            TokenError::BeyondCaller("code:read".into()),
+            TokenError::NotFound,
+            TokenError::Revoked,
+            TokenError::Expired,
+            TokenError::Database(sqlx::Error::PoolTimedOut),
+        ];
+        let codes: Vec<_> = all
+            .iter()
+            .map(|e| (e.status().as_u16(), e.code()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (422, "invalid_request"),
+                (403, "insufficient_scope"),
+                (404, "not_found"),
+                (409, "token_revoked"),
+                (409, "token_expired"),
+                (503, "unavailable"),
+            ]
+        );
+        assert!(all.iter().all(|e| !e.message().is_empty()));
+        assert_eq!(all[0].form_message(), None);
+        assert!(all[5].is_internal() && !all[2].is_internal());
+    }
+}

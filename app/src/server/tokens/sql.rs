@@ -1,0 +1,98 @@
+//! Every statement of the token service, whole, as a constant: `grep
+//! "UPDATE tokens"` finds the full text of each. Written once for both
+//! dialects (`$n` placeholders, `RETURNING`).
+
+/// The columns a [`super::Row`] reads, in a string literal.
+macro_rules! columns {
+    () => {
+        "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
+         revoked_at, last_used_at, last_used_ip, last_used_agent"
+    };
+}
+
+/// The list filter: owner, revoked shown or not, name search.
+macro_rules! list_filter {
+    () => {
+        "user_id = $1 AND ($2 OR revoked_at IS NULL) AND LOWER(name) LIKE $3 ESCAPE '\\'"
+    };
+}
+
+/// One page of the list, in one order.
+macro_rules! list_page {
+    ($order:literal) => {
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tokens WHERE ",
+            list_filter!(),
+            " ORDER BY ",
+            $order,
+            " LIMIT $4 OFFSET $5"
+        )
+    };
+}
+
+/// One token of a user: `$1` id, `$2` user.
+pub const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tokens WHERE id = $1 AND user_id = $2"
+);
+
+/// The token a form submission made: `$1` user, `$2` form id.
+pub const BY_FORM_ID: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tokens WHERE user_id = $1 AND form_id = $2"
+);
+
+/// A new token; `$7` is both its creation and update time.
+pub const INSERT: &str = concat!(
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING ",
+    columns!()
+);
+
+/// Edits an active token (`$4` NULL keeps the expiry); the conditions are in
+/// the statement, so an edit racing a revoke can never bring a token back.
+pub const UPDATE: &str = concat!(
+    "UPDATE tokens SET name = $1, description = $2, scopes = $3, expires_at = COALESCE($4, expires_at), updated_at = $5 \
+     WHERE id = $6 AND user_id = $7 AND revoked_at IS NULL AND expires_at > $5 RETURNING ",
+    columns!()
+);
+
+/// Revokes one token that is not revoked yet: `$1` time, `$2` id, `$3` user.
+pub const REVOKE: &str = concat!(
+    "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING ",
+    columns!()
+);
+
+/// Revokes every token of a user that is not revoked yet: `$1` time, `$2` user.
+pub const REVOKE_ALL: &str =
+    "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+
+/// A new secret for an active token; its last use is forgotten.
+pub const REGENERATE: &str = concat!(
+    "UPDATE tokens SET token_hash = $1, hint = $2, expires_at = $3, created_at = $4, updated_at = $4, \
+     last_used_at = NULL, last_used_ip = NULL, last_used_agent = NULL \
+     WHERE id = $5 AND user_id = $6 AND revoked_at IS NULL AND expires_at > $4 RETURNING ",
+    columns!()
+);
+
+/// How many tokens match the list filter.
+pub const LIST_COUNT: &str = concat!("SELECT COUNT(*) FROM tokens WHERE ", list_filter!());
+
+/// Active tokens of a user: `$1` user, `$2` now.
+pub const ACTIVE_COUNT: &str =
+    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+
+/// List pages, one statement per order.
+pub const LIST_CREATED_DESC: &str = list_page!("created_at DESC, id DESC");
+/// Oldest first.
+pub const LIST_CREATED_ASC: &str = list_page!("created_at ASC, id ASC");
+/// By name.
+pub const LIST_NAME: &str = list_page!("LOWER(name) ASC, id ASC");
+/// Soonest expiry first.
+pub const LIST_EXPIRES_ASC: &str = list_page!("expires_at ASC, id ASC");
+/// Latest expiry first.
+pub const LIST_EXPIRES_DESC: &str = list_page!("expires_at DESC, id DESC");

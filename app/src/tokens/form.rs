@@ -1,0 +1,232 @@
+//! The add/edit form as the browser sends it (plain HTML form or the
+//! dialog's server function), and its parsing into a [`TokenSpec`].
+
+use super::spec::{Expiry, TokenSpec};
+use super::{FieldErrors, TokenView};
+use crate::scopes::{Level, ScopeError, Scopes};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The add/edit form exactly as submitted (all text, so nothing is lost when
+/// it is shown again with messages).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenForm {
+    /// The token's name.
+    #[serde(default)]
+    pub name: String,
+    /// Its optional description.
+    #[serde(default)]
+    pub description: String,
+    /// A preset number of days, "custom", or (edit only) "keep".
+    #[serde(default)]
+    pub expiry: String,
+    /// `YYYY-MM-DD`, used when `expiry == "custom"`.
+    #[serde(default)]
+    pub expiry_date: String,
+    /// "full" or "custom".
+    #[serde(default)]
+    pub scope_mode: String,
+    /// Area id → "none" | "read" | "write" | "manage".
+    #[serde(default)]
+    pub levels: BTreeMap<String, String>,
+    /// One value per rendered form; a repeated submission is recognised by it.
+    #[serde(default)]
+    pub form_id: String,
+}
+
+impl TokenForm {
+    /// The form pre-filled from an existing token (for editing).
+    pub fn from_token(t: &TokenView) -> TokenForm {
+        let (scope_mode, levels) = match &t.scopes {
+            Scopes::Full => ("full".to_string(), BTreeMap::new()),
+            Scopes::Custom(map) => (
+                "custom".to_string(),
+                map.iter()
+                    .map(|(a, l)| (a.clone(), l.as_str().to_string()))
+                    .collect(),
+            ),
+        };
+        TokenForm {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            expiry: "keep".into(),
+            expiry_date: t.expires_at.date_naive().to_string(),
+            scope_mode,
+            levels,
+            form_id: String::new(),
+        }
+    }
+
+    /// Reads the form from `name=value` pairs (`scope_<area>` for levels).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> TokenForm {
+        let mut form = TokenForm::default();
+        for (k, v) in pairs {
+            match k {
+                "name" => form.name = v.to_owned(),
+                "description" => form.description = v.to_owned(),
+                "expiry" => form.expiry = v.to_owned(),
+                "expiry_date" => form.expiry_date = v.to_owned(),
+                "scope_mode" => form.scope_mode = v.to_owned(),
+                "form_id" => form.form_id = v.to_owned(),
+                _ => {
+                    if let Some(area) = k.strip_prefix("scope_") {
+                        form.levels.insert(area.to_owned(), v.to_owned());
+                    }
+                }
+            }
+        }
+        form
+    }
+
+    /// The level chosen for `area` ("none" when absent).
+    pub fn level(&self, area: &str) -> &str {
+        self.levels.get(area).map(String::as_str).unwrap_or("none")
+    }
+
+    /// Parses the form into a [`TokenSpec`]; what cannot be read gets a
+    /// field message (the rules are applied later, by [`TokenSpec::check`]).
+    pub fn parse(&self) -> Result<TokenSpec, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let expiry = match self.expiry.trim() {
+            "keep" => Some(Expiry::Keep),
+            "custom" => match NaiveDate::parse_from_str(self.expiry_date.trim(), "%Y-%m-%d") {
+                Ok(date) => Some(Expiry::On(date)),
+                Err(_) => {
+                    errors.insert(
+                        "expiry_date".into(),
+                        "Enter the expiration date as YYYY-MM-DD.".into(),
+                    );
+                    None
+                }
+            },
+            days => match days.parse::<u32>() {
+                Ok(d) => Some(Expiry::Days(d)),
+                // digits, but more days than a u32 holds: too long, not garbage
+                Err(_) if !days.is_empty() && days.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some(Expiry::Days(u32::MAX))
+                }
+                Err(_) => {
+                    errors.insert("expiry".into(), "Choose an expiration.".into());
+                    None
+                }
+            },
+        };
+        let scopes = match self.scope_mode.as_str() {
+            "full" => Ok(Scopes::Full),
+            "custom" => self.custom_scopes(),
+            _ => Err("Choose Full access or Custom defined.".to_string()),
+        };
+        let scopes = scopes.map_err(|m| errors.insert("scopes".into(), m)).ok();
+        match (expiry, scopes) {
+            (Some(expiry), Some(scopes)) if errors.is_empty() => Ok(TokenSpec {
+                name: self.name.clone(),
+                description: self.description.clone(),
+                expiry,
+                scopes,
+            }),
+            _ => {
+                super::spec::text_rules(&self.name, &self.description, &mut errors);
+                Err(errors)
+            }
+        }
+    }
+
+    fn custom_scopes(&self) -> Result<Scopes, String> {
+        let mut map = BTreeMap::new();
+        for (area, level) in &self.levels {
+            if level == "none" || level.is_empty() {
+                continue;
+            }
+            if crate::scopes::area(area).is_none() {
+                return Err(ScopeError::UnknownArea(area.clone()).to_string());
+            }
+            let Some(l) = Level::parse(level) else {
+                return Err(ScopeError::UnknownLevel {
+                    area: area.clone(),
+                    level: level.clone(),
+                }
+                .to_string());
+            };
+            map.insert(area.clone(), l);
+        }
+        if map.is_empty() {
+            return Err(ScopeError::Empty.to_string());
+        }
+        Ok(Scopes::Custom(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(expiry: &str, mode: &str) -> TokenForm {
+        TokenForm {
+            name: "x".into(),
+            expiry: expiry.into(),
+            scope_mode: mode.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn expiry_reads_as_keep_days_or_a_date() {
+        assert_eq!(form("keep", "full").parse().unwrap().expiry, Expiry::Keep);
+        assert_eq!(form("30", "full").parse().unwrap().expiry, Expiry::Days(30));
+        assert_eq!(
+            form("999999999999", "full").parse().unwrap().expiry,
+            Expiry::Days(u32::MAX),
+            "too many days is a rule error, not a parse error"
+        );
+        assert!(form("soon", "full").parse().unwrap_err()["expiry"].contains("Choose"));
+        let mut nameless = form("soon", "full");
+        nameless.name.clear();
+        let both = nameless.parse().unwrap_err();
+        assert!(
+            both.contains_key("expiry") && both.contains_key("name"),
+            "every problem at once"
+        );
+        assert!(form("-3", "full").parse().is_err());
+        let mut f = form("custom", "full");
+        f.expiry_date = "tomorrow".into();
+        assert!(f.parse().unwrap_err().contains_key("expiry_date"));
+        f.expiry_date = "2026-12-01".into();
+        assert!(matches!(f.parse().unwrap().expiry, Expiry::On(_)));
+    }
+
+    #[test]
+    fn custom_scopes_need_at_least_one_known_area_and_level() {
+        let mut f = form("30", "custom");
+        assert!(f.parse().unwrap_err()["scopes"].contains("at least one"));
+        f.levels.insert("code".into(), "none".into());
+        assert!(f.parse().is_err());
+        f.levels.insert("code".into(), "write".into());
+        f.levels.insert("wiki".into(), "read".into());
+        assert_eq!(
+            f.parse().unwrap().scopes.to_string(),
+            "code:write wiki:read"
+        );
+        f.levels.insert("nukes".into(), "read".into());
+        assert!(f.parse().unwrap_err()["scopes"].contains("nukes"));
+        f.levels.remove("nukes");
+        f.levels.insert("code".into(), "admin".into());
+        assert!(f.parse().unwrap_err()["scopes"].contains("admin"));
+        assert!(form("30", "weird").parse().is_err());
+    }
+
+    #[test]
+    fn pairs_fill_the_form() {
+        let f = TokenForm::from_pairs([
+            ("name", "ci"),
+            ("scope_mode", "custom"),
+            ("scope_code", "read"),
+            ("expiry", "7"),
+            ("ignored", "x"),
+        ]);
+        assert_eq!(f.name, "ci");
+        assert_eq!(f.level("code"), "read");
+        assert_eq!(f.level("wiki"), "none");
+        assert_eq!(f.parse().unwrap().expiry, Expiry::Days(7));
+    }
+}

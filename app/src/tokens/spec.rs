@@ -1,0 +1,325 @@
+//! One typed description of what a token should be ([`TokenSpec`]), whatever
+//! transport asked for it (HTML form, server function, JSON body), and the
+//! one function that applies the rules to it ([`TokenSpec::check`]): lengths,
+//! lifetime, the operator's maximum and the caller's own limits.
+
+use super::{FieldErrors, TokenView, DESCRIPTION_MAX, NAME_MAX};
+use crate::scopes::Scopes;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+
+/// When a token should stop working, as asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Keep the current expiration (edits only).
+    Keep,
+    /// This many days from now.
+    Days(u32),
+    /// At the end of this day (UTC).
+    On(NaiveDate),
+}
+
+/// A token's settings as a caller asks for them: parsed, not yet checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// Display name (trimmed by the rules).
+    pub name: String,
+    /// Optional free text (trimmed by the rules).
+    pub description: String,
+    /// When it should expire.
+    pub expiry: Expiry,
+    /// What it may do.
+    pub scopes: Scopes,
+}
+
+impl TokenSpec {
+    /// The current settings of `t`, keeping its expiration: the base an edit
+    /// that names only some fields starts from.
+    pub fn of(t: &TokenView) -> TokenSpec {
+        TokenSpec {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            expiry: Expiry::Keep,
+            scopes: t.scopes.clone(),
+        }
+    }
+}
+
+/// What bounds a token besides its own fields.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The clock the rules are applied at.
+    pub now: DateTime<Utc>,
+    /// The operator's maximum lifetime, in days.
+    pub max_days: u32,
+    /// The caller's own limits when a token acts through the API.
+    pub ceiling: Option<Ceiling>,
+}
+
+/// The most a caller may hand out: its own scopes and expiry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ceiling {
+    /// The calling token's scopes.
+    pub scopes: Scopes,
+    /// The calling token's expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Ceiling {
+    /// True when a caller with these limits may create, change or act on a
+    /// token with `scopes`.
+    pub fn covers(&self, scopes: &Scopes) -> bool {
+        self.scopes.covers(scopes)
+    }
+}
+
+/// Why a spec breaks the rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Broken {
+    /// Field name → message.
+    Fields(FieldErrors),
+    /// The scopes go beyond what the caller itself has (its scopes, shown).
+    BeyondCaller(String),
+}
+
+/// A spec that passed the rules, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenInput {
+    /// Trimmed name.
+    pub name: String,
+    /// Trimmed description.
+    pub description: String,
+    /// `None` keeps the current expiration (edit only).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What the token may do.
+    pub scopes: Scopes,
+}
+
+/// The moment a token chosen to expire on `date` stops working: the end of
+/// that day (UTC).
+pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
+    let t = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN);
+    date.and_time(t).and_utc()
+}
+
+/// `now` plus `days`, or `None` past the calendar's end.
+pub fn days_from(now: DateTime<Utc>, days: i64) -> Option<DateTime<Utc>> {
+    now.checked_add_signed(Duration::try_days(days)?)
+}
+
+/// The name and description rules; returns both trimmed. Field messages
+/// go into `errors`. (Also run on a form that failed to parse, so every
+/// problem is reported at once.)
+pub fn text_rules(name: &str, description: &str, errors: &mut FieldErrors) -> (String, String) {
+    let name = name.trim().to_owned();
+    let name_len = name.chars().count();
+    if name.is_empty() {
+        errors.insert("name".into(), "Enter a name for the token.".into());
+    } else if name_len > NAME_MAX {
+        errors.insert(
+            "name".into(),
+            format!("Name must be at most {NAME_MAX} characters (it has {name_len})."),
+        );
+    } else if name.chars().any(char::is_control) {
+        errors.insert(
+            "name".into(),
+            "Name must not contain control characters.".into(),
+        );
+    }
+    let description = description.trim().to_owned();
+    let description_len = description.chars().count();
+    if description_len > DESCRIPTION_MAX {
+        errors.insert(
+            "description".into(),
+            format!("Description must be at most {DESCRIPTION_MAX} characters (it has {description_len})."),
+        );
+    }
+    (name, description)
+}
+
+impl TokenSpec {
+    /// Applies every rule; the one check all transports go through.
+    /// `Expiry::Keep` is accepted only when `editing`.
+    pub fn check(&self, limits: &Limits, editing: bool) -> Result<TokenInput, Broken> {
+        if let Some(c) = &limits.ceiling {
+            if !c.covers(&self.scopes) {
+                return Err(Broken::BeyondCaller(c.scopes.to_string()));
+            }
+        }
+        let mut errors = FieldErrors::new();
+        let (name, description) = text_rules(&self.name, &self.description, &mut errors);
+        let expires_at = self.expiry_rule(limits, editing, &mut errors);
+        if errors.is_empty() {
+            Ok(TokenInput {
+                name,
+                description,
+                expires_at,
+                scopes: self.scopes.clone(),
+            })
+        } else {
+            Err(Broken::Fields(errors))
+        }
+    }
+
+    fn expiry_rule(
+        &self,
+        limits: &Limits,
+        editing: bool,
+        errors: &mut FieldErrors,
+    ) -> Option<DateTime<Utc>> {
+        let Limits { now, max_days, .. } = *limits;
+        let max_expiry = days_from(now, i64::from(max_days)).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let (at, field) = match self.expiry {
+            Expiry::Keep if editing => return None,
+            Expiry::Keep => {
+                errors.insert("expiry".into(), "Choose an expiration.".into());
+                return None;
+            }
+            Expiry::Days(d) if d == 0 => {
+                errors.insert("expiry".into(), "Choose an expiration.".into());
+                return None;
+            }
+            Expiry::Days(d) if d > max_days => {
+                errors.insert(
+                    "expiry".into(),
+                    format!("Tokens can live at most {max_days} days; {d} is too long."),
+                );
+                return None;
+            }
+            Expiry::Days(d) => (days_from(now, i64::from(d))?, "expiry"),
+            Expiry::On(date) => {
+                if date <= now.date_naive() {
+                    errors.insert(
+                        "expiry_date".into(),
+                        "The expiration date must be after today.".into(),
+                    );
+                    return None;
+                }
+                if date > max_expiry.date_naive() {
+                    errors.insert(
+                        "expiry_date".into(),
+                        format!(
+                            "The expiration date can be at most {max_days} days from today ({}).",
+                            max_expiry.date_naive()
+                        ),
+                    );
+                    return None;
+                }
+                (end_of_day(date).min(max_expiry), "expiry_date")
+            }
+        };
+        if let Some(c) = limits.ceiling.as_ref().filter(|c| at > c.expires_at) {
+            errors.insert(
+                field.into(),
+                format!(
+                    "A token cannot outlive the token that makes it: choose an expiration on or before {}.",
+                    c.expires_at.date_naive()
+                ),
+            );
+            return None;
+        }
+        Some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            now: now(),
+            max_days: 365,
+            ceiling: None,
+        }
+    }
+
+    fn spec(name: &str, expiry: Expiry) -> TokenSpec {
+        TokenSpec {
+            name: name.into(),
+            description: String::new(),
+            expiry,
+            scopes: Scopes::Full,
+        }
+    }
+
+    fn fields(r: Result<TokenInput, Broken>) -> FieldErrors {
+        match r {
+            Err(Broken::Fields(f)) => f,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_spec_passes() {
+        let input = spec(" ci ", Expiry::Days(30))
+            .check(&limits(), false)
+            .unwrap();
+        assert_eq!(input.name, "ci");
+        assert_eq!(input.expires_at, Some(now() + Duration::days(30)));
+    }
+
+    #[test]
+    fn names_descriptions_and_lifetimes_are_checked() {
+        assert!(fields(spec("", Expiry::Days(30)).check(&limits(), false)).contains_key("name"));
+        let long = fields(spec(&"n".repeat(65), Expiry::Days(30)).check(&limits(), false));
+        assert!(long["name"].contains("at most 64"));
+        let ctl = fields(spec("a\u{7}b", Expiry::Days(30)).check(&limits(), false));
+        assert!(ctl["name"].contains("control"));
+        let mut s = spec("x", Expiry::Days(30));
+        s.description = "d".repeat(257);
+        assert!(fields(s.check(&limits(), false)).contains_key("description"));
+        let too_long = fields(spec("x", Expiry::Days(400)).check(&limits(), false));
+        assert!(too_long["expiry"].contains("at most 365"));
+        let huge = fields(spec("x", Expiry::Days(u32::MAX)).check(&limits(), false));
+        assert!(huge["expiry"].contains("too long"));
+        assert!(spec("x", Expiry::Days(0)).check(&limits(), false).is_err());
+        assert!(spec("x", Expiry::Keep).check(&limits(), false).is_err());
+        let kept = spec("x", Expiry::Keep).check(&limits(), true).unwrap();
+        assert_eq!(kept.expires_at, None);
+    }
+
+    #[test]
+    fn dates_must_be_after_today_and_within_the_maximum() {
+        let date = |s: &str| Expiry::On(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        let today = fields(spec("x", date("2026-11-28")).check(&limits(), false));
+        assert!(today["expiry_date"].contains("after today"));
+        let far = fields(spec("x", date("2027-11-29")).check(&limits(), false));
+        assert!(far["expiry_date"].contains("at most 365"));
+        let ok = spec("x", date("2026-12-01"))
+            .check(&limits(), false)
+            .unwrap();
+        assert_eq!(
+            ok.expires_at.unwrap().to_rfc3339(),
+            "2026-12-01T23:59:59+00:00"
+        );
+        let end = fields(spec("x", Expiry::On(NaiveDate::MAX)).check(&limits(), false));
+        assert!(end.contains_key("expiry_date"));
+    }
+
+    #[test]
+    fn a_caller_cannot_hand_out_more_than_it_has() {
+        let mut l = limits();
+        l.ceiling = Some(Ceiling {
+            scopes: Scopes::parse("code:write tokens:manage").unwrap(),
+            expires_at: now() + Duration::days(30),
+        });
+        let mut s = spec("x", Expiry::Days(7));
+        s.scopes = Scopes::parse("code:read").unwrap();
+        assert!(s.check(&l, false).is_ok());
+        s.scopes = Scopes::parse("code:manage").unwrap();
+        assert!(matches!(s.check(&l, false), Err(Broken::BeyondCaller(_))));
+        s.scopes = Scopes::Full;
+        assert!(matches!(s.check(&l, false), Err(Broken::BeyondCaller(_))));
+        s.scopes = Scopes::parse("code:read").unwrap();
+        s.expiry = Expiry::Days(90);
+        assert!(fields(s.check(&l, false))["expiry"].contains("outlive"));
+        s.expiry = Expiry::Keep;
+        assert!(s.check(&l, true).is_ok(), "keeping an expiry is fine");
+    }
+}

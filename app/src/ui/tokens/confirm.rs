@@ -1,0 +1,133 @@
+//! The three confirmations (revoke, regenerate, revoke all), each written
+//! once and shown both in the dialog and on its plain page. The buttons are
+//! a real form posting to the plain handler; in the dialog its submit is
+//! taken over by the server function instead.
+
+use super::BASE;
+use crate::tokens::TokenView;
+use leptos::prelude::*;
+
+/// What is to be confirmed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Confirm {
+    /// Revoke one token.
+    Revoke(TokenView),
+    /// Give one token a new secret.
+    Regenerate(TokenView),
+    /// Revoke every token; the number of active ones when known.
+    RevokeAll(Option<u64>),
+}
+
+impl Confirm {
+    /// The heading.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Confirm::Revoke(_) => "Revoke token",
+            Confirm::Regenerate(_) => "Regenerate token",
+            Confirm::RevokeAll(_) => "Revoke all tokens",
+        }
+    }
+
+    /// The words of the confirming button.
+    pub fn button(&self) -> &'static str {
+        match self {
+            Confirm::Revoke(_) => "Revoke",
+            Confirm::Regenerate(_) => "Regenerate",
+            Confirm::RevokeAll(_) => "Revoke all",
+        }
+    }
+
+    /// Where the plain form posts.
+    pub fn action(&self) -> String {
+        match self {
+            Confirm::Revoke(t) => format!("{BASE}/{}/revoke", t.id),
+            Confirm::Regenerate(t) => format!("{BASE}/{}/regenerate", t.id),
+            Confirm::RevokeAll(_) => format!("{BASE}/revoke-all"),
+        }
+    }
+
+    fn text(&self) -> AnyView {
+        let quoted = |t: &TokenView| format!("\u{201c}{}\u{201d}", t.name);
+        match self {
+            Confirm::Revoke(t) => view! {
+                <p>"Revoke " <strong>{quoted(t)}</strong> "? Anything using it stops working at once."</p>
+                <p class="danger-text">"This action cannot be undone."</p>
+            }
+            .into_any(),
+            Confirm::Regenerate(t) => view! {
+                <p>
+                    "Give " <strong>{quoted(t)}</strong>
+                    " a new secret? It keeps its name, description and scopes, and its lifetime starts again from today."
+                </p>
+                <p class="danger-text">"The current secret stops working at once."</p>
+            }
+            .into_any(),
+            Confirm::RevokeAll(count) => {
+                let active = count.map(|n| format!(" ({n} active)")).unwrap_or_default();
+                view! {
+                    <p>{format!(
+                        "Revoke every token you have{active}? Every tool and job using one of them stops working at once."
+                    )}</p>
+                    <p class="danger-text">"This action cannot be undone."</p>
+                }
+                .into_any()
+            }
+        }
+    }
+}
+
+/// How a dialog drives the confirmation (a page has none: its form posts).
+#[derive(Clone, Copy)]
+pub struct DialogHooks {
+    /// True while the action runs.
+    pub pending: Signal<bool>,
+    /// Runs the action.
+    pub on_confirm: Callback<()>,
+    /// Closes the dialog.
+    pub on_cancel: Callback<()>,
+}
+
+/// A confirmation: heading, what happens, an error if the last try failed,
+/// and Cancel / the confirming button.
+#[component]
+pub fn Confirmation(
+    /// What is to be confirmed.
+    confirm: Confirm,
+    /// The message of a failed attempt.
+    #[prop(into)]
+    message: Signal<Option<String>>,
+    /// Set in a dialog; a page leaves it out.
+    #[prop(optional)]
+    hooks: Option<DialogHooks>,
+) -> impl IntoView {
+    let title = confirm.title();
+    let heading = match hooks {
+        Some(_) => view! { <h2 id="dialog-title">{title}</h2> }.into_any(),
+        None => view! { <h1 id="dialog-title">{title}</h1> }.into_any(),
+    };
+    let on_submit = move |ev: web_sys::SubmitEvent| {
+        if let Some(h) = hooks {
+            ev.prevent_default();
+            if !h.pending.get_untracked() {
+                h.on_confirm.run(());
+            }
+        }
+    };
+    let cancel = match hooks {
+        Some(h) => view! {
+            <button type="button" class="button" on:click=move |_| h.on_cancel.run(()) autofocus=true>"Cancel"</button>
+        }
+        .into_any(),
+        None => view! { <a class="button" href=BASE>"Cancel"</a> }.into_any(),
+    };
+    let pending = move || hooks.is_some_and(|h| h.pending.get());
+    view! {
+        {heading}
+        {move || message.get().map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
+        {confirm.text()}
+        <form method="post" action=confirm.action() class="dialog-actions" on:submit=on_submit>
+            {cancel}
+            <button type="submit" class="button danger" disabled=pending>{confirm.button()}</button>
+        </form>
+    }
+}

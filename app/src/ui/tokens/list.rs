@@ -1,0 +1,243 @@
+//! The token list: the toolbar (search, sort, "Show revoked tokens",
+//! "Revoke all"), the rows and the pager.
+
+use super::confirm::Confirm;
+use super::{list_href, Dialog, BASE};
+use crate::tokens::{ListQuery, Sort, Status, TokenPage, TokenView};
+use crate::ui::token_form::fmt_date;
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+
+fn relative_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_hours().div_euclid(24)
+}
+
+/// Search, sort, the revoked-tokens switch and "Revoke all".
+#[component]
+pub(super) fn Toolbar(
+    list_query: Memo<ListQuery>,
+    dialog: RwSignal<Dialog>,
+    tokens: Resource<Result<TokenPage, ServerFnError>>,
+) -> impl IntoView {
+    let q = list_query.get_untracked();
+    let toggle = move || {
+        let mut next = list_query.get();
+        next.include_revoked = !next.include_revoked;
+        next.page = 1;
+        list_href(&next)
+    };
+    let shown = move || list_query.with(|q| q.include_revoked);
+    let active = move || {
+        tokens
+            .get()
+            .and_then(|r| r.ok())
+            .map(|p| p.active_count)
+            .unwrap_or(0)
+    };
+    let open_revoke_all = move |ev: web_sys::MouseEvent| {
+        ev.prevent_default();
+        dialog.set(Dialog::Confirm(Confirm::RevokeAll(Some(active()))));
+    };
+    view! {
+        <div class="toolbar">
+            <form method="get" action=BASE role="search" class="search-form">
+                <label for="token-search" class="visually-hidden">"Search tokens by name"</label>
+                <input id="token-search" type="search" name="q" placeholder="Search by name" value=q.search.clone() />
+                <label for="token-sort" class="visually-hidden">"Sort by"</label>
+                <select id="token-sort" name="sort">
+                    {Sort::ALL
+                        .into_iter()
+                        .map(|s| view! { <option value=s.as_str() selected=s == q.sort>{format!("Sort: {}", s.label())}</option> })
+                        .collect_view()}
+                </select>
+                {q.include_revoked.then(|| view! { <input type="hidden" name="revoked" value="1" /> })}
+                <button type="submit" class="button">"Apply"</button>
+            </form>
+            <div class="toolbar-end">
+                <a class="switch" role="switch" aria-checked=move || shown().to_string() href=toggle>
+                    <span class="switch-track" aria-hidden="true"><span class="switch-thumb"></span></span>
+                    "Show revoked tokens"
+                </a>
+                <a class="button danger-outline" href=format!("{BASE}/revoke-all") on:click=open_revoke_all>"Revoke all"</a>
+            </div>
+        </div>
+    }
+}
+
+/// The rows of one page, or an empty state, and the pager.
+#[component]
+pub(super) fn TokenList(
+    page: TokenPage,
+    query: ListQuery,
+    dialog: RwSignal<Dialog>,
+) -> impl IntoView {
+    if page.items.is_empty() {
+        let searching = !query.search.is_empty();
+        return view! {
+            <div class="empty-state">
+                {if searching {
+                    view! {
+                        <h2>"No matching tokens"</h2>
+                        <p>{format!("No token name contains \u{201c}{}\u{201d}.", query.search)}</p>
+                        <p><a href=list_href(&ListQuery { search: String::new(), page: 1, ..query.clone() })>"Clear the search"</a></p>
+                    }.into_any()
+                } else {
+                    view! {
+                        <h2>"No personal access tokens yet"</h2>
+                        <p>"Create a token to use git, curl or a CI job without your password. You choose what it may do and when it expires."</p>
+                        <p><a class="button primary" href=format!("{BASE}/new")>"Create your first token"</a></p>
+                    }.into_any()
+                }}
+            </div>
+        }
+        .into_any();
+    }
+    let now = page.now;
+    let summary = format!(
+        "{} token{}{}",
+        page.total,
+        if page.total == 1 { "" } else { "s" },
+        if query.include_revoked {
+            " (including revoked)"
+        } else {
+            ""
+        }
+    );
+    let prev = (page.page > 1).then(|| {
+        list_href(&ListQuery {
+            page: page.page - 1,
+            ..query.clone()
+        })
+    });
+    let next = (page.page < page.pages).then(|| {
+        list_href(&ListQuery {
+            page: page.page + 1,
+            ..query.clone()
+        })
+    });
+    view! {
+        <p class="list-summary">{summary}</p>
+        <ul class="token-list" aria-label="Personal access tokens">
+            {page.items.into_iter().map(|t| view! { <TokenRow token=t now dialog /> }).collect_view()}
+        </ul>
+        {(page.pages > 1).then(|| view! {
+            <nav class="pager" aria-label="Pages">
+                {prev.map(|h| view! { <a class="button" href=h rel="prev">"Previous"</a> })}
+                <span>{format!("Page {} of {}", page.page, page.pages)}</span>
+                {next.map(|h| view! { <a class="button" href=h rel="next">"Next"</a> })}
+            </nav>
+        })}
+    }
+    .into_any()
+}
+
+/// One token: name, status, scopes, dates, last use and its actions.
+#[component]
+fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> impl IntoView {
+    let status = token.status(now);
+    let soon = token.expires_soon(now);
+    let id = token.id;
+    let name = token.name.clone();
+    let days_left = relative_days(now, token.expires_at);
+    let expires_note = match status {
+        Status::Expired => Some("Expired".to_string()),
+        Status::Active if soon => Some(if days_left < 1 {
+            "Expires today".to_string()
+        } else {
+            format!(
+                "Expires in {days_left} day{}",
+                if days_left == 1 { "" } else { "s" }
+            )
+        }),
+        _ => None,
+    };
+    let last_used = match &token.last_used_at {
+        None => "Never".to_string(),
+        Some(at) => fmt_date(*at),
+    };
+    let last_used_detail = token.last_used_at.map(|_| {
+        let ip = token.last_used_ip.clone().unwrap_or_default();
+        let agent = token.last_used_agent.clone().unwrap_or_default();
+        format!("from {ip} · {agent}")
+    });
+    let (t_edit, t_regen, t_revoke) = (token.clone(), token.clone(), token.clone());
+    let on_edit = move |ev: web_sys::MouseEvent| {
+        ev.prevent_default();
+        dialog.set(Dialog::Edit(t_edit.clone()));
+    };
+    let on_regen = move |ev: web_sys::MouseEvent| {
+        ev.prevent_default();
+        dialog.set(Dialog::Confirm(Confirm::Regenerate(t_regen.clone())));
+    };
+    let on_revoke = move |ev: web_sys::MouseEvent| {
+        ev.prevent_default();
+        dialog.set(Dialog::Confirm(Confirm::Revoke(t_revoke.clone())));
+    };
+    let badge_class = match status {
+        Status::Active if soon => "badge warning",
+        Status::Active => "badge active",
+        Status::Expired => "badge expired",
+        Status::Revoked => "badge revoked",
+    };
+    view! {
+        <li class="token-row" data-status=status.label().to_lowercase() data-token-id=id.to_string()>
+            <div class="token-main">
+                <div class="token-title">
+                    <h2 class="token-name">{token.name.clone()}</h2>
+                    <span class=badge_class>{status.label()}</span>
+                </div>
+                {(!token.description.is_empty()).then(|| view! { <p class="token-desc">{token.description.clone()}</p> })}
+                <p class="token-scopes"><span class="meta-label">"Scopes: "</span>{token.scopes.summary()}</p>
+                <p class="token-hint"><code>{format!("{}…", token.hint)}</code></p>
+            </div>
+            <dl class="token-meta">
+                <div>
+                    <dt>"Created"</dt>
+                    <dd><time datetime=token.created_at.to_rfc3339()>{fmt_date(token.created_at)}</time></dd>
+                </div>
+                <div class:warn=soon || status == Status::Expired>
+                    <dt>"Expires"</dt>
+                    <dd>
+                        <time datetime=token.expires_at.to_rfc3339()>{fmt_date(token.expires_at)}</time>
+                        {expires_note.map(|n| view! { <span class="expiry-note"><span aria-hidden="true">"⚠ "</span>{n}</span> })}
+                    </dd>
+                </div>
+                <div>
+                    <dt>"Last used"</dt>
+                    <dd title=last_used_detail.clone().unwrap_or_default()>
+                        {
+                            let last_used_detail = last_used_detail.clone();
+                            view! {
+                        {last_used}
+                        {last_used_detail.map(|d| view! { <span class="last-used-detail">{d}</span> })}
+                            }
+                        }
+                    </dd>
+                </div>
+                {token.revoked_at.map(|at| view! {
+                    <div>
+                        <dt>"Revoked"</dt>
+                        <dd><time datetime=at.to_rfc3339()>{fmt_date(at)}</time></dd>
+                    </div>
+                })}
+            </dl>
+            <div class="token-actions">
+                {(status == Status::Active).then(|| view! {
+                    <a class="button" href=format!("{BASE}/{id}/edit") on:click=on_edit aria-label=format!("Edit {name}")>"Edit"</a>
+                    <a class="button" href=format!("{BASE}/{id}/regenerate") on:click=on_regen aria-label=format!("Regenerate {name}")>"Regenerate"</a>
+                })}
+                {(status != Status::Revoked).then(|| view! {
+                    <a
+                        class="icon-button danger"
+                        href=format!("{BASE}/{id}/revoke")
+                        on:click=on_revoke
+                        aria-label=format!("Revoke {}", token.name)
+                        title="Revoke"
+                    >
+                        <span aria-hidden="true">"✕"</span>
+                    </a>
+                })}
+            </div>
+        </li>
+    }
+}

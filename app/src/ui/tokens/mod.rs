@@ -1,0 +1,179 @@
+//! Profile → Security → Personal access tokens: the list, and dialogs to add,
+//! edit, regenerate and revoke. Every dialog has a plain page twin (its URL is
+//! the link's `href`) so each flow works before the WASM loads: with WASM the
+//! click opens the dialog instead of following the link.
+
+mod confirm;
+mod dialogs;
+mod list;
+mod pages;
+mod secret;
+
+pub use pages::{EditTokenPage, NewTokenPage, RegenerateTokenPage, RevokeAllPage, RevokeTokenPage};
+pub use secret::SecretView;
+
+use super::security::{Section, SecurityNav};
+use super::token_api::*;
+use crate::model::SessionInfo;
+use crate::tokens::{ListQuery, NewSecret, Sort, TokenView};
+use confirm::Confirm;
+use dialogs::TokenDialogs;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use leptos_router::params::ParamsMap;
+use list::{TokenList, Toolbar};
+
+/// Where the tokens page lives; its plain pages are below it.
+pub const BASE: &str = "/profile/security/tokens";
+
+/// The list query in the page's URL.
+pub fn parse_query(map: &ParamsMap) -> ListQuery {
+    ListQuery {
+        include_revoked: map
+            .get("revoked")
+            .is_some_and(|v| v == "1" || v == "true" || v == "on"),
+        search: map.get("q").unwrap_or_default().chars().take(100).collect(),
+        sort: Sort::parse(&map.get("sort").unwrap_or_default()),
+        page: map.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+    }
+}
+
+/// The list URL for `q` (only non-default parameters).
+pub fn list_href(q: &ListQuery) -> String {
+    let mut parts = Vec::new();
+    if q.include_revoked {
+        parts.push("revoked=1".to_string());
+    }
+    if !q.search.is_empty() {
+        parts.push(format!("q={}", super::urlencode(&q.search)));
+    }
+    if q.sort != Sort::default() {
+        parts.push(format!("sort={}", q.sort.as_str()));
+    }
+    if q.page > 1 {
+        parts.push(format!("page={}", q.page));
+    }
+    if parts.is_empty() {
+        BASE.to_string()
+    } else {
+        format!("{BASE}?{}", parts.join("&"))
+    }
+}
+
+/// What a `done=` parameter (set after a plain-form action) announces.
+fn done_message(done: &str) -> Option<&'static str> {
+    match done {
+        "updated" => Some("Token updated."),
+        "revoked" => Some("Token revoked."),
+        "revoked-all" => Some("All tokens revoked."),
+        _ => None,
+    }
+}
+
+/// Which dialog is open.
+#[derive(Clone, Debug, PartialEq)]
+enum Dialog {
+    Closed,
+    New,
+    Edit(TokenView),
+    Confirm(Confirm),
+    Secret {
+        secret: NewSecret,
+        regenerated: bool,
+    },
+}
+
+/// Short-lived confirmations ("Token created."), announced politely.
+#[derive(Clone, Copy)]
+pub struct Toasts(RwSignal<Vec<(u64, String)>>);
+
+impl Toasts {
+    /// Shows `message` for six seconds.
+    pub fn push(&self, message: impl Into<String>) {
+        let list = self.0;
+        let id = list.with_untracked(|l| l.iter().map(|(i, _)| *i).max().unwrap_or(0) + 1);
+        list.update(|l| l.push((id, message.into())));
+        set_timeout(
+            move || list.update(|l| l.retain(|(i, _)| *i != id)),
+            std::time::Duration::from_secs(6),
+        );
+    }
+}
+
+/// Profile → Security → Personal access tokens.
+#[component]
+pub fn TokensPage(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
+    let query_map = use_query_map();
+    let list_query = Memo::new(move |_| parse_query(&query_map.read()));
+    let refresh = RwSignal::new(0u32);
+    let tokens = Resource::new_blocking(
+        move || (list_query.get(), refresh.get()),
+        |(q, _)| list_tokens(q),
+    );
+    let policy = Resource::new_blocking(|| (), |_| get_token_policy());
+    let dialog = RwSignal::new(Dialog::Closed);
+    let toasts = Toasts(RwSignal::new(Vec::new()));
+    let fb = info.feedback.clone().unwrap_or_default();
+    let done = query_map
+        .read_untracked()
+        .get("done")
+        .and_then(|d| done_message(&d));
+    let page_message = fb.message.clone();
+
+    let open_new = move |ev: web_sys::MouseEvent| {
+        ev.prevent_default();
+        dialog.set(Dialog::New);
+    };
+
+    view! {
+        <Title text="Personal access tokens · Tessera" />
+        <div class="settings">
+            <SecurityNav current=Section::Tokens />
+            <section class="settings-body" aria-labelledby="tokens-heading">
+                <div class="page-head">
+                    <h1 id="tokens-heading">"Personal access tokens"</h1>
+                    <a class="button primary" href=format!("{BASE}/new") on:click=open_new>
+                        <span aria-hidden="true">"+"</span>
+                        "New token"
+                    </a>
+                </div>
+                <p class="lead">
+                    "Tokens act as alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose. Treat them like passwords."
+                </p>
+                {page_message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
+                {fb.secret.clone().map(|s| view! {
+                    <section class="secret-panel" aria-labelledby="dialog-title">
+                        <SecretView secret=s regenerated=false on_done=None />
+                    </section>
+                })}
+                <Toolbar list_query dialog tokens />
+                <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
+                    {move || Suspend::new(async move {
+                        match tokens.await {
+                            Ok(page) => view! { <TokenList page query=list_query.get_untracked() dialog /> }.into_any(),
+                            Err(e) => view! {
+                                <div class="alert error" role="alert">{format!("Could not load your tokens: {e}")}</div>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        </div>
+        <Transition>
+            {move || Suspend::new(async move {
+                let policy = policy.await.ok();
+                policy.map(|policy| view! { <TokenDialogs dialog refresh toasts policy /> })
+            })}
+        </Transition>
+        <div class="toasts" role="status" aria-live="polite">
+            {done.map(|m| view! { <div class="toast">{m}</div> })}
+            <For each=move || toasts.0.get() key=|(id, _)| *id let:item>
+                <div class="toast">{item.1}</div>
+            </For>
+        </div>
+    }
+}

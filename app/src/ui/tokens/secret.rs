@@ -1,0 +1,93 @@
+//! The one time a secret is shown: after a create or a regenerate.
+
+use super::BASE;
+use crate::tokens::NewSecret;
+use leptos::{html, prelude::*};
+
+/// Shows a new secret once, with Copy (Clipboard API) and a select-all fallback.
+#[component]
+pub fn SecretView(
+    secret: NewSecret,
+    regenerated: bool,
+    on_done: Option<Callback<()>>,
+) -> impl IntoView {
+    let copied = RwSignal::new(None::<bool>);
+    let input = NodeRef::<html::Input>::new();
+    let value = secret.secret.clone();
+    let select_all = move || {
+        if let Some(i) = input.get() {
+            let _ = i.focus();
+            i.select();
+        }
+    };
+    let copy = move |_| {
+        let text = value.clone();
+        leptos::task::spawn_local(async move {
+            let ok = copy_to_clipboard(&text).await;
+            if !ok {
+                select_all();
+            }
+            copied.set(Some(ok));
+        });
+    };
+    let title = if regenerated {
+        "Token regenerated"
+    } else {
+        "Token created"
+    };
+    let lead = if regenerated {
+        format!(
+            "The token \u{201c}{}\u{201d} has a new secret. The old one no longer works.",
+            secret.token.name
+        )
+    } else {
+        format!("Your token \u{201c}{}\u{201d} is ready.", secret.token.name)
+    };
+    view! {
+        <h2 id="dialog-title">{title}</h2>
+        <p>{lead}</p>
+        <div class="alert warning" role="alert">
+            <strong>"Copy your token now."</strong>
+            " For your security it will not be shown again."
+        </div>
+        <label for="new-token-value" class="label">"Personal access token"</label>
+        <div class="secret-row">
+            <input
+                id="new-token-value"
+                node_ref=input
+                class="secret-value"
+                type="text"
+                readonly=true
+                value=secret.secret.clone()
+                spellcheck="false"
+                autocomplete="off"
+                on:focus=move |_| select_all()
+                on:click=move |_| select_all()
+            />
+            <button type="button" class="button primary" on:click=copy autofocus=true>"Copy"</button>
+        </div>
+        <p class="copy-status" aria-live="polite">
+            {move || match copied.get() {
+                Some(true) => "Copied".to_string(),
+                Some(false) => "Copying is not available here: the token is selected, press Ctrl+C (⌘C) to copy it.".to_string(),
+                None => String::new(),
+            }}
+        </p>
+        <div class="dialog-actions">
+            {match on_done {
+                Some(cb) => view! {
+                    <button type="button" class="button" on:click=move |_| cb.run(())>"Done"</button>
+                }.into_any(),
+                None => view! { <a class="button" href=BASE>"Done"</a> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+async fn copy_to_clipboard(text: &str) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let promise = window.navigator().clipboard().write_text(text);
+    wasm_bindgen_futures::JsFuture::from(promise).await.is_ok()
+}

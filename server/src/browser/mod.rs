@@ -1,0 +1,68 @@
+//! Browser routes: the Leptos pages and their server functions (`/rpc`),
+//! the plain-form handlers that make every flow work without JavaScript,
+//! and the static bundle. Pages and forms get the session cookie, the
+//! sign-in guard and the cross-site check; assets get none of them. Unknown
+//! paths get the app's 404 page.
+
+pub mod assets;
+pub mod forms;
+pub mod pages;
+pub mod session;
+pub mod token_forms;
+
+use app::{server::AppState, shell, App};
+use axum::{
+    middleware::{from_fn, from_fn_with_state},
+    routing::post,
+    Router,
+};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::sync::OnceLock;
+
+/// The app's routes, discovered once per process. Leptos suppresses resource
+/// loading process-wide while it renders the app to discover routes, so a
+/// page rendering at that moment (another router being built, as in the
+/// tests) would wait forever; doing it once, before any router serves,
+/// rules that out.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
+/// Every browser route with its layers.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let context_state = state.clone();
+    let shell_options = (*state.leptos).clone();
+    let tokens = app::ui::tokens::BASE;
+    Router::new()
+        .route("/signin", post(forms::sign_in))
+        .route("/signup", post(forms::sign_up))
+        .route("/signout", post(forms::sign_out))
+        .route("/profile/security/password", post(forms::change_password))
+        .route(&format!("{tokens}/new"), post(token_forms::create))
+        .route(
+            &format!("{tokens}/revoke-all"),
+            post(token_forms::revoke_all),
+        )
+        .route(&format!("{tokens}/{{id}}/edit"), post(token_forms::edit))
+        .route(
+            &format!("{tokens}/{{id}}/revoke"),
+            post(token_forms::revoke),
+        )
+        .route(
+            &format!("{tokens}/{{id}}/regenerate"),
+            post(token_forms::regenerate),
+        )
+        .leptos_routes_with_context(
+            state,
+            route_list(),
+            move || provide_context(context_state.clone()),
+            move || shell(shell_options.clone()),
+        )
+        .fallback(pages::not_found)
+        .layer(from_fn(session::guard))
+        .layer(from_fn_with_state(state.clone(), session::same_origin))
+        .layer(from_fn_with_state(state.clone(), session::identify))
+        .merge(assets::router(state))
+}

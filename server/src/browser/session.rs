@@ -1,0 +1,129 @@
+//! The browser side's layers and cookie: the signed-in user from the
+//! session cookie, the sign-in guard for `/profile`, and the refusal of
+//! cross-site form posts. Cookies are read and written with axum-extra's
+//! cookie jar.
+
+use app::{
+    model::CurrentUser,
+    server::{
+        sessions::{self, NewSession},
+        AppState,
+    },
+};
+use axum::{
+    extract::{Request, State},
+    http::{header, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+
+/// The raw session cookie of the request (never logged).
+#[derive(Clone)]
+pub struct SessionCookie(pub String);
+
+/// Resolves the signed-in user (if any) from the session cookie into the
+/// request's extensions, for handlers and pages.
+pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let jar = CookieJar::from_headers(req.headers());
+    if let Some(cookie) = jar.get(sessions::COOKIE_NAME) {
+        let value = cookie.value().to_owned();
+        match sessions::lookup(&state.core.db, &value).await {
+            Ok(Some(user)) => {
+                req.extensions_mut().insert(user);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is unavailable.",
+                )
+                    .into_response();
+            }
+        }
+        req.extensions_mut().insert(SessionCookie(value));
+    }
+    next.run(req).await
+}
+
+/// Pages under `/profile` need a session: others are sent to sign in and
+/// brought back afterwards. Signed-in users skip the sign-in pages.
+pub async fn guard(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let signed_in = req.extensions().get::<CurrentUser>().is_some();
+    if !signed_in && (path == "/profile" || path.starts_with("/profile/")) {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(path);
+        let to = format!("/signin?next={}", app::ui::urlencode(target));
+        return Redirect::to(&to).into_response();
+    }
+    if signed_in
+        && req.method() == Method::GET
+        && (path == "/signin" || path == "/signup" || path == "/")
+    {
+        return Redirect::to("/profile/security/tokens").into_response();
+    }
+    next.run(req).await
+}
+
+/// Refuses state-changing requests that a browser marks as cross-site (or
+/// whose `Origin` names another site): cookies alone never authorise them.
+pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && is_cross_site(&req, &state.core.config.public_url) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Cross-site form submissions are not accepted.",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// True when the browser says the request comes from another site
+/// (`Sec-Fetch-Site: cross-site`), or its `Origin` is neither the public URL
+/// nor the host it was sent to.
+pub fn is_cross_site(req: &Request, public_url: &str) -> bool {
+    let headers = req.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            origin == public_url || origin.split_once("://").is_some_and(|(_, h)| h == host)
+        }
+    };
+    cross_site || !origin_ok
+}
+
+/// `jar` with the session cookie of `session` set: `HttpOnly`,
+/// `SameSite=Lax`, `Secure` when users reach us over https.
+pub fn with_session(state: &AppState, jar: CookieJar, session: &NewSession) -> CookieJar {
+    let cookie = Cookie::build((sessions::COOKIE_NAME, session.cookie_value.clone()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.core.config.secure_cookies())
+        .max_age(time::Duration::days(sessions::LIFETIME_DAYS));
+    jar.add(cookie)
+}
+
+/// `jar` (the request's cookies) with the session cookie removed: the
+/// answer expires it in the browser.
+pub fn without_session(state: &AppState, jar: CookieJar) -> CookieJar {
+    let cookie = Cookie::build((sessions::COOKIE_NAME, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.core.config.secure_cookies());
+    jar.remove(cookie)
+}

@@ -1,0 +1,91 @@
+//! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
+//! document ([`super::openapi`]) are both built from it.
+
+use super::tokens;
+use app::server::AppState;
+use axum::routing::{delete, get, patch, post, MethodRouter};
+
+/// One API operation: the router and the OpenAPI document are both built
+/// from this table, so they cannot drift apart.
+pub struct Endpoint {
+    /// HTTP method, lower case (as OpenAPI writes it).
+    pub method: &'static str,
+    /// Full path, with `{id}` for a token id.
+    pub path: &'static str,
+    /// The scope a token needs (`None`: not PAT-authenticated this way).
+    pub scope: Option<&'static str>,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+    /// Name of the request body schema, if any.
+    pub body: Option<&'static str>,
+    /// The handler, as a method router.
+    pub(super) route: fn() -> MethodRouter<AppState>,
+}
+
+/// Every API operation.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "get",
+        path: "/api/v1/me",
+        scope: Some("profile:read"),
+        summary: "The user and token making the request",
+        body: None,
+        route: || get(tokens::me),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/tokens",
+        scope: Some("tokens:read"),
+        summary: "List your tokens (never their secrets)",
+        body: None,
+        route: || get(tokens::list),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/tokens",
+        scope: Some("tokens:manage"),
+        summary: "Create a token; the secret is in this response only",
+        body: Some("TokenBody"),
+        route: || post(tokens::create),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/tokens/{id}",
+        scope: Some("tokens:read"),
+        summary: "One token",
+        body: None,
+        route: || get(tokens::get),
+    },
+    Endpoint {
+        method: "patch",
+        path: "/api/v1/tokens/{id}",
+        scope: Some("tokens:write"),
+        summary: "Edit a token's name, description, expiration or scopes",
+        body: Some("TokenBody"),
+        route: || patch(tokens::edit),
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/v1/tokens/{id}",
+        scope: Some("tokens:write"),
+        summary: "Revoke a token",
+        body: None,
+        route: || delete(tokens::revoke),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/tokens/{id}/revoke",
+        scope: Some("tokens:write"),
+        summary: "Revoke a token",
+        body: None,
+        route: || post(tokens::revoke),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/tokens/{id}/regenerate",
+        scope: Some("tokens:write"),
+        summary: "A new secret for a token; in this response only",
+        body: None,
+        route: || post(tokens::regenerate),
+    },
+];

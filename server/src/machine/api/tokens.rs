@@ -1,0 +1,264 @@
+//! The API's token handlers. Each one checks the route's scope, parses its
+//! input into the service's types and calls the token service with the
+//! token as the actor (so it never acts beyond its own scopes and life);
+//! errors become JSON through [`ApiError`].
+
+use crate::machine::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::machine::pat::Pat;
+use app::scopes::Scopes;
+use app::server::{db::now, tokens as service, AppState};
+use app::tokens::{
+    Expiry, FieldErrors, ListQuery, NewSecret, Sort, TokenSpec, TokenView, DEFAULT_EXPIRY_DAYS,
+};
+use axum::{
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+fn token_json(t: &TokenView, now: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "scopes": t.scopes.to_string(),
+        "hint": t.hint,
+        "status": t.status(now).label().to_lowercase(),
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "expires_at": t.expires_at,
+        "revoked_at": t.revoked_at,
+        "last_used_at": t.last_used_at,
+    })
+}
+
+fn secret_json(s: &NewSecret) -> Value {
+    let mut v = token_json(&s.token, now());
+    v["token"] = json!(s.secret);
+    v
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    id: i64,
+    username: &'a str,
+    token: MeToken<'a>,
+}
+
+#[derive(Serialize)]
+struct MeToken<'a> {
+    id: i64,
+    name: &'a str,
+    scopes: &'a str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /api/v1/me` (`profile:read`): who the token speaks for.
+pub async fn me(pat: Pat) -> Result<Response, ApiError> {
+    pat.require("profile:read")?;
+    let v = &pat.0;
+    let body = v.document.get_or_init(|| {
+        let me = Me {
+            id: v.user_id,
+            username: &v.username,
+            token: MeToken {
+                id: v.token_id,
+                name: &v.token_name,
+                scopes: &v.scope_text,
+                expires_at: v.expires_at,
+            },
+        };
+        serde_json::to_vec(&me).unwrap_or_default().into()
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.clone(),
+    )
+        .into_response())
+}
+
+/// The list's query parameters.
+#[derive(Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    include_revoked: bool,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    page: Option<u32>,
+}
+
+/// `GET /api/v1/tokens` (`tokens:read`).
+pub async fn list(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:read")?;
+    let q = ListQuery {
+        include_revoked: p.include_revoked,
+        search: p.q,
+        sort: Sort::parse(&p.sort),
+        page: p.page.unwrap_or(1),
+    };
+    let page = service::list(&state.core.db, pat.0.user_id, &q).await?;
+    Ok(Json(json!({
+        "tokens": page.items.iter().map(|t| token_json(t, page.now)).collect::<Vec<_>>(),
+        "total": page.total,
+        "page": page.page,
+        "pages": page.pages,
+    })))
+}
+
+/// `GET /api/v1/tokens/{id}` (`tokens:read`).
+pub async fn get(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:read")?;
+    let t = service::get(&state.core.db, pat.0.user_id, id).await?;
+    Ok(Json(token_json(&t, now())))
+}
+
+/// `DELETE /api/v1/tokens/{id}` and `POST …/revoke` (`tokens:write`).
+pub async fn revoke(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:write")?;
+    let t = service::revoke(&state.core, &pat.actor(), id).await?;
+    Ok(Json(token_json(&t, now())))
+}
+
+/// A token's settings as the API takes them. Absent fields keep their
+/// current value when editing (and take the page's defaults when creating).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    name: Option<String>,
+    description: Option<String>,
+    /// Days from now (7, 30, …, up to the operator's maximum).
+    expires_in_days: Option<u32>,
+    /// Or a date, `YYYY-MM-DD` (the token ends at 23:59:59 UTC that day).
+    expires_on: Option<String>,
+    /// `full`, or space-separated `area:level` scopes.
+    scopes: Option<String>,
+    /// Optional idempotency key: a repeated create with it creates nothing.
+    request_id: Option<String>,
+}
+
+impl TokenBody {
+    /// The spec this body asks for, starting from `base` (what is absent
+    /// stays as in `base`).
+    fn overlay(&self, base: TokenSpec) -> Result<TokenSpec, FieldErrors> {
+        let mut spec = base;
+        let mut errors = FieldErrors::new();
+        if let Some(n) = &self.name {
+            spec.name = n.clone();
+        }
+        if let Some(d) = &self.description {
+            spec.description = d.clone();
+        }
+        match (self.expires_in_days, &self.expires_on) {
+            (Some(_), Some(_)) => {
+                errors.insert(
+                    "expiry".into(),
+                    "Give expires_in_days or expires_on, not both.".into(),
+                );
+            }
+            (Some(days), None) => spec.expiry = Expiry::Days(days),
+            (None, Some(date)) => match NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d") {
+                Ok(d) => spec.expiry = Expiry::On(d),
+                Err(_) => {
+                    errors.insert(
+                        "expiry_date".into(),
+                        "Enter the expiration date as YYYY-MM-DD.".into(),
+                    );
+                }
+            },
+            (None, None) => {}
+        }
+        if let Some(raw) = &self.scopes {
+            match Scopes::parse(raw) {
+                Ok(s) => spec.scopes = s,
+                Err(e) => {
+                    errors.insert("scopes".into(), e.to_string());
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(spec)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The spec of a new token: scopes are required, the rest defaults.
+    fn new_spec(&self) -> Result<TokenSpec, FieldErrors> {
+        if self.scopes.is_none() {
+            let mut e = FieldErrors::new();
+            e.insert(
+                "scopes".into(),
+                "Give the token scopes: \"full\" or area:level pairs.".into(),
+            );
+            return Err(e);
+        }
+        self.overlay(TokenSpec {
+            name: String::new(),
+            description: String::new(),
+            expiry: Expiry::Days(DEFAULT_EXPIRY_DAYS),
+            // replaced by the body's scopes
+            scopes: Scopes::Full,
+        })
+    }
+}
+
+/// `POST /api/v1/tokens` (`tokens:manage`): creates a token; its secret is
+/// in this response only.
+pub async fn create(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
+    pat.require("tokens:manage")?;
+    let spec = body.new_spec().map_err(service::TokenError::from)?;
+    let request_id = body.request_id.as_deref().unwrap_or("");
+    let created = service::create(&state.core, &pat.actor(), &spec, request_id).await?;
+    Ok((StatusCode::CREATED, Json(secret_json(&created))).into_response())
+}
+
+/// `PATCH /api/v1/tokens/{id}` (`tokens:write`): changes what the body names.
+pub async fn edit(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:write")?;
+    let change = |current: &TokenView| body.overlay(TokenSpec::of(current));
+    let t = service::update(&state.core, &pat.actor(), id, change).await?;
+    Ok(Json(token_json(&t, now())))
+}
+
+/// `POST /api/v1/tokens/{id}/regenerate` (`tokens:write`): a new secret,
+/// in this response only.
+pub async fn regenerate(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    pat.require("tokens:write")?;
+    let s = service::regenerate(&state.core, &pat.actor(), id).await?;
+    Ok(Json(secret_json(&s)))
+}

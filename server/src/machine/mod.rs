@@ -1,0 +1,39 @@
+//! Machine routes: the REST API (`/api`), the gateway check (`/gateway`),
+//! RFC 7662 introspection (`/oauth`) and the probes (`/healthz`,
+//! `/readyz`). Clients authenticate per request (a PAT, or the
+//! introspection client's credentials), never with the session cookie, so
+//! this router has no session lookup and no sign-in redirects, and every
+//! error — unknown paths and methods included — is JSON ([`error::ApiError`]).
+
+pub mod api;
+pub mod error;
+pub mod gateway;
+pub mod oauth;
+pub mod pat;
+
+use app::server::AppState;
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
+
+/// Every machine route, each group with its own JSON fallback.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .nest(api::MOUNT, api::router())
+        .nest("/gateway", gateway::router())
+        .nest("/oauth", oauth::router())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> impl IntoResponse {
+    "ok"
+}
+
+/// `GET /readyz`: the database answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.core.db.ping().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
