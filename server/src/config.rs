@@ -62,6 +62,10 @@ pub struct Config {
     #[arg(long, env = "TESSERA_LOGIN_WINDOW_SECS", default_value_t = 900)]
     pub login_window_secs: u64,
 
+    /// Accounts one client address may create per hour.
+    #[arg(long, env = "TESSERA_SIGNUP_MAX_PER_IP", default_value_t = 10)]
+    pub signup_max_per_ip: u32,
+
     /// The longest lifetime a personal access token may be given, in days.
     #[arg(long, env = "TESSERA_MAX_TOKEN_DAYS", default_value_t = 365)]
     pub max_token_days: u32,
@@ -82,9 +86,38 @@ pub struct Config {
     /// everything else).
     #[arg(long, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+
+    /// Password hashes allowed to wait for a hashing thread; when they are
+    /// all taken, a sign-in or sign-up is answered 503 with `Retry-After`
+    /// at once instead of queueing for minutes.
+    #[arg(long, env = "TESSERA_HASH_QUEUE", default_value_t = 32)]
+    pub hash_queue: usize,
 }
 
+/// The shortest introspection client secret accepted.
+pub const INTROSPECTION_SECRET_MIN: usize = 16;
+
 impl Config {
+    /// Refuses settings that cannot work or would be unsafe, with a sentence
+    /// saying which and why (checked at start-up).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(client) = &self.introspection_client {
+            let (id, secret) = client.split_once(':').unwrap_or((client.as_str(), ""));
+            if id.trim().is_empty() || secret.chars().count() < INTROSPECTION_SECRET_MIN {
+                return Err(format!(
+                    "--introspection-client must be CLIENT_ID:CLIENT_SECRET with a secret of at least {INTROSPECTION_SECRET_MIN} characters"
+                ));
+            }
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres:")
+            || self.database_url.starts_with("postgresql:"))
+        {
+            return Err("--database-url must start with sqlite:, postgres: or postgresql:".into());
+        }
+        Ok(())
+    }
+
     /// The URL users reach Tessera at, without a trailing `/`.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -103,18 +136,45 @@ impl Config {
                 window: Duration::from_secs(self.login_window_secs.max(1)),
                 max_failures_per_account: self.login_max_failures_per_account.max(1),
                 max_failures_per_ip: self.login_max_failures_per_ip.max(1),
+                max_signups_per_ip: self.signup_max_per_ip.max(1),
             },
             max_token_days: self.max_token_days.clamp(1, 3650),
             verify_cache_ttl: Duration::from_secs(self.verify_cache_secs),
-            introspection_client: self
-                .introspection_client
-                .clone()
-                .filter(|c| c.contains(':')),
+            introspection_client: self.introspection_client.clone(),
             hash_concurrency: self.hash_concurrency.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get().saturating_sub(1).max(1))
                     .unwrap_or(1)
             }),
+            hash_queue: self.hash_queue,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::parse_from(std::iter::once("tessera").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn an_introspection_client_needs_an_id_and_a_real_secret() {
+        assert!(parse(&[]).validate().is_ok());
+        for bad in ["gateway", "gateway:", ":0123456789abcdef", "gateway:short"] {
+            let c = parse(&["--introspection-client", bad]);
+            assert!(c.validate().unwrap_err().contains("at least 16"), "{bad}");
+        }
+        let ok = parse(&["--introspection-client", "gateway:0123456789abcdef"]);
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn the_database_url_names_a_known_store() {
+        assert!(parse(&["--database-url", "mysql://x"]).validate().is_err());
+        assert!(parse(&["--database-url", "postgres://u@h/db"])
+            .validate()
+            .is_ok());
     }
 }

@@ -14,6 +14,7 @@ pub mod middleware;
 
 use app::server::AppState;
 use axum::{
+    extract::DefaultBodyLimit,
     http::HeaderName,
     middleware::{from_fn, from_fn_with_state},
     Router,
@@ -30,6 +31,9 @@ use tower_http::{
 
 /// Answers smaller than this go out uncompressed (not worth the CPU).
 const COMPRESS_ABOVE: u16 = 1024;
+
+/// The largest request body read (forms and JSON are a few KiB at most).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole application: both routers under the shared layers.
 pub fn router(state: AppState) -> Router {
@@ -60,9 +64,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(
             state.clone(),
             middleware::client_address,
-        ));
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
     browser::router(&state)
-        .merge(machine::router())
+        .merge(machine::router(&state))
         .layer(shared)
         .with_state(state)
 }

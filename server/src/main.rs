@@ -67,6 +67,10 @@ async fn shutdown_signal() {
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     init_logging(config.log_format);
+    if let Err(e) = config.validate() {
+        eprintln!("tessera: {e}");
+        return std::process::ExitCode::from(2);
+    }
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -87,12 +91,16 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::new(leptos_options(&config), core.clone());
 
     let purge_db = db.clone();
+    let purge_core = core.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
             if let Err(e) = sessions::purge_expired(&purge_db).await {
                 tracing::warn!(error = %e, "could not purge expired sessions");
+            }
+            if let Err(e) = purge_core.throttle.purge().await {
+                tracing::warn!(error = %e, "could not purge throttle windows");
             }
         }
     });

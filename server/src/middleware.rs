@@ -5,7 +5,7 @@
 use app::server::AppState;
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{header, HeaderMap, HeaderValue, Response},
+    http::{header, HeaderMap, HeaderValue, Method, Response},
     middleware::Next,
     response::Response as AxumResponse,
 };
@@ -129,6 +129,31 @@ pub async fn client_address(
     let ip = client_ip(peer, req.headers(), &state.core.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
+}
+
+/// True when the request would change something (not GET, HEAD or OPTIONS)
+/// and the browser says it comes from another site (`Sec-Fetch-Site:
+/// cross-site`), or its `Origin` is neither the public URL nor the host it
+/// was sent to.
+pub fn is_cross_site_change(req: &Request, public_url: &str) -> bool {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let headers = req.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            origin == public_url || origin.split_once("://").is_some_and(|(_, h)| h == host)
+        }
+    };
+    cross_site || !origin_ok
 }
 
 /// Security headers on every response; pages that set their own CSP (with

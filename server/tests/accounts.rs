@@ -263,6 +263,233 @@ async fn an_account_is_throttled_after_repeated_failures(app: TestApp) {
     assert_eq!(app.sign_in("judy", PW).await.status, StatusCode::SEE_OTHER);
 }
 
+/// Sends the same form from many tasks at once; returns the statuses.
+async fn at_once(
+    app: &TestApp,
+    n: usize,
+    path: &str,
+    fields: Vec<(String, String)>,
+    cookie: Option<String>,
+) -> Vec<StatusCode> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (router, fields, cookie, path) = (
+                app.router.clone(),
+                fields.clone(),
+                cookie.clone(),
+                path.to_owned(),
+            );
+            tokio::spawn(async move {
+                let body = fields
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", app::ui::urlencode(k), app::ui::urlencode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let mut b = axum::http::Request::builder()
+                    .method("POST")
+                    .uri(path)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-forwarded-for", "198.51.100.200");
+                if let Some(c) = cookie {
+                    b = b.header("cookie", format!("tessera_session={c}"));
+                }
+                support::send(&router, b.body(axum::body::Body::from(body)).unwrap())
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn count(statuses: &[StatusCode], s: StatusCode) -> usize {
+    statuses.iter().filter(|x| **x == s).count()
+}
+
+/// 60 guesses at once against one account: the limit (5) is counted before
+/// the password is checked, so exactly 5 are checked and 55 wait.
+async fn concurrent_guesses_cannot_pass_the_limit(app: TestApp) {
+    let cookie = app.sign_up("quinn", PW).await;
+    let guess = |field: &str| vec![(field.to_owned(), "wrong password 123".to_owned())];
+    let mut fields = guess("password");
+    fields.push(("username".into(), "quinn".into()));
+    let statuses = at_once(&app, 60, "/signin", fields, None).await;
+    assert_eq!(
+        count(&statuses, StatusCode::UNAUTHORIZED),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 55);
+    // the same holds for the current password of a password change
+    let mut fields = guess("current");
+    fields.push(("password".into(), "a brand new passphrase".into()));
+    fields.push(("confirm".into(), "a brand new passphrase".into()));
+    let statuses = at_once(&app, 20, "/profile/security/password", fields, Some(cookie)).await;
+    assert_eq!(
+        count(&statuses, StatusCode::UNPROCESSABLE_ENTITY),
+        0,
+        "already closed: {statuses:?}"
+    );
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 20);
+}
+
+async fn password_changes_are_throttled_too(app: TestApp) {
+    let cookie = app.sign_up("rosa", PW).await;
+    let fields = vec![
+        ("current".to_owned(), "wrong password 123".to_owned()),
+        ("password".to_owned(), "a brand new passphrase".to_owned()),
+        ("confirm".to_owned(), "a brand new passphrase".to_owned()),
+    ];
+    let statuses = at_once(&app, 30, "/profile/security/password", fields, Some(cookie)).await;
+    assert_eq!(
+        count(&statuses, StatusCode::UNPROCESSABLE_ENTITY),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 25);
+}
+
+fn two_signups_per_address() -> Options {
+    let mut o = Options::default();
+    o.throttle.max_signups_per_ip = 2;
+    o
+}
+
+async fn sign_ups_are_throttled_per_address(app: TestApp) {
+    for name in ["s1", "s2"] {
+        let r = app
+            .post_form_from(
+                "203.0.113.50",
+                "/signup",
+                &[("username", name), ("password", PW), ("confirm", PW)],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+    let r = app
+        .post_form_from(
+            "203.0.113.50",
+            "/signup",
+            &[("username", "s3"), ("password", PW), ("confirm", PW)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.header("retry-after").is_some());
+    assert!(text_of_class(&r.body, "alert error")
+        .unwrap_or_default()
+        .contains("Too many new accounts"));
+    let other = app
+        .post_form_from(
+            "203.0.113.51",
+            "/signup",
+            &[("username", "s3"), ("password", PW), ("confirm", PW)],
+            None,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER);
+}
+
+fn one_hashing_slot() -> Options {
+    let mut o = Options::default();
+    o.hash_concurrency = 1;
+    o.hash_queue = 1;
+    o
+}
+
+/// A flood of sign-ins is answered at once: what the hashing queue cannot
+/// take gets 503 with Retry-After, nothing waits for minutes.
+async fn a_full_hashing_queue_answers_503_at_once(app: TestApp) {
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let router = app.router.clone();
+            tokio::spawn(async move {
+                let body = format!("username=flood{i}&password=some+password+{i}");
+                let req = axum::http::Request::builder()
+                    .method("POST")
+                    .uri("/signin")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-forwarded-for", format!("203.0.113.{i}"))
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+                let r = support::send(&router, req).await;
+                (r.status, r.header("retry-after").map(str::to_owned))
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for t in tasks {
+        let (status, retry) = t.await.expect("task");
+        match status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert!(retry.is_some(), "503 says when to come back");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(busy > 0, "the queue never filled");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// Absurdly long names and passwords are refused at the edge: no throttle
+/// key, no hash.
+async fn overlong_credentials_are_refused_at_the_edge(app: TestApp) {
+    let long_name = "n".repeat(20_000);
+    let long_pw = "p".repeat(20_000);
+    for (u, p, field) in [
+        (long_name.as_str(), "whatever pw", "username"),
+        ("ivan", long_pw.as_str(), "password"),
+    ] {
+        let r = app
+            .post_form("/signin", &[("username", u), ("password", p)], None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(r.body.contains("at most"), "{field}");
+    }
+    assert_eq!(app.core.throttle.keys_in_memory(), 0);
+    // a body past the limit is refused before it is read
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let r = app
+        .post_form(
+            "/signin",
+            &[("username", "ivan"), ("password", &huge)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// With Postgres, two instances share one throttle: a load balancer must not
+/// double the allowance.
+async fn instances_share_the_throttle(app: TestApp) {
+    app.sign_up("tess", PW).await;
+    let (other, _core) = app.second_instance().await;
+    for _ in 0..5 {
+        let r = app.sign_in("tess", "wrong password 123").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let body = format!("username=tess&password={}", app::ui::urlencode(PW));
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/signin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", "192.0.2.200")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    assert_eq!(
+        support::send(&other, req).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 async fn a_client_address_is_throttled_across_accounts(app: TestApp) {
     for i in 0..5 {
         let res = app
@@ -472,7 +699,14 @@ async fn unknown_pages_are_404_pages(app: TestApp) {
     assert!(res.body.contains("Page not found"));
 }
 
+on_backend!(postgres_only, Postgres; instances_share_the_throttle);
+
 on_both_backends!(
+    concurrent_guesses_cannot_pass_the_limit,
+    password_changes_are_throttled_too,
+    sign_ups_are_throttled_per_address with two_signups_per_address(),
+    a_full_hashing_queue_answers_503_at_once with one_hashing_slot(),
+    overlong_credentials_are_refused_at_the_edge,
     request_ids_and_compression,
     sign_up_creates_an_account_and_signs_in,
     sign_up_explains_each_bad_field_and_keeps_the_username,

@@ -555,7 +555,13 @@ async fn introspection_follows_rfc_7662(app: TestApp) {
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     let res = app.request(post(Some("gateway:wrong"), &t)).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
-    let res = app.request(post(Some("gateway:s3cret"), &t)).await;
+    assert_eq!(error_code(&res), "invalid_client");
+    let res = app
+        .request(post(
+            Some(&format!("gateway:{}", support::INTROSPECTION_SECRET)),
+            &t,
+        ))
+        .await;
     assert_eq!(res.status, StatusCode::OK);
     let v = json_of(&res);
     assert_eq!(v["active"], true);
@@ -569,9 +575,125 @@ async fn introspection_follows_rfc_7662(app: TestApp) {
         .await
         .expect("revoke");
     for bad in [t.as_str(), "garbage", ""] {
-        let res = app.request(post(Some("gateway:s3cret"), bad)).await;
+        let res = app
+            .request(post(
+                Some(&format!("gateway:{}", support::INTROSPECTION_SECRET)),
+                bad,
+            ))
+            .await;
         assert_eq!(res.body, r#"{"active":false}"#);
     }
+}
+
+/// Guessing the introspection client's secret is throttled per address
+/// (20 failures a window in tests); the real client from elsewhere is not.
+async fn introspection_guesses_are_throttled(app: TestApp) {
+    let post = |auth: &str, from: &str| {
+        Request::builder()
+            .method("POST")
+            .uri("/oauth/introspect")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", from)
+            .header("authorization", format!("Basic {}", STANDARD.encode(auth)))
+            .body(Body::from("token=x"))
+            .expect("request")
+    };
+    for i in 0..20 {
+        let r = app
+            .request(post(&format!("gateway:guess{i}"), "203.0.113.9"))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let good = format!("gateway:{}", support::INTROSPECTION_SECRET);
+    let r = app.request(post(&good, "203.0.113.9")).await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+    );
+    assert!(r.header("retry-after").is_some());
+    let r = app.request(post(&good, "203.0.113.10")).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// A browser that cached Basic credentials cannot be made to change tokens
+/// by another site's form.
+async fn cross_site_api_changes_are_refused(app: TestApp) {
+    let (uid, _) = support::user(&app, "mike").await;
+    let (id, t) = token(&app, uid, "victim", "tokens:write").await;
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("/api/v1/tokens/{id}/revoke"))
+            .header("authorization", basic("x", &t).unwrap())
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap();
+        let r = app.request(req).await;
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (StatusCode::FORBIDDEN, "cross_site"),
+            "{name}"
+        );
+    }
+    // reading is fine, and so is a same-origin change
+    let req = Request::builder()
+        .uri(format!("/api/v1/tokens/{id}"))
+        .header("authorization", basic("x", &t).unwrap())
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(req).await.status, StatusCode::OK, "reading");
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("/api/v1/tokens/{id}/revoke"))
+        .header("authorization", bearer(&t).unwrap())
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(req).await.status, StatusCode::OK);
+}
+
+/// Regenerating through the API needs `tokens:manage`, keeps the expiry, and
+/// a last use of the old secret still waiting to be written never lands on
+/// the new one.
+async fn api_regenerate_keeps_the_expiry_and_forgets_the_old_use(app: TestApp) {
+    let (uid, _) = support::user(&app, "nina").await;
+    let (id, old) = token(&app, uid, "rotating", "profile:read").await;
+    let (_, writer) = token(&app, uid, "writer", "tokens:write profile:read").await;
+    let (_, manager) = token(&app, uid, "manager", "tokens:manage profile:read").await;
+    let before = service::get(&app.db, uid, id).await.expect("get");
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &old).await.status,
+        StatusCode::OK
+    );
+    let path = format!("/api/v1/tokens/{id}/regenerate");
+    let r = app.pat("POST", &path, &writer).await;
+    assert_eq!(
+        (r.status, error_code(&r).as_str()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
+    let r = app.pat("POST", &path, &manager).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after = service::get(&app.db, uid, id).await.expect("get");
+    assert_eq!(after.expires_at, before.expires_at, "never extended");
+    app.core.flush_usage(true).await;
+    // a use noted before the regenerate, written after it, is not recorded
+    let stale = app::server::usage::Use {
+        at: after.created_at - chrono::Duration::seconds(5),
+        ip: "192.0.2.1".parse().unwrap(),
+        agent: "old secret".into(),
+    };
+    app::server::usage::write(&app.db, &[(id, stale)])
+        .await
+        .expect("write");
+    let after = service::get(&app.db, uid, id).await.expect("get");
+    assert!(
+        after.last_used_at.is_none(),
+        "the old secret's use is not the new one's"
+    );
 }
 
 async fn the_openapi_document_describes_every_api_route_the_router_serves(app: TestApp) {
@@ -792,6 +914,9 @@ async fn unreadable_input_gets_json_with_a_stable_code(app: TestApp) {
 }
 
 on_both_backends!(
+    introspection_guesses_are_throttled,
+    cross_site_api_changes_are_refused,
+    api_regenerate_keeps_the_expiry_and_forgets_the_old_use,
     non_ascii_credentials_are_refused_without_a_query,
     unreadable_input_gets_json_with_a_stable_code,
     the_openapi_document_describes_every_api_route_the_router_serves,

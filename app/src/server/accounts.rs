@@ -4,7 +4,7 @@
 use super::{
     db::{is_unique_violation, now, on_db},
     sessions::{self, NewSession},
-    throttle::RetryAfter,
+    throttle::{account_key, address_key, Door, RetryAfter},
     Core,
 };
 use crate::model::{rules, CurrentUser, FormFeedback};
@@ -49,6 +49,7 @@ fn feedback_with(values: &[(&str, &str)]) -> FormFeedback {
 /// and password rules, and opens a session for the new user.
 pub async fn sign_up(
     core: &Core,
+    client_ip: IpAddr,
     username: &str,
     password: &str,
     confirm: &str,
@@ -69,6 +70,18 @@ pub async fn sign_up(
     }
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
+    }
+    let address = address_key(client_ip);
+    if let Err(wait) = core
+        .throttle
+        .hit(&[(Door::SignUpAddress, &address)])
+        .await?
+    {
+        fb.message = Some(format!(
+            "Too many new accounts from your address. Try again in {}.",
+            in_words(wait)
+        ));
+        return Err(AccountError::Throttled(wait, fb));
     }
     let hash = core.hasher.hash(password.to_owned()).await?;
     let created = now();
@@ -120,57 +133,76 @@ pub async fn sign_in(
         fb.fields
             .insert("password".into(), "Enter your password.".into());
     }
+    // Names and passwords longer than any that can exist are refused
+    // before any other work (and never become throttle keys).
+    if username.chars().count() > rules::USERNAME_MAX {
+        fb.fields.insert(
+            "username".into(),
+            format!("Usernames are at most {} characters.", rules::USERNAME_MAX),
+        );
+    }
+    if password.chars().count() > rules::PASSWORD_MAX {
+        fb.fields.insert(
+            "password".into(),
+            format!("Passwords are at most {} characters.", rules::PASSWORD_MAX),
+        );
+    }
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
     }
-    if let Err(wait) = core.throttle.check(client_ip, username) {
+    let address = address_key(client_ip);
+    let account = account_key(username);
+    // counted before the password is checked: concurrent guesses cannot
+    // slip past the limit
+    let keys = [
+        (Door::SignInAddress, address.as_str()),
+        (Door::SignInAccount, account.as_str()),
+    ];
+    if let Err(wait) = core.throttle.hit(&keys).await? {
         fb.message = Some(too_many_attempts(wait));
         return Err(AccountError::Throttled(wait, fb));
     }
-    // Over-long input cannot match a stored account; still pay the hash below.
-    let key = username.to_lowercase();
-    let row: Option<(i64, String, String)> = if username.chars().count() <= rules::USERNAME_MAX {
-        on_db!(&core.db, pool => sqlx::query_as(
-            "SELECT id, username, password_hash FROM users WHERE username_key = $1",
-        )
-        .bind(&key)
-        .fetch_optional(pool)
-        .await)?
-    } else {
-        None
-    };
-    let password = password
-        .chars()
-        .take(rules::PASSWORD_MAX * 4)
-        .collect::<String>();
+    let row: Option<(i64, String, String)> = on_db!(&core.db, pool => sqlx::query_as(
+        "SELECT id, username, password_hash FROM users WHERE username_key = $1",
+    )
+    .bind(&account)
+    .fetch_optional(pool)
+    .await)?;
     let (user, hash) = match row {
         Some((id, name, hash)) => (Some(CurrentUser { id, username: name }), Some(hash)),
         None => (None, None),
     };
-    let ok = core.hasher.verify(password, hash).await?;
+    let ok = core.hasher.verify(password.to_owned(), hash).await?;
     match user {
         Some(user) if ok => {
-            core.throttle.record_success(username);
+            core.throttle.clear(Door::SignInAccount, &account).await?;
+            core.throttle.release(Door::SignInAddress, &address).await?;
             let session = sessions::create(&core.db, user.id).await?;
             Ok((user, session))
         }
         _ => {
-            core.throttle.record_failure(client_ip, username);
             fb.message = Some(BAD_CREDENTIALS.into());
             Err(AccountError::BadCredentials(fb))
         }
     }
 }
 
-/// The form message telling a throttled client how long to wait.
-pub fn too_many_attempts(wait: RetryAfter) -> String {
+/// A wait in words: "40 seconds", "12 minutes".
+fn in_words(wait: RetryAfter) -> String {
     let secs = wait.seconds();
-    let when = if secs < 90 {
+    if secs < 90 {
         format!("{secs} seconds")
     } else {
         format!("{} minutes", secs.div_ceil(60))
-    };
-    format!("Too many sign-in attempts. Try again in {when}.")
+    }
+}
+
+/// The form message telling a throttled client how long to wait.
+pub fn too_many_attempts(wait: RetryAfter) -> String {
+    format!(
+        "Too many sign-in attempts. Try again in {}.",
+        in_words(wait)
+    )
 }
 
 /// Changes the password after checking the current one, ends every session
@@ -202,7 +234,20 @@ pub async fn change_password(
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
     }
-    if let Err(wait) = core.throttle.check(client_ip, &user.username) {
+    if current.chars().count() > rules::PASSWORD_MAX {
+        fb.fields.insert(
+            "current".into(),
+            "That is not your current password.".into(),
+        );
+        return Err(AccountError::Invalid(fb));
+    }
+    let address = address_key(client_ip);
+    let account = account_key(&user.username);
+    let keys = [
+        (Door::SignInAddress, address.as_str()),
+        (Door::SignInAccount, account.as_str()),
+    ];
+    if let Err(wait) = core.throttle.hit(&keys).await? {
         fb.message = Some(too_many_attempts(wait));
         return Err(AccountError::Throttled(wait, fb));
     }
@@ -217,13 +262,14 @@ pub async fn change_password(
         .verify(current.to_owned(), hash.map(|h| h.0))
         .await?
     {
-        core.throttle.record_failure(client_ip, &user.username);
         fb.fields.insert(
             "current".into(),
             "That is not your current password.".into(),
         );
         return Err(AccountError::Invalid(fb));
     }
+    core.throttle.clear(Door::SignInAccount, &account).await?;
+    core.throttle.release(Door::SignInAddress, &address).await?;
     let new_hash = core.hasher.hash(new.to_owned()).await?;
     on_db!(&core.db, pool => sqlx::query(
         "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",

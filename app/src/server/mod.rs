@@ -27,10 +27,13 @@ pub struct CoreConfig {
     pub signup_enabled: bool,
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
-    /// Limits on failed sign-in attempts.
+    /// Limits on sign-in, sign-up and introspection attempts.
     pub throttle: throttle::ThrottleConfig,
     /// argon2 hashes allowed to run at once.
     pub hash_concurrency: usize,
+    /// argon2 jobs allowed to wait for a hashing thread; past it a sign-in
+    /// or sign-up is answered 503 at once.
+    pub hash_queue: usize,
     /// The longest lifetime a token may be given, in days.
     pub max_token_days: u32,
     /// How long a positive token verification is reused (0 disables the cache).
@@ -54,8 +57,9 @@ pub struct Core {
     pub config: CoreConfig,
     /// Password hashing and verification (argon2id, off the async threads).
     pub hasher: passwords::PasswordHasher,
-    /// Failed sign-in counts per client IP and per account.
-    pub throttle: throttle::LoginThrottle,
+    /// Attempt counts per client address and per account (shared through
+    /// Postgres, in memory with SQLite).
+    pub throttle: throttle::Throttle,
     /// Token verification, with its cache of positive answers.
     pub verifier: verify::Verifier,
     /// Token uses noted in memory until the flush writes them.
@@ -66,8 +70,9 @@ impl Core {
     /// Starts the services over `db` with `config`, and the background tasks that
     /// write token uses and (on Postgres) follow token changes.
     pub async fn new(db: db::Db, config: CoreConfig) -> Result<Arc<Core>, passwords::HashError> {
-        let hasher = passwords::PasswordHasher::new(config.hash_concurrency).await?;
-        let throttle = throttle::LoginThrottle::new(config.throttle);
+        let hasher =
+            passwords::PasswordHasher::new(config.hash_concurrency, config.hash_queue).await?;
+        let throttle = throttle::Throttle::new(config.throttle, &db);
         let verifier = verify::Verifier::new(config.verify_cache_ttl);
         let core = Arc::new(Core {
             db,

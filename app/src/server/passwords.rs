@@ -10,7 +10,10 @@ use argon2::{
     },
     Algorithm, Argon2, Params, Version,
 };
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    mpsc, Arc, Mutex,
+};
 use tokio::sync::oneshot;
 
 /// OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
@@ -29,6 +32,9 @@ pub enum HashError {
     /// The hashing threads are gone, so the job could not run.
     #[error("password hashing pool closed")]
     Closed,
+    /// Too many jobs are waiting already: refused at once, try again soon.
+    #[error("password hashing queue full")]
+    Busy,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -42,6 +48,10 @@ const HASH_NICE: i32 = 10;
 pub struct PasswordHasher {
     /// Jobs for the hashing threads; they stop when every sender is gone.
     jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not finished (running or waiting).
+    pending: Arc<AtomicUsize>,
+    /// Jobs allowed at once: the threads plus the queue.
+    capacity: usize,
     /// A real hash of a random password: verifying against it when a username
     /// is unknown makes that answer cost the same time as a wrong password.
     dummy_hash: Arc<str>,
@@ -107,8 +117,9 @@ fn spawn_workers(count: usize) -> Result<mpsc::Sender<Job>, HashError> {
 }
 
 impl PasswordHasher {
-    /// `concurrency` hashes may run at once (at least one).
-    pub async fn new(concurrency: usize) -> Result<Self, HashError> {
+    /// `concurrency` hashes may run at once (at least one) and `queue` more
+    /// may wait; beyond that, [`HashError::Busy`].
+    pub async fn new(concurrency: usize, queue: usize) -> Result<Self, HashError> {
         let jobs = spawn_workers(concurrency)?;
         let dummy = run(&jobs, || {
             let mut random = [0u8; 24];
@@ -121,13 +132,34 @@ impl PasswordHasher {
         .await??;
         Ok(Self {
             jobs,
+            pending: Arc::default(),
+            capacity: concurrency.max(1) + queue,
             dummy_hash: dummy.into(),
         })
     }
 
+    /// Runs `f` on a hashing thread unless the queue is full.
+    async fn bounded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        if self.pending.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(HashError::Busy);
+        }
+        let pending = self.pending.clone();
+        // the count drops when the job ends, even if the caller went away
+        run(&self.jobs, move || {
+            let out = f();
+            pending.fetch_sub(1, Ordering::SeqCst);
+            out
+        })
+        .await
+    }
+
     /// Hashes `password` with a fresh random salt (a PHC string, as stored).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        run(&self.jobs, move || hash_blocking(&password)).await?
+        self.bounded(move || hash_blocking(&password)).await?
     }
 
     /// Verifies `password` against `hash`, or against the dummy hash when
@@ -135,7 +167,9 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
-        let ok = run(&self.jobs, move || verify_blocking(&password, &hash)).await?;
+        let ok = self
+            .bounded(move || verify_blocking(&password, &hash))
+            .await?;
         Ok(ok && known)
     }
 }
@@ -159,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
-        let hasher = PasswordHasher::new(1).await.expect("hasher");
+        let hasher = PasswordHasher::new(1, 4).await.expect("hasher");
         let hash = hasher
             .hash("correct horse battery".into())
             .await
@@ -177,6 +211,32 @@ mod tests {
             .await
             .unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_busy_at_once() {
+        let hasher = PasswordHasher::new(1, 1).await.expect("hasher");
+        let started = std::time::Instant::now();
+        let jobs: Vec<_> = (0..8)
+            .map(|i| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.hash(format!("password number {i}")).await })
+            })
+            .collect();
+        let mut busy = 0;
+        let mut done = 0;
+        for j in jobs {
+            match j.await.expect("join") {
+                Ok(_) => done += 1,
+                Err(HashError::Busy) => busy += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(done >= 1 && busy >= 1, "done {done}, busy {busy}");
+        assert_eq!(done + busy, 8);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // once the queue drained, hashing works again
+        assert!(hasher.hash("after the flood".into()).await.is_ok());
     }
 
     #[cfg(target_os = "linux")]

@@ -1,10 +1,14 @@
-//! Sign-in throttling per client IP and per account. Failures are counted in
-//! a fixed window; once a key reaches its limit, attempts are refused (HTTP
-//! 429 with `Retry-After`) until the window ends, without touching argon2.
+//! Throttling of password checks and other guessable doors: attempts are
+//! counted per key (a client address, an account) in fixed windows, and
+//! counted *before* the expensive or secret-revealing work, so concurrent
+//! attempts cannot slip past the limit. A success takes its attempt back.
 //!
-//! State is in-process: with several instances each keeps its own counts,
-//! which bounds an attacker to `instances × limit` guesses per window.
+//! With Postgres the counts live in the database (one atomic upsert per key),
+//! so every instance behind a load balancer shares them; with SQLite (one
+//! instance) they live in memory, bounded in size whatever is sent.
 
+use super::db::{now, Db};
+use chrono::{DateTime, Utc};
 use std::{
     collections::HashMap,
     net::IpAddr,
@@ -12,15 +16,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Limits of sign-in throttling.
+/// Limits of throttling.
 #[derive(Clone, Copy, Debug)]
 pub struct ThrottleConfig {
-    /// The fixed window failures are counted in.
+    /// The fixed window sign-in attempts are counted in.
     pub window: Duration,
-    /// Failures allowed per account in a window, from any address.
+    /// Failed (or in-flight) sign-ins allowed per account in a window, from
+    /// any address; also the limit for password changes.
     pub max_failures_per_account: u32,
-    /// Failures allowed per client IP in a window, for any account.
+    /// Failed (or in-flight) sign-ins allowed per client address in a
+    /// window, for any account; also the limit for introspection clients.
     pub max_failures_per_ip: u32,
+    /// Accounts one client address may create per hour.
+    pub max_signups_per_ip: u32,
 }
 
 impl Default for ThrottleConfig {
@@ -29,30 +37,70 @@ impl Default for ThrottleConfig {
             window: Duration::from_secs(15 * 60),
             max_failures_per_account: 5,
             max_failures_per_ip: 20,
+            max_signups_per_ip: 10,
         }
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    started: Instant,
-    failures: u32,
+/// What is being throttled; each has its own limit and key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Door {
+    /// Sign-ins (and password changes) from one client address.
+    SignInAddress,
+    /// Sign-ins (and password changes) for one account.
+    SignInAccount,
+    /// Sign-ups from one client address.
+    SignUpAddress,
+    /// Failed introspection-client authentications from one address.
+    IntrospectionAddress,
 }
 
-/// Keys kept before stale windows are swept out.
-const SWEEP_AT: usize = 10_000;
+impl Door {
+    fn tag(self) -> &'static str {
+        match self {
+            Door::SignInAddress => "signin-ip",
+            Door::SignInAccount => "signin-account",
+            Door::SignUpAddress => "signup-ip",
+            Door::IntrospectionAddress => "introspect-ip",
+        }
+    }
 
-/// Failed sign-in counts per client IP and per account, checked before a
-/// password is verified.
-#[derive(Debug)]
-pub struct LoginThrottle {
-    config: ThrottleConfig,
-    by_ip: Mutex<HashMap<IpAddr, Window>>,
-    by_account: Mutex<HashMap<String, Window>>,
+    fn limit(self, c: &ThrottleConfig) -> (u32, Duration) {
+        match self {
+            Door::SignInAddress | Door::IntrospectionAddress => (c.max_failures_per_ip, c.window),
+            Door::SignInAccount => (c.max_failures_per_account, c.window),
+            Door::SignUpAddress => (c.max_signups_per_ip, Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// The key of a client address: IPv4 as is, IPv6 by its /64 (one host
+/// usually holds a whole /64, so single addresses would be free to take).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// The key of an account: its name as the store compares it, at most 64
+/// bytes (longer names do not exist; the cap bounds what is kept).
+pub fn account_key(username: &str) -> String {
+    let lower = username.trim().to_lowercase();
+    match lower.char_indices().nth(64) {
+        Some((end, _)) => lower[..end].to_owned(),
+        None => lower,
+    }
 }
 
 /// How long a refused client has to wait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RetryAfter(pub Duration);
 
 impl RetryAfter {
@@ -62,81 +110,214 @@ impl RetryAfter {
     }
 }
 
-fn blocked<K: std::hash::Hash + Eq>(
-    map: &Mutex<HashMap<K, Window>>,
-    key: &K,
-    limit: u32,
-    window: Duration,
-) -> Option<Duration> {
-    let map = map.lock().unwrap_or_else(|p| p.into_inner());
-    let w = map.get(key)?;
-    let age = w.started.elapsed();
-    (age < window && w.failures >= limit).then(|| window - age)
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    started: Instant,
+    attempts: u32,
 }
 
-fn record<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, Window>>, key: K, window: Duration) {
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= SWEEP_AT {
-        map.retain(|_, w| w.started.elapsed() < window);
-    }
-    let now = Instant::now();
-    let w = map.entry(key).or_insert(Window {
-        started: now,
-        failures: 0,
-    });
-    if now.duration_since(w.started) >= window {
-        *w = Window {
-            started: now,
-            failures: 0,
-        };
-    }
-    w.failures += 1;
+/// Keys kept in memory at most; past it, expired windows are swept, then
+/// arbitrary ones dropped (a flood of made-up keys cannot grow memory).
+const MAX_KEYS: usize = 100_000;
+
+/// Attempt counts per key, in memory or in Postgres.
+pub struct Throttle {
+    config: ThrottleConfig,
+    memory: Mutex<HashMap<String, Window>>,
+    shared: Option<sqlx::PgPool>,
 }
 
-impl LoginThrottle {
-    /// A throttle with `config`'s limits and no failures recorded.
-    pub fn new(config: ThrottleConfig) -> Self {
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("config", &self.config)
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
+
+const HIT: &str = "INSERT INTO throttle (key, started_at, attempts) VALUES ($1, $2, 1) \
+     ON CONFLICT (key) DO UPDATE SET \
+     attempts = CASE WHEN throttle.started_at <= $3 THEN 1 ELSE throttle.attempts + 1 END, \
+     started_at = CASE WHEN throttle.started_at <= $3 THEN EXCLUDED.started_at ELSE throttle.started_at END \
+     RETURNING attempts, started_at";
+const PEEK: &str = "SELECT attempts, started_at FROM throttle WHERE key = $1";
+const CLEAR: &str = "DELETE FROM throttle WHERE key = $1";
+const RELEASE: &str = "UPDATE throttle SET attempts = GREATEST(attempts - 1, 0) WHERE key = $1";
+const PURGE: &str = "DELETE FROM throttle WHERE started_at < $1";
+
+fn full_key(door: Door, key: &str) -> String {
+    format!("{}:{key}", door.tag())
+}
+
+impl Throttle {
+    /// A throttle with `config`'s limits: shared through the database when
+    /// it is Postgres, in memory otherwise.
+    pub fn new(config: ThrottleConfig, db: &Db) -> Self {
         Self {
             config,
-            by_ip: Mutex::default(),
-            by_account: Mutex::default(),
+            memory: Mutex::default(),
+            shared: match db {
+                Db::Postgres(pool) => Some(pool.clone()),
+                Db::Sqlite(_) => None,
+            },
         }
     }
 
-    fn account_key(username: &str) -> String {
-        username.trim().to_lowercase()
+    fn wait(&self, door: Door, attempts: u32, age: Duration) -> Option<RetryAfter> {
+        let (max, window) = door.limit(&self.config);
+        (attempts > max && age < window).then(|| RetryAfter(window - age))
     }
 
-    /// `Err` when this client or this account must wait before trying again.
-    pub fn check(&self, ip: IpAddr, username: &str) -> Result<(), RetryAfter> {
-        let c = &self.config;
-        let by_ip = blocked(&self.by_ip, &ip, c.max_failures_per_ip, c.window);
-        let by_account = blocked(
-            &self.by_account,
-            &Self::account_key(username),
-            c.max_failures_per_account,
-            c.window,
-        );
-        match by_ip.into_iter().chain(by_account).max() {
-            Some(wait) => Err(RetryAfter(wait)),
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one attempt at each door; refused (every attempt still counted)
+    /// when any of them is now over its limit.
+    pub async fn hit(&self, keys: &[(Door, &str)]) -> Result<Result<(), RetryAfter>, sqlx::Error> {
+        let mut longest: Option<RetryAfter> = None;
+        match &self.shared {
+            Some(pool) => {
+                let mut tx = pool.begin().await?;
+                let at = now();
+                for &(door, key) in keys {
+                    let window = chrono::Duration::from_std(door.limit(&self.config).1)
+                        .unwrap_or(chrono::Duration::MAX);
+                    let (attempts, started): (i32, DateTime<Utc>) = sqlx::query_as(HIT)
+                        .bind(full_key(door, key))
+                        .bind(at)
+                        .bind(at - window)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let age = (at - started).to_std().unwrap_or_default();
+                    let wait = self.wait(door, attempts.max(0) as u32, age);
+                    longest = longest.max(wait);
+                }
+                tx.commit().await?;
+            }
+            None => {
+                let mut map = self.memory();
+                if map.len() + keys.len() > MAX_KEYS {
+                    let longest_window = self.config.window.max(Duration::from_secs(3600));
+                    map.retain(|_, w| w.started.elapsed() < longest_window);
+                    while map.len() + keys.len() > MAX_KEYS {
+                        let Some(k) = map.keys().next().cloned() else {
+                            break;
+                        };
+                        map.remove(&k);
+                    }
+                }
+                let now = Instant::now();
+                for &(door, key) in keys {
+                    let window = door.limit(&self.config).1;
+                    let w = map.entry(full_key(door, key)).or_insert(Window {
+                        started: now,
+                        attempts: 0,
+                    });
+                    if now.duration_since(w.started) >= window {
+                        *w = Window {
+                            started: now,
+                            attempts: 0,
+                        };
+                    }
+                    w.attempts = w.attempts.saturating_add(1);
+                    longest =
+                        longest.max(self.wait(door, w.attempts, now.duration_since(w.started)));
+                }
+            }
+        }
+        Ok(match longest {
+            Some(wait) => Err(wait),
             None => Ok(()),
+        })
+    }
+
+    /// `Err` when `door` is closed for `key` (at or over its limit), without
+    /// counting an attempt.
+    pub async fn check(
+        &self,
+        door: Door,
+        key: &str,
+    ) -> Result<Result<(), RetryAfter>, sqlx::Error> {
+        let (attempts, age) = match &self.shared {
+            Some(pool) => {
+                let row: Option<(i32, DateTime<Utc>)> = sqlx::query_as(PEEK)
+                    .bind(full_key(door, key))
+                    .fetch_optional(pool)
+                    .await?;
+                match row {
+                    Some((a, started)) => (
+                        a.max(0) as u32,
+                        (now() - started).to_std().unwrap_or_default(),
+                    ),
+                    None => return Ok(Ok(())),
+                }
+            }
+            None => match self.memory().get(&full_key(door, key)) {
+                Some(w) => (w.attempts, w.started.elapsed()),
+                None => return Ok(Ok(())),
+            },
+        };
+        // the next attempt would be one more
+        Ok(match self.wait(door, attempts.saturating_add(1), age) {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        })
+    }
+
+    /// Forgets every attempt at `door` for `key` (a successful sign-in
+    /// clears its account).
+    pub async fn clear(&self, door: Door, key: &str) -> Result<(), sqlx::Error> {
+        match &self.shared {
+            Some(pool) => {
+                sqlx::query(CLEAR)
+                    .bind(full_key(door, key))
+                    .execute(pool)
+                    .await?;
+            }
+            None => {
+                self.memory().remove(&full_key(door, key));
+            }
         }
+        Ok(())
     }
 
-    /// Counts a failed attempt against both the client IP and the account.
-    pub fn record_failure(&self, ip: IpAddr, username: &str) {
-        record(&self.by_ip, ip, self.config.window);
-        record(
-            &self.by_account,
-            Self::account_key(username),
-            self.config.window,
-        );
+    /// Takes one attempt back (a success does not count against an address).
+    pub async fn release(&self, door: Door, key: &str) -> Result<(), sqlx::Error> {
+        match &self.shared {
+            Some(pool) => {
+                sqlx::query(RELEASE)
+                    .bind(full_key(door, key))
+                    .execute(pool)
+                    .await?;
+            }
+            None => {
+                if let Some(w) = self.memory().get_mut(&full_key(door, key)) {
+                    w.attempts = w.attempts.saturating_sub(1);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// A successful sign-in clears the account's count (not the IP's).
-    pub fn record_success(&self, username: &str) {
-        let mut map = self.by_account.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&Self::account_key(username));
+    /// Drops windows that ended (the shared table; memory sweeps itself).
+    pub async fn purge(&self) -> Result<u64, sqlx::Error> {
+        let Some(pool) = &self.shared else {
+            return Ok(0);
+        };
+        let longest = self.config.window.max(Duration::from_secs(3600));
+        let before = now() - chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::MAX);
+        Ok(sqlx::query(PURGE)
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Keys held in memory (for tests).
+    pub fn keys_in_memory(&self) -> usize {
+        self.memory().len()
     }
 }
 
@@ -144,43 +325,110 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    fn throttle(per_account: u32, per_ip: u32) -> LoginThrottle {
-        LoginThrottle::new(ThrottleConfig {
-            window: Duration::from_secs(60),
-            max_failures_per_account: per_account,
-            max_failures_per_ip: per_ip,
-        })
-    }
-
-    #[test]
-    fn an_account_is_blocked_after_its_limit_whatever_the_ip() {
-        let t = throttle(3, 100);
-        for i in 0..3u8 {
-            assert!(t.check(IpAddr::from([10, 0, 0, i]), "Alice").is_ok());
-            t.record_failure(IpAddr::from([10, 0, 0, i]), "Alice");
+    fn memory_throttle(per_account: u32, per_ip: u32) -> Throttle {
+        Throttle {
+            config: ThrottleConfig {
+                window: Duration::from_secs(60),
+                max_failures_per_account: per_account,
+                max_failures_per_ip: per_ip,
+                max_signups_per_ip: 2,
+            },
+            memory: Mutex::default(),
+            shared: None,
         }
-        let wait = t.check(IpAddr::from([10, 0, 0, 9]), "alice").unwrap_err();
+    }
+
+    #[tokio::test]
+    async fn an_account_closes_after_its_limit_whatever_the_address() {
+        let t = memory_throttle(3, 100);
+        for i in 0..3u8 {
+            let ip = address_key(IpAddr::from([10, 0, 0, i]));
+            let keys = [
+                (Door::SignInAddress, ip.as_str()),
+                (Door::SignInAccount, "alice"),
+            ];
+            assert!(t.hit(&keys).await.unwrap().is_ok());
+        }
+        let keys = [
+            (Door::SignInAddress, "10.0.0.9"),
+            (Door::SignInAccount, "alice"),
+        ];
+        let wait = t.hit(&keys).await.unwrap().unwrap_err();
         assert!(wait.seconds() > 0 && wait.seconds() <= 60);
-        assert!(t.check(IpAddr::from([10, 0, 0, 9]), "bob").is_ok());
+        assert!(t
+            .check(Door::SignInAccount, "alice")
+            .await
+            .unwrap()
+            .is_err());
+        assert!(t.check(Door::SignInAccount, "bob").await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn success_takes_its_attempt_back() {
+        let t = memory_throttle(2, 2);
+        for _ in 0..5 {
+            let keys = [
+                (Door::SignInAddress, "192.0.2.1"),
+                (Door::SignInAccount, "alice"),
+            ];
+            assert!(t.hit(&keys).await.unwrap().is_ok());
+            t.clear(Door::SignInAccount, "alice").await.unwrap();
+            t.release(Door::SignInAddress, "192.0.2.1").await.unwrap();
+        }
+        assert!(t
+            .check(Door::SignInAddress, "192.0.2.1")
+            .await
+            .unwrap()
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn doors_are_separate() {
+        let t = memory_throttle(1, 1);
+        assert!(t
+            .hit(&[(Door::SignUpAddress, "192.0.2.1")])
+            .await
+            .unwrap()
+            .is_ok());
+        assert!(t
+            .hit(&[(Door::SignUpAddress, "192.0.2.1")])
+            .await
+            .unwrap()
+            .is_ok());
+        assert!(t
+            .hit(&[(Door::SignUpAddress, "192.0.2.1")])
+            .await
+            .unwrap()
+            .is_err());
+        assert!(t
+            .check(Door::SignInAddress, "192.0.2.1")
+            .await
+            .unwrap()
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn memory_stays_bounded_whatever_is_sent() {
+        let t = memory_throttle(5, 5);
+        for i in 0..(MAX_KEYS + 5_000) {
+            let name = format!("user{i}");
+            let _ = t
+                .hit(&[(Door::SignInAccount, name.as_str())])
+                .await
+                .unwrap();
+        }
+        assert!(t.keys_in_memory() <= MAX_KEYS);
     }
 
     #[test]
-    fn an_ip_is_blocked_after_its_limit_whatever_the_account() {
-        let t = throttle(100, 2);
-        let ip = IpAddr::from([192, 0, 2, 1]);
-        t.record_failure(ip, "a");
-        t.record_failure(ip, "b");
-        assert!(t.check(ip, "c").is_err());
-        assert!(t.check(IpAddr::from([192, 0, 2, 2]), "c").is_ok());
-    }
-
-    #[test]
-    fn success_resets_the_account_count() {
-        let t = throttle(2, 100);
-        let ip = IpAddr::from([192, 0, 2, 1]);
-        t.record_failure(ip, "alice");
-        t.record_success("alice");
-        t.record_failure(ip, "alice");
-        assert!(t.check(ip, "alice").is_ok());
+    fn keys_are_bounded_and_group_ipv6_by_64() {
+        assert_eq!(account_key("  ÄLICE "), "älice");
+        assert_eq!(account_key(&"x".repeat(100_000)).len(), 64);
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_eq!(address_key(a), "2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(mapped), "192.0.2.7");
     }
 }

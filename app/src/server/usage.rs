@@ -115,6 +115,12 @@ impl UsageRecorder {
         }
     }
 
+    /// Drops a pending use of `token_id` (its secret was just replaced: a use
+    /// of the old secret must not show on the new one).
+    pub fn forget(&self, token_id: i64) {
+        self.state().pending.remove(&token_id);
+    }
+
     /// Pending uses that may be written now (marked as written): those of
     /// tokens not written in the last minute, or every one when `all`.
     pub fn take_due(&self, all: bool) -> Vec<(i64, Use)> {
@@ -142,7 +148,9 @@ impl UsageRecorder {
     }
 }
 
-/// Writes `uses` (as stored: whole seconds), in batches of one statement.
+/// Writes `uses` (as stored: whole seconds), in batches of one statement. A
+/// use from before the token's current secret was made (a regenerate came
+/// in between) is not written.
 pub async fn write(db: &Db, uses: &[(i64, Use)]) -> Result<(), sqlx::Error> {
     for chunk in uses.chunks(BATCH) {
         match db {
@@ -161,7 +169,7 @@ pub async fn write(db: &Db, uses: &[(i64, Use)]) -> Result<(), sqlx::Error> {
                     "UPDATE tokens AS t \
                      SET last_used_at = v.at, last_used_ip = v.ip, last_used_agent = v.agent \
                      FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS v(id, at, ip, agent) \
-                     WHERE t.id = v.id",
+                     WHERE t.id = v.id AND t.created_at <= v.at",
                 )
                 .bind(&ids)
                 .bind(&ats)
@@ -176,7 +184,7 @@ pub async fn write(db: &Db, uses: &[(i64, Use)]) -> Result<(), sqlx::Error> {
                 for (id, u) in chunk {
                     sqlx::query(
                         "UPDATE tokens SET last_used_at = $1, last_used_ip = $2, last_used_agent = $3 \
-                         WHERE id = $4",
+                         WHERE id = $4 AND created_at <= $1",
                     )
                     .bind(u.at.trunc_subsecs(0))
                     .bind(u.ip.to_string())

@@ -10,6 +10,7 @@ use app::{
     model::{CurrentUser, FormFeedback},
     server::{
         accounts::{self, AccountError},
+        passwords::HashError,
         sessions::{self, NewSession},
         AppState,
     },
@@ -45,7 +46,7 @@ where
     match Form::<T>::from_request(rebuilt, state).await {
         Ok(Form(form)) => Ok((parts, form)),
         Err(rejection) => Err((
-            StatusCode::BAD_REQUEST,
+            rejection.status(),
             format!("The form could not be read: {}", rejection.body_text()),
         )
             .into_response()),
@@ -73,6 +74,19 @@ async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: AccountE
                 ..Default::default()
             };
             render_page(state, parts, page, fb, StatusCode::FORBIDDEN).await
+        }
+        AccountError::Hash(HashError::Busy) => {
+            let fb = FormFeedback {
+                message: Some(
+                    "The server is busy right now. Please try again in a few seconds.".into(),
+                ),
+                ..Default::default()
+            };
+            let mut res =
+                render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await;
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            res
         }
         failure @ (AccountError::Database(_) | AccountError::Hash(_)) => {
             tracing::error!(error = %failure, "account service failure");
@@ -156,12 +170,24 @@ pub struct SignUpForm {
 }
 
 /// `POST /signup`: a new account, signed in.
-pub async fn sign_up(State(state): State<AppState>, req: Request) -> Response {
+pub async fn sign_up(
+    State(state): State<AppState>,
+    Extension(ip): Extension<ClientIp>,
+    req: Request,
+) -> Response {
     let (parts, form) = match parts_and_form::<SignUpForm>(&state, req).await {
         Ok(v) => v,
         Err(res) => return res,
     };
-    match accounts::sign_up(&state.core, &form.username, &form.password, &form.confirm).await {
+    match accounts::sign_up(
+        &state.core,
+        ip.0,
+        &form.username,
+        &form.password,
+        &form.confirm,
+    )
+    .await
+    {
         Ok((user, session)) => {
             tracing::info!(user_id = user.id, "signed up");
             let to = safe_next(&form.next).unwrap_or_else(|| HOME.into());

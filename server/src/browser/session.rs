@@ -3,6 +3,7 @@
 //! cross-site form posts. Cookies are read and written with axum-extra's
 //! cookie jar.
 
+use crate::middleware::is_cross_site_change;
 use app::{
     model::CurrentUser,
     server::{
@@ -12,7 +13,7 @@ use app::{
 };
 use axum::{
     extract::{Request, State},
-    http::{header, Method, StatusCode},
+    http::{Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -73,8 +74,7 @@ pub async fn guard(req: Request, next: Next) -> Response {
 /// Refuses state-changing requests that a browser marks as cross-site (or
 /// whose `Origin` names another site): cookies alone never authorise them.
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if unsafe_method && is_cross_site(&req, &state.core.config.public_url) {
+    if is_cross_site_change(&req, &state.core.config.public_url) {
         return (
             StatusCode::FORBIDDEN,
             "Cross-site form submissions are not accepted.",
@@ -82,27 +82,6 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
             .into_response();
     }
     next.run(req).await
-}
-
-/// True when the browser says the request comes from another site
-/// (`Sec-Fetch-Site: cross-site`), or its `Origin` is neither the public URL
-/// nor the host it was sent to.
-pub fn is_cross_site(req: &Request, public_url: &str) -> bool {
-    let headers = req.headers();
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site");
-    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(origin) => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            origin == public_url || origin.split_once("://").is_some_and(|(_, h)| h == host)
-        }
-    };
-    cross_site || !origin_ok
 }
 
 /// `jar` with the session cookie of `session` set: `HttpOnly`,

@@ -15,9 +15,9 @@ use app::server::AppState;
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
 
 /// Every machine route, each group with its own JSON fallback.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .nest(api::MOUNT, api::router())
+        .nest(api::MOUNT, api::router(state))
         .nest("/gateway", gateway::router())
         .nest("/oauth", oauth::router())
         .route("/healthz", get(healthz))

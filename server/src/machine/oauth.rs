@@ -2,13 +2,18 @@
 //! gateway client named by `--introspection-client`.
 
 use super::error::{ApiError, ApiForm};
-use app::server::{verify::VerifyError, AppState};
+use crate::middleware::ClientIp;
+use app::server::{
+    throttle::{address_key, Door, RetryAfter},
+    verify::VerifyError,
+    AppState,
+};
 use axum::{
     extract::State,
-    http::{header, HeaderMap},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::post,
-    Json, Router,
+    Extension, Json, Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde::Deserialize;
@@ -47,11 +52,24 @@ fn is_client(expected: &str, headers: &HeaderMap) -> bool {
 }
 
 /// An active token yields its claims; anything else exactly `{"active": false}`.
+/// Failed client authentications are throttled per client address.
 async fn introspect(
     State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     ApiForm(form): ApiForm<IntrospectForm>,
 ) -> Response {
+    let throttle = &state.core.throttle;
+    let address = address_key(ip);
+    let door = Door::IntrospectionAddress;
+    match throttle.check(door, &address).await {
+        Ok(Ok(())) => {}
+        Ok(Err(wait)) => return too_many(wait),
+        Err(e) => {
+            tracing::error!(error = %e, "throttle check failed");
+            return ApiError::unavailable().into_response();
+        }
+    }
     let allowed = state
         .core
         .config
@@ -59,6 +77,9 @@ async fn introspect(
         .as_deref()
         .is_some_and(|expected| is_client(expected, &headers));
     if !allowed {
+        if let Err(e) = throttle.hit(&[(door, &address)]).await {
+            tracing::error!(error = %e, "throttle count failed");
+        }
         return ApiError::unauthorized(
             "invalid_client",
             "Introspection needs the configured client credentials.",
@@ -88,6 +109,22 @@ async fn introspect(
             ApiError::unavailable().into_response()
         }
     }
+}
+
+/// 429 with `Retry-After`.
+fn too_many(wait: RetryAfter) -> Response {
+    let mut res = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!(
+            "Too many failed attempts; try again in {} seconds.",
+            wait.seconds()
+        ),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds()));
+    res
 }
 
 #[cfg(test)]

@@ -24,16 +24,24 @@ pub enum Backend {
 pub struct Options {
     pub signup_enabled: bool,
     pub throttle: ThrottleConfig,
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
 }
+
+/// The introspection client's secret in tests.
+pub const INTROSPECTION_SECRET: &str = "s3cret-of-16-chars";
 
 impl Default for Options {
     fn default() -> Self {
         Self {
+            hash_concurrency: 2,
+            hash_queue: 64,
             signup_enabled: true,
             throttle: ThrottleConfig {
                 window: Duration::from_secs(600),
                 max_failures_per_account: 5,
                 max_failures_per_ip: 20,
+                max_signups_per_ip: 1000,
             },
         }
     }
@@ -109,10 +117,11 @@ fn test_config(options: &Options) -> CoreConfig {
         signup_enabled: options.signup_enabled,
         trusted_proxies: vec![IpAddr::from([127, 0, 0, 1])],
         throttle: options.throttle,
-        hash_concurrency: 2,
+        hash_concurrency: options.hash_concurrency,
+        hash_queue: options.hash_queue,
         max_token_days: 365,
         verify_cache_ttl: Duration::from_secs(30),
-        introspection_client: Some("gateway:s3cret".into()),
+        introspection_client: Some(format!("gateway:{INTROSPECTION_SECRET}")),
     }
 }
 

@@ -272,16 +272,24 @@ pub async fn revoke_all(core: &Core, user_id: i64) -> Result<u64, TokenError> {
 }
 
 /// Gives an active token a new secret (shown once) with the same name,
-/// description and scopes, and the same lifetime counted from now (capped by
-/// the operator's maximum). The old secret stops working at once.
+/// description and scopes. For a signed-in person its lifetime starts again
+/// from now (same length, capped by the operator's maximum); a token acting
+/// through the API never extends anything: the expiry stays as it is. The
+/// old secret stops working at once, and a last use of it that is still
+/// waiting to be written is dropped.
 pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret, TokenError> {
     let current = changeable(core, actor, id).await?;
     let (db, user_id) = (&core.db, actor.user_id);
     let max_days = core.config.max_token_days;
     let at = now();
-    let lifetime =
-        (current.expires_at - current.created_at).min(Duration::days(i64::from(max_days)));
-    let expires_at = at + lifetime.max(Duration::days(1));
+    let expires_at = if actor.ceiling.is_some() {
+        current.expires_at
+    } else {
+        let lifetime =
+            (current.expires_at - current.created_at).min(Duration::days(i64::from(max_days)));
+        at + lifetime.max(Duration::days(1))
+    };
+    core.usage.forget(id);
     let (plaintext, stored) = secret::generate();
     let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::REGENERATE)
         .bind(&stored.hash)

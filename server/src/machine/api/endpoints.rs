@@ -83,8 +83,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens/{id}/regenerate",
-        scope: Some("tokens:write"),
-        summary: "A new secret for a token; in this response only",
+        scope: Some("tokens:manage"),
+        summary: "A new secret for a token (same expiry); in this response only",
         body: None,
         route: || post(tokens::regenerate),
     },

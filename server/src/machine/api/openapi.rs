@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 11] = [
+pub const ERROR_CODES: [&str; 13] = [
     "invalid_token",
     "token_expired",
     "token_revoked",
@@ -17,6 +17,8 @@ pub const ERROR_CODES: [&str; 11] = [
     "already_submitted",
     "not_found",
     "method_not_allowed",
+    "cross_site",
+    "too_many_attempts",
     "unavailable",
 ];
 

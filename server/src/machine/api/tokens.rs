@@ -251,14 +251,15 @@ pub async fn edit(
     Ok(Json(token_json(&t, now())))
 }
 
-/// `POST /api/v1/tokens/{id}/regenerate` (`tokens:write`): a new secret,
-/// in this response only.
+/// `POST /api/v1/tokens/{id}/regenerate` (`tokens:manage`, as every action
+/// that produces a secret): a new secret, in this response only; the expiry
+/// stays as it was.
 pub async fn regenerate(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    pat.require("tokens:write")?;
+    pat.require("tokens:manage")?;
     let s = service::regenerate(&state.core, &pat.actor(), id).await?;
     Ok(Json(secret_json(&s)))
 }
