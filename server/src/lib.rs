@@ -11,6 +11,7 @@ pub mod browser;
 pub mod config;
 pub mod machine;
 pub mod middleware;
+pub mod panics;
 
 use app::server::AppState;
 use axum::{
@@ -37,6 +38,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole application: both routers under the shared layers.
 pub fn router(state: AppState) -> Router {
+    let browser = browser::router(&state);
+    let machine = machine::router(&state);
+    assemble(state, browser, machine)
+}
+
+/// `browser` and `machine` routes (each with its own layers) merged under
+/// the layers every request shares.
+pub fn assemble(state: AppState, browser: Router<AppState>, machine: Router<AppState>) -> Router {
     let request_id = HeaderName::from_static(middleware::REQUEST_ID);
     let compress = SizeAbove::new(COMPRESS_ABOVE)
         .and(NotForContentType::IMAGES)
@@ -66,8 +75,5 @@ pub fn router(state: AppState) -> Router {
             middleware::client_address,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    browser::router(&state)
-        .merge(machine::router(&state))
-        .layer(shared)
-        .with_state(state)
+    browser.merge(machine).layer(shared).with_state(state)
 }

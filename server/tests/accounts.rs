@@ -693,6 +693,46 @@ async fn request_ids_and_compression(app: TestApp) {
     );
 }
 
+/// A panic in a handler is a 500 with the request id — JSON on machine
+/// routes, a page on browser routes — never a dropped connection.
+async fn a_panic_is_a_500_with_the_request_id(app: TestApp) {
+    use axum::routing::get;
+    async fn boom() -> &'static str {
+        panic!("deliberate test panic")
+    }
+    let state = app.state();
+    let browser =
+        tessera::browser::with_layers(&state, axum::Router::new().route("/boom", get(boom)));
+    let machine = tessera::machine::with_layers(axum::Router::new().route("/api/boom", get(boom)));
+    let router = tessera::assemble(state, browser, machine);
+    let ask = |path: &str| {
+        axum::http::Request::builder()
+            .uri(path)
+            .header("x-request-id", "panic-test-1")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let api = support::send(&router, ask("/api/boom")).await;
+    assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let v: serde_json::Value = serde_json::from_str(&api.body).expect("JSON");
+    assert_eq!(v["error"], "internal");
+    assert_eq!(v["request_id"], "panic-test-1");
+    assert_eq!(api.header("x-request-id"), Some("panic-test-1"));
+    let page = support::send(&router, ask("/boom")).await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/html"));
+    assert!(page.body.contains("Something went wrong") && page.body.contains("panic-test-1"));
+    // the app still serves afterwards
+    assert_eq!(
+        support::send(&router, ask("/healthz")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
+
 async fn unknown_pages_are_404_pages(app: TestApp) {
     let res = app.get("/no/such/page", None).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
@@ -702,6 +742,7 @@ async fn unknown_pages_are_404_pages(app: TestApp) {
 on_backend!(postgres_only, Postgres; instances_share_the_throttle);
 
 on_both_backends!(
+    a_panic_is_a_500_with_the_request_id,
     concurrent_guesses_cannot_pass_the_limit,
     password_changes_are_throttled_too,
     sign_ups_are_throttled_per_address with two_signups_per_address(),

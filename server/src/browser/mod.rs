@@ -30,8 +30,25 @@ fn route_list() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
-/// Every browser route with its layers.
+/// Every browser route with its layers, and the static bundle.
 pub fn router(state: &AppState) -> Router<AppState> {
+    with_layers(state, routes(state)).merge(assets::router(state))
+}
+
+/// The layers of pages and forms (applied to `routes`): the session, the
+/// cross-site check, the sign-in guard; panics answer an error page; what
+/// no route matches gets the 404 page.
+pub fn with_layers(state: &AppState, routes: Router<AppState>) -> Router<AppState> {
+    routes
+        .fallback(pages::not_found)
+        .layer(from_fn(crate::panics::page))
+        .layer(from_fn(session::guard))
+        .layer(from_fn_with_state(state.clone(), session::same_origin))
+        .layer(from_fn_with_state(state.clone(), session::identify))
+}
+
+/// Pages, their server functions and the plain-form handlers.
+fn routes(state: &AppState) -> Router<AppState> {
     let context_state = state.clone();
     let shell_options = (*state.leptos).clone();
     let tokens = app::ui::tokens::BASE;
@@ -60,9 +77,4 @@ pub fn router(state: &AppState) -> Router<AppState> {
             move || provide_context(context_state.clone()),
             move || shell(shell_options.clone()),
         )
-        .fallback(pages::not_found)
-        .layer(from_fn(session::guard))
-        .layer(from_fn_with_state(state.clone(), session::same_origin))
-        .layer(from_fn_with_state(state.clone(), session::identify))
-        .merge(assets::router(state))
 }

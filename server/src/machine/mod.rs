@@ -12,16 +12,26 @@ pub mod oauth;
 pub mod pat;
 
 use app::server::AppState;
-use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
+use axum::{
+    extract::State, http::StatusCode, middleware::from_fn, response::IntoResponse, routing::get,
+    Router,
+};
 
-/// Every machine route, each group with its own JSON fallback.
+/// Every machine route, each group with its own JSON fallback, with the
+/// machine layers.
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .nest(api::MOUNT, api::router(state))
         .nest("/gateway", gateway::router())
         .nest("/oauth", oauth::router())
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    with_layers(routes)
+}
+
+/// The layers of machine routes (applied to `routes`): panics answer JSON.
+pub fn with_layers(routes: Router<AppState>) -> Router<AppState> {
+    routes.layer(from_fn(crate::panics::json))
 }
 
 /// `GET /healthz`: the process is up.

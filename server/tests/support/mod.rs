@@ -236,6 +236,14 @@ impl TestApp {
         })
     }
 
+    /// The axum state of this app (to build routers around its services).
+    pub fn state(&self) -> AppState {
+        let leptos = leptos::config::LeptosOptions::builder()
+            .output_name("tessera")
+            .build();
+        AppState::new(leptos, self.core.clone())
+    }
+
     /// A second, independent instance (own caches) on the same database.
     pub async fn second_instance(&self) -> (Router, std::sync::Arc<Core>) {
         let db = Db::connect(&self.url).await.expect("connect");
