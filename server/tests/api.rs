@@ -295,6 +295,106 @@ async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
     }
 }
 
+/// Backends of this test database's change-feed listeners.
+async fn listener_pids(app: &TestApp) -> Vec<i32> {
+    let sql = format!(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = '{}')",
+        app::server::verify::FEED_PROBE_SQL.replace('\'', "''")
+    );
+    app.rows::<(i32,)>(&sql)
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect()
+}
+
+/// Waits until instance `router` refuses `token` as revoked; panics after `limit`.
+async fn refused_within(router: &axum::Router, token: &str, limit: Duration, what: &str) {
+    let started = Instant::now();
+    loop {
+        let r = call(router, "GET", "/api/v1/me", bearer(token)).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(error_code(&r), "token_revoked");
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: still accepted after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The change feed of instance B is killed from the database side, then
+/// stalled (its backend stopped, a half-open connection): a revoke on
+/// instance A still bites on B, because B stops trusting its cache as soon
+/// as the feed cannot prove itself alive.
+async fn a_dead_or_stalled_change_feed_fails_closed(app: TestApp) {
+    let uid = user(&app, "oscar").await;
+    let (id, t) = token(&app, uid, "feed", "profile:read").await;
+    let (other, _other_core) = app.second_instance().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        call(&other, "GET", "/api/v1/me", bearer(&t)).await.status,
+        StatusCode::OK
+    );
+    // 1. the listening connections are terminated by the database
+    let pids = listener_pids(&app).await;
+    assert!(!pids.is_empty(), "listeners found");
+    for pid in &pids {
+        app.exec(&format!("SELECT pg_terminate_backend({pid})"))
+            .await;
+    }
+    service::revoke(&app.core, &Actor::user(uid), id)
+        .await
+        .expect("revoke");
+    refused_within(&other, &t, Duration::from_secs(1), "killed feed").await;
+
+    // 2. the listening connection stalls: its backend stops answering
+    let (id2, t2) = token(&app, uid, "feed2", "profile:read").await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // feeds reconnected
+    assert_eq!(
+        call(&other, "GET", "/api/v1/me", bearer(&t2)).await.status,
+        StatusCode::OK
+    );
+    let pids = listener_pids(&app).await;
+    let stopped: Vec<String> = pids
+        .iter()
+        .map(|p| p.to_string())
+        .filter(|p| {
+            std::process::Command::new("kill")
+                .args(["-STOP", p])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if stopped.is_empty() {
+        assert!(
+            !support::in_ci(),
+            "CI runs Postgres locally as root: the stall must be tested"
+        );
+        eprintln!("note: cannot stop Postgres backends here; the stall case was not tested");
+        return;
+    }
+    service::revoke(&app.core, &Actor::user(uid), id2)
+        .await
+        .expect("revoke");
+    let outcome = tokio::spawn({
+        let (other, t2) = (other.clone(), t2.clone());
+        async move { refused_within(&other, &t2, Duration::from_secs(2), "stalled feed").await }
+    })
+    .await;
+    for p in &stopped {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", p])
+            .status();
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 /// `GET /api/v1/me` as a client with this user agent, behind a proxy that
 /// forwards for `client_ip`.
 async fn me_from(router: &axum::Router, token: &str, agent: &str, client_ip: &str) -> StatusCode {
@@ -933,4 +1033,9 @@ on_both_backends!(
 
 // Two instances share one store only on Postgres (one SQLite file belongs
 // to one process), so this runs there alone.
-on_backend!(postgres_only, Postgres; a_second_instance_drops_a_revoked_token_within_a_second);
+on_backend!(
+    postgres_only,
+    Postgres;
+    a_second_instance_drops_a_revoked_token_within_a_second,
+    a_dead_or_stalled_change_feed_fails_closed,
+);

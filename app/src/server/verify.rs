@@ -20,11 +20,10 @@ use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use siphasher::sip128::{Hasher128 as _, SipHasher13};
 use std::{
-    collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
     sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, OnceLock, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, OnceLock,
     },
     time::{Duration, SystemTime},
 };
@@ -98,6 +97,7 @@ pub enum VerifyError {
     Database(#[from] sqlx::Error),
 }
 
+#[derive(Clone)]
 struct Entry {
     verified: Arc<Verified>,
     /// The cache time or the token's expiry, whichever comes first.
@@ -123,21 +123,39 @@ impl Hasher for KeyBits {
     }
 }
 
-type Cache = HashMap<u128, Entry, BuildHasherDefault<KeyBits>>;
+type Cache = moka::sync::Cache<u128, Entry, BuildHasherDefault<KeyBits>>;
 
 /// Keys of cached entries are keyed hashes of tokens; the cache never holds
-/// a secret. A hit takes a shared lock and clones an `Arc`: no allocation.
+/// a secret. The cache is bounded (moka: concurrent, no global lock, least
+/// useful entries evicted first), so a hit costs the same with one token in
+/// use or a hundred thousand.
 pub struct Verifier {
     ttl: Duration,
     /// The SipHash key of this process's cache keys.
     key: (u64, u64),
-    cache: RwLock<Cache>,
+    cache: Cache,
     generation: AtomicU64,
+    /// Whether cached answers may be trusted only while a change feed is
+    /// known to be healthy (Postgres: other instances change tokens too).
+    feed_required: AtomicBool,
+    /// Until when (ms since the epoch) the change feed is known healthy.
+    feed_fresh_until: AtomicU64,
     /// Counts database lookups (for tests and metrics).
     pub lookups: AtomicU64,
 }
 
-const MAX_ENTRIES: usize = 50_000;
+/// Cached answers kept at most.
+pub const MAX_ENTRIES: u64 = 100_000;
+
+/// How long a successful round trip on the change feed vouches for it.
+pub const FEED_GRACE: Duration = Duration::from_millis(1000);
+/// How often the change feed is probed when nothing arrives.
+const FEED_PROBE: Duration = Duration::from_millis(400);
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -159,14 +177,40 @@ impl Verifier {
         Self {
             ttl,
             key: (rng.next_u64(), rng.next_u64()),
-            cache: RwLock::default(),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(ttl.max(Duration::from_millis(1)))
+                .build_with_hasher(BuildHasherDefault::default()),
             generation: AtomicU64::new(0),
+            feed_required: AtomicBool::new(false),
+            feed_fresh_until: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
         }
     }
 
-    fn cache(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
-        self.cache.write().unwrap_or_else(|p| p.into_inner())
+    /// From now on, cached answers are used only while the change feed is
+    /// known healthy ([`Verifier::feed_alive`] within [`FEED_GRACE`]);
+    /// otherwise every token is checked against the database.
+    pub fn require_feed(&self) {
+        self.feed_required.store(true, Ordering::SeqCst);
+    }
+
+    /// The change feed just proved alive (a notification or a probe).
+    pub fn feed_alive(&self) {
+        let until = epoch_ms(SystemTime::now() + FEED_GRACE);
+        self.feed_fresh_until.store(until, Ordering::SeqCst);
+    }
+
+    /// The change feed is down: nothing cached is trusted until it is back.
+    pub fn feed_lost(&self) {
+        self.feed_fresh_until.store(0, Ordering::SeqCst);
+        self.evict_all();
+    }
+
+    /// True when cached answers may be used at `now`.
+    fn cache_trusted(&self, now: SystemTime) -> bool {
+        !self.feed_required.load(Ordering::Relaxed)
+            || epoch_ms(now) <= self.feed_fresh_until.load(Ordering::Relaxed)
     }
 
     /// Checks a presented token: who it speaks for, or why it is refused.
@@ -210,18 +254,14 @@ impl Verifier {
             gateway_headers: OnceLock::new(),
         });
         if !self.ttl.is_zero() {
-            let mut cache = self.cache();
             // Only cache if nothing was evicted while we were reading.
             if self.generation.load(Ordering::SeqCst) == generation {
                 let now = SystemTime::now();
-                if cache.len() >= MAX_ENTRIES {
-                    cache.retain(|_, e| e.valid_until > now);
-                }
                 let expires = SystemTime::from(verified.expires_at);
                 let valid_until = now
                     .checked_add(self.ttl)
                     .map_or(expires, |t| t.min(expires));
-                cache.insert(
+                self.cache.insert(
                     key,
                     Entry {
                         verified: verified.clone(),
@@ -240,38 +280,60 @@ impl Verifier {
     }
 
     fn cached(&self, key: u128) -> Option<Arc<Verified>> {
-        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        let e = cache.get(&key)?;
-        (SystemTime::now() < e.valid_until).then(|| e.verified.clone())
+        let now = SystemTime::now();
+        if !self.cache_trusted(now) {
+            return None;
+        }
+        let e = self.cache.get(&key)?;
+        (now < e.valid_until).then_some(e.verified)
     }
 
-    /// Drops cached answers for one token (`Some(id)`) or for every token of
-    /// a user (`None`).
+    /// Drops cached answers for one token (`Some(id)`, every secret it had)
+    /// or for every token of a user (`None`). Takes effect at once; the scan
+    /// does not block readers.
     pub fn evict(&self, user_id: i64, token_id: Option<i64>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.cache().retain(|_, e| match token_id {
-            Some(id) => e.verified.token_id != id,
-            None => e.verified.user_id != user_id,
-        });
+        for (key, e) in self.cache.iter() {
+            let hit = match token_id {
+                Some(id) => e.verified.token_id == id,
+                None => e.verified.user_id == user_id,
+            };
+            if hit {
+                self.cache.invalidate(&*key);
+            }
+        }
     }
 
     /// Drops everything (e.g. when the change feed was interrupted).
     pub fn evict_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.cache().clear();
+        self.cache.invalidate_all();
     }
 
-    /// Number of cached answers, including expired ones not yet swept out.
+    /// Number of cached answers (after pending evictions are applied).
     pub fn cached_entries(&self) -> usize {
-        self.cache().len()
+        self.cache.run_pending_tasks();
+        self.cache.entry_count() as usize
     }
 }
 
+/// The heartbeat query of the change feed (recognisable in
+/// `pg_stat_activity`).
+pub const FEED_PROBE_SQL: &str = "SELECT 'tessera-change-feed'";
+
 /// Listens to Postgres' `tessera_tokens` channel (fed by a trigger on the
-/// tokens table, in the changing transaction) and evicts what changed. If
-/// the connection drops, notifications may have been missed: the whole
-/// cache is dropped and the listener reconnects.
+/// tokens table, in the changing transaction) and evicts what changed.
+///
+/// The feed must prove itself alive: when nothing arrives for a while it
+/// sends a probe on the listening connection. A connection that dropped, or
+/// stalled (half-open), fails the probe within [`FEED_GRACE`]; until the
+/// feed is back, nothing cached is trusted (every token is checked against
+/// the database), and when it is back the whole cache is dropped, since
+/// notifications may have been missed.
 pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Core>) {
+    if let Some(c) = core.upgrade() {
+        c.verifier.require_feed();
+    }
     tokio::spawn(async move {
         loop {
             if pool.is_closed() || core.strong_count() == 0 {
@@ -281,25 +343,30 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, "token change feed: cannot connect; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             };
             if let Err(e) = listener.listen("tessera_tokens").await {
                 tracing::warn!(error = %e, "token change feed: LISTEN failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
             // Anything cached before LISTEN took effect may be stale.
             match core.upgrade() {
-                Some(c) => c.verifier.evict_all(),
+                Some(c) => {
+                    c.verifier.evict_all();
+                    c.verifier.feed_alive();
+                }
                 None => return,
             }
+            tracing::info!("token change feed: listening");
             loop {
-                let next = listener.try_recv().await;
+                let next = tokio::time::timeout(FEED_PROBE, listener.try_recv()).await;
                 let Some(c) = core.upgrade() else { return };
                 match next {
-                    Ok(Some(n)) => {
+                    Ok(Ok(Some(n))) => {
+                        c.verifier.feed_alive();
                         let mut parts = n.payload().splitn(2, ':');
                         let user = parts.next().and_then(|u| u.parse::<i64>().ok());
                         let token = parts.next().and_then(|t| t.parse::<i64>().ok());
@@ -308,10 +375,23 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
                             _ => c.verifier.evict_all(),
                         }
                     }
-                    Ok(None) | Err(_) => {
+                    Ok(Ok(None)) | Ok(Err(_)) => {
                         // connection lost: we may have missed changes
-                        c.verifier.evict_all();
+                        tracing::warn!("token change feed: connection lost; reconnecting");
+                        c.verifier.feed_lost();
                         break;
+                    }
+                    Err(_) => {
+                        // quiet: prove the connection still answers
+                        let probe = sqlx::query(FEED_PROBE_SQL).execute(&mut listener);
+                        match tokio::time::timeout(FEED_PROBE, probe).await {
+                            Ok(Ok(_)) => c.verifier.feed_alive(),
+                            _ => {
+                                tracing::warn!("token change feed: no answer; reconnecting");
+                                c.verifier.feed_lost();
+                                break;
+                            }
+                        }
                     }
                 }
             }
