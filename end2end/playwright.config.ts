@@ -5,6 +5,10 @@ import { defineConfig } from "@playwright/test";
 const port = Number(process.env.E2E_PORT ?? 3100);
 const dataDir = process.env.E2E_DATA_DIR ?? "/tmp/tessera-e2e";
 export const baseURL = `http://127.0.0.1:${port}`;
+// A second server whose sudo mode lasts 0 minutes, so every sensitive
+// action asks for the password (sessions.spec.ts).
+const sudoPort = port + 1;
+export const sudoURL = `http://127.0.0.1:${sudoPort}`;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -43,20 +47,27 @@ export default defineConfig({
       use: { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 },
     },
   ],
-  webServer: {
+  webServer: [server(port, "e2e", {}), server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" })],
+});
+
+/** The release binary on its own port and SQLite file. */
+function server(on: number, db: string, extra: Record<string, string>) {
+  return {
     command: "../target/release/tessera",
-    url: `${baseURL}/readyz`,
+    url: `http://127.0.0.1:${on}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
+    stdout: "pipe" as const,
+    stderr: "pipe" as const,
     env: {
-      TESSERA_ADDR: `127.0.0.1:${port}`,
-      DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
+      TESSERA_ADDR: `127.0.0.1:${on}`,
+      DATABASE_URL: `sqlite://${dataDir}/${db}.db`,
       TESSERA_SITE_ROOT: "../target/site",
       // many test users sign in from one address
       TESSERA_LOGIN_MAX_FAILURES_PER_IP: "1000",
+      TESSERA_SIGNUP_MAX_PER_IP: "1000",
       RUST_LOG: "warn",
+      ...extra,
     },
-  },
-});
+  };
+}

@@ -22,6 +22,9 @@ pub struct SessionInfo {
     pub signup_enabled: bool,
     /// Set when the page is rendered as the answer to a form POST.
     pub feedback: Option<FormFeedback>,
+    /// The session entered its password in the last 10 minutes (sudo
+    /// mode): sensitive actions ask for it again otherwise.
+    pub in_sudo: bool,
 }
 
 /// The outcome of a plain HTML form submission, rendered back into the form so
@@ -50,6 +53,67 @@ impl FormFeedback {
     /// True when there is no message, neither for the form nor for any field.
     pub fn is_empty(&self) -> bool {
         self.message.is_none() && self.fields.is_empty()
+    }
+}
+
+/// The form field that carries sudo mode's password confirmation.
+pub const SUDO_FIELD: &str = "sudo_password";
+
+/// One signed-in browser of the user, as the Sessions section lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The session's public handle (names it in the sign-out forms).
+    pub handle: String,
+    /// True for the session of the request that lists them.
+    pub current: bool,
+    /// "Firefox on Linux", from the user agent.
+    pub device: String,
+    /// When the user signed in.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the session was last seen (to the minute).
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
+    /// The client address it was last seen from.
+    pub ip: String,
+    /// The full user agent, as sent (bounded).
+    pub user_agent: String,
+}
+
+/// A short name for the browser and system a user agent names, e.g.
+/// "Firefox on Linux"; "Unknown browser" when it names none we know. A
+/// handful of families is enough to tell one's own devices apart.
+pub fn describe_agent(agent: &str) -> String {
+    const BROWSERS: [(&str, &str); 9] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("git/", "git"),
+    ];
+    const SYSTEMS: [(&str, &str); 6] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let browser = BROWSERS
+        .iter()
+        .find(|(needle, _)| agent.contains(needle))
+        .map(|(_, name)| *name);
+    let system = SYSTEMS
+        .iter()
+        .find(|(needle, _)| agent.contains(needle))
+        .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) => "Unknown browser".to_owned(),
     }
 }
 
@@ -178,6 +242,16 @@ pub mod rules {
             assert!(username_problem("-alice").is_some());
             assert!(username_problem("al ice").is_some());
             assert!(username_problem("alïce").is_some());
+        }
+
+        #[test]
+        fn user_agents_are_named_by_browser_and_system() {
+            let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+            assert_eq!(super::super::describe_agent(chrome), "Chrome on Linux");
+            let phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Version/18.0 Mobile/15E148 Safari/604.1";
+            assert_eq!(super::super::describe_agent(phone), "Safari on iOS");
+            assert_eq!(super::super::describe_agent(""), "Unknown browser");
+            assert_eq!(super::super::describe_agent("é\u{0}"), "Unknown browser");
         }
 
         #[test]

@@ -68,7 +68,7 @@ export async function tabTo(page: Page, target: import("@playwright/test").Locat
 /** Creates a token through the page's server function (fast seeding). */
 export async function seedToken(page: Page, name: string, extra: Record<string, unknown> = {}) {
   const res = await page.request.post("/rpc/tokens/create", {
-    data: { form: { name, expiry: "30", scope_mode: "full", ...extra } },
+    data: { form: { name, expiry: "30", scope_mode: "full", ...extra }, sudo_password: "" },
   });
   expect(res.ok()).toBeTruthy();
   const body = await res.json();

@@ -92,6 +92,17 @@ pub struct Config {
     /// at once instead of queueing for minutes.
     #[arg(long, env = "TESSERA_HASH_QUEUE", default_value_t = 32)]
     pub hash_queue: usize,
+
+    /// A browser session with no request for this many hours ends (sessions
+    /// also end 30 days after sign-in, whatever their use).
+    #[arg(long, env = "TESSERA_SESSION_IDLE_HOURS", default_value_t = 168)]
+    pub session_idle_hours: u64,
+
+    /// Minutes an entered password lets a browser create full-access
+    /// tokens, revoke all tokens or sign other sessions out without asking
+    /// again (sudo mode); 0 asks every time.
+    #[arg(long, env = "TESSERA_SUDO_MINUTES", default_value_t = app::server::sessions::SUDO_MINUTES)]
+    pub sudo_minutes: u64,
 }
 
 /// The shortest introspection client secret accepted.
@@ -147,6 +158,8 @@ impl Config {
                     .unwrap_or(1)
             }),
             hash_queue: self.hash_queue,
+            session_idle: Duration::from_secs(self.session_idle_hours.clamp(1, 24 * 30) * 3600),
+            sudo_window: Duration::from_secs(self.sudo_minutes.min(24 * 60) * 60),
         }
     }
 }

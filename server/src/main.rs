@@ -96,7 +96,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            if let Err(e) = sessions::purge_expired(&purge_db).await {
+            if let Err(e) = sessions::purge_expired(&purge_db, purge_core.config.session_idle).await
+            {
                 tracing::warn!(error = %e, "could not purge expired sessions");
             }
             if let Err(e) = purge_core.throttle.purge().await {

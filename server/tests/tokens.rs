@@ -250,7 +250,7 @@ async fn another_users_token_behaves_like_a_missing_one(app: TestApp) {
         ));
     }
     assert_eq!(
-        service::revoke_all(&app.core, intruder)
+        service::revoke_all(&app.core, &Actor::user(intruder))
             .await
             .expect("revoke all"),
         0
@@ -343,9 +343,14 @@ async fn revoke_is_final_and_revoke_all_counts(app: TestApp) {
         .await
         .expect("revoke twice is harmless");
     assert_eq!(again.revoked_at, revoked.revoked_at);
-    assert_eq!(service::revoke_all(&app.core, uid).await.expect("all"), 2);
     assert_eq!(
-        service::revoke_all(&app.core, uid)
+        service::revoke_all(&app.core, &Actor::user(uid))
+            .await
+            .expect("all"),
+        2
+    );
+    assert_eq!(
+        service::revoke_all(&app.core, &Actor::user(uid))
             .await
             .expect("all again"),
         0
@@ -663,7 +668,7 @@ async fn server_functions_need_a_session(app: TestApp) {
         .header("content-type", "application/json")
         .header("cookie", format!("tessera_session={cookie}"))
         .body(axum::body::Body::from(
-            r#"{"form":{"name":"rpc","expiry":"7","scope_mode":"full"}}"#,
+            r#"{"form":{"name":"rpc","expiry":"7","scope_mode":"full"},"sudo_password":""}"#,
         ))
         .expect("request");
     let res = app.request(req).await;

@@ -3,12 +3,11 @@
 
 use super::{
     db::{is_unique_violation, now, on_db},
-    sessions::{self, NewSession},
+    sessions::{self, Client, NewSession, Session},
     throttle::{account_key, address_key, Door, RetryAfter},
     Core,
 };
 use crate::model::{rules, CurrentUser, FormFeedback};
-use std::net::IpAddr;
 
 /// Why a sign-up, sign-in or password change did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +33,19 @@ pub enum AccountError {
     Hash(#[from] super::passwords::HashError),
 }
 
+/// Why `password` cannot be a new password: the length and character rules
+/// (shared with the browser), then its strength (zxcvbn, off the async
+/// threads).
+async fn new_password_problem(password: &str, username: &str) -> Option<String> {
+    if let Some(problem) = rules::password_problem(password, username) {
+        return Some(problem);
+    }
+    let (p, u) = (password.to_owned(), username.to_owned());
+    tokio::task::spawn_blocking(move || super::passwords::strength_problem(&p, &u))
+        .await
+        .unwrap_or_else(|_| Some("This password could not be checked; try another.".into()))
+}
+
 /// The form message for a wrong username or password (the same for both).
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
@@ -49,7 +61,7 @@ fn feedback_with(values: &[(&str, &str)]) -> FormFeedback {
 /// and password rules, and opens a session for the new user.
 pub async fn sign_up(
     core: &Core,
-    client_ip: IpAddr,
+    client: &Client,
     username: &str,
     password: &str,
     confirm: &str,
@@ -62,7 +74,7 @@ pub async fn sign_up(
     if let Some(problem) = rules::username_problem(username) {
         fb.fields.insert("username".into(), problem);
     }
-    if let Some(problem) = rules::password_problem(password, username) {
+    if let Some(problem) = new_password_problem(password, username).await {
         fb.fields.insert("password".into(), problem);
     } else if password != confirm {
         fb.fields
@@ -71,7 +83,7 @@ pub async fn sign_up(
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
     }
-    let address = address_key(client_ip);
+    let address = address_key(client.ip);
     if let Err(wait) = core
         .throttle
         .hit(&[(Door::SignUpAddress, &address)])
@@ -105,7 +117,7 @@ pub async fn sign_up(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = sessions::create(&core.db, id).await?;
+    let session = sessions::create(&core.db, id, client).await?;
     Ok((
         CurrentUser {
             id,
@@ -119,7 +131,7 @@ pub async fn sign_up(
 /// and opens a session when they match.
 pub async fn sign_in(
     core: &Core,
-    client_ip: IpAddr,
+    client: &Client,
     username: &str,
     password: &str,
 ) -> Result<(CurrentUser, NewSession), AccountError> {
@@ -150,24 +162,25 @@ pub async fn sign_in(
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
     }
-    let address = address_key(client_ip);
-    let account = account_key(username);
-    // counted before the password is checked: concurrent guesses cannot
-    // slip past the limit
-    let keys = [
-        (Door::SignInAddress, address.as_str()),
-        (Door::SignInAccount, account.as_str()),
-    ];
-    if let Err(wait) = core.throttle.hit(&keys).await? {
-        fb.message = Some(too_many_attempts(wait));
-        return Err(AccountError::Throttled(wait, fb));
-    }
-    let row: Option<(i64, String, String)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT id, username, password_hash FROM users WHERE username_key = $1",
-    )
-    .bind(&account)
-    .fetch_optional(pool)
-    .await)?;
+    let attempt = match PasswordAttempt::begin(core, client, username).await? {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            fb.message = Some(too_many_attempts(wait));
+            return Err(AccountError::Throttled(wait, fb));
+        }
+    };
+    // a name no account can have (bad characters, NUL…) is looked up by
+    // no query; it still costs the same hash below
+    let row: Option<(i64, String, String)> = if rules::username_problem(username).is_some() {
+        None
+    } else {
+        on_db!(&core.db, pool => sqlx::query_as(
+            "SELECT id, username, password_hash FROM users WHERE username_key = $1",
+        )
+        .bind(&attempt.account)
+        .fetch_optional(pool)
+        .await)?
+    };
     let (user, hash) = match row {
         Some((id, name, hash)) => (Some(CurrentUser { id, username: name }), Some(hash)),
         None => (None, None),
@@ -175,9 +188,8 @@ pub async fn sign_in(
     let ok = core.hasher.verify(password.to_owned(), hash).await?;
     match user {
         Some(user) if ok => {
-            core.throttle.clear(Door::SignInAccount, &account).await?;
-            core.throttle.release(Door::SignInAddress, &address).await?;
-            let session = sessions::create(&core.db, user.id).await?;
+            attempt.succeeded(core).await?;
+            let session = sessions::create(&core.db, user.id, client).await?;
             Ok((user, session))
         }
         _ => {
@@ -209,7 +221,7 @@ pub fn too_many_attempts(wait: RetryAfter) -> String {
 /// of the user (all devices), and opens a fresh one for this browser.
 pub async fn change_password(
     core: &Core,
-    client_ip: IpAddr,
+    client: &Client,
     user: &CurrentUser,
     current: &str,
     new: &str,
@@ -220,7 +232,7 @@ pub async fn change_password(
         fb.fields
             .insert("current".into(), "Enter your current password.".into());
     }
-    if let Some(problem) = rules::password_problem(new, &user.username) {
+    if let Some(problem) = new_password_problem(new, &user.username).await {
         fb.fields.insert("password".into(), problem);
     } else if new != confirm {
         fb.fields
@@ -235,41 +247,10 @@ pub async fn change_password(
         return Err(AccountError::Invalid(fb));
     }
     if current.chars().count() > rules::PASSWORD_MAX {
-        fb.fields.insert(
-            "current".into(),
-            "That is not your current password.".into(),
-        );
+        fb.fields.insert("current".into(), WRONG_PASSWORD.into());
         return Err(AccountError::Invalid(fb));
     }
-    let address = address_key(client_ip);
-    let account = account_key(&user.username);
-    let keys = [
-        (Door::SignInAddress, address.as_str()),
-        (Door::SignInAccount, account.as_str()),
-    ];
-    if let Err(wait) = core.throttle.hit(&keys).await? {
-        fb.message = Some(too_many_attempts(wait));
-        return Err(AccountError::Throttled(wait, fb));
-    }
-    let hash: Option<(String,)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT password_hash FROM users WHERE id = $1",
-    )
-    .bind(user.id)
-    .fetch_optional(pool)
-    .await)?;
-    if !core
-        .hasher
-        .verify(current.to_owned(), hash.map(|h| h.0))
-        .await?
-    {
-        fb.fields.insert(
-            "current".into(),
-            "That is not your current password.".into(),
-        );
-        return Err(AccountError::Invalid(fb));
-    }
-    core.throttle.clear(Door::SignInAccount, &account).await?;
-    core.throttle.release(Door::SignInAddress, &address).await?;
+    check_password(core, client, user, current, "current", fb).await??;
     let new_hash = core.hasher.hash(new.to_owned()).await?;
     on_db!(&core.db, pool => sqlx::query(
         "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
@@ -281,5 +262,112 @@ pub async fn change_password(
         .await
         .map(|r| r.rows_affected()))?;
     sessions::delete_all_for_user(&core.db, user.id).await?;
-    Ok(sessions::create(&core.db, user.id).await?)
+    Ok(sessions::create(&core.db, user.id, client).await?)
+}
+
+/// A password check counted against the sign-in limits (per client address
+/// and per account) *before* the password is compared, so concurrent
+/// guesses cannot slip past the limit.
+struct PasswordAttempt {
+    address: String,
+    account: String,
+}
+
+impl PasswordAttempt {
+    /// Counts an attempt for `username` from `client`; `Err(wait)` when
+    /// either limit is reached.
+    async fn begin(
+        core: &Core,
+        client: &Client,
+        username: &str,
+    ) -> Result<Result<PasswordAttempt, RetryAfter>, AccountError> {
+        let attempt = PasswordAttempt {
+            address: address_key(client.ip),
+            account: account_key(username),
+        };
+        let keys = [
+            (Door::SignInAddress, attempt.address.as_str()),
+            (Door::SignInAccount, attempt.account.as_str()),
+        ];
+        Ok(core.throttle.hit(&keys).await?.map(|()| attempt))
+    }
+
+    /// The password was right: the account's count starts again, and the
+    /// address gets its attempt back.
+    async fn succeeded(self, core: &Core) -> Result<(), AccountError> {
+        core.throttle
+            .clear(Door::SignInAccount, &self.account)
+            .await?;
+        core.throttle
+            .release(Door::SignInAddress, &self.address)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Checks the signed-in `user`'s password (throttled like sign-in). A wrong
+/// or throttled one is the inner `Err`, with the message on `field`.
+async fn check_password(
+    core: &Core,
+    client: &Client,
+    user: &CurrentUser,
+    password: &str,
+    field: &str,
+    mut fb: FormFeedback,
+) -> Result<Result<(), AccountError>, AccountError> {
+    let attempt = match PasswordAttempt::begin(core, client, &user.username).await? {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            fb.message = Some(too_many_attempts(wait));
+            return Ok(Err(AccountError::Throttled(wait, fb)));
+        }
+    };
+    let hash: Option<(String,)> = on_db!(&core.db, pool => sqlx::query_as(
+        "SELECT password_hash FROM users WHERE id = $1",
+    )
+    .bind(user.id)
+    .fetch_optional(pool)
+    .await)?;
+    if !core
+        .hasher
+        .verify(password.to_owned(), hash.map(|h| h.0))
+        .await?
+    {
+        fb.fields.insert(field.into(), WRONG_PASSWORD.into());
+        return Ok(Err(AccountError::Invalid(fb)));
+    }
+    attempt.succeeded(core).await?;
+    Ok(Ok(()))
+}
+
+/// The field message for a wrong password of the signed-in user.
+pub const WRONG_PASSWORD: &str = "That is not your current password.";
+
+pub use crate::model::SUDO_FIELD;
+
+/// Sudo mode: whether `session` may do what needs a recent password. True
+/// when the password was entered within the sudo window, or
+/// when `password` (the [`SUDO_FIELD`], empty when not sent) is the user's
+/// password — checked like a sign-in, after which sudo mode starts again
+/// for this session. A wrong one is an error on the field.
+pub async fn sudo(
+    core: &Core,
+    client: &Client,
+    session: &Session,
+    password: &str,
+) -> Result<bool, AccountError> {
+    if session.in_sudo {
+        return Ok(true);
+    }
+    if password.is_empty() {
+        return Ok(false);
+    }
+    let mut fb = FormFeedback::default();
+    if password.chars().count() > rules::PASSWORD_MAX {
+        fb.fields.insert(SUDO_FIELD.into(), WRONG_PASSWORD.into());
+        return Err(AccountError::Invalid(fb));
+    }
+    check_password(core, client, &session.user, password, SUDO_FIELD, fb).await??;
+    sessions::password_entered(&core.db, &session.handle).await?;
+    Ok(true)
 }

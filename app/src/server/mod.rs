@@ -40,12 +40,22 @@ pub struct CoreConfig {
     pub verify_cache_ttl: std::time::Duration,
     /// `client_id:client_secret` allowed to call `/oauth/introspect`.
     pub introspection_client: Option<String>,
+    /// A session unused for this long ends (besides its absolute lifetime).
+    pub session_idle: std::time::Duration,
+    /// How long an entered password lets a session do sensitive things
+    /// without asking again (sudo mode); zero asks every time.
+    pub sudo_window: std::time::Duration,
 }
 
 impl CoreConfig {
     /// Cookies get `Secure` whenever users reach us over https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+
+    /// The session cookie's name: `__Host-` prefixed over https.
+    pub fn session_cookie(&self) -> &'static str {
+        sessions::cookie_name(self.secure_cookies())
     }
 }
 

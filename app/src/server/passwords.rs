@@ -37,6 +37,35 @@ pub enum HashError {
     Busy,
 }
 
+/// The lowest zxcvbn score (0–4) a new password may have: 3 means "safely
+/// unguessable: moderate protection from an offline slow-hash scenario".
+pub const MIN_STRENGTH: u8 = 3;
+
+/// Why a new password is too easy to guess (zxcvbn: common and breached
+/// passwords, dictionary words, names, keyboard patterns, dates, repeats,
+/// and the user's own name), or `None` when it is strong enough.
+pub fn strength_problem(password: &str, username: &str) -> Option<String> {
+    let estimate = zxcvbn::zxcvbn(password, &[username, "tessera"]);
+    if u8::from(estimate.score()) >= MIN_STRENGTH {
+        return None;
+    }
+    let mut message = String::from("This password is too easy to guess.");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(w) = feedback.warning() {
+            message.push(' ');
+            message.push_str(&w.to_string());
+        }
+        if let Some(s) = feedback.suggestions().first() {
+            message.push(' ');
+            message.push_str(&s.to_string());
+        }
+    }
+    if !message.ends_with('.') {
+        message.push('.');
+    }
+    Some(message)
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Nice value of the hashing threads (0 is normal; higher yields sooner).
@@ -211,6 +240,34 @@ mod tests {
             .await
             .unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn common_and_guessable_passwords_are_refused() {
+        for weak in [
+            "password12345",
+            "iloveyou123456",
+            "qwertyuiopasdfgh",
+            "abcdefghijklmnop",
+            "aaaaaaaaaaaaaaaa",
+            "1q2w3e4r5t6y7u8i",
+            "P@ssw0rd123456",
+            "letmein1234567",
+        ] {
+            let problem = strength_problem(weak, "alice");
+            assert!(problem.is_some(), "{weak} passed");
+            assert!(problem
+                .unwrap()
+                .starts_with("This password is too easy to guess."));
+        }
+        for strong in [
+            "correct horse battery",
+            "correct horse battery staple",
+            "a brand new passphrase",
+            "violet tundra 38 sparrow",
+        ] {
+            assert_eq!(strength_problem(strong, "alice"), None, "{strong}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

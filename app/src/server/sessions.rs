@@ -1,18 +1,48 @@
 //! Server-side sessions. The browser holds a random 256-bit id in an
 //! `HttpOnly` cookie; the database holds only its sha256, so a leaked database
-//! dump cannot be replayed as cookies.
+//! dump cannot be replayed as cookies. Each session also has a public
+//! `handle` (random, unrelated to the id) by which the Sessions section
+//! names it, the address and browser it was last seen from, and when its
+//! password was last entered (sudo mode).
+//!
+//! A session ends at the first of: its absolute lifetime
+//! ([`LIFETIME_DAYS`]), the operator's idle timeout (no request for that
+//! long), sign-out, or a password change.
 
 use super::db::{now, on_db, Db};
-use crate::model::CurrentUser;
+use super::CoreConfig;
+use crate::model::{CurrentUser, SessionView};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 
-/// Name of the session cookie.
+/// Name of the session cookie over plain http (development, loopback).
 pub const COOKIE_NAME: &str = "tessera_session";
-/// How long a session lasts, in days.
+/// Name of the session cookie over https: the `__Host-` prefix makes the
+/// browser refuse it unless it is `Secure`, has `Path=/` and no `Domain`,
+/// so a sibling subdomain cannot plant or overwrite it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-tessera_session";
+/// How long a session lasts at most, in days, however active it is.
 pub const LIFETIME_DAYS: i64 = 30;
+/// How long an entered password counts for sudo mode by default, in
+/// minutes (`--sudo-minutes`).
+pub const SUDO_MINUTES: u64 = 10;
+/// A session's "last seen" is written at most this often (seconds), so a
+/// page view is not a write.
+const TOUCH_EVERY_SECS: i64 = 60;
+/// Longest user agent kept for a session, in characters.
+const AGENT_MAX: usize = 256;
+
+/// The cookie name for a deployment: `__Host-` prefixed when it is `secure`.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
 
 /// A freshly issued session id: exists only to be put into a cookie.
 pub struct NewSession {
@@ -30,25 +60,69 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
+/// Where a request comes from, as a session records it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The client address Tessera trusts (see `--trusted-proxies`).
+    pub ip: IpAddr,
+    /// The `User-Agent` header, as sent (cut to a bounded length on write).
+    pub agent: String,
+}
+
+/// The session of a request: who is signed in, and what sudo mode needs.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The signed-in user.
+    pub user: CurrentUser,
+    /// The session's public handle.
+    pub handle: String,
+    /// When the password was last entered in this session.
+    pub password_at: DateTime<Utc>,
+    /// True when that was within the operator's sudo window (10 minutes
+    /// by default) as of this request: sensitive actions need no new
+    /// confirmation.
+    pub in_sudo: bool,
+}
+
 fn hash_id(cookie_value: &str) -> Vec<u8> {
     Sha256::digest(cookie_value.as_bytes()).to_vec()
 }
 
-/// Creates a session for `user_id` with a brand-new id.
-pub async fn create(db: &Db, user_id: i64) -> Result<NewSession, sqlx::Error> {
-    let mut raw = [0u8; 32];
+fn random_text(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    let cookie_value = URL_SAFE_NO_PAD.encode(raw);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The oldest "last seen" a live session can have at `at` (idle timeout).
+fn seen_since(at: DateTime<Utc>, idle: std::time::Duration) -> DateTime<Utc> {
+    at - Duration::from_std(idle).unwrap_or(Duration::days(LIFETIME_DAYS))
+}
+
+fn bounded_agent(agent: &str) -> String {
+    agent.chars().take(AGENT_MAX).collect()
+}
+
+/// Creates a session for `user_id` with a brand-new id; the password was
+/// just entered (sign-in, sign-up, password change), so it starts in sudo
+/// mode.
+pub async fn create(db: &Db, user_id: i64, client: &Client) -> Result<NewSession, sqlx::Error> {
+    let cookie_value = random_text(32);
+    let handle = random_text(12);
     let created = now();
     let expires_at = created + Duration::days(LIFETIME_DAYS);
     let id_hash = hash_id(&cookie_value);
-    on_db!(db, pool => sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
+    on_db!(db, pool => sqlx::query(concat!(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, handle, last_seen_at, ",
+        "ip, user_agent, password_at) VALUES ($1, $2, $3, $4, $5, $3, $6, $7, $3)",
+    ))
     .bind(&id_hash)
     .bind(user_id)
     .bind(created)
     .bind(expires_at)
+    .bind(&handle)
+    .bind(client.ip.to_string())
+    .bind(bounded_agent(&client.agent))
     .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
@@ -58,22 +132,147 @@ pub async fn create(db: &Db, user_id: i64) -> Result<NewSession, sqlx::Error> {
     })
 }
 
-/// The user a cookie value belongs to, if the session exists and is current.
-pub async fn lookup(db: &Db, cookie_value: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
+/// The session a cookie value belongs to, if it exists, is within its
+/// lifetime and has not been idle for the operator's idle timeout. Notes
+/// where it was seen from (written at most once a minute, or when the
+/// address or browser changed).
+pub async fn lookup(
+    db: &Db,
+    cookie_value: &str,
+    config: &CoreConfig,
+    client: &Client,
+) -> Result<Option<Session>, sqlx::Error> {
     // Anything that is not one of our ids cannot match; skip the query.
     if cookie_value.len() != 43 {
         return Ok(None);
     }
+    let at = now();
     let id_hash = hash_id(cookie_value);
-    let row: Option<(i64, String)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash = $1 AND s.expires_at > $2",
-    )
+    type Found = (
+        i64,
+        String,
+        String,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        String,
+        String,
+    );
+    let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
+        "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent ",
+        "FROM sessions s JOIN users u ON u.id = s.user_id ",
+        "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+    ))
     .bind(&id_hash)
-    .bind(now())
+    .bind(at)
+    .bind(seen_since(at, config.session_idle))
     .fetch_optional(pool)
     .await)?;
-    Ok(row.map(|(id, username)| CurrentUser { id, username }))
+    let Some((id, username, handle, password_at, seen, ip, agent)) = row else {
+        return Ok(None);
+    };
+    let (ip_now, agent_now) = (client.ip.to_string(), bounded_agent(&client.agent));
+    if at - seen >= Duration::seconds(TOUCH_EVERY_SECS) || ip != ip_now || agent != agent_now {
+        on_db!(db, pool => sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1, ip = $2, user_agent = $3 WHERE id_hash = $4",
+        )
+        .bind(at)
+        .bind(&ip_now)
+        .bind(&agent_now)
+        .bind(&id_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    let sudo = Duration::from_std(config.sudo_window).unwrap_or(Duration::zero());
+    Ok(Some(Session {
+        user: CurrentUser { id, username },
+        handle,
+        password_at,
+        in_sudo: at - password_at < sudo,
+    }))
+}
+
+/// Records that the password was entered in the session `handle` (sudo
+/// mode starts again).
+pub async fn password_entered(db: &Db, handle: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("UPDATE sessions SET password_at = $1 WHERE handle = $2")
+        .bind(now())
+        .bind(handle)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The signed-in browsers of `user_id`, most recently seen first; the one
+/// whose handle is `current` is marked.
+pub async fn list(
+    db: &Db,
+    user_id: i64,
+    current: &str,
+    idle: std::time::Duration,
+) -> Result<Vec<SessionView>, sqlx::Error> {
+    let at = now();
+    let rows: Vec<(String, DateTime<Utc>, DateTime<Utc>, String, String)> = on_db!(db, pool => sqlx::query_as(concat!(
+            "SELECT handle, created_at, last_seen_at, ip, user_agent FROM sessions ",
+            "WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 ",
+            "ORDER BY last_seen_at DESC, created_at DESC",
+        ))
+        .bind(user_id)
+        .bind(at)
+        .bind(seen_since(at, idle))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(handle, created_at, last_seen_at, ip, user_agent)| SessionView {
+                current: handle == current,
+                device: crate::model::describe_agent(&user_agent),
+                handle,
+                created_at,
+                last_seen_at,
+                ip,
+                user_agent,
+            },
+        )
+        .collect())
+}
+
+/// True when `handle` has the shape of one of ours (16 base64url
+/// characters): anything else cannot match and needs no query.
+fn is_handle(handle: &str) -> bool {
+    handle.len() == 16
+        && handle
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Ends the session `handle` of `user_id`; `false` when there is none (also
+/// for another user's handle, and for anything that is not a handle).
+pub async fn end(db: &Db, user_id: i64, handle: &str) -> Result<bool, sqlx::Error> {
+    if !is_handle(handle) {
+        return Ok(false);
+    }
+    let done = on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle = $2")
+        .bind(user_id)
+        .bind(handle)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Ends every session of `user_id` but `keep` ("Sign out everywhere
+/// else"); how many ended.
+pub async fn end_others(db: &Db, user_id: i64, keep: &str) -> Result<u64, sqlx::Error> {
+    let done = on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle <> $2")
+        .bind(user_id)
+        .bind(keep)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done)
 }
 
 /// Ends one session (sign-out).
@@ -97,10 +296,14 @@ pub async fn delete_all_for_user(db: &Db, user_id: i64) -> Result<u64, sqlx::Err
     Ok(done)
 }
 
-/// Removes expired sessions; run periodically.
-pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
-    let done = on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now())
+/// Removes sessions past their lifetime or idle for `idle`; run periodically.
+pub async fn purge_expired(db: &Db, idle: std::time::Duration) -> Result<u64, sqlx::Error> {
+    let at = now();
+    let done = on_db!(db, pool => sqlx::query(
+        "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+    )
+        .bind(at)
+        .bind(seen_since(at, idle))
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -132,6 +132,15 @@ pub fn text_rules(name: &str, description: &str, errors: &mut FieldErrors) -> (S
             "description".into(),
             format!("Description must be at most {DESCRIPTION_MAX} characters (it has {description_len})."),
         );
+    } else if description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.insert(
+            "description".into(),
+            "Description must not contain control characters other than line breaks and tabs."
+                .into(),
+        );
     }
     (name, description)
 }

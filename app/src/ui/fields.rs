@@ -115,3 +115,40 @@ pub fn NewPasswordFields(
         <PasswordField label=confirm_label name="confirm" fb autocomplete="new-password" />
     }
 }
+
+/// Sudo mode's password confirmation inside a form that needs it (a
+/// full-access token, revoke all, signing other sessions out). Always in the
+/// markup so a refusal has a place to show; hidden by CSS while the session
+/// is in sudo mode (`confirmed`) and has no error, and — with `for_full` —
+/// unless "Full access" is chosen, so it works without JavaScript.
+#[component]
+pub fn SudoField(
+    /// The field's message from the last attempt.
+    #[prop(into)]
+    error: Signal<Option<String>>,
+    /// The session entered its password in the last 10 minutes.
+    confirmed: bool,
+    /// Only needed when the form's "Full access" is chosen.
+    #[prop(default = false)]
+    for_full: bool,
+) -> impl IntoView {
+    let has_error = move || error.with(Option::is_some);
+    view! {
+        <div class="field sudo-field" class:has-error=has_error class:sudo-ok=confirmed class:for-full=for_full>
+            <label for="field-sudo_password">"Confirm your password"</label>
+            <p class="hint" id="field-sudo_password-hint">
+                "Needed for this action. You won't be asked again for 10 minutes."
+            </p>
+            <input
+                id="field-sudo_password"
+                name=crate::model::SUDO_FIELD
+                type="password"
+                autocomplete="current-password"
+                maxlength=rules::PASSWORD_MAX
+                aria-invalid=move || has_error().then_some("true")
+                aria-describedby="field-sudo_password-hint field-sudo_password-error"
+            />
+            <p class="field-error" id="field-sudo_password-error" hidden=move || !has_error()>{error}</p>
+        </div>
+    }
+}

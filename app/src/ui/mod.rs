@@ -44,13 +44,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[server(prefix = "/rpc", endpoint = "session_info")]
 pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {
     use crate::model::FormFeedback;
+    use crate::server::sessions::Session;
     use crate::server::AppState;
-    let user = use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<CurrentUser>().cloned());
+    let parts = use_context::<http::request::Parts>();
+    let session = parts.and_then(|parts| parts.extensions.get::<Session>().cloned());
     let signup_enabled = use_context::<AppState>().is_some_and(|s| s.core.config.signup_enabled);
     let feedback = use_context::<FormFeedback>();
     Ok(SessionInfo {
-        user,
+        in_sudo: session.as_ref().is_some_and(|s| s.in_sudo),
+        user: session.map(|s| s.user),
         signup_enabled,
         feedback,
     })
@@ -106,6 +108,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/password")
                         view=|| view! { <WithSession render=|info| view! { <security::ChangePassword info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/sessions")
+                        view=|| view! { <WithSession render=|info| view! { <security::Sessions info /> } /> }
                     />
                 </Routes>
             </main>
@@ -227,3 +233,4 @@ fn NotFound() -> impl IntoView {
     }
 }
 pub use auth::{safe_next, urlencode};
+pub use security::{OTHERS as SESSIONS_OTHERS, SESSIONS_SIGNOUT};

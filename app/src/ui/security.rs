@@ -1,7 +1,9 @@
-//! Profile → Security: personal access tokens and the password.
+//! Profile → Security: personal access tokens, the password, and the
+//! signed-in sessions.
 
-use super::fields::{FormMessage, NewPasswordFields, PasswordField};
-use crate::model::SessionInfo;
+use super::fields::{FormMessage, NewPasswordFields, PasswordField, SudoField};
+use super::token_form::fmt_date;
+use crate::model::{SessionInfo, SessionView, SUDO_FIELD};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -11,6 +13,7 @@ use leptos_router::hooks::use_query_map;
 pub(crate) enum Section {
     Tokens,
     Password,
+    Sessions,
 }
 
 /// The security settings' side navigation.
@@ -22,6 +25,7 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
             <p class="side-nav-heading">"Security"</p>
             <a href="/profile/security/tokens" aria-current=aria(Section::Tokens)>"Personal access tokens"</a>
             <a href="/profile/security/password" aria-current=aria(Section::Password)>"Password"</a>
+            <a href="/profile/security/sessions" aria-current=aria(Section::Sessions)>"Sessions"</a>
         </nav>
     }
 }
@@ -61,5 +65,134 @@ pub fn ChangePassword(
                 </form>
             </section>
         </div>
+    }
+}
+
+/// Where the Sessions section's form posts.
+pub const SESSIONS_SIGNOUT: &str = "/profile/security/sessions/signout";
+/// The `handle` value of "Sign out everywhere else".
+pub const OTHERS: &str = "others";
+
+/// The signed-in user's sessions (browsers), the current one marked.
+#[server(prefix = "/rpc", endpoint = "sessions/list")]
+pub async fn list_sessions() -> Result<Vec<SessionView>, ServerFnError> {
+    use crate::server::{sessions, AppState};
+    let state =
+        use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
+    let session = use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<sessions::Session>().cloned())
+        .ok_or_else(|| ServerFnError::new("You are signed out. Sign in again to continue."))?;
+    sessions::list(
+        &state.core.db,
+        session.user.id,
+        &session.handle,
+        state.core.config.session_idle,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "listing sessions failed");
+        ServerFnError::new("Could not load your sessions. Please try again.")
+    })
+}
+
+/// "Last seen Dec 1, 2026 14:05 UTC".
+fn seen(s: &SessionView) -> String {
+    format!(
+        "Last seen {} {} UTC from {} · signed in {}",
+        fmt_date(s.last_seen_at),
+        s.last_seen_at.format("%H:%M"),
+        s.ip,
+        fmt_date(s.created_at)
+    )
+}
+
+/// Profile → Security → Sessions: every browser signed in to this account,
+/// with "Sign out" for each other one and "Sign out everywhere else". One
+/// plain form holds them all (each button names its session), so one
+/// password confirmation serves them and it works without JavaScript.
+#[component]
+pub fn Sessions(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
+    let fb = info.feedback.clone().unwrap_or_default();
+    let done = use_query_map()
+        .read_untracked()
+        .get("done")
+        .and_then(|d| match d.as_str() {
+            "signed-out" => Some("The session was signed out."),
+            "signed-out-others" => Some("Every other session was signed out."),
+            "confirmed" => Some("Password confirmed."),
+            _ => None,
+        });
+    let list = Resource::new_blocking(|| (), |_| list_sessions());
+    let sudo_error = fb.field(SUDO_FIELD);
+    view! {
+        <Title text="Sessions · Tessera" />
+        <div class="settings">
+            <SecurityNav current=Section::Sessions />
+            <section class="settings-body" aria-labelledby="sessions-heading">
+                <h1 id="sessions-heading">"Sessions"</h1>
+                <p class="lead">
+                    "Browsers signed in to your account. Sign out any you don't recognise, then change your password."
+                </p>
+                {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
+                <FormMessage message=fb.message.clone() />
+                <Suspense fallback=|| view! { <p class="loading">"Loading sessions…"</p> }>
+                    {move || {
+                        let sudo_error = sudo_error.clone();
+                        Suspend::new(async move {
+                            let sessions = match list.await {
+                                Ok(s) => s,
+                                Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            };
+                            let others = sessions.iter().filter(|s| !s.current).count();
+                            view! {
+                                <form method="post" action=SESSIONS_SIGNOUT class="stack">
+                                    // Enter in the password field presses the first button: it
+                                    // only confirms the password, it signs nobody out
+                                    <button type="submit" name="handle" value="" class="visually-hidden" tabindex="-1">
+                                        "Confirm password"
+                                    </button>
+                                    <ul class="session-list">
+                                        {sessions.into_iter().map(|s| view! { <SessionRow s /> }).collect_view()}
+                                    </ul>
+                                    {(others > 0).then(|| view! {
+                                        <SudoField error=Signal::stored(sudo_error) confirmed=info.in_sudo />
+                                        <div>
+                                            <button type="submit" name="handle" value=OTHERS class="button danger">
+                                                "Sign out everywhere else"
+                                            </button>
+                                        </div>
+                                    })}
+                                </form>
+                            }
+                            .into_any()
+                        })
+                    }}
+                </Suspense>
+            </section>
+        </div>
+    }
+}
+
+/// One session in the list: device, where and when, and its "Sign out"
+/// button (none for this session: the profile menu signs it out).
+#[component]
+fn SessionRow(s: SessionView) -> impl IntoView {
+    let label = format!("Sign out {} ({})", s.device, s.ip);
+    view! {
+        <li>
+            <div>
+                <strong title=s.user_agent.clone()>{s.device.clone()}</strong>
+                {s.current.then(|| view! { " " <span class="badge">"This session"</span> })}
+                <p class="session-meta">{seen(&s)}</p>
+            </div>
+            {(!s.current).then(|| view! {
+                <button type="submit" name="handle" value=s.handle.clone() class="button" aria-label=label>
+                    "Sign out"
+                </button>
+            })}
+        </li>
     }
 }

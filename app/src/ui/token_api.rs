@@ -32,6 +32,7 @@ mod ssr {
     use super::Outcome;
     use crate::model::CurrentUser;
     use crate::server::{
+        sessions::{Client, Session},
         tokens::{Actor, TokenError},
         AppState,
     };
@@ -72,9 +73,23 @@ mod ssr {
         }
     }
 
-    /// The signed-in user as the token service's actor.
-    pub fn actor(user: &CurrentUser) -> Actor {
-        Actor::user(user.id)
+    /// The signed-in person as the token service's actor: in sudo mode if
+    /// the session is, or once `sudo_password` (empty: not sent) proves it.
+    pub async fn actor(state: &AppState, sudo_password: &str) -> Result<Actor, TokenError> {
+        let parts = use_context::<http::request::Parts>();
+        let found = parts.as_ref().and_then(|p| {
+            Some((
+                p.extensions.get::<Session>()?.clone(),
+                p.extensions.get::<Client>()?.clone(),
+            ))
+        });
+        match found {
+            Some((session, client)) => {
+                Actor::for_session(&state.core, &client, &session, sudo_password).await
+            }
+            // `context` found the user, so the session is there
+            None => Err(TokenError::NotFound),
+        }
     }
 }
 
@@ -106,41 +121,74 @@ pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
     }
 }
 
-/// Creates a token from the add dialog's form.
+/// Creates a token from the add dialog's form (`sudo_password`: the
+/// password confirmation a full-access token needs, or empty).
 #[server(prefix = "/rpc", endpoint = "tokens/create", input = Json)]
-pub async fn create_token(form: TokenForm) -> Result<Outcome<NewSecret>, ServerFnError> {
-    let (state, user) = ssr::context()?;
-    let actor = ssr::actor(&user);
-    ssr::outcome(crate::server::tokens::create_from_form(&state.core, &actor, &form).await)
+pub async fn create_token(
+    form: TokenForm,
+    sudo_password: String,
+) -> Result<Outcome<NewSecret>, ServerFnError> {
+    use crate::server::tokens as service;
+    let (state, _) = ssr::context()?;
+    let created = async {
+        let actor = ssr::actor(&state, &sudo_password).await?;
+        service::create_from_form(&state.core, &actor, &form).await
+    };
+    ssr::outcome(created.await)
 }
 
-/// Applies the edit dialog's form to a token.
+/// Applies the edit dialog's form to a token (`sudo_password` as for
+/// create: giving a token full access needs it).
 #[server(prefix = "/rpc", endpoint = "tokens/update", input = Json)]
-pub async fn update_token(id: i64, form: TokenForm) -> Result<Outcome<TokenView>, ServerFnError> {
-    let (state, user) = ssr::context()?;
-    let actor = ssr::actor(&user);
-    ssr::outcome(crate::server::tokens::update_from_form(&state.core, &actor, id, &form).await)
+pub async fn update_token(
+    id: i64,
+    form: TokenForm,
+    sudo_password: String,
+) -> Result<Outcome<TokenView>, ServerFnError> {
+    use crate::server::tokens as service;
+    let (state, _) = ssr::context()?;
+    let updated = async {
+        let actor = ssr::actor(&state, &sudo_password).await?;
+        service::update_from_form(&state.core, &actor, id, &form).await
+    };
+    ssr::outcome(updated.await)
 }
 
 /// Revokes a token.
 #[server(prefix = "/rpc", endpoint = "tokens/revoke", input = Json)]
 pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> {
-    let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::revoke(&state.core, &ssr::actor(&user), id).await)
+    use crate::server::tokens as service;
+    let (state, _) = ssr::context()?;
+    let revoked = async {
+        let actor = ssr::actor(&state, "").await?;
+        service::revoke(&state.core, &actor, id).await
+    };
+    ssr::outcome(revoked.await)
 }
 
-/// Revokes every token of the signed-in user.
+/// Revokes every token of the signed-in user (sudo mode, or
+/// `sudo_password`).
 #[server(prefix = "/rpc", endpoint = "tokens/revoke_all", input = Json)]
-pub async fn revoke_all_tokens() -> Result<Outcome<u64>, ServerFnError> {
-    let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::revoke_all(&state.core, user.id).await)
+pub async fn revoke_all_tokens(sudo_password: String) -> Result<Outcome<u64>, ServerFnError> {
+    use crate::server::tokens as service;
+    let (state, _) = ssr::context()?;
+    let revoked = async {
+        let actor = ssr::actor(&state, &sudo_password).await?;
+        service::revoke_all(&state.core, &actor).await
+    };
+    ssr::outcome(revoked.await)
 }
 
 /// Gives a token a new secret.
 #[server(prefix = "/rpc", endpoint = "tokens/regenerate", input = Json)]
 pub async fn regenerate_token(id: i64) -> Result<Outcome<NewSecret>, ServerFnError> {
-    let (state, user) = ssr::context()?;
-    ssr::outcome(crate::server::tokens::regenerate(&state.core, &ssr::actor(&user), id).await)
+    use crate::server::tokens as service;
+    let (state, _) = ssr::context()?;
+    let regenerated = async {
+        let actor = ssr::actor(&state, "").await?;
+        service::regenerate(&state.core, &actor, id).await
+    };
+    ssr::outcome(regenerated.await)
 }
 
 /// What the expiry picker needs: the operator's maximum lifetime and the

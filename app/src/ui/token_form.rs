@@ -3,9 +3,11 @@
 //! (submitted by the browser); CSS `:has()` shows the custom date and the
 //! scope grid only when chosen, so that works without JavaScript too.
 
+use crate::model::SUDO_FIELD;
 use crate::scopes::{Level, CATALOG};
 use crate::tokens::spec::days_from;
 use crate::tokens::{end_of_day, TokenForm, DESCRIPTION_MAX, EXPIRY_PRESETS, NAME_MAX};
+use crate::ui::fields::SudoField;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
@@ -46,6 +48,8 @@ pub fn TokenFormFields(
     /// Editing offers "keep the current expiration".
     #[prop(optional)]
     current_expiry: Option<DateTime<Utc>>,
+    /// The session is in sudo mode: "Full access" needs no password.
+    sudo: bool,
 ) -> impl IntoView {
     let editing = current_expiry.is_some();
     let initial_expiry = if form.expiry.is_empty() {
@@ -191,6 +195,8 @@ pub fn TokenFormFields(
             </div>
             <p class="field-error" id="token-scopes-error" hidden=move || err("scopes")().is_none()>{err("scopes")}</p>
         </fieldset>
+        // a token that already has full access keeps it without a password
+        <SudoField error=Signal::derive(err(SUDO_FIELD)) confirmed=sudo || (editing && is_full) for_full=true />
     }
 }
 
@@ -208,6 +214,15 @@ pub fn read_form(form: &web_sys::HtmlFormElement) -> TokenForm {
         }
     }
     TokenForm::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// The sudo-mode password a form element carries (browser only; empty
+/// when it has none).
+pub fn read_sudo_password(form: &web_sys::HtmlFormElement) -> String {
+    web_sys::FormData::new_with_form(form)
+        .ok()
+        .and_then(|data| data.get(SUDO_FIELD).as_string())
+        .unwrap_or_default()
 }
 
 /// A per-form random id (browser side), so a repeated submit creates nothing.

@@ -5,16 +5,15 @@
 
 use super::pages::render_page;
 use super::session::{with_session, without_session, SessionCookie};
-use crate::middleware::ClientIp;
 use app::{
     model::{CurrentUser, FormFeedback},
     server::{
         accounts::{self, AccountError},
         passwords::HashError,
-        sessions::{self, NewSession},
+        sessions::{self, Client, NewSession, Session},
         AppState,
     },
-    ui::safe_next,
+    ui::{safe_next, SESSIONS_OTHERS as OTHERS},
 };
 use axum::{
     extract::{FromRequest, Request, State},
@@ -114,14 +113,14 @@ pub struct SignInForm {
 /// again with the reason.
 pub async fn sign_in(
     State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    Extension(client): Extension<Client>,
     req: Request,
 ) -> Response {
     let (parts, form) = match parts_and_form::<SignInForm>(&state, req).await {
         Ok(v) => v,
         Err(res) => return res,
     };
-    match accounts::sign_in(&state.core, ip.0, &form.username, &form.password).await {
+    match accounts::sign_in(&state.core, &client, &form.username, &form.password).await {
         Ok((user, session)) => {
             tracing::info!(user_id = user.id, "signed in");
             let to = safe_next(&form.next).unwrap_or_else(|| HOME.into());
@@ -172,7 +171,7 @@ pub struct SignUpForm {
 /// `POST /signup`: a new account, signed in.
 pub async fn sign_up(
     State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    Extension(client): Extension<Client>,
     req: Request,
 ) -> Response {
     let (parts, form) = match parts_and_form::<SignUpForm>(&state, req).await {
@@ -181,7 +180,7 @@ pub async fn sign_up(
     };
     match accounts::sign_up(
         &state.core,
-        ip.0,
+        &client,
         &form.username,
         &form.password,
         &form.confirm,
@@ -232,7 +231,7 @@ pub struct ChangePasswordForm {
 /// `POST /profile/security/password`: a new password; every other session ends.
 pub async fn change_password(
     State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    Extension(client): Extension<Client>,
     Extension(user): Extension<CurrentUser>,
     req: Request,
 ) -> Response {
@@ -242,7 +241,7 @@ pub async fn change_password(
     };
     match accounts::change_password(
         &state.core,
-        ip.0,
+        &client,
         &user,
         &form.current,
         &form.password,
@@ -255,5 +254,77 @@ pub async fn change_password(
             redirect_with_session(&state, "/profile/security/password?changed=1", &session)
         }
         Err(err) => answer_error(&state, &parts, "/profile/security/password", err).await,
+    }
+}
+
+/// The Sessions section's form: which session to sign out (a handle, or
+/// "others"), and the sudo-mode password when the session needs one.
+#[derive(Deserialize)]
+pub struct SessionsForm {
+    #[serde(default)]
+    handle: String,
+    #[serde(default)]
+    sudo_password: String,
+}
+
+/// `POST /profile/security/sessions/signout`: signs out one other session,
+/// or every other one; both need sudo mode. An unknown handle (another
+/// user's included) changes nothing and says so.
+pub async fn sign_out_sessions(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(client): Extension<Client>,
+    req: Request,
+) -> Response {
+    let (parts, form) = match parts_and_form::<SessionsForm>(&state, req).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let (core, user_id) = (&state.core, session.user.id);
+    let page = "/profile/security/sessions";
+    match accounts::sudo(core, &client, &session, &form.sudo_password).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut fb = FormFeedback::default();
+            fb.fields.insert(
+                accounts::SUDO_FIELD.into(),
+                "Confirm your password to sign out other sessions.".into(),
+            );
+            return render_page(&state, &parts, page, fb, StatusCode::FORBIDDEN).await;
+        }
+        Err(err) => return answer_error(&state, &parts, page, err).await,
+    }
+    let handle = form.handle.trim();
+    let ended = if handle.is_empty() {
+        return Redirect::to(&format!("{page}?done=confirmed")).into_response();
+    } else if handle == OTHERS {
+        sessions::end_others(&core.db, user_id, &session.handle)
+            .await
+            .map(|n| (n, "signed-out-others"))
+    } else {
+        sessions::end(&core.db, user_id, handle)
+            .await
+            .map(|found| (u64::from(found), "signed-out"))
+    };
+    match ended {
+        Ok((0, "signed-out")) => {
+            let fb = FormFeedback {
+                message: Some("That session has already ended.".into()),
+                ..Default::default()
+            };
+            render_page(&state, &parts, page, fb, StatusCode::NOT_FOUND).await
+        }
+        Ok((n, done)) => {
+            tracing::info!(user_id, ended = n, "sessions signed out");
+            if handle == session.handle {
+                return (
+                    without_session(&state, CookieJar::new()),
+                    Redirect::to("/signin?signed_out=1"),
+                )
+                    .into_response();
+            }
+            Redirect::to(&format!("{page}?done={done}")).into_response()
+        }
+        Err(e) => answer_error(&state, &parts, page, AccountError::Database(e)).await,
     }
 }

@@ -13,7 +13,7 @@ pub mod token_forms;
 use app::{server::AppState, shell, App};
 use axum::{
     middleware::{from_fn, from_fn_with_state},
-    routing::post,
+    routing::{post, MethodRouter},
     Router,
 };
 use leptos::prelude::provide_context;
@@ -28,6 +28,42 @@ use std::sync::OnceLock;
 fn route_list() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
+/// The paths of the app's pages (axum syntax, `{id}` for a token id).
+pub fn page_paths() -> Vec<String> {
+    route_list().iter().map(|r| r.path().to_owned()).collect()
+}
+
+/// The plain-form posts of the browser router: path (axum syntax) and
+/// handler. Tests walk this table (e.g. every path naming a token id is
+/// tried with another user's id).
+pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
+    let tokens = app::ui::tokens::BASE;
+    vec![
+        ("/signin".into(), post(forms::sign_in)),
+        ("/signup".into(), post(forms::sign_up)),
+        ("/signout".into(), post(forms::sign_out)),
+        (
+            "/profile/security/password".into(),
+            post(forms::change_password),
+        ),
+        (
+            app::ui::SESSIONS_SIGNOUT.into(),
+            post(forms::sign_out_sessions),
+        ),
+        (format!("{tokens}/new"), post(token_forms::create)),
+        (
+            format!("{tokens}/revoke-all"),
+            post(token_forms::revoke_all),
+        ),
+        (format!("{tokens}/{{id}}/edit"), post(token_forms::edit)),
+        (format!("{tokens}/{{id}}/revoke"), post(token_forms::revoke)),
+        (
+            format!("{tokens}/{{id}}/regenerate"),
+            post(token_forms::regenerate),
+        ),
+    ]
 }
 
 /// Every browser route with its layers, and the static bundle.
@@ -51,26 +87,9 @@ pub fn with_layers(state: &AppState, routes: Router<AppState>) -> Router<AppStat
 fn routes(state: &AppState) -> Router<AppState> {
     let context_state = state.clone();
     let shell_options = (*state.leptos).clone();
-    let tokens = app::ui::tokens::BASE;
-    Router::new()
-        .route("/signin", post(forms::sign_in))
-        .route("/signup", post(forms::sign_up))
-        .route("/signout", post(forms::sign_out))
-        .route("/profile/security/password", post(forms::change_password))
-        .route(&format!("{tokens}/new"), post(token_forms::create))
-        .route(
-            &format!("{tokens}/revoke-all"),
-            post(token_forms::revoke_all),
-        )
-        .route(&format!("{tokens}/{{id}}/edit"), post(token_forms::edit))
-        .route(
-            &format!("{tokens}/{{id}}/revoke"),
-            post(token_forms::revoke),
-        )
-        .route(
-            &format!("{tokens}/{{id}}/regenerate"),
-            post(token_forms::regenerate),
-        )
+    form_routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, route)| r.route(&path, route))
         .leptos_routes_with_context(
             state,
             route_list(),

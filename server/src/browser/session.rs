@@ -3,35 +3,53 @@
 //! cross-site form posts. Cookies are read and written with axum-extra's
 //! cookie jar.
 
-use crate::middleware::is_cross_site_change;
+use crate::middleware::{is_cross_site_change, ClientIp};
 use app::{
     model::CurrentUser,
     server::{
-        sessions::{self, NewSession},
+        sessions::{self, Client, NewSession},
         AppState,
     },
 };
 use axum::{
     extract::{Request, State},
-    http::{Method, StatusCode},
+    http::{header::USER_AGENT, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The raw session cookie of the request (never logged).
 #[derive(Clone)]
 pub struct SessionCookie(pub String);
 
 /// Resolves the signed-in user (if any) from the session cookie into the
-/// request's extensions, for handlers and pages.
+/// request's extensions, for handlers, pages and server functions: the
+/// [`Client`] (address and user agent) always, the [`sessions::Session`] and its
+/// [`CurrentUser`] when signed in.
 pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let client = Client {
+        ip: req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|c| c.0)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let config = &state.core.config;
     let jar = CookieJar::from_headers(req.headers());
-    if let Some(cookie) = jar.get(sessions::COOKIE_NAME) {
+    if let Some(cookie) = jar.get(config.session_cookie()) {
         let value = cookie.value().to_owned();
-        match sessions::lookup(&state.core.db, &value).await {
-            Ok(Some(user)) => {
-                req.extensions_mut().insert(user);
+        match sessions::lookup(&state.core.db, &value, config, &client).await {
+            Ok(Some(session)) => {
+                req.extensions_mut().insert(session.user.clone());
+                req.extensions_mut().insert(session);
             }
             Ok(None) => {}
             Err(e) => {
@@ -45,6 +63,7 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
         }
         req.extensions_mut().insert(SessionCookie(value));
     }
+    req.extensions_mut().insert(client);
     next.run(req).await
 }
 
@@ -85,9 +104,10 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
 }
 
 /// `jar` with the session cookie of `session` set: `HttpOnly`,
-/// `SameSite=Lax`, `Secure` when users reach us over https.
+/// `SameSite=Lax`, `Path=/`; over https `Secure` and named `__Host-…`.
 pub fn with_session(state: &AppState, jar: CookieJar, session: &NewSession) -> CookieJar {
-    let cookie = Cookie::build((sessions::COOKIE_NAME, session.cookie_value.clone()))
+    let name = state.core.config.session_cookie();
+    let cookie = Cookie::build((name, session.cookie_value.clone()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -99,7 +119,7 @@ pub fn with_session(state: &AppState, jar: CookieJar, session: &NewSession) -> C
 /// `jar` (the request's cookies) with the session cookie removed: the
 /// answer expires it in the browser.
 pub fn without_session(state: &AppState, jar: CookieJar) -> CookieJar {
-    let cookie = Cookie::build((sessions::COOKIE_NAME, ""))
+    let cookie = Cookie::build((state.core.config.session_cookie(), ""))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

@@ -5,8 +5,10 @@
 
 use super::pages::render_page;
 use app::{
-    model::{CurrentUser, FormFeedback},
+    model::FormFeedback,
     server::{
+        accounts::SUDO_FIELD,
+        sessions::{Client, Session},
         tokens::{self as service, Actor, TokenError},
         AppState,
     },
@@ -14,8 +16,8 @@ use app::{
     ui::tokens::BASE,
 };
 use axum::{
-    extract::{FromRequestParts, Path, Request, State},
-    http::{request::Parts, StatusCode},
+    extract::{FromRequest, FromRequestParts, Path, Request, State},
+    http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
     Extension,
 };
@@ -29,6 +31,14 @@ async fn read_pairs(state: &AppState, req: Request) -> Result<(Parts, Pairs), Re
 
 fn form_of(pairs: &Pairs) -> TokenForm {
     TokenForm::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// The sudo-mode password as sent with the form (empty when not).
+fn sudo_password(pairs: &Pairs) -> &str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == SUDO_FIELD)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Renders `page` again with the error explained; the status says why.
@@ -45,41 +55,92 @@ async fn answer_error(
     let fb = FormFeedback {
         fields: err.fields(),
         message: err.form_message(),
+        // what was typed comes back, except the password
         values: sent
-            .map(|p| p.iter().cloned().collect())
+            .map(|p| p.iter().filter(|(k, _)| k != SUDO_FIELD).cloned().collect())
             .unwrap_or_default(),
         secret: None,
     };
-    render_page(state, parts, page, fb, err.status()).await
+    let mut res = render_page(state, parts, page, fb, err.status()).await;
+    if let Some(secs) = err.retry_after() {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
 }
 
-/// `POST /profile/security/tokens/new`: the page with the secret, once.
-pub async fn create(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    req: Request,
-) -> Response {
-    let (parts, pairs) = match read_pairs(&state, req).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    match service::create_from_form(&state.core, &Actor::user(user.id), &form_of(&pairs)).await {
-        Ok(secret) => {
-            let token_id = secret.token.id;
-            tracing::info!(user_id = user.id, token_id, "token created");
-            show_secret(&state, &parts, secret, StatusCode::CREATED).await
-        }
-        Err(err @ TokenError::AlreadySubmitted(_)) => {
-            answer_error(&state, &parts, BASE, err, None).await
-        }
-        Err(err) => answer_error(&state, &parts, &format!("{BASE}/new"), err, Some(&pairs)).await,
+/// A form posted by the signed-in person: its fields, the session and
+/// where it came from, and the request's parts (to render a page again).
+pub struct PersonForm {
+    session: Session,
+    client: Client,
+    parts: Parts,
+    pairs: Pairs,
+}
+
+impl FromRequest<AppState> for PersonForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, pairs) = read_pairs(state, req).await?;
+        let found = (
+            parts.extensions.get::<Session>().cloned(),
+            parts.extensions.get::<Client>().cloned(),
+        );
+        let (Some(session), Some(client)) = found else {
+            return Err(StatusCode::UNAUTHORIZED.into_response());
+        };
+        Ok(PersonForm {
+            session,
+            client,
+            parts,
+            pairs,
+        })
     }
 }
 
-/// A plain action on one token: the signed-in user, the token id of the
-/// URL as sent, and the request's parts (to render a page again).
+impl PersonForm {
+    /// Runs `op` as the person: in sudo mode if the session is, or once the
+    /// form's password proves it (a wrong one fails before `op` runs).
+    async fn run<T, Fut>(
+        &self,
+        state: &AppState,
+        op: impl FnOnce(Actor) -> Fut,
+    ) -> Result<T, TokenError>
+    where
+        Fut: Future<Output = Result<T, TokenError>>,
+    {
+        let password = sudo_password(&self.pairs);
+        op(Actor::for_session(&state.core, &self.client, &self.session, password).await?).await
+    }
+}
+
+/// `POST /profile/security/tokens/new`: the page with the secret, once.
+pub async fn create(State(state): State<AppState>, person: PersonForm) -> Response {
+    let (core, form) = (&state.core, form_of(&person.pairs));
+    let op = |actor| async move { service::create_from_form(core, &actor, &form).await };
+    let parts = &person.parts;
+    match person.run(&state, op).await {
+        Ok(secret) => {
+            let token_id = secret.token.id;
+            tracing::info!(user_id = person.session.user.id, token_id, "token created");
+            show_secret(&state, parts, secret, StatusCode::CREATED).await
+        }
+        Err(err @ TokenError::AlreadySubmitted(_)) => {
+            answer_error(&state, parts, BASE, err, None).await
+        }
+        Err(err) => {
+            let page = format!("{BASE}/new");
+            answer_error(&state, parts, &page, err, Some(&person.pairs)).await
+        }
+    }
+}
+
+/// A plain action on one token: the session, the token id of the URL as
+/// sent, and the request's parts (to render a page again).
 pub struct OnToken {
-    user: CurrentUser,
+    session: Session,
+    client: Client,
     raw_id: String,
     parts: Parts,
 }
@@ -88,14 +149,18 @@ impl FromRequestParts<AppState> for OnToken {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Extension(user) = Extension::<CurrentUser>::from_request_parts(parts, state)
+        let Extension(session) = Extension::<Session>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Extension(client) = Extension::<Client>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let Path(raw_id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
         Ok(OnToken {
-            user,
+            session,
+            client,
             raw_id,
             parts: parts.clone(),
         })
@@ -104,8 +169,8 @@ impl FromRequestParts<AppState> for OnToken {
 
 impl OnToken {
     /// Runs `op` (given the actor and the id); a failure — a non-numeric id
-    /// included — renders the token's `action` page again with the reason
-    /// and what was `sent`.
+    /// or a wrong sudo-mode password included — renders the token's
+    /// `action` page again with the reason and what was `sent`.
     async fn run<T, Fut>(
         &self,
         state: &AppState,
@@ -116,8 +181,14 @@ impl OnToken {
     where
         Fut: Future<Output = Result<T, TokenError>>,
     {
+        let password = sent.map_or("", |p| sudo_password(p));
         let result = match self.raw_id.parse::<i64>() {
-            Ok(id) => op(Actor::user(self.user.id), id).await,
+            Ok(id) => {
+                match Actor::for_session(&state.core, &self.client, &self.session, password).await {
+                    Ok(actor) => op(actor, id).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(_) => Err(TokenError::NotFound),
         };
         match result {
@@ -131,7 +202,7 @@ impl OnToken {
 
     /// Logs what was `done` and goes back to the list, which announces it.
     fn back_to_list(&self, token_id: i64, done: &str) -> Response {
-        tracing::info!(user_id = self.user.id, token_id, "token {done}");
+        tracing::info!(user_id = self.session.user.id, token_id, "token {done}");
         Redirect::to(&format!("{BASE}?done={done}")).into_response()
     }
 }
@@ -168,7 +239,7 @@ pub async fn regenerate(State(state): State<AppState>, on: OnToken) -> Response 
     match on.run(&state, "regenerate", None, op).await {
         Ok(secret) => {
             let token_id = secret.token.id;
-            tracing::info!(user_id = on.user.id, token_id, "token regenerated");
+            tracing::info!(user_id = on.session.user.id, token_id, "token regenerated");
             show_secret(&state, &on.parts, secret, StatusCode::OK).await
         }
         Err(res) => res,
@@ -189,18 +260,19 @@ async fn show_secret(
     render_page(state, parts, BASE, fb, status).await
 }
 
-/// `POST /profile/security/tokens/revoke-all`.
-pub async fn revoke_all(
-    State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
-    req: Request,
-) -> Response {
-    let (parts, _) = req.into_parts();
-    match service::revoke_all(&state.core, user.id).await {
+/// `POST /profile/security/tokens/revoke-all` (sudo mode).
+pub async fn revoke_all(State(state): State<AppState>, person: PersonForm) -> Response {
+    let core = &state.core;
+    let op = |actor| async move { service::revoke_all(core, &actor).await };
+    match person.run(&state, op).await {
         Ok(n) => {
-            tracing::info!(user_id = user.id, revoked = n, "all tokens revoked");
+            let user_id = person.session.user.id;
+            tracing::info!(user_id, revoked = n, "all tokens revoked");
             Redirect::to(&format!("{BASE}?done=revoked-all")).into_response()
         }
-        Err(err) => answer_error(&state, &parts, &format!("{BASE}/revoke-all"), err, None).await,
+        Err(err) => {
+            let page = format!("{BASE}/revoke-all");
+            answer_error(&state, &person.parts, &page, err, None).await
+        }
     }
 }

@@ -26,6 +26,11 @@ pub struct Options {
     pub throttle: ThrottleConfig,
     pub hash_concurrency: usize,
     pub hash_queue: usize,
+    /// Where users reach the app (`https://…` makes cookies `Secure` and
+    /// `__Host-` prefixed).
+    pub public_url: String,
+    pub session_idle: Duration,
+    pub sudo_window: Duration,
 }
 
 /// The introspection client's secret in tests.
@@ -36,6 +41,9 @@ impl Default for Options {
         Self {
             hash_concurrency: 2,
             hash_queue: 64,
+            public_url: "http://tessera.test".into(),
+            session_idle: Duration::from_secs(7 * 24 * 3600),
+            sudo_window: Duration::from_secs(600),
             signup_enabled: true,
             throttle: ThrottleConfig {
                 window: Duration::from_secs(600),
@@ -102,7 +110,10 @@ impl Resp {
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("tessera_session="))
+            .find_map(|c| {
+                c.strip_prefix("tessera_session=")
+                    .or_else(|| c.strip_prefix("__Host-tessera_session="))
+            })
             .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
             .filter(|v| !v.is_empty())
     }
@@ -113,7 +124,7 @@ impl Resp {
 
 fn test_config(options: &Options) -> CoreConfig {
     CoreConfig {
-        public_url: "http://tessera.test".into(),
+        public_url: options.public_url.clone(),
         signup_enabled: options.signup_enabled,
         trusted_proxies: vec![IpAddr::from([127, 0, 0, 1])],
         throttle: options.throttle,
@@ -122,6 +133,8 @@ fn test_config(options: &Options) -> CoreConfig {
         max_token_days: 365,
         verify_cache_ttl: Duration::from_secs(30),
         introspection_client: Some(format!("gateway:{INTROSPECTION_SECRET}")),
+        session_idle: options.session_idle,
+        sudo_window: options.sudo_window,
     }
 }
 
@@ -351,19 +364,19 @@ impl TestApp {
             .await
     }
 
+    /// The answer to signing up `username` with `password` (twice).
+    pub async fn sign_up_answer(&self, username: &str, password: &str) -> Resp {
+        let fields = [
+            ("username", username),
+            ("password", password),
+            ("confirm", password),
+        ];
+        self.post_form("/signup", &fields, None).await
+    }
+
     /// Signs up `username` and returns the session cookie.
     pub async fn sign_up(&self, username: &str, password: &str) -> String {
-        let res = self
-            .post_form(
-                "/signup",
-                &[
-                    ("username", username),
-                    ("password", password),
-                    ("confirm", password),
-                ],
-                None,
-            )
-            .await;
+        let res = self.sign_up_answer(username, password).await;
         assert_eq!(
             res.status,
             StatusCode::SEE_OTHER,

@@ -2,6 +2,10 @@
 //! status and stable code (used by the API, the plain forms and the server
 //! functions alike) and the words shown to a person. Defined once, here.
 
+use crate::server::{
+    accounts::{AccountError, SUDO_FIELD},
+    throttle::RetryAfter,
+};
 use crate::tokens::{spec::Broken, FieldErrors, TokenView};
 use http::StatusCode;
 
@@ -26,9 +30,33 @@ pub enum TokenError {
     /// The same form was submitted again; the token already exists.
     #[error("this form was already submitted")]
     AlreadySubmitted(TokenView),
+    /// A person must confirm their password first (sudo mode); the text
+    /// says for what ("to create a full-access token").
+    #[error("password confirmation required")]
+    SudoRequired(&'static str),
+    /// Too many wrong password confirmations: wait this long.
+    #[error("too many attempts")]
+    Throttled(RetryAfter),
+    /// The password check could not run now (hashing queue full).
+    #[error("busy")]
+    Busy,
     /// The store failed (logged; answered generically).
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<AccountError> for TokenError {
+    /// A failed sudo-mode confirmation, as the token transports answer it.
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(fb) | AccountError::BadCredentials(fb) => {
+                TokenError::Invalid(fb.fields)
+            }
+            AccountError::Throttled(wait, _) => TokenError::Throttled(wait),
+            AccountError::Database(e) => TokenError::Database(e),
+            AccountError::Hash(_) | AccountError::SignupDisabled => TokenError::Busy,
+        }
+    }
 }
 
 impl From<FieldErrors> for TokenError {
@@ -56,7 +84,18 @@ impl TokenError {
             TokenError::Revoked | TokenError::Expired | TokenError::AlreadySubmitted(_) => {
                 StatusCode::CONFLICT
             }
-            TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TokenError::SudoRequired(_) => StatusCode::FORBIDDEN,
+            TokenError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            TokenError::Busy | TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Seconds to wait before trying again (`Retry-After`), when it applies.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            TokenError::Throttled(wait) => Some(wait.seconds()),
+            TokenError::Busy => Some(2),
+            _ => None,
         }
     }
 
@@ -69,7 +108,9 @@ impl TokenError {
             TokenError::Revoked => "token_revoked",
             TokenError::Expired => "token_expired",
             TokenError::AlreadySubmitted(_) => "already_submitted",
-            TokenError::Database(_) => "unavailable",
+            TokenError::SudoRequired(_) => "sudo_required",
+            TokenError::Throttled(_) => "too_many_attempts",
+            TokenError::Busy | TokenError::Database(_) => "unavailable",
         }
     }
 
@@ -82,6 +123,9 @@ impl TokenError {
     pub fn fields(&self) -> FieldErrors {
         match self {
             TokenError::Invalid(f) => f.clone(),
+            TokenError::SudoRequired(_) => {
+                FieldErrors::from([(SUDO_FIELD.to_owned(), self.message())])
+            }
             _ => FieldErrors::new(),
         }
     }
@@ -90,7 +134,7 @@ impl TokenError {
     /// say it all.
     pub fn form_message(&self) -> Option<String> {
         match self {
-            TokenError::Invalid(_) => None,
+            TokenError::Invalid(_) | TokenError::SudoRequired(_) => None,
             _ => Some(self.message()),
         }
     }
@@ -109,6 +153,9 @@ impl TokenError {
                 "This form was already submitted: the token \u{201c}{}\u{201d} exists. Its secret was shown once; if you missed it, regenerate the token.",
                 t.name
             ),
+            TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
+            TokenError::Throttled(wait) => crate::server::accounts::too_many_attempts(*wait),
+            TokenError::Busy => "The server is busy right now. Please try again in a few seconds.".into(),
             TokenError::Database(_) => "Something went wrong on our side. Please try again.".into(),
         }
     }
@@ -127,6 +174,8 @@ mod tests {
             TokenError::Revoked,
             TokenError::Expired,
             TokenError::Database(sqlx::Error::PoolTimedOut),
+            TokenError::SudoRequired("to do this"),
+            TokenError::Busy,
         ];
         let codes: Vec<_> = all
             .iter()
@@ -141,8 +190,15 @@ mod tests {
                 (409, "token_revoked"),
                 (409, "token_expired"),
                 (503, "unavailable"),
+                (403, "sudo_required"),
+                (503, "unavailable"),
             ]
         );
+        assert_eq!(
+            all[6].fields().get(SUDO_FIELD).map(String::as_str),
+            Some("Confirm your password to do this.")
+        );
+        assert_eq!(all[7].retry_after(), Some(2));
         assert!(all.iter().all(|e| !e.message().is_empty()));
         assert_eq!(all[0].form_message(), None);
         assert!(all[5].is_internal() && !all[2].is_internal());

@@ -11,8 +11,10 @@ mod sql;
 pub use error::TokenError;
 
 use super::{
+    accounts,
     db::{is_unique_violation, now, on_db, Db},
     secret,
+    sessions::{Client, Session},
     verify::Verified,
     Core,
 };
@@ -31,15 +33,47 @@ pub struct Actor {
     pub user_id: i64,
     /// The acting token's limits (`None` for a signed-in person).
     pub ceiling: Option<Ceiling>,
+    /// For a signed-in person: whether the password was confirmed recently
+    /// (sudo mode), which creating a full-access token and revoking every
+    /// token need.
+    pub sudo: bool,
 }
 
 impl Actor {
-    /// A signed-in user.
+    /// A signed-in user who has confirmed their password (sudo mode).
     pub fn user(user_id: i64) -> Actor {
+        Actor::in_session(user_id, true)
+    }
+
+    /// A signed-in user whose session is in sudo mode or not.
+    pub fn in_session(user_id: i64, sudo: bool) -> Actor {
         Actor {
             user_id,
             ceiling: None,
+            sudo,
         }
+    }
+
+    /// The person signed in to `session`: in sudo mode if it is, or once
+    /// `password` (the sudo field as sent; empty when not) proves it. A
+    /// wrong password is a field error on the sudo field.
+    pub async fn for_session(
+        core: &Core,
+        client: &Client,
+        session: &Session,
+        password: &str,
+    ) -> Result<Actor, TokenError> {
+        let sudo = accounts::sudo(core, client, session, password).await?;
+        Ok(Actor::in_session(session.user.id, sudo))
+    }
+
+    /// `Ok` unless a person who has not confirmed their password recently
+    /// attempts what needs it (`for_what`, as the message says it).
+    fn confirmed(&self, for_what: &'static str) -> Result<(), TokenError> {
+        if self.ceiling.is_none() && !self.sudo {
+            return Err(TokenError::SudoRequired(for_what));
+        }
+        Ok(())
     }
 
     /// A token acting through the API: never beyond its own scopes and life.
@@ -50,6 +84,7 @@ impl Actor {
                 scopes: v.scopes.clone(),
                 expires_at: v.expires_at,
             }),
+            sudo: false,
         }
     }
 
@@ -142,8 +177,17 @@ pub async fn create(
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
     let input = spec.check(&actor.limits(core), false)?;
+    if input.scopes == Scopes::Full {
+        actor.confirmed(FOR_FULL_ACCESS)?;
+    }
     let (db, user_id) = (&core.db, actor.user_id);
-    let form_id = (!form_id.is_empty()).then(|| form_id.chars().take(64).collect::<String>());
+    // an idempotency key is a client's random id: letters, digits, '-', '_'
+    let form_id: String = form_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(64)
+        .collect();
+    let form_id = (!form_id.is_empty()).then_some(form_id);
     if let Some(fid) = &form_id {
         if let Some(existing) = by_form_id(db, user_id, fid).await? {
             return Err(TokenError::AlreadySubmitted(existing));
@@ -217,6 +261,9 @@ pub async fn update(
 ) -> Result<TokenView, TokenError> {
     let current = changeable(core, actor, id).await?;
     let input = change(&current)?.check(&actor.limits(core), true)?;
+    if input.scopes == Scopes::Full && current.scopes != Scopes::Full {
+        actor.confirmed(FOR_FULL_ACCESS_EDIT)?;
+    }
     let (db, user_id) = (&core.db, actor.user_id);
     let at = now();
     let scopes = input.scopes.to_string();
@@ -257,9 +304,18 @@ pub async fn revoke(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, To
     }
 }
 
-/// Revokes every token of the user that is not revoked yet; returns how many.
-pub async fn revoke_all(core: &Core, user_id: i64) -> Result<u64, TokenError> {
-    let db = &core.db;
+/// What sudo mode's message says creating a full-access token needs.
+pub const FOR_FULL_ACCESS: &str = "to create a full-access token";
+/// What sudo mode's message says giving a token full access needs.
+pub const FOR_FULL_ACCESS_EDIT: &str = "to give this token full access";
+/// What sudo mode's message says revoking every token needs.
+pub const FOR_REVOKE_ALL: &str = "to revoke all your tokens";
+
+/// Revokes every token of the actor's user that is not revoked yet (a
+/// person needs sudo mode); returns how many.
+pub async fn revoke_all(core: &Core, actor: &Actor) -> Result<u64, TokenError> {
+    actor.confirmed(FOR_REVOKE_ALL)?;
+    let (db, user_id) = (&core.db, actor.user_id);
     let at = now();
     let done = on_db!(db, pool => sqlx::query(sql::REVOKE_ALL)
         .bind(at)
@@ -312,7 +368,14 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
 
 fn like_pattern(search: &str) -> String {
     let mut p = String::from("%");
-    for c in search.trim().to_lowercase().chars() {
+    // names hold no control characters, so a search needs none either
+    // (and Postgres refuses NUL in text)
+    for c in search
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+    {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }

@@ -4,7 +4,10 @@
 //! taken over by the server function instead.
 
 use super::BASE;
+use crate::model::SUDO_FIELD;
 use crate::tokens::TokenView;
+use crate::ui::fields::SudoField;
+use crate::ui::token_form::Errors;
 use leptos::prelude::*;
 
 /// What is to be confirmed.
@@ -35,6 +38,11 @@ impl Confirm {
             Confirm::Regenerate(_) => "Regenerate",
             Confirm::RevokeAll(_) => "Revoke all",
         }
+    }
+
+    /// True when the action needs sudo mode (a recent password).
+    pub fn needs_sudo(&self) -> bool {
+        matches!(self, Confirm::RevokeAll(_))
     }
 
     /// Where the plain form posts.
@@ -81,8 +89,8 @@ impl Confirm {
 pub struct DialogHooks {
     /// True while the action runs.
     pub pending: Signal<bool>,
-    /// Runs the action.
-    pub on_confirm: Callback<()>,
+    /// Runs the action, given the sudo-mode password typed (or empty).
+    pub on_confirm: Callback<String>,
     /// Closes the dialog.
     pub on_cancel: Callback<()>,
 }
@@ -96,6 +104,11 @@ pub fn Confirmation(
     /// The message of a failed attempt.
     #[prop(into)]
     message: Signal<Option<String>>,
+    /// The field messages of a failed attempt (the sudo password's).
+    #[prop(into)]
+    errors: Signal<Errors>,
+    /// The session is in sudo mode (no password needed).
+    sudo: bool,
     /// Set in a dialog; a page leaves it out.
     #[prop(optional)]
     hooks: Option<DialogHooks>,
@@ -109,7 +122,14 @@ pub fn Confirmation(
         if let Some(h) = hooks {
             ev.prevent_default();
             if !h.pending.get_untracked() {
-                h.on_confirm.run(());
+                let password = ev
+                    .target()
+                    .and_then(|t| {
+                        wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlFormElement>(t).ok()
+                    })
+                    .map(|f| crate::ui::token_form::read_sudo_password(&f))
+                    .unwrap_or_default();
+                h.on_confirm.run(password);
             }
         }
     };
@@ -121,13 +141,20 @@ pub fn Confirmation(
         None => view! { <a class="button" href=BASE>"Cancel"</a> }.into_any(),
     };
     let pending = move || hooks.is_some_and(|h| h.pending.get());
+    let sudo_field = confirm.needs_sudo().then(|| {
+        let error = Signal::derive(move || errors.with(|e| e.get(SUDO_FIELD).cloned()));
+        view! { <SudoField error confirmed=sudo /> }
+    });
     view! {
         {heading}
         {move || message.get().map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
         {confirm.text()}
-        <form method="post" action=confirm.action() class="dialog-actions" on:submit=on_submit>
-            {cancel}
-            <button type="submit" class="button danger" disabled=pending>{confirm.button()}</button>
+        <form method="post" action=confirm.action() class="confirm-form" on:submit=on_submit>
+            {sudo_field}
+            <div class="dialog-actions">
+                {cancel}
+                <button type="submit" class="button danger" disabled=pending>{confirm.button()}</button>
+            </div>
         </form>
     }
 }

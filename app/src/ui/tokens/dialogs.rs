@@ -7,8 +7,32 @@ use super::{Dialog, Toasts, BASE};
 use crate::tokens::{NewSecret, TokenForm, TokenView};
 use crate::ui::modal::Modal;
 use crate::ui::token_api::*;
-use crate::ui::token_form::{new_form_id, read_form, Errors, TokenFormFields};
+use crate::ui::token_form::{new_form_id, read_form, read_sudo_password, Errors, TokenFormFields};
 use leptos::prelude::*;
+
+/// What every dialog shares: which one is open, the list's refresh
+/// counter, the toasts, the server's token policy and the session's sudo
+/// mode.
+#[derive(Clone, Copy)]
+struct Ctx {
+    dialog: RwSignal<Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+    policy: StoredValue<TokenPolicy>,
+    sudo: bool,
+}
+
+impl Ctx {
+    fn close(&self) {
+        self.dialog.set(Dialog::Closed);
+    }
+
+    /// The list shows the change and a toast says it.
+    fn changed(&self, toast: String) {
+        self.refresh.update(|v| *v += 1);
+        self.toasts.push(toast);
+    }
+}
 
 /// Every dialog of the page, in one modal whose content follows `dialog`.
 #[component]
@@ -17,17 +41,25 @@ pub fn TokenDialogs(
     refresh: RwSignal<u32>,
     toasts: Toasts,
     policy: TokenPolicy,
+    /// The session is in sudo mode.
+    sudo: bool,
 ) -> impl IntoView {
     let close = Callback::new(move |_| dialog.set(Dialog::Closed));
     let open = Signal::derive(move || dialog.with(|d| *d != Dialog::Closed));
-    let policy = StoredValue::new(policy);
+    let ctx = Ctx {
+        dialog,
+        refresh,
+        toasts,
+        policy: StoredValue::new(policy),
+        sudo,
+    };
     view! {
         <Modal open on_close=close title_id="dialog-title">
             {move || match dialog.get() {
                 Dialog::Closed => ().into_any(),
-                Dialog::New => view! { <CreateDialog dialog refresh toasts policy=policy.get_value() /> }.into_any(),
-                Dialog::Edit(t) => view! { <EditDialog token=t dialog refresh toasts policy=policy.get_value() /> }.into_any(),
-                Dialog::Confirm(confirm) => view! { <ConfirmDialog confirm dialog refresh toasts /> }.into_any(),
+                Dialog::New => view! { <CreateDialog ctx /> }.into_any(),
+                Dialog::Edit(t) => view! { <EditDialog token=t ctx /> }.into_any(),
+                Dialog::Confirm(confirm) => view! { <ConfirmDialog confirm ctx /> }.into_any(),
                 Dialog::Secret { secret, regenerated } => view! {
                     <SecretView secret regenerated on_done=Some(close) />
                 }.into_any(),
@@ -73,12 +105,8 @@ fn on_outcome<T>(
 }
 
 #[component]
-fn CreateDialog(
-    dialog: RwSignal<Dialog>,
-    refresh: RwSignal<u32>,
-    toasts: Toasts,
-    policy: TokenPolicy,
-) -> impl IntoView {
+fn CreateDialog(ctx: Ctx) -> impl IntoView {
+    let (policy, dialog) = (ctx.policy.get_value(), ctx.dialog);
     let action = ServerAction::<CreateToken>::new();
     let errors = RwSignal::new(Errors::new());
     let message = RwSignal::new(None::<String>);
@@ -92,8 +120,7 @@ fn CreateDialog(
             Some(errors),
             message,
             |secret: NewSecret| {
-                refresh.update(|v| *v += 1);
-                toasts.push(format!(
+                ctx.changed(format!(
                     "Token \u{201c}{}\u{201d} created.",
                     secret.token.name
                 ));
@@ -112,6 +139,7 @@ fn CreateDialog(
         if let Some(f) = form_element(&ev) {
             action.dispatch(CreateToken {
                 form: read_form(&f),
+                sudo_password: read_sudo_password(&f),
             });
         }
     };
@@ -119,9 +147,9 @@ fn CreateDialog(
         <form method="post" action=format!("{BASE}/new") class="token-form stack" on:submit=on_submit novalidate=true>
             <h2 id="dialog-title">"New personal access token"</h2>
             <FormAlert message />
-            <TokenFormFields form errors max_days=policy.max_days now=policy.now />
+            <TokenFormFields form errors max_days=policy.max_days now=policy.now sudo=ctx.sudo />
             <div class="dialog-actions">
-                <button type="button" class="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                <button type="button" class="button" on:click=move |_| ctx.close()>"Cancel"</button>
                 <button type="submit" class="button primary" disabled=move || action.pending().get()>
                     {move || if action.pending().get() { "Creating…" } else { "Create" }}
                 </button>
@@ -131,13 +159,8 @@ fn CreateDialog(
 }
 
 #[component]
-fn EditDialog(
-    token: TokenView,
-    dialog: RwSignal<Dialog>,
-    refresh: RwSignal<u32>,
-    toasts: Toasts,
-    policy: TokenPolicy,
-) -> impl IntoView {
+fn EditDialog(token: TokenView, ctx: Ctx) -> impl IntoView {
+    let policy = ctx.policy.get_value();
     let action = ServerAction::<UpdateToken>::new();
     let errors = RwSignal::new(Errors::new());
     let message = RwSignal::new(None::<String>);
@@ -148,9 +171,8 @@ fn EditDialog(
             Some(errors),
             message,
             |t: TokenView| {
-                refresh.update(|v| *v += 1);
-                toasts.push(format!("Token \u{201c}{}\u{201d} updated.", t.name));
-                dialog.set(Dialog::Closed);
+                ctx.changed(format!("Token \u{201c}{}\u{201d} updated.", t.name));
+                ctx.close();
             },
         )
     });
@@ -163,6 +185,7 @@ fn EditDialog(
             action.dispatch(UpdateToken {
                 id,
                 form: read_form(&f),
+                sudo_password: read_sudo_password(&f),
             });
         }
     };
@@ -176,9 +199,10 @@ fn EditDialog(
                 max_days=policy.max_days
                 now=policy.now
                 current_expiry=token.expires_at
+                sudo=ctx.sudo
             />
             <div class="dialog-actions">
-                <button type="button" class="button" on:click=move |_| dialog.set(Dialog::Closed)>"Cancel"</button>
+                <button type="button" class="button" on:click=move |_| ctx.close()>"Cancel"</button>
                 <button type="submit" class="button primary" disabled=move || action.pending().get()>"Save"</button>
             </div>
         </form>
@@ -188,18 +212,12 @@ fn EditDialog(
 /// A confirmation in the dialog: the shared [`Confirmation`], driven by the
 /// matching server function.
 #[component]
-fn ConfirmDialog(
-    confirm: Confirm,
-    dialog: RwSignal<Dialog>,
-    refresh: RwSignal<u32>,
-    toasts: Toasts,
-) -> impl IntoView {
+fn ConfirmDialog(confirm: Confirm, ctx: Ctx) -> impl IntoView {
+    let (dialog, sudo) = (ctx.dialog, ctx.sudo);
     let message = RwSignal::new(None::<String>);
-    let done = move |toast: String| {
-        refresh.update(|v| *v += 1);
-        toasts.push(toast);
-    };
-    let (pending, on_confirm): (Signal<bool>, Callback<()>) = match &confirm {
+    let errors = RwSignal::new(Errors::new());
+    let done = move |toast: String| ctx.changed(toast);
+    let (pending, on_confirm): (Signal<bool>, Callback<String>) = match &confirm {
         Confirm::Revoke(t) => {
             let (action, id) = (ServerAction::<RevokeToken>::new(), t.id);
             Effect::new(move |_| {
@@ -208,7 +226,7 @@ fn ConfirmDialog(
                     dialog.set(Dialog::Closed);
                 })
             });
-            let run = Callback::new(move |_| {
+            let run = Callback::new(move |_: String| {
                 action.dispatch(RevokeToken { id });
             });
             (action.pending().into(), run)
@@ -227,7 +245,7 @@ fn ConfirmDialog(
                     });
                 })
             });
-            let run = Callback::new(move |_| {
+            let run = Callback::new(move |_: String| {
                 action.dispatch(RegenerateToken { id });
             });
             (action.pending().into(), run)
@@ -235,7 +253,7 @@ fn ConfirmDialog(
         Confirm::RevokeAll(_) => {
             let action = ServerAction::<RevokeAllTokens>::new();
             Effect::new(move |_| {
-                on_outcome(action.value().get(), None, message, |n: u64| {
+                on_outcome(action.value().get(), Some(errors), message, |n: u64| {
                     done(format!(
                         "{n} token{} revoked.",
                         if n == 1 { "" } else { "s" }
@@ -243,8 +261,8 @@ fn ConfirmDialog(
                     dialog.set(Dialog::Closed);
                 })
             });
-            let run = Callback::new(move |_| {
-                action.dispatch(RevokeAllTokens {});
+            let run = Callback::new(move |sudo_password: String| {
+                action.dispatch(RevokeAllTokens { sudo_password });
             });
             (action.pending().into(), run)
         }
@@ -252,7 +270,7 @@ fn ConfirmDialog(
     let hooks = DialogHooks {
         pending,
         on_confirm,
-        on_cancel: Callback::new(move |_| dialog.set(Dialog::Closed)),
+        on_cancel: Callback::new(move |_| ctx.close()),
     };
-    view! { <Confirmation confirm message hooks /> }
+    view! { <Confirmation confirm message errors sudo hooks /> }
 }

@@ -166,7 +166,7 @@ pub fn TokensPage(
         <Transition>
             {move || Suspend::new(async move {
                 let policy = policy.await.ok();
-                policy.map(|policy| view! { <TokenDialogs dialog refresh toasts policy /> })
+                policy.map(|policy| view! { <TokenDialogs dialog refresh toasts policy sudo=info.in_sudo /> })
             })}
         </Transition>
         <div class="toasts" role="status" aria-live="polite">

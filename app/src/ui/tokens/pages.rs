@@ -99,7 +99,7 @@ pub fn NewTokenPage(
                         let form = sent.form.unwrap_or(TokenForm { form_id: policy.form_id.clone(), ..Default::default() });
                         view! {
                             <PlainTokenForm action=format!("{BASE}/new") title="New personal access token".into() message=sent.message submit="Create">
-                                <TokenFormFields form errors=Signal::stored(sent.errors) max_days=policy.max_days now=policy.now />
+                                <TokenFormFields form errors=Signal::stored(sent.errors) max_days=policy.max_days now=policy.now sudo=info.in_sudo />
                             </PlainTokenForm>
                         }
                         .into_any()
@@ -166,7 +166,7 @@ pub fn EditTokenPage(
                         let (action, title) = (format!("{BASE}/{}/edit", t.id), format!("Edit \u{201c}{}\u{201d}", t.name));
                         view! {
                             <PlainTokenForm action title message=sent.message submit="Save">
-                                <TokenFormFields form errors=Signal::stored(sent.errors) max_days=policy.max_days now current_expiry=t.expires_at />
+                                <TokenFormFields form errors=Signal::stored(sent.errors) max_days=policy.max_days now current_expiry=t.expires_at sudo=info.in_sudo />
                             </PlainTokenForm>
                         }
                         .into_any()
@@ -181,6 +181,7 @@ pub fn EditTokenPage(
 #[component]
 fn ConfirmTokenPage(info: SessionInfo, make: fn(TokenView) -> Confirm) -> impl IntoView {
     let token = token_resource();
+    let sudo = info.in_sudo;
     let message = info.feedback.and_then(|f| f.message);
     view! {
         <PlainPage>
@@ -192,7 +193,7 @@ fn ConfirmTokenPage(info: SessionInfo, make: fn(TokenView) -> Confirm) -> impl I
                         let confirm = make(t);
                         view! {
                             <Title text=format!("{} · Tessera", confirm.title()) />
-                            <Confirmation confirm message=Signal::stored(message) />
+                            <Confirmation confirm message=Signal::stored(message) errors=Signal::stored(Errors::new()) sudo />
                         }
                         .into_any()
                     })
@@ -226,10 +227,15 @@ pub fn RevokeAllPage(
     /// The visitor, and what a form post sent back.
     info: SessionInfo,
 ) -> impl IntoView {
-    let message = info.feedback.and_then(|f| f.message);
+    let sent = sent_back(&info);
     view! {
         <PlainPage title=Confirm::RevokeAll(None).title()>
-            <Confirmation confirm=Confirm::RevokeAll(None) message=Signal::stored(message) />
+            <Confirmation
+                confirm=Confirm::RevokeAll(None)
+                message=Signal::stored(sent.message)
+                errors=Signal::stored(sent.errors)
+                sudo=info.in_sudo
+            />
         </PlainPage>
     }
 }
