@@ -145,4 +145,42 @@ mod tests {
         );
         assert_eq!(presented_token(&h), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Any bytes a client can put in the header are answered, never a panic.
+        #[test]
+        fn any_authorization_header_is_answered(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, value);
+                let _ = presented_token(&h);
+            }
+        }
+
+        /// Any Basic payload (base64 of anything, or not base64 at all).
+        #[test]
+        fn any_basic_credentials_are_answered(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), junk in "[ -~]{0,80}") {
+            for value in [format!("Basic {}", STANDARD.encode(&raw)), format!("Basic {junk}")] {
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+                let _ = presented_token(&h);
+            }
+        }
+
+        /// A token written as Bearer, or as the Basic password under any
+        /// user name git may send, reads back as itself.
+        #[test]
+        fn bearer_and_basic_read_back_the_token(token in "[!-~]{1,64}", user in "[^:]{0,20}") {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+            let read = presented_token(&h).map(|t| t.into_owned());
+            proptest::prop_assert_eq!(read.as_deref(), Some(token.as_str()));
+            let basic = format!("Basic {}", STANDARD.encode(format!("{user}:{token}")));
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(&basic).unwrap());
+            let read = presented_token(&h).map(|t| t.into_owned());
+            proptest::prop_assert_eq!(read.as_deref(), Some(token.as_str()));
+        }
+    }
 }

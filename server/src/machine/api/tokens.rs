@@ -263,3 +263,51 @@ pub async fn regenerate(
     let s = service::regenerate(&state.core, &pat.actor(), id).await?;
     Ok(Json(secret_json(&s)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Any text as a body: it is refused or read, never a panic.
+        #[test]
+        fn any_body_text_is_answered(text in any::<String>()) {
+            if let Ok(body) = serde_json::from_str::<TokenBody>(&text) {
+                let _ = body.new_spec();
+                let _ = body.overlay(TokenSpec {
+                    name: "base".into(),
+                    description: String::new(),
+                    expiry: Expiry::Keep,
+                    scopes: Scopes::Full,
+                });
+            }
+        }
+
+        /// Bodies of the right shape with any values in the fields.
+        #[test]
+        fn any_field_values_are_answered(
+            name in proptest::option::of(any::<String>()),
+            description in proptest::option::of(any::<String>()),
+            expires_in_days in proptest::option::of(any::<u32>()),
+            expires_on in proptest::option::of(any::<String>()),
+            scopes in proptest::option::of(any::<String>()),
+        ) {
+            let json = serde_json::json!({
+                "name": name, "description": description,
+                "expires_in_days": expires_in_days, "expires_on": expires_on,
+                "scopes": scopes,
+            });
+            let body: TokenBody = serde_json::from_value(json).expect("the shape is right");
+            if let Ok(spec) = body.new_spec() {
+                // what it read is what was sent
+                prop_assert_eq!(spec.name, name.unwrap_or_default());
+                if let Some(days) = expires_in_days {
+                    prop_assert_eq!(spec.expiry, Expiry::Days(days));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The cross-user matrix, generated from the route tables: with user B's
+//! session and B's full-access token, every API route, page, plain form and
+//! server function that names a token is tried with one of user A's token
+//! ids. Each must answer exactly as it answers an id that does not exist,
+//! and A's token must be unchanged afterwards.
+
+mod support;
+
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+};
+use support::{strip_tags, token, user, Resp, TestApp, PW};
+use tessera::{browser, machine::api::ENDPOINTS};
+
+/// What a person sees of an answer: the text without scripts (which carry
+/// per-response nonces and ids), white space folded, the token id replaced.
+fn visible(res: &Resp, id: i64) -> String {
+    let mut html = res.body.clone();
+    while let Some(start) = html.find("<script") {
+        let end = html[start..]
+            .find("</script>")
+            .map_or(html.len(), |e| start + e + "</script>".len());
+        html.replace_range(start..end, "");
+    }
+    strip_tags(&html)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(&id.to_string(), "ID")
+}
+
+/// A's token as stored, to prove nothing changed it.
+async fn snapshot(app: &TestApp, id: i64) -> Vec<(String, String, String, Option<String>)> {
+    let sql = format!(
+        "SELECT name, description, scopes || ' ' || hint || ' ' || CAST(expires_at AS TEXT) || ' ' || CAST(updated_at AS TEXT), \
+         CAST(revoked_at AS TEXT) FROM tokens WHERE id = {id}"
+    );
+    app.rows(&sql).await
+}
+
+/// The server functions that take a token id, with a body naming it; the
+/// others name none. A server function in neither list fails the test, so
+/// a new one cannot skip the matrix.
+fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
+    let form = r#"{"name":"pwned","description":"","expiry":"keep","expiry_date":"","scope_mode":"full","levels":{},"form_id":""}"#;
+    match path {
+        "/rpc/tokens/get" | "/rpc/tokens/revoke" | "/rpc/tokens/regenerate" => {
+            Some(Some(format!(r#"{{"id":{id}}}"#)))
+        }
+        "/rpc/tokens/update" => Some(Some(format!(
+            r#"{{"id":{id},"form":{form},"sudo_password":"{PW}"}}"#
+        ))),
+        "/rpc/tokens/list"
+        | "/rpc/tokens/create"
+        | "/rpc/tokens/revoke_all"
+        | "/rpc/tokens/policy"
+        | "/rpc/session_info"
+        | "/rpc/sessions/list" => Some(None),
+        _ => None,
+    }
+}
+
+async fn another_users_token_ids_answer_as_missing_ones_everywhere(app: TestApp) {
+    let (alice, _) = user(&app, "alice").await;
+    let (mallory, cookie) = user(&app, "mallory").await;
+    let (target, _) = token(&app, alice, "alice-ci", "code:read").await;
+    let (_, secret) = token(&app, mallory, "mallory-full", "full").await;
+    let missing = target + 1_000_000;
+    let before = snapshot(&app, target).await;
+    let mut tried = 0;
+
+    // Every answer pair: the same status and the same visible words.
+    let compare = |what: String, foreign: Resp, absent: Resp| {
+        assert_eq!(foreign.status, absent.status, "{what}: status");
+        assert_eq!(
+            visible(&foreign, target),
+            visible(&absent, missing),
+            "{what}: body"
+        );
+        assert!(
+            foreign.status == StatusCode::NOT_FOUND || foreign.status == StatusCode::OK,
+            "{what}: {} {}",
+            foreign.status,
+            foreign.body
+        );
+    };
+
+    // 1. the API, from its endpoint table
+    for e in ENDPOINTS.iter().filter(|e| e.path.contains("{id}")) {
+        let call = |id: i64| {
+            let body = if e.body.is_some() {
+                Body::from(r#"{"description":"pwned","scopes":"full","expires_in_days":365}"#)
+            } else {
+                Body::empty()
+            };
+            Request::builder()
+                .method(e.method.to_ascii_uppercase().as_str())
+                .uri(e.path.replace("{id}", &id.to_string()))
+                .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .expect("request")
+        };
+        let (foreign, absent) = (
+            app.request(call(target)).await,
+            app.request(call(missing)).await,
+        );
+        assert_eq!(
+            foreign.status,
+            StatusCode::NOT_FOUND,
+            "{} {}",
+            e.method,
+            e.path
+        );
+        compare(format!("{} {}", e.method, e.path), foreign, absent);
+        tried += 1;
+    }
+
+    // 2. the pages, from the app's route list
+    for path in browser::page_paths().iter().filter(|p| p.contains("{id}")) {
+        let at = |id: i64| path.replace("{id}", &id.to_string());
+        let foreign = app.get(&at(target), Some(&cookie)).await;
+        let absent = app.get(&at(missing), Some(&cookie)).await;
+        compare(format!("GET {path}"), foreign, absent);
+        tried += 1;
+    }
+
+    // 3. the plain forms, from the browser router's form table
+    let fields = [
+        ("name", "pwned"),
+        ("expiry", "keep"),
+        ("scope_mode", "full"),
+        ("sudo_password", PW),
+    ];
+    for (path, _) in browser::form_routes()
+        .iter()
+        .filter(|(p, _)| p.contains("{id}"))
+    {
+        let at = |id: i64| path.replace("{id}", &id.to_string());
+        let foreign = app.post_form(&at(target), &fields, Some(&cookie)).await;
+        let absent = app.post_form(&at(missing), &fields, Some(&cookie)).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND, "POST {path}");
+        compare(format!("POST {path}"), foreign, absent);
+        tried += 1;
+    }
+
+    // 4. the server functions, from the registry
+    let mut paths: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, _)| p)
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let body = server_fn_body(path, target)
+            .unwrap_or_else(|| panic!("{path}: add it to the cross-user matrix"));
+        let Some(foreign_body) = body else { continue };
+        let absent_body = server_fn_body(path, missing).flatten().expect("same shape");
+        let call = |body: String| {
+            Request::builder()
+                .method("POST")
+                .uri(path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::COOKIE, format!("tessera_session={cookie}"))
+                .body(Body::from(body))
+                .expect("request")
+        };
+        let foreign = app.request(call(foreign_body)).await;
+        let absent = app.request(call(absent_body)).await;
+        assert_eq!(foreign.status, StatusCode::OK, "{path}: {}", foreign.body);
+        assert!(
+            foreign.body == "null" || foreign.body.contains("That token does not exist."),
+            "{path}: {}",
+            foreign.body
+        );
+        compare(format!("server fn {path}"), foreign, absent);
+        tried += 1;
+    }
+
+    // the tables were really walked: 5 API routes, 2 pages… at the least
+    assert!(tried >= 14, "only {tried} routes tried");
+    assert_eq!(snapshot(&app, target).await, before, "A's token changed");
+}
+
+on_both_backends!(another_users_token_ids_answer_as_missing_ones_everywhere);
