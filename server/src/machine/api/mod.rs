@@ -3,7 +3,7 @@
 
 mod endpoints;
 pub mod openapi;
-mod tokens;
+pub mod tokens;
 
 pub use endpoints::{Endpoint, ENDPOINTS};
 

@@ -161,7 +161,7 @@ pub struct TokenBody {
 impl TokenBody {
     /// The spec this body asks for, starting from `base` (what is absent
     /// stays as in `base`).
-    fn overlay(&self, base: TokenSpec) -> Result<TokenSpec, FieldErrors> {
+    pub fn overlay(&self, base: TokenSpec) -> Result<TokenSpec, FieldErrors> {
         let mut spec = base;
         let mut errors = FieldErrors::new();
         if let Some(n) = &self.name {
@@ -205,7 +205,7 @@ impl TokenBody {
     }
 
     /// The spec of a new token: scopes are required, the rest defaults.
-    fn new_spec(&self) -> Result<TokenSpec, FieldErrors> {
+    pub fn new_spec(&self) -> Result<TokenSpec, FieldErrors> {
         if self.scopes.is_none() {
             let mut e = FieldErrors::new();
             e.insert(
