@@ -7,14 +7,14 @@ export LEPTOS_OUTPUT_NAME := tessera
 PORT ?= 3000
 ADDR ?= 127.0.0.1:$(PORT)
 
-.PHONY: run test setup build test-rust test-e2e bench clean
+.PHONY: run test setup build test-rust test-faults test-e2e bench fuzz clean
 
 ## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data/
 run: build
 	TESSERA_ADDR=$${TESSERA_ADDR:-$(ADDR)} TESSERA_SITE_ROOT=target/site ./target/release/tessera
 
 ## Everything: unit and integration tests (SQLite, and Postgres when reachable), then Playwright
-test: build test-rust test-e2e
+test: build test-rust test-faults test-e2e
 
 setup:
 	@./scripts/setup-tools.sh
@@ -25,8 +25,16 @@ build: setup
 test-rust: setup
 	cargo test --release -p app -p tessera --features app/ssr
 
+## Postgres stopped under load, kill -9 during creates (needs a local cluster; root)
+test-faults: build
+	python3 scripts/fault-postgres.py
+
 test-e2e: build
 	cd end2end && ./run.sh
+
+## Not in `make test`: every cargo-fuzz target for FUZZ_SECONDS (default 60) each
+fuzz:
+	./scripts/fuzz.sh
 
 clean:
 	cargo clean

@@ -111,9 +111,15 @@ impl Db {
         }
     }
 
-    /// True when a trivial query succeeds (used by `/readyz`).
+    /// True when a trivial query succeeds within a second (used by
+    /// `/readyz`, which must answer promptly while the database is down
+    /// rather than wait out the pool's acquire timeout).
     pub async fn ping(&self) -> bool {
-        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+        let query =
+            async { on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok()) };
+        tokio::time::timeout(Duration::from_secs(1), query)
+            .await
+            .unwrap_or(false)
     }
 
     /// Closes the pool (at shutdown), waiting for connections in use to be released.
