@@ -126,7 +126,7 @@ pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "tokens/create", input = Json)]
 pub async fn create_token(
     form: TokenForm,
-    sudo_password: String,
+    #[server(default)] sudo_password: String,
 ) -> Result<Outcome<NewSecret>, ServerFnError> {
     use crate::server::tokens as service;
     let (state, _) = ssr::context()?;
@@ -143,7 +143,7 @@ pub async fn create_token(
 pub async fn update_token(
     id: i64,
     form: TokenForm,
-    sudo_password: String,
+    #[server(default)] sudo_password: String,
 ) -> Result<Outcome<TokenView>, ServerFnError> {
     use crate::server::tokens as service;
     let (state, _) = ssr::context()?;
@@ -169,7 +169,9 @@ pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> 
 /// Revokes every token of the signed-in user (sudo mode, or
 /// `sudo_password`).
 #[server(prefix = "/rpc", endpoint = "tokens/revoke_all", input = Json)]
-pub async fn revoke_all_tokens(sudo_password: String) -> Result<Outcome<u64>, ServerFnError> {
+pub async fn revoke_all_tokens(
+    #[server(default)] sudo_password: String,
+) -> Result<Outcome<u64>, ServerFnError> {
     use crate::server::tokens as service;
     let (state, _) = ssr::context()?;
     let revoked = async {
