@@ -2,15 +2,19 @@
 
 use app::server::{db::Db, sessions, AppState, Core};
 use clap::Parser;
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{io::IsTerminal as _, net::SocketAddr, path::PathBuf, time::Duration};
 use tessera::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,leptos=warn,tower_http=warn"));
+    // colours only for a person at a terminal: a log file or journal gets
+    // plain text (and NO_COLOR is honoured)
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_target(false);
     match format {
         LogFormat::Json => builder

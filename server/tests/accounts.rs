@@ -637,6 +637,10 @@ async fn pages_carry_security_headers_and_a_matching_nonce(app: TestApp) {
     assert!(res.header("referrer-policy").is_some());
     assert!(res.header("x-request-id").is_some());
     assert_eq!(res.header("cache-control"), Some("no-store"));
+    // search engines and link previews get a description (Lighthouse SEO)
+    assert!(res
+        .body
+        .contains("<meta name=\"description\" content=\"Tessera: "));
     let again = app.get("/signin", None).await;
     assert_ne!(
         again.header("content-security-policy"),

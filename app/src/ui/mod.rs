@@ -28,6 +28,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                <meta
+                    name="description"
+                    content="Tessera: self-hosted personal access tokens for git, curl and CI jobs, limited to the scopes and lifetime you choose."
+                />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options />

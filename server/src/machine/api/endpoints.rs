@@ -18,6 +18,8 @@ pub struct Endpoint {
     pub summary: &'static str,
     /// Name of the request body schema, if any.
     pub body: Option<&'static str>,
+    /// The success status and the name of its body's schema.
+    pub answer: (u16, &'static str),
     /// The handler, as a method router.
     pub(super) route: fn() -> MethodRouter<AppState>,
 }
@@ -30,6 +32,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("profile:read"),
         summary: "The user and token making the request",
         body: None,
+        answer: (200, "Me"),
         route: || get(tokens::me),
     },
     Endpoint {
@@ -38,6 +41,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:read"),
         summary: "List your tokens (never their secrets)",
         body: None,
+        answer: (200, "TokenList"),
         route: || get(tokens::list),
     },
     Endpoint {
@@ -46,6 +50,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:manage"),
         summary: "Create a token; the secret is in this response only",
         body: Some("TokenBody"),
+        answer: (201, "NewToken"),
         route: || post(tokens::create),
     },
     Endpoint {
@@ -54,6 +59,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:read"),
         summary: "One token",
         body: None,
+        answer: (200, "Token"),
         route: || get(tokens::get),
     },
     Endpoint {
@@ -62,6 +68,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:write"),
         summary: "Edit a token's name, description, expiration or scopes",
         body: Some("TokenBody"),
+        answer: (200, "Token"),
         route: || patch(tokens::edit),
     },
     Endpoint {
@@ -70,6 +77,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:write"),
         summary: "Revoke a token",
         body: None,
+        answer: (200, "Token"),
         route: || delete(tokens::revoke),
     },
     Endpoint {
@@ -78,6 +86,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:write"),
         summary: "Revoke a token",
         body: None,
+        answer: (200, "Token"),
         route: || post(tokens::revoke),
     },
     Endpoint {
@@ -86,6 +95,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         scope: Some("tokens:manage"),
         summary: "A new secret for a token (same expiry); in this response only",
         body: None,
+        answer: (200, "NewToken"),
         route: || post(tokens::regenerate),
     },
 ];

@@ -1,9 +1,10 @@
 //! The OpenAPI 3.1 document, built from the same endpoint table as the
 //! router ([`super::ENDPOINTS`]), so the two cannot drift apart.
 
-use super::endpoints::ENDPOINTS;
+use super::{endpoints::ENDPOINTS, tokens};
 use axum::Json;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
 pub const ERROR_CODES: [&str; 13] = [
@@ -27,20 +28,47 @@ pub async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
 
+/// The schema of `T` (generated from the Rust type by utoipa), as JSON.
+fn schema_of<T: ToSchema>() -> (String, Value) {
+    let schema = serde_json::to_value(T::schema()).unwrap_or_else(|_| json!({}));
+    (T::name().into_owned(), schema)
+}
+
+/// The response and request bodies' schemas, generated from the types the
+/// handlers serialize and deserialize, so the document cannot drift from
+/// the bodies.
+fn body_schemas() -> serde_json::Map<String, Value> {
+    [
+        schema_of::<tokens::TokenJson>(),
+        schema_of::<tokens::SecretJson>(),
+        schema_of::<tokens::TokenListJson>(),
+        schema_of::<tokens::Me<'static>>(),
+        schema_of::<tokens::MeToken<'static>>(),
+        schema_of::<tokens::TokenBody>(),
+    ]
+    .into_iter()
+    .collect()
+}
+
 /// The OpenAPI 3.1 document of [`ENDPOINTS`].
 pub fn openapi_document() -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
+    let error_answer = |what: &str| json!({"description": what, "content": {"application/json": {"schema": error}}});
     let mut paths = serde_json::Map::new();
     for e in ENDPOINTS {
+        let (status, answer) = e.answer;
         let mut op = json!({
             "summary": e.summary,
             "operationId": format!("{}_{}", e.method, e.path.trim_start_matches("/api/v1/").replace(['/', '{', '}'], "_").trim_matches('_')),
             "security": [{"basic": []}, {"bearer": []}],
             "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "401": {"description": "invalid_token, token_expired or token_revoked", "content": {"application/json": {"schema": error}}},
-                "403": {"description": "insufficient_scope", "content": {"application/json": {"schema": error}}},
-                "422": {"description": "invalid_request (with field messages)", "content": {"application/json": {"schema": error}}},
+                status.to_string(): {
+                    "description": if status == 201 { "Created; `token` holds the secret, shown only here" } else { "OK" },
+                    "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}},
+                },
+                "401": error_answer("invalid_token, token_expired or token_revoked"),
+                "403": error_answer("insufficient_scope (with required_scope), or cross_site"),
+                "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
         });
         if let Some(scope) = e.scope {
@@ -50,18 +78,33 @@ pub fn openapi_document() -> Value {
             ));
         }
         if e.path.contains("{id}") {
-            op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+            op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}]);
+        }
+        if e.method == "get" && e.path == "/api/v1/tokens" {
+            op["parameters"] = json!([
+                {"name": "include_revoked", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name search"},
+                {"name": "sort", "in": "query", "schema": {"type": "string", "enum": app::tokens::Sort::ALL.map(|s| s.as_str())}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "format": "int32", "minimum": 1}},
+            ]);
         }
         if let Some(body) = e.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
-        if e.method == "post" && e.path == "/api/v1/tokens" {
-            op["responses"]["201"] =
-                json!({"description": "Created; `token` holds the secret, shown only here"});
-        }
         let entry = paths.entry(e.path.to_owned()).or_insert_with(|| json!({}));
         entry[e.method] = op;
     }
+    let mut schemas = body_schemas();
+    schemas.insert(
+        "Error".into(),
+        json!({"type": "object", "required": ["error", "message"], "properties": {
+            "error": {"type": "string", "enum": ERROR_CODES},
+            "message": {"type": "string"},
+            "required_scope": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            "id": {"type": "integer", "description": "with already_submitted: the token that exists"},
+        }}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Tessera API", "version": env!("CARGO_PKG_VERSION"),
@@ -72,22 +115,28 @@ pub fn openapi_document() -> Value {
                 "basic": {"type": "http", "scheme": "basic", "description": "any user name, the PAT as password"},
                 "bearer": {"type": "http", "scheme": "bearer"},
             },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error", "message"], "properties": {
-                    "error": {"type": "string", "enum": ERROR_CODES},
-                    "message": {"type": "string"},
-                    "required_scope": {"type": "string"},
-                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-                }},
-                "TokenBody": {"type": "object", "properties": {
-                    "name": {"type": "string", "maxLength": app::tokens::NAME_MAX},
-                    "description": {"type": "string", "maxLength": app::tokens::DESCRIPTION_MAX},
-                    "expires_in_days": {"type": "integer", "minimum": 1},
-                    "expires_on": {"type": "string", "format": "date"},
-                    "scopes": {"type": "string", "examples": ["full", "code:read wiki:write"]},
-                    "request_id": {"type": "string", "description": "idempotency key for create"},
-                }},
-            },
+            "schemas": schemas,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_limits_in_the_document_are_the_rules_limits() {
+        let doc = openapi_document();
+        let body = &doc["components"]["schemas"]["TokenBody"]["properties"];
+        assert_eq!(body["name"]["maxLength"], json!(app::tokens::NAME_MAX));
+        assert_eq!(
+            body["description"]["maxLength"],
+            json!(app::tokens::DESCRIPTION_MAX)
+        );
+        // every answer's schema is generated and present
+        for e in ENDPOINTS {
+            let name = e.answer.1;
+            assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+        }
+    }
 }

@@ -16,45 +16,115 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-fn token_json(t: &TokenView, now: chrono::DateTime<chrono::Utc>) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "description": t.description,
-        "scopes": t.scopes.to_string(),
-        "hint": t.hint,
-        "status": t.status(now).label().to_lowercase(),
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
-        "expires_at": t.expires_at,
-        "revoked_at": t.revoked_at,
-        "last_used_at": t.last_used_at,
-    })
+/// A token as the API shows it (never its secret).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Token)]
+pub struct TokenJson {
+    /// The token's id.
+    pub id: i64,
+    /// Its name, unique among the user's tokens that are not revoked.
+    pub name: String,
+    /// Its description (may be empty).
+    pub description: String,
+    /// `full`, or space-separated `area:level` scopes.
+    #[schema(examples("full", "code:read wiki:write"))]
+    pub scopes: String,
+    /// The first characters of the secret (`tsr_abcd`), to tell tokens apart.
+    pub hint: String,
+    /// `active`, `expired` or `revoked`.
+    #[schema(pattern = "^(active|expired|revoked)$")]
+    pub status: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its settings last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it was last used (written at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
-fn secret_json(s: &NewSecret) -> Value {
-    let mut v = token_json(&s.token, now());
-    v["token"] = json!(s.secret);
-    v
+impl TokenJson {
+    fn of(t: &TokenView, now: DateTime<Utc>) -> TokenJson {
+        TokenJson {
+            id: t.id,
+            name: t.name.clone(),
+            description: t.description.clone(),
+            scopes: t.scopes.to_string(),
+            hint: t.hint.clone(),
+            status: t.status(now).label().to_lowercase(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            last_used_at: t.last_used_at,
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct Me<'a> {
+/// A token with its secret: the answer to create and regenerate, the only
+/// time the secret is ever sent.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewToken)]
+pub struct SecretJson {
+    #[serde(flatten)]
+    details: TokenJson,
+    /// The secret (`tsr_` + 38 characters), shown only in this answer.
+    #[schema(pattern = "^tsr_[0-9A-Za-z]{38}$")]
+    token: String,
+}
+
+impl SecretJson {
+    fn of(s: &NewSecret) -> SecretJson {
+        SecretJson {
+            details: TokenJson::of(&s.token, now()),
+            token: s.secret.clone(),
+        }
+    }
+}
+
+/// One page of the caller's tokens.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenList)]
+pub struct TokenListJson {
+    /// The tokens of this page (50 at most).
+    tokens: Vec<TokenJson>,
+    /// How many tokens match, on every page.
+    total: u64,
+    /// This page's number, from 1.
+    page: u32,
+    /// How many pages there are.
+    pages: u32,
+}
+
+/// Who a token speaks for (`GET /api/v1/me`).
+#[derive(Serialize, ToSchema)]
+pub struct Me<'a> {
+    /// The user's id.
     id: i64,
+    /// The user's name.
     username: &'a str,
+    /// The token making the request.
     token: MeToken<'a>,
 }
 
-#[derive(Serialize)]
-struct MeToken<'a> {
+/// The token making the request.
+#[derive(Serialize, ToSchema)]
+pub struct MeToken<'a> {
+    /// Its id.
     id: i64,
+    /// Its name.
     name: &'a str,
+    /// Its scopes.
     scopes: &'a str,
-    expires_at: chrono::DateTime<chrono::Utc>,
+    /// When it stops working.
+    expires_at: DateTime<Utc>,
 }
 
 /// `GET /api/v1/me` (`profile:read`): who the token speaks for.
@@ -102,7 +172,7 @@ pub async fn list(
     State(state): State<AppState>,
     pat: Pat,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenListJson>, ApiError> {
     pat.require("tokens:read")?;
     let q = ListQuery {
         include_revoked: p.include_revoked,
@@ -111,12 +181,16 @@ pub async fn list(
         page: p.page.unwrap_or(1),
     };
     let page = service::list(&state.core.db, pat.0.user_id, &q).await?;
-    Ok(Json(json!({
-        "tokens": page.items.iter().map(|t| token_json(t, page.now)).collect::<Vec<_>>(),
-        "total": page.total,
-        "page": page.page,
-        "pages": page.pages,
-    })))
+    Ok(Json(TokenListJson {
+        tokens: page
+            .items
+            .iter()
+            .map(|t| TokenJson::of(t, page.now))
+            .collect(),
+        total: page.total,
+        page: page.page,
+        pages: page.pages,
+    }))
 }
 
 /// `GET /api/v1/tokens/{id}` (`tokens:read`).
@@ -124,10 +198,10 @@ pub async fn get(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenJson>, ApiError> {
     pat.require("tokens:read")?;
     let t = service::get(&state.core.db, pat.0.user_id, id).await?;
-    Ok(Json(token_json(&t, now())))
+    Ok(Json(TokenJson::of(&t, now())))
 }
 
 /// `DELETE /api/v1/tokens/{id}` and `POST …/revoke` (`tokens:write`).
@@ -135,26 +209,37 @@ pub async fn revoke(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenJson>, ApiError> {
     pat.require("tokens:write")?;
     let t = service::revoke(&state.core, &pat.actor(), id).await?;
-    Ok(Json(token_json(&t, now())))
+    Ok(Json(TokenJson::of(&t, now())))
 }
 
 /// A token's settings as the API takes them. Absent fields keep their
 /// current value when editing (and take the page's defaults when creating).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    /// The token's name (unique among your tokens that are not revoked).
+    #[schema(min_length = 1, max_length = 64)]
     name: Option<String>,
+    /// A description (line breaks and tabs allowed).
+    #[schema(max_length = 256)]
     description: Option<String>,
-    /// Days from now (7, 30, …, up to the operator's maximum).
+    /// Days from now (7, 30, …, up to the operator's maximum, 365 by default).
+    #[schema(minimum = 1, maximum = 365)]
     expires_in_days: Option<u32>,
     /// Or a date, `YYYY-MM-DD` (the token ends at 23:59:59 UTC that day).
+    #[schema(format = Date)]
     expires_on: Option<String>,
     /// `full`, or space-separated `area:level` scopes.
+    #[schema(
+        examples("full", "code:read wiki:write"),
+        pattern = "^(full|[a-z]+:(read|write|manage)( [a-z]+:(read|write|manage))*)$"
+    )]
     scopes: Option<String>,
     /// Optional idempotency key: a repeated create with it creates nothing.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     request_id: Option<String>,
 }
 
@@ -235,7 +320,7 @@ pub async fn create(
     let spec = body.new_spec().map_err(service::TokenError::from)?;
     let request_id = body.request_id.as_deref().unwrap_or("");
     let created = service::create(&state.core, &pat.actor(), &spec, request_id).await?;
-    Ok((StatusCode::CREATED, Json(secret_json(&created))).into_response())
+    Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
 }
 
 /// `PATCH /api/v1/tokens/{id}` (`tokens:write`): changes what the body names.
@@ -244,11 +329,11 @@ pub async fn edit(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<TokenBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenJson>, ApiError> {
     pat.require("tokens:write")?;
     let change = |current: &TokenView| body.overlay(TokenSpec::of(current));
     let t = service::update(&state.core, &pat.actor(), id, change).await?;
-    Ok(Json(token_json(&t, now())))
+    Ok(Json(TokenJson::of(&t, now())))
 }
 
 /// `POST /api/v1/tokens/{id}/regenerate` (`tokens:manage`, as every action
@@ -258,10 +343,10 @@ pub async fn regenerate(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretJson>, ApiError> {
     pat.require("tokens:manage")?;
     let s = service::regenerate(&state.core, &pat.actor(), id).await?;
-    Ok(Json(secret_json(&s)))
+    Ok(Json(SecretJson::of(&s)))
 }
 
 #[cfg(test)]
