@@ -136,10 +136,14 @@ pub async fn client_address(
 /// cross-site`), or its `Origin` is neither the public URL nor the host it
 /// was sent to.
 pub fn is_cross_site_change(req: &Request, public_url: &str) -> bool {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    is_cross_site(req.method(), req.headers(), public_url)
+}
+
+/// [`is_cross_site_change`] on a request's method and headers.
+pub fn is_cross_site(method: &Method, headers: &http::HeaderMap, public_url: &str) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return false;
     }
-    let headers = req.headers();
     let cross_site = headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site");

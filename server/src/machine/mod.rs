@@ -19,9 +19,9 @@ use axum::{
 
 /// Every machine route, each group with its own JSON fallback, with the
 /// machine layers.
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(_state: &AppState) -> Router<AppState> {
     let routes = Router::new()
-        .nest(api::MOUNT, api::router(state))
+        .merge(api::router())
         .nest("/gateway", gateway::router())
         .nest("/oauth", oauth::router())
         .route("/healthz", get(healthz))

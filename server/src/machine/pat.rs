@@ -93,10 +93,23 @@ impl Pat {
 impl FromRequestParts<AppState> for Pat {
     type Rejection = ApiError;
 
+    /// Refuses first what a browser marks as a cross-site change (a browser
+    /// that cached Basic credentials after the API's challenge would send
+    /// them along with a forged form post; tools send neither header), then
+    /// authenticates. Done here rather than in a layer: every API route
+    /// takes a `Pat`, and a layer costs every request.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let public_url = &state.core.config.public_url;
+        if crate::middleware::is_cross_site(&parts.method, &parts.headers, public_url) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "cross_site",
+                "Cross-site requests cannot change anything through the API.",
+            ));
+        }
         authenticate(state, parts).await.map(Pat)
     }
 }

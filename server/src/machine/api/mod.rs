@@ -7,15 +7,9 @@ pub mod tokens;
 
 pub use endpoints::{Endpoint, ENDPOINTS};
 
-use super::error::ApiError;
-use crate::middleware::is_cross_site_change;
 use app::server::AppState;
 use axum::{
-    extract::{Request, State},
-    http::StatusCode,
-    middleware::{from_fn_with_state, Next},
-    response::{IntoResponse, Response},
-    routing::{get, MethodRouter},
+    routing::{any, get, MethodRouter},
     Router,
 };
 use std::collections::BTreeMap;
@@ -23,10 +17,13 @@ use std::collections::BTreeMap;
 /// Where the API is mounted; [`ENDPOINTS`] paths start with it.
 pub const MOUNT: &str = "/api";
 
-/// The API's routes, relative to [`MOUNT`]: one method router per path, so
-/// an unserved method gets the JSON 405 (axum still adds `Allow`) without a
-/// layer on every request; unknown paths get the JSON 404.
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The API's routes: one method router per path, so an unserved method
+/// gets the JSON 405 (axum still adds `Allow`) without a layer on every
+/// request; any other path under [`MOUNT`] gets the JSON 404. Routed at
+/// full paths (no `nest`: it rewrites every request's URI), and without a
+/// layer: the cross-site refusal is part of the [`super::pat::Pat`]
+/// extractor every route takes.
+pub fn router() -> Router<AppState> {
     let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     let extra: [(&str, fn() -> MethodRouter<AppState>); 1] =
         [("/api/v1/openapi.json", || get(openapi::openapi))];
@@ -41,26 +38,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
     paths
         .into_iter()
         .fold(Router::new(), |r, (path, m)| {
-            let relative = path.strip_prefix(MOUNT).unwrap_or(path);
-            r.route(relative, m.fallback(super::error::method_not_allowed))
+            r.route(path, m.fallback(super::error::method_not_allowed))
         })
-        .fallback(super::error::no_endpoint)
-        .layer(from_fn_with_state(state.clone(), refuse_cross_site))
-}
-
-/// Refuses state-changing API requests that a browser marks as cross-site
-/// (`Sec-Fetch-Site: cross-site`, or an `Origin` of another site): a browser
-/// that cached Basic credentials after the API's challenge would otherwise
-/// send them along with a forged form post. Tools (git, curl, CI) send
-/// neither header.
-async fn refuse_cross_site(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if is_cross_site_change(&req, &state.core.config.public_url) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site",
-            "Cross-site requests cannot change anything through the API.",
+        .route(MOUNT, any(super::error::no_endpoint))
+        .route(
+            &format!("{MOUNT}/{{*rest}}"),
+            any(super::error::no_endpoint),
         )
-        .into_response();
-    }
-    next.run(req).await
 }
