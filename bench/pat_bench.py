@@ -44,15 +44,19 @@ def lua(name, text):
     open(path, "w").write(text)
     return path
 
-cycle = lua("cycle.lua", f"""
+def walker(name, path):
+    # walks the tokens in `path`, one per request (figures 3 and 5; the same
+    # script for one token and for many, so wrk's own cost is the same)
+    return lua(name, f"""
 local tokens = {{}}
-for line in io.lines("{tok_file}") do tokens[#tokens + 1] = line end
+for line in io.lines("{path}") do tokens[#tokens + 1] = line end
 local i = math.random(#tokens)
 request = function()
   i = i % #tokens + 1
   return wrk.format("GET", "/gateway/check?scope=code:read", {{["Authorization"] = "Bearer " .. tokens[i]}})
 end
 """)
+cycle = walker("cycle.lua", tok_file)
 signin = lua("signin.lua", """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -167,17 +171,6 @@ many_file = os.path.join(args.work, "many.txt")
 open(many_file, "w").write("\n".join(many) + "\n")
 one_file = os.path.join(args.work, "one.txt")
 open(one_file, "w").write(many[0] + "\n")
-def walker(name, path):
-    # the same script for both cases, so wrk's own cost is the same
-    return lua(name, f"""
-local tokens = {{}}
-for line in io.lines("{path}") do tokens[#tokens + 1] = line end
-local i = math.random(#tokens)
-request = function()
-  i = i % #tokens + 1
-  return wrk.format("GET", "/gateway/check?scope=code:read", {{["Authorization"] = "Bearer " .. tokens[i]}})
-end
-""")
 walk, one = walker("walk.lua", many_file), walker("one.lua", one_file)
 wrk(args.c + "/gateway/check?scope=code:read", "-s", walk, secs=40)  # every token looked up once (cold)
 p99s = []
