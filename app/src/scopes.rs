@@ -60,7 +60,16 @@ pub const CATALOG: &[Area] = &[
         label: "Tokens",
         description: "Your personal access tokens",
     },
+    Area {
+        id: ADMIN_AREA,
+        label: "Administration",
+        description: "The organization's audit log and tokens (administrators only)",
+    },
 ];
+
+/// The area only administrators may grant (`admin:read`: the audit log
+/// of every user through the API).
+pub const ADMIN_AREA: &str = "admin";
 
 /// The catalog area with the id `id`, if there is one.
 pub fn area(id: &str) -> Option<&'static Area> {

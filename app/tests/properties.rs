@@ -105,6 +105,7 @@ proptest! {
                 now: Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap(),
                 max_days,
                 ceiling: None,
+                policy: Default::default(),
             };
             let _ = spec.check(&limits, editing);
         }

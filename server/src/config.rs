@@ -22,7 +22,12 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/tessera.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/tessera.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// The URL users reach Tessera at (defaults to http://ADDR). An https URL
@@ -103,6 +108,23 @@ pub struct Config {
     /// again (sudo mode); 0 asks every time.
     #[arg(long, env = "TESSERA_SUDO_MINUTES", default_value_t = app::server::sessions::SUDO_MINUTES)]
     pub sudo_minutes: u64,
+
+    /// Days audit events are kept; older ones are deleted by an hourly job
+    /// that runs on one instance at a time.
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u64,
+
+    /// Without a command, `tessera` serves; `tessera admin …` administers.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `tessera` does besides serving.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Administer the organization on the configured store (works while
+    /// the server runs; changes reach every instance within a second).
+    Admin(crate::admin_cli::AdminArgs),
 }
 
 /// The shortest introspection client secret accepted.
@@ -160,6 +182,9 @@ impl Config {
             hash_queue: self.hash_queue,
             session_idle: Duration::from_secs(self.session_idle_hours.clamp(1, 24 * 30) * 3600),
             sudo_window: Duration::from_secs(self.sudo_minutes.min(24 * 60) * 60),
+            audit_retention: Duration::from_secs(
+                self.audit_retention_days.clamp(1, 36_500) * 24 * 3600,
+            ),
         }
     }
 }

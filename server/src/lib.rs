@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin_cli;
 pub mod browser;
 pub mod config;
 pub mod machine;

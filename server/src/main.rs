@@ -1,6 +1,6 @@
 //! `tessera`: serves the Tessera web app and API.
 
-use app::server::{db::Db, sessions, AppState, Core};
+use app::server::{db::Db, AppState, Core};
 use clap::Parser;
 use std::{io::IsTerminal as _, net::SocketAddr, path::PathBuf, time::Duration};
 use tessera::config::{Config, LogFormat};
@@ -67,14 +67,54 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// `tessera admin …`: opens the store (running migrations, as the server
+/// does), runs one command, prints its result. Warnings go to stderr, so
+/// `--json` output stays parseable.
+async fn administer(config: Config, args: tessera::admin_cli::AdminArgs) -> std::process::ExitCode {
+    let db = match Db::connect(&config.database_url).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("tessera admin: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let core = match Core::new(db.clone(), config.core()).await {
+        Ok(core) => core,
+        Err(e) => {
+            eprintln!("tessera admin: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = tessera::admin_cli::run(&core, args).await;
+    db.close().await;
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(tessera::admin_cli::Failure(message)) => {
+            eprintln!("tessera admin: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
-    init_logging(config.log_format);
+    let mut config = Config::parse();
     if let Err(e) = config.validate() {
         eprintln!("tessera: {e}");
         return std::process::ExitCode::from(2);
     }
+    if let Some(tessera::config::Command::Admin(args)) = config.command.take() {
+        let filter = EnvFilter::try_from_env("RUST_LOG")
+            .unwrap_or_else(|_| EnvFilter::new("warn,sqlx=warn"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_target(false)
+            .init();
+        return administer(config, args).await;
+    }
+    init_logging(config.log_format);
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -94,18 +134,15 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let core = Core::new(db.clone(), config.core()).await?;
     let state = AppState::new(leptos_options(&config), core.clone());
 
-    let purge_db = db.clone();
-    let purge_core = core.clone();
+    let housekeeping = core.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        // every few minutes each instance tries to claim the hourly job;
+        // exactly one wins each hour
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
-            if let Err(e) = sessions::purge_expired(&purge_db, purge_core.config.session_idle).await
-            {
-                tracing::warn!(error = %e, "could not purge expired sessions");
-            }
-            if let Err(e) = purge_core.throttle.purge().await {
-                tracing::warn!(error = %e, "could not purge throttle windows");
+            if let Err(e) = housekeeping.housekeeping().await {
+                tracing::warn!(error = %e, "housekeeping failed");
             }
         }
     });

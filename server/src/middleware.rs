@@ -23,6 +23,33 @@ use tracing::Span;
 /// The request-id header, read from clients and echoed in every response.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// The request's id (set or screened by the shared layers), or empty.
+pub fn request_id_of(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The client of a request as the services record it: the trusted
+/// address, the user agent and the request id.
+pub fn client_of(parts: &axum::http::request::Parts) -> app::server::sessions::Client {
+    app::server::sessions::Client {
+        ip: parts
+            .extensions
+            .get::<ClientIp>()
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0),
+        agent: parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        request_id: request_id_of(&parts.headers),
+    }
+}
+
 /// The address of the client, after trusted proxies are peeled off.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub IpAddr);

@@ -2,6 +2,7 @@
 //! the outcome or a [`FormFeedback`] the page renders next to the fields.
 
 use super::{
+    audit::{self, record_in, By, Event},
     db::{is_unique_violation, now, on_db},
     sessions::{self, Client, NewSession, Session},
     throttle::{account_key, address_key, Door, RetryAfter},
@@ -45,6 +46,10 @@ async fn new_password_problem(password: &str, username: &str) -> Option<String> 
         .await
         .unwrap_or_else(|_| Some("This password could not be checked; try another.".into()))
 }
+
+/// The form message for the right password of a disabled account.
+pub const ACCOUNT_DISABLED: &str =
+    "This account is disabled. Ask an administrator of this Tessera to enable it.";
 
 /// The form message for a wrong username or password (the same for both).
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
@@ -98,18 +103,25 @@ pub async fn sign_up(
     let hash = core.hasher.hash(password.to_owned()).await?;
     let created = now();
     let key = username.to_lowercase();
-    let inserted: Result<(i64,), sqlx::Error> = on_db!(&core.db, pool => sqlx::query_as(
-        "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at) \
-         VALUES ($1, $2, $3, $4, $4) RETURNING id",
-    )
-    .bind(username)
-    .bind(&key)
-    .bind(&hash)
-    .bind(created)
-    .fetch_one(pool)
-    .await);
+    let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(username)
+        .bind(&key)
+        .bind(&hash)
+        .bind(created)
+        .fetch_one(&mut *tx)
+        .await?;
+        let event = Event::new("account.created", Some(id), None, By::User(id), Some(client));
+        record_in!(&mut *tx, event)?;
+        tx.commit().await?;
+        Ok(id)
+    }.await);
     let id = match inserted {
-        Ok((id,)) => id,
+        Ok(id) => id,
         Err(e) if is_unique_violation(&e) => {
             fb.fields
                 .insert("username".into(), "That username is already taken.".into());
@@ -117,7 +129,7 @@ pub async fn sign_up(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = sessions::create(&core.db, id, client).await?;
+    let session = sessions::create(&core.db, id, client, "session.signed_in").await?;
     Ok((
         CurrentUser {
             id,
@@ -171,28 +183,51 @@ pub async fn sign_in(
     };
     // a name no account can have (bad characters, NUL…) is looked up by
     // no query; it still costs the same hash below
-    let row: Option<(i64, String, String)> = if rules::username_problem(username).is_some() {
+    type Found = (i64, String, String, Option<chrono::DateTime<chrono::Utc>>);
+    let row: Option<Found> = if rules::username_problem(username).is_some() {
         None
     } else {
         on_db!(&core.db, pool => sqlx::query_as(
-            "SELECT id, username, password_hash FROM users WHERE username_key = $1",
+            "SELECT id, username, password_hash, disabled_at FROM users WHERE username_key = $1",
         )
         .bind(&attempt.account)
         .fetch_optional(pool)
         .await)?
     };
-    let (user, hash) = match row {
-        Some((id, name, hash)) => (Some(CurrentUser { id, username: name }), Some(hash)),
-        None => (None, None),
+    let (user, hash, disabled) = match row {
+        Some((id, name, hash, disabled)) => (
+            Some(CurrentUser { id, username: name }),
+            Some(hash),
+            disabled.is_some(),
+        ),
+        None => (None, None, false),
     };
     let ok = core.hasher.verify(password.to_owned(), hash).await?;
     match user {
+        Some(_) if ok && disabled => {
+            // the password was right: telling its holder is no oracle
+            attempt.succeeded(core).await?;
+            fb.message = Some(ACCOUNT_DISABLED.into());
+            Err(AccountError::BadCredentials(fb))
+        }
         Some(user) if ok => {
             attempt.succeeded(core).await?;
-            let session = sessions::create(&core.db, user.id, client).await?;
+            let session = sessions::create(&core.db, user.id, client, "session.signed_in").await?;
             Ok((user, session))
         }
-        _ => {
+        found => {
+            // failures are recorded for accounts that exist (the throttle
+            // bounds how many); a name typed for none is not kept
+            if let Some(user) = found {
+                let event = Event::new(
+                    "session.sign_in_failed",
+                    Some(user.id),
+                    None,
+                    By::User(user.id),
+                    Some(client),
+                );
+                audit::record(&core.db, &event).await?;
+            }
             fb.message = Some(BAD_CREDENTIALS.into());
             Err(AccountError::BadCredentials(fb))
         }
@@ -252,17 +287,26 @@ pub async fn change_password(
     }
     check_password(core, client, user, current, "current", fb).await??;
     let new_hash = core.hasher.hash(new.to_owned()).await?;
-    on_db!(&core.db, pool => sqlx::query(
-        "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
-    )
-    .bind(&new_hash)
-    .bind(now())
-    .bind(user.id)
-    .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let event = Event::new(
+        "password.changed",
+        Some(user.id),
+        None,
+        By::User(user.id),
+        Some(client),
+    );
+    on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+            .bind(&new_hash)
+            .bind(now())
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+        record_in!(&mut *tx, event)?;
+        tx.commit().await
+    }.await)?;
     sessions::delete_all_for_user(&core.db, user.id).await?;
-    Ok(sessions::create(&core.db, user.id, client).await?)
+    Ok(sessions::create(&core.db, user.id, client, "session.signed_in").await?)
 }
 
 /// A password check counted against the sign-in limits (per client address

@@ -3,6 +3,8 @@
 //! binary through [`Core`].
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
 pub mod db;
 pub mod passwords;
 pub mod secret;
@@ -13,9 +15,13 @@ pub mod tokens;
 pub mod usage;
 pub mod verify;
 
+use crate::tokens::policy::Policies;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use std::{net::IpAddr, sync::Arc};
+use std::{
+    net::IpAddr,
+    sync::{Arc, RwLock},
+};
 
 /// Operator settings the services need (the binary parses them from flags
 /// and the environment).
@@ -45,6 +51,8 @@ pub struct CoreConfig {
     /// How long an entered password lets a session do sensitive things
     /// without asking again (sudo mode); zero asks every time.
     pub sudo_window: std::time::Duration,
+    /// How long audit events are kept.
+    pub audit_retention: std::time::Duration,
 }
 
 impl CoreConfig {
@@ -74,7 +82,17 @@ pub struct Core {
     pub verifier: verify::Verifier,
     /// Token uses noted in memory until the flush writes them.
     pub usage: usage::UsageRecorder,
+    /// The organization's policies, as last read from the store (reloaded
+    /// whenever the change feed says they changed).
+    policies: RwLock<Arc<Policies>>,
+    /// Keeps refusals of the same token for the same reason to one audit
+    /// event per period.
+    pub refusals: audit::Sampler,
 }
+
+/// How often a refusal of one token for one reason is written to the audit
+/// log at most (a flood of them writes one row per period).
+pub const REFUSAL_SAMPLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Core {
     /// Starts the services over `db` with `config`, and the background tasks that
@@ -84,6 +102,10 @@ impl Core {
             passwords::PasswordHasher::new(config.hash_concurrency, config.hash_queue).await?;
         let throttle = throttle::Throttle::new(config.throttle, &db);
         let verifier = verify::Verifier::new(config.verify_cache_ttl);
+        let policies = admin::load_policies(&db).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the policies; none apply until they can be read");
+            Policies::default()
+        });
         let core = Arc::new(Core {
             db,
             config,
@@ -91,12 +113,86 @@ impl Core {
             throttle,
             verifier,
             usage: Default::default(),
+            policies: RwLock::new(Arc::new(policies)),
+            refusals: audit::Sampler::new(REFUSAL_SAMPLE),
         });
-        if let db::Db::Postgres(pool) = &core.db {
-            verify::follow_token_changes(pool.clone(), Arc::downgrade(&core));
+        match &core.db {
+            db::Db::Postgres(pool) => {
+                verify::follow_token_changes(pool.clone(), Arc::downgrade(&core))
+            }
+            db::Db::Sqlite(pool) => {
+                verify::follow_sqlite_changes(pool.clone(), Arc::downgrade(&core))
+            }
         }
         spawn_usage_flush(Arc::downgrade(&core));
         Ok(core)
+    }
+
+    /// The policies in force.
+    pub fn policies(&self) -> Arc<Policies> {
+        self.policies
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Reads the policies from the store again (after a change).
+    pub async fn reload_policies(&self) {
+        match admin::load_policies(&self.db).await {
+            Ok(p) => {
+                let mut slot = self
+                    .policies
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                *slot = Arc::new(p);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not reload the policies"),
+        }
+    }
+
+    /// Drops what a change made stale (and re-reads the policies when they
+    /// may have changed).
+    pub async fn apply_change(&self, change: verify::Change) {
+        match change {
+            verify::Change::Token(u, t) => self.verifier.evict(u, Some(t)),
+            verify::Change::User(u) => self.verifier.evict(u, None),
+            verify::Change::Everything => {
+                self.reload_policies().await;
+                self.verifier.evict_all();
+            }
+        }
+    }
+
+    /// Checks a presented token against the store and the policies.
+    pub async fn verify(
+        &self,
+        presented: &str,
+    ) -> Result<Arc<verify::Verified>, verify::VerifyError> {
+        let policies = self.policies();
+        self.verifier.verify(&self.db, &policies, presented).await
+    }
+
+    /// The periodic housekeeping, run by exactly one process at a time
+    /// across every instance on the store: expired sessions, old throttle
+    /// windows, audit events past retention, the SQLite change table.
+    pub async fn housekeeping(&self) -> Result<bool, sqlx::Error> {
+        if !audit::claim_job(&self.db, "housekeeping", HOUSEKEEPING_EVERY).await? {
+            return Ok(false);
+        }
+        sessions::purge_expired(&self.db, self.config.session_idle).await?;
+        self.throttle.purge().await?;
+        let pruned = audit::prune(&self.db, self.config.audit_retention).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "audit events past retention deleted");
+        }
+        if let db::Db::Sqlite(pool) = &self.db {
+            let cutoff = db::now() - chrono::Duration::hours(1);
+            sqlx::query("DELETE FROM changes WHERE at < $1")
+                .bind(cutoff)
+                .execute(pool)
+                .await?;
+        }
+        Ok(true)
     }
 
     /// Records that a token was used: in memory only; the flush writes it
@@ -117,6 +213,9 @@ impl Core {
         }
     }
 }
+
+/// How often the housekeeping job runs (once across all instances).
+pub const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Writes recorded token uses whose minute is up, once a second.
 fn spawn_usage_flush(core: std::sync::Weak<Core>) {

@@ -9,6 +9,7 @@
 //! ([`LIFETIME_DAYS`]), the operator's idle timeout (no request for that
 //! long), sign-out, or a password change.
 
+use super::audit::{record_in, By, Event};
 use super::db::{now, on_db, Db};
 use super::CoreConfig;
 use crate::model::{CurrentUser, SessionView};
@@ -67,6 +68,8 @@ pub struct Client {
     pub ip: IpAddr,
     /// The `User-Agent` header, as sent (cut to a bounded length on write).
     pub agent: String,
+    /// The request's id (`X-Request-Id`), for the audit log.
+    pub request_id: String,
 }
 
 /// The session of a request: who is signed in, and what sudo mode needs.
@@ -106,26 +109,37 @@ fn bounded_agent(agent: &str) -> String {
 /// Creates a session for `user_id` with a brand-new id; the password was
 /// just entered (sign-in, sign-up, password change), so it starts in sudo
 /// mode.
-pub async fn create(db: &Db, user_id: i64, client: &Client) -> Result<NewSession, sqlx::Error> {
+pub async fn create(
+    db: &Db,
+    user_id: i64,
+    client: &Client,
+    event: &'static str,
+) -> Result<NewSession, sqlx::Error> {
     let cookie_value = random_text(32);
     let handle = random_text(12);
     let created = now();
     let expires_at = created + Duration::days(LIFETIME_DAYS);
     let id_hash = hash_id(&cookie_value);
-    on_db!(db, pool => sqlx::query(concat!(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, handle, last_seen_at, ",
-        "ip, user_agent, password_at) VALUES ($1, $2, $3, $4, $5, $3, $6, $7, $3)",
-    ))
-    .bind(&id_hash)
-    .bind(user_id)
-    .bind(created)
-    .bind(expires_at)
-    .bind(&handle)
-    .bind(client.ip.to_string())
-    .bind(bounded_agent(&client.agent))
-    .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let event = Event::new(event, Some(user_id), None, By::User(user_id), Some(client))
+        .with(serde_json::json!({ "session": handle }));
+    on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        sqlx::query(concat!(
+            "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, handle, last_seen_at, ",
+            "ip, user_agent, password_at) VALUES ($1, $2, $3, $4, $5, $3, $6, $7, $3)",
+        ))
+        .bind(&id_hash)
+        .bind(user_id)
+        .bind(created)
+        .bind(expires_at)
+        .bind(&handle)
+        .bind(client.ip.to_string())
+        .bind(bounded_agent(&client.agent))
+        .execute(&mut *tx)
+        .await?;
+        record_in!(&mut *tx, event)?;
+        tx.commit().await
+    }.await)?;
     Ok(NewSession {
         cookie_value,
         expires_at,
@@ -160,7 +174,7 @@ pub async fn lookup(
     let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
         "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent ",
         "FROM sessions s JOIN users u ON u.id = s.user_id ",
-        "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+        "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
     ))
     .bind(&id_hash)
     .bind(at)
@@ -248,42 +262,111 @@ fn is_handle(handle: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Ends the session `handle` of `user_id`; `false` when there is none (also
-/// for another user's handle, and for anything that is not a handle).
-pub async fn end(db: &Db, user_id: i64, handle: &str) -> Result<bool, sqlx::Error> {
+/// Ends the session `handle` of `user_id` (from the Sessions page, by
+/// `client`); `false` when there is none (also for another user's handle,
+/// and for anything that is not a handle).
+pub async fn end(
+    db: &Db,
+    user_id: i64,
+    handle: &str,
+    client: &Client,
+) -> Result<bool, sqlx::Error> {
     if !is_handle(handle) {
         return Ok(false);
     }
-    let done = on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle = $2")
-        .bind(user_id)
-        .bind(handle)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let event = signed_out(user_id, client, serde_json::json!({ "session": handle }));
+    let done = delete_recorded(
+        db,
+        "DELETE FROM sessions WHERE user_id = $1 AND handle = $2",
+        user_id,
+        handle,
+        event,
+    )
+    .await?;
     Ok(done > 0)
+}
+
+fn signed_out(user_id: i64, client: &Client, details: serde_json::Value) -> Event {
+    Event::new(
+        "session.signed_out",
+        Some(user_id),
+        None,
+        By::User(user_id),
+        Some(client),
+    )
+    .with(details)
+}
+
+/// Runs a `DELETE FROM sessions` with (`user_id`, `text`) and, when it
+/// ended any session, records `event` in the same transaction.
+async fn delete_recorded(
+    db: &Db,
+    sql: &'static str,
+    user_id: i64,
+    text: &str,
+    event: Event,
+) -> Result<u64, sqlx::Error> {
+    on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(sql)
+            .bind(user_id)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if done > 0 {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }.await)
 }
 
 /// Ends every session of `user_id` but `keep` ("Sign out everywhere
 /// else"); how many ended.
-pub async fn end_others(db: &Db, user_id: i64, keep: &str) -> Result<u64, sqlx::Error> {
-    let done = on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle <> $2")
-        .bind(user_id)
-        .bind(keep)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done)
+pub async fn end_others(
+    db: &Db,
+    user_id: i64,
+    keep: &str,
+    client: &Client,
+) -> Result<u64, sqlx::Error> {
+    let event = signed_out(
+        user_id,
+        client,
+        serde_json::json!({ "sessions": "all others" }),
+    );
+    delete_recorded(
+        db,
+        "DELETE FROM sessions WHERE user_id = $1 AND handle <> $2",
+        user_id,
+        keep,
+        event,
+    )
+    .await
 }
 
-/// Ends one session (sign-out).
-pub async fn delete(db: &Db, cookie_value: &str) -> Result<(), sqlx::Error> {
+/// Ends one session (sign-out) of `user_id`.
+pub async fn delete(
+    db: &Db,
+    user_id: i64,
+    cookie_value: &str,
+    client: &Client,
+) -> Result<(), sqlx::Error> {
     let id_hash = hash_id(cookie_value);
-    on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(&id_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(())
+    let event = signed_out(user_id, client, serde_json::json!({}));
+    on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
+            .bind(&id_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if done > 0 {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await
+    }.await)
 }
 
 /// Ends every session of a user (password change).

@@ -16,6 +16,7 @@
 use super::db::{on_db, Db};
 use super::secret;
 use crate::scopes::Scopes;
+use crate::tokens::policy::{Block, Policies};
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use siphasher::sip128::{Hasher128 as _, SipHasher13};
@@ -47,6 +48,12 @@ pub struct Verified {
     pub created_at: DateTime<Utc>,
     /// When the token expires.
     pub expires_at: DateTime<Utc>,
+    /// Whether the owner is an administrator.
+    pub is_admin: bool,
+    /// The policy the token breaks, if any: it is refused (403
+    /// `policy_violation`) until the policy allows it again. Computed at
+    /// lookup; a policy change drops every cached answer.
+    pub blocked: Option<Block>,
     /// The API's rendering of this identity (`GET /api/v1/me`), made by the
     /// first request that needs it and reused by every cache hit.
     pub document: OnceLock<axum::body::Bytes>,
@@ -64,6 +71,8 @@ pub enum Rejection {
     Expired,
     /// The token has been revoked.
     Revoked,
+    /// The token's owner has been disabled by an administrator.
+    Disabled,
 }
 
 impl Rejection {
@@ -73,6 +82,7 @@ impl Rejection {
             Rejection::Invalid => "invalid_token",
             Rejection::Expired => "token_expired",
             Rejection::Revoked => "token_revoked",
+            Rejection::Disabled => "account_disabled",
         }
     }
 
@@ -82,6 +92,7 @@ impl Rejection {
             Rejection::Invalid => "The token is not valid.",
             Rejection::Expired => "The token has expired.",
             Rejection::Revoked => "The token has been revoked.",
+            Rejection::Disabled => "The account this token belongs to is disabled.",
         }
     }
 }
@@ -167,6 +178,9 @@ struct Row {
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    is_admin: bool,
+    disabled_at: Option<DateTime<Utc>>,
 }
 
 impl Verifier {
@@ -214,7 +228,14 @@ impl Verifier {
     }
 
     /// Checks a presented token: who it speaks for, or why it is refused.
-    pub async fn verify(&self, db: &Db, presented: &str) -> Result<Arc<Verified>, VerifyError> {
+    /// A token that breaks one of `policies` is found (it is not refused
+    /// here) with [`Verified::blocked`] set.
+    pub async fn verify(
+        &self,
+        db: &Db,
+        policies: &Policies,
+        presented: &str,
+    ) -> Result<Arc<Verified>, VerifyError> {
         if !secret::is_well_formed(presented) {
             return Err(VerifyError::Rejected(Rejection::Invalid));
         }
@@ -226,7 +247,8 @@ impl Verifier {
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
-            "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
+            "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
+             t.last_used_at, u.is_admin, u.disabled_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
         .bind(&hash[..])
@@ -236,11 +258,22 @@ impl Verifier {
         if row.revoked_at.is_some() {
             return Err(VerifyError::Rejected(Rejection::Revoked));
         }
-        if row.expires_at <= Utc::now() {
+        let at = Utc::now();
+        if row.expires_at <= at {
             return Err(VerifyError::Rejected(Rejection::Expired));
+        }
+        if row.disabled_at.is_some() {
+            return Err(VerifyError::Rejected(Rejection::Disabled));
         }
         let scopes =
             Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
+        let blocked = policies.blocks(
+            &scopes,
+            row.created_at,
+            row.expires_at,
+            row.last_used_at,
+            at,
+        );
         let verified = Arc::new(Verified {
             token_id: row.id,
             user_id: row.user_id,
@@ -250,6 +283,8 @@ impl Verifier {
             scopes,
             created_at: row.created_at,
             expires_at: row.expires_at,
+            is_admin: row.is_admin,
+            blocked,
             document: OnceLock::new(),
             gateway_headers: OnceLock::new(),
         });
@@ -317,6 +352,104 @@ impl Verifier {
     }
 }
 
+/// What a change notification says changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// One token (owner, token id).
+    Token(i64, i64),
+    /// Every token of a user (disabled, enabled, made or unmade admin).
+    User(i64),
+    /// The policies (or something unreadable: everything is dropped).
+    Everything,
+}
+
+impl Change {
+    /// Reads a notification payload: `"<user>:<token>"`, `"<user>:*"`,
+    /// `"policy"`.
+    pub fn parse(payload: &str) -> Change {
+        let mut parts = payload.splitn(2, ':');
+        let user = parts.next().and_then(|u| u.parse::<i64>().ok());
+        match (user, parts.next()) {
+            (Some(u), Some("*")) => Change::User(u),
+            (Some(u), Some(t)) => match t.parse::<i64>() {
+                Ok(t) => Change::Token(u, t),
+                Err(_) => Change::Everything,
+            },
+            _ => Change::Everything,
+        }
+    }
+
+    /// A row of SQLite's `changes` table.
+    pub fn of_row(user_id: Option<i64>, token_id: Option<i64>) -> Change {
+        match (user_id, token_id) {
+            (Some(u), Some(t)) => Change::Token(u, t),
+            (Some(u), None) => Change::User(u),
+            _ => Change::Everything,
+        }
+    }
+}
+
+/// How often SQLite's change table is read (other processes on the file:
+/// the admin CLI, a second instance).
+pub const CHANGES_POLL: Duration = Duration::from_millis(200);
+
+/// Follows SQLite's `changes` table (filled by triggers, so a change made
+/// by any process on the file appears): what changed is evicted, as with
+/// Postgres' feed. A failing read makes the cache untrusted until reads
+/// succeed again.
+pub fn follow_sqlite_changes(pool: sqlx::SqlitePool, core: std::sync::Weak<super::Core>) {
+    if let Some(c) = core.upgrade() {
+        c.verifier.require_feed();
+    }
+    tokio::spawn(async move {
+        let mut last: Option<i64> = None;
+        let mut tick = tokio::time::interval(CHANGES_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            let Some(c) = core.upgrade() else { return };
+            let Some(from) = last else {
+                match sqlx::query_as::<_, (i64,)>("SELECT COALESCE(MAX(seq), 0) FROM changes")
+                    .fetch_one(&pool)
+                    .await
+                {
+                    Ok((seq,)) => {
+                        last = Some(seq);
+                        c.verifier.evict_all();
+                        c.verifier.feed_alive();
+                    }
+                    Err(_) if pool.is_closed() => return,
+                    Err(e) => tracing::warn!(error = %e, "change table: cannot read"),
+                }
+                continue;
+            };
+            let rows: Result<Vec<(i64, Option<i64>, Option<i64>)>, _> = sqlx::query_as(
+                "SELECT seq, user_id, token_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
+            )
+            .bind(from)
+            .fetch_all(&pool)
+            .await;
+            match rows {
+                Ok(rows) => {
+                    for (seq, user, token) in rows {
+                        last = Some(seq);
+                        c.apply_change(Change::of_row(user, token)).await;
+                    }
+                    c.verifier.feed_alive();
+                }
+                Err(_) if pool.is_closed() => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change table: cannot read");
+                    c.verifier.feed_lost();
+                }
+            }
+        }
+    });
+}
+
 /// The heartbeat query of the change feed (recognisable in
 /// `pg_stat_activity`).
 pub const FEED_PROBE_SQL: &str = "SELECT 'tessera-change-feed'";
@@ -367,13 +500,7 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
                 match next {
                     Ok(Ok(Some(n))) => {
                         c.verifier.feed_alive();
-                        let mut parts = n.payload().splitn(2, ':');
-                        let user = parts.next().and_then(|u| u.parse::<i64>().ok());
-                        let token = parts.next().and_then(|t| t.parse::<i64>().ok());
-                        match (user, token) {
-                            (Some(u), Some(t)) => c.verifier.evict(u, Some(t)),
-                            _ => c.verifier.evict_all(),
-                        }
+                        c.apply_change(Change::parse(n.payload())).await;
                     }
                     Ok(Ok(None)) | Ok(Err(_)) => {
                         // connection lost: we may have missed changes

@@ -3,6 +3,7 @@
 //! spec every transport parses into, with its rules ([`spec`]).
 
 pub mod form;
+pub mod policy;
 pub mod spec;
 
 pub use form::TokenForm;
@@ -78,6 +79,13 @@ pub struct TokenView {
     pub last_used_ip: Option<String>,
     /// The client's user agent at the last use.
     pub last_used_agent: Option<String>,
+    /// Who revoked it: `owner`, `admin`, `policy` or `system`.
+    pub revoked_by: Option<String>,
+    /// Why, when an administrator or the system revoked it.
+    pub revoked_reason: Option<String>,
+    /// The policy that blocks it now, if one does (an active token made
+    /// before a stricter policy: it does not work until the policy allows it).
+    pub blocked: Option<policy::Block>,
 }
 
 impl TokenView {
@@ -90,6 +98,38 @@ impl TokenView {
         } else {
             Status::Active
         }
+    }
+
+    /// "Revoked by an administrator: REASON" and the like, for a token
+    /// someone other than its owner revoked.
+    pub fn revoked_note(&self) -> Option<String> {
+        let by = match self.revoked_by.as_deref()? {
+            "admin" => "an administrator",
+            "policy" => "policy",
+            "system" => "Tessera",
+            _ => return None,
+        };
+        Some(
+            match self.revoked_reason.as_deref().filter(|r| !r.is_empty()) {
+                Some(reason) => format!("Revoked by {by}: {reason}"),
+                None => format!("Revoked by {by}."),
+            },
+        )
+    }
+
+    /// Flags the token when it is active but one of `policies` blocks it.
+    pub fn apply_policies(&mut self, policies: &policy::Policies, now: DateTime<Utc>) {
+        self.blocked = (self.status(now) == Status::Active)
+            .then(|| {
+                policies.blocks(
+                    &self.scopes,
+                    self.created_at,
+                    self.expires_at,
+                    self.last_used_at,
+                    now,
+                )
+            })
+            .flatten();
     }
 
     /// True when the token is active and expires within the warning period.
@@ -203,6 +243,17 @@ pub struct TokenPage {
     /// The server's clock when the page was read: statuses and "expires in"
     /// are computed from it, identically on the server and in the browser.
     pub now: DateTime<Utc>,
+}
+
+impl TokenPage {
+    /// Flags the page's tokens that `policies` block.
+    pub fn apply_policies(mut self, policies: &policy::Policies) -> TokenPage {
+        let now = self.now;
+        for t in &mut self.items {
+            t.apply_policies(policies, now);
+        }
+        self
+    }
 }
 
 /// All areas, for building the custom-scope grid.

@@ -3,7 +3,7 @@
 //! one function that applies the rules to it ([`TokenSpec::check`]): lengths,
 //! lifetime, the operator's maximum and the caller's own limits.
 
-use super::{FieldErrors, TokenView, DESCRIPTION_MAX, NAME_MAX};
+use super::{policy::Policies, FieldErrors, TokenView, DESCRIPTION_MAX, NAME_MAX};
 use crate::scopes::Scopes;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
@@ -53,6 +53,19 @@ pub struct Limits {
     pub max_days: u32,
     /// The caller's own limits when a token acts through the API.
     pub ceiling: Option<Ceiling>,
+    /// The organization's policies.
+    pub policy: Policies,
+}
+
+impl Limits {
+    /// The longest lifetime allowed, in days, and whether a policy (rather
+    /// than the operator's flag) sets it.
+    pub fn lifetime(&self) -> (u32, bool) {
+        match self.policy.max_lifetime_days {
+            Some(p) if p < self.max_days => (p, true),
+            _ => (self.max_days, false),
+        }
+    }
 }
 
 /// The most a caller may hand out: its own scopes and expiry.
@@ -157,6 +170,9 @@ impl TokenSpec {
         let mut errors = FieldErrors::new();
         let (name, description) = text_rules(&self.name, &self.description, &mut errors);
         let expires_at = self.expiry_rule(limits, editing, &mut errors);
+        if let Some((_, problem)) = limits.policy.scope_problem(&self.scopes) {
+            errors.insert("scopes".into(), problem);
+        }
         if errors.is_empty() {
             Ok(TokenInput {
                 name,
@@ -175,7 +191,13 @@ impl TokenSpec {
         editing: bool,
         errors: &mut FieldErrors,
     ) -> Option<DateTime<Utc>> {
-        let Limits { now, max_days, .. } = *limits;
+        let now = limits.now;
+        let (max_days, by_policy) = limits.lifetime();
+        let at_most = if by_policy {
+            format!("Your organization's policy (max_lifetime_days) allows tokens to live at most {max_days} days")
+        } else {
+            format!("Tokens can live at most {max_days} days")
+        };
         let max_expiry = days_from(now, i64::from(max_days)).unwrap_or(DateTime::<Utc>::MAX_UTC);
         let (at, field) = match self.expiry {
             Expiry::Keep if editing => return None,
@@ -188,10 +210,7 @@ impl TokenSpec {
                 return None;
             }
             Expiry::Days(d) if d > max_days => {
-                errors.insert(
-                    "expiry".into(),
-                    format!("Tokens can live at most {max_days} days; {d} is too long."),
-                );
+                errors.insert("expiry".into(), format!("{at_most}; {d} is too long."));
                 return None;
             }
             Expiry::Days(d) => (days_from(now, i64::from(d))?, "expiry"),
@@ -206,10 +225,17 @@ impl TokenSpec {
                 if date > max_expiry.date_naive() {
                     errors.insert(
                         "expiry_date".into(),
-                        format!(
-                            "The expiration date can be at most {max_days} days from today ({}).",
-                            max_expiry.date_naive()
-                        ),
+                        if by_policy {
+                            format!(
+                                "{at_most}: choose a date on or before {}.",
+                                max_expiry.date_naive()
+                            )
+                        } else {
+                            format!(
+                                "The expiration date can be at most {max_days} days from today ({}).",
+                                max_expiry.date_naive()
+                            )
+                        },
                     );
                     return None;
                 }
@@ -245,6 +271,7 @@ mod tests {
             now: now(),
             max_days: 365,
             ceiling: None,
+            policy: Policies::default(),
         }
     }
 
@@ -330,5 +357,24 @@ mod tests {
         assert!(fields(s.check(&l, false))["expiry"].contains("outlive"));
         s.expiry = Expiry::Keep;
         assert!(s.check(&l, true).is_ok(), "keeping an expiry is fine");
+    }
+
+    #[test]
+    fn policies_are_named_in_the_field_errors() {
+        let mut l = limits();
+        l.policy.max_lifetime_days = Some(90);
+        l.policy.forbid_full_access = true;
+        let f = fields(spec("x", Expiry::Days(120)).check(&l, false));
+        assert!(f["expiry"].contains("policy (max_lifetime_days)"), "{f:?}");
+        assert!(f["expiry"].contains("at most 90 days"));
+        assert!(f["scopes"].contains("forbid_full_access"));
+        let date = Expiry::On(NaiveDate::parse_from_str("2027-06-01", "%Y-%m-%d").unwrap());
+        let f = fields(spec("x", date).check(&l, false));
+        assert!(f["expiry_date"].contains("max_lifetime_days"));
+        let mut ok = spec("x", Expiry::Days(90));
+        ok.scopes = Scopes::parse("code:read").unwrap();
+        assert!(ok.check(&l, false).is_ok());
+        l.policy.max_lifetime_days = Some(400);
+        assert_eq!(l.lifetime(), (365, false), "the operator's flag still caps");
     }
 }

@@ -99,6 +99,7 @@ pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
     let (state, user) = ssr::context()?;
     crate::server::tokens::list(&state.core.db, user.id, &query)
         .await
+        .map(|page| page.apply_policies(&state.core.policies()))
         .map_err(|e| {
             tracing::error!(error = %e, "listing tokens failed");
             ServerFnError::new("Could not load your tokens. Please try again.")
@@ -110,7 +111,10 @@ pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
 pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
     match crate::server::tokens::get(&state.core.db, user.id, id).await {
-        Ok(t) => Ok(Some(t)),
+        Ok(mut t) => {
+            t.apply_policies(&state.core.policies(), crate::server::db::now());
+            Ok(Some(t))
+        }
         Err(crate::server::tokens::TokenError::NotFound) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "reading a token failed");

@@ -201,9 +201,11 @@ pub async fn sign_out(
     State(state): State<AppState>,
     jar: CookieJar,
     cookie: Option<Extension<SessionCookie>>,
+    session: Option<Extension<Session>>,
+    Extension(client): Extension<Client>,
 ) -> Response {
-    if let Some(Extension(SessionCookie(value))) = cookie {
-        if let Err(e) = sessions::delete(&state.core.db, &value).await {
+    if let (Some(Extension(SessionCookie(value))), Some(Extension(session))) = (cookie, session) {
+        if let Err(e) = sessions::delete(&state.core.db, session.user.id, &value, &client).await {
             tracing::error!(error = %e, "could not delete session");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -298,11 +300,11 @@ pub async fn sign_out_sessions(
     let ended = if handle.is_empty() {
         return Redirect::to(&format!("{page}?done=confirmed")).into_response();
     } else if handle == OTHERS {
-        sessions::end_others(&core.db, user_id, &session.handle)
+        sessions::end_others(&core.db, user_id, &session.handle, &client)
             .await
             .map(|n| (n, "signed-out-others"))
     } else {
-        sessions::end(&core.db, user_id, handle)
+        sessions::end(&core.db, user_id, handle, &client)
             .await
             .map(|found| (u64::from(found), "signed-out"))
     };

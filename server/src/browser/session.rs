@@ -41,6 +41,7 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
+        request_id: crate::middleware::request_id_of(req.headers()),
     };
     let config = &state.core.config;
     let jar = CookieJar::from_headers(req.headers());

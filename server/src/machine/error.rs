@@ -60,6 +60,13 @@ impl ApiError {
         .with("required_scope", json!(required))
     }
 
+    /// 403: an organization policy blocks the token (it works again when
+    /// the policy allows it).
+    pub fn blocked(block: &app::tokens::policy::Block) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "policy_violation", block.sentence())
+            .with("policy", json!(block.policy))
+    }
+
     /// 404 for a path no machine route serves.
     pub fn no_endpoint() -> Self {
         Self::new(
@@ -122,6 +129,7 @@ impl From<TokenError> for ApiError {
         match &e {
             TokenError::Invalid(fields) => err = err.with("fields", json!(fields)),
             TokenError::AlreadySubmitted(existing) => err = err.with("id", json!(existing.id)),
+            TokenError::PolicyViolation(policy, _) => err = err.with("policy", json!(policy)),
             _ => {}
         }
         err

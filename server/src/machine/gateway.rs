@@ -1,7 +1,10 @@
 //! The gateway check used by nginx `auth_request` and Traefik `forwardAuth`
 //! (`/gateway/check`, every method: proxies forward the original one).
 
-use super::{error::ApiError, pat::authenticate};
+use super::{
+    error::ApiError,
+    pat::{authenticate, refused},
+};
 use app::server::AppState;
 use axum::{
     extract::{Request, State},
@@ -51,12 +54,13 @@ fn required_scope(parts: &Parts) -> Option<Cow<'_, str>> {
 /// `WWW-Authenticate: Basic` (so git asks for credentials), or 403.
 async fn check(State(state): State<AppState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let verified = match authenticate(&state, &parts).await {
+    let (verified, client) = match authenticate(&state, &parts).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     if let Some(scope) = required_scope(&parts) {
         if !verified.scopes.allows(&scope) {
+            refused(&state.core, &verified, &client, "token.denied", &scope);
             return ApiError::insufficient_scope(&scope).into_response();
         }
     }

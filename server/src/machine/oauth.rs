@@ -86,12 +86,9 @@ async fn introspect(
         )
         .into_response();
     }
-    match state
-        .core
-        .verifier
-        .verify(&state.core.db, form.token.trim())
-        .await
-    {
+    match state.core.verify(form.token.trim()).await {
+        // a token a policy blocks is not active (RFC 7662 says nothing more)
+        Ok(v) if v.blocked.is_some() => Json(json!({ "active": false })).into_response(),
         Ok(v) => Json(json!({
             "active": true,
             "scope": v.scope_text,

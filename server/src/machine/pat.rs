@@ -4,11 +4,13 @@
 //! git and VS Code send.
 
 use super::error::ApiError;
-use crate::middleware::ClientIp;
+use crate::middleware::client_of;
 use app::server::{
+    audit::{self, By, Event},
+    sessions::Client,
     tokens::Actor,
     verify::{Verified, VerifyError},
-    AppState,
+    AppState, Core,
 };
 use axum::{
     extract::FromRequestParts,
@@ -38,20 +40,49 @@ pub fn presented_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     None
 }
 
-/// Verifies the request's token and records its use; the error is ready to send.
-pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Arc<Verified>, ApiError> {
+/// Verifies the request's token, refuses it when a policy blocks it, and
+/// records its use; the error is ready to send.
+pub async fn authenticate(
+    state: &AppState,
+    parts: &Parts,
+) -> Result<(Arc<Verified>, Client), ApiError> {
     let verified = verify_headers(state, &parts.headers).await?;
-    let Some(&ClientIp(ip)) = parts.extensions.get::<ClientIp>() else {
-        // the identify middleware always sets it; without it, nothing to record
-        return Ok(verified);
+    let client = client_of(parts);
+    if let Some(block) = &verified.blocked {
+        refused(
+            &state.core,
+            &verified,
+            &client,
+            "token.blocked",
+            &block.policy,
+        );
+        return Err(ApiError::blocked(block));
+    }
+    state
+        .core
+        .token_used(verified.token_id, client.ip, &client.agent);
+    Ok((verified, client))
+}
+
+/// Records a refusal of a valid token (`token.blocked`, `token.denied`)
+/// in the audit log, at most once per token and reason per sampling period
+/// (a flood of refusals writes a bounded number of rows), in the background.
+pub fn refused(core: &Core, v: &Verified, client: &Client, event: &'static str, what: &str) {
+    if !core.refusals.admit(v.token_id, what) {
+        return;
+    }
+    let by = By::Token {
+        user: v.user_id,
+        token: v.token_id,
     };
-    let agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    state.core.token_used(verified.token_id, ip, agent);
-    Ok(verified)
+    let key = if event == "token.blocked" {
+        "policy"
+    } else {
+        "required_scope"
+    };
+    let ev = Event::new(event, Some(v.user_id), Some(v.token_id), by, Some(client))
+        .with(serde_json::json!({ key: what }));
+    audit::record_later(&core.db, ev);
 }
 
 async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Verified>, ApiError> {
@@ -61,7 +92,7 @@ async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Ver
             "Authentication required: send a personal access token as a Bearer token or as the Basic password.",
         ));
     };
-    match state.core.verifier.verify(&state.core.db, &token).await {
+    match state.core.verify(&token).await {
         Ok(v) => Ok(v),
         Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
         Err(VerifyError::Database(e)) => {
@@ -71,22 +102,24 @@ async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Ver
     }
 }
 
-/// Extractor: the verified token of the request.
-pub struct Pat(pub Arc<Verified>);
+/// Extractor: the verified token of the request, and where it came from.
+pub struct Pat(pub Arc<Verified>, pub Client, Arc<Core>);
 
 impl Pat {
-    /// `Ok` when the token's scopes include `scope` (e.g. `tokens:read`).
+    /// `Ok` when the token's scopes include `scope` (e.g. `tokens:read`);
+    /// a refusal is audited (sampled).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.0.scopes.allows(scope) {
             Ok(())
         } else {
+            refused(&self.2, &self.0, &self.1, "token.denied", scope);
             Err(ApiError::insufficient_scope(scope))
         }
     }
 
     /// The token as the token service's actor (bounded by its own limits).
     pub fn actor(&self) -> Actor {
-        Actor::token(&self.0)
+        Actor::token(&self.0).from_client(self.1.clone())
     }
 }
 
@@ -110,7 +143,8 @@ impl FromRequestParts<AppState> for Pat {
                 "Cross-site requests cannot change anything through the API.",
             ));
         }
-        authenticate(state, parts).await.map(Pat)
+        let (verified, client) = authenticate(state, parts).await?;
+        Ok(Pat(verified, client, state.core.clone()))
     }
 }
 

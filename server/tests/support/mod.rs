@@ -135,6 +135,7 @@ fn test_config(options: &Options) -> CoreConfig {
         introspection_client: Some(format!("gateway:{INTROSPECTION_SECRET}")),
         session_idle: options.session_idle,
         sudo_window: options.sudo_window,
+        audit_retention: Duration::from_secs(365 * 24 * 3600),
     }
 }
 

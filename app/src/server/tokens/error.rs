@@ -37,6 +37,9 @@ pub enum TokenError {
     /// Too many wrong password confirmations: wait this long.
     #[error("too many attempts")]
     Throttled(RetryAfter),
+    /// An organization policy (its key) refuses this; the sentence says how.
+    #[error("refused by policy {0}")]
+    PolicyViolation(&'static str, String),
     /// The password check could not run now (hashing queue full).
     #[error("busy")]
     Busy,
@@ -84,7 +87,7 @@ impl TokenError {
             TokenError::Revoked | TokenError::Expired | TokenError::AlreadySubmitted(_) => {
                 StatusCode::CONFLICT
             }
-            TokenError::SudoRequired(_) => StatusCode::FORBIDDEN,
+            TokenError::SudoRequired(_) | TokenError::PolicyViolation(..) => StatusCode::FORBIDDEN,
             TokenError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             TokenError::Busy | TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -109,6 +112,7 @@ impl TokenError {
             TokenError::Expired => "token_expired",
             TokenError::AlreadySubmitted(_) => "already_submitted",
             TokenError::SudoRequired(_) => "sudo_required",
+            TokenError::PolicyViolation(..) => "policy_violation",
             TokenError::Throttled(_) => "too_many_attempts",
             TokenError::Busy | TokenError::Database(_) => "unavailable",
         }
@@ -154,6 +158,7 @@ impl TokenError {
                 t.name
             ),
             TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
+            TokenError::PolicyViolation(_, sentence) => sentence.clone(),
             TokenError::Throttled(wait) => crate::server::accounts::too_many_attempts(*wait),
             TokenError::Busy => "The server is busy right now. Please try again in a few seconds.".into(),
             TokenError::Database(_) => "Something went wrong on our side. Please try again.".into(),
@@ -176,6 +181,7 @@ mod tests {
             TokenError::Database(sqlx::Error::PoolTimedOut),
             TokenError::SudoRequired("to do this"),
             TokenError::Busy,
+            TokenError::PolicyViolation("forbid_full_access", "No.".into()),
         ];
         let codes: Vec<_> = all
             .iter()
@@ -192,6 +198,7 @@ mod tests {
                 (503, "unavailable"),
                 (403, "sudo_required"),
                 (503, "unavailable"),
+                (403, "policy_violation"),
             ]
         );
         assert_eq!(

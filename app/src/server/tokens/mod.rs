@@ -12,6 +12,7 @@ pub use error::TokenError;
 
 use super::{
     accounts,
+    audit::{record_in, By, Event},
     db::{is_unique_violation, now, on_db, Db},
     secret,
     sessions::{Client, Session},
@@ -19,11 +20,13 @@ use super::{
     Core,
 };
 use crate::scopes::Scopes;
+use crate::tokens::policy::MAX_LIFETIME_DAYS;
 use crate::tokens::{
     Ceiling, FieldErrors, Limits, ListQuery, NewSecret, Sort, Status, TokenPage, TokenSpec,
     TokenView, PAGE_SIZE,
 };
 use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
 
 /// Who acts on tokens: a signed-in user, or a token through the API, which
 /// is bounded by its own scopes and expiry.
@@ -37,6 +40,10 @@ pub struct Actor {
     /// (sudo mode), which creating a full-access token and revoking every
     /// token need.
     pub sudo: bool,
+    /// The token acting through the API, if one is.
+    pub acting_token: Option<i64>,
+    /// Where the request came from (for the audit log).
+    pub client: Option<Client>,
 }
 
 impl Actor {
@@ -51,7 +58,36 @@ impl Actor {
             user_id,
             ceiling: None,
             sudo,
+            acting_token: None,
+            client: None,
         }
+    }
+
+    /// The same actor, acting from `client`.
+    pub fn from_client(mut self, client: Client) -> Actor {
+        self.client = Some(client);
+        self
+    }
+
+    /// Who acts, as the audit log records it.
+    pub fn by(&self) -> By {
+        match self.acting_token {
+            Some(token) => By::Token {
+                user: self.user_id,
+                token,
+            },
+            None => By::User(self.user_id),
+        }
+    }
+
+    fn event(&self, event: &'static str, token_id: Option<i64>) -> Event {
+        Event::new(
+            event,
+            Some(self.user_id),
+            token_id,
+            self.by(),
+            self.client.as_ref(),
+        )
     }
 
     /// The person signed in to `session`: in sudo mode if it is, or once
@@ -64,7 +100,7 @@ impl Actor {
         password: &str,
     ) -> Result<Actor, TokenError> {
         let sudo = accounts::sudo(core, client, session, password).await?;
-        Ok(Actor::in_session(session.user.id, sudo))
+        Ok(Actor::in_session(session.user.id, sudo).from_client(client.clone()))
     }
 
     /// `Ok` unless a person who has not confirmed their password recently
@@ -85,6 +121,8 @@ impl Actor {
                 expires_at: v.expires_at,
             }),
             sudo: false,
+            acting_token: Some(v.token_id),
+            client: None,
         }
     }
 
@@ -101,6 +139,7 @@ impl Actor {
             now: now(),
             max_days: core.config.max_token_days,
             ceiling: self.ceiling.clone(),
+            policy: (*core.policies()).clone(),
         }
     }
 }
@@ -119,6 +158,8 @@ struct Row {
     last_used_at: Option<DateTime<Utc>>,
     last_used_ip: Option<String>,
     last_used_agent: Option<String>,
+    revoked_by: Option<String>,
+    revoked_reason: Option<String>,
 }
 
 impl Row {
@@ -140,8 +181,53 @@ impl Row {
             last_used_at: self.last_used_at,
             last_used_ip: self.last_used_ip,
             last_used_agent: self.last_used_agent,
+            revoked_by: self.revoked_by,
+            revoked_reason: self.revoked_reason,
+            blocked: None,
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnedRow {
+    #[sqlx(flatten)]
+    row: Row,
+    user_id: i64,
+    username: String,
+}
+
+/// Tokens of every user (or of `user_id`), newest first, last used (or
+/// created, when never used) before `unused_before`: (owner id, owner
+/// name, token). For the credentials inventory.
+pub async fn of_everyone(
+    db: &Db,
+    user_id: Option<i64>,
+    unused_before: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<(i64, String, TokenView)>, sqlx::Error> {
+    let rows: Vec<OwnedRow> = on_db!(db, pool => sqlx::query_as(sql::INVENTORY)
+        .bind(user_id.unwrap_or(0))
+        .bind(unused_before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_id, r.username, r.row.into_view()))
+        .collect())
+}
+
+/// Refuses the Administration scope to anyone but an administrator.
+async fn admin_scope_check(core: &Core, user_id: i64, scopes: &Scopes) -> Result<(), TokenError> {
+    let wants_admin =
+        matches!(scopes, Scopes::Custom(m) if m.contains_key(crate::scopes::ADMIN_AREA));
+    if wants_admin && !super::admin::is_admin(&core.db, user_id).await? {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "scopes".to_owned(),
+            "Only administrators can give tokens the Administration scope.".to_owned(),
+        )])));
+    }
+    Ok(())
 }
 
 fn name_taken(name: &str) -> TokenError {
@@ -177,6 +263,7 @@ pub async fn create(
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
     let input = spec.check(&actor.limits(core), false)?;
+    admin_scope_check(core, actor.user_id, &input.scopes).await?;
     if input.scopes == Scopes::Full {
         actor.confirmed(FOR_FULL_ACCESS)?;
     }
@@ -197,23 +284,50 @@ pub async fn create(
     let expires_at = input.expires_at.unwrap_or(created + Duration::days(30));
     let (plaintext, stored) = secret::generate();
     let scopes = input.scopes.to_string();
-    let inserted: Result<Row, sqlx::Error> = on_db!(db, pool => sqlx::query_as(sql::INSERT)
-        .bind(user_id)
-        .bind(&input.name)
-        .bind(&input.description)
-        .bind(&stored.hash)
-        .bind(&stored.hint)
-        .bind(&scopes)
-        .bind(created)
-        .bind(expires_at)
-        .bind(&form_id)
-        .fetch_one(pool)
-        .await);
+    let mut event = actor.event("token.created", None).with(json!({
+        "name": input.name,
+        "scopes": scopes,
+        "expires_at": expires_at,
+    }));
+    let cap = core.policies().max_active_tokens_per_user;
+    let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        if let Some(cap) = cap {
+            let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT)
+                .bind(user_id)
+                .bind(created)
+                .fetch_one(&mut *tx)
+                .await?;
+            if active >= i64::from(cap) {
+                return Ok(Err(TokenError::PolicyViolation(
+                    crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
+                    format!("Your organization's policy (max_active_tokens_per_user) allows at most {cap} active tokens; revoke one you no longer use first."),
+                )));
+            }
+        }
+        let row: Row = sqlx::query_as(sql::INSERT)
+            .bind(user_id)
+            .bind(&input.name)
+            .bind(&input.description)
+            .bind(&stored.hash)
+            .bind(&stored.hint)
+            .bind(&scopes)
+            .bind(created)
+            .bind(expires_at)
+            .bind(&form_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        event.token_id = Some(row.id);
+        record_in!(&mut *tx, event)?;
+        tx.commit().await?;
+        Ok(Ok(row))
+    }.await);
     match inserted {
-        Ok(row) => Ok(NewSecret {
+        Ok(Ok(row)) => Ok(NewSecret {
             token: row.into_view(),
             secret: plaintext.into_string(),
         }),
+        Ok(Err(refused)) => Err(refused),
         Err(e) if is_unique_violation(&e) => {
             // A racing duplicate submit, or the name is in use.
             if let Some(fid) = &form_id {
@@ -260,23 +374,62 @@ pub async fn update(
     change: impl FnOnce(&TokenView) -> Result<TokenSpec, FieldErrors>,
 ) -> Result<TokenView, TokenError> {
     let current = changeable(core, actor, id).await?;
-    let input = change(&current)?.check(&actor.limits(core), true)?;
+    let limits = actor.limits(core);
+    let input = change(&current)?.check(&limits, true)?;
+    if input.scopes != current.scopes {
+        admin_scope_check(core, actor.user_id, &input.scopes).await?;
+    }
     if input.scopes == Scopes::Full && current.scopes != Scopes::Full {
         actor.confirmed(FOR_FULL_ACCESS_EDIT)?;
     }
-    let (db, user_id) = (&core.db, actor.user_id);
     let at = now();
+    if let (None, (max, true)) = (input.expires_at, limits.lifetime()) {
+        if current.expires_at - at > Duration::days(i64::from(max) + 1) {
+            return Err(TokenError::Invalid(FieldErrors::from([(
+                "expiry".to_owned(),
+                format!("Your organization's policy ({MAX_LIFETIME_DAYS}) allows tokens to live at most {max} days; this token expires later: choose a new expiration."),
+            )])));
+        }
+    }
+    let (db, user_id) = (&core.db, actor.user_id);
     let scopes = input.scopes.to_string();
-    let updated: Result<Option<Row>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(sql::UPDATE)
-        .bind(&input.name)
-        .bind(&input.description)
-        .bind(&scopes)
-        .bind(input.expires_at)
-        .bind(at)
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await);
+    let mut changed = serde_json::Map::new();
+    let mut note = |field: &str, before: serde_json::Value, after: serde_json::Value| {
+        if before != after {
+            changed.insert(field.into(), json!({"before": before, "after": after}));
+        }
+    };
+    note("name", json!(current.name), json!(input.name));
+    note(
+        "description",
+        json!(current.description),
+        json!(input.description),
+    );
+    note("scopes", json!(current.scopes.to_string()), json!(scopes));
+    if let Some(e) = input.expires_at {
+        note("expires_at", json!(current.expires_at), json!(e));
+    }
+    let event = actor
+        .event("token.edited", Some(id))
+        .with(serde_json::Value::Object(changed));
+    let updated: Result<Option<Row>, sqlx::Error> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let row: Option<Row> = sqlx::query_as(sql::UPDATE)
+            .bind(&input.name)
+            .bind(&input.description)
+            .bind(&scopes)
+            .bind(input.expires_at)
+            .bind(at)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if row.is_some() {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }.await);
     match updated {
         Ok(Some(row)) => {
             core.verifier.evict(user_id, Some(id));
@@ -290,17 +443,49 @@ pub async fn update(
 
 /// Revokes a token, for good. Revoking a revoked token changes nothing.
 pub async fn revoke(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
-    let (db, user_id) = (&core.db, actor.user_id);
     if actor.ceiling.is_some() {
-        let current = get(db, user_id, id).await?;
+        let current = get(&core.db, actor.user_id, id).await?;
         actor.may_touch(&current.scopes)?;
     }
+    let event = actor.event("token.revoked", Some(id));
+    revoke_as(core, event, actor.user_id, id, "").await
+}
+
+/// Revokes `owner`'s token `id` with `reason`, recording `event` (whose
+/// actor says who revoked it) in the same transaction. Revoking a revoked
+/// token changes nothing and records nothing.
+pub async fn revoke_as(
+    core: &Core,
+    event: Event,
+    owner: i64,
+    id: i64,
+    reason: &str,
+) -> Result<TokenView, TokenError> {
+    let db = &core.db;
     let at = now();
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::REVOKE).bind(at).bind(id).bind(user_id).fetch_optional(pool).await)?;
-    core.verifier.evict(user_id, Some(id));
+    let by = event.by.revoked_by();
+    let event = event.with(json!({"by": by, "reason": reason}));
+    let reason = (!reason.is_empty()).then_some(reason);
+    let row: Option<Row> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let row: Option<Row> = sqlx::query_as(sql::REVOKE)
+            .bind(at)
+            .bind(id)
+            .bind(owner)
+            .bind(by)
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if row.is_some() {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    }.await)?;
+    core.verifier.evict(owner, Some(id));
     match row {
         Some(row) => Ok(row.into_view()),
-        None => get(db, user_id, id).await,
+        None => get(db, owner, id).await,
     }
 }
 
@@ -315,15 +500,41 @@ pub const FOR_REVOKE_ALL: &str = "to revoke all your tokens";
 /// person needs sudo mode); returns how many.
 pub async fn revoke_all(core: &Core, actor: &Actor) -> Result<u64, TokenError> {
     actor.confirmed(FOR_REVOKE_ALL)?;
-    let (db, user_id) = (&core.db, actor.user_id);
+    let event = actor.event("token.revoked", None);
+    revoke_all_as(core, event, actor.user_id, "").await
+}
+
+/// Revokes every token of `owner` that is not revoked yet, with `reason`;
+/// one `event` (its actor says who) per token, in the same transaction.
+pub async fn revoke_all_as(
+    core: &Core,
+    event: Event,
+    owner: i64,
+    reason: &str,
+) -> Result<u64, TokenError> {
+    let db = &core.db;
     let at = now();
-    let done = on_db!(db, pool => sqlx::query(sql::REVOKE_ALL)
-        .bind(at)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    core.verifier.evict(user_id, None);
+    let by = event.by.revoked_by();
+    let event = event.with(json!({"by": by, "reason": reason}));
+    let reason = (!reason.is_empty()).then_some(reason);
+    let done = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<(i64,)> = sqlx::query_as(sql::REVOKE_ALL)
+            .bind(at)
+            .bind(owner)
+            .bind(by)
+            .bind(reason)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (id,) in &ids {
+            let mut one = event.clone();
+            one.token_id = Some(*id);
+            record_in!(&mut *tx, one)?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(ids.len() as u64)
+    }.await)?;
+    core.verifier.evict(owner, None);
     Ok(done)
 }
 
@@ -335,11 +546,17 @@ pub async fn revoke_all(core: &Core, actor: &Actor) -> Result<u64, TokenError> {
 /// waiting to be written is dropped.
 pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret, TokenError> {
     let current = changeable(core, actor, id).await?;
+    let policies = core.policies();
+    if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
+        return Err(TokenError::PolicyViolation(key, problem));
+    }
     let (db, user_id) = (&core.db, actor.user_id);
-    let max_days = core.config.max_token_days;
+    let (max_days, _) = actor.limits(core).lifetime();
     let at = now();
     let expires_at = if actor.ceiling.is_some() {
-        current.expires_at
+        current
+            .expires_at
+            .min(at + Duration::days(i64::from(max_days)))
     } else {
         let lifetime =
             (current.expires_at - current.created_at).min(Duration::days(i64::from(max_days)));
@@ -347,15 +564,26 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
     };
     core.usage.forget(id);
     let (plaintext, stored) = secret::generate();
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::REGENERATE)
-        .bind(&stored.hash)
-        .bind(&stored.hint)
-        .bind(expires_at)
-        .bind(at)
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await)?;
+    let event = actor.event("token.regenerated", Some(id)).with(
+        json!({"hint": {"before": current.hint, "after": stored.hint}, "expires_at": expires_at}),
+    );
+    let row: Option<Row> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let row: Option<Row> = sqlx::query_as(sql::REGENERATE)
+            .bind(&stored.hash)
+            .bind(&stored.hint)
+            .bind(expires_at)
+            .bind(at)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if row.is_some() {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    }.await)?;
     core.verifier.evict(user_id, Some(id));
     match row {
         Some(row) => Ok(NewSecret {

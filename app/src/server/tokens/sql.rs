@@ -6,7 +6,7 @@
 macro_rules! columns {
     () => {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
-         revoked_at, last_used_at, last_used_ip, last_used_agent"
+         revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason"
     };
 }
 
@@ -61,15 +61,19 @@ pub const UPDATE: &str = concat!(
     columns!()
 );
 
-/// Revokes one token that is not revoked yet: `$1` time, `$2` id, `$3` user.
+/// Revokes one token that is not revoked yet: `$1` time, `$2` id, `$3`
+/// user, `$4` who (`owner`, `admin`…), `$5` why.
 pub const REVOKE: &str = concat!(
-    "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING ",
+    "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = $4, revoked_reason = $5 \
+     WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING ",
     columns!()
 );
 
-/// Revokes every token of a user that is not revoked yet: `$1` time, `$2` user.
+/// Revokes every token of a user that is not revoked yet: `$1` time, `$2`
+/// user, `$3` who, `$4` why; returns their ids.
 pub const REVOKE_ALL: &str =
-    "UPDATE tokens SET revoked_at = $1, updated_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+    "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = $3, revoked_reason = $4 \
+     WHERE user_id = $2 AND revoked_at IS NULL RETURNING id";
 
 /// A new secret for an active token; its last use is forgotten.
 pub const REGENERATE: &str = concat!(
@@ -96,3 +100,13 @@ pub const LIST_NAME: &str = list_page!("LOWER(name) ASC, id ASC");
 pub const LIST_EXPIRES_ASC: &str = list_page!("expires_at ASC, id ASC");
 /// Latest expiry first.
 pub const LIST_EXPIRES_DESC: &str = list_page!("expires_at DESC, id DESC");
+
+/// Every user's tokens (the credentials inventory): `$1` user or 0 for
+/// all, `$2` last used (or created) before, `$3` limit.
+pub const INVENTORY: &str = concat!(
+    "SELECT ",
+    columns!(),
+    ", user_id, (SELECT username FROM users u WHERE u.id = tokens.user_id) AS username \
+     FROM tokens WHERE ($1 = 0 OR user_id = $1) AND COALESCE(last_used_at, created_at) < $2 \
+     ORDER BY created_at DESC, id DESC LIMIT $3"
+);

@@ -187,6 +187,12 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                     <span class=badge_class>{status.label()}</span>
                 </div>
                 {(!token.description.is_empty()).then(|| view! { <p class="token-desc">{token.description.clone()}</p> })}
+                {token.blocked.as_ref().map(|b| view! {
+                    <p class="token-flag blocked" data-policy=b.policy.clone()><span aria-hidden="true">"⛔ "</span>{b.sentence()}</p>
+                })}
+                {token.revoked_note().map(|note| view! {
+                    <p class="token-flag revoked-note">{note}</p>
+                })}
                 <p class="token-scopes"><span class="meta-label">"Scopes: "</span>{token.scopes.summary()}</p>
                 <p class="token-hint"><code>{format!("{}…", token.hint)}</code></p>
             </div>

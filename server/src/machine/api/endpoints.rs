@@ -1,7 +1,7 @@
 //! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
 //! document ([`super::openapi`]) are both built from it.
 
-use super::tokens;
+use super::{audit, tokens};
 use app::server::AppState;
 use axum::routing::{delete, get, patch, post, MethodRouter};
 
@@ -97,5 +97,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: None,
         answer: (200, "NewToken"),
         route: || post(tokens::regenerate),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/audit",
+        scope: Some("profile:read"),
+        summary: "Your audit events, newest first (administrators with admin:read: ?user=NAME or ?user=*)",
+        body: None,
+        answer: (200, "AuditPage"),
+        route: || get(audit::list),
     },
 ];

@@ -1,6 +1,7 @@
 //! The REST API (`/api/v1`, PAT-authenticated): one endpoint table from
 //! which both the router and the OpenAPI document are built.
 
+pub mod audit;
 mod endpoints;
 pub mod openapi;
 pub mod tokens;

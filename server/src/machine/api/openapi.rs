@@ -1,16 +1,18 @@
 //! The OpenAPI 3.1 document, built from the same endpoint table as the
 //! router ([`super::ENDPOINTS`]), so the two cannot drift apart.
 
-use super::{endpoints::ENDPOINTS, tokens};
+use super::{audit, endpoints::ENDPOINTS, tokens};
 use axum::Json;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 13] = [
+pub const ERROR_CODES: [&str; 15] = [
     "invalid_token",
     "token_expired",
     "token_revoked",
+    "account_disabled",
+    "policy_violation",
     "insufficient_scope",
     "invalid_request",
     "invalid_body",
@@ -45,6 +47,8 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<tokens::Me<'static>>(),
         schema_of::<tokens::MeToken<'static>>(),
         schema_of::<tokens::TokenBody>(),
+        schema_of::<audit::AuditEventJson>(),
+        schema_of::<audit::AuditPageJson>(),
     ]
     .into_iter()
     .collect()
@@ -66,8 +70,8 @@ pub fn openapi_document() -> Value {
                     "description": if status == 201 { "Created; `token` holds the secret, shown only here" } else { "OK" },
                     "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}},
                 },
-                "401": error_answer("invalid_token, token_expired or token_revoked"),
-                "403": error_answer("insufficient_scope (with required_scope), or cross_site"),
+                "401": error_answer("invalid_token, token_expired, token_revoked or account_disabled"),
+                "403": error_answer("insufficient_scope (with required_scope), policy_violation (with policy), sudo_required or cross_site"),
                 "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
         });
@@ -88,6 +92,15 @@ pub fn openapi_document() -> Value {
                 {"name": "page", "in": "query", "schema": {"type": "integer", "format": "int32", "minimum": 1}},
             ]);
         }
+        if e.path == "/api/v1/audit" {
+            op["parameters"] = json!([
+                {"name": "user", "in": "query", "schema": {"type": "string"}, "description": "administrators (admin:read): a user name, or * for everyone"},
+                {"name": "token", "in": "query", "schema": {"type": "integer", "format": "int64"}},
+                {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "YYYY-MM-DD or RFC 3339"},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": audit::MAX_LIMIT}},
+            ]);
+        }
         if let Some(body) = e.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
@@ -103,6 +116,7 @@ pub fn openapi_document() -> Value {
             "required_scope": {"type": "string"},
             "fields": {"type": "object", "additionalProperties": {"type": "string"}},
             "id": {"type": "integer", "description": "with already_submitted: the token that exists"},
+            "policy": {"type": "string", "description": "with policy_violation: the policy's key"},
         }}),
     );
     json!({

@@ -48,6 +48,15 @@ pub struct TokenJson {
     pub revoked_at: Option<DateTime<Utc>>,
     /// When it was last used (written at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Who revoked it: `owner`, `admin`, `policy` or `system`.
+    pub revoked_by: Option<String>,
+    /// Why, when an administrator or the system revoked it.
+    pub revoked_reason: Option<String>,
+    /// The organization policy that blocks this active token, if one
+    /// does (it is refused with `policy_violation` until the policy allows it).
+    pub blocked_by_policy: Option<String>,
+    /// What the blocking policy says, e.g. "Blocked by policy: full access is not allowed."
+    pub blocked_reason: Option<String>,
 }
 
 impl TokenJson {
@@ -64,6 +73,10 @@ impl TokenJson {
             expires_at: t.expires_at,
             revoked_at: t.revoked_at,
             last_used_at: t.last_used_at,
+            revoked_by: t.revoked_by.clone(),
+            revoked_reason: t.revoked_reason.clone(),
+            blocked_by_policy: t.blocked.as_ref().map(|b| b.policy.clone()),
+            blocked_reason: t.blocked.as_ref().map(|b| b.sentence()),
         }
     }
 }
@@ -180,7 +193,9 @@ pub async fn list(
         sort: Sort::parse(&p.sort),
         page: p.page.unwrap_or(1),
     };
-    let page = service::list(&state.core.db, pat.0.user_id, &q).await?;
+    let page = service::list(&state.core.db, pat.0.user_id, &q)
+        .await?
+        .apply_policies(&state.core.policies());
     Ok(Json(TokenListJson {
         tokens: page
             .items
@@ -200,7 +215,8 @@ pub async fn get(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenJson>, ApiError> {
     pat.require("tokens:read")?;
-    let t = service::get(&state.core.db, pat.0.user_id, id).await?;
+    let mut t = service::get(&state.core.db, pat.0.user_id, id).await?;
+    t.apply_policies(&state.core.policies(), now());
     Ok(Json(TokenJson::of(&t, now())))
 }
 
@@ -235,7 +251,7 @@ pub struct TokenBody {
     /// `full`, or space-separated `area:level` scopes.
     #[schema(
         examples("full", "code:read wiki:write"),
-        pattern = "^(full|[a-z]+:(read|write|manage)( [a-z]+:(read|write|manage))*)$"
+        pattern = "^(full|[a-z_]+:(read|write|manage)( [a-z_]+:(read|write|manage))*)$"
     )]
     scopes: Option<String>,
     /// Optional idempotency key: a repeated create with it creates nothing.

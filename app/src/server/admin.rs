@@ -1,0 +1,577 @@
+//! The organization's side: administrators, accounts, policies and the
+//! credentials inventory. The admin CLI, the admin pages and the API call
+//! these; each change is audited in its own transaction, and what other
+//! instances must see (a disabled account, a revoked token, a new policy)
+//! reaches them through the change feed.
+
+use super::{
+    audit::{record_in, By, Event},
+    db::{is_unique_violation, now, on_db, Db},
+    sessions::Client,
+    tokens::{self as token_service, TokenError},
+    Core,
+};
+use crate::model::rules;
+use crate::scopes::Scopes;
+use crate::tokens::{policy::Policies, Status, TokenView};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Why an administrative action did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No such user, token or policy; the sentence says which.
+    #[error("{0}")]
+    NotFound(String),
+    /// Bad input; the sentence says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Hashing the new password failed.
+    #[error("password hashing failed: {0}")]
+    Hash(#[from] super::passwords::HashError),
+}
+
+impl From<TokenError> for AdminError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Database(e) => AdminError::Database(e),
+            TokenError::NotFound => AdminError::NotFound("No such token.".into()),
+            other => AdminError::Invalid(other.message()),
+        }
+    }
+}
+
+/// Who performs an administrative action, and from where.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    /// The administrator's user id (`None`: the admin CLI on the server).
+    pub user_id: Option<i64>,
+    /// The request's client (`None` for the CLI).
+    pub client: Option<Client>,
+}
+
+impl Admin {
+    /// The operator at the admin CLI.
+    pub fn cli() -> Admin {
+        Admin {
+            user_id: None,
+            client: None,
+        }
+    }
+
+    fn event(&self, event: &'static str, user_id: Option<i64>, token_id: Option<i64>) -> Event {
+        Event::new(
+            event,
+            user_id,
+            token_id,
+            By::Admin(self.user_id),
+            self.client.as_ref(),
+        )
+    }
+}
+
+/// An account as administrators see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    /// The user's id.
+    pub id: i64,
+    /// The user's name.
+    pub username: String,
+    /// Whether the user is an administrator.
+    pub is_admin: bool,
+    /// When the account was disabled, if it is.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+    /// The user's active tokens.
+    pub active_tokens: i64,
+}
+
+/// Reads the stored policies.
+pub async fn load_policies(db: &Db) -> Result<Policies, sqlx::Error> {
+    let rows: Vec<(String, String)> = on_db!(db, pool => sqlx::query_as("SELECT key, value FROM policies").fetch_all(pool).await)?;
+    Ok(Policies::from_rows(
+        rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
+}
+
+/// Sets the policy `key` to `value` (`none` clears it); returns the
+/// policies now in force. Audited as `policy.changed` with before → after.
+pub async fn set_policy(
+    core: &Core,
+    admin: &Admin,
+    key: &str,
+    value: &str,
+) -> Result<Policies, AdminError> {
+    let mut policies = load_policies(&core.db).await?;
+    let before = policies.get(key);
+    policies.set(key, value).map_err(AdminError::Invalid)?;
+    let after = policies.get(key);
+    let key = crate::tokens::policy::KEYS
+        .iter()
+        .find(|k| **k == key)
+        .copied()
+        .unwrap_or("");
+    let event = admin
+        .event("policy.changed", None, None)
+        .with(json!({ key: {"before": before, "after": after} }));
+    let at = now();
+    on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        if after == "none" || after == "false" {
+            sqlx::query("DELETE FROM policies WHERE key = $1").bind(key).execute(&mut *tx).await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO policies (key, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(key)
+            .bind(&after)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        record_in!(&mut *tx, event)?;
+        tx.commit().await
+    }.await)?;
+    core.reload_policies().await;
+    core.verifier.evict_all();
+    Ok(policies)
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.is_admin, u.disabled_at, u.created_at, \
+     (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL AND t.expires_at > $1) AS active_tokens";
+
+#[derive(sqlx::FromRow)]
+struct UserDbRow {
+    id: i64,
+    username: String,
+    is_admin: bool,
+    disabled_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    active_tokens: i64,
+}
+
+impl From<UserDbRow> for UserRow {
+    fn from(r: UserDbRow) -> Self {
+        UserRow {
+            id: r.id,
+            username: r.username,
+            is_admin: r.is_admin,
+            disabled_at: r.disabled_at,
+            created_at: r.created_at,
+            active_tokens: r.active_tokens,
+        }
+    }
+}
+
+fn like(search: &str) -> String {
+    let mut p = String::from("%");
+    for c in search
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+    {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Every account whose name contains `search` (case-insensitive), by name.
+pub async fn users(db: &Db, search: &str) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.username_key LIKE $2 ESCAPE '\\' ORDER BY u.username_key"
+    );
+    let rows: Vec<UserDbRow> = on_db!(db, pool => sqlx::query_as(&sql)
+        .bind(now())
+        .bind(like(search))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(UserRow::from).collect())
+}
+
+/// The account named `username` (case-insensitive).
+pub async fn user(db: &Db, username: &str) -> Result<UserRow, AdminError> {
+    let key = username.trim().to_lowercase();
+    if rules::username_problem(username.trim()).is_some() {
+        return Err(no_user(username));
+    }
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username_key = $2");
+    let row: Option<UserDbRow> = on_db!(db, pool => sqlx::query_as(&sql)
+        .bind(now())
+        .bind(&key)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(UserRow::from).ok_or_else(|| no_user(username))
+}
+
+fn no_user(username: &str) -> AdminError {
+    AdminError::NotFound(format!(
+        "There is no user \u{201c}{}\u{201d}.",
+        username
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+    ))
+}
+
+/// True when `user_id` is an administrator whose account is enabled.
+pub async fn is_admin(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(bool,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT is_admin FROM users WHERE id = $1 AND disabled_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.is_some_and(|(a,)| a))
+}
+
+/// Makes `username` an administrator (`true`) or not; returns the account.
+pub async fn set_admin(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    grant: bool,
+) -> Result<UserRow, AdminError> {
+    let target = user(&core.db, username).await?;
+    let name = if grant {
+        "admin.granted"
+    } else {
+        "admin.revoked"
+    };
+    let event = admin.event(name, Some(target.id), None);
+    on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1")
+            .bind(grant)
+            .bind(target.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if done == 1 {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await
+    }.await)?;
+    core.verifier.evict(target.id, None);
+    user(&core.db, username).await
+}
+
+/// Disables (`true`) or enables an account. Disabling signs the user out
+/// everywhere and stops their tokens (on every instance, through the
+/// change feed); enabling brings the tokens back (revoked ones stay revoked).
+pub async fn set_disabled(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    disable: bool,
+) -> Result<UserRow, AdminError> {
+    let target = user(&core.db, username).await?;
+    let name = if disable {
+        "admin.user_disabled"
+    } else {
+        "admin.user_enabled"
+    };
+    let event = admin.event(name, Some(target.id), None);
+    let at = now();
+    on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let done = if disable {
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                .bind(at)
+                .bind(target.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        } else {
+            sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
+                .bind(target.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
+        if disable {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(target.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if done == 1 {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await
+    }.await)?;
+    core.verifier.evict(target.id, None);
+    user(&core.db, username).await
+}
+
+/// Creates an account with `password` (the same username and password
+/// rules as sign-up); returns it.
+pub async fn create_user(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    password: &str,
+) -> Result<UserRow, AdminError> {
+    let username = username.trim();
+    if let Some(problem) = rules::username_problem(username) {
+        return Err(AdminError::Invalid(problem));
+    }
+    if let Some(problem) = rules::password_problem(password, username) {
+        return Err(AdminError::Invalid(problem));
+    }
+    let (p, u) = (password.to_owned(), username.to_owned());
+    let weak = tokio::task::spawn_blocking(move || super::passwords::strength_problem(&p, &u))
+        .await
+        .unwrap_or_else(|_| Some("This password could not be checked; try another.".into()));
+    if let Some(problem) = weak {
+        return Err(AdminError::Invalid(problem));
+    }
+    let hash = core.hasher.hash(password.to_owned()).await?;
+    let at = now();
+    let mut event = admin.event("admin.user_created", None, None);
+    let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(username)
+        .bind(username.to_lowercase())
+        .bind(&hash)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        event.user_id = Some(id);
+        record_in!(&mut *tx, event)?;
+        tx.commit().await?;
+        Ok(id)
+    }.await);
+    match inserted {
+        Ok(_) => user(&core.db, username).await,
+        Err(e) if is_unique_violation(&e) => Err(AdminError::Invalid(format!(
+            "The username \u{201c}{username}\u{201d} is already taken."
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A password for an account an administrator creates: 20 characters from
+/// an alphabet without look-alikes (~115 bits), shown once.
+pub fn generate_password() -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Which tokens the inventory lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusFilter {
+    /// Active only (the default).
+    #[default]
+    Active,
+    /// Expired only.
+    Expired,
+    /// Revoked only.
+    Revoked,
+    /// Every token.
+    All,
+}
+
+impl StatusFilter {
+    /// Reads `active`, `expired`, `revoked` or `all`.
+    pub fn parse(s: &str) -> Option<StatusFilter> {
+        match s {
+            "active" => Some(StatusFilter::Active),
+            "expired" => Some(StatusFilter::Expired),
+            "revoked" => Some(StatusFilter::Revoked),
+            "all" => Some(StatusFilter::All),
+            _ => None,
+        }
+    }
+
+    /// The filter's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "active",
+            StatusFilter::Expired => "expired",
+            StatusFilter::Revoked => "revoked",
+            StatusFilter::All => "all",
+        }
+    }
+
+    fn admits(self, s: Status) -> bool {
+        matches!(
+            (self, s),
+            (StatusFilter::All, _)
+                | (StatusFilter::Active, Status::Active)
+                | (StatusFilter::Expired, Status::Expired)
+                | (StatusFilter::Revoked, Status::Revoked)
+        )
+    }
+}
+
+/// The inventory's filters (all optional).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InventoryFilter {
+    /// Tokens of this user only.
+    pub user_id: Option<i64>,
+    /// Which statuses.
+    pub status: StatusFilter,
+    /// Tokens whose scopes include this one (`code:write`; `full`: Full
+    /// access only).
+    pub scope: Option<String>,
+    /// Active tokens expiring within this many days.
+    pub expiring_days: Option<u32>,
+    /// Tokens not used for this many days (never used: since creation).
+    pub unused_days: Option<u32>,
+}
+
+/// One token in the inventory, with its owner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InventoryRow {
+    /// The owner's id.
+    pub user_id: i64,
+    /// The owner's name.
+    pub username: String,
+    /// The token (never its secret).
+    pub token: TokenView,
+}
+
+/// The most rows one inventory query returns.
+pub const INVENTORY_MAX: usize = 5_000;
+
+/// Every token matching `f`, newest first (at most [`INVENTORY_MAX`]),
+/// flagged with the policies that block them.
+pub async fn inventory(core: &Core, f: &InventoryFilter) -> Result<Vec<InventoryRow>, AdminError> {
+    let at = now();
+    let scope = match f.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some("full") => Some(Scopes::Full),
+        Some(s) => Some(Scopes::parse(s).map_err(|e| AdminError::Invalid(e.to_string()))?),
+    };
+    // no limit: the last second of year 9999 (a date both stores compare
+    // as later than any real one; chrono's maximum is not, as text)
+    let never = DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or(at);
+    let unused_before = f
+        .unused_days
+        .map_or(never, |d| at - Duration::days(i64::from(d)));
+    let rows =
+        token_service::of_everyone(&core.db, f.user_id, unused_before, INVENTORY_MAX * 4).await?;
+    let policies = core.policies();
+    let mut out = Vec::new();
+    for (user_id, username, mut token) in rows {
+        let status = token.status(at);
+        if !f.status.admits(status) {
+            continue;
+        }
+        if let Some(days) = f.expiring_days {
+            if status != Status::Active || token.expires_at - at > Duration::days(i64::from(days)) {
+                continue;
+            }
+        }
+        match &scope {
+            Some(Scopes::Full) if !token.scopes.is_full() => continue,
+            Some(s) if !token.scopes.covers(s) => continue,
+            _ => {}
+        }
+        token.apply_policies(&policies, at);
+        out.push(InventoryRow {
+            user_id,
+            username,
+            token,
+        });
+        if out.len() >= INVENTORY_MAX {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The longest reason accepted, in characters.
+pub const REASON_MAX: usize = 500;
+
+/// The reason, trimmed, or why it cannot be one.
+pub fn reason(text: &str) -> Result<String, AdminError> {
+    let r = text.trim();
+    if r.is_empty() {
+        return Err(AdminError::Invalid(
+            "Give a reason: the token's owner sees it.".into(),
+        ));
+    }
+    if r.chars().count() > REASON_MAX {
+        return Err(AdminError::Invalid(format!(
+            "The reason must be at most {REASON_MAX} characters."
+        )));
+    }
+    if r.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(
+            "The reason must not contain control characters.".into(),
+        ));
+    }
+    Ok(r.to_owned())
+}
+
+/// The owner of token `id`.
+async fn owner_of(db: &Db, id: i64) -> Result<i64, AdminError> {
+    let row: Option<(i64,)> = on_db!(db, pool => sqlx::query_as("SELECT user_id FROM tokens WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(|(u,)| u)
+        .ok_or_else(|| AdminError::NotFound(format!("There is no token {id}.")))
+}
+
+/// Revokes any user's token `id` with `reason` (shown to its owner as
+/// "Revoked by an administrator: REASON").
+pub async fn revoke_token(
+    core: &Core,
+    admin: &Admin,
+    id: i64,
+    reason_text: &str,
+) -> Result<InventoryRow, AdminError> {
+    let reason = reason(reason_text)?;
+    let owner = owner_of(&core.db, id).await?;
+    let event = admin.event("token.revoked", Some(owner), Some(id));
+    let token = token_service::revoke_as(core, event, owner, id, &reason).await?;
+    let username = username_of(&core.db, owner).await?;
+    Ok(InventoryRow {
+        user_id: owner,
+        username,
+        token,
+    })
+}
+
+/// Revokes every token of `username` that is not revoked yet; returns how many.
+pub async fn revoke_user_tokens(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    reason_text: &str,
+) -> Result<u64, AdminError> {
+    let reason = reason(reason_text)?;
+    let target = user(&core.db, username).await?;
+    let event = admin.event("token.revoked", Some(target.id), None);
+    Ok(token_service::revoke_all_as(core, event, target.id, &reason).await?)
+}
+
+async fn username_of(db: &Db, id: i64) -> Result<String, sqlx::Error> {
+    let (name,): (String,) = on_db!(db, pool => sqlx::query_as("SELECT username FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await)?;
+    Ok(name)
+}

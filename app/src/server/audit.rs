@@ -1,0 +1,295 @@
+//! Recording and reading the audit log. An event that records a change is
+//! written in the change's own transaction ([`record_in!`]); events about
+//! attempts (failed sign-ins, refused or blocked tokens) are written on
+//! their own ([`record`]), the frequent ones sampled ([`Sampler`]) so a
+//! flood writes a bounded number of rows.
+
+use super::{
+    db::{now, on_db, Db},
+    sessions::Client,
+};
+use crate::audit::AuditEvent;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Who acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    /// A signed-in person (their user id).
+    User(i64),
+    /// A token through the API (its owner and its id).
+    Token {
+        /// The token's owner.
+        user: i64,
+        /// The token.
+        token: i64,
+    },
+    /// An administrator: on a page (their id) or the admin CLI (`None`).
+    Admin(Option<i64>),
+    /// Tessera itself (policies, jobs).
+    System,
+}
+
+impl By {
+    fn parts(self) -> (&'static str, Option<i64>, Option<i64>) {
+        match self {
+            By::User(u) => ("user", Some(u), None),
+            By::Token { user, token } => ("token", Some(user), Some(token)),
+            By::Admin(a) => ("admin", a, None),
+            By::System => ("system", None, None),
+        }
+    }
+
+    /// How a revocation by this actor is stored (`tokens.revoked_by`).
+    pub fn revoked_by(self) -> &'static str {
+        match self {
+            By::User(_) | By::Token { .. } => "owner",
+            By::Admin(_) => "admin",
+            By::System => "system",
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What (`token.created`).
+    pub event: &'static str,
+    /// Whose account.
+    pub user_id: Option<i64>,
+    /// Which token.
+    pub token_id: Option<i64>,
+    /// Who acted.
+    pub by: By,
+    /// Client address.
+    pub ip: String,
+    /// User agent (bounded).
+    pub user_agent: String,
+    /// Request id.
+    pub request_id: String,
+    /// JSON object text.
+    pub details: String,
+}
+
+/// Longest user agent kept in an event.
+const AGENT_MAX: usize = 256;
+
+impl Event {
+    /// `event` concerning `user_id`'s account (and `token_id`), by `by`,
+    /// from `client` (none for the CLI and the system).
+    pub fn new(
+        event: &'static str,
+        user_id: Option<i64>,
+        token_id: Option<i64>,
+        by: By,
+        client: Option<&Client>,
+    ) -> Event {
+        let (ip, user_agent, request_id) = match client {
+            Some(c) => (
+                c.ip.to_string(),
+                c.agent.chars().take(AGENT_MAX).collect(),
+                c.request_id.clone(),
+            ),
+            None => Default::default(),
+        };
+        Event {
+            at: now(),
+            event,
+            user_id,
+            token_id,
+            by,
+            ip,
+            user_agent,
+            request_id,
+            details: "{}".into(),
+        }
+    }
+
+    /// The same event with `details` (a JSON object).
+    pub fn with(mut self, details: Value) -> Event {
+        self.details = details.to_string();
+        self
+    }
+
+    /// The columns after `at` and `event`, as bound by [`record_in!`].
+    pub fn actor(&self) -> (&'static str, Option<i64>, Option<i64>) {
+        self.by.parts()
+    }
+}
+
+/// The insert statement [`record_in!`] runs.
+pub const INSERT: &str = "INSERT INTO audit_events \
+     (at, event, user_id, token_id, actor, actor_user_id, actor_token_id, ip, user_agent, request_id, details) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// Writes the event `$ev` on `$conn` (a transaction of either dialect, or
+/// a pool), evaluating to `Result<_, sqlx::Error>`.
+#[macro_export]
+macro_rules! record_in {
+    ($conn:expr, $ev:expr) => {{
+        let ev: &$crate::server::audit::Event = &$ev;
+        let (actor, actor_user, actor_token) = ev.actor();
+        sqlx::query($crate::server::audit::INSERT)
+            .bind(ev.at)
+            .bind(ev.event)
+            .bind(ev.user_id)
+            .bind(ev.token_id)
+            .bind(actor)
+            .bind(actor_user)
+            .bind(actor_token)
+            .bind(&ev.ip)
+            .bind(&ev.user_agent)
+            .bind(&ev.request_id)
+            .bind(&ev.details)
+            .execute($conn)
+            .await
+    }};
+}
+pub use crate::record_in;
+
+/// Writes one event on its own (for attempts, not changes).
+pub async fn record(db: &Db, ev: &Event) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => record_in!(pool, ev).map(|_| ()))
+}
+
+/// Writes `ev` in the background, logging a failure (the request it
+/// belongs to does not wait for it).
+pub fn record_later(db: &Db, ev: Event) {
+    let db = db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = record(&db, &ev).await {
+            tracing::warn!(error = %e, event = ev.event, "could not write an audit event");
+        }
+    });
+}
+
+/// Which events to read.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Events of this user's account only.
+    pub user_id: Option<i64>,
+    /// Events of this token only.
+    pub token_id: Option<i64>,
+    /// Events at or after this time only.
+    pub since: Option<DateTime<Utc>>,
+    /// Events with an id below this (the next page of a cursor).
+    pub before_id: Option<i64>,
+    /// At most this many (1–500).
+    pub limit: u32,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    at: DateTime<Utc>,
+    event: String,
+    user_id: Option<i64>,
+    username: Option<String>,
+    token_id: Option<i64>,
+    actor: String,
+    actor_user_id: Option<i64>,
+    actor_username: Option<String>,
+    actor_token_id: Option<i64>,
+    ip: String,
+    user_agent: String,
+    request_id: String,
+    details: String,
+}
+
+const LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_id, e.actor, \
+     e.actor_user_id, a.username AS actor_username, e.actor_token_id, e.ip, e.user_agent, \
+     e.request_id, e.details \
+     FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN users a ON a.id = e.actor_user_id \
+     WHERE ($1 = 0 OR e.user_id = $1) AND ($2 = 0 OR e.token_id = $2) AND e.at >= $3 AND e.id < $4 \
+     ORDER BY e.id DESC LIMIT $5";
+
+/// Events matching `f`, newest first.
+pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditEvent>, sqlx::Error> {
+    let since = f.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(LIST)
+        .bind(f.user_id.unwrap_or(0))
+        .bind(f.token_id.unwrap_or(0))
+        .bind(since)
+        .bind(f.before_id.unwrap_or(i64::MAX))
+        .bind(i64::from(f.limit.clamp(1, 500)))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEvent {
+            id: r.id,
+            at: r.at,
+            event: r.event,
+            user_id: r.user_id,
+            username: r.username,
+            token_id: r.token_id,
+            actor: r.actor,
+            actor_user_id: r.actor_user_id,
+            actor_username: r.actor_username,
+            actor_token_id: r.actor_token_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            details: serde_json::from_str(&r.details).unwrap_or(Value::Null),
+        })
+        .collect())
+}
+
+/// Deletes events older than `retention`; returns how many.
+pub async fn prune(db: &Db, retention: Duration) -> Result<u64, sqlx::Error> {
+    let cutoff = now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    on_db!(db, pool => sqlx::query("DELETE FROM audit_events WHERE at < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
+/// Lets through one event per key per period: a flood of refusals of the
+/// same token for the same reason writes one row per period.
+pub struct Sampler {
+    seen: moka::sync::Cache<(i64, String), ()>,
+}
+
+impl Sampler {
+    /// One event per key per `period`.
+    pub fn new(period: Duration) -> Sampler {
+        Sampler {
+            seen: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(period)
+                .build(),
+        }
+    }
+
+    /// True when an event for `(token, what)` should be written now (none
+    /// was this period).
+    pub fn admit(&self, token: i64, what: &str) -> bool {
+        self.seen
+            .entry((token, what.to_owned()))
+            .or_insert(())
+            .is_fresh()
+    }
+}
+
+/// Runs a background job named `name` at most once per `every` across all
+/// processes on this store: the conditional upsert lets one claimant win.
+pub async fn claim_job(db: &Db, name: &str, every: Duration) -> Result<bool, sqlx::Error> {
+    let at = now();
+    let due = at - chrono::Duration::from_std(every).unwrap_or(chrono::Duration::zero());
+    let done = on_db!(db, pool => sqlx::query(
+        "INSERT INTO jobs (name, last_run_at) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at \
+         WHERE jobs.last_run_at <= $3",
+    )
+    .bind(name)
+    .bind(at)
+    .bind(due)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}

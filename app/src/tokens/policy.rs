@@ -1,0 +1,353 @@
+//! The organization's token policies: set by administrators, stored in the
+//! database, applied on create, edit and regenerate (a field error naming
+//! the policy), and at every use of a token made before a stricter policy
+//! (the token is blocked, not revoked, so loosening the policy brings it
+//! back).
+
+use crate::scopes::Scopes;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The policies in force. The default imposes nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policies {
+    /// The longest lifetime a token may have, in days.
+    pub max_lifetime_days: Option<u32>,
+    /// Tokens may not have Full access.
+    pub forbid_full_access: bool,
+    /// The most a token may be granted: area → highest level.
+    pub allowed_scopes: Option<Scopes>,
+    /// Active tokens a user may have at once.
+    pub max_active_tokens_per_user: Option<u32>,
+    /// A token unused for this many days stops working.
+    pub inactive_days: Option<u32>,
+}
+
+/// The policy keys, as `tessera admin policy set KEY VALUE` and the API
+/// name them.
+pub const KEYS: [&str; 5] = [
+    MAX_LIFETIME_DAYS,
+    FORBID_FULL_ACCESS,
+    ALLOWED_SCOPES,
+    MAX_ACTIVE_TOKENS_PER_USER,
+    INACTIVE_DAYS,
+];
+/// Key: the longest lifetime, in days.
+pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
+/// Key: no Full access.
+pub const FORBID_FULL_ACCESS: &str = "forbid_full_access";
+/// Key: the most a token may be granted.
+pub const ALLOWED_SCOPES: &str = "allowed_scopes";
+/// Key: active tokens per user.
+pub const MAX_ACTIVE_TOKENS_PER_USER: &str = "max_active_tokens_per_user";
+/// Key: days of disuse after which a token stops working.
+pub const INACTIVE_DAYS: &str = "inactive_days";
+
+/// What a policy says about a token that breaks it: the policy's key and
+/// a phrase for "Blocked by policy: …".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// The policy's key (`forbid_full_access`).
+    pub policy: String,
+    /// What is wrong, in words ("full access is not allowed").
+    pub reason: String,
+}
+
+impl Block {
+    fn new(policy: &str, reason: String) -> Block {
+        Block {
+            policy: policy.into(),
+            reason,
+        }
+    }
+
+    /// The sentence a page and an API error show.
+    pub fn sentence(&self) -> String {
+        format!("Blocked by policy: {}.", self.reason)
+    }
+}
+
+/// Values that clear a policy.
+fn is_off(value: &str) -> bool {
+    matches!(value, "" | "none" | "off" | "unset" | "false" | "0")
+}
+
+fn days(key: &str, value: &str) -> Result<Option<u32>, String> {
+    if is_off(value) {
+        return Ok(None);
+    }
+    match value.parse::<u32>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "{key} must be a number of days from 1 to 3650, or \"none\"."
+        )),
+    }
+}
+
+impl Policies {
+    /// Sets the policy `key` from its text form (`none`, `off` or an empty
+    /// value clears it). The error is a sentence for the person who typed it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        match key {
+            MAX_LIFETIME_DAYS => self.max_lifetime_days = days(key, value)?,
+            INACTIVE_DAYS => self.inactive_days = days(key, value)?,
+            MAX_ACTIVE_TOKENS_PER_USER => {
+                self.max_active_tokens_per_user = if is_off(value) {
+                    None
+                } else {
+                    match value.parse::<u32>() {
+                        Ok(n) if (1..=100_000).contains(&n) => Some(n),
+                        _ => {
+                            return Err(format!(
+                                "{key} must be a number from 1 to 100000, or \"none\"."
+                            ))
+                        }
+                    }
+                }
+            }
+            FORBID_FULL_ACCESS => {
+                self.forbid_full_access = match value {
+                    "true" | "yes" | "on" | "1" => true,
+                    "false" | "no" | "off" | "0" | "none" | "" => false,
+                    _ => return Err(format!("{key} must be true or false.")),
+                }
+            }
+            ALLOWED_SCOPES => {
+                self.allowed_scopes = if is_off(value) || value == "full" {
+                    None
+                } else {
+                    Some(Scopes::parse(value).map_err(|e| format!("{key}: {e}"))?)
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "There is no policy \u{201c}{key}\u{201d}; the policies are {}.",
+                    KEYS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy `key` in its text form (`none` when it imposes nothing).
+    pub fn get(&self, key: &str) -> String {
+        let n = |v: Option<u32>| v.map_or_else(|| "none".to_owned(), |n| n.to_string());
+        match key {
+            MAX_LIFETIME_DAYS => n(self.max_lifetime_days),
+            INACTIVE_DAYS => n(self.inactive_days),
+            MAX_ACTIVE_TOKENS_PER_USER => n(self.max_active_tokens_per_user),
+            FORBID_FULL_ACCESS => self.forbid_full_access.to_string(),
+            ALLOWED_SCOPES => self
+                .allowed_scopes
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string),
+            _ => String::new(),
+        }
+    }
+
+    /// Every policy as (key, text form), in [`KEYS`] order.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        KEYS.iter().map(|k| (*k, self.get(k))).collect()
+    }
+
+    /// Builds the policies from stored (key, value) rows; a row that no
+    /// longer parses (a key dropped since) is skipped.
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> Policies {
+        let mut p = Policies::default();
+        for (k, v) in rows {
+            let _ = p.set(k, v);
+        }
+        p
+    }
+
+    /// The policy `scopes` break, as (key, field message), if any.
+    pub fn scope_problem(&self, scopes: &Scopes) -> Option<(&'static str, String)> {
+        if self.forbid_full_access && scopes.is_full() {
+            return Some((
+                FORBID_FULL_ACCESS,
+                "Full access is not allowed by your organization's policy (forbid_full_access); choose the scopes the token needs.".into(),
+            ));
+        }
+        if let Some(allowed) = &self.allowed_scopes {
+            if !allowed.covers(scopes) {
+                return Some((
+                    ALLOWED_SCOPES,
+                    format!(
+                        "Your organization's policy (allowed_scopes) allows at most: {allowed}."
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    /// Why a token with these properties is blocked at `now`, if it is:
+    /// the first policy it breaks.
+    pub fn blocks(
+        &self,
+        scopes: &Scopes,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        last_used_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<Block> {
+        if self.forbid_full_access && scopes.is_full() {
+            return Some(Block::new(
+                FORBID_FULL_ACCESS,
+                "full access is not allowed".into(),
+            ));
+        }
+        if let Some(allowed) = &self.allowed_scopes {
+            if !allowed.covers(scopes) {
+                return Some(Block::new(
+                    ALLOWED_SCOPES,
+                    format!("only {allowed} may be granted"),
+                ));
+            }
+        }
+        if let Some(max) = self.max_lifetime_days {
+            // what is left of its life, so that creating, editing and
+            // using a token agree; a day of slack for dates chosen on a
+            // form (they end at the end of their day)
+            if expires_at - now > Duration::days(i64::from(max) + 1) {
+                return Some(Block::new(
+                    MAX_LIFETIME_DAYS,
+                    format!("tokens may live at most {max} days"),
+                ));
+            }
+        }
+        if let Some(idle) = self.inactive_days {
+            let since = last_used_at.unwrap_or(created_at);
+            if now - since > Duration::days(i64::from(idle)) {
+                return Some(Block::new(
+                    INACTIVE_DAYS,
+                    format!("not used for more than {idle} days"),
+                ));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn policies_round_trip_through_their_text_form() {
+        let mut p = Policies::default();
+        for (k, v) in [
+            (MAX_LIFETIME_DAYS, "90"),
+            (FORBID_FULL_ACCESS, "true"),
+            (ALLOWED_SCOPES, "code:write wiki:read"),
+            (MAX_ACTIVE_TOKENS_PER_USER, "10"),
+            (INACTIVE_DAYS, "60"),
+        ] {
+            p.set(k, v).unwrap();
+            assert_eq!(p.get(k), v);
+        }
+        let back = Policies::from_rows(p.entries().iter().map(|(k, v)| (*k, v.as_str())));
+        assert_eq!(back, p);
+        for k in KEYS {
+            p.set(k, "none").unwrap();
+        }
+        assert_eq!(p, Policies::default());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_sentence() {
+        let mut p = Policies::default();
+        assert!(p
+            .set("nope", "1")
+            .unwrap_err()
+            .contains("max_lifetime_days"));
+        assert!(p
+            .set(MAX_LIFETIME_DAYS, "-3")
+            .unwrap_err()
+            .contains("1 to 3650"));
+        assert!(p.set(MAX_LIFETIME_DAYS, "99999").is_err());
+        assert!(p.set(FORBID_FULL_ACCESS, "maybe").is_err());
+        assert!(p.set(ALLOWED_SCOPES, "code:admin").is_err());
+        assert!(p.set(MAX_ACTIVE_TOKENS_PER_USER, "ten").is_err());
+        assert_eq!(p, Policies::default(), "nothing changed");
+    }
+
+    #[test]
+    fn tokens_that_break_a_policy_are_blocked_and_say_why() {
+        let now = at("2026-12-01T00:00:00Z");
+        let created = at("2026-11-01T00:00:00Z");
+        let expires = at("2027-11-01T00:00:00Z");
+        let code = Scopes::parse("code:write").unwrap();
+        let none = Policies::default();
+        assert_eq!(
+            none.blocks(&Scopes::Full, created, expires, None, now),
+            None
+        );
+        let p = Policies {
+            forbid_full_access: true,
+            ..Default::default()
+        };
+        let b = p
+            .blocks(&Scopes::Full, created, expires, None, now)
+            .unwrap();
+        assert_eq!(
+            b.sentence(),
+            "Blocked by policy: full access is not allowed."
+        );
+        assert_eq!(p.blocks(&code, created, expires, None, now), None);
+        let p = Policies {
+            allowed_scopes: Some(Scopes::parse("code:read").unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.blocks(&code, created, expires, None, now).unwrap().policy,
+            ALLOWED_SCOPES
+        );
+        let p = Policies {
+            max_lifetime_days: Some(90),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.blocks(&code, created, expires, None, now).unwrap().policy,
+            MAX_LIFETIME_DAYS
+        );
+        assert_eq!(
+            p.blocks(&code, created, created + Duration::days(90), None, now),
+            None
+        );
+        let p = Policies {
+            inactive_days: Some(20),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.blocks(&code, created, expires, None, now).unwrap().policy,
+            INACTIVE_DAYS
+        );
+        let used = Some(at("2026-11-25T00:00:00Z"));
+        assert_eq!(p.blocks(&code, created, expires, used, now), None);
+    }
+
+    #[test]
+    fn scope_problems_name_the_policy() {
+        let p = Policies {
+            forbid_full_access: true,
+            allowed_scopes: Some(Scopes::parse("code:read").unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.scope_problem(&Scopes::Full).unwrap().0,
+            FORBID_FULL_ACCESS
+        );
+        let (key, msg) = p
+            .scope_problem(&Scopes::parse("code:write").unwrap())
+            .unwrap();
+        assert_eq!(key, ALLOWED_SCOPES);
+        assert!(msg.contains("code:read"));
+        assert_eq!(p.scope_problem(&Scopes::parse("code:read").unwrap()), None);
+    }
+}

@@ -1,0 +1,427 @@
+//! `tessera admin …`: the organization's administration from a shell, on
+//! the configured store, while the server runs. Tables for a person, or
+//! JSON with `--json` (JSON Lines for `audit`). Every change is audited as
+//! made by "an administrator (CLI)" and reaches running instances through
+//! the change feed (Postgres `NOTIFY`; SQLite's change table) within a
+//! second.
+
+use app::server::{
+    admin::{self, Admin, AdminError, InventoryFilter, StatusFilter},
+    audit, Core,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Subcommand};
+use comfy_table::{presets::NOTHING, Table};
+use serde_json::json;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+/// `tessera admin`'s flags and command.
+#[derive(Clone, Debug, Args)]
+pub struct AdminArgs {
+    /// Print JSON instead of a table (JSON Lines for `audit`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The admin commands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make a user an administrator.
+    GrantAdmin {
+        /// The user's name.
+        username: String,
+    },
+    /// Make an administrator an ordinary user again.
+    RevokeAdmin {
+        /// The user's name.
+        username: String,
+    },
+    /// Create an account. Prints a generated password once, or reads the
+    /// password from stdin when stdin is not a terminal.
+    CreateUser {
+        /// The new user's name.
+        username: String,
+    },
+    /// List accounts.
+    Users {
+        /// Only names containing this.
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+    /// Disable an account: the user is signed out and their tokens stop
+    /// working (reversible with enable-user).
+    DisableUser {
+        /// The user's name.
+        username: String,
+    },
+    /// Enable a disabled account again.
+    EnableUser {
+        /// The user's name.
+        username: String,
+    },
+    /// The credentials inventory: every user's tokens.
+    Tokens {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        /// active, expired, revoked or all.
+        #[arg(long, default_value = "active")]
+        status: String,
+        /// Only tokens not used for this many days.
+        #[arg(long)]
+        unused_days: Option<u32>,
+        /// Only tokens whose scopes include this one (e.g. code:write, or full).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Only active tokens expiring within this many days.
+        #[arg(long)]
+        expiring_days: Option<u32>,
+    },
+    /// Revoke any user's token; its owner sees the reason.
+    RevokeToken {
+        /// The token's id.
+        id: i64,
+        /// Why (shown to the owner).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke every token of a user.
+    RevokeUserTokens {
+        /// The user's name.
+        username: String,
+        /// Why (shown to the owner).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show or change the organization's policies.
+    Policy {
+        /// show, or set KEY VALUE.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// Read the audit log, newest first.
+    Audit {
+        /// Only events of this user's account.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this token.
+        #[arg(long)]
+        token: Option<i64>,
+        /// Only events since this date (YYYY-MM-DD) or time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// `tessera admin policy …`.
+#[derive(Clone, Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Print every policy and its value.
+    Show,
+    /// Set a policy (`none` clears it).
+    Set {
+        /// max_lifetime_days, forbid_full_access, allowed_scopes,
+        /// max_active_tokens_per_user or inactive_days.
+        key: String,
+        /// The value (`none` to clear).
+        value: String,
+    },
+}
+
+/// A failed admin command: the message for stderr.
+pub struct Failure(pub String);
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure(format!("database error: {e}"))
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING).set_header(header.to_vec());
+    t
+}
+
+fn day(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M").to_string(),
+    )
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn print_user(json: bool, u: &admin::UserRow) {
+    if json {
+        print_json(&json!(u));
+    } else {
+        let mut t = table(&["ID", "USERNAME", "ADMIN", "DISABLED", "ACTIVE TOKENS"]);
+        t.add_row(vec![
+            u.id.to_string(),
+            u.username.clone(),
+            yes(u.is_admin),
+            day(u.disabled_at),
+            u.active_tokens.to_string(),
+        ]);
+        println!("{t}");
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// The password for create-user: a line from stdin when it is not a
+/// terminal (and not empty), else a generated one that is printed.
+fn new_password() -> (String, bool) {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).is_ok() {
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
+            if !line.is_empty() {
+                return (line, false);
+            }
+        }
+    }
+    (admin::generate_password(), true)
+}
+
+fn since(text: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            Failure(format!(
+                "--since must be YYYY-MM-DD or an RFC 3339 time, not {text:?}."
+            ))
+        })
+}
+
+/// Runs one admin command.
+pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
+    let who = Admin::cli();
+    let json = args.json;
+    match args.command {
+        AdminCommand::GrantAdmin { username } => {
+            print_user(json, &admin::set_admin(core, &who, &username, true).await?)
+        }
+        AdminCommand::RevokeAdmin { username } => {
+            print_user(json, &admin::set_admin(core, &who, &username, false).await?)
+        }
+        AdminCommand::DisableUser { username } => print_user(
+            json,
+            &admin::set_disabled(core, &who, &username, true).await?,
+        ),
+        AdminCommand::EnableUser { username } => print_user(
+            json,
+            &admin::set_disabled(core, &who, &username, false).await?,
+        ),
+        AdminCommand::CreateUser { username } => {
+            let (password, generated) = new_password();
+            let u = admin::create_user(core, &who, &username, &password).await?;
+            if json {
+                let mut v = json!(u);
+                if generated {
+                    v["password"] = json!(password);
+                }
+                print_json(&v);
+            } else {
+                print_user(false, &u);
+                if generated {
+                    println!("\nPassword (shown once; the user should change it after signing in):\n{password}");
+                }
+            }
+        }
+        AdminCommand::Users { search } => {
+            let users = admin::users(&core.db, &search).await?;
+            if json {
+                print_json(&json!(users));
+            } else {
+                let mut t = table(&[
+                    "ID",
+                    "USERNAME",
+                    "ADMIN",
+                    "DISABLED",
+                    "ACTIVE TOKENS",
+                    "CREATED",
+                ]);
+                for u in &users {
+                    t.add_row(vec![
+                        u.id.to_string(),
+                        u.username.clone(),
+                        yes(u.is_admin),
+                        day(u.disabled_at),
+                        u.active_tokens.to_string(),
+                        day(Some(u.created_at)),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        AdminCommand::Tokens {
+            user,
+            status,
+            unused_days,
+            scope,
+            expiring_days,
+        } => {
+            let status = StatusFilter::parse(&status).ok_or_else(|| {
+                Failure(format!(
+                    "--status must be active, expired, revoked or all, not {status:?}."
+                ))
+            })?;
+            let user_id = match user {
+                Some(name) => Some(admin::user(&core.db, &name).await?.id),
+                None => None,
+            };
+            let filter = InventoryFilter {
+                user_id,
+                status,
+                scope,
+                expiring_days,
+                unused_days,
+            };
+            let rows = admin::inventory(core, &filter).await?;
+            let now = app::server::db::now();
+            if json {
+                print_json(&json!(rows));
+            } else {
+                let mut t = table(&[
+                    "ID",
+                    "USER",
+                    "NAME",
+                    "SCOPES",
+                    "STATUS",
+                    "EXPIRES",
+                    "LAST USED",
+                    "NOTE",
+                ]);
+                for r in &rows {
+                    let tk = &r.token;
+                    let note = tk
+                        .revoked_note()
+                        .or_else(|| tk.blocked.as_ref().map(|b| b.sentence()))
+                        .unwrap_or_default();
+                    t.add_row(vec![
+                        tk.id.to_string(),
+                        r.username.clone(),
+                        tk.name.clone(),
+                        tk.scopes.to_string(),
+                        tk.status(now).label().to_lowercase(),
+                        day(Some(tk.expires_at)),
+                        day(tk.last_used_at),
+                        note,
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        AdminCommand::RevokeToken { id, reason } => {
+            let r = admin::revoke_token(core, &who, id, &reason).await?;
+            if json {
+                print_json(&json!(r));
+            } else {
+                println!(
+                    "Revoked token {} \u{201c}{}\u{201d} of {}.",
+                    r.token.id, r.token.name, r.username
+                );
+            }
+        }
+        AdminCommand::RevokeUserTokens { username, reason } => {
+            let n = admin::revoke_user_tokens(core, &who, &username, &reason).await?;
+            if json {
+                print_json(&json!({ "revoked": n }));
+            } else {
+                println!("Revoked {n} token(s) of {username}.");
+            }
+        }
+        AdminCommand::Policy { action } => {
+            let policies = match action {
+                PolicyAction::Show => admin::load_policies(&core.db).await?,
+                PolicyAction::Set { key, value } => {
+                    admin::set_policy(core, &who, &key, &value).await?
+                }
+            };
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = policies
+                    .entries()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), json!(v)))
+                    .collect();
+                print_json(&serde_json::Value::Object(map));
+            } else {
+                let mut t = table(&["POLICY", "VALUE"]);
+                for (k, v) in policies.entries() {
+                    t.add_row(vec![k.to_owned(), v]);
+                }
+                println!("{t}");
+            }
+        }
+        AdminCommand::Audit {
+            user,
+            token,
+            since: from,
+            limit,
+        } => {
+            let user_id = match user {
+                Some(name) => Some(admin::user(&core.db, &name).await?.id),
+                None => None,
+            };
+            let filter = audit::Filter {
+                user_id,
+                token_id: token,
+                since: from.as_deref().map(since).transpose()?,
+                before_id: None,
+                limit: limit.clamp(1, 500),
+            };
+            let events = audit::list(&core.db, &filter).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                for e in &events {
+                    let _ = writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default());
+                }
+            } else {
+                let mut t = table(&[
+                    "ID", "TIME", "EVENT", "USER", "TOKEN", "BY", "FROM", "DETAILS",
+                ]);
+                for e in &events {
+                    t.add_row(vec![
+                        e.id.to_string(),
+                        e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        e.event.clone(),
+                        e.username.clone().unwrap_or_default(),
+                        e.token_id.map(|t| t.to_string()).unwrap_or_default(),
+                        e.actor_words(None),
+                        e.ip.clone(),
+                        e.detail_words(),
+                    ]);
+                }
+                let _ = writeln!(out, "{t}");
+            }
+        }
+    }
+    Ok(())
+}

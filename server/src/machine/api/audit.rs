@@ -1,0 +1,189 @@
+//! `GET /api/v1/audit`: the audit log through the API — the caller's own
+//! events (`profile:read`), or, for an administrator's token with
+//! `admin:read`, any user's (`?user=`) or everyone's (`?user=*`). Newest
+//! first, paginated by an opaque cursor.
+
+use crate::machine::error::{ApiError, ApiQuery};
+use crate::machine::pat::Pat;
+use app::audit::AuditEvent;
+use app::server::{admin, audit, AppState};
+use axum::{extract::State, Json};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One audit event.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
+pub struct AuditEventJson {
+    /// The event's id (increasing).
+    id: i64,
+    /// When it happened.
+    at: DateTime<Utc>,
+    /// What happened, e.g. `token.created`, `token.revoked`, `session.signed_in`.
+    event: String,
+    /// Whose account it concerns (absent for organization-wide events).
+    user_id: Option<i64>,
+    /// That account's name.
+    username: Option<String>,
+    /// The token it concerns.
+    token_id: Option<i64>,
+    /// Who acted: `user`, `token`, `admin` or `system`.
+    #[schema(pattern = "^(user|token|admin|system)$")]
+    actor: String,
+    /// The acting person (a user, or an administrator; absent for the CLI).
+    actor_user_id: Option<i64>,
+    /// The acting token, for API calls.
+    actor_token_id: Option<i64>,
+    /// The client address.
+    ip: String,
+    /// The client's user agent.
+    user_agent: String,
+    /// The request's `X-Request-Id`.
+    request_id: String,
+    /// What changed (`{"scopes": {"before": …, "after": …}}`), reasons; never a secret.
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+}
+
+impl From<AuditEvent> for AuditEventJson {
+    fn from(e: AuditEvent) -> Self {
+        AuditEventJson {
+            id: e.id,
+            at: e.at,
+            event: e.event,
+            user_id: e.user_id,
+            username: e.username,
+            token_id: e.token_id,
+            actor: e.actor,
+            actor_user_id: e.actor_user_id,
+            actor_token_id: e.actor_token_id,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+            details: e.details,
+        }
+    }
+}
+
+/// One page of audit events.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditPage)]
+pub struct AuditPageJson {
+    /// Newest first.
+    events: Vec<AuditEventJson>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The audit list's query parameters.
+#[derive(Deserialize)]
+pub struct AuditParams {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    token: Option<i64>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// Events per page unless `limit` says otherwise (at most [`MAX_LIMIT`]).
+pub const DEFAULT_LIMIT: u32 = 50;
+/// The most events one page holds.
+pub const MAX_LIMIT: u32 = 200;
+
+fn bad(message: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid_query",
+        message,
+    )
+}
+
+fn since(text: &str) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| bad("since must be a date (YYYY-MM-DD) or an RFC 3339 time."))
+}
+
+/// `GET /api/v1/audit` (`profile:read`; `admin:read` for other users).
+pub async fn list(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Result<Json<AuditPageJson>, ApiError> {
+    pat.require("profile:read")?;
+    let me = pat.0.user_id;
+    let user_id = match p.user.as_deref().map(str::trim) {
+        None | Some("") => Some(me),
+        Some(other) => {
+            pat.require("admin:read")?;
+            if !pat.0.is_admin {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "Only administrators' tokens with admin:read may read other users' events.",
+                )
+                .with("required_scope", serde_json::json!("admin:read")));
+            }
+            if other == "*" {
+                None
+            } else {
+                Some(
+                    admin::user(&state.core.db, other)
+                        .await
+                        .map_err(|_| {
+                            ApiError::new(
+                                axum::http::StatusCode::NOT_FOUND,
+                                "not_found",
+                                "There is no such user.",
+                            )
+                        })?
+                        .id,
+                )
+            }
+        }
+    };
+    let before_id = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("cursor is not one this API gave out."))?,
+        ),
+    };
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(&format!("limit must be from 1 to {MAX_LIMIT}.")));
+    }
+    let filter = audit::Filter {
+        user_id,
+        token_id: p.token,
+        since: p.since.as_deref().map(since).transpose()?,
+        before_id,
+        limit: limit + 1,
+    };
+    let mut events = audit::list(&state.core.db, &filter).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the audit log failed");
+        ApiError::unavailable()
+    })?;
+    let more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| events.last().map(|e| e.id.to_string()))
+        .flatten();
+    Ok(Json(AuditPageJson {
+        events: events.into_iter().map(AuditEventJson::from).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,863 @@
+//! Running Tessera for an organization: administrators, policies, the
+//! audit log, the credentials inventory and the admin CLI — on SQLite and
+//! Postgres alike, through the services, the API, the pages and the real
+//! `tessera admin` binary.
+
+mod support;
+
+use app::server::{
+    admin::{self, Admin, InventoryFilter, StatusFilter},
+    audit,
+    tokens::{self as service, Actor},
+};
+use app::tokens::{Expiry, TokenSpec};
+use axum::{body::Body, http::Request, http::StatusCode};
+use std::time::{Duration, Instant};
+use support::{token, Resp, TestApp};
+
+fn json_of(r: &Resp) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
+}
+
+async fn api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    secret: &str,
+    body: Option<serde_json::Value>,
+) -> Resp {
+    let b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .header("user-agent", "governance-test/1.0")
+        .header("x-request-id", "req-governance-1")
+        .header("x-forwarded-for", "203.0.113.9");
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    app.request(b.body(body).expect("request")).await
+}
+
+fn spec(name: &str, days: u32, scopes: &str) -> TokenSpec {
+    TokenSpec {
+        name: name.into(),
+        description: String::new(),
+        expiry: Expiry::Days(days),
+        scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
+    }
+}
+
+async fn set(app: &TestApp, key: &str, value: &str) {
+    admin::set_policy(&app.core, &Admin::cli(), key, value)
+        .await
+        .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+}
+
+async fn events(app: &TestApp, user: Option<i64>) -> Vec<app::audit::AuditEvent> {
+    let f = audit::Filter {
+        user_id: user,
+        limit: 500,
+        ..Default::default()
+    };
+    audit::list(&app.db, &f).await.expect("audit")
+}
+
+/// Every policy refuses what breaks it on create, edit and regenerate, and
+/// names itself in the error.
+async fn policies_refuse_what_breaks_them(app: TestApp) {
+    let (uid, _) = support::user(&app, "polly").await;
+    let (full_id, _) = token(&app, uid, "before-policy", "full").await;
+    let (long_id, _) = token(&app, uid, "long", "code:read").await;
+    set(&app, "forbid_full_access", "true").await;
+    set(&app, "max_lifetime_days", "7").await;
+    let me = Actor::user(uid);
+    let refused = service::create(&app.core, &me, &spec("f", 7, "full"), "").await;
+    let fields = refused.expect_err("full refused").fields();
+    assert!(
+        fields["scopes"].contains("forbid_full_access"),
+        "{fields:?}"
+    );
+    let refused = service::create(&app.core, &me, &spec("l", 30, "code:read"), "").await;
+    let fields = refused.expect_err("30 days refused").fields();
+    assert!(fields["expiry"].contains("max_lifetime_days"), "{fields:?}");
+    assert!(fields["expiry"].contains("at most 7 days"));
+    service::create(&app.core, &me, &spec("ok", 7, "code:read"), "")
+        .await
+        .expect("within policy");
+    // regenerate of a full token made before the policy: refused by name
+    let err = service::regenerate(&app.core, &me, full_id)
+        .await
+        .expect_err("regenerate refused");
+    assert_eq!(err.code(), "policy_violation");
+    assert!(err.message().contains("forbid_full_access"));
+    // editing only the name of a token that lives too long: choose a new expiry
+    let err = service::update(&app.core, &me, long_id, |t| {
+        let mut s = TokenSpec::of(t);
+        s.name = "renamed".into();
+        Ok(s)
+    })
+    .await
+    .expect_err("keeping a too-long expiry is refused");
+    assert!(err.fields()["expiry"].contains("max_lifetime_days"));
+    // through the API: 422 with the policy in the field message
+    let manager = service::create(
+        &app.core,
+        &me,
+        &spec("manager", 7, "tokens:manage code:write"),
+        "",
+    )
+    .await
+    .expect("manager")
+    .secret;
+    let res = api(
+        &app,
+        "POST",
+        "/api/v1/tokens",
+        &manager,
+        Some(serde_json::json!({"name": "month", "scopes": "code:read", "expires_in_days": 30})),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(json_of(&res)["fields"]["expiry"]
+        .as_str()
+        .unwrap()
+        .contains("max_lifetime_days"));
+    // allowed_scopes (a token can only grant what it has, so through the
+    // API it cannot break this one; a person can)
+    set(&app, "allowed_scopes", "code:write tokens:manage").await;
+    let err = service::create(&app.core, &me, &spec("wiki", 7, "wiki:read"), "")
+        .await
+        .expect_err("outside allowed_scopes");
+    assert!(err.fields()["scopes"].contains("allowed_scopes"));
+    assert!(err.fields()["scopes"].contains("code:write tokens:manage"));
+    // max_active_tokens_per_user: 403 policy_violation naming it
+    set(&app, "allowed_scopes", "none").await;
+    set(&app, "max_active_tokens_per_user", "2").await;
+    let err = service::create(&app.core, &me, &spec("one-more", 7, "code:read"), "")
+        .await
+        .expect_err("over the cap");
+    assert_eq!(
+        (err.code(), err.status().as_u16()),
+        ("policy_violation", 403)
+    );
+    assert!(err.message().contains("max_active_tokens_per_user"));
+    let res = api(
+        &app,
+        "POST",
+        "/api/v1/tokens",
+        &manager,
+        Some(serde_json::json!({"name": "x", "scopes": "code:read", "expires_in_days": 7})),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    let body = json_of(&res);
+    assert_eq!(body["error"], "policy_violation");
+    assert_eq!(body["policy"], "max_active_tokens_per_user");
+}
+
+/// A token made before a stricter policy is blocked at use (API, gateway,
+/// introspection), flagged on its owner's page and in the API, and works
+/// again when the policy loosens.
+async fn old_tokens_are_blocked_at_use_and_come_back(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "olga").await;
+    let (id, secret) = token(&app, uid, "ci-full", "full").await;
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::OK
+    );
+    set(&app, "forbid_full_access", "true").await;
+    let res = app.pat("GET", "/api/v1/me", &secret).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    let body = json_of(&res);
+    assert_eq!(body["error"], "policy_violation");
+    assert_eq!(body["policy"], "forbid_full_access");
+    assert_eq!(
+        body["message"],
+        "Blocked by policy: full access is not allowed."
+    );
+    assert_eq!(
+        app.pat("GET", "/gateway/check", &secret).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let intro = Request::builder()
+        .method("POST")
+        .uri("/oauth/introspect")
+        .header(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("gateway:{}", support::INTROSPECTION_SECRET)
+                )
+            ),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={secret}")))
+        .unwrap();
+    assert_eq!(json_of(&app.request(intro).await)["active"], false);
+    let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Blocked by policy: full access is not allowed."),
+        "the owner's page flags it"
+    );
+    // the block is not a revocation: loosening brings it back
+    set(&app, "forbid_full_access", "false").await;
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::OK
+    );
+    // inactive_days: a token unused for longer stops working, and its use
+    // is not recorded (it cannot revive itself)
+    let (_, idle) = token(&app, uid, "idle", "profile:read").await;
+    let long_ago = app::server::db::now() - chrono::Duration::days(40);
+    let sql = match app.backend {
+        support::Backend::Sqlite => format!(
+            "UPDATE tokens SET last_used_at = '{}' WHERE name = 'idle'",
+            long_ago.format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        support::Backend::Postgres => format!(
+            "UPDATE tokens SET last_used_at = '{}' WHERE name = 'idle'",
+            long_ago.to_rfc3339()
+        ),
+    };
+    app.exec(&sql).await;
+    set(&app, "inactive_days", "30").await;
+    let res = app.pat("GET", "/api/v1/me", &idle).await;
+    assert_eq!(json_of(&res)["policy"], "inactive_days", "{}", res.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let blocked_events = events(&app, Some(uid))
+        .await
+        .into_iter()
+        .filter(|e| e.event == "token.blocked")
+        .count();
+    assert!(blocked_events >= 2, "blocked uses are audited");
+    let _ = id;
+}
+
+/// An administrator revokes any user's token with a reason; the owner sees
+/// "Revoked by an administrator: REASON" on the page and in the API; the
+/// inventory finds tokens by user, status, scope, expiry and disuse.
+async fn admins_revoke_with_a_reason_the_owner_sees(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "owen").await;
+    let (other, _) = support::user(&app, "otto").await;
+    let (id, secret) = token(&app, uid, "deploy", "code:write").await;
+    let (_, reader) = token(&app, uid, "reader", "tokens:read").await;
+    token(&app, other, "wiki", "wiki:read").await;
+    let all = admin::inventory(&app.core, &InventoryFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3, "every user's active tokens");
+    let owens = InventoryFilter {
+        user_id: Some(uid),
+        ..Default::default()
+    };
+    assert_eq!(admin::inventory(&app.core, &owens).await.unwrap().len(), 2);
+    let code = InventoryFilter {
+        scope: Some("code:read".into()),
+        ..Default::default()
+    };
+    let found = admin::inventory(&app.core, &code).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].username, "owen");
+    let soon = InventoryFilter {
+        expiring_days: Some(7),
+        ..Default::default()
+    };
+    assert!(admin::inventory(&app.core, &soon).await.unwrap().is_empty());
+    let unused = InventoryFilter {
+        unused_days: Some(1),
+        ..Default::default()
+    };
+    assert!(
+        admin::inventory(&app.core, &unused)
+            .await
+            .unwrap()
+            .is_empty(),
+        "made today: not unused for a day"
+    );
+    // a reason is required and bounded
+    for bad in ["", "   ", "a\u{0}b"] {
+        assert!(admin::revoke_token(&app.core, &Admin::cli(), id, bad)
+            .await
+            .is_err());
+    }
+    assert!(admin::revoke_token(&app.core, &Admin::cli(), 999_999, "x")
+        .await
+        .is_err());
+    let r = admin::revoke_token(&app.core, &Admin::cli(), id, "Leaked in a CI log")
+        .await
+        .expect("revoke");
+    assert_eq!(r.username, "owen");
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = app
+        .get("/profile/security/tokens?revoked=1", Some(&cookie))
+        .await;
+    assert!(
+        page.body
+            .contains("Revoked by an administrator: Leaked in a CI log"),
+        "the owner sees who and why"
+    );
+    let res = api(&app, "GET", &format!("/api/v1/tokens/{id}"), &reader, None).await;
+    let body = json_of(&res);
+    assert_eq!(body["revoked_by"], "admin");
+    assert_eq!(body["revoked_reason"], "Leaked in a CI log");
+    let revoked = InventoryFilter {
+        status: StatusFilter::Revoked,
+        ..Default::default()
+    };
+    assert_eq!(
+        admin::inventory(&app.core, &revoked).await.unwrap().len(),
+        1
+    );
+    let n = admin::revoke_user_tokens(&app.core, &Admin::cli(), "OWEN", "Left the company")
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the one still active");
+    let ev = events(&app, Some(uid)).await;
+    let revokes: Vec<_> = ev.iter().filter(|e| e.event == "token.revoked").collect();
+    assert_eq!(revokes.len(), 2);
+    assert!(revokes.iter().all(|e| e.actor == "admin"));
+    assert_eq!(revokes[0].details["reason"], "Left the company");
+}
+
+/// Disabling an account signs it out and stops its tokens; enabling it
+/// brings the tokens back; admin rights come and go with audit events.
+async fn disabled_accounts_stop_everything(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "dora").await;
+    let (_, secret) = token(&app, uid, "t", "profile:read").await;
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::OK
+    );
+    let who = Admin::cli();
+    let u = admin::set_disabled(&app.core, &who, "dora", true)
+        .await
+        .unwrap();
+    assert!(u.disabled_at.is_some());
+    let res = app.pat("GET", "/api/v1/me", &secret).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(&res)["error"], "account_disabled");
+    let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "signed out");
+    let res = app.sign_in("dora", support::PW).await;
+    assert!(
+        res.body.contains("This account is disabled"),
+        "{}",
+        res.body
+    );
+    assert!(res.session_cookie().is_none());
+    let res = app.sign_in("dora", "wrong password here").await;
+    assert!(
+        !res.body.contains("disabled"),
+        "no oracle without the password"
+    );
+    admin::set_disabled(&app.core, &who, "dora", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::OK
+    );
+    assert!(!admin::is_admin(&app.db, uid).await.unwrap());
+    admin::set_admin(&app.core, &who, "Dora", true)
+        .await
+        .unwrap();
+    assert!(admin::is_admin(&app.db, uid).await.unwrap());
+    admin::set_admin(&app.core, &who, "dora", true)
+        .await
+        .unwrap();
+    let names: Vec<String> = events(&app, Some(uid))
+        .await
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    for expected in [
+        "account.created",
+        "session.signed_in",
+        "admin.user_disabled",
+        "session.sign_in_failed",
+        "admin.user_enabled",
+        "admin.granted",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    assert_eq!(
+        names.iter().filter(|n| *n == "admin.granted").count(),
+        1,
+        "granting twice records once"
+    );
+    assert!(matches!(
+        admin::set_admin(&app.core, &who, "nobody", true).await,
+        Err(admin::AdminError::NotFound(_))
+    ));
+}
+
+/// Every token action through the API is audited with the client's
+/// address, user agent and request id, edits with before → after, and no
+/// event ever holds a secret. The log is append-only.
+async fn the_audit_log_answers_who_what_where(app: TestApp) {
+    let (uid, _) = support::user(&app, "audrey").await;
+    let (mid, manager) = token(&app, uid, "manager", "tokens:manage").await;
+    let res = api(
+        &app,
+        "POST",
+        "/api/v1/tokens",
+        &manager,
+        Some(serde_json::json!({"name": "ci", "scopes": "tokens:read", "expires_in_days": 7})),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let made = json_of(&res);
+    let (id, secret) = (
+        made["id"].as_i64().unwrap(),
+        made["token"].as_str().unwrap().to_owned(),
+    );
+    api(
+        &app,
+        "PATCH",
+        &format!("/api/v1/tokens/{id}"),
+        &manager,
+        Some(serde_json::json!({"name": "ci-deploy"})),
+    )
+    .await;
+    let regen = api(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{id}/regenerate"),
+        &manager,
+        None,
+    )
+    .await;
+    let new_secret = json_of(&regen)["token"].as_str().unwrap().to_owned();
+    api(
+        &app,
+        "DELETE",
+        &format!("/api/v1/tokens/{id}"),
+        &manager,
+        None,
+    )
+    .await;
+    let history = audit::list(
+        &app.db,
+        &audit::Filter {
+            token_id: Some(id),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "token.revoked",
+            "token.regenerated",
+            "token.edited",
+            "token.created"
+        ]
+    );
+    for e in &history {
+        assert_eq!(e.actor, "token");
+        assert_eq!(e.actor_token_id, Some(mid));
+        assert_eq!(e.ip, "203.0.113.9");
+        assert_eq!(e.user_agent, "governance-test/1.0");
+        assert_eq!(e.request_id, "req-governance-1");
+        let text = e.details.to_string();
+        assert!(
+            !text.contains(&secret) && !text.contains(&new_secret),
+            "no secret in {text}"
+        );
+    }
+    assert_eq!(history[2].details["name"]["before"], "ci");
+    assert_eq!(history[2].details["name"]["after"], "ci-deploy");
+    assert_eq!(history[0].details["by"], "owner");
+    // append-only: an UPDATE is refused by the store itself
+    let tampered = app::on_db!(&app.db, p => sqlx::query("UPDATE audit_events SET event = 'x'").execute(p).await.map(|_| ()));
+    assert!(tampered.is_err(), "audit rows cannot be changed");
+    // a flood of refusals writes a bounded number of rows
+    for _ in 0..30 {
+        let r = api(&app, "GET", "/api/v1/me", &manager, None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let denied = events(&app, Some(uid))
+        .await
+        .into_iter()
+        .filter(|e| e.event == "token.denied")
+        .collect::<Vec<_>>();
+    assert_eq!(denied.len(), 1, "sampled");
+    assert_eq!(denied[0].details["required_scope"], "profile:read");
+}
+
+/// `GET /api/v1/audit`: own events, a cursor, and other users' events
+/// only for an administrator's token with `admin:read`.
+async fn the_audit_api_pages_and_guards_other_users(app: TestApp) {
+    let (uid, _) = support::user(&app, "ann").await;
+    let (_bob, _) = support::user(&app, "bert").await;
+    let (_, reader) = token(&app, uid, "reader", "profile:read").await;
+    for i in 0..4 {
+        token(&app, uid, &format!("t{i}"), "code:read").await;
+    }
+    let res = api(&app, "GET", "/api/v1/audit?limit=2", &reader, None).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let page = json_of(&res);
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().expect("more pages").to_owned();
+    let mut seen = 2;
+    let mut next = Some(cursor);
+    while let Some(c) = next {
+        let p = json_of(
+            &api(
+                &app,
+                "GET",
+                &format!("/api/v1/audit?limit=2&cursor={c}"),
+                &reader,
+                None,
+            )
+            .await,
+        );
+        seen += p["events"].as_array().unwrap().len();
+        for e in p["events"].as_array().unwrap() {
+            assert_eq!(e["user_id"], uid, "own events only");
+        }
+        next = p["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, events(&app, Some(uid)).await.len());
+    for bad in ["limit=0", "limit=9999", "cursor=abc", "since=yesterday"] {
+        let r = api(&app, "GET", &format!("/api/v1/audit?{bad}"), &reader, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert_eq!(json_of(&r)["error"], "invalid_query");
+    }
+    // another user's events: not for an ordinary user's token
+    let r = api(&app, "GET", "/api/v1/audit?user=bert", &reader, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // nor may an ordinary user grant admin:read
+    let err = service::create(
+        &app.core,
+        &Actor::user(uid),
+        &spec("adm", 7, "admin:read profile:read"),
+        "",
+    )
+    .await
+    .expect_err("not an admin");
+    assert!(err.fields()["scopes"].contains("Only administrators"));
+    admin::set_admin(&app.core, &Admin::cli(), "ann", true)
+        .await
+        .unwrap();
+    let (_, auditor) = token(&app, uid, "auditor", "admin:read profile:read").await;
+    let r = api(&app, "GET", "/api/v1/audit?user=bert", &auditor, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let p = json_of(&r);
+    let evs = p["events"].as_array().unwrap();
+    assert!(!evs.is_empty() && evs.iter().all(|e| e["username"] == "bert"));
+    let r = api(&app, "GET", "/api/v1/audit?user=*", &auditor, None).await;
+    assert!(json_of(&r)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"] == "admin.granted"));
+    let r = api(&app, "GET", "/api/v1/audit?user=nobody", &auditor, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // demoted: the same token can no longer read others' events
+    admin::set_admin(&app.core, &Admin::cli(), "ann", false)
+        .await
+        .unwrap();
+    let r = api(&app, "GET", "/api/v1/audit?user=bert", &auditor, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// The housekeeping job runs once per period across every instance, and
+/// prunes audit events past retention.
+async fn housekeeping_runs_once_across_instances(app: TestApp) {
+    let (_, second) = app.second_instance().await;
+    assert!(
+        app.core.housekeeping().await.unwrap(),
+        "the first claim wins"
+    );
+    assert!(
+        !second.housekeeping().await.unwrap(),
+        "the other instance skips"
+    );
+    assert!(
+        !app.core.housekeeping().await.unwrap(),
+        "and so does a second try"
+    );
+    let old = match app.backend {
+        support::Backend::Sqlite => "2020-01-01T00:00:00Z",
+        support::Backend::Postgres => "2020-01-01T00:00:00+00:00",
+    };
+    app.exec(&format!(
+        "INSERT INTO audit_events (at, event, actor) VALUES ('{old}', 'token.created', 'system')"
+    ))
+    .await;
+    let before = events(&app, None).await.len();
+    let pruned = audit::prune(&app.db, Duration::from_secs(365 * 24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(events(&app, None).await.len(), before - 1);
+}
+
+async fn cli_async(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let (url, args, stdin) = (
+        app.url.clone(),
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        stdin.map(str::to_owned),
+    );
+    tokio::task::spawn_blocking(move || run_cli(&url, &args, stdin.as_deref()))
+        .await
+        .expect("cli")
+}
+
+/// Runs `tessera admin ARGS` on the store at `url`, feeding `stdin`;
+/// (success, stdout, stderr).
+fn run_cli(url: &str, args: &[String], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("admin")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tessera admin");
+    {
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every `tessera admin` command, on the test's store, with `--json`.
+async fn the_admin_cli_does_everything(app: TestApp) {
+    let (ok, out, err) = cli_async(&app, &["create-user", "carol", "--json"], Some("")).await;
+    assert!(ok, "{err}");
+    let made: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let generated = made["password"]
+        .as_str()
+        .expect("generated password")
+        .to_owned();
+    assert_eq!(generated.len(), 20);
+    let res = app.sign_in("carol", &generated).await;
+    assert!(
+        res.session_cookie().is_some(),
+        "the printed password signs in"
+    );
+    let (ok, out, _) = cli_async(
+        &app,
+        &["create-user", "dave", "--json"],
+        Some("correct horse battery staple\n"),
+    )
+    .await;
+    assert!(ok);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["password"].is_null(),
+        "a given password is not printed"
+    );
+    assert!(app
+        .sign_in("dave", "correct horse battery staple")
+        .await
+        .session_cookie()
+        .is_some());
+    let (ok, _, err) = cli_async(&app, &["create-user", "eve"], Some("password\n")).await;
+    assert!(!ok && !err.is_empty(), "weak passwords are refused: {err}");
+    let (ok, _, err) = cli_async(&app, &["create-user", "carol"], Some("")).await;
+    assert!(!ok && err.contains("already taken"), "{err}");
+    let (ok, out, _) = cli_async(&app, &["grant-admin", "carol", "--json"], None).await;
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["is_admin"],
+        true
+    );
+    let (ok, out, _) = cli_async(&app, &["users", "--json"], None).await;
+    assert!(ok);
+    let users: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    let (ok, out, _) = cli_async(&app, &["users"], None).await;
+    assert!(
+        ok && out.contains("USERNAME") && out.contains("carol"),
+        "{out}"
+    );
+    let uid = made["id"].as_i64().unwrap();
+    let (tid, secret) = token(&app, uid, "ci", "profile:read").await;
+    let (ok, out, _) = cli_async(
+        &app,
+        &["tokens", "--json", "--user", "carol", "--status", "all"],
+        None,
+    )
+    .await;
+    assert!(ok);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["token"]["id"], tid);
+    assert!(!out.contains(&secret));
+    let (ok, _, err) = cli_async(&app, &["tokens", "--status", "sideways"], None).await;
+    assert!(!ok && err.contains("--status"), "{err}");
+    let (ok, out, _) = cli_async(
+        &app,
+        &["policy", "set", "max_lifetime_days", "90", "--json"],
+        None,
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["max_lifetime_days"],
+        "90"
+    );
+    let (ok, _, err) = cli_async(
+        &app,
+        &["policy", "set", "max_lifetime_days", "forever"],
+        None,
+    )
+    .await;
+    assert!(!ok && err.contains("1 to 3650"), "{err}");
+    let (ok, out, _) = cli_async(&app, &["policy", "show"], None).await;
+    assert!(ok && out.contains("max_lifetime_days") && out.contains("90"));
+    // the running instance sees the new policy within a second
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while app.core.policies().max_lifetime_days != Some(90) {
+        assert!(
+            Instant::now() < deadline,
+            "policy not seen by the running instance"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // revoke-token reaches the running instance (whose cache holds the
+    // token) within a second
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::OK
+    );
+    let (ok, _, err) = cli_async(&app, &["revoke-token", &tid.to_string()], None).await;
+    assert!(
+        !ok && err.contains("--reason"),
+        "a reason is required: {err}"
+    );
+    let start = Instant::now();
+    let (ok, out, err) = cli_async(
+        &app,
+        &[
+            "revoke-token",
+            &tid.to_string(),
+            "--reason",
+            "rotated by security",
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Revoked token"));
+    loop {
+        let s = app.pat("GET", "/api/v1/me", &secret).await.status;
+        if s == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "revocation not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "CLI revoke seen by the running instance after {:?} (including the CLI's start)",
+        start.elapsed()
+    );
+    let (_, second) = token(&app, uid, "second", "profile:read").await;
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &second).await.status,
+        StatusCode::OK
+    );
+    let (ok, _, _) = cli_async(&app, &["disable-user", "carol"], None).await;
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while app.pat("GET", "/api/v1/me", &second).await.status != StatusCode::UNAUTHORIZED {
+        assert!(Instant::now() < deadline, "disable not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ok, _, _) = cli_async(&app, &["enable-user", "carol"], None).await;
+    assert!(ok);
+    let (ok, out, _) = cli_async(
+        &app,
+        &[
+            "revoke-user-tokens",
+            "carol",
+            "--reason",
+            "offboarding",
+            "--json",
+        ],
+        None,
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["revoked"],
+        1
+    );
+    let (ok, _, _) = cli_async(&app, &["revoke-admin", "carol"], None).await;
+    assert!(ok);
+    let (ok, out, _) = cli_async(&app, &["audit", "--json", "--user", "carol"], None).await;
+    assert!(ok);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    for expected in [
+        "admin.user_created",
+        "admin.granted",
+        "token.revoked",
+        "admin.user_disabled",
+        "admin.user_enabled",
+        "admin.revoked",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let (ok, out, _) = cli_async(
+        &app,
+        &[
+            "audit",
+            "--token",
+            &tid.to_string(),
+            "--since",
+            "2020-01-01",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        ok && out.contains("token.revoked") && out.contains("rotated by security"),
+        "{out}"
+    );
+    let (ok, _, err) = cli_async(&app, &["audit", "--since", "last tuesday"], None).await;
+    assert!(!ok && err.contains("--since"));
+    let (ok, _, err) = cli_async(&app, &["grant-admin", "nobody"], None).await;
+    assert!(!ok && err.contains("no user"), "{err}");
+}
+
+on_both_backends!(
+    policies_refuse_what_breaks_them,
+    old_tokens_are_blocked_at_use_and_come_back,
+    admins_revoke_with_a_reason_the_owner_sees,
+    disabled_accounts_stop_everything,
+    the_audit_log_answers_who_what_where,
+    the_audit_api_pages_and_guards_other_users,
+    housekeeping_runs_once_across_instances,
+    the_admin_cli_does_everything,
+);
