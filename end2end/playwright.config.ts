@@ -9,6 +9,11 @@ export const baseURL = `http://127.0.0.1:${port}`;
 // action asks for the password (sessions.spec.ts).
 const sudoPort = port + 1;
 export const sudoURL = `http://127.0.0.1:${sudoPort}`;
+// A third server for governance.spec.ts: its policies are changed with
+// `tessera admin` on its own database, which no other spec uses.
+const govPort = port + 2;
+export const govURL = `http://127.0.0.1:${govPort}`;
+export const govDatabase = `sqlite://${dataDir}/e2e-gov.db`;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -47,7 +52,11 @@ export default defineConfig({
       use: { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 },
     },
   ],
-  webServer: [server(port, "e2e", {}), server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" })],
+  webServer: [
+    server(port, "e2e", {}),
+    server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" }),
+    server(govPort, "e2e-gov", {}),
+  ],
 });
 
 /** The release binary on its own port and SQLite file. */

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod audit;
 pub mod model;
 pub mod scopes;

@@ -11,6 +11,9 @@ pub struct CurrentUser {
     pub id: i64,
     /// The name the user signs in with, as they registered it.
     pub username: String,
+    /// Whether the user is an administrator (the Administration pages).
+    #[serde(default)]
+    pub is_admin: bool,
 }
 
 /// Everything the shell needs to render the header and the auth pages.

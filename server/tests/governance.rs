@@ -851,7 +851,315 @@ async fn the_admin_cli_does_everything(app: TestApp) {
     assert!(!ok && err.contains("no user"), "{err}");
 }
 
+/// The administration pages and their forms: administrators only (404 for
+/// anyone else, on every route), sudo mode for changes, field errors that
+/// keep what was typed, and every change audited with the page's client.
+async fn admin_pages_work_for_admins_and_do_not_exist_for_others(app: TestApp) {
+    let (admin_id, admin_cookie) = support::user(&app, "root").await;
+    let (uid, user_cookie) = support::user(&app, "joe").await;
+    admin::set_admin(&app.core, &Admin::cli(), "root", true)
+        .await
+        .unwrap();
+    let (id, secret) = token(&app, uid, "deploy", "code:write").await;
+    let pages = app::ui::admin::ADMIN_PAGES;
+    for page in pages {
+        let res = app.get(page, Some(&user_cookie)).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{page} for a non-admin");
+        assert!(res.body.contains("Page not found"));
+        assert!(!res.body.contains("deploy"), "nothing leaks");
+        let res = app.get(page, Some(&admin_cookie)).await;
+        assert_eq!(res.status, StatusCode::OK, "{page} for the admin");
+    }
+    // the administration server functions answer a non-admin as missing
+    for rpc in [
+        "/rpc/admin/tokens",
+        "/rpc/admin/users",
+        "/rpc/admin/policies",
+        "/rpc/admin/audit",
+    ] {
+        let body = match rpc {
+            "/rpc/admin/tokens" => {
+                r#"{"filter":{"user_id":null,"status":"All","scope":null,"expiring_days":null,"unused_days":null}}"#
+            }
+            "/rpc/admin/users" => r#"{"search":""}"#,
+            "/rpc/admin/audit" => r#"{"user":"","token":null,"since":"","before":null}"#,
+            _ => "{}",
+        };
+        let call = |cookie: &str| {
+            Request::builder()
+                .method("POST")
+                .uri(rpc)
+                .header("content-type", "application/json")
+                .header("cookie", format!("tessera_session={cookie}"))
+                .body(Body::from(body))
+                .expect("request")
+        };
+        let res = app.request(call(&user_cookie)).await;
+        assert_eq!(
+            res.status,
+            StatusCode::NOT_FOUND,
+            "{rpc} for a non-admin: {}",
+            res.body
+        );
+        assert!(!res.body.contains("deploy"));
+        let res = app.request(call(&admin_cookie)).await;
+        assert_eq!(
+            res.status,
+            StatusCode::OK,
+            "{rpc} for the admin: {}",
+            res.body
+        );
+    }
+    for (path, _) in app::ui::admin::ADMIN_POSTS {
+        let res = app
+            .post_form(
+                path,
+                &[
+                    ("only", &id.to_string()),
+                    ("reason", "x"),
+                    ("action", "disable:root"),
+                    ("sudo_password", support::PW),
+                ],
+                Some(&user_cookie),
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::NOT_FOUND,
+            "POST {path} for a non-admin"
+        );
+    }
+    assert_eq!(
+        app.pat("GET", "/gateway/check", &secret).await.status,
+        StatusCode::NO_CONTENT,
+        "works before"
+    );
+    // the inventory shows joe's token, filtered by user
+    let res = app
+        .get("/admin/tokens?user=joe&status=all", Some(&admin_cookie))
+        .await;
+    assert!(res.body.contains("deploy") && res.body.contains("joe"));
+    let res = app
+        .get("/admin/tokens?user=nobody", Some(&admin_cookie))
+        .await;
+    assert!(!res.body.contains("deploy"));
+    // revoking needs a reason and the password (sudo window of 0 in this test)
+    let revoke = |fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        let cookie = admin_cookie.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/admin/tokens/revoke", &pairs, Some(&cookie))
+                .await
+        }
+    };
+    let res = revoke(vec![
+        ("only", id.to_string()),
+        ("reason", "  ".into()),
+        ("sudo_password", support::PW.into()),
+    ])
+    .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("Give a reason"));
+    let res = revoke(vec![
+        ("only", id.to_string()),
+        ("reason", "Leaked".into()),
+        ("sudo_password", "wrong".into()),
+    ])
+    .await;
+    assert!(
+        res.status.is_client_error() && res.status != StatusCode::NOT_FOUND,
+        "{}",
+        res.status
+    );
+    assert!(res.body.contains("Leaked"), "the reason is kept");
+    let res = revoke(vec![
+        ("id", id.to_string()),
+        ("reason", "Leaked in a CI log".into()),
+        ("sudo_password", support::PW.into()),
+        ("back", "user=joe&status=all&evil=1".into()),
+    ])
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(
+        res.location(),
+        Some("/admin/tokens?user=joe&status=all&done=1")
+    );
+    assert_eq!(
+        app.pat("GET", "/gateway/check", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = app
+        .get("/profile/security/tokens?revoked=1", Some(&user_cookie))
+        .await;
+    assert!(page
+        .body
+        .contains("Revoked by an administrator: Leaked in a CI log"));
+    // the owner's Activity shows it, and the token's history
+    let activity = app
+        .get(
+            &format!("/profile/security/activity?token={id}"),
+            Some(&user_cookie),
+        )
+        .await;
+    assert!(
+        activity.body.contains("Token revoked") && activity.body.contains("administrator root"),
+        "{}",
+        support::strip_tags(&activity.body)
+    );
+    // users: disable, then enable; not yourself
+    let act = |action: String| {
+        let app = &app;
+        let cookie = admin_cookie.clone();
+        async move {
+            app.post_form(
+                "/admin/users/action",
+                &[("action", action.as_str()), ("sudo_password", support::PW)],
+                Some(&cookie),
+            )
+            .await
+        }
+    };
+    let res = act("disable:joe".into()).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/profile/security/tokens", Some(&user_cookie))
+            .await
+            .status,
+        StatusCode::SEE_OTHER,
+        "joe is signed out"
+    );
+    let res = act("disable:root".into()).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("cannot disable yourself"));
+    assert_eq!(act("enable:joe".into()).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        act("grant:nobody".into()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // policies: a bad value is a field error, nothing saved; a good one is
+    let res = app
+        .post_form(
+            "/admin/policies",
+            &[
+                ("max_lifetime_days", "forever"),
+                ("forbid_full_access", "false"),
+                ("forbid_full_access", "true"),
+                ("sudo_password", support::PW),
+            ],
+            Some(&admin_cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("1 to 3650") && res.body.contains("forever"));
+    assert_eq!(app.core.policies().forbid_full_access, false);
+    let res = app
+        .post_form(
+            "/admin/policies",
+            &[
+                ("max_lifetime_days", "90"),
+                ("forbid_full_access", "false"),
+                ("forbid_full_access", "true"),
+                ("allowed_scopes", ""),
+                ("sudo_password", support::PW),
+            ],
+            Some(&admin_cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let p = app.core.policies();
+    assert_eq!(
+        (p.max_lifetime_days, p.forbid_full_access),
+        (Some(90), true)
+    );
+    let audit = app.get("/admin/audit", Some(&admin_cookie)).await;
+    let text = support::strip_tags(&audit.body);
+    for words in [
+        "Policy changed",
+        "Account disabled",
+        "Account enabled",
+        "Token revoked",
+    ] {
+        assert!(text.contains(words), "{words} in the audit log");
+    }
+    let by_admin: Vec<_> = events(&app, None)
+        .await
+        .into_iter()
+        .filter(|e| e.actor == "admin")
+        .collect();
+    assert!(by_admin.len() >= 5);
+    assert!(by_admin
+        .iter()
+        .all(|e| e.actor_user_id == Some(admin_id) || e.event == "admin.granted"));
+    assert!(by_admin
+        .iter()
+        .filter(|e| e.actor_user_id == Some(admin_id))
+        .all(|e| e.ip == "198.51.100.1"));
+}
+
+/// Token actions through the page's plain forms and its server functions
+/// are audited like API ones: the person, the client address (through the
+/// trusted proxy), user agent and request id.
+async fn page_and_server_function_actions_are_audited(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "paula").await;
+    let res = app
+        .post_form(
+            "/profile/security/tokens/new",
+            &[
+                ("name", "no-js"),
+                ("expiry", "30"),
+                ("scope_mode", "custom"),
+                ("scope_code", "read"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "the secret page");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/rpc/tokens/create")
+        .header("content-type", "application/json")
+        .header("cookie", format!("tessera_session={cookie}"))
+        .header("x-forwarded-for", "192.0.2.44")
+        .header("x-request-id", "rpc-req-7")
+        .header("user-agent", "Dialog/1.0")
+        .body(Body::from(r#"{"form":{"name":"rpc","expiry":"7","scope_mode":"custom","levels":{"wiki":"read"}},"sudo_password":""}"#))
+        .unwrap();
+    let res = app.request(req).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let created: Vec<_> = events(&app, Some(uid))
+        .await
+        .into_iter()
+        .filter(|e| e.event == "token.created")
+        .collect();
+    assert_eq!(created.len(), 2);
+    let rpc = &created[0];
+    assert_eq!((rpc.actor.as_str(), rpc.actor_user_id), ("user", Some(uid)));
+    assert_eq!(
+        (
+            rpc.ip.as_str(),
+            rpc.request_id.as_str(),
+            rpc.user_agent.as_str()
+        ),
+        ("192.0.2.44", "rpc-req-7", "Dialog/1.0")
+    );
+    assert_eq!(rpc.details["name"], "rpc");
+    assert_eq!(created[1].ip, "198.51.100.1", "the plain form's client");
+    assert!(
+        !created[1].request_id.is_empty(),
+        "a request id is always recorded"
+    );
+    let activity = app.get("/profile/security/activity", Some(&cookie)).await;
+    let text = support::strip_tags(&activity.body);
+    assert!(
+        text.contains("Token created") && text.contains("by you") && text.contains("192.0.2.44"),
+        "{text}"
+    );
+}
+
 on_both_backends!(
+    page_and_server_function_actions_are_audited,
+    admin_pages_work_for_admins_and_do_not_exist_for_others with support::Options { sudo_window: Duration::ZERO, ..Default::default() },
     policies_refuse_what_breaks_them,
     old_tokens_are_blocked_at_use_and_come_back,
     admins_revoke_with_a_reason_the_owner_sees,

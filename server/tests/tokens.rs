@@ -677,6 +677,7 @@ async fn server_functions_need_a_session(app: TestApp) {
     let _ = CurrentUser {
         id: 0,
         username: String::new(),
+        is_admin: false,
     };
 }
 

@@ -134,6 +134,7 @@ pub async fn sign_up(
         CurrentUser {
             id,
             username: username.to_owned(),
+            is_admin: false,
         },
         session,
     ))
@@ -183,20 +184,30 @@ pub async fn sign_in(
     };
     // a name no account can have (bad characters, NUL…) is looked up by
     // no query; it still costs the same hash below
-    type Found = (i64, String, String, Option<chrono::DateTime<chrono::Utc>>);
+    type Found = (
+        i64,
+        String,
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+        bool,
+    );
     let row: Option<Found> = if rules::username_problem(username).is_some() {
         None
     } else {
         on_db!(&core.db, pool => sqlx::query_as(
-            "SELECT id, username, password_hash, disabled_at FROM users WHERE username_key = $1",
+            "SELECT id, username, password_hash, disabled_at, is_admin FROM users WHERE username_key = $1",
         )
         .bind(&attempt.account)
         .fetch_optional(pool)
         .await)?
     };
     let (user, hash, disabled) = match row {
-        Some((id, name, hash, disabled)) => (
-            Some(CurrentUser { id, username: name }),
+        Some((id, name, hash, disabled, is_admin)) => (
+            Some(CurrentUser {
+                id,
+                username: name,
+                is_admin,
+            }),
             Some(hash),
             disabled.is_some(),
         ),

@@ -11,11 +11,11 @@ use super::{
     tokens::{self as token_service, TokenError},
     Core,
 };
+pub use crate::admin::{InventoryFilter, InventoryRow, StatusFilter, UserRow};
 use crate::model::rules;
 use crate::scopes::Scopes;
-use crate::tokens::{policy::Policies, Status, TokenView};
+use crate::tokens::{policy::Policies, Status};
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Why an administrative action did not go through.
@@ -72,23 +72,6 @@ impl Admin {
             self.client.as_ref(),
         )
     }
-}
-
-/// An account as administrators see it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UserRow {
-    /// The user's id.
-    pub id: i64,
-    /// The user's name.
-    pub username: String,
-    /// Whether the user is an administrator.
-    pub is_admin: bool,
-    /// When the account was disabled, if it is.
-    pub disabled_at: Option<DateTime<Utc>>,
-    /// When the account was created.
-    pub created_at: DateTime<Utc>,
-    /// The user's active tokens.
-    pub active_tokens: i64,
 }
 
 /// Reads the stored policies.
@@ -377,80 +360,6 @@ pub fn generate_password() -> String {
         .collect()
 }
 
-/// Which tokens the inventory lists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StatusFilter {
-    /// Active only (the default).
-    #[default]
-    Active,
-    /// Expired only.
-    Expired,
-    /// Revoked only.
-    Revoked,
-    /// Every token.
-    All,
-}
-
-impl StatusFilter {
-    /// Reads `active`, `expired`, `revoked` or `all`.
-    pub fn parse(s: &str) -> Option<StatusFilter> {
-        match s {
-            "active" => Some(StatusFilter::Active),
-            "expired" => Some(StatusFilter::Expired),
-            "revoked" => Some(StatusFilter::Revoked),
-            "all" => Some(StatusFilter::All),
-            _ => None,
-        }
-    }
-
-    /// The filter's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusFilter::Active => "active",
-            StatusFilter::Expired => "expired",
-            StatusFilter::Revoked => "revoked",
-            StatusFilter::All => "all",
-        }
-    }
-
-    fn admits(self, s: Status) -> bool {
-        matches!(
-            (self, s),
-            (StatusFilter::All, _)
-                | (StatusFilter::Active, Status::Active)
-                | (StatusFilter::Expired, Status::Expired)
-                | (StatusFilter::Revoked, Status::Revoked)
-        )
-    }
-}
-
-/// The inventory's filters (all optional).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct InventoryFilter {
-    /// Tokens of this user only.
-    pub user_id: Option<i64>,
-    /// Which statuses.
-    pub status: StatusFilter,
-    /// Tokens whose scopes include this one (`code:write`; `full`: Full
-    /// access only).
-    pub scope: Option<String>,
-    /// Active tokens expiring within this many days.
-    pub expiring_days: Option<u32>,
-    /// Tokens not used for this many days (never used: since creation).
-    pub unused_days: Option<u32>,
-}
-
-/// One token in the inventory, with its owner.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InventoryRow {
-    /// The owner's id.
-    pub user_id: i64,
-    /// The owner's name.
-    pub username: String,
-    /// The token (never its secret).
-    pub token: TokenView,
-}
-
 /// The most rows one inventory query returns.
 pub const INVENTORY_MAX: usize = 5_000;
 
@@ -493,6 +402,7 @@ pub async fn inventory(core: &Core, f: &InventoryFilter) -> Result<Vec<Inventory
             user_id,
             username,
             token,
+            status,
         });
         if out.len() >= INVENTORY_MAX {
             break;
@@ -551,6 +461,7 @@ pub async fn revoke_token(
     Ok(InventoryRow {
         user_id: owner,
         username,
+        status: token.status(now()),
         token,
     })
 }

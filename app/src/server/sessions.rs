@@ -170,9 +170,10 @@ pub async fn lookup(
         DateTime<Utc>,
         String,
         String,
+        bool,
     );
     let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
-        "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent ",
+        "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent, u.is_admin ",
         "FROM sessions s JOIN users u ON u.id = s.user_id ",
         "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
     ))
@@ -181,7 +182,7 @@ pub async fn lookup(
     .bind(seen_since(at, config.session_idle))
     .fetch_optional(pool)
     .await)?;
-    let Some((id, username, handle, password_at, seen, ip, agent)) = row else {
+    let Some((id, username, handle, password_at, seen, ip, agent, is_admin)) = row else {
         return Ok(None);
     };
     let (ip_now, agent_now) = (client.ip.to_string(), bounded_agent(&client.agent));
@@ -199,7 +200,11 @@ pub async fn lookup(
     }
     let sudo = Duration::from_std(config.sudo_window).unwrap_or(Duration::zero());
     Ok(Some(Session {
-        user: CurrentUser { id, username },
+        user: CurrentUser {
+            id,
+            username,
+            is_admin,
+        },
         handle,
         password_at,
         in_sudo: at - password_at < sudo,

@@ -1,7 +1,9 @@
 //! Pages and components. Forms are plain HTML forms that post to the server,
 //! so every core flow works before (or without) the WASM bundle.
 
+pub mod admin;
 pub mod auth;
+mod events;
 mod fields;
 mod modal;
 mod security;
@@ -117,6 +119,26 @@ pub fn App() -> impl IntoView {
                         path=path!("/profile/security/sessions")
                         view=|| view! { <WithSession render=|info| view! { <security::Sessions info /> } /> }
                     />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/activity")
+                        view=|| view! { <WithSession render=|info| view! { <security::Activity info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/admin/tokens")
+                        view=|| view! { <WithSession render=|info| view! { <admin::AdminTokens info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/admin/users")
+                        view=|| view! { <WithSession render=|info| view! { <admin::AdminUsers info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/admin/policies")
+                        view=|| view! { <WithSession render=|info| view! { <admin::AdminPolicies info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/admin/audit")
+                        view=|| view! { <WithSession render=|info| view! { <admin::AdminAudit info /> } /> }
+                    />
                 </Routes>
             </main>
         </Router>
@@ -198,6 +220,7 @@ fn ProfileMenu(user: CurrentUser) -> impl IntoView {
                 <p class="menu-heading">"Signed in as " <strong>{user.username.clone()}</strong></p>
                 <a role="menuitem" href="/profile/security/tokens">"Security"</a>
                 <a role="menuitem" href="/profile/security/password">"Change password"</a>
+                {user.is_admin.then(|| view! { <a role="menuitem" href="/admin/tokens">"Administration"</a> })}
                 <form method="post" action="/signout">
                     <button role="menuitem" type="submit" class="menu-button">"Sign out"</button>
                 </form>

@@ -14,6 +14,7 @@ pub(crate) enum Section {
     Tokens,
     Password,
     Sessions,
+    Activity,
 }
 
 /// The security settings' side navigation.
@@ -26,6 +27,7 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
             <a href="/profile/security/tokens" aria-current=aria(Section::Tokens)>"Personal access tokens"</a>
             <a href="/profile/security/password" aria-current=aria(Section::Password)>"Password"</a>
             <a href="/profile/security/sessions" aria-current=aria(Section::Sessions)>"Sessions"</a>
+            <a href="/profile/security/activity" aria-current=aria(Section::Activity)>"Activity"</a>
         </nav>
     }
 }
@@ -194,5 +196,58 @@ fn SessionRow(s: SessionView) -> impl IntoView {
                 </button>
             })}
         </li>
+    }
+}
+
+/// Where Security → Activity lives (`?token=ID`: one token's history).
+pub const ACTIVITY: &str = "/profile/security/activity";
+
+/// Profile → Security → Activity: what happened to your account and
+/// tokens, who did it and from where (newest first); `?token=ID` narrows
+/// it to one token's history.
+#[component]
+pub fn Activity(
+    /// The visitor.
+    info: SessionInfo,
+) -> impl IntoView {
+    let query = use_query_map();
+    let token =
+        Memo::new(move |_| query.with(|q| q.get("token").and_then(|t| t.parse::<i64>().ok())));
+    let before =
+        Memo::new(move |_| query.with(|q| q.get("before").and_then(|t| t.parse::<i64>().ok())));
+    let events = Resource::new_blocking(
+        move || (token.get(), before.get()),
+        |(token, before)| super::events::list_activity(token, before),
+    );
+    let viewer = info.user.as_ref().map(|u| u.id);
+    view! {
+        <Title text="Activity · Tessera" />
+        <div class="settings">
+            <SecurityNav current=Section::Activity />
+            <section class="settings-body" aria-labelledby="activity-heading">
+                <h1 id="activity-heading">"Activity"</h1>
+                <p class="lead">
+                    {move || match token.get() {
+                        Some(t) => format!("The history of token {t}: who created, changed, used it from where and revoked it."),
+                        None => "What happened to your account and tokens, who did it and from where.".to_string(),
+                    }}
+                </p>
+                {move || token.get().map(|_| view! { <p><a href=ACTIVITY>"All activity"</a></p> })}
+                <Suspense fallback=|| view! { <p class="loading">"Loading activity…"</p> }>
+                    {move || Suspend::new(async move {
+                        match events.await {
+                            Ok(list) => {
+                                let older = Callback::new(move |id: i64| match token.get_untracked() {
+                                    Some(t) => format!("{ACTIVITY}?token={t}&before={id}"),
+                                    None => format!("{ACTIVITY}?before={id}"),
+                                });
+                                view! { <super::events::EventList events=list viewer older /> }.into_any()
+                            }
+                            Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </section>
+        </div>
     }
 }

@@ -207,15 +207,41 @@ pub struct TokenPolicy {
     pub now: chrono::DateTime<chrono::Utc>,
     /// A fresh id for a create form rendered on the server.
     pub form_id: String,
+    /// The organization's policies that apply to new tokens, in words.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// The operator's limits and the server clock, for the expiry picker.
 #[server(prefix = "/rpc", endpoint = "tokens/policy", input = Json)]
 pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     let (state, _) = ssr::context()?;
+    let p = state.core.policies();
+    let operator = state.core.config.max_token_days;
+    let mut notes = Vec::new();
+    let max_days = match p.max_lifetime_days {
+        Some(d) if d < operator => {
+            notes.push(format!("Tokens live at most {d} days."));
+            d
+        }
+        _ => operator,
+    };
+    if p.forbid_full_access {
+        notes.push("Full access is not allowed: choose the scopes the token needs.".into());
+    }
+    if let Some(s) = &p.allowed_scopes {
+        notes.push(format!("Tokens may be granted at most: {}.", s.summary()));
+    }
+    if let Some(n) = p.max_active_tokens_per_user {
+        notes.push(format!("You may have at most {n} active tokens."));
+    }
+    if let Some(n) = p.inactive_days {
+        notes.push(format!("A token not used for {n} days stops working."));
+    }
     Ok(TokenPolicy {
-        max_days: state.core.config.max_token_days,
+        max_days,
         now: crate::server::db::now(),
         form_id: crate::server::secret::form_id(),
+        notes,
     })
 }

@@ -50,6 +50,9 @@ pub fn TokenFormFields(
     current_expiry: Option<DateTime<Utc>>,
     /// The session is in sudo mode: "Full access" needs no password.
     sudo: bool,
+    /// The organization's policies that apply, in words.
+    #[prop(optional)]
+    notes: Vec<String>,
 ) -> impl IntoView {
     let editing = current_expiry.is_some();
     let initial_expiry = if form.expiry.is_empty() {
@@ -81,7 +84,16 @@ pub fn TokenFormFields(
     };
     let is_full = scope_mode == "full";
 
+    let notes = (!notes.is_empty()).then(|| {
+        view! {
+            <div class="policy-notes" role="note" aria-label="Your organization's token policies">
+                <p><strong>"Your organization's policies"</strong></p>
+                <ul>{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
+            </div>
+        }
+    });
     view! {
+        {notes}
         <input type="hidden" name="form_id" value=form.form_id.clone() />
         <div class="field" class:has-error=move || err("name")().is_some()>
             <label for="token-name">"Name"</label>

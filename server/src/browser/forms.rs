@@ -52,7 +52,12 @@ where
     }
 }
 
-async fn answer_error(state: &AppState, parts: &Parts, page: &str, err: AccountError) -> Response {
+pub(super) async fn answer_error(
+    state: &AppState,
+    parts: &Parts,
+    page: &str,
+    err: AccountError,
+) -> Response {
     match err {
         AccountError::Invalid(fb) => {
             render_page(state, parts, page, fb, StatusCode::UNPROCESSABLE_ENTITY).await

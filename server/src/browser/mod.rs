@@ -4,6 +4,7 @@
 //! sign-in guard and the cross-site check; assets get none of them. Unknown
 //! paths get the app's 404 page.
 
+pub mod admin_forms;
 pub mod assets;
 pub mod forms;
 pub mod pages;
@@ -40,7 +41,10 @@ pub fn page_paths() -> Vec<String> {
 /// tried with another user's id).
 pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
     let tokens = app::ui::tokens::BASE;
-    vec![
+    let admin = admin_forms::routes()
+        .into_iter()
+        .map(|(path, route)| (path.to_owned(), route));
+    let mut routes = vec![
         ("/signin".into(), post(forms::sign_in)),
         ("/signup".into(), post(forms::sign_up)),
         ("/signout".into(), post(forms::sign_out)),
@@ -63,7 +67,9 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
             format!("{tokens}/{{id}}/regenerate"),
             post(token_forms::regenerate),
         ),
-    ]
+    ];
+    routes.extend(admin);
+    routes
 }
 
 /// Every browser route with its layers, and the static bundle.

@@ -47,6 +47,14 @@ async fn render(state: &AppState, feedback: FormFeedback, req: Request) -> Respo
     handler(req).await.into_response()
 }
 
+/// The app's "not found" page for `req` (also what a non-administrator
+/// gets from an administration route: as if it did not exist).
+pub async fn not_found_for(state: &AppState, req: Request) -> Response {
+    let mut res = render(state, FormFeedback::default(), req).await;
+    *res.status_mut() = StatusCode::NOT_FOUND;
+    res
+}
+
 /// The browser router's fallback: the app's "not found" page.
 pub async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     let mut res = render(&state, FormFeedback::default(), req).await;

@@ -73,7 +73,8 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
 pub async fn guard(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let signed_in = req.extensions().get::<CurrentUser>().is_some();
-    if !signed_in && (path == "/profile" || path.starts_with("/profile/")) {
+    let guarded = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if !signed_in && (guarded("/profile") || guarded("/admin")) {
         let target = req
             .uri()
             .path_and_query()

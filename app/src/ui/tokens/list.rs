@@ -228,6 +228,7 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                 })}
             </dl>
             <div class="token-actions">
+                <a class="button" href=format!("/profile/security/activity?token={id}") aria-label=format!("History of {name}")>"History"</a>
                 {(status == Status::Active).then(|| view! {
                     <a class="button" href=format!("{BASE}/{id}/edit") on:click=on_edit aria-label=format!("Edit {name}")>"Edit"</a>
                     <a class="button" href=format!("{BASE}/{id}/regenerate") on:click=on_regen aria-label=format!("Regenerate {name}")>"Regenerate"</a>
