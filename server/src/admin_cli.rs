@@ -241,7 +241,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
         ),
         AdminCommand::CreateUser { username } => {
             let (password, generated) = new_password();
-            let u = admin::create_user(core, &who, &username, &password).await?;
+            let u = admin::create_user(core, &who, &username, &password, generated).await?;
             if json {
                 let mut v = json!(u);
                 if generated {
@@ -251,7 +251,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
             } else {
                 print_user(false, &u);
                 if generated {
-                    println!("\nPassword (shown once; the user should change it after signing in):\n{password}");
+                    println!("\nOne-time password (shown once; it signs in once, then the user chooses their own):\n{password}");
                 }
             }
         }

@@ -972,7 +972,8 @@ async fn admin_pages_work_for_admins_and_do_not_exist_for_others(app: TestApp) {
         "{}",
         res.status
     );
-    assert!(res.body.contains("Leaked"), "the reason is kept");
+    assert!(res.body.contains("value=\"Leaked\""), "the reason is kept");
+    assert!(res.body.contains("That is not your current password."));
     let res = revoke(vec![
         ("id", id.to_string()),
         ("reason", "Leaked in a CI log".into()),

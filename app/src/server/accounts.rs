@@ -135,6 +135,7 @@ pub async fn sign_up(
             id,
             username: username.to_owned(),
             is_admin: false,
+            must_change_password: false,
         },
         session,
     ))
@@ -190,23 +191,25 @@ pub async fn sign_in(
         String,
         Option<chrono::DateTime<chrono::Utc>>,
         bool,
+        bool,
     );
     let row: Option<Found> = if rules::username_problem(username).is_some() {
         None
     } else {
         on_db!(&core.db, pool => sqlx::query_as(
-            "SELECT id, username, password_hash, disabled_at, is_admin FROM users WHERE username_key = $1",
+            "SELECT id, username, password_hash, disabled_at, is_admin, must_change_password FROM users WHERE username_key = $1",
         )
         .bind(&attempt.account)
         .fetch_optional(pool)
         .await)?
     };
     let (user, hash, disabled) = match row {
-        Some((id, name, hash, disabled, is_admin)) => (
+        Some((id, name, hash, disabled, is_admin, must_change)) => (
             Some(CurrentUser {
                 id,
                 username: name,
                 is_admin,
+                must_change_password: must_change,
             }),
             Some(hash),
             disabled.is_some(),
@@ -307,7 +310,7 @@ pub async fn change_password(
     );
     on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, must_change_password = FALSE WHERE id = $3")
             .bind(&new_hash)
             .bind(now())
             .bind(user.id)

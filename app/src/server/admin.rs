@@ -299,12 +299,14 @@ pub async fn set_disabled(
 }
 
 /// Creates an account with `password` (the same username and password
-/// rules as sign-up); returns it.
+/// rules as sign-up); returns it. With `one_time`, the user must choose a
+/// new password at the first sign-in.
 pub async fn create_user(
     core: &Core,
     admin: &Admin,
     username: &str,
     password: &str,
+    one_time: bool,
 ) -> Result<UserRow, AdminError> {
     let username = username.trim();
     if let Some(problem) = rules::username_problem(username) {
@@ -322,17 +324,20 @@ pub async fn create_user(
     }
     let hash = core.hasher.hash(password.to_owned()).await?;
     let at = now();
-    let mut event = admin.event("admin.user_created", None, None);
+    let mut event = admin
+        .event("admin.user_created", None, None)
+        .with(json!({ "one_time_password": one_time }));
     let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at, must_change_password) \
+             VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
         )
         .bind(username)
         .bind(username.to_lowercase())
         .bind(&hash)
         .bind(at)
+        .bind(one_time)
         .fetch_one(&mut *tx)
         .await?;
         event.user_id = Some(id);

@@ -171,9 +171,11 @@ pub async fn lookup(
         String,
         String,
         bool,
+        bool,
     );
     let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
-        "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent, u.is_admin ",
+        "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent, u.is_admin, ",
+        "u.must_change_password ",
         "FROM sessions s JOIN users u ON u.id = s.user_id ",
         "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
     ))
@@ -182,7 +184,8 @@ pub async fn lookup(
     .bind(seen_since(at, config.session_idle))
     .fetch_optional(pool)
     .await)?;
-    let Some((id, username, handle, password_at, seen, ip, agent, is_admin)) = row else {
+    let Some((id, username, handle, password_at, seen, ip, agent, is_admin, must_change)) = row
+    else {
         return Ok(None);
     };
     let (ip_now, agent_now) = (client.ip.to_string(), bounded_agent(&client.agent));
@@ -204,6 +207,7 @@ pub async fn lookup(
             id,
             username,
             is_admin,
+            must_change_password: must_change,
         },
         handle,
         password_at,

@@ -40,6 +40,7 @@ pub fn ChangePassword(
 ) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
     let changed = use_query_map().read_untracked().get("changed").is_some();
+    let required = info.user.as_ref().is_some_and(|u| u.must_change_password);
     let username = info.user.map(|u| u.username).unwrap_or_default();
     view! {
         <Title text="Password · Tessera" />
@@ -50,6 +51,11 @@ pub fn ChangePassword(
                 {changed.then(|| view! {
                     <div class="alert success" role="status">
                         "Password changed. Every other session was signed out."
+                    </div>
+                })}
+                {required.then(|| view! {
+                    <div class="alert info" role="status">
+                        "Choose your own password to continue: the one you were given works only once."
                     </div>
                 })}
                 <FormMessage message=fb.message.clone() />

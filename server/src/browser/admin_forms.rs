@@ -64,7 +64,17 @@ async fn admitted(
             );
             return Err(render_page(state, &parts, page, fb, StatusCode::FORBIDDEN).await);
         }
-        Err(e) => return Err(answer_error(state, &parts, page, e).await),
+        Err(e) => {
+            // a wrong password: its message, and everything else as typed
+            let e = match e {
+                accounts::AccountError::Invalid(mut fb) => {
+                    fb.values = keep(&pairs).values;
+                    accounts::AccountError::Invalid(fb)
+                }
+                other => other,
+            };
+            return Err(answer_error(state, &parts, page, e).await);
+        }
     }
     let who = Admin {
         user_id: Some(session.user.id),

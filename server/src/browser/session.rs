@@ -83,6 +83,20 @@ pub async fn guard(req: Request, next: Next) -> Response {
         let to = format!("/signin?next={}", app::ui::urlencode(target));
         return Redirect::to(&to).into_response();
     }
+    // a one-time password: nothing but choosing a new one (and signing out)
+    let must_change = req
+        .extensions()
+        .get::<CurrentUser>()
+        .is_some_and(|u| u.must_change_password);
+    if must_change
+        && !matches!(
+            path,
+            "/profile/security/password" | "/signout" | "/rpc/session_info"
+        )
+        && !path.starts_with("/pkg/")
+    {
+        return Redirect::to("/profile/security/password?required=1").into_response();
+    }
     if signed_in
         && req.method() == Method::GET
         && (path == "/signin" || path == "/signup" || path == "/")

@@ -95,9 +95,9 @@ pub fn openapi_document() -> Value {
         if e.path == "/api/v1/audit" {
             op["parameters"] = json!([
                 {"name": "user", "in": "query", "schema": {"type": "string"}, "description": "administrators (admin:read): a user name, or * for everyone"},
-                {"name": "token", "in": "query", "schema": {"type": "integer", "format": "int64"}},
-                {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "YYYY-MM-DD or RFC 3339"},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+                {"name": "token", "in": "query", "schema": {"type": "integer", "format": "int64", "minimum": 1}},
+                {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD or RFC 3339"},
+                {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}, "description": "next_cursor of the previous page"},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": audit::MAX_LIMIT}},
             ]);
         }
