@@ -53,7 +53,12 @@ pub enum Door {
     SignUpAddress,
     /// Failed introspection-client authentications from one address.
     IntrospectionAddress,
+    /// Leaked-credential reports from one address.
+    LeakReportAddress,
 }
+
+/// Leaked-credential reports one client address may send per hour.
+pub const LEAK_REPORTS_PER_HOUR: u32 = 60;
 
 impl Door {
     fn tag(self) -> &'static str {
@@ -62,6 +67,7 @@ impl Door {
             Door::SignInAccount => "signin-account",
             Door::SignUpAddress => "signup-ip",
             Door::IntrospectionAddress => "introspect-ip",
+            Door::LeakReportAddress => "leak-report-ip",
         }
     }
 
@@ -70,6 +76,7 @@ impl Door {
             Door::SignInAddress | Door::IntrospectionAddress => (c.max_failures_per_ip, c.window),
             Door::SignInAccount => (c.max_failures_per_account, c.window),
             Door::SignUpAddress => (c.max_signups_per_ip, Duration::from_secs(3600)),
+            Door::LeakReportAddress => (LEAK_REPORTS_PER_HOUR, Duration::from_secs(3600)),
         }
     }
 }

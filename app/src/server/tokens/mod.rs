@@ -489,6 +489,70 @@ pub async fn revoke_as(
     }
 }
 
+/// Where a leaked-credential report came from (as its sender says).
+#[derive(Clone, Debug, Default)]
+pub struct LeakReport {
+    /// Where the tokens were found (a URL), if given.
+    pub url: String,
+    /// Who or what found them (a scanner's name), if given.
+    pub source: String,
+}
+
+/// The reason a reported token is revoked with.
+pub const LEAKED: &str = "reported as leaked";
+
+/// Revokes every live Tessera token among `candidates` (a report from a
+/// secret scanner): malformed and bad-checksum entries are skipped without
+/// a query; each token found is revoked "as leaked" by the system, in one
+/// transaction with its audit event, and dropped from every instance's
+/// cache. Returns how many were revoked (never shown to the reporter).
+pub async fn revoke_leaked(
+    core: &Core,
+    candidates: &[String],
+    report: &LeakReport,
+    client: Option<&Client>,
+) -> Result<u64, TokenError> {
+    let hashes: Vec<[u8; 32]> = candidates
+        .iter()
+        .map(|c| c.trim())
+        .filter(|c| secret::is_well_formed(c))
+        .map(secret::digest)
+        .collect();
+    if hashes.is_empty() {
+        return Ok(0);
+    }
+    let at = now();
+    let details =
+        json!({"by": "system", "reason": LEAKED, "url": report.url, "source": report.source});
+    let revoked: Vec<(i64, i64)> = on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let mut revoked = Vec::new();
+        for hash in &hashes {
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = 'system', revoked_reason = $2 \
+                 WHERE token_hash = $3 AND revoked_at IS NULL RETURNING id, user_id",
+            )
+            .bind(at)
+            .bind(LEAKED)
+            .bind(&hash[..])
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id, user_id)) = row {
+                let event = Event::new("token.revoked", Some(user_id), Some(id), By::System, client)
+                    .with(details.clone());
+                record_in!(&mut *tx, event)?;
+                revoked.push((id, user_id));
+            }
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(revoked)
+    }.await)?;
+    for (id, user_id) in &revoked {
+        core.verifier.evict(*user_id, Some(*id));
+    }
+    Ok(revoked.len() as u64)
+}
+
 /// What sudo mode's message says creating a full-access token needs.
 pub const FOR_FULL_ACCESS: &str = "to create a full-access token";
 /// What sudo mode's message says giving a token full access needs.

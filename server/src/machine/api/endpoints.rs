@@ -1,7 +1,7 @@
 //! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
 //! document ([`super::openapi`]) are both built from it.
 
-use super::{audit, tokens};
+use super::{audit, credentials, tokens};
 use app::server::AppState;
 use axum::routing::{delete, get, patch, post, MethodRouter};
 
@@ -106,5 +106,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: None,
         answer: (200, "AuditPage"),
         route: || get(audit::list),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/credentials/revoke",
+        scope: None,
+        summary: "Report leaked tokens (no authentication): each live one is revoked; the answer is the same whatever the list held",
+        body: Some("LeakReport"),
+        answer: (202, "LeakReportAccepted"),
+        route: || post(credentials::revoke),
     },
 ];

@@ -2,6 +2,7 @@
 //! which both the router and the OpenAPI document are built.
 
 pub mod audit;
+pub mod credentials;
 mod endpoints;
 pub mod openapi;
 pub mod tokens;

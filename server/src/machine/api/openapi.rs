@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, built from the same endpoint table as the
 //! router ([`super::ENDPOINTS`]), so the two cannot drift apart.
 
-use super::{audit, endpoints::ENDPOINTS, tokens};
+use super::{audit, credentials, endpoints::ENDPOINTS, tokens};
 use axum::Json;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -49,6 +49,8 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<tokens::TokenBody>(),
         schema_of::<audit::AuditEventJson>(),
         schema_of::<audit::AuditPageJson>(),
+        schema_of::<credentials::LeakReportJson>(),
+        schema_of::<credentials::AcceptedJson>(),
     ]
     .into_iter()
     .collect()
@@ -67,7 +69,7 @@ pub fn openapi_document() -> Value {
             "security": [{"basic": []}, {"bearer": []}],
             "responses": {
                 status.to_string(): {
-                    "description": if status == 201 { "Created; `token` holds the secret, shown only here" } else { "OK" },
+                    "description": match status { 201 => "Created; `token` holds the secret, shown only here", 202 => "Accepted", _ => "OK" },
                     "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}},
                 },
                 "401": error_answer("invalid_token, token_expired, token_revoked or account_disabled"),
@@ -75,6 +77,15 @@ pub fn openapi_document() -> Value {
                 "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
         });
+        if e.scope.is_none() {
+            op["security"] = json!([]);
+            op["description"] = json!("No authentication.");
+            if let Some(r) = op["responses"].as_object_mut() {
+                r.remove("401");
+                r.remove("403");
+                r.insert("default".into(), error_answer("invalid_body, invalid_request (more than 1,000 credentials), too_many_attempts (with Retry-After)"));
+            }
+        }
         if let Some(scope) = e.scope {
             op["x-required-scope"] = json!(scope);
             op["description"] = json!(format!(
