@@ -41,7 +41,7 @@ token=$(mint "schemathesis")
 # Two passes: everything but the operations that end a token first (the
 # fuzzer learns ids from the list and would revoke or regenerate the very
 # token it authenticates with), then those, with a fresh token.
-destructive='^(delete_tokens__id|post_tokens__id__revoke|post_tokens__id__regenerate)$'
+destructive='^(delete_tokens__id|post_tokens__id__revoke|post_tokens__id__regenerate|post_tokens__id__rotate)$'
 fuzz() { # token, filter flag
   "$VENV/bin/schemathesis" run "$base/api/v1/openapi.json" \
     -H "Authorization: Bearer $1" "$2" "$destructive" \

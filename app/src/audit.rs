@@ -68,6 +68,8 @@ impl AuditEvent {
             "token.created" => "Token created",
             "token.edited" => "Token edited",
             "token.regenerated" => "Token regenerated",
+            "token.rotated" => "Token rotated",
+            "token.reused" => "Old secret presented after rotation",
             "token.revoked" => "Token revoked",
             "token.blocked" => "Token blocked by policy",
             "token.denied" => "Token refused (missing scope)",

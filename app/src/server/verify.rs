@@ -73,6 +73,8 @@ pub enum Rejection {
     Revoked,
     /// The token's owner has been disabled by an administrator.
     Disabled,
+    /// A secret the token had before a rotation, past its grace.
+    Rotated,
 }
 
 impl Rejection {
@@ -83,6 +85,7 @@ impl Rejection {
             Rejection::Expired => "token_expired",
             Rejection::Revoked => "token_revoked",
             Rejection::Disabled => "account_disabled",
+            Rejection::Rotated => "token_rotated",
         }
     }
 
@@ -93,6 +96,9 @@ impl Rejection {
             Rejection::Expired => "The token has expired.",
             Rejection::Revoked => "The token has been revoked.",
             Rejection::Disabled => "The account this token belongs to is disabled.",
+            Rejection::Rotated => {
+                "This secret was replaced when the token was rotated; use the new secret."
+            }
         }
     }
 }
@@ -103,6 +109,16 @@ pub enum VerifyError {
     /// The token was refused.
     #[error("token refused: {0:?}")]
     Rejected(Rejection),
+    /// A secret rotated out of token `token_id` (of `user_id`) was
+    /// presented: refused as [`Rejection::Rotated`], and worth telling the
+    /// owner about (someone still uses the old secret).
+    #[error("a rotated-out secret was presented")]
+    Reused {
+        /// The token whose old secret it is.
+        token_id: i64,
+        /// Its owner.
+        user_id: i64,
+    },
     /// The database lookup failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -181,6 +197,8 @@ struct Row {
     last_used_at: Option<DateTime<Utc>>,
     is_admin: bool,
     disabled_at: Option<DateTime<Utc>>,
+    via_previous: bool,
+    previous_valid_until: Option<DateTime<Utc>>,
 }
 
 impl Verifier {
@@ -248,17 +266,31 @@ impl Verifier {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
             "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
-             t.last_used_at, u.is_admin, u.disabled_at \
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+             t.last_used_at, u.is_admin, u.disabled_at, \
+             COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until \
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1",
         )
         .bind(&hash[..])
         .fetch_optional(pool)
         .await)?;
-        let row = row.ok_or(VerifyError::Rejected(Rejection::Invalid))?;
+        let Some(row) = row else {
+            return Err(self.retired(db, &hash).await);
+        };
         if row.revoked_at.is_some() {
             return Err(VerifyError::Rejected(Rejection::Revoked));
         }
         let at = Utc::now();
+        // an old secret works only until its grace ends
+        let grace_end = row
+            .via_previous
+            .then_some(row.previous_valid_until)
+            .flatten();
+        if row.via_previous && grace_end.is_none_or(|g| g <= at) {
+            return Err(VerifyError::Reused {
+                token_id: row.id,
+                user_id: row.user_id,
+            });
+        }
         if row.expires_at <= at {
             return Err(VerifyError::Rejected(Rejection::Expired));
         }
@@ -292,7 +324,9 @@ impl Verifier {
             // Only cache if nothing was evicted while we were reading.
             if self.generation.load(Ordering::SeqCst) == generation {
                 let now = SystemTime::now();
-                let expires = SystemTime::from(verified.expires_at);
+                let expires = SystemTime::from(
+                    grace_end.map_or(verified.expires_at, |g| g.min(verified.expires_at)),
+                );
                 let valid_until = now
                     .checked_add(self.ttl)
                     .map_or(expires, |t| t.min(expires));
@@ -306,6 +340,22 @@ impl Verifier {
             }
         }
         Ok(verified)
+    }
+
+    /// Why a well-formed token that matches no live secret is refused: a
+    /// secret rotated out of some token (reuse), or none Tessera issued.
+    async fn retired(&self, db: &Db, hash: &[u8; 32]) -> VerifyError {
+        let found: Result<Option<(i64, i64)>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(
+            "SELECT token_id, user_id FROM retired_secrets WHERE hash = $1",
+        )
+        .bind(&hash[..])
+        .fetch_optional(pool)
+        .await);
+        match found {
+            Ok(Some((token_id, user_id))) => VerifyError::Reused { token_id, user_id },
+            Ok(None) => VerifyError::Rejected(Rejection::Invalid),
+            Err(e) => VerifyError::Database(e),
+        }
     }
 
     fn cache_key(&self, presented: &str) -> u128 {

@@ -83,6 +83,10 @@ pub struct TokenView {
     pub revoked_by: Option<String>,
     /// Why, when an administrator or the system revoked it.
     pub revoked_reason: Option<String>,
+    /// Until when the secret it had before its last rotation still works
+    /// (rotation with a grace period).
+    #[serde(default)]
+    pub previous_valid_until: Option<DateTime<Utc>>,
     /// The policy that blocks it now, if one does (an active token made
     /// before a stricter policy: it does not work until the policy allows it).
     pub blocked: Option<policy::Block>,

@@ -100,7 +100,9 @@ async fn introspect(
             "jti": v.token_id.to_string(),
         }))
         .into_response(),
-        Err(VerifyError::Rejected(_)) => Json(json!({ "active": false })).into_response(),
+        Err(VerifyError::Rejected(_) | VerifyError::Reused { .. }) => {
+            Json(json!({ "active": false })).into_response()
+        }
         Err(VerifyError::Database(e)) => {
             tracing::error!(error = %e, "introspection failed");
             ApiError::unavailable().into_response()

@@ -46,8 +46,8 @@ pub async fn authenticate(
     state: &AppState,
     parts: &Parts,
 ) -> Result<(Arc<Verified>, Client), ApiError> {
-    let verified = verify_headers(state, &parts.headers).await?;
     let client = client_of(parts);
+    let verified = verify_headers(state, &parts.headers, &client).await?;
     if let Some(block) = &verified.blocked {
         refused(
             &state.core,
@@ -85,7 +85,11 @@ pub fn refused(core: &Core, v: &Verified, client: &Client, event: &'static str, 
     audit::record_later(&core.db, ev);
 }
 
-async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Verified>, ApiError> {
+async fn verify_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Arc<Verified>, ApiError> {
     let Some(token) = presented_token(headers) else {
         return Err(ApiError::unauthorized(
             "invalid_token",
@@ -95,11 +99,38 @@ async fn verify_headers(state: &AppState, headers: &HeaderMap) -> Result<Arc<Ver
     match state.core.verify(&token).await {
         Ok(v) => Ok(v),
         Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
+        Err(VerifyError::Reused { token_id, user_id }) => {
+            reused(&state.core, token_id, user_id, client);
+            let r = app::server::verify::Rejection::Rotated;
+            Err(ApiError::unauthorized(r.code(), r.message()))
+        }
         Err(VerifyError::Database(e)) => {
             tracing::error!(error = %e, "token verification failed");
             Err(ApiError::unavailable())
         }
     }
+}
+
+/// Records that a secret rotated out of a token was presented
+/// (`token.reused`, sampled like other refusals): where it came from is
+/// how its owner finds what still uses it.
+pub fn reused(core: &Core, token_id: i64, user_id: i64, client: &Client) {
+    if !core.refusals.admit(token_id, "reused") {
+        return;
+    }
+    let by = By::Token {
+        user: user_id,
+        token: token_id,
+    };
+    let ev = Event::new(
+        "token.reused",
+        Some(user_id),
+        Some(token_id),
+        by,
+        Some(client),
+    )
+    .with(serde_json::json!({ "secret": "rotated out" }));
+    audit::record_later(&core.db, ev);
 }
 
 /// Extractor: the verified token of the request, and where it came from.

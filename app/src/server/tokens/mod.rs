@@ -160,6 +160,7 @@ struct Row {
     last_used_agent: Option<String>,
     revoked_by: Option<String>,
     revoked_reason: Option<String>,
+    previous_valid_until: Option<DateTime<Utc>>,
 }
 
 impl Row {
@@ -183,6 +184,7 @@ impl Row {
             last_used_agent: self.last_used_agent,
             revoked_by: self.revoked_by,
             revoked_reason: self.revoked_reason,
+            previous_valid_until: self.previous_valid_until,
             blocked: None,
         }
     }
@@ -633,10 +635,73 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
     );
     let row: Option<Row> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
+        sqlx::query(sql::RETIRE).bind(id).bind(user_id).bind(at).execute(&mut *tx).await?;
         let row: Option<Row> = sqlx::query_as(sql::REGENERATE)
             .bind(&stored.hash)
             .bind(&stored.hint)
             .bind(expires_at)
+            .bind(at)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if row.is_some() {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    }.await)?;
+    core.verifier.evict(user_id, Some(id));
+    match row {
+        Some(row) => Ok(NewSecret {
+            token: row.into_view(),
+            secret: plaintext.into_string(),
+        }),
+        None => Err(why_unchangeable(db, user_id, id).await),
+    }
+}
+
+/// The longest grace a rotation may give the old secret, in hours.
+pub const MAX_GRACE_HOURS: u32 = 168;
+
+/// Rotates an active token's secret: a new one (shown once), while the old
+/// one keeps working for `grace_hours` (0: it stops at once); name,
+/// scopes, expiry and history stay. Every secret rotated out is kept as
+/// retired, so presenting it later is recognised as reuse.
+pub async fn rotate(
+    core: &Core,
+    actor: &Actor,
+    id: i64,
+    grace_hours: u32,
+) -> Result<NewSecret, TokenError> {
+    if grace_hours > MAX_GRACE_HOURS {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "grace_hours".to_owned(),
+            format!("The old secret can keep working for 0 to {MAX_GRACE_HOURS} hours."),
+        )])));
+    }
+    let current = changeable(core, actor, id).await?;
+    if let Some((key, problem)) = core.policies().scope_problem(&current.scopes) {
+        return Err(TokenError::PolicyViolation(key, problem));
+    }
+    let (db, user_id) = (&core.db, actor.user_id);
+    let at = now();
+    // never past the token's own expiry
+    let grace_until = (grace_hours > 0)
+        .then(|| (at + Duration::hours(i64::from(grace_hours))).min(current.expires_at));
+    let (plaintext, stored) = secret::generate();
+    let event = actor.event("token.rotated", Some(id)).with(json!({
+        "hint": {"before": current.hint, "after": stored.hint},
+        "grace_hours": grace_hours,
+        "old_secret_until": grace_until,
+    }));
+    let row: Option<Row> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        sqlx::query(sql::RETIRE).bind(id).bind(user_id).bind(at).execute(&mut *tx).await?;
+        let row: Option<Row> = sqlx::query_as(sql::ROTATE)
+            .bind(&stored.hash)
+            .bind(&stored.hint)
+            .bind(grace_until)
             .bind(at)
             .bind(id)
             .bind(user_id)

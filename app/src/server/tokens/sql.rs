@@ -6,7 +6,8 @@
 macro_rules! columns {
     () => {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
-         revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason"
+         revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
+         previous_valid_until"
     };
 }
 
@@ -75,10 +76,27 @@ pub const REVOKE_ALL: &str =
     "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = $3, revoked_reason = $4 \
      WHERE user_id = $2 AND revoked_at IS NULL RETURNING id";
 
+/// Keeps the current secret (and a previous one still in its grace) of
+/// token `$1` of user `$2` as retired, at `$3`: presented later, they are
+/// recognised as reuse.
+pub const RETIRE: &str = "INSERT INTO retired_secrets (hash, token_id, user_id, retired_at) \
+     SELECT token_hash, id, user_id, $3 FROM tokens WHERE id = $1 AND user_id = $2 \
+     UNION ALL SELECT previous_hash, id, user_id, $3 FROM tokens WHERE id = $1 AND user_id = $2 AND previous_hash IS NOT NULL \
+     ON CONFLICT (hash) DO NOTHING";
+
+/// A new secret for an active token, keeping the old one working until
+/// `$3` (`NULL`: not at all): `$1` hash, `$2` hint, `$4` now, `$5` id, `$6` user.
+pub const ROTATE: &str = concat!(
+    "UPDATE tokens SET previous_hash = CASE WHEN $3 IS NULL THEN NULL ELSE token_hash END, \
+     previous_valid_until = $3, token_hash = $1, hint = $2, updated_at = $4 \
+     WHERE id = $5 AND user_id = $6 AND revoked_at IS NULL AND expires_at > $4 RETURNING ",
+    columns!()
+);
+
 /// A new secret for an active token; its last use is forgotten.
 pub const REGENERATE: &str = concat!(
     "UPDATE tokens SET token_hash = $1, hint = $2, expires_at = $3, created_at = $4, updated_at = $4, \
-     last_used_at = NULL, last_used_ip = NULL, last_used_agent = NULL \
+     last_used_at = NULL, last_used_ip = NULL, last_used_agent = NULL, previous_hash = NULL, previous_valid_until = NULL \
      WHERE id = $5 AND user_id = $6 AND revoked_at IS NULL AND expires_at > $4 RETURNING ",
     columns!()
 );

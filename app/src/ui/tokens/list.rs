@@ -195,6 +195,11 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                 })}
                 <p class="token-scopes"><span class="meta-label">"Scopes: "</span>{token.scopes.summary()}</p>
                 <p class="token-hint"><code>{format!("{}…", token.hint)}</code></p>
+                {token.previous_valid_until.filter(|g| *g > now && status == Status::Active).map(|g| {
+                    let mins = (g - now).num_minutes().max(1);
+                    let left = if mins < 90 { format!("{mins} min") } else { format!("{} h", (mins + 59) / 60) };
+                    view! { <p class="token-flag revoked-note" data-grace-until=g.to_rfc3339()>{format!("Old secret stops working in {left}")}</p> }
+                })}
             </div>
             <dl class="token-meta">
                 <div>

@@ -99,6 +99,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: || post(tokens::regenerate),
     },
     Endpoint {
+        method: "post",
+        path: "/api/v1/tokens/{id}/rotate",
+        scope: Some("tokens:manage"),
+        summary: "A new secret (in this response only) while the old one keeps working for grace_hours (0–168)",
+        body: Some("RotateBody"),
+        answer: (200, "NewToken"),
+        route: || post(tokens::rotate),
+    },
+    Endpoint {
         method: "get",
         path: "/api/v1/audit",
         scope: Some("profile:read"),

@@ -7,8 +7,9 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 15] = [
+pub const ERROR_CODES: [&str; 16] = [
     "invalid_token",
+    "token_rotated",
     "token_expired",
     "token_revoked",
     "account_disabled",
@@ -47,6 +48,7 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<tokens::Me<'static>>(),
         schema_of::<tokens::MeToken<'static>>(),
         schema_of::<tokens::TokenBody>(),
+        schema_of::<tokens::RotateBody>(),
         schema_of::<audit::AuditEventJson>(),
         schema_of::<audit::AuditPageJson>(),
         schema_of::<credentials::LeakReportJson>(),
@@ -72,7 +74,7 @@ pub fn openapi_document() -> Value {
                     "description": match status { 201 => "Created; `token` holds the secret, shown only here", 202 => "Accepted", _ => "OK" },
                     "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}},
                 },
-                "401": error_answer("invalid_token, token_expired, token_revoked or account_disabled"),
+                "401": error_answer("invalid_token, token_expired, token_revoked, token_rotated or account_disabled"),
                 "403": error_answer("insufficient_scope (with required_scope), policy_violation (with policy), sudo_required or cross_site"),
                 "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
@@ -113,7 +115,7 @@ pub fn openapi_document() -> Value {
             ]);
         }
         if let Some(body) = e.body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+            op["requestBody"] = json!({"required": body != "RotateBody", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
         let entry = paths.entry(e.path.to_owned()).or_insert_with(|| json!({}));
         entry[e.method] = op;

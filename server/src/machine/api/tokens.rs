@@ -57,6 +57,8 @@ pub struct TokenJson {
     pub blocked_by_policy: Option<String>,
     /// What the blocking policy says, e.g. "Blocked by policy: full access is not allowed."
     pub blocked_reason: Option<String>,
+    /// Until when the secret before the last rotation still works.
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
 }
 
 impl TokenJson {
@@ -77,6 +79,7 @@ impl TokenJson {
             revoked_reason: t.revoked_reason.clone(),
             blocked_by_policy: t.blocked.as_ref().map(|b| b.policy.clone()),
             blocked_reason: t.blocked.as_ref().map(|b| b.sentence()),
+            previous_secret_valid_until: t.previous_valid_until.filter(|g| *g > now),
         }
     }
 }
@@ -362,6 +365,47 @@ pub async fn regenerate(
 ) -> Result<Json<SecretJson>, ApiError> {
     pat.require("tokens:manage")?;
     let s = service::regenerate(&state.core, &pat.actor(), id).await?;
+    Ok(Json(SecretJson::of(&s)))
+}
+
+/// The rotation's options.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RotateBody)]
+pub struct RotateBody {
+    /// Hours the old secret keeps working (0, the default, stops it at once; at most 168).
+    #[schema(minimum = 0, maximum = 168)]
+    grace_hours: Option<u32>,
+}
+
+/// `POST /api/v1/tokens/{id}/rotate` (`tokens:manage`): a new secret (in
+/// this response only) while the old one keeps working for `grace_hours`;
+/// name, scopes, expiry and history stay. The body is optional.
+pub async fn rotate(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<SecretJson>, ApiError> {
+    pat.require("tokens:manage")?;
+    let options: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("The body could not be read: {e}"),
+            )
+        })?
+    };
+    let s = service::rotate(
+        &state.core,
+        &pat.actor(),
+        id,
+        options.grace_hours.unwrap_or(0),
+    )
+    .await?;
     Ok(Json(SecretJson::of(&s)))
 }
 

@@ -1,0 +1,177 @@
+//! Rotation with a grace period (`POST /api/v1/tokens/{id}/rotate`): the
+//! new secret works at once, the old one until the grace ends (on every
+//! instance), then it is refused as rotated and its use is recorded as
+//! reuse, with where it came from.
+
+mod support;
+
+use app::server::tokens::{self as service, Actor};
+use axum::{body::Body, http::Request, http::StatusCode};
+use support::{token, Resp, TestApp};
+
+async fn call(app: &TestApp, method: &str, path: &str, secret: &str, body: &str) -> Resp {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", "192.0.2.77")
+        .header("user-agent", "old-ci-job/1.0")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    app.request(req).await
+}
+
+fn json_of(r: &Resp) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
+}
+
+async fn rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "rita").await;
+    let (_, manager) = token(&app, uid, "manager", "tokens:manage profile:read").await;
+    let (id, old) = token(&app, uid, "deploy", "profile:read").await;
+    let before = service::get(&app.db, uid, id).await.unwrap();
+    let (second, _) = app.second_instance().await;
+    let me = |r: &axum::Router, s: &str| {
+        let req = Request::builder()
+            .uri("/api/v1/me")
+            .header("authorization", format!("Bearer {s}"))
+            .body(Body::empty())
+            .unwrap();
+        let r = r.clone();
+        async move { support::send(&r, req).await }
+    };
+    assert_eq!(
+        me(&second, &old).await.status,
+        StatusCode::OK,
+        "cached on the second instance"
+    );
+    // bad grace values are field errors
+    for bad in [
+        r#"{"grace_hours": 169}"#,
+        r#"{"grace_hours": -1}"#,
+        r#"{"grace": 1}"#,
+        "not json",
+    ] {
+        let r = call(
+            &app,
+            "POST",
+            &format!("/api/v1/tokens/{id}/rotate"),
+            &manager,
+            bad,
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.body
+        );
+    }
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{id}/rotate"),
+        &manager,
+        r#"{"grace_hours": 3}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let body = json_of(&r);
+    let new = body["token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(body["name"], "deploy");
+    assert_eq!(body["scopes"], before.scopes.to_string());
+    assert_eq!(
+        body["expires_at"],
+        serde_json::json!(before.expires_at),
+        "the expiry stays"
+    );
+    assert!(body["previous_secret_valid_until"].is_string());
+    // both secrets work during the grace, here and on the other instance
+    for r in [&app.router, &second] {
+        assert_eq!(me(r, &new).await.status, StatusCode::OK);
+        assert_eq!(me(r, &old).await.status, StatusCode::OK);
+    }
+    let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(
+        page.body.contains("Old secret stops working in 3 h"),
+        "the row says so"
+    );
+    // the grace ends (moved into the past): the old secret is refused as
+    // rotated everywhere, and its use is recorded with where it came from
+    app.exec(&match app.backend {
+        support::Backend::Sqlite => "UPDATE tokens SET previous_valid_until = '2020-01-01T00:00:00Z' WHERE name = 'deploy'".to_owned(),
+        support::Backend::Postgres => "UPDATE tokens SET previous_valid_until = '2020-01-01T00:00:00+00:00' WHERE name = 'deploy'".to_owned(),
+    })
+    .await;
+    app.core.verifier.evict_all();
+    let r = call(&app, "GET", "/api/v1/me", &old, "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(&r)["error"], "token_rotated");
+    assert_eq!(me(&app.router, &new).await.status, StatusCode::OK);
+    // a second rotation with no grace: the first secret is still known as rotated out
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{id}/rotate"),
+        &manager,
+        "",
+    )
+    .await;
+    let newest = json_of(&r)["token"].as_str().unwrap().to_owned();
+    for gone in [&old, &new] {
+        let r = call(&app, "GET", "/api/v1/me", gone, "").await;
+        assert_eq!(json_of(&r)["error"], "token_rotated", "{}", r.body);
+    }
+    assert_eq!(me(&app.router, &newest).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events = app::server::audit::list(
+        &app.db,
+        &app::server::audit::Filter {
+            token_id: Some(id),
+            limit: 20,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let reuse: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "token.reused")
+        .collect();
+    assert_eq!(
+        reuse.len(),
+        1,
+        "sampled: one row however many presentations"
+    );
+    assert_eq!(
+        (reuse[0].ip.as_str(), reuse[0].user_agent.as_str()),
+        ("192.0.2.77", "old-ci-job/1.0")
+    );
+    let rotated: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "token.rotated")
+        .collect();
+    assert_eq!(rotated.len(), 2);
+    assert_eq!(rotated[1].details["grace_hours"], 3);
+    // regenerate also retires the secret it replaces
+    let regen = service::regenerate(&app.core, &Actor::user(uid), id)
+        .await
+        .unwrap();
+    let r = call(&app, "GET", "/api/v1/me", &newest, "").await;
+    assert_eq!(json_of(&r)["error"], "token_rotated");
+    assert_eq!(me(&app.router, &regen.secret).await.status, StatusCode::OK);
+    // a made-up token is still just invalid
+    let r = call(
+        &app,
+        "GET",
+        "/api/v1/me",
+        "tsr_0123456789abcdefghijABCDEFGHIJxy2HQKvj",
+        "",
+    )
+    .await;
+    assert_eq!(json_of(&r)["error"], "invalid_token");
+}
+
+on_both_backends!(rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse);
