@@ -174,4 +174,64 @@ async fn rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse(app: TestA
     assert_eq!(json_of(&r)["error"], "invalid_token");
 }
 
-on_both_backends!(rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse);
+/// With `revoke_on_reuse`, presenting a rotated-out secret revokes the
+/// token's current one too (by policy); off, only the old one is refused.
+async fn the_revoke_on_reuse_policy_revokes_the_chain(app: TestApp) {
+    let (uid, _) = support::user(&app, "rex").await;
+    let (_, manager) = token(&app, uid, "manager", "tokens:manage profile:read").await;
+    let (id, old) = token(&app, uid, "ci", "profile:read").await;
+    let r = call(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{id}/rotate"),
+        &manager,
+        "",
+    )
+    .await;
+    let new = json_of(&r)["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json_of(&call(&app, "GET", "/api/v1/me", &old, "").await)["error"],
+        "token_rotated"
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/v1/me", &new, "").await.status,
+        StatusCode::OK,
+        "off by default"
+    );
+    app::server::admin::set_policy(
+        &app.core,
+        &app::server::admin::Admin::cli(),
+        "revoke_on_reuse",
+        "true",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        json_of(&call(&app, "GET", "/api/v1/me", &old, "").await)["error"],
+        "token_rotated"
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let r = call(&app, "GET", "/api/v1/me", &new, "").await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(json_of(&r)["error"], "token_revoked");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "not revoked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let t = service::get(&app.db, uid, id).await.unwrap();
+    assert_eq!(t.revoked_by.as_deref(), Some("policy"));
+    assert!(t
+        .revoked_note()
+        .unwrap()
+        .starts_with("Revoked by policy: an old secret was used"));
+}
+
+on_both_backends!(
+    rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse,
+    the_revoke_on_reuse_policy_revokes_the_chain,
+);

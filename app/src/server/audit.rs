@@ -27,8 +27,10 @@ pub enum By {
     },
     /// An administrator: on a page (their id) or the admin CLI (`None`).
     Admin(Option<i64>),
-    /// Tessera itself (policies, jobs).
+    /// Tessera itself (jobs, leak reports).
     System,
+    /// An organization policy, applied by Tessera.
+    Policy,
 }
 
 impl By {
@@ -37,7 +39,7 @@ impl By {
             By::User(u) => ("user", Some(u), None),
             By::Token { user, token } => ("token", Some(user), Some(token)),
             By::Admin(a) => ("admin", a, None),
-            By::System => ("system", None, None),
+            By::System | By::Policy => ("system", None, None),
         }
     }
 
@@ -47,6 +49,7 @@ impl By {
             By::User(_) | By::Token { .. } => "owner",
             By::Admin(_) => "admin",
             By::System => "system",
+            By::Policy => "policy",
         }
     }
 }

@@ -21,16 +21,22 @@ pub struct Policies {
     pub max_active_tokens_per_user: Option<u32>,
     /// A token unused for this many days stops working.
     pub inactive_days: Option<u32>,
+    /// A secret rotated out and presented again revokes the token's
+    /// current secret too (off by default: chain revocation on reuse broke
+    /// people's automation elsewhere).
+    #[serde(default)]
+    pub revoke_on_reuse: bool,
 }
 
 /// The policy keys, as `tessera admin policy set KEY VALUE` and the API
 /// name them.
-pub const KEYS: [&str; 5] = [
+pub const KEYS: [&str; 6] = [
     MAX_LIFETIME_DAYS,
     FORBID_FULL_ACCESS,
     ALLOWED_SCOPES,
     MAX_ACTIVE_TOKENS_PER_USER,
     INACTIVE_DAYS,
+    REVOKE_ON_REUSE,
 ];
 /// Key: the longest lifetime, in days.
 pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
@@ -42,6 +48,8 @@ pub const ALLOWED_SCOPES: &str = "allowed_scopes";
 pub const MAX_ACTIVE_TOKENS_PER_USER: &str = "max_active_tokens_per_user";
 /// Key: days of disuse after which a token stops working.
 pub const INACTIVE_DAYS: &str = "inactive_days";
+/// Key: reuse of a rotated-out secret revokes the token.
+pub const REVOKE_ON_REUSE: &str = "revoke_on_reuse";
 
 /// What a policy says about a token that breaks it: the policy's key and
 /// a phrase for "Blocked by policy: …".
@@ -106,11 +114,16 @@ impl Policies {
                     }
                 }
             }
-            FORBID_FULL_ACCESS => {
-                self.forbid_full_access = match value {
+            FORBID_FULL_ACCESS | REVOKE_ON_REUSE => {
+                let on = match value {
                     "true" | "yes" | "on" | "1" => true,
                     "false" | "no" | "off" | "0" | "none" | "" => false,
                     _ => return Err(format!("{key} must be true or false.")),
+                };
+                if key == FORBID_FULL_ACCESS {
+                    self.forbid_full_access = on;
+                } else {
+                    self.revoke_on_reuse = on;
                 }
             }
             ALLOWED_SCOPES => {
@@ -138,6 +151,7 @@ impl Policies {
             INACTIVE_DAYS => n(self.inactive_days),
             MAX_ACTIVE_TOKENS_PER_USER => n(self.max_active_tokens_per_user),
             FORBID_FULL_ACCESS => self.forbid_full_access.to_string(),
+            REVOKE_ON_REUSE => self.revoke_on_reuse.to_string(),
             ALLOWED_SCOPES => self
                 .allowed_scopes
                 .as_ref()
@@ -247,6 +261,7 @@ mod tests {
             (ALLOWED_SCOPES, "code:write wiki:read"),
             (MAX_ACTIVE_TOKENS_PER_USER, "10"),
             (INACTIVE_DAYS, "60"),
+            (REVOKE_ON_REUSE, "true"),
         ] {
             p.set(k, v).unwrap();
             assert_eq!(p.get(k), v);

@@ -502,6 +502,7 @@ pub fn AdminPolicies(
                             }
                         };
                         let full = if fb.values.contains_key("forbid_full_access") { fb.value("forbid_full_access") == "true" } else { p.forbid_full_access };
+                        let reuse = if fb.values.contains_key("revoke_on_reuse") { fb.value("revoke_on_reuse") == "true" } else { p.revoke_on_reuse };
                         view! {
                             <form method="post" action=ADMIN_POLICIES class="stack narrow-form">
                                 {field("max_lifetime_days", "Maximum lifetime (days)", "Empty: the operator's maximum applies.", "number", value("max_lifetime_days"), fb.field("max_lifetime_days"))}
@@ -513,6 +514,11 @@ pub fn AdminPolicies(
                                 {field("allowed_scopes", "Allowed scopes", "The most a token may be granted, e.g. code:write wiki:read. Empty: any.", "text", value("allowed_scopes"), fb.field("allowed_scopes"))}
                                 {field("max_active_tokens_per_user", "Active tokens per user", "Empty: no limit.", "number", value("max_active_tokens_per_user"), fb.field("max_active_tokens_per_user"))}
                                 {field("inactive_days", "Stop tokens unused for (days)", "Empty: never.", "number", value("inactive_days"), fb.field("inactive_days"))}
+                                <div class="field checkbox-field">
+                                    <input type="hidden" name="revoke_on_reuse" value="false" />
+                                    <input id="field-revoke_on_reuse" type="checkbox" name="revoke_on_reuse" value="true" checked=reuse />
+                                    <label for="field-revoke_on_reuse">"Revoke a token when a secret rotated out of it is used again"</label>
+                                </div>
                                 <SudoField error=sudo_error(&fb) confirmed=in_sudo />
                                 <div><button type="submit" class="button primary">"Save policies"</button></div>
                             </form>

@@ -277,21 +277,25 @@ pub async fn save_policies(
         Err(res) => return res,
     };
     let mut fb = keep(&pairs);
-    // the checkbox sends "false" (hidden) and, when ticked, "true" after it
-    let full = pairs
-        .iter()
-        .filter(|(k, _)| k == "forbid_full_access")
-        .any(|(_, v)| v == "true");
-    fb.values
-        .insert("forbid_full_access".into(), full.to_string());
+    // a checkbox sends "false" (hidden) and, when ticked, "true" after it
+    let ticked = |key: &str| {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .any(|(_, v)| v == "true")
+    };
+    let checkboxes = ["forbid_full_access", "revoke_on_reuse"];
+    for key in checkboxes {
+        fb.values.insert(key.into(), ticked(key).to_string());
+    }
     let current = match admin::load_policies(&state.core.db).await {
         Ok(p) => p,
         Err(e) => return refused(&state, &parts, ADMIN_POLICIES, fb, e.into(), None).await,
     };
     let mut wanted = current.clone();
     for key in KEYS {
-        let value = if key == "forbid_full_access" {
-            full.to_string()
+        let value = if checkboxes.contains(&key) {
+            ticked(key).to_string()
         } else {
             first(&pairs, key).trim().to_owned()
         };

@@ -100,7 +100,7 @@ async fn verify_headers(
         Ok(v) => Ok(v),
         Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
         Err(VerifyError::Reused { token_id, user_id }) => {
-            reused(&state.core, token_id, user_id, client);
+            reused(state.core.clone(), token_id, user_id, client);
             let r = app::server::verify::Rejection::Rotated;
             Err(ApiError::unauthorized(r.code(), r.message()))
         }
@@ -114,7 +114,27 @@ async fn verify_headers(
 /// Records that a secret rotated out of a token was presented
 /// (`token.reused`, sampled like other refusals): where it came from is
 /// how its owner finds what still uses it.
-pub fn reused(core: &Core, token_id: i64, user_id: i64, client: &Client) {
+/// With the `revoke_on_reuse` policy, the token's current secret is
+/// revoked too (by policy).
+pub fn reused(core: Arc<Core>, token_id: i64, user_id: i64, client: &Client) {
+    if core.policies().revoke_on_reuse {
+        let event = Event::new(
+            "token.revoked",
+            Some(user_id),
+            Some(token_id),
+            By::Policy,
+            Some(client),
+        );
+        let core = core.clone();
+        tokio::spawn(async move {
+            let reason = "an old secret was used after rotation (revoke_on_reuse)";
+            if let Err(e) =
+                app::server::tokens::revoke_as(&core, event, user_id, token_id, reason).await
+            {
+                tracing::error!(error = %e, "revoke on reuse failed");
+            }
+        });
+    }
     if !core.refusals.admit(token_id, "reused") {
         return;
     }
