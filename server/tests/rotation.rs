@@ -1,7 +1,8 @@
 //! Rotation with a grace period (`POST /api/v1/tokens/{id}/rotate`): the
 //! new secret works at once, the old one until the grace ends (on every
 //! instance), then it is refused as rotated and its use is recorded as
-//! reuse, with where it came from.
+//! reuse, with where it came from. And ended (expired, revoked) tokens
+//! still presented: counted, with bounded writes, on the owner's row.
 
 mod support;
 
@@ -234,4 +235,67 @@ async fn the_revoke_on_reuse_policy_revokes_the_chain(app: TestApp) {
 on_both_backends!(
     rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse,
     the_revoke_on_reuse_policy_revokes_the_chain,
+    presentations_of_ended_tokens_are_counted_with_bounded_writes,
 );
+
+/// A token presented after it expired or was revoked: every presentation
+/// counted, the last one's address and agent kept, written at most once a
+/// minute per token, and shown on its owner's row.
+async fn presentations_of_ended_tokens_are_counted_with_bounded_writes(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "ezra").await;
+    let (id, secret) = token(&app, uid, "ci-deploy", "profile:read").await;
+    service::revoke(&app.core, &Actor::user(uid), id)
+        .await
+        .unwrap();
+    let (_, expired) = token(&app, uid, "old-job", "profile:read").await;
+    app.exec("UPDATE tokens SET expires_at = created_at WHERE name = 'old-job'")
+        .await;
+    for _ in 0..25 {
+        let r = call(&app, "GET", "/api/v1/me", &secret, "").await;
+        assert_eq!(json_of(&r)["error"], "token_revoked");
+    }
+    for _ in 0..3 {
+        let r = call(&app, "GET", "/gateway/check", &expired, "").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    app.core.flush_usage(false).await;
+    let t = service::get(&app.db, uid, id).await.unwrap();
+    assert_eq!(t.presented_after_end, 25);
+    let (_, ip, agent) = t.last_presented.clone().unwrap();
+    assert_eq!(
+        (ip.as_str(), agent.as_str()),
+        ("192.0.2.77", "old-ci-job/1.0")
+    );
+    // more within the minute: counted in memory, not written yet
+    for _ in 0..10 {
+        call(&app, "GET", "/api/v1/me", &secret, "").await;
+    }
+    app.core.flush_usage(false).await;
+    assert_eq!(
+        service::get(&app.db, uid, id)
+            .await
+            .unwrap()
+            .presented_after_end,
+        25,
+        "one write a minute"
+    );
+    app.core.flush_usage(true).await;
+    assert_eq!(
+        service::get(&app.db, uid, id)
+            .await
+            .unwrap()
+            .presented_after_end,
+        35,
+        "nothing lost at shutdown"
+    );
+    let page = app
+        .get("/profile/security/tokens?revoked=1", Some(&cookie))
+        .await;
+    let text = support::strip_tags(&page.body);
+    assert!(
+        text.contains("Presented 35 times since it was revoked"),
+        "{text}"
+    );
+    assert!(text.contains("from 192.0.2.77 (old-ci-job/1.0)"));
+    assert!(text.contains("Presented 3 times since it expired"));
+}

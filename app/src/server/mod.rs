@@ -82,6 +82,8 @@ pub struct Core {
     pub verifier: verify::Verifier,
     /// Token uses noted in memory until the flush writes them.
     pub usage: usage::UsageRecorder,
+    /// Presentations of ended tokens, counted until the flush writes them.
+    pub presented: usage::PresentedRecorder,
     /// The organization's policies, as last read from the store (reloaded
     /// whenever the change feed says they changed).
     policies: RwLock<Arc<Policies>>,
@@ -113,6 +115,7 @@ impl Core {
             throttle,
             verifier,
             usage: Default::default(),
+            presented: Default::default(),
             policies: RwLock::new(Arc::new(policies)),
             refusals: audit::Sampler::new(REFUSAL_SAMPLE),
         });
@@ -204,6 +207,12 @@ impl Core {
     /// Writes recorded token uses: those due (`all == false`, the periodic
     /// flush) or everything pending (at shutdown).
     pub async fn flush_usage(&self, all: bool) {
+        let presented = self.presented.take_due(all);
+        if !presented.is_empty() {
+            if let Err(e) = usage::write_presented(&self.db, &presented).await {
+                tracing::warn!(error = %e, count = presented.len(), "could not record presentations of ended tokens");
+            }
+        }
         let uses = self.usage.take_due(all);
         if uses.is_empty() {
             return;

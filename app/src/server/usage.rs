@@ -243,3 +243,91 @@ mod tests {
         assert_eq!(clip("git/2.47"), "git/2.47");
     }
 }
+
+/// Presentations of tokens that have ended (expired or revoked), counted
+/// in memory and written at most once a minute per token: a CI job still
+/// presenting a dead token costs one row write a minute, however often it
+/// retries.
+#[derive(Default)]
+pub struct PresentedRecorder {
+    state: Mutex<Presented>,
+}
+
+#[derive(Default)]
+struct Presented {
+    last_written: HashMap<i64, Instant>,
+    pending: HashMap<i64, (u64, Use)>,
+}
+
+impl PresentedRecorder {
+    fn state(&self) -> std::sync::MutexGuard<'_, Presented> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one presentation of the ended token `token_id`.
+    pub fn note(&self, token_id: i64, ip: IpAddr, agent: &str) {
+        let at = Utc::now();
+        let agent = clip(agent);
+        let mut s = self.state();
+        let entry = s.pending.entry(token_id).or_insert_with(|| {
+            (
+                0,
+                Use {
+                    at,
+                    ip,
+                    agent: agent.to_owned(),
+                },
+            )
+        });
+        entry.0 += 1;
+        entry.1.at = at;
+        entry.1.ip = ip;
+        if entry.1.agent != agent {
+            agent.clone_into(&mut entry.1.agent);
+        }
+    }
+
+    /// Counts that may be written now (as [`UsageRecorder::take_due`]).
+    pub fn take_due(&self, all: bool) -> Vec<(i64, u64, Use)> {
+        let mut s = self.state();
+        let Presented {
+            last_written,
+            pending,
+        } = &mut *s;
+        let now = Instant::now();
+        let mut out = Vec::new();
+        pending.retain(|id, (n, u)| {
+            let due = all
+                || last_written
+                    .get(id)
+                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL);
+            if due {
+                last_written.insert(*id, now);
+                out.push((*id, *n, u.clone()));
+            }
+            !due
+        });
+        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
+        out
+    }
+}
+
+/// Adds counted presentations to their tokens' rows.
+pub async fn write_presented(db: &Db, counts: &[(i64, u64, Use)]) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE tokens SET presented_after_end = presented_after_end + $1, \
+         last_presented_at = $2, last_presented_ip = $3, last_presented_agent = $4 WHERE id = $5";
+    crate::server::db::on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        for (id, n, u) in counts {
+            sqlx::query(SQL)
+                .bind(i64::try_from(*n).unwrap_or(i64::MAX))
+                .bind(u.at.trunc_subsecs(0))
+                .bind(u.ip.to_string())
+                .bind(&u.agent)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }.await)
+}

@@ -109,6 +109,15 @@ pub enum VerifyError {
     /// The token was refused.
     #[error("token refused: {0:?}")]
     Rejected(Rejection),
+    /// The token exists but has ended (`why`: revoked or expired); its
+    /// presentation is worth counting for its owner.
+    #[error("token ended: {why:?}")]
+    Ended {
+        /// Revoked or expired.
+        why: Rejection,
+        /// The token.
+        token_id: i64,
+    },
     /// A secret rotated out of token `token_id` (of `user_id`) was
     /// presented: refused as [`Rejection::Rotated`], and worth telling the
     /// owner about (someone still uses the old secret).
@@ -277,7 +286,10 @@ impl Verifier {
             return Err(self.retired(db, &hash).await);
         };
         if row.revoked_at.is_some() {
-            return Err(VerifyError::Rejected(Rejection::Revoked));
+            return Err(VerifyError::Ended {
+                why: Rejection::Revoked,
+                token_id: row.id,
+            });
         }
         let at = Utc::now();
         // an old secret works only until its grace ends
@@ -292,7 +304,10 @@ impl Verifier {
             });
         }
         if row.expires_at <= at {
-            return Err(VerifyError::Rejected(Rejection::Expired));
+            return Err(VerifyError::Ended {
+                why: Rejection::Expired,
+                token_id: row.id,
+            });
         }
         if row.disabled_at.is_some() {
             return Err(VerifyError::Rejected(Rejection::Disabled));

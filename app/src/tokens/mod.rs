@@ -87,6 +87,12 @@ pub struct TokenView {
     /// (rotation with a grace period).
     #[serde(default)]
     pub previous_valid_until: Option<DateTime<Utc>>,
+    /// How often it was presented after it expired or was revoked.
+    #[serde(default)]
+    pub presented_after_end: i64,
+    /// The last such presentation: when, from where, with what.
+    #[serde(default)]
+    pub last_presented: Option<(DateTime<Utc>, String, String)>,
     /// The policy that blocks it now, if one does (an active token made
     /// before a stricter policy: it does not work until the policy allows it).
     pub blocked: Option<policy::Block>,

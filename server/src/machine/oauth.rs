@@ -100,7 +100,7 @@ async fn introspect(
             "jti": v.token_id.to_string(),
         }))
         .into_response(),
-        Err(VerifyError::Rejected(_) | VerifyError::Reused { .. }) => {
+        Err(VerifyError::Rejected(_) | VerifyError::Reused { .. } | VerifyError::Ended { .. }) => {
             Json(json!({ "active": false })).into_response()
         }
         Err(VerifyError::Database(e)) => {

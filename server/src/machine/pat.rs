@@ -99,6 +99,13 @@ async fn verify_headers(
     match state.core.verify(&token).await {
         Ok(v) => Ok(v),
         Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
+        Err(VerifyError::Ended { why, token_id }) => {
+            state
+                .core
+                .presented
+                .note(token_id, client.ip, &client.agent);
+            Err(ApiError::unauthorized(why.code(), why.message()))
+        }
         Err(VerifyError::Reused { token_id, user_id }) => {
             reused(state.core.clone(), token_id, user_id, client);
             let r = app::server::verify::Rejection::Rotated;

@@ -161,6 +161,10 @@ struct Row {
     revoked_by: Option<String>,
     revoked_reason: Option<String>,
     previous_valid_until: Option<DateTime<Utc>>,
+    presented_after_end: i64,
+    last_presented_at: Option<DateTime<Utc>>,
+    last_presented_ip: Option<String>,
+    last_presented_agent: Option<String>,
 }
 
 impl Row {
@@ -185,6 +189,14 @@ impl Row {
             revoked_by: self.revoked_by,
             revoked_reason: self.revoked_reason,
             previous_valid_until: self.previous_valid_until,
+            presented_after_end: self.presented_after_end,
+            last_presented: self.last_presented_at.map(|at| {
+                (
+                    at,
+                    self.last_presented_ip.unwrap_or_default(),
+                    self.last_presented_agent.unwrap_or_default(),
+                )
+            }),
             blocked: None,
         }
     }

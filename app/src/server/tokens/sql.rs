@@ -7,7 +7,7 @@ macro_rules! columns {
     () => {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
-         previous_valid_until"
+         previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent"
     };
 }
 

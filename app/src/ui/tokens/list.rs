@@ -190,6 +190,19 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                 {token.blocked.as_ref().map(|b| view! {
                     <p class="token-flag blocked" data-policy=b.policy.clone()><span aria-hidden="true">"⛔ "</span>{b.sentence()}</p>
                 })}
+                {(status != Status::Active && token.presented_after_end > 0).then(|| {
+                    let n = token.presented_after_end;
+                    let since = if status == Status::Revoked { "it was revoked" } else { "it expired" };
+                    let last = token.last_presented.as_ref().map(|(at, ip, agent)| {
+                        let agent = if agent.is_empty() { String::new() } else { format!(" ({agent})") };
+                        format!(", last on {} {} UTC from {ip}{agent}", fmt_date(*at), at.format("%H:%M"))
+                    }).unwrap_or_default();
+                    view! {
+                        <p class="token-flag blocked" data-presented=n.to_string()>
+                            {format!("Presented {n} time{} since {since}{last}. Something still uses it.", if n == 1 { "" } else { "s" })}
+                        </p>
+                    }
+                })}
                 {token.revoked_note().map(|note| view! {
                     <p class="token-flag revoked-note">{note}</p>
                 })}

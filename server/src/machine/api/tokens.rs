@@ -59,6 +59,14 @@ pub struct TokenJson {
     pub blocked_reason: Option<String>,
     /// Until when the secret before the last rotation still works.
     pub previous_secret_valid_until: Option<DateTime<Utc>>,
+    /// How often it was presented after it expired or was revoked.
+    pub presented_after_end: i64,
+    /// When it was last presented after it ended.
+    pub last_presented_at: Option<DateTime<Utc>>,
+    /// From which address.
+    pub last_presented_ip: Option<String>,
+    /// With which user agent.
+    pub last_presented_agent: Option<String>,
 }
 
 impl TokenJson {
@@ -80,6 +88,10 @@ impl TokenJson {
             blocked_by_policy: t.blocked.as_ref().map(|b| b.policy.clone()),
             blocked_reason: t.blocked.as_ref().map(|b| b.sentence()),
             previous_secret_valid_until: t.previous_valid_until.filter(|g| *g > now),
+            presented_after_end: t.presented_after_end,
+            last_presented_at: t.last_presented.as_ref().map(|p| p.0),
+            last_presented_ip: t.last_presented.as_ref().map(|p| p.1.clone()),
+            last_presented_agent: t.last_presented.as_ref().map(|p| p.2.clone()),
         }
     }
 }
