@@ -182,6 +182,26 @@ test("regenerate shows a new secret once", async ({ page }) => {
   expect(await page.content()).not.toContain(fresh);
 });
 
+test("regenerate with a grace period keeps the old secret working for a while", async ({ page }, testInfo) => {
+  const old = await seedToken(page, "swapping");
+  await page.reload();
+  await waitForHydration(page);
+  await row(page, "swapping").getByRole("link", { name: "Regenerate swapping" }).click();
+  await dialog(page).getByLabel("The old secret keeps working").selectOption({ label: "For 24 hours" });
+  await dialog(page).getByRole("button", { name: "Regenerate" }).click();
+  await expect(dialog(page).getByRole("heading", { name: "Token regenerated" })).toBeVisible();
+  await expect(dialog(page).getByText(/The old one keeps working until/)).toBeVisible();
+  const fresh = await dialog(page).getByLabel("Personal access token", { exact: true }).inputValue();
+  expect(fresh).not.toBe(old.secret);
+  await page.screenshot({ path: testInfo.outputPath(`rotate-${testInfo.project.name}.png`) });
+  await dialog(page).getByRole("button", { name: "Done" }).click();
+  await expect(row(page, "swapping")).toContainText(/Old secret stops working in (24|23) h/);
+  for (const secret of [old.secret, fresh]) {
+    const res = await page.request.get("/api/v1/me", { headers: { authorization: `Bearer ${secret}` } });
+    expect(res.status()).toBe(200);
+  }
+});
+
 test("revoke all, with its own confirmation", async ({ page }) => {
   await seedToken(page, "one");
   await seedToken(page, "two");

@@ -96,10 +96,12 @@ async fn another_users_token_ids_answer_as_missing_ones_everywhere(app: TestApp)
     // 1. the API, from its endpoint table
     for e in ENDPOINTS.iter().filter(|e| e.path.contains("{id}")) {
         let call = |id: i64| {
-            let body = if e.body.is_some() {
-                Body::from(r#"{"description":"pwned","scopes":"full","expires_in_days":365}"#)
-            } else {
-                Body::empty()
+            let body = match e.body {
+                Some("RotateBody") => Body::from(r#"{"grace_hours":1}"#),
+                Some(_) => {
+                    Body::from(r#"{"description":"pwned","scopes":"full","expires_in_days":365}"#)
+                }
+                None => Body::empty(),
             };
             Request::builder()
                 .method(e.method.to_ascii_uppercase().as_str())

@@ -232,12 +232,6 @@ async fn the_revoke_on_reuse_policy_revokes_the_chain(app: TestApp) {
         .starts_with("Revoked by policy: an old secret was used"));
 }
 
-on_both_backends!(
-    rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse,
-    the_revoke_on_reuse_policy_revokes_the_chain,
-    presentations_of_ended_tokens_are_counted_with_bounded_writes,
-);
-
 /// A token presented after it expired or was revoked: every presentation
 /// counted, the last one's address and agent kept, written at most once a
 /// minute per token, and shown on its owner's row.
@@ -299,3 +293,63 @@ async fn presentations_of_ended_tokens_are_counted_with_bounded_writes(app: Test
     assert!(text.contains("from 192.0.2.77 (old-ci-job/1.0)"));
     assert!(text.contains("Presented 3 times since it expired"));
 }
+
+/// The page's Regenerate offers the same choice: the plain form and the
+/// dialog's server function rotate with a grace when one is chosen.
+async fn the_pages_regenerate_can_keep_the_old_secret_for_a_while(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "gina").await;
+    let (id, old) = token(&app, uid, "deploy", "profile:read").await;
+    let res = app
+        .post_form(
+            &format!("/profile/security/tokens/{id}/regenerate"),
+            &[("grace_hours", "24")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(res.body.contains("The old one keeps working until"));
+    assert_eq!(
+        call(&app, "GET", "/api/v1/me", &old, "").await.status,
+        StatusCode::OK,
+        "still in its grace"
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/rpc/tokens/regenerate")
+        .header("content-type", "application/json")
+        .header("cookie", format!("tessera_session={cookie}"))
+        .body(Body::from(format!(r#"{{"id":{id},"grace_hours":0}}"#)))
+        .unwrap();
+    let res = app.request(req).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let r = call(&app, "GET", "/api/v1/me", &old, "").await;
+    assert_eq!(
+        json_of(&r)["error"],
+        "token_rotated",
+        "regenerating again retires both"
+    );
+    let res = app
+        .post_form(
+            &format!("/profile/security/tokens/{id}/regenerate"),
+            &[("grace_hours", "500")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = app
+        .get(
+            &format!("/profile/security/tokens/{id}/regenerate"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        page.body.contains("The old secret keeps working") && page.body.contains("For 24 hours")
+    );
+}
+
+on_both_backends!(
+    rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse,
+    the_revoke_on_reuse_policy_revokes_the_chain,
+    presentations_of_ended_tokens_are_counted_with_bounded_writes,
+    the_pages_regenerate_can_keep_the_old_secret_for_a_while,
+);

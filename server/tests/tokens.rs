@@ -678,6 +678,7 @@ async fn server_functions_need_a_session(app: TestApp) {
         id: 0,
         username: String::new(),
         is_admin: false,
+        must_change_password: false,
     };
 }
 

@@ -185,14 +185,25 @@ pub async fn revoke_all_tokens(
     ssr::outcome(revoked.await)
 }
 
-/// Gives a token a new secret.
+/// Gives a token a new secret: at once (its lifetime starts again), or
+/// rotated with the old secret working for `grace_hours` more (the expiry
+/// stays).
 #[server(prefix = "/rpc", endpoint = "tokens/regenerate", input = Json)]
-pub async fn regenerate_token(id: i64) -> Result<Outcome<NewSecret>, ServerFnError> {
+pub async fn regenerate_token(
+    /// The token.
+    id: i64,
+    /// Hours the old secret keeps working (0: none).
+    #[server(default)]
+    grace_hours: u32,
+) -> Result<Outcome<NewSecret>, ServerFnError> {
     use crate::server::tokens as service;
     let (state, _) = ssr::context()?;
     let regenerated = async {
         let actor = ssr::actor(&state, "").await?;
-        service::regenerate(&state.core, &actor, id).await
+        match grace_hours {
+            0 => service::regenerate(&state.core, &actor, id).await,
+            hours => service::rotate(&state.core, &actor, id, hours).await,
+        }
     };
     ssr::outcome(regenerated.await)
 }

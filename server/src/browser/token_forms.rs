@@ -233,10 +233,24 @@ pub async fn revoke(State(state): State<AppState>, on: OnToken) -> Response {
 
 /// `POST /profile/security/tokens/{id}/regenerate`: the page with the new
 /// secret, once.
-pub async fn regenerate(State(state): State<AppState>, on: OnToken) -> Response {
+pub async fn regenerate(State(state): State<AppState>, on: OnToken, req: Request) -> Response {
+    let (_, pairs) = match read_pairs(&state, req).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let grace = pairs
+        .iter()
+        .find(|(k, _)| k == app::ui::tokens::GRACE_FIELD)
+        .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+        .unwrap_or(0);
     let core = &state.core;
-    let op = |actor, id| async move { service::regenerate(core, &actor, id).await };
-    match on.run(&state, "regenerate", None, op).await {
+    let op = |actor, id| async move {
+        match grace {
+            0 => service::regenerate(core, &actor, id).await,
+            hours => service::rotate(core, &actor, id, hours).await,
+        }
+    };
+    match on.run(&state, "regenerate", Some(&pairs), op).await {
         Ok(secret) => {
             let token_id = secret.token.id;
             tracing::info!(user_id = on.session.user.id, token_id, "token regenerated");

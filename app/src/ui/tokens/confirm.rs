@@ -65,9 +65,8 @@ impl Confirm {
             Confirm::Regenerate(t) => view! {
                 <p>
                     "Give " <strong>{quoted(t)}</strong>
-                    " a new secret? It keeps its name, description and scopes, and its lifetime starts again from today."
+                    " a new secret? It keeps its name, description and scopes. Stopping the old secret at once starts its lifetime again from today; a grace period keeps its expiry and lets you swap the secret without downtime."
                 </p>
-                <p class="danger-text">"The current secret stops working at once."</p>
             }
             .into_any(),
             Confirm::RevokeAll(count) => {
@@ -84,13 +83,24 @@ impl Confirm {
     }
 }
 
+/// The regenerate form's field: hours the old secret keeps working.
+pub const GRACE_FIELD: &str = "grace_hours";
+/// The grace periods offered (hours, words).
+pub const GRACE_CHOICES: [(u32, &str); 4] = [
+    (0, "Stops at once"),
+    (1, "For 1 hour"),
+    (24, "For 24 hours"),
+    (168, "For 7 days"),
+];
+
 /// How a dialog drives the confirmation (a page has none: its form posts).
 #[derive(Clone, Copy)]
 pub struct DialogHooks {
     /// True while the action runs.
     pub pending: Signal<bool>,
-    /// Runs the action, given the sudo-mode password typed (or empty).
-    pub on_confirm: Callback<String>,
+    /// Runs the action, given the sudo-mode password typed (or empty) and
+    /// the grace chosen for the old secret (hours; regenerate only).
+    pub on_confirm: Callback<(String, u32)>,
     /// Closes the dialog.
     pub on_cancel: Callback<()>,
 }
@@ -122,14 +132,19 @@ pub fn Confirmation(
         if let Some(h) = hooks {
             ev.prevent_default();
             if !h.pending.get_untracked() {
-                let password = ev
-                    .target()
-                    .and_then(|t| {
-                        wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlFormElement>(t).ok()
-                    })
-                    .map(|f| crate::ui::token_form::read_sudo_password(&f))
+                let form = ev.target().and_then(|t| {
+                    wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlFormElement>(t).ok()
+                });
+                let password = form
+                    .as_ref()
+                    .map(crate::ui::token_form::read_sudo_password)
                     .unwrap_or_default();
-                h.on_confirm.run(password);
+                let grace = form
+                    .and_then(|f| web_sys::FormData::new_with_form(&f).ok())
+                    .and_then(|d| d.get(GRACE_FIELD).as_string())
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0);
+                h.on_confirm.run((password, grace));
             }
         }
     };
@@ -141,6 +156,16 @@ pub fn Confirmation(
         None => view! { <a class="button" href=BASE>"Cancel"</a> }.into_any(),
     };
     let pending = move || hooks.is_some_and(|h| h.pending.get());
+    let grace_field = matches!(confirm, Confirm::Regenerate(_)).then(|| {
+        view! {
+            <div class="field">
+                <label for="field-grace_hours">"The old secret keeps working"</label>
+                <select id="field-grace_hours" name=GRACE_FIELD>
+                    {GRACE_CHOICES.iter().map(|(h, label)| view! { <option value=h.to_string() selected=*h == 0>{*label}</option> }).collect_view()}
+                </select>
+            </div>
+        }
+    });
     let sudo_field = confirm.needs_sudo().then(|| {
         let error = Signal::derive(move || errors.with(|e| e.get(SUDO_FIELD).cloned()));
         view! { <SudoField error confirmed=sudo /> }
@@ -150,6 +175,7 @@ pub fn Confirmation(
         {move || message.get().map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
         {confirm.text()}
         <form method="post" action=confirm.action() class="confirm-form" on:submit=on_submit>
+            {grace_field}
             {sudo_field}
             <div class="dialog-actions">
                 {cancel}

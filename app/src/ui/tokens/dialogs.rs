@@ -218,7 +218,7 @@ fn ConfirmDialog(confirm: Confirm, ctx: Ctx) -> impl IntoView {
     let message = RwSignal::new(None::<String>);
     let errors = RwSignal::new(Errors::new());
     let done = move |toast: String| ctx.changed(toast);
-    let (pending, on_confirm): (Signal<bool>, Callback<String>) = match &confirm {
+    let (pending, on_confirm): (Signal<bool>, Callback<(String, u32)>) = match &confirm {
         Confirm::Revoke(t) => {
             let (action, id) = (ServerAction::<RevokeToken>::new(), t.id);
             Effect::new(move |_| {
@@ -227,7 +227,7 @@ fn ConfirmDialog(confirm: Confirm, ctx: Ctx) -> impl IntoView {
                     dialog.set(Dialog::Closed);
                 })
             });
-            let run = Callback::new(move |_: String| {
+            let run = Callback::new(move |_: (String, u32)| {
                 action.dispatch(RevokeToken { id });
             });
             (action.pending().into(), run)
@@ -246,8 +246,8 @@ fn ConfirmDialog(confirm: Confirm, ctx: Ctx) -> impl IntoView {
                     });
                 })
             });
-            let run = Callback::new(move |_: String| {
-                action.dispatch(RegenerateToken { id });
+            let run = Callback::new(move |(_, grace_hours): (String, u32)| {
+                action.dispatch(RegenerateToken { id, grace_hours });
             });
             (action.pending().into(), run)
         }
@@ -262,7 +262,7 @@ fn ConfirmDialog(confirm: Confirm, ctx: Ctx) -> impl IntoView {
                     dialog.set(Dialog::Closed);
                 })
             });
-            let run = Callback::new(move |sudo_password: String| {
+            let run = Callback::new(move |(sudo_password, _): (String, u32)| {
                 action.dispatch(RevokeAllTokens { sudo_password });
             });
             (action.pending().into(), run)

@@ -9,6 +9,7 @@ mod list;
 mod pages;
 mod secret;
 
+pub use confirm::GRACE_FIELD;
 pub use pages::{EditTokenPage, NewTokenPage, RegenerateTokenPage, RevokeAllPage, RevokeTokenPage};
 pub use secret::SecretView;
 
@@ -145,10 +146,14 @@ pub fn TokensPage(
                     "Tokens act as alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose. Treat them like passwords."
                 </p>
                 {page_message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
-                {fb.secret.clone().map(|s| view! {
-                    <section class="secret-panel" aria-labelledby="dialog-title">
-                        <SecretView secret=s regenerated=false on_done=None />
-                    </section>
+                {fb.secret.clone().map(|s| {
+                    // a rotation (the old secret still in its grace) says so
+                    let regenerated = s.token.previous_valid_until.is_some();
+                    view! {
+                        <section class="secret-panel" aria-labelledby="dialog-title">
+                            <SecretView secret=s regenerated on_done=None />
+                        </section>
+                    }
                 })}
                 <Toolbar list_query dialog tokens />
                 <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>

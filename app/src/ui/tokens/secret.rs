@@ -36,8 +36,16 @@ pub fn SecretView(
         "Token created"
     };
     let lead = if regenerated {
+        let old = match secret.token.previous_valid_until {
+            Some(until) => format!(
+                "The old one keeps working until {} {} UTC: switch over before then.",
+                crate::ui::token_form::fmt_date(until),
+                until.format("%H:%M")
+            ),
+            None => "The old one no longer works.".to_owned(),
+        };
         format!(
-            "The token \u{201c}{}\u{201d} has a new secret. The old one no longer works.",
+            "The token \u{201c}{}\u{201d} has a new secret. {old}",
             secret.token.name
         )
     } else {
