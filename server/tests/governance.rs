@@ -146,7 +146,8 @@ async fn policies_refuse_what_breaks_them(app: TestApp) {
         "POST",
         "/api/v1/tokens",
         &manager,
-        Some(serde_json::json!({"name": "x", "scopes": "code:read", "expires_in_days": 7})),
+        // shorter than the calling token's own 7 days (it cannot outlive it)
+        Some(serde_json::json!({"name": "x", "scopes": "code:read", "expires_in_days": 6})),
     )
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
