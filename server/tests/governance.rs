@@ -871,6 +871,15 @@ async fn admin_pages_work_for_admins_and_do_not_exist_for_others(app: TestApp) {
         let res = app.get(page, Some(&admin_cookie)).await;
         assert_eq!(res.status, StatusCode::OK, "{page} for the admin");
     }
+    // the Administration scope is offered to administrators only
+    let form = app
+        .get("/profile/security/tokens/new", Some(&user_cookie))
+        .await;
+    assert!(form.body.contains("id=\"scope-code\"") && !form.body.contains("id=\"scope-admin\""));
+    let form = app
+        .get("/profile/security/tokens/new", Some(&admin_cookie))
+        .await;
+    assert!(form.body.contains("id=\"scope-admin\""));
     // the administration server functions answer a non-admin as missing
     for rpc in [
         "/rpc/admin/tokens",

@@ -221,12 +221,15 @@ pub struct TokenPolicy {
     /// The organization's policies that apply to new tokens, in words.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The visitor is an administrator: the Administration scope is offered.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// The operator's limits and the server clock, for the expiry picker.
 #[server(prefix = "/rpc", endpoint = "tokens/policy", input = Json)]
 pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
-    let (state, _) = ssr::context()?;
+    let (state, user) = ssr::context()?;
     let p = state.core.policies();
     let operator = state.core.config.max_token_days;
     let mut notes = Vec::new();
@@ -254,5 +257,6 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
         now: crate::server::db::now(),
         form_id: crate::server::secret::form_id(),
         notes,
+        admin: user.is_admin,
     })
 }

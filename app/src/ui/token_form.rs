@@ -53,6 +53,9 @@ pub fn TokenFormFields(
     /// The organization's policies that apply, in words.
     #[prop(optional)]
     notes: Vec<String>,
+    /// Offer the Administration scope (administrators only).
+    #[prop(optional)]
+    admin: bool,
 ) -> impl IntoView {
     let editing = current_expiry.is_some();
     let initial_expiry = if form.expiry.is_empty() {
@@ -184,6 +187,7 @@ pub fn TokenFormFields(
             <div class="scope-grid" role="group" aria-label="Custom scopes">
                 {CATALOG
                     .iter()
+                    .filter(|area| admin || area.id != crate::scopes::ADMIN_AREA)
                     .map(|area| {
                         let id = format!("scope-{}", area.id);
                         let current = form.level(area.id).to_string();

@@ -147,7 +147,7 @@ fn CreateDialog(ctx: Ctx) -> impl IntoView {
         <form method="post" action=format!("{BASE}/new") class="token-form stack" on:submit=on_submit novalidate=true>
             <h2 id="dialog-title">"New personal access token"</h2>
             <FormAlert message />
-            <TokenFormFields form errors max_days=policy.max_days notes=policy.notes.clone() now=policy.now sudo=ctx.sudo />
+            <TokenFormFields form errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now=policy.now sudo=ctx.sudo />
             <div class="dialog-actions">
                 <button type="button" class="button" on:click=move |_| ctx.close()>"Cancel"</button>
                 <button type="submit" class="button primary" disabled=move || action.pending().get()>
@@ -197,7 +197,7 @@ fn EditDialog(token: TokenView, ctx: Ctx) -> impl IntoView {
                 form=TokenForm::from_token(&token)
                 errors
                 max_days=policy.max_days
-                notes=policy.notes.clone()
+                notes=policy.notes.clone() admin=policy.admin
                 now=policy.now
                 current_expiry=token.expires_at
                 sudo=ctx.sudo
