@@ -152,23 +152,6 @@ impl From<UserDbRow> for UserRow {
     }
 }
 
-fn like(search: &str) -> String {
-    let mut p = String::from("%");
-    for c in search
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-    {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// Every account whose name contains `search` (case-insensitive), by name.
 pub async fn users(db: &Db, search: &str) -> Result<Vec<UserRow>, sqlx::Error> {
     let sql = format!(
@@ -176,7 +159,7 @@ pub async fn users(db: &Db, search: &str) -> Result<Vec<UserRow>, sqlx::Error> {
     );
     let rows: Vec<UserDbRow> = on_db!(db, pool => sqlx::query_as(&sql)
         .bind(now())
-        .bind(like(search))
+        .bind(token_service::like_pattern(search))
         .fetch_all(pool)
         .await)?;
     Ok(rows.into_iter().map(UserRow::from).collect())

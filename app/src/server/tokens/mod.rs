@@ -628,7 +628,7 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
     if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }
-    let (db, user_id) = (&core.db, actor.user_id);
+    let user_id = actor.user_id;
     let (max_days, _) = actor.limits(core).lifetime();
     let at = now();
     let expires_at = if actor.ceiling.is_some() {
@@ -641,17 +641,45 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
         at + lifetime.max(Duration::days(1))
     };
     core.usage.forget(id);
+    let event = |hint: &str| {
+        actor.event("token.regenerated", Some(id)).with(
+            json!({"hint": {"before": current.hint, "after": hint}, "expires_at": expires_at}),
+        )
+    };
+    replace_secret(
+        core,
+        user_id,
+        id,
+        sql::REGENERATE,
+        Some(expires_at),
+        at,
+        event,
+    )
+    .await
+}
+
+/// Gives token `id` of `user_id` a new secret with `statement` (REGENERATE
+/// or ROTATE, whose `$3` is `third`), retiring the old one and recording
+/// `event`, in one transaction; the new secret is returned once.
+async fn replace_secret(
+    core: &Core,
+    user_id: i64,
+    id: i64,
+    statement: &'static str,
+    third: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+    event: impl FnOnce(&str) -> Event,
+) -> Result<NewSecret, TokenError> {
+    let db = &core.db;
     let (plaintext, stored) = secret::generate();
-    let event = actor.event("token.regenerated", Some(id)).with(
-        json!({"hint": {"before": current.hint, "after": stored.hint}, "expires_at": expires_at}),
-    );
+    let event = event(&stored.hint);
     let row: Option<Row> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         sqlx::query(sql::RETIRE).bind(id).bind(user_id).bind(at).execute(&mut *tx).await?;
-        let row: Option<Row> = sqlx::query_as(sql::REGENERATE)
+        let row: Option<Row> = sqlx::query_as(statement)
             .bind(&stored.hash)
             .bind(&stored.hint)
-            .bind(expires_at)
+            .bind(third)
             .bind(at)
             .bind(id)
             .bind(user_id)
@@ -696,46 +724,24 @@ pub async fn rotate(
     if let Some((key, problem)) = core.policies().scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }
-    let (db, user_id) = (&core.db, actor.user_id);
+    let user_id = actor.user_id;
     let at = now();
     // never past the token's own expiry
     let grace_until = (grace_hours > 0)
         .then(|| (at + Duration::hours(i64::from(grace_hours))).min(current.expires_at));
-    let (plaintext, stored) = secret::generate();
-    let event = actor.event("token.rotated", Some(id)).with(json!({
-        "hint": {"before": current.hint, "after": stored.hint},
-        "grace_hours": grace_hours,
-        "old_secret_until": grace_until,
-    }));
-    let row: Option<Row> = on_db!(db, pool => async {
-        let mut tx = pool.begin().await?;
-        sqlx::query(sql::RETIRE).bind(id).bind(user_id).bind(at).execute(&mut *tx).await?;
-        let row: Option<Row> = sqlx::query_as(sql::ROTATE)
-            .bind(&stored.hash)
-            .bind(&stored.hint)
-            .bind(grace_until)
-            .bind(at)
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if row.is_some() {
-            record_in!(&mut *tx, event)?;
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(row)
-    }.await)?;
-    core.verifier.evict(user_id, Some(id));
-    match row {
-        Some(row) => Ok(NewSecret {
-            token: row.into_view(),
-            secret: plaintext.into_string(),
-        }),
-        None => Err(why_unchangeable(db, user_id, id).await),
-    }
+    let event = |hint: &str| {
+        actor.event("token.rotated", Some(id)).with(json!({
+            "hint": {"before": current.hint, "after": hint},
+            "grace_hours": grace_hours,
+            "old_secret_until": grace_until,
+        }))
+    };
+    replace_secret(core, user_id, id, sql::ROTATE, grace_until, at, event).await
 }
 
-fn like_pattern(search: &str) -> String {
+/// A `LIKE` pattern (escape `\\`) matching names that contain `search`,
+/// case-insensitively.
+pub(crate) fn like_pattern(search: &str) -> String {
     let mut p = String::from("%");
     // names hold no control characters, so a search needs none either
     // (and Postgres refuses NUL in text)
