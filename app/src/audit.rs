@@ -84,6 +84,12 @@ impl AuditEvent {
             "admin.user_disabled" => "Account disabled",
             "admin.user_enabled" => "Account enabled",
             "account.created" => "Account created",
+            "token.new_network" => "Token used from a new network or client",
+            "email.confirmation_sent" => "Confirmation link sent",
+            "email.confirmed" => "E-mail address confirmed",
+            "email.removed" => "E-mail address removed",
+            "webhook.created" => "Webhook added",
+            "webhook.deleted" => "Webhook deleted",
             other => return other.to_owned(),
         };
         known.to_owned()

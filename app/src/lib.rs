@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 pub mod model;
+pub mod notify;
 pub mod scopes;
 pub mod tokens;
 pub mod ui;

@@ -46,6 +46,9 @@ pub struct FormFeedback {
     pub values: BTreeMap<String, String>,
     /// A token secret to show once (the answer to a create or regenerate).
     pub secret: Option<crate::tokens::NewSecret>,
+    /// A webhook's signing secret to show once (the answer to adding it).
+    #[serde(default)]
+    pub shown_once: Option<String>,
 }
 
 impl FormFeedback {

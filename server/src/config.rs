@@ -114,6 +114,41 @@ pub struct Config {
     #[arg(long, env = "TESSERA_AUDIT_RETENTION_DAYS", default_value_t = 365)]
     pub audit_retention_days: u64,
 
+    /// SMTP server for notices, e.g. `smtp://127.0.0.1:25`,
+    /// `smtp://host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host` (implicit TLS). Unset: no mail is sent.
+    #[arg(long, env = "TESSERA_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender address of notices.
+    #[arg(long, env = "TESSERA_MAIL_FROM", default_value = "tessera@localhost")]
+    pub mail_from: String,
+
+    /// Days before a token expires at which its owner is told (each once).
+    #[arg(
+        long,
+        env = "TESSERA_EXPIRY_NOTICE_DAYS",
+        value_delimiter = ',',
+        default_value = "30,7,1"
+    )]
+    pub expiry_notice_days: Vec<u32>,
+
+    /// Seconds between looks for expiry notices (one instance looks).
+    #[arg(long, env = "TESSERA_NOTICE_INTERVAL_SECS", default_value_t = 300)]
+    pub notice_interval_secs: u64,
+
+    /// Let webhook endpoints be on private networks (loopback, 10/8,
+    /// 192.168/16, …); off, they must be public addresses.
+    #[arg(long, env = "TESSERA_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = ArgAction::Set)]
+    pub webhook_allow_private_networks: bool,
+
+    /// A JSON file with the public keys of secret-scanning partners
+    /// (GitHub's format: `{"public_keys": [{"key_identifier": …, "key":
+    /// "-----BEGIN PUBLIC KEY-----…"}]}`); enables
+    /// `POST /api/v1/secret-scanning/report`.
+    #[arg(long, env = "TESSERA_SECRET_SCANNING_KEYS")]
+    pub secret_scanning_keys: Option<std::path::PathBuf>,
+
     /// Without a command, `tessera` serves; `tessera admin …` administers.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -147,6 +182,19 @@ impl Config {
             || self.database_url.starts_with("postgresql:"))
         {
             return Err("--database-url must start with sqlite:, postgres: or postgresql:".into());
+        }
+        if let Some(url) = &self.smtp_url {
+            app::server::mail::Mailer::new(url, &self.mail_from)?;
+        }
+        if let Some(path) = &self.secret_scanning_keys {
+            app::server::scanning::ScanningKeys::load(path)?;
+        }
+        if self
+            .expiry_notice_days
+            .iter()
+            .any(|d| !(1..=365).contains(d))
+        {
+            return Err("--expiry-notice-days must be days between 1 and 365, e.g. 30,7,1".into());
         }
         Ok(())
     }
@@ -185,6 +233,15 @@ impl Config {
             audit_retention: Duration::from_secs(
                 self.audit_retention_days.clamp(1, 36_500) * 24 * 3600,
             ),
+            lifecycle: app::server::lifecycle::LifecycleConfig {
+                smtp_url: self.smtp_url.clone(),
+                mail_from: self.mail_from.clone(),
+                expiry_notice_days: self.expiry_notice_days.clone(),
+                notice_every: Duration::from_secs(self.notice_interval_secs.max(1)),
+                allow_private_webhooks: self.webhook_allow_private_networks,
+                secret_scanning_keys: self.secret_scanning_keys.clone(),
+                ..Default::default()
+            },
         }
     }
 }

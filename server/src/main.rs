@@ -78,7 +78,10 @@ async fn administer(config: Config, args: tessera::admin_cli::AdminArgs) -> std:
             return std::process::ExitCode::FAILURE;
         }
     };
-    let core = match Core::new(db.clone(), config.core()).await {
+    // the CLI does one thing and exits: no background deliveries here
+    let mut core_config = config.core();
+    core_config.lifecycle.worker = false;
+    let core = match Core::new(db.clone(), core_config).await {
         Ok(core) => core,
         Err(e) => {
             eprintln!("tessera admin: {e}");

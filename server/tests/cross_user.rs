@@ -23,11 +23,31 @@ fn visible(res: &Resp, id: i64) -> String {
             .map_or(html.len(), |e| start + e + "</script>".len());
         html.replace_range(start..end, "");
     }
-    strip_tags(&html)
+    let text = strip_tags(&html)
         .split_whitespace()
         .collect::<Vec<_>>()
-        .join(" ")
-        .replace(&id.to_string(), "ID")
+        .join(" ");
+    whole_number_replaced(&text, &id.to_string())
+}
+
+/// `text` with every whole number equal to `id` written `ID` (a `1` inside
+/// "10 minutes" stays).
+fn whole_number_replaced(text: &str, id: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            out.push_str(if digits == id { "ID" } else { &digits });
+            digits.clear();
+        }
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 /// A's token as stored, to prove nothing changed it.
@@ -63,6 +83,8 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
         | "/rpc/tokens/revoke_all"
         | "/rpc/tokens/policy"
         | "/rpc/session_info"
+        | "/rpc/notifications/settings"
+        | "/rpc/notifications/expiring"
         | "/rpc/sessions/list" => Some(None),
         _ => None,
     }

@@ -6,7 +6,10 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod db;
+pub mod lifecycle;
+pub mod mail;
 pub mod passwords;
+pub mod scanning;
 pub mod secret;
 pub mod security;
 pub mod sessions;
@@ -14,6 +17,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod usage;
 pub mod verify;
+pub mod webhooks;
 
 use crate::tokens::policy::Policies;
 use axum::extract::FromRef;
@@ -53,6 +57,8 @@ pub struct CoreConfig {
     pub sudo_window: std::time::Duration,
     /// How long audit events are kept.
     pub audit_retention: std::time::Duration,
+    /// Mail, webhooks and notices.
+    pub lifecycle: lifecycle::LifecycleConfig,
 }
 
 impl CoreConfig {
@@ -90,6 +96,8 @@ pub struct Core {
     /// Keeps refusals of the same token for the same reason to one audit
     /// event per period.
     pub refusals: audit::Sampler,
+    /// Mail, webhooks and where tokens were used from.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 /// How often a refusal of one token for one reason is written to the audit
@@ -108,7 +116,9 @@ impl Core {
             tracing::warn!(error = %e, "could not read the policies; none apply until they can be read");
             Policies::default()
         });
+        let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone());
         let core = Arc::new(Core {
+            lifecycle,
             db,
             config,
             hasher,
@@ -128,6 +138,9 @@ impl Core {
             }
         }
         spawn_usage_flush(Arc::downgrade(&core));
+        if core.config.lifecycle.worker {
+            lifecycle::spawn_worker(Arc::downgrade(&core), core.config.lifecycle.tick);
+        }
         Ok(core)
     }
 
@@ -188,6 +201,7 @@ impl Core {
         if pruned > 0 {
             tracing::info!(pruned, "audit events past retention deleted");
         }
+        lifecycle::prune(&self.db).await?;
         if let db::Db::Sqlite(pool) = &self.db {
             let cutoff = db::now() - chrono::Duration::hours(1);
             sqlx::query("DELETE FROM changes WHERE at < $1")
@@ -199,9 +213,11 @@ impl Core {
     }
 
     /// Records that a token was used: in memory only; the flush writes it
-    /// (at most once a minute per token).
-    pub fn token_used(&self, token_id: i64, ip: IpAddr, agent: &str) {
-        self.usage.note(token_id, ip, agent);
+    /// (at most once a minute per token). A use from a network or client
+    /// new to this process is checked against the token's known ones.
+    pub fn token_used(&self, verified: &verify::Verified, client: &sessions::Client) {
+        self.usage.note(verified.token_id, client.ip, &client.agent);
+        lifecycle::sighted(self, verified, client);
     }
 
     /// Writes recorded token uses: those due (`all == false`, the periodic

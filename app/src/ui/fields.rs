@@ -131,24 +131,28 @@ pub fn SudoField(
     /// Only needed when the form's "Full access" is chosen.
     #[prop(default = false)]
     for_full: bool,
+    /// Keeps ids unique when a page has more than one such field.
+    #[prop(default = "")]
+    id_suffix: &'static str,
 ) -> impl IntoView {
     let has_error = move || error.with(Option::is_some);
+    let id = format!("field-sudo_password{id_suffix}");
     view! {
         <div class="field sudo-field" class:has-error=has_error class:sudo-ok=confirmed class:for-full=for_full>
-            <label for="field-sudo_password">"Confirm your password"</label>
-            <p class="hint" id="field-sudo_password-hint">
+            <label for=id.clone()>"Confirm your password"</label>
+            <p class="hint" id=format!("{id}-hint")>
                 "Needed for this action. You won't be asked again for 10 minutes."
             </p>
             <input
-                id="field-sudo_password"
+                id=id.clone()
                 name=crate::model::SUDO_FIELD
                 type="password"
                 autocomplete="current-password"
                 maxlength=rules::PASSWORD_MAX
                 aria-invalid=move || has_error().then_some("true")
-                aria-describedby="field-sudo_password-hint field-sudo_password-error"
+                aria-describedby=format!("{id}-hint {id}-error")
             />
-            <p class="field-error" id="field-sudo_password-error" hidden=move || !has_error()>{error}</p>
+            <p class="field-error" id=format!("{id}-error") hidden=move || !has_error()>{error}</p>
         </div>
     }
 }

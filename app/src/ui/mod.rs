@@ -6,6 +6,7 @@ pub mod auth;
 mod events;
 mod fields;
 mod modal;
+pub mod notifications;
 mod security;
 pub mod token_api;
 mod token_form;
@@ -122,6 +123,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/activity")
                         view=|| view! { <WithSession render=|info| view! { <security::Activity info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/notifications")
+                        view=|| view! { <WithSession render=|info| view! { <notifications::Notifications info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
                         path=path!("/admin/tokens")

@@ -15,6 +15,7 @@ pub(crate) enum Section {
     Password,
     Sessions,
     Activity,
+    Notifications,
 }
 
 /// The security settings' side navigation.
@@ -28,6 +29,7 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
             <a href="/profile/security/password" aria-current=aria(Section::Password)>"Password"</a>
             <a href="/profile/security/sessions" aria-current=aria(Section::Sessions)>"Sessions"</a>
             <a href="/profile/security/activity" aria-current=aria(Section::Activity)>"Activity"</a>
+            <a href="/profile/security/notifications" aria-current=aria(Section::Notifications)>"Notifications"</a>
         </nav>
     }
 }

@@ -7,6 +7,7 @@
 pub mod admin_forms;
 pub mod assets;
 pub mod forms;
+pub mod notify_forms;
 pub mod pages;
 pub mod session;
 pub mod token_forms;
@@ -69,6 +70,7 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
         ),
     ];
     routes.extend(admin);
+    routes.extend(notify_forms::routes());
     routes
 }
 

@@ -60,6 +60,7 @@ async fn answer_error(
             .map(|p| p.iter().filter(|(k, _)| k != SUDO_FIELD).cloned().collect())
             .unwrap_or_default(),
         secret: None,
+        shown_once: None,
     };
     let mut res = render_page(state, parts, page, fb, err.status()).await;
     if let Some(secs) = err.retry_after() {

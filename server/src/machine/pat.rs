@@ -58,9 +58,7 @@ pub async fn authenticate(
         );
         return Err(ApiError::blocked(block));
     }
-    state
-        .core
-        .token_used(verified.token_id, client.ip, &client.agent);
+    state.core.token_used(&verified, &client);
     Ok((verified, client))
 }
 

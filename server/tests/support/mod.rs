@@ -31,6 +31,8 @@ pub struct Options {
     pub public_url: String,
     pub session_idle: Duration,
     pub sudo_window: Duration,
+    /// Mail, webhooks and notices (tests call endpoints on loopback).
+    pub lifecycle: app::server::lifecycle::LifecycleConfig,
 }
 
 /// The introspection client's secret in tests.
@@ -45,6 +47,11 @@ impl Default for Options {
             session_idle: Duration::from_secs(7 * 24 * 3600),
             sudo_window: Duration::from_secs(600),
             signup_enabled: true,
+            lifecycle: app::server::lifecycle::LifecycleConfig {
+                allow_private_webhooks: true,
+                notice_every: Duration::from_secs(1),
+                ..Default::default()
+            },
             throttle: ThrottleConfig {
                 window: Duration::from_secs(600),
                 max_failures_per_account: 5,
@@ -136,6 +143,7 @@ fn test_config(options: &Options) -> CoreConfig {
         session_idle: options.session_idle,
         sudo_window: options.sudo_window,
         audit_retention: Duration::from_secs(365 * 24 * 3600),
+        lifecycle: options.lifecycle.clone(),
     }
 }
 
@@ -261,9 +269,7 @@ impl TestApp {
     /// A second, independent instance (own caches) on the same database.
     pub async fn second_instance(&self) -> (Router, std::sync::Arc<Core>) {
         let db = Db::connect(&self.url).await.expect("connect");
-        let core = Core::new(db, test_config(&Options::default()))
-            .await
-            .expect("core");
+        let core = Core::new(db, self.core.config.clone()).await.expect("core");
         let leptos = leptos::config::LeptosOptions::builder()
             .output_name("tessera")
             .build();

@@ -155,6 +155,7 @@ pub fn TokensPage(
                         </section>
                     }
                 })}
+                <crate::ui::notifications::ExpiringBanner />
                 <Toolbar list_query dialog tokens />
                 <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
                     {move || Suspend::new(async move {

@@ -139,3 +139,153 @@ pub async fn revoke(State(state): State<AppState>, req: Request) -> Response {
     )
         .into_response()
 }
+
+/// One finding in a secret-scanning partner's report (GitHub's format).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SecretScanningMatch)]
+pub struct ScanningMatchJson {
+    /// The candidate token as found.
+    #[schema(max_length = 200)]
+    token: String,
+    /// The pattern's name at the scanner.
+    #[serde(default, rename = "type")]
+    #[schema(max_length = 200)]
+    kind: Option<String>,
+    /// Where it was found.
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    url: Option<String>,
+    /// What kind of place it was found in (`content`, `commit`, …).
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    source: Option<String>,
+}
+
+/// The header naming the partner's key.
+pub const KEY_ID_HEADER: &str = "github-public-key-identifier";
+/// The header with the base64 DER ECDSA signature of the body.
+pub const SIGNATURE_HEADER: &str = "github-public-key-signature";
+
+/// `POST /api/v1/secret-scanning/report`: a secret-scanning partner's
+/// signed report (an array of matches). Verified against the keys of
+/// `--secret-scanning-keys`; every live token in it is revoked as leaked,
+/// as with `/api/v1/credentials/revoke`, with the same answer whatever it
+/// held.
+pub async fn scanning_report(State(state): State<AppState>, req: Request) -> Response {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        });
+    if !json {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_body",
+            "Expected request with `Content-Type: application/json`",
+        )
+        .into_response();
+    }
+    let Some(keys) = &state.core.lifecycle.scanning else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_configured",
+            "Secret-scanning reports are not configured on this server (--secret-scanning-keys).",
+        )
+        .into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let client = client_of(&parts);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (key_id, signature) = (header(KEY_ID_HEADER), header(SIGNATURE_HEADER));
+    let Ok(bytes) = axum::body::to_bytes(body, 2 * 1024 * 1024).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_body",
+            "The report is larger than 2 MiB.",
+        )
+        .into_response();
+    };
+    if !keys.verify(&key_id, &signature, &bytes) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "The report's signature does not verify with a configured partner key.",
+        )
+        .into_response();
+    }
+    let matches: Vec<ScanningMatchJson> = match serde_json::from_slice(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("The report is not an array of matches: {e}"),
+            )
+            .into_response()
+        }
+    };
+    if matches.len() > MAX_CREDENTIALS {
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("At most {MAX_CREDENTIALS} matches per report."),
+        )
+        .into_response();
+    }
+    let received = matches.len();
+    let core = state.core.clone();
+    let partner: String = key_id
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    tokio::spawn(async move {
+        // one revocation pass per place the tokens were found
+        let mut by_place: std::collections::BTreeMap<(String, String), Vec<String>> =
+            Default::default();
+        for m in matches {
+            let source = match m.kind {
+                Some(k) if !k.is_empty() => {
+                    format!("secret scanning ({partner}, {})", printable(Some(k), 100))
+                }
+                _ => format!("secret scanning ({partner})"),
+            };
+            let place = match m.source {
+                Some(s) if !s.is_empty() => {
+                    format!("{} [{}]", printable(m.url, 2048), printable(Some(s), 100))
+                }
+                _ => printable(m.url, 2048),
+            };
+            by_place.entry((place, source)).or_default().push(m.token);
+        }
+        for ((url, source), candidates) in by_place {
+            let leak = LeakReport { url, source };
+            match service::revoke_leaked(&core, &candidates, &leak, Some(&client)).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(revoked = n, source = %leak.source, "tokens revoked as leaked")
+                }
+                Err(e) => tracing::error!(error = %e, "leaked-token revocation failed"),
+            }
+        }
+    });
+    (
+        StatusCode::ACCEPTED,
+        Json(AcceptedJson {
+            status: "accepted",
+            received,
+        }),
+    )
+        .into_response()
+}

@@ -125,4 +125,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         answer: (202, "LeakReportAccepted"),
         route: || post(credentials::revoke),
     },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/secret-scanning/report",
+        scope: None,
+        summary: "A secret-scanning partner's signed report (GitHub's format; Github-Public-Key-Identifier and Github-Public-Key-Signature headers): each live token in it is revoked as leaked",
+        body: Some("SecretScanningReport"),
+        answer: (202, "LeakReportAccepted"),
+        route: || post(credentials::scanning_report),
+    },
 ];

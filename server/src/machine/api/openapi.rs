@@ -53,6 +53,11 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<audit::AuditPageJson>(),
         schema_of::<credentials::LeakReportJson>(),
         schema_of::<credentials::AcceptedJson>(),
+        schema_of::<credentials::ScanningMatchJson>(),
+        (
+            "SecretScanningReport".to_owned(),
+            json!({"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/SecretScanningMatch"}}),
+        ),
     ]
     .into_iter()
     .collect()
@@ -85,7 +90,7 @@ pub fn openapi_document() -> Value {
             if let Some(r) = op["responses"].as_object_mut() {
                 r.remove("401");
                 r.remove("403");
-                r.insert("default".into(), error_answer("invalid_body, invalid_request (more than 1,000 credentials), too_many_attempts (with Retry-After)"));
+                r.insert("default".into(), error_answer("invalid_body, invalid_request (more than 1,000 credentials), too_many_attempts (with Retry-After); for secret-scanning reports invalid_signature (401) or not_configured (404)"));
             }
         }
         if let Some(scope) = e.scope {

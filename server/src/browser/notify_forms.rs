@@ -1,0 +1,307 @@
+//! The Notifications page's plain-form posts: the e-mail address (set and
+//! confirm by link, remove), and webhooks (add, with the secret shown once;
+//! send a test event; delete). Adding an address or an endpoint needs sudo
+//! mode: it decides where news about your tokens goes.
+
+use super::forms::{answer_error, parts_and_form};
+use super::pages::render_page;
+use app::{
+    model::FormFeedback,
+    server::{
+        accounts,
+        lifecycle::{self, NoticeError, Owner},
+        sessions::{Client, Session},
+        AppState,
+    },
+    ui::notifications::{CONFIRM, EMAIL_POST, NOTIFICATIONS, WEBHOOKS_POST},
+};
+use axum::{
+    extract::{Path, Query, Request, State},
+    http::{request::Parts, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post, MethodRouter},
+    Extension,
+};
+use std::collections::BTreeMap;
+
+type Pairs = BTreeMap<String, String>;
+
+/// The posts of this page: path (axum syntax) and handler.
+pub fn routes() -> Vec<(String, MethodRouter<AppState>)> {
+    vec![
+        (EMAIL_POST.into(), post(email)),
+        (CONFIRM.into(), get(confirm)),
+        (WEBHOOKS_POST.into(), post(add_webhook)),
+        (format!("{WEBHOOKS_POST}/{{id}}/test"), post(test_webhook)),
+        (
+            format!("{WEBHOOKS_POST}/{{id}}/delete"),
+            post(delete_webhook),
+        ),
+    ]
+}
+
+fn kept(pairs: &Pairs) -> FormFeedback {
+    let mut fb = FormFeedback::default();
+    for (k, v) in pairs {
+        if k != accounts::SUDO_FIELD {
+            fb.values.insert(k.clone(), v.clone());
+        }
+    }
+    fb
+}
+
+fn done(what: &str) -> Response {
+    Redirect::to(&format!("{NOTIFICATIONS}?done={what}")).into_response()
+}
+
+/// Renders the page with the refusal under its field.
+async fn refused(
+    state: &AppState,
+    parts: &Parts,
+    mut fb: FormFeedback,
+    e: NoticeError,
+) -> Response {
+    let status = match &e {
+        NoticeError::Invalid(field, message) => {
+            fb.fields.insert((*field).into(), message.clone());
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        NoticeError::NotFound => {
+            fb.message = Some(e.to_string());
+            StatusCode::NOT_FOUND
+        }
+        NoticeError::Database(err) => {
+            tracing::error!(error = %err, "notification settings failed");
+            fb.message = Some("Something went wrong on our side. Please try again.".into());
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    render_page(state, parts, NOTIFICATIONS, fb, status).await
+}
+
+/// Checks sudo mode (or the password sent); the answer to send otherwise.
+async fn sudo(
+    state: &AppState,
+    parts: &Parts,
+    session: &Session,
+    client: &Client,
+    pairs: &Pairs,
+    for_what: &str,
+) -> Result<(), Response> {
+    let password = pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str);
+    match accounts::sudo(&state.core, client, session, password).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let mut fb = kept(pairs);
+            fb.fields.insert(
+                accounts::SUDO_FIELD.into(),
+                format!("Confirm your password {for_what}."),
+            );
+            Err(render_page(state, parts, NOTIFICATIONS, fb, StatusCode::FORBIDDEN).await)
+        }
+        Err(e) => {
+            let e = match e {
+                accounts::AccountError::Invalid(mut fb) => {
+                    fb.values = kept(pairs).values;
+                    accounts::AccountError::Invalid(fb)
+                }
+                other => other,
+            };
+            Err(answer_error(state, parts, NOTIFICATIONS, e).await)
+        }
+    }
+}
+
+/// `POST …/email`: `action=save` sends a confirmation link to `email`;
+/// `action=remove` removes the address.
+pub async fn email(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(client): Extension<Client>,
+    req: Request,
+) -> Response {
+    let (parts, pairs) = match parts_and_form::<Pairs>(&state, req).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let user = session.user.id;
+    if pairs.get("action").map(String::as_str) == Some("remove") {
+        return match lifecycle::remove_email(&state.core, user, Some(&client)).await {
+            Ok(()) => done("email-removed"),
+            Err(e) => refused(&state, &parts, kept(&pairs), e).await,
+        };
+    }
+    if let Err(res) = sudo(
+        &state,
+        &parts,
+        &session,
+        &client,
+        &pairs,
+        "to change where notices go",
+    )
+    .await
+    {
+        return res;
+    }
+    let address = pairs.get("email").map_or("", String::as_str);
+    match lifecycle::set_email(&state.core, user, address, Some(&client)).await {
+        Ok(_) => done("email-sent"),
+        Err(e) => refused(&state, &parts, kept(&pairs), e).await,
+    }
+}
+
+/// `GET …/confirm?code=`: the link in the confirmation mail.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(client): Extension<Client>,
+    Query(query): Query<BTreeMap<String, String>>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let code = query.get("code").map_or("", String::as_str);
+    match lifecycle::confirm_email(&state.core, session.user.id, code, Some(&client)).await {
+        Ok(_) => done("email-confirmed"),
+        Err(NoticeError::Invalid(_, message)) => {
+            let fb = FormFeedback {
+                message: Some(message),
+                ..Default::default()
+            };
+            render_page(&state, &parts, NOTIFICATIONS, fb, StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => refused(&state, &parts, FormFeedback::default(), e).await,
+    }
+}
+
+/// `POST …/webhooks`: adds an endpoint (`scope=all`: every user's events,
+/// administrators only) and shows its secret once.
+pub async fn add_webhook(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(client): Extension<Client>,
+    req: Request,
+) -> Response {
+    let (parts, pairs) = match parts_and_form::<Pairs>(&state, req).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let mut fb = kept(&pairs);
+    fb.values.entry("url".into()).or_default();
+    let everyone = pairs.get("scope").map(String::as_str) == Some("all");
+    if everyone && !session.user.is_admin {
+        fb.fields.insert(
+            "url".into(),
+            "Only administrators add webhooks for every user's events.".into(),
+        );
+        return render_page(&state, &parts, NOTIFICATIONS, fb, StatusCode::FORBIDDEN).await;
+    }
+    let mut with_url = pairs.clone();
+    with_url.entry("url".into()).or_default();
+    if let Err(res) = sudo(
+        &state,
+        &parts,
+        &session,
+        &client,
+        &with_url,
+        "to add a webhook",
+    )
+    .await
+    {
+        return res;
+    }
+    let owner = if everyone {
+        Owner::Everyone
+    } else {
+        Owner::User(session.user.id)
+    };
+    let url = pairs.get("url").map_or("", String::as_str);
+    let description = pairs.get("description").map_or("", String::as_str);
+    match lifecycle::add_webhook(
+        &state.core,
+        owner,
+        session.user.id,
+        url,
+        description,
+        Some(&client),
+    )
+    .await
+    {
+        Ok((_, secret)) => {
+            let fb = FormFeedback {
+                shown_once: Some(secret),
+                ..Default::default()
+            };
+            let mut res = render_page(&state, &parts, NOTIFICATIONS, fb, StatusCode::CREATED).await;
+            res.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            res
+        }
+        Err(e) => refused(&state, &parts, fb, e).await,
+    }
+}
+
+/// `POST …/webhooks/{id}/test`: queues a test event for the endpoint.
+pub async fn test_webhook(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let Ok(id) = id.parse::<i64>() else {
+        return refused(
+            &state,
+            &parts,
+            FormFeedback::default(),
+            NoticeError::NotFound,
+        )
+        .await;
+    };
+    let mut outcome = lifecycle::test_webhook(
+        &state.core,
+        Owner::User(session.user.id),
+        session.user.id,
+        id,
+    )
+    .await;
+    if matches!(outcome, Err(NoticeError::NotFound)) && session.user.is_admin {
+        outcome = lifecycle::test_webhook(&state.core, Owner::Everyone, session.user.id, id).await;
+    }
+    match outcome {
+        Ok(()) => done("test-queued"),
+        Err(e) => refused(&state, &parts, FormFeedback::default(), e).await,
+    }
+}
+
+/// `POST …/webhooks/{id}/delete`: deletes the endpoint.
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(client): Extension<Client>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let Ok(id) = id.parse::<i64>() else {
+        return refused(
+            &state,
+            &parts,
+            FormFeedback::default(),
+            NoticeError::NotFound,
+        )
+        .await;
+    };
+    let user = session.user.id;
+    let mut outcome =
+        lifecycle::delete_webhook(&state.core, Owner::User(user), user, id, Some(&client)).await;
+    if matches!(outcome, Err(NoticeError::NotFound)) && session.user.is_admin {
+        outcome =
+            lifecycle::delete_webhook(&state.core, Owner::Everyone, user, id, Some(&client)).await;
+    }
+    match outcome {
+        Ok(()) => done("webhook-deleted"),
+        Err(e) => refused(&state, &parts, FormFeedback::default(), e).await,
+    }
+}
