@@ -53,7 +53,8 @@ export default defineConfig({
     },
   ],
   webServer: [
-    server(port, "e2e", {}),
+    // webhooks to the specs' receivers on loopback (notifications.spec.ts)
+    server(port, "e2e", { TESSERA_WEBHOOK_ALLOW_PRIVATE: "true" }),
     server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" }),
     server(govPort, "e2e-gov", {}),
   ],

@@ -432,6 +432,149 @@ async fn two_instances_send_each_notice_once(app: TestApp) {
         .any(|m| unfolded(m).contains("an administrator revoked it: offboarding")));
 }
 
+async fn an_administrators_webhook_gets_every_users_events(app: TestApp) {
+    if receiver().is_none() {
+        return;
+    }
+    let admin_name = unique("root", &app);
+    let (admin_id, admin_cookie) = support::user(&app, &admin_name).await;
+    app.exec(&format!(
+        "UPDATE users SET is_admin = TRUE WHERE id = {admin_id}"
+    ))
+    .await;
+    let path = format!("{admin_name}-org");
+    let url = format!("http://127.0.0.1:{}/{path}", receiver().unwrap().port);
+    let res = app
+        .post_form(
+            "/profile/security/notifications/webhooks",
+            &[("url", &url), ("scope", "all"), ("sudo_password", PW)],
+            Some(&admin_cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let secret = res
+        .body
+        .split("data-webhook-secret=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        receiver().unwrap().dir.join(format!("{path}.secret")),
+        &secret,
+    )
+    .unwrap();
+    let page = app
+        .get("/profile/security/notifications", Some(&admin_cookie))
+        .await;
+    assert!(
+        page.body.contains("Every user&#x27;s events") || page.body.contains("Every user's events")
+    );
+    // another user's token revoked by an administrator reaches it
+    let (bob, bob_cookie) = support::user(&app, &unique("bob", &app)).await;
+    let (tid, _) = token(&app, bob, "bob-ci", "code:read").await;
+    app::server::admin::revoke_token(
+        &app.core,
+        &app::server::admin::Admin::cli(),
+        tid,
+        "left the team",
+    )
+    .await
+    .unwrap();
+    until("the organization webhook", 10, || {
+        !received(&path).is_empty()
+    })
+    .await;
+    let call = &received(&path)[0];
+    assert_eq!(call["signature_ok"], true);
+    assert_eq!(call["body"]["type"], "token.revoked_by_admin");
+    assert_eq!(call["body"]["data"]["token"]["id"], tid);
+    // the user does not see it, and cannot delete it
+    let page = app
+        .get("/profile/security/notifications", Some(&bob_cookie))
+        .await;
+    assert!(!page.body.contains(&url));
+    let hooks: Vec<(i64,)> = app
+        .rows("SELECT id FROM webhooks WHERE user_id IS NULL")
+        .await;
+    let res = app
+        .post_form(
+            &format!(
+                "/profile/security/notifications/webhooks/{}/delete",
+                hooks[0].0
+            ),
+            &[],
+            Some(&bob_cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = app
+        .post_form(
+            &format!(
+                "/profile/security/notifications/webhooks/{}/delete",
+                hooks[0].0
+            ),
+            &[],
+            Some(&admin_cookie),
+        )
+        .await;
+    assert_eq!(
+        res.location(),
+        Some("/profile/security/notifications?done=webhook-deleted")
+    );
+}
+
+/// An instance that claimed a delivery and died before sending it: when
+/// its lease ends another instance sends it, once.
+async fn a_claim_whose_instance_died_is_sent_when_its_lease_ends(app: TestApp) {
+    if receiver().is_none() {
+        return;
+    }
+    let name = unique("lena", &app);
+    let (uid, cookie) = support::user(&app, &name).await;
+    let path = format!("{name}-hook");
+    add_hook(&app, &cookie, &path).await;
+    // the "dead" instance's claim: taken, attempt counted, never finished
+    let until_later = (app::server::db::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let notice = lifecycle::Notice {
+        key: format!("test-crash:{uid}"),
+        event: "webhook.test",
+        user_id: uid,
+        token_id: None,
+        subject: "claimed by an instance that died".into(),
+        body: String::new(),
+        data: serde_json::json!({}),
+        only_webhook: None,
+    };
+    lifecycle::notify(&app.core, &notice)
+        .await
+        .unwrap()
+        .unwrap();
+    app.exec(&format!(
+        "UPDATE deliveries SET claimed_until = '{until_later}', attempts = 1 WHERE state = 'pending'"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        received(&path).is_empty(),
+        "nobody sends a delivery another instance holds"
+    );
+    // the lease ends
+    let past = (app::server::db::now() - chrono::Duration::seconds(1)).to_rfc3339();
+    app.exec(&format!(
+        "UPDATE deliveries SET claimed_until = '{past}' WHERE state = 'pending'"
+    ))
+    .await;
+    until("the delivery after the lease", 10, || {
+        received(&path).len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(received(&path).len(), 1);
+    let rows: Vec<(String, i64)> = app.rows("SELECT state, attempts FROM deliveries").await;
+    assert_eq!(rows, vec![("delivered".to_owned(), 2)]);
+}
+
 async fn call_from(app: &TestApp, secret: &str, ip: &str, agent: &str) -> StatusCode {
     let req = Request::builder()
         .uri("/api/v1/me")
@@ -925,6 +1068,8 @@ async fn secret_scanning_is_off_without_keys(app: TestApp) {
 on_both_backends!(
     expiry_notices_arrive_once_per_threshold_by_mail_and_webhook with with_mail(),
     two_instances_send_each_notice_once with with_mail(),
+    an_administrators_webhook_gets_every_users_events,
+    a_claim_whose_instance_died_is_sent_when_its_lease_ends,
     owners_hear_of_leaks_reuse_new_networks_and_ended_tokens_in_use,
     webhook_and_address_input_is_checked with strict(),
     bad_addresses_get_field_errors with with_mail(),

@@ -763,39 +763,55 @@ pub fn spawn_worker(core: std::sync::Weak<Core>, tick: Duration) {
     });
 }
 
-/// The network a client address belongs to: its /24 (IPv4) or /48 (IPv6).
-pub fn network_of(ip: IpAddr) -> (u128, String) {
+/// The network a client address belongs to, as a number: its /24 (IPv4,
+/// in the low 32 bits) or /48 (IPv6, the top 48 bits).
+pub fn network_key(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            (
-                u128::from(u32::from(v4) & 0xffff_ff00),
-                format!("{}.{}.{}.0/24", o[0], o[1], o[2]),
-            )
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return network_of(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            let bits = u128::from(v6) & !((1u128 << 80) - 1);
-            (bits, format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
-        }
+        IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_key(IpAddr::V4(v4)),
+            None => u128::from(v6) & !((1u128 << 80) - 1),
+        },
     }
 }
 
-/// The client family of a user agent: its first product name, lower-cased
-/// (`git/2.43.0` → `git`, `curl/8.5` → `curl`); `unknown` when none.
-pub fn client_family(agent: &str) -> String {
-    let name: String = agent
+/// The network a client address belongs to: its key and its text
+/// (`10.1.2.0/24`, `2001:db8:1::/48`).
+pub fn network_of(ip: IpAddr) -> (u128, String) {
+    let text = match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        IpAddr::V6(v6) => {
+            let o = v6.to_ipv4_mapped().map(|v| v.octets()).unwrap_or_default();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+    };
+    (network_key(ip), text)
+}
+
+/// The characters of a user agent's client family, lower-cased: its first
+/// product name (`git/2.43.0` → `git`).
+fn family_chars(agent: &str) -> impl Iterator<Item = char> + '_ {
+    agent
         .split(['/', ' '])
         .next()
         .unwrap_or("")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .take(40)
-        .collect::<String>()
-        .to_ascii_lowercase();
+        .map(|c| c.to_ascii_lowercase())
+}
+
+/// The client family of a user agent (`curl/8.5` → `curl`); `unknown`
+/// when none.
+pub fn client_family(agent: &str) -> String {
+    let name: String = family_chars(agent).collect();
     if name.is_empty() {
         "unknown".into()
     } else {
@@ -811,15 +827,18 @@ pub const SIGHTINGS_MAX: i64 = 100;
 /// records a `token.new_network` event when it is new for the token (not
 /// for its first use). A known place costs one cache lookup.
 pub fn sighted(core: &Core, v: &Verified, client: &Client) {
-    let (net, network) = network_of(client.ip);
-    let family = client_family(&client.agent);
+    // no allocation on the way to the cache: a known place costs a hash
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    family.hash(&mut h);
-    let key = (v.token_id, net, h.finish());
+    for c in family_chars(&client.agent) {
+        c.hash(&mut h);
+    }
+    let key = (v.token_id, network_key(client.ip), h.finish());
     if core.lifecycle.sightings.contains_key(&key) {
         return;
     }
     core.lifecycle.sightings.insert(key, ());
+    let (_, network) = network_of(client.ip);
+    let family = client_family(&client.agent);
     let db = core.db.clone();
     let (user, token, client) = (v.user_id, v.token_id, client.clone());
     tokio::spawn(async move {

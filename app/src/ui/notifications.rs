@@ -43,17 +43,35 @@ pub async fn load_notification_settings() -> Result<NotificationSettings, Server
         })
 }
 
-/// The signed-in user's active tokens that expire within a week.
+/// The signed-in user's active tokens that expire within a week: id,
+/// name, expiry and how long is left in words (by the server's clock: the
+/// browser build has none).
 #[server(prefix = "/rpc", endpoint = "notifications/expiring")]
-pub async fn list_expiring() -> Result<Vec<(i64, String, DateTime<Utc>)>, ServerFnError> {
+pub async fn list_expiring() -> Result<Vec<(i64, String, DateTime<Utc>, String)>, ServerFnError> {
     use crate::server::{lifecycle, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     let user = use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<crate::model::CurrentUser>().cloned())
         .ok_or_else(|| ServerFnError::new("You are signed out. Sign in again to continue."))?;
+    let now = Utc::now();
+    let left = |at: DateTime<Utc>| {
+        let hours = (at - now).num_hours();
+        if hours < 24 {
+            "in less than a day".to_string()
+        } else if hours < 48 {
+            "in 1 day".to_string()
+        } else {
+            format!("in {} days", hours / 24)
+        }
+    };
     lifecycle::expiring(&state.core, user.id, BANNER_DAYS)
         .await
+        .map(|list| {
+            list.into_iter()
+                .map(|(id, name, at)| (id, name, at, left(at)))
+                .collect()
+        })
         .map_err(|e| {
             tracing::error!(error = %e, "reading expiring tokens failed");
             ServerFnError::new("Could not check for expiring tokens.")
@@ -72,16 +90,13 @@ pub fn ExpiringBanner() -> impl IntoView {
                 if list.is_empty() {
                     return ().into_any();
                 }
-                let now = Utc::now();
                 let count = list.len();
                 view! {
                     <div class="alert warning expiring-banner" role="status" data-expiring=count.to_string()>
                         <p><strong>{if count == 1 { "1 token expires within a week.".to_string() } else { format!("{count} tokens expire within a week.") }}</strong>
                         " Extend or regenerate them before the jobs that use them start failing."</p>
                         <ul>
-                            {list.into_iter().map(|(id, name, at)| {
-                                let hours = (at - now).num_hours();
-                                let left = if hours < 24 { "in less than a day".to_string() } else if hours < 48 { "in 1 day".to_string() } else { format!("in {} days", hours / 24) };
+                            {list.into_iter().map(|(id, name, at, left)| {
                                 view! {
                                     <li>
                                         <a href=format!("/profile/security/tokens/{id}/edit")>{name.clone()}</a>
@@ -132,11 +147,7 @@ fn DeliveryLog(
                 <tbody>
                     {deliveries.into_iter().map(|d| {
                         let status = d.status_words();
-                        let error = match (&d.last_error, d.last_status) {
-                            (Some(e), _) => e.clone(),
-                            (None, Some(s)) => format!("HTTP {s}"),
-                            _ => String::new(),
-                        };
+                        let error = d.last_error.clone().unwrap_or_default();
                         let next = (d.state == "pending" && d.attempts > 0).then(|| format!(" · next attempt {}", when(d.next_attempt_at)));
                         view! {
                             <tr data-state=d.state.clone() data-event=d.event.clone()>
@@ -278,7 +289,7 @@ fn SettingsView(
                         <label for="notify-email">"E-mail address"</label>
                         <input id="notify-email" name="email" type="email" autocomplete="email" maxlength="254" value=email_value
                             aria-invalid=err.is_some().then_some("true") aria-describedby="notify-email-error" />
-                        <p id="notify-email-error" class="field-error">{err.clone()}</p>
+                        <p id="notify-email-error" class="field-error" hidden=err.is_none()>{err.clone()}</p>
                     </div>
                     <SudoField error=Signal::stored(sudo_error.clone()) confirmed=in_sudo />
                     <div class="button-row">
@@ -307,13 +318,13 @@ fn SettingsView(
                 <label for="webhook-url">"Endpoint URL"</label>
                 <input id="webhook-url" name="url" type="url" inputmode="url" required=true maxlength="2000" placeholder="https://ci.example.com/hooks/tessera"
                     value=value("url") aria-invalid=url_error.is_some().then_some("true") aria-describedby="webhook-url-error" />
-                <p id="webhook-url-error" class="field-error">{url_error.clone()}</p>
+                <p id="webhook-url-error" class="field-error" hidden=url_error.is_none()>{url_error.clone()}</p>
             </div>
             <div class="field" class:has-error=description_error.is_some()>
                 <label for="webhook-description">"Description"</label>
                 <input id="webhook-description" name="description" type="text" maxlength="200" value=value("description")
                     aria-invalid=description_error.is_some().then_some("true") aria-describedby="webhook-description-error" />
-                <p id="webhook-description-error" class="field-error">{description_error.clone()}</p>
+                <p id="webhook-description-error" class="field-error" hidden=description_error.is_none()>{description_error.clone()}</p>
             </div>
             {s.is_admin.then(|| view! {
                 <div class="field checkbox-field">
