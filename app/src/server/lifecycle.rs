@@ -76,6 +76,9 @@ pub struct Lifecycle {
     /// (token, network, client family) already seen by this process: a
     /// use from a known place costs no database access.
     sightings: moka::sync::Cache<(i64, u128, u64), ()>,
+    /// New places to check, for the one task that writes them (so a burst
+    /// of first uses never takes the pool from verifications).
+    sighting_queue: tokio::sync::mpsc::Sender<Sighting>,
     /// Secret-scanning partners' keys (`None`: the endpoint is off).
     pub scanning: Option<super::scanning::ScanningKeys>,
     /// The settings.
@@ -85,7 +88,9 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// The services for `config` (a mailer that cannot be built is logged
     /// and left out; the binary refuses such settings at start-up).
-    pub fn new(config: LifecycleConfig) -> Lifecycle {
+    pub fn new(config: LifecycleConfig, db: &Db) -> Lifecycle {
+        let (sighting_queue, queue) = tokio::sync::mpsc::channel(SIGHTING_QUEUE);
+        spawn_sighting_writer(db.clone(), queue);
         let mailer = config.smtp_url.as_deref().and_then(|url| {
             Mailer::new(url, &config.mail_from)
                 .map_err(|e| tracing::error!(error = %e, "mail is off"))
@@ -97,6 +102,7 @@ impl Lifecycle {
                 .ok()
         });
         Lifecycle {
+            sighting_queue,
             scanning,
             mailer,
             sender: Sender::new(config.allow_private_webhooks),
@@ -822,78 +828,108 @@ pub fn client_family(agent: &str) -> String {
 /// The most networks and client families remembered per token.
 pub const SIGHTINGS_MAX: i64 = 100;
 
+/// Places waiting to be checked at most (past it, a new place is checked
+/// on a later use).
+const SIGHTING_QUEUE: usize = 10_000;
+
+/// A use from a place this process had not seen for the token.
+struct Sighting {
+    user: i64,
+    token: i64,
+    key: (i64, u128, u64),
+    network: String,
+    family: String,
+    client: Client,
+}
+
 /// Notes a successful use: from a network or client family this process has
-/// not seen for the token, checks the store (in the background) and
-/// records a `token.new_network` event when it is new for the token (not
-/// for its first use). A known place costs one cache lookup.
+/// not seen for the token, queues a check against the store, which records
+/// a `token.new_network` event when it is new for the token (not for its
+/// first use). A known place costs one cache lookup and no allocation.
 pub fn sighted(core: &Core, v: &Verified, client: &Client) {
-    // no allocation on the way to the cache: a known place costs a hash
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for c in family_chars(&client.agent) {
         c.hash(&mut h);
     }
     let key = (v.token_id, network_key(client.ip), h.finish());
-    if core.lifecycle.sightings.contains_key(&key) {
+    let cache = &core.lifecycle.sightings;
+    if cache.contains_key(&key) {
         return;
     }
-    core.lifecycle.sightings.insert(key, ());
-    let (_, network) = network_of(client.ip);
-    let family = client_family(&client.agent);
-    let db = core.db.clone();
-    let (user, token, client) = (v.user_id, v.token_id, client.clone());
+    cache.insert(key, ());
+    let sighting = Sighting {
+        user: v.user_id,
+        token: v.token_id,
+        key,
+        network: network_of(client.ip).1,
+        family: client_family(&client.agent),
+        client: client.clone(),
+    };
+    if core.lifecycle.sighting_queue.try_send(sighting).is_err() {
+        // full: forget it, so a later use queues it again
+        cache.invalidate(&key);
+    }
+}
+
+/// The one task that checks queued places, one at a time (one pool
+/// connection at most).
+fn spawn_sighting_writer(db: Db, mut queue: tokio::sync::mpsc::Receiver<Sighting>) {
     tokio::spawn(async move {
-        if let Err(e) = record_sighting(&db, user, token, &network, &family, &client).await {
-            tracing::warn!(error = %e, "could not record where a token was used from");
+        while let Some(s) = queue.recv().await {
+            if let Err(e) = record_sighting(&db, &s).await {
+                tracing::warn!(error = %e, token = s.token, key = ?s.key, "could not record where a token was used from");
+            }
         }
     });
 }
 
-async fn record_sighting(
-    db: &Db,
-    user: i64,
-    token: i64,
-    network: &str,
-    family: &str,
-    client: &Client,
-) -> Result<(), sqlx::Error> {
+async fn record_sighting(db: &Db, s: &Sighting) -> Result<(), sqlx::Error> {
     let at = now();
     let mut new = Vec::new();
-    for (kind, value) in [("network", network), ("client", family)] {
-        let seen: Vec<(String,)> = on_db!(db, pool => sqlx::query_as(
-            "SELECT value FROM token_sightings WHERE token_id = $1 AND kind = $2 LIMIT 101",
-        )
-        .bind(token)
-        .bind(kind)
-        .fetch_all(pool)
-        .await)?;
-        if seen.iter().any(|(v,)| v == value) || seen.len() as i64 >= SIGHTINGS_MAX {
-            continue;
-        }
+    for (kind, value) in [
+        ("network", s.network.as_str()),
+        ("client", s.family.as_str()),
+    ] {
+        // one statement for a known place; a second only for a new one
         let inserted = on_db!(db, pool => sqlx::query(
-            "INSERT INTO token_sightings (token_id, kind, value, first_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO token_sightings (token_id, kind, value, first_at) \
+             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM token_sightings WHERE token_id = $1 AND kind = $2) < $5 \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(token)
+        .bind(s.token)
         .bind(kind)
         .bind(value)
         .bind(at)
+        .bind(SIGHTINGS_MAX)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-        if inserted == 1 && !seen.is_empty() {
+        if inserted == 0 {
+            continue;
+        }
+        let (known,): (i64,) = on_db!(db, pool => sqlx::query_as(
+            "SELECT COUNT(*) FROM token_sightings WHERE token_id = $1 AND kind = $2",
+        )
+        .bind(s.token)
+        .bind(kind)
+        .fetch_one(pool)
+        .await)?;
+        if known > 1 {
             new.push(kind);
         }
     }
     if new.is_empty() {
         return Ok(());
     }
+    let (user, token) = (s.user, s.token);
     let event = Event::new(
         "token.new_network",
         Some(user),
         Some(token),
         By::Token { user, token },
-        Some(client),
+        Some(&s.client),
     )
-    .with(json!({"network": network, "client": family, "new": new}));
+    .with(json!({"network": s.network, "client": s.family, "new": new}));
     audit::record(db, &event).await
 }
 

@@ -116,7 +116,7 @@ impl Core {
             tracing::warn!(error = %e, "could not read the policies; none apply until they can be read");
             Policies::default()
         });
-        let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone());
+        let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone(), &db);
         let core = Arc::new(Core {
             lifecycle,
             db,
