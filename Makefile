@@ -7,14 +7,14 @@ export LEPTOS_OUTPUT_NAME := tessera
 PORT ?= 3000
 ADDR ?= 127.0.0.1:$(PORT)
 
-.PHONY: run test setup build test-rust test-faults test-api-fuzz test-e2e bench fuzz clean
+.PHONY: run test setup build test-rust test-faults test-restore test-api-fuzz test-e2e bench fuzz clean
 
 ## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data/
 run: build
 	TESSERA_ADDR=$${TESSERA_ADDR:-$(ADDR)} TESSERA_SITE_ROOT=target/site ./target/release/tessera
 
 ## Everything: unit and integration tests (SQLite, and Postgres when reachable), then Playwright
-test: build test-rust test-faults test-api-fuzz test-e2e
+test: build test-rust test-faults test-restore test-api-fuzz test-e2e
 
 setup:
 	@./scripts/setup-tools.sh
@@ -28,6 +28,10 @@ test-rust: setup
 ## Postgres stopped under load, kill -9 during creates (needs a local cluster; root)
 test-faults: build
 	python3 scripts/fault-postgres.py
+
+## a backup taken while Tessera runs restores into a fresh database whose tokens verify
+test-restore: build
+	python3 scripts/restore-check.py
 
 ## schemathesis from the OpenAPI document: no 5xx, every answer matches its schema
 test-api-fuzz: build
