@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 16] = [
+pub const ERROR_CODES: [&str; 18] = [
     "invalid_token",
     "token_rotated",
     "token_expired",
@@ -24,6 +24,8 @@ pub const ERROR_CODES: [&str; 16] = [
     "cross_site",
     "too_many_attempts",
     "unavailable",
+    "invalid_signature",
+    "not_configured",
 ];
 
 /// `GET /api/v1/openapi.json`: an OpenAPI 3.1 document built from [`ENDPOINTS`].
