@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 18] = [
+pub const ERROR_CODES: [&str; 19] = [
     "invalid_token",
     "token_rotated",
     "token_expired",
@@ -26,6 +26,7 @@ pub const ERROR_CODES: [&str; 18] = [
     "unavailable",
     "invalid_signature",
     "not_configured",
+    "internal",
 ];
 
 /// `GET /api/v1/openapi.json`: an OpenAPI 3.1 document built from [`ENDPOINTS`].
@@ -157,6 +158,55 @@ pub fn openapi_document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_the_server_writes_is_in_the_documented_enum() {
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut found = 0;
+        // (this file only names the pattern)
+        for file in files.into_iter().filter(|f| !f.ends_with("api/openapi.rs")) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // `ApiError::new(StatusCode::…, "code", …)`: the literal after the first comma
+            for (at, _) in text.match_indices("ApiError::new(") {
+                let rest = &text[at..];
+                let Some(comma) = rest.find(',') else {
+                    continue;
+                };
+                let after = &rest[comma + 1..];
+                let Some(open) = after.find('"') else {
+                    continue;
+                };
+                // a call whose code is not a literal (a variable) is skipped
+                if after[..open].trim().contains(|c: char| c.is_alphanumeric()) {
+                    continue;
+                }
+                let code = after[open + 1..].split('"').next().unwrap_or("");
+                assert!(
+                    ERROR_CODES.contains(&code),
+                    "{}: error code {code:?} is not in ERROR_CODES (the OpenAPI Error enum)",
+                    file.display()
+                );
+                found += 1;
+            }
+        }
+        assert!(found >= 10, "the scan found only {found} error codes");
+    }
 
     #[test]
     fn body_limits_in_the_document_are_the_rules_limits() {
