@@ -1091,6 +1091,17 @@ pub enum Owner {
     Everyone,
 }
 
+impl Owner {
+    /// Who acts on an endpoint of this owner: the user, or the
+    /// administrator `acting` for the organization's.
+    fn actor(self, acting: i64) -> By {
+        match self {
+            Owner::User(u) => By::User(u),
+            Owner::Everyone => By::Admin(Some(acting)),
+        }
+    }
+}
+
 /// Adds an endpoint; returns its id and its signing secret (shown once).
 pub async fn add_webhook(
     core: &Core,
@@ -1124,10 +1135,7 @@ pub async fn add_webhook(
     };
     let secret = webhooks::new_secret();
     let at = now();
-    let by = match owner {
-        Owner::User(u) => By::User(u),
-        Owner::Everyone => By::Admin(Some(acting)),
-    };
+    let by = owner.actor(acting);
     let id = on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
         let (count,): (i64,) = sqlx::query_as(
@@ -1187,10 +1195,7 @@ pub async fn delete_webhook(
     client: Option<&Client>,
 ) -> Result<(), NoticeError> {
     let user = owned(core, owner, id).await?;
-    let by = match owner {
-        Owner::User(u) => By::User(u),
-        Owner::Everyone => By::Admin(Some(acting)),
-    };
+    let by = owner.actor(acting);
     on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
