@@ -73,6 +73,8 @@ impl AuditEvent {
             "token.revoked" => "Token revoked",
             "token.blocked" => "Token blocked by policy",
             "token.denied" => "Token refused (missing scope)",
+            "token.ip_denied" => "Token refused (address not in its allowlist)",
+            "token.resource_denied" => "Token refused (resource not allowed)",
             "session.signed_in" => "Signed in",
             "session.sign_in_failed" => "Sign-in failed",
             "session.signed_out" => "Signed out",

@@ -44,6 +44,8 @@ fn spec(name: &str, days: u32, scopes: &str) -> TokenSpec {
         description: String::new(),
         expiry: Expiry::Days(days),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
+        networks: Default::default(),
+        resources: Default::default(),
     }
 }
 

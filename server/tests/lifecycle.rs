@@ -269,6 +269,8 @@ async fn expiry_notices_arrive_once_per_threshold_by_mail_and_webhook(app: TestA
         description: String::new(),
         expiry: app::tokens::Expiry::Days(5),
         scopes: app::scopes::Scopes::parse("code:read").unwrap(),
+        networks: Default::default(),
+        resources: Default::default(),
     };
     let created = app::server::tokens::create(&app.core, &Actor::user(uid), &spec, "")
         .await
@@ -390,6 +392,8 @@ async fn two_instances_send_each_notice_once(app: TestApp) {
             description: String::new(),
             expiry: app::tokens::Expiry::Days(3),
             scopes: app::scopes::Scopes::parse("code:read").unwrap(),
+            networks: Default::default(),
+            resources: Default::default(),
         };
         app::server::tokens::create(&app.core, &Actor::user(uid), &spec, "")
             .await

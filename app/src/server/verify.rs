@@ -44,6 +44,10 @@ pub struct Verified {
     pub scopes: Scopes,
     /// `scopes` in their canonical text form (as the API and headers show them).
     pub scope_text: String,
+    /// The addresses the token works from (empty: anywhere).
+    pub networks: crate::tokens::Networks,
+    /// The resources its scopes are limited to (empty: all).
+    pub resources: crate::tokens::Resources,
     /// When the token was created (or last regenerated).
     pub created_at: DateTime<Utc>,
     /// When the token expires.
@@ -58,8 +62,9 @@ pub struct Verified {
     /// first request that needs it and reused by every cache hit.
     pub document: OnceLock<axum::body::Bytes>,
     /// The gateway check's identity header values (user id, token id, user
-    /// name, scopes; `None` where a value cannot be a header), made once.
-    pub gateway_headers: OnceLock<[Option<http::HeaderValue>; 4]>,
+    /// name, scopes, resources; `None` where a value cannot be a header or
+    /// there is none), made once.
+    pub gateway_headers: OnceLock<[Option<http::HeaderValue>; 5]>,
 }
 
 /// Why a token was refused. `code()` is the stable API error code.
@@ -208,6 +213,8 @@ struct Row {
     disabled_at: Option<DateTime<Utc>>,
     via_previous: bool,
     previous_valid_until: Option<DateTime<Utc>>,
+    allowed_networks: String,
+    resources: String,
 }
 
 impl Verifier {
@@ -276,7 +283,8 @@ impl Verifier {
         let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
             "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
              t.last_used_at, u.is_admin, u.disabled_at, \
-             COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until \
+             COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until, \
+             t.allowed_networks, t.resources \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1",
         )
         .bind(&hash[..])
@@ -314,8 +322,10 @@ impl Verifier {
         }
         let scopes =
             Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
+        let networks = crate::tokens::Networks::from_stored(&row.allowed_networks);
         let blocked = policies.blocks(
             &scopes,
+            networks.is_any(),
             row.created_at,
             row.expires_at,
             row.last_used_at,
@@ -328,6 +338,8 @@ impl Verifier {
             token_name: row.name,
             scope_text: scopes.to_string(),
             scopes,
+            networks,
+            resources: crate::tokens::Resources::from_stored(&row.resources),
             created_at: row.created_at,
             expires_at: row.expires_at,
             is_admin: row.is_admin,

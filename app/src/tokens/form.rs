@@ -2,7 +2,7 @@
 //! dialog's server function), and its parsing into a [`TokenSpec`].
 
 use super::spec::{Expiry, TokenSpec};
-use super::{FieldErrors, TokenView};
+use super::{FieldErrors, Networks, Resources, TokenView};
 use crate::scopes::{Level, ScopeError, Scopes};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,17 @@ pub struct TokenForm {
     /// Area id → "none" | "read" | "write" | "manage".
     #[serde(default)]
     pub levels: BTreeMap<String, String>,
+    /// Area id → "all" | "only" (resources).
+    #[serde(default)]
+    pub resource_modes: BTreeMap<String, String>,
+    /// Area id → the patterns typed for "Only these" (one per line, or
+    /// separated by commas or spaces).
+    #[serde(default)]
+    pub resources: BTreeMap<String, String>,
+    /// The network allowlist as typed (one per line, or separated by
+    /// commas or spaces); empty: anywhere.
+    #[serde(default)]
+    pub allowed_networks: String,
     /// One value per rendered form; a repeated submission is recognised by it.
     #[serde(default)]
     pub form_id: String,
@@ -47,6 +58,7 @@ impl TokenForm {
                     .collect(),
             ),
         };
+        let map = t.resources.map();
         TokenForm {
             name: t.name.clone(),
             description: t.description.clone(),
@@ -54,6 +66,9 @@ impl TokenForm {
             expiry_date: t.expires_at.date_naive().to_string(),
             scope_mode,
             levels,
+            resource_modes: map.keys().map(|a| (a.clone(), "only".to_owned())).collect(),
+            resources: map.iter().map(|(a, p)| (a.clone(), p.join("\n"))).collect(),
+            allowed_networks: t.allowed_networks.strings().join("\n"),
             form_id: String::new(),
         }
     }
@@ -69,9 +84,14 @@ impl TokenForm {
                 "expiry_date" => form.expiry_date = v.to_owned(),
                 "scope_mode" => form.scope_mode = v.to_owned(),
                 "form_id" => form.form_id = v.to_owned(),
+                "allowed_networks" => form.allowed_networks = v.to_owned(),
                 _ => {
                     if let Some(area) = k.strip_prefix("scope_") {
                         form.levels.insert(area.to_owned(), v.to_owned());
+                    } else if let Some(area) = k.strip_prefix("resource_mode_") {
+                        form.resource_modes.insert(area.to_owned(), v.to_owned());
+                    } else if let Some(area) = k.strip_prefix("resources_") {
+                        form.resources.insert(area.to_owned(), v.to_owned());
                     }
                 }
             }
@@ -82,6 +102,39 @@ impl TokenForm {
     /// The level chosen for `area` ("none" when absent).
     pub fn level(&self, area: &str) -> &str {
         self.levels.get(area).map(String::as_str).unwrap_or("none")
+    }
+
+    /// Whether `area` is limited to the resources typed for it.
+    pub fn limits_resources(&self, area: &str) -> bool {
+        self.resource_modes.get(area).is_some_and(|m| m == "only")
+    }
+
+    /// The patterns typed for `area` (empty when none).
+    pub fn resource_text(&self, area: &str) -> &str {
+        self.resources.get(area).map(String::as_str).unwrap_or("")
+    }
+
+    /// The resource limits the form asks for: areas granted a level and
+    /// set to "Only these" (with Full access the grid is hidden: none).
+    fn chosen_resources(&self, full: bool) -> Resources {
+        if full {
+            return Resources::default();
+        }
+        Resources::new(
+            crate::scopes::CATALOG
+                .iter()
+                .filter(|a| self.limits_resources(a.id))
+                .filter(|a| !matches!(self.level(a.id), "none" | ""))
+                .map(|a| {
+                    let patterns = self
+                        .resource_text(a.id)
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .map(str::to_owned)
+                        .collect();
+                    (a.id.to_owned(), patterns)
+                })
+                .collect(),
+        )
     }
 
     /// Parses the form into a [`TokenSpec`]; what cannot be read gets a
@@ -118,12 +171,17 @@ impl TokenForm {
             _ => Err("Choose Full access or Custom defined.".to_string()),
         };
         let scopes = scopes.map_err(|m| errors.insert("scopes".into(), m)).ok();
-        match (expiry, scopes) {
-            (Some(expiry), Some(scopes)) if errors.is_empty() => Ok(TokenSpec {
+        let networks = Networks::parse_text(&self.allowed_networks)
+            .map_err(|m| errors.insert("allowed_networks".into(), m))
+            .ok();
+        match (expiry, scopes, networks) {
+            (Some(expiry), Some(scopes), Some(networks)) if errors.is_empty() => Ok(TokenSpec {
                 name: self.name.clone(),
                 description: self.description.clone(),
                 expiry,
+                resources: self.chosen_resources(scopes.is_full()),
                 scopes,
+                networks,
             }),
             _ => {
                 super::spec::text_rules(&self.name, &self.description, &mut errors);
@@ -228,5 +286,29 @@ mod tests {
         assert_eq!(f.level("code"), "read");
         assert_eq!(f.level("wiki"), "none");
         assert_eq!(f.parse().unwrap().expiry, Expiry::Days(7));
+    }
+
+    #[test]
+    fn networks_and_resources_come_from_their_fields() {
+        let f = TokenForm::from_pairs([
+            ("name", "ci"),
+            ("scope_mode", "custom"),
+            ("scope_code", "write"),
+            ("scope_wiki", "read"),
+            ("resource_mode_code", "only"),
+            ("resources_code", "acme/api\r\nacme/web-*"),
+            ("resource_mode_wiki", "all"),
+            ("resources_wiki", "ignored"),
+            ("resource_mode_build", "only"),
+            ("resources_build", "not granted"),
+            ("allowed_networks", "10.0.0.0/8, 192.0.2.7"),
+            ("expiry", "7"),
+        ]);
+        let spec = f.parse().unwrap();
+        assert_eq!(spec.networks.strings(), ["10.0.0.0/8", "192.0.2.7/32"]);
+        assert_eq!(spec.resources.describe(), "code: acme/api, acme/web-*");
+        let mut bad = f.clone();
+        bad.allowed_networks = "10.0.0.0/99".into();
+        assert!(bad.parse().unwrap_err()["allowed_networks"].contains("not an IP"));
     }
 }

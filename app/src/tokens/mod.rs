@@ -4,9 +4,11 @@
 
 pub mod form;
 pub mod policy;
+pub mod reach;
 pub mod spec;
 
 pub use form::TokenForm;
+pub use reach::{Networks, Resources};
 pub use spec::{end_of_day, Ceiling, Expiry, Limits, TokenInput, TokenSpec};
 
 use crate::scopes::{Scopes, CATALOG};
@@ -63,6 +65,12 @@ pub struct TokenView {
     pub description: String,
     /// What the token may do.
     pub scopes: Scopes,
+    /// The addresses it works from (empty: anywhere).
+    #[serde(default)]
+    pub allowed_networks: Networks,
+    /// The resources its scopes are limited to, per area (empty: all).
+    #[serde(default)]
+    pub resources: Resources,
     /// `tsr_` and the first characters of the secret, to tell tokens apart.
     pub hint: String,
     /// When the token was created (or last regenerated).
@@ -133,6 +141,7 @@ impl TokenView {
             .then(|| {
                 policies.blocks(
                     &self.scopes,
+                    self.allowed_networks.is_any(),
                     self.created_at,
                     self.expires_at,
                     self.last_used_at,
@@ -156,6 +165,10 @@ pub struct NewSecret {
     pub token: TokenView,
     /// The token in the clear; Tessera keeps only its hash.
     pub secret: String,
+    /// What the creator should know, e.g. that the allowlist leaves out
+    /// the address they are creating it from.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for NewSecret {
@@ -163,6 +176,7 @@ impl std::fmt::Debug for NewSecret {
         f.debug_struct("NewSecret")
             .field("token", &self.token)
             .field("secret", &"<redacted>")
+            .field("warnings", &self.warnings)
             .finish()
     }
 }

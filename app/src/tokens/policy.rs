@@ -26,17 +26,21 @@ pub struct Policies {
     /// people's automation elsewhere).
     #[serde(default)]
     pub revoke_on_reuse: bool,
+    /// Tokens that can write or manage must have a network allowlist.
+    #[serde(default)]
+    pub require_allowlist_for_write: bool,
 }
 
 /// The policy keys, as `tessera admin policy set KEY VALUE` and the API
 /// name them.
-pub const KEYS: [&str; 6] = [
+pub const KEYS: [&str; 7] = [
     MAX_LIFETIME_DAYS,
     FORBID_FULL_ACCESS,
     ALLOWED_SCOPES,
     MAX_ACTIVE_TOKENS_PER_USER,
     INACTIVE_DAYS,
     REVOKE_ON_REUSE,
+    REQUIRE_ALLOWLIST_FOR_WRITE,
 ];
 /// Key: the longest lifetime, in days.
 pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
@@ -50,6 +54,8 @@ pub const MAX_ACTIVE_TOKENS_PER_USER: &str = "max_active_tokens_per_user";
 pub const INACTIVE_DAYS: &str = "inactive_days";
 /// Key: reuse of a rotated-out secret revokes the token.
 pub const REVOKE_ON_REUSE: &str = "revoke_on_reuse";
+/// Key: tokens that can write or manage need a network allowlist.
+pub const REQUIRE_ALLOWLIST_FOR_WRITE: &str = "require_allowlist_for_write";
 
 /// What a policy says about a token that breaks it: the policy's key and
 /// a phrase for "Blocked by policy: …".
@@ -114,16 +120,16 @@ impl Policies {
                     }
                 }
             }
-            FORBID_FULL_ACCESS | REVOKE_ON_REUSE => {
+            FORBID_FULL_ACCESS | REVOKE_ON_REUSE | REQUIRE_ALLOWLIST_FOR_WRITE => {
                 let on = match value {
                     "true" | "yes" | "on" | "1" => true,
                     "false" | "no" | "off" | "0" | "none" | "" => false,
                     _ => return Err(format!("{key} must be true or false.")),
                 };
-                if key == FORBID_FULL_ACCESS {
-                    self.forbid_full_access = on;
-                } else {
-                    self.revoke_on_reuse = on;
+                match key {
+                    FORBID_FULL_ACCESS => self.forbid_full_access = on,
+                    REVOKE_ON_REUSE => self.revoke_on_reuse = on,
+                    _ => self.require_allowlist_for_write = on,
                 }
             }
             ALLOWED_SCOPES => {
@@ -152,6 +158,7 @@ impl Policies {
             MAX_ACTIVE_TOKENS_PER_USER => n(self.max_active_tokens_per_user),
             FORBID_FULL_ACCESS => self.forbid_full_access.to_string(),
             REVOKE_ON_REUSE => self.revoke_on_reuse.to_string(),
+            REQUIRE_ALLOWLIST_FOR_WRITE => self.require_allowlist_for_write.to_string(),
             ALLOWED_SCOPES => self
                 .allowed_scopes
                 .as_ref()
@@ -196,11 +203,28 @@ impl Policies {
         None
     }
 
+    /// The policy a token with `scopes` and no network allowlist (when
+    /// `anywhere`) breaks, as (key, field message), if any.
+    pub fn network_problem(
+        &self,
+        scopes: &Scopes,
+        anywhere: bool,
+    ) -> Option<(&'static str, String)> {
+        (self.require_allowlist_for_write && anywhere && super::reach::can_write(scopes)).then(|| {
+            (
+                REQUIRE_ALLOWLIST_FOR_WRITE,
+                "Your organization's policy (require_allowlist_for_write) requires a network allowlist for tokens that can write or manage: add the addresses or ranges it will be used from.".to_owned(),
+            )
+        })
+    }
+
     /// Why a token with these properties is blocked at `now`, if it is:
-    /// the first policy it breaks.
+    /// the first policy it breaks. `anywhere`: it has no network allowlist.
+    #[allow(clippy::too_many_arguments)]
     pub fn blocks(
         &self,
         scopes: &Scopes,
+        anywhere: bool,
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         last_used_at: Option<DateTime<Utc>>,
@@ -219,6 +243,12 @@ impl Policies {
                     format!("only {allowed} may be granted"),
                 ));
             }
+        }
+        if self.network_problem(scopes, anywhere).is_some() {
+            return Some(Block::new(
+                REQUIRE_ALLOWLIST_FOR_WRITE,
+                "tokens that can write need a network allowlist".into(),
+            ));
         }
         if let Some(max) = self.max_lifetime_days {
             // what is left of its life, so that creating, editing and
@@ -262,6 +292,7 @@ mod tests {
             (MAX_ACTIVE_TOKENS_PER_USER, "10"),
             (INACTIVE_DAYS, "60"),
             (REVOKE_ON_REUSE, "true"),
+            (REQUIRE_ALLOWLIST_FOR_WRITE, "true"),
         ] {
             p.set(k, v).unwrap();
             assert_eq!(p.get(k), v);
@@ -300,7 +331,7 @@ mod tests {
         let code = Scopes::parse("code:write").unwrap();
         let none = Policies::default();
         assert_eq!(
-            none.blocks(&Scopes::Full, created, expires, None, now),
+            none.blocks(&Scopes::Full, true, created, expires, None, now),
             None
         );
         let p = Policies {
@@ -308,19 +339,21 @@ mod tests {
             ..Default::default()
         };
         let b = p
-            .blocks(&Scopes::Full, created, expires, None, now)
+            .blocks(&Scopes::Full, true, created, expires, None, now)
             .unwrap();
         assert_eq!(
             b.sentence(),
             "Blocked by policy: full access is not allowed."
         );
-        assert_eq!(p.blocks(&code, created, expires, None, now), None);
+        assert_eq!(p.blocks(&code, true, created, expires, None, now), None);
         let p = Policies {
             allowed_scopes: Some(Scopes::parse("code:read").unwrap()),
             ..Default::default()
         };
         assert_eq!(
-            p.blocks(&code, created, expires, None, now).unwrap().policy,
+            p.blocks(&code, true, created, expires, None, now)
+                .unwrap()
+                .policy,
             ALLOWED_SCOPES
         );
         let p = Policies {
@@ -328,11 +361,20 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            p.blocks(&code, created, expires, None, now).unwrap().policy,
+            p.blocks(&code, true, created, expires, None, now)
+                .unwrap()
+                .policy,
             MAX_LIFETIME_DAYS
         );
         assert_eq!(
-            p.blocks(&code, created, created + Duration::days(90), None, now),
+            p.blocks(
+                &code,
+                true,
+                created,
+                created + Duration::days(90),
+                None,
+                now
+            ),
             None
         );
         let p = Policies {
@@ -340,11 +382,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            p.blocks(&code, created, expires, None, now).unwrap().policy,
+            p.blocks(&code, true, created, expires, None, now)
+                .unwrap()
+                .policy,
             INACTIVE_DAYS
         );
         let used = Some(at("2026-11-25T00:00:00Z"));
-        assert_eq!(p.blocks(&code, created, expires, used, now), None);
+        assert_eq!(p.blocks(&code, true, created, expires, used, now), None);
+        let p = Policies {
+            require_allowlist_for_write: true,
+            ..Default::default()
+        };
+        let b = p.blocks(&code, true, created, expires, None, now).unwrap();
+        assert_eq!(b.policy, REQUIRE_ALLOWLIST_FOR_WRITE);
+        assert_eq!(
+            p.blocks(&code, false, created, expires, None, now),
+            None,
+            "it has one"
+        );
+        let read = Scopes::parse("code:read").unwrap();
+        assert_eq!(
+            p.blocks(&read, true, created, expires, None, now),
+            None,
+            "read only"
+        );
+        assert!(p
+            .network_problem(&Scopes::Full, true)
+            .unwrap()
+            .1
+            .contains("require_allowlist_for_write"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! one function that applies the rules to it ([`TokenSpec::check`]): lengths,
 //! lifetime, the operator's maximum and the caller's own limits.
 
-use super::{policy::Policies, FieldErrors, TokenView, DESCRIPTION_MAX, NAME_MAX};
+use super::{
+    policy::Policies, FieldErrors, Networks, Resources, TokenView, DESCRIPTION_MAX, NAME_MAX,
+};
 use crate::scopes::Scopes;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
@@ -29,6 +31,10 @@ pub struct TokenSpec {
     pub expiry: Expiry,
     /// What it may do.
     pub scopes: Scopes,
+    /// Where from (empty: anywhere).
+    pub networks: Networks,
+    /// On which resources, per area (empty: all).
+    pub resources: Resources,
 }
 
 impl TokenSpec {
@@ -40,6 +46,8 @@ impl TokenSpec {
             description: t.description.clone(),
             expiry: Expiry::Keep,
             scopes: t.scopes.clone(),
+            networks: t.allowed_networks.clone(),
+            resources: t.resources.clone(),
         }
     }
 }
@@ -68,13 +76,18 @@ impl Limits {
     }
 }
 
-/// The most a caller may hand out: its own scopes and expiry.
+/// The most a caller may hand out: its own scopes, expiry, networks and
+/// resources.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ceiling {
     /// The calling token's scopes.
     pub scopes: Scopes,
     /// The calling token's expiry.
     pub expires_at: DateTime<Utc>,
+    /// The calling token's allowlist.
+    pub networks: Networks,
+    /// The calling token's resource limits.
+    pub resources: Resources,
 }
 
 impl Ceiling {
@@ -105,6 +118,10 @@ pub struct TokenInput {
     pub expires_at: Option<DateTime<Utc>>,
     /// What the token may do.
     pub scopes: Scopes,
+    /// Where from (empty: anywhere).
+    pub networks: Networks,
+    /// On which resources (empty: all).
+    pub resources: Resources,
 }
 
 /// The moment a token chosen to expire on `date` stops working: the end of
@@ -173,12 +190,39 @@ impl TokenSpec {
         if let Some((_, problem)) = limits.policy.scope_problem(&self.scopes) {
             errors.insert("scopes".into(), problem);
         }
+        if let Some((_, problem)) = limits
+            .policy
+            .network_problem(&self.scopes, self.networks.is_any())
+        {
+            errors.insert("allowed_networks".into(), problem);
+        }
+        if let Some(problem) = self.resources.problem(&self.scopes) {
+            errors.insert("resources".into(), problem);
+        }
+        if let Some(c) = &limits.ceiling {
+            if !self.networks.within(&c.networks) {
+                errors.entry("allowed_networks".into()).or_insert(
+                    format!(
+                        "A token cannot work from more places than the token that makes it: allow only addresses within {}.",
+                        c.networks.strings().join(", ")
+                    ),
+                );
+            }
+            if !self.resources.within(&self.scopes, &c.resources) {
+                errors.entry("resources".into()).or_insert(format!(
+                    "A token cannot reach more resources than the token that makes it ({}).",
+                    c.resources.describe()
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(TokenInput {
                 name,
                 description,
                 expires_at,
                 scopes: self.scopes.clone(),
+                networks: self.networks.clone(),
+                resources: self.resources.clone(),
             })
         } else {
             Err(Broken::Fields(errors))
@@ -281,6 +325,8 @@ mod tests {
             description: String::new(),
             expiry,
             scopes: Scopes::Full,
+            networks: Networks::default(),
+            resources: Resources::default(),
         }
     }
 
@@ -344,15 +390,29 @@ mod tests {
         l.ceiling = Some(Ceiling {
             scopes: Scopes::parse("code:write tokens:manage").unwrap(),
             expires_at: now() + Duration::days(30),
+            networks: Networks::parse(["10.0.0.0/8"]).unwrap(),
+            resources: Resources::new([("code".to_owned(), vec!["acme/*".to_owned()])].into()),
         });
         let mut s = spec("x", Expiry::Days(7));
         s.scopes = Scopes::parse("code:read").unwrap();
+        let f = fields(s.check(&l, false));
+        assert!(f["allowed_networks"].contains("within 10.0.0.0/8"), "{f:?}");
+        assert!(f["resources"].contains("code: acme/*"), "{f:?}");
+        s.networks = Networks::parse(["10.1.0.0/16"]).unwrap();
+        s.resources = Resources::new([("code".to_owned(), vec!["acme/api".to_owned()])].into());
         assert!(s.check(&l, false).is_ok());
+        s.scopes = Scopes::parse("tokens:read").unwrap();
+        s.resources = Resources::default();
+        assert!(
+            s.check(&l, false).is_ok(),
+            "no code scope: nothing to limit"
+        );
         s.scopes = Scopes::parse("code:manage").unwrap();
         assert!(matches!(s.check(&l, false), Err(Broken::BeyondCaller(_))));
         s.scopes = Scopes::Full;
         assert!(matches!(s.check(&l, false), Err(Broken::BeyondCaller(_))));
         s.scopes = Scopes::parse("code:read").unwrap();
+        s.resources = Resources::new([("code".to_owned(), vec!["acme/api".to_owned()])].into());
         s.expiry = Expiry::Days(90);
         assert!(fields(s.check(&l, false))["expiry"].contains("outlive"));
         s.expiry = Expiry::Keep;

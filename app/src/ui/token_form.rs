@@ -5,6 +5,7 @@
 
 use crate::model::SUDO_FIELD;
 use crate::scopes::{Level, CATALOG};
+use crate::tokens::reach::OWN_AREAS;
 use crate::tokens::spec::days_from;
 use crate::tokens::{end_of_day, TokenForm, DESCRIPTION_MAX, EXPIRY_PRESETS, NAME_MAX};
 use crate::ui::fields::SudoField;
@@ -191,26 +192,71 @@ pub fn TokenFormFields(
                     .map(|area| {
                         let id = format!("scope-{}", area.id);
                         let current = form.level(area.id).to_string();
+                        // Tessera's own areas have no resources to limit to
+                        let resources = (!OWN_AREAS.contains(&area.id)).then(|| {
+                            let only = form.limits_resources(area.id);
+                            let mode_id = format!("resource-mode-{}", area.id);
+                            let text_id = format!("resources-{}", area.id);
+                            view! {
+                                <div class="resource-line">
+                                    <select id=mode_id name=format!("resource_mode_{}", area.id) aria-label=format!("{} resources", area.label)>
+                                        <option value="all" selected=!only>"All resources"</option>
+                                        <option value="only" selected=only>"Only these:"</option>
+                                    </select>
+                                    <input id=text_id type="text" name=format!("resources_{}", area.id)
+                                        value=form.resource_text(area.id).replace('\n', ", ")
+                                        maxlength="2000" autocomplete="off" spellcheck="false"
+                                        placeholder="acme/api, acme/web-*"
+                                        aria-label=format!("{} resources: patterns", area.label)
+                                        aria-describedby="token-resources-hint" />
+                                </div>
+                            }
+                        });
                         view! {
                             <div class="scope-row">
                                 <label for=id.clone()>
                                     <span class="scope-label">{area.label}</span>
                                     <span class="scope-desc">{area.description}</span>
                                 </label>
-                                <select id=id name=format!("scope_{}", area.id)>
+                                <select id=id class="level" name=format!("scope_{}", area.id)>
                                     <option value="none" selected=current == "none">"No access"</option>
                                     {Level::ALL
                                         .into_iter()
                                         .map(|l| view! { <option value=l.as_str() selected=current == l.as_str()>{l.label()}</option> })
                                         .collect_view()}
                                 </select>
+                                {resources}
                             </div>
                         }
                     })
                     .collect_view()}
             </div>
-            <p class="field-error" id="token-scopes-error" hidden=move || err("scopes")().is_none()>{err("scopes")}</p>
+            <p class="hint" id="token-resources-hint">
+                "Resources: patterns such as acme/api or acme/web-* (\u{2018}*\u{2019} only at the end of a segment), separated by commas. A service behind the gateway names the resource of each request."
+            </p>
+            <p class="field-error" id="token-scopes-error" hidden=move || err("scopes")().is_none() && err("resources")().is_none()>
+                {move || err("scopes")().or_else(err("resources"))}
+            </p>
         </fieldset>
+        <div class="field" class:has-error=move || err("allowed_networks")().is_some()>
+            <label for="token-networks">"Allowed networks " <span class="optional">"(optional)"</span></label>
+            <p class="hint" id="token-networks-hint">"One IPv4 or IPv6 address or CIDR range per line, e.g. 10.0.0.0/8 or 2001:db8::/48. Empty: the token works from any address."</p>
+            <textarea
+                id="token-networks"
+                name="allowed_networks"
+                rows="2"
+                maxlength="4000"
+                spellcheck="false"
+                autocomplete="off"
+                aria-invalid=invalid("allowed_networks")
+                aria-describedby="token-networks-hint token-networks-error"
+            >
+                {form.allowed_networks.clone()}
+            </textarea>
+            <p class="field-error" id="token-networks-error" hidden=move || err("allowed_networks")().is_none()>
+                {err("allowed_networks")}
+            </p>
+        </div>
         // a token that already has full access keeps it without a password
         <SudoField error=Signal::derive(err(SUDO_FIELD)) confirmed=sudo || (editing && is_full) for_full=true />
     }

@@ -60,6 +60,29 @@ impl ApiError {
         .with("required_scope", json!(required))
     }
 
+    /// 403: the token's network allowlist leaves out the client's address.
+    pub fn ip_not_allowed(ip: std::net::IpAddr) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            format!("This token cannot be used from {ip}: the address is not in its allowlist."),
+        )
+    }
+
+    /// 403: the token's scope for `area` is limited to resources and the
+    /// request names none of them (or none at all).
+    pub fn resource_not_allowed(area: &str, resource: Option<&str>) -> Self {
+        let message = match resource {
+            Some(r) => format!("This token cannot be used on {r}: its {area} scope is limited to other resources."),
+            None => format!("This token's {area} scope is limited to some resources, and the request names none."),
+        };
+        let err = Self::new(StatusCode::FORBIDDEN, "resource_not_allowed", message);
+        match resource {
+            Some(r) => err.with("resource", json!(r)),
+            None => err,
+        }
+    }
+
     /// 403: an organization policy blocks the token (it works again when
     /// the policy allows it).
     pub fn blocked(block: &app::tokens::policy::Block) -> Self {

@@ -3,9 +3,10 @@
 
 use super::{
     error::ApiError,
-    pat::{authenticate, refused},
+    pat::{authenticate, refused, Refusal},
 };
 use app::server::AppState;
+use app::tokens::reach::{area_of, PATTERN_MAX};
 use axum::{
     extract::{Request, State},
     http::{request::Parts, HeaderName, HeaderValue, StatusCode},
@@ -23,30 +24,48 @@ pub fn router() -> Router<AppState> {
 }
 
 /// What the gateway check tells the proxy (names checked once, at compile time).
-const IDENTITY_HEADERS: [HeaderName; 4] = [
+const IDENTITY_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-tessera-user-id"),
     HeaderName::from_static("x-tessera-token-id"),
     HeaderName::from_static("x-tessera-user"),
     HeaderName::from_static("x-tessera-scopes"),
+    HeaderName::from_static("x-tessera-resources"),
 ];
 
-/// The scope a gateway asks for: the first `?scope=`, else the
-/// `X-Tessera-Scope` header; `None` when absent or blank (any valid token).
-fn required_scope(parts: &Parts) -> Option<Cow<'_, str>> {
+/// What a gateway asks about: the first `?NAME=`, else the
+/// `X-Tessera-NAME` header; `None` when absent or blank.
+fn asked<'a>(parts: &'a Parts, name: &str, header: &str) -> Option<Cow<'a, str>> {
     let from_query = parts.uri.query().map(|q| {
         form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "scope")
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v)
     });
     match from_query {
-        Some(Some(scope)) => Some(scope),
+        Some(Some(value)) => Some(value),
         _ => parts
             .headers
-            .get("x-tessera-scope")
+            .get(header)
             .and_then(|v| v.to_str().ok())
             .map(Cow::Borrowed),
     }
     .filter(|s| !s.trim().is_empty())
+}
+
+/// The scope a gateway asks for (`?scope=` or `X-Tessera-Scope`); `None`:
+/// any valid token.
+fn required_scope(parts: &Parts) -> Option<Cow<'_, str>> {
+    asked(parts, "scope", "x-tessera-scope")
+}
+
+/// The resource the request is for (`?resource=` or `X-Tessera-Resource`,
+/// e.g. `acme/api`), as the proxy names it.
+fn resource(parts: &Parts) -> Option<Cow<'_, str>> {
+    asked(parts, "resource", "x-tessera-resource")
+}
+
+/// `resource` cut to a length fit for an error message and the audit log.
+fn shown(resource: &str) -> String {
+    resource.chars().take(PATTERN_MAX + 1).collect()
 }
 
 /// 204 with identity headers when the request's token is valid and has the
@@ -58,10 +77,32 @@ async fn check(State(state): State<AppState>, req: Request) -> Response {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    if let Some(scope) = required_scope(&parts) {
-        if !verified.scopes.allows(&scope) {
-            refused(&state.core, &verified, &client, "token.denied", &scope);
-            return ApiError::insufficient_scope(&scope).into_response();
+    let scope = required_scope(&parts);
+    if let Some(scope) = &scope {
+        if !verified.scopes.allows(scope) {
+            refused(&state.core, &verified, &client, Refusal::Scope(scope));
+            return ApiError::insufficient_scope(scope).into_response();
+        }
+    }
+    if !verified.resources.is_empty() {
+        let resource = resource(&parts);
+        let resource = resource.as_deref().map(str::trim);
+        let allowed = match &scope {
+            Some(scope) => verified.resources.allows(area_of(scope), resource),
+            None => verified
+                .resources
+                .allows_some_area(&verified.scopes, resource),
+        };
+        if !allowed {
+            let area = scope.as_deref().map_or("", area_of);
+            let resource = resource.map(shown);
+            refused(
+                &state.core,
+                &verified,
+                &client,
+                Refusal::Resource(area, resource.as_deref()),
+            );
+            return ApiError::resource_not_allowed(area, resource.as_deref()).into_response();
         }
     }
     // made once per verification; a cache hit clones four shared values
@@ -72,6 +113,9 @@ async fn check(State(state): State<AppState>, req: Request) -> Response {
             Some(HeaderValue::from(verified.token_id)),
             text(&verified.username),
             text(&verified.scope_text),
+            (!verified.resources.is_empty())
+                .then(|| text(&verified.resources.to_stored()))
+                .flatten(),
         ]
     });
     let mut res = StatusCode::NO_CONTENT.into_response();

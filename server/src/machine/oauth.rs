@@ -34,6 +34,11 @@ pub fn router() -> Router<AppState> {
 struct IntrospectForm {
     #[serde(default)]
     token: String,
+    /// The address the resource server saw the token come from (an
+    /// extension: the caller is authenticated, so its word is taken);
+    /// without it, the introspection request's own client address.
+    #[serde(default)]
+    client_ip: String,
 }
 
 /// True when `headers` carry the configured client's Basic credentials
@@ -86,20 +91,45 @@ async fn introspect(
         )
         .into_response();
     }
+    let user_ip = match form.client_ip.trim() {
+        "" => ip,
+        given => match given.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "client_ip must be an IPv4 or IPv6 address.",
+                )
+                .into_response()
+            }
+        },
+    };
     match state.core.verify(form.token.trim()).await {
-        // a token a policy blocks is not active (RFC 7662 says nothing more)
-        Ok(v) if v.blocked.is_some() => Json(json!({ "active": false })).into_response(),
-        Ok(v) => Json(json!({
-            "active": true,
-            "scope": v.scope_text,
-            "exp": v.expires_at.timestamp(),
-            "iat": v.created_at.timestamp(),
-            "sub": v.user_id.to_string(),
-            "username": v.username,
-            "token_type": "bearer",
-            "jti": v.token_id.to_string(),
-        }))
-        .into_response(),
+        // a token a policy blocks, or used from outside its allowlist, is
+        // not active (RFC 7662 says nothing more)
+        Ok(v) if v.blocked.is_some() || !v.networks.allows(user_ip) => {
+            Json(json!({ "active": false })).into_response()
+        }
+        Ok(v) => {
+            let mut claims = json!({
+                "active": true,
+                "scope": v.scope_text,
+                "exp": v.expires_at.timestamp(),
+                "iat": v.created_at.timestamp(),
+                "sub": v.user_id.to_string(),
+                "username": v.username,
+                "token_type": "bearer",
+                "jti": v.token_id.to_string(),
+            });
+            if !v.networks.is_any() {
+                claims["allowed_networks"] = json!(v.networks.strings());
+            }
+            if !v.resources.is_empty() {
+                claims["resources"] = json!(v.resources.map());
+            }
+            Json(claims).into_response()
+        }
         Err(VerifyError::Rejected(_) | VerifyError::Reused { .. } | VerifyError::Ended { .. }) => {
             Json(json!({ "active": false })).into_response()
         }

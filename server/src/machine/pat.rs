@@ -53,33 +53,68 @@ pub async fn authenticate(
             &state.core,
             &verified,
             &client,
-            "token.blocked",
-            &block.policy,
+            Refusal::Blocked(&block.policy),
         );
         return Err(ApiError::blocked(block));
+    }
+    if !verified.networks.allows(client.ip) {
+        refused(&state.core, &verified, &client, Refusal::Address);
+        return Err(ApiError::ip_not_allowed(app::tokens::reach::plain(
+            client.ip,
+        )));
     }
     state.core.token_used(&verified, &client);
     Ok((verified, client))
 }
 
-/// Records a refusal of a valid token (`token.blocked`, `token.denied`)
-/// in the audit log, at most once per token and reason per sampling period
-/// (a flood of refusals writes a bounded number of rows), in the background.
-pub fn refused(core: &Core, v: &Verified, client: &Client, event: &'static str, what: &str) {
-    if !core.refusals.admit(v.token_id, what) {
+/// Why a valid token was refused.
+#[derive(Clone, Copy, Debug)]
+pub enum Refusal<'a> {
+    /// A policy (its key) blocks it: `token.blocked`.
+    Blocked(&'a str),
+    /// It lacks the scope: `token.denied`.
+    Scope(&'a str),
+    /// The client's address is not in its allowlist: `token.ip_denied`.
+    Address,
+    /// Its scope for the area is limited to other resources (the one
+    /// asked for, if any): `token.resource_denied`.
+    Resource(&'a str, Option<&'a str>),
+}
+
+/// Records a refusal of a valid token in the audit log, at most once per
+/// token and reason per sampling period (a flood of refusals writes a
+/// bounded number of rows), in the background.
+pub fn refused(core: &Core, v: &Verified, client: &Client, why: Refusal<'_>) {
+    let (event, sample, details) = match why {
+        Refusal::Blocked(policy) => (
+            "token.blocked",
+            policy,
+            serde_json::json!({ "policy": policy }),
+        ),
+        Refusal::Scope(scope) => (
+            "token.denied",
+            scope,
+            serde_json::json!({ "required_scope": scope }),
+        ),
+        Refusal::Address => (
+            "token.ip_denied",
+            "ip_not_allowed",
+            serde_json::json!({ "ip": app::tokens::reach::plain(client.ip).to_string() }),
+        ),
+        Refusal::Resource(area, resource) => (
+            "token.resource_denied",
+            "resource_not_allowed",
+            serde_json::json!({ "area": area, "resource": resource }),
+        ),
+    };
+    if !core.refusals.admit(v.token_id, sample) {
         return;
     }
     let by = By::Token {
         user: v.user_id,
         token: v.token_id,
     };
-    let key = if event == "token.blocked" {
-        "policy"
-    } else {
-        "required_scope"
-    };
-    let ev = Event::new(event, Some(v.user_id), Some(v.token_id), by, Some(client))
-        .with(serde_json::json!({ key: what }));
+    let ev = Event::new(event, Some(v.user_id), Some(v.token_id), by, Some(client)).with(details);
     audit::record_later(&core.db, ev);
 }
 
@@ -168,7 +203,7 @@ impl Pat {
         if self.0.scopes.allows(scope) {
             Ok(())
         } else {
-            refused(&self.2, &self.0, &self.1, "token.denied", scope);
+            refused(&self.2, &self.0, &self.1, Refusal::Scope(scope));
             Err(ApiError::insufficient_scope(scope))
         }
     }

@@ -189,6 +189,8 @@ pub async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, S
         description: String::new(),
         expiry: app::tokens::Expiry::Days(30),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
+        networks: Default::default(),
+        resources: Default::default(),
     };
     let actor = app::server::tokens::Actor::user(uid);
     let created = app::server::tokens::create(&app.core, &actor, &spec, "")

@@ -119,6 +119,8 @@ impl Actor {
             ceiling: Some(Ceiling {
                 scopes: v.scopes.clone(),
                 expires_at: v.expires_at,
+                networks: v.networks.clone(),
+                resources: v.resources.clone(),
             }),
             sudo: false,
             acting_token: Some(v.token_id),
@@ -165,6 +167,8 @@ struct Row {
     last_presented_at: Option<DateTime<Utc>>,
     last_presented_ip: Option<String>,
     last_presented_agent: Option<String>,
+    allowed_networks: String,
+    resources: String,
 }
 
 impl Row {
@@ -178,6 +182,8 @@ impl Row {
             name: self.name,
             description: self.description,
             scopes,
+            allowed_networks: crate::tokens::Networks::from_stored(&self.allowed_networks),
+            resources: crate::tokens::Resources::from_stored(&self.resources),
             hint: self.hint,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -253,6 +259,19 @@ fn name_taken(name: &str) -> TokenError {
     TokenError::Invalid(e)
 }
 
+/// What the person (or token) setting `token`'s allowlist from `client`
+/// should know: that the list leaves their own address out. A warning,
+/// not a refusal: a token made on a laptop for a CI runner is normal.
+pub fn reach_warnings(token: &TokenView, client: Option<&Client>) -> Vec<String> {
+    match client {
+        Some(c) if !token.allowed_networks.allows(c.ip) => vec![format!(
+            "The allowlist does not include {}, the address this request came from: the token will not work from here.",
+            crate::tokens::reach::plain(c.ip)
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// One token of `user_id` ([`TokenError::NotFound`] for anyone else's).
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
     let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::GET).bind(id).bind(user_id).fetch_optional(pool).await)?;
@@ -298,11 +317,18 @@ pub async fn create(
     let expires_at = input.expires_at.unwrap_or(created + Duration::days(30));
     let (plaintext, stored) = secret::generate();
     let scopes = input.scopes.to_string();
-    let mut event = actor.event("token.created", None).with(json!({
+    let mut details = json!({
         "name": input.name,
         "scopes": scopes,
         "expires_at": expires_at,
-    }));
+    });
+    if !input.networks.is_any() {
+        details["allowed_networks"] = json!(input.networks.strings());
+    }
+    if !input.resources.is_empty() {
+        details["resources"] = json!(input.resources.map());
+    }
+    let mut event = actor.event("token.created", None).with(details);
     let cap = core.policies().max_active_tokens_per_user;
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
@@ -329,6 +355,8 @@ pub async fn create(
             .bind(created)
             .bind(expires_at)
             .bind(&form_id)
+            .bind(input.networks.to_stored())
+            .bind(input.resources.to_stored())
             .fetch_one(&mut *tx)
             .await?;
         event.token_id = Some(row.id);
@@ -337,10 +365,14 @@ pub async fn create(
         Ok(Ok(row))
     }.await);
     match inserted {
-        Ok(Ok(row)) => Ok(NewSecret {
-            token: row.into_view(),
-            secret: plaintext.into_string(),
-        }),
+        Ok(Ok(row)) => {
+            let token = row.into_view();
+            Ok(NewSecret {
+                warnings: reach_warnings(&token, actor.client.as_ref()),
+                token,
+                secret: plaintext.into_string(),
+            })
+        }
         Ok(Err(refused)) => Err(refused),
         Err(e) if is_unique_violation(&e) => {
             // A racing duplicate submit, or the name is in use.
@@ -420,6 +452,16 @@ pub async fn update(
         json!(input.description),
     );
     note("scopes", json!(current.scopes.to_string()), json!(scopes));
+    note(
+        "allowed_networks",
+        json!(current.allowed_networks.strings()),
+        json!(input.networks.strings()),
+    );
+    note(
+        "resources",
+        json!(current.resources.map()),
+        json!(input.resources.map()),
+    );
     if let Some(e) = input.expires_at {
         note("expires_at", json!(current.expires_at), json!(e));
     }
@@ -436,6 +478,8 @@ pub async fn update(
             .bind(at)
             .bind(id)
             .bind(user_id)
+            .bind(input.networks.to_stored())
+            .bind(input.resources.to_stored())
             .fetch_optional(&mut *tx)
             .await?;
         if row.is_some() {
@@ -696,6 +740,7 @@ async fn replace_secret(
         Some(row) => Ok(NewSecret {
             token: row.into_view(),
             secret: plaintext.into_string(),
+            warnings: Vec::new(),
         }),
         None => Err(why_unchangeable(db, user_id, id).await),
     }

@@ -7,7 +7,8 @@ macro_rules! columns {
     () => {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
-         previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent"
+         previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent, \
+         allowed_networks, resources"
     };
 }
 
@@ -49,15 +50,16 @@ pub const BY_FORM_ID: &str = concat!(
 
 /// A new token; `$7` is both its creation and update time.
 pub const INSERT: &str = concat!(
-    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING ",
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) RETURNING ",
     columns!()
 );
 
 /// Edits an active token (`$4` NULL keeps the expiry); the conditions are in
 /// the statement, so an edit racing a revoke can never bring a token back.
 pub const UPDATE: &str = concat!(
-    "UPDATE tokens SET name = $1, description = $2, scopes = $3, expires_at = COALESCE($4, expires_at), updated_at = $5 \
+    "UPDATE tokens SET name = $1, description = $2, scopes = $3, expires_at = COALESCE($4, expires_at), updated_at = $5, \
+     allowed_networks = $8, resources = $9 \
      WHERE id = $6 AND user_id = $7 AND revoked_at IS NULL AND expires_at > $5 RETURNING ",
     columns!()
 );

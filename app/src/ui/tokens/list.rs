@@ -207,6 +207,16 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                     <p class="token-flag revoked-note">{note}</p>
                 })}
                 <p class="token-scopes"><span class="meta-label">"Scopes: "</span>{token.scopes.summary()}</p>
+                {(!token.resources.is_empty()).then(|| view! {
+                    <p class="reach" data-resources=token.resources.to_stored()>
+                        <span class="meta-label">"Resources: "</span>{token.resources.describe()}
+                    </p>
+                })}
+                {(!token.allowed_networks.is_any()).then(|| view! {
+                    <p class="reach" data-networks=token.allowed_networks.to_stored()>
+                        <span class="meta-label">"Only from: "</span>{token.allowed_networks.strings().join(", ")}
+                    </p>
+                })}
                 <p class="token-hint"><code>{format!("{}…", token.hint)}</code></p>
                 {token.previous_valid_until.filter(|g| *g > now && status == Status::Active).map(|g| {
                     let mins = (g - now).num_minutes().max(1);

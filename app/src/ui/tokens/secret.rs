@@ -58,6 +58,7 @@ pub fn SecretView(
             <strong>"Copy your token now."</strong>
             " For your security it will not be shown again."
         </div>
+        {secret.warnings.iter().map(|w| view! { <p class="alert warning reach-warning" role="status">{w.clone()}</p> }).collect_view()}
         <label for="new-token-value" class="label">"Personal access token"</label>
         <div class="secret-row">
             <input

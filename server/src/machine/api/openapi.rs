@@ -7,13 +7,15 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 19] = [
+pub const ERROR_CODES: [&str; 21] = [
     "invalid_token",
     "token_rotated",
     "token_expired",
     "token_revoked",
     "account_disabled",
     "policy_violation",
+    "ip_not_allowed",
+    "resource_not_allowed",
     "insufficient_scope",
     "invalid_request",
     "invalid_body",
@@ -138,6 +140,7 @@ pub fn openapi_document() -> Value {
             "fields": {"type": "object", "additionalProperties": {"type": "string"}},
             "id": {"type": "integer", "description": "with already_submitted: the token that exists"},
             "policy": {"type": "string", "description": "with policy_violation: the policy's key"},
+            "resource": {"type": "string", "description": "with resource_not_allowed: the resource asked for"},
         }}),
     );
     json!({

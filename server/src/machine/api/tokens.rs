@@ -8,7 +8,8 @@ use crate::machine::pat::Pat;
 use app::scopes::Scopes;
 use app::server::{db::now, tokens as service, AppState};
 use app::tokens::{
-    Expiry, FieldErrors, ListQuery, NewSecret, Sort, TokenSpec, TokenView, DEFAULT_EXPIRY_DAYS,
+    Expiry, FieldErrors, ListQuery, Networks, NewSecret, Resources, Sort, TokenSpec, TokenView,
+    DEFAULT_EXPIRY_DAYS,
 };
 use axum::{
     extract::State,
@@ -33,6 +34,13 @@ pub struct TokenJson {
     /// `full`, or space-separated `area:level` scopes.
     #[schema(examples("full", "code:read wiki:write"))]
     pub scopes: String,
+    /// Addresses and CIDR ranges the token works from; empty: anywhere.
+    #[schema(examples(json!(["10.0.0.0/8", "2001:db8::/48", "192.0.2.7/32"])))]
+    pub allowed_networks: Vec<String>,
+    /// Area → resource patterns its scope there is limited to; an area not
+    /// named reaches every resource.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>, examples(json!({"code": ["acme/api", "acme/web-*"]})))]
+    pub resources: std::collections::BTreeMap<String, Vec<String>>,
     /// The first characters of the secret (`tsr_abcd`), to tell tokens apart.
     pub hint: String,
     /// `active`, `expired` or `revoked`.
@@ -67,6 +75,10 @@ pub struct TokenJson {
     pub last_presented_ip: Option<String>,
     /// With which user agent.
     pub last_presented_agent: Option<String>,
+    /// What the caller should know about the settings just saved (e.g.
+    /// the allowlist leaves out the address the request came from).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl TokenJson {
@@ -76,6 +88,8 @@ impl TokenJson {
             name: t.name.clone(),
             description: t.description.clone(),
             scopes: t.scopes.to_string(),
+            allowed_networks: t.allowed_networks.strings(),
+            resources: t.resources.map().clone(),
             hint: t.hint.clone(),
             status: t.status(now).label().to_lowercase(),
             created_at: t.created_at,
@@ -92,6 +106,7 @@ impl TokenJson {
             last_presented_at: t.last_presented.as_ref().map(|p| p.0),
             last_presented_ip: t.last_presented.as_ref().map(|p| p.1.clone()),
             last_presented_agent: t.last_presented.as_ref().map(|p| p.2.clone()),
+            warnings: Vec::new(),
         }
     }
 }
@@ -110,8 +125,10 @@ pub struct SecretJson {
 
 impl SecretJson {
     fn of(s: &NewSecret) -> SecretJson {
+        let mut details = TokenJson::of(&s.token, now());
+        details.warnings = s.warnings.clone();
         SecretJson {
-            details: TokenJson::of(&s.token, now()),
+            details,
             token: s.secret.clone(),
         }
     }
@@ -269,6 +286,15 @@ pub struct TokenBody {
         pattern = "^(full|[a-z_]+:(read|write|manage)( [a-z_]+:(read|write|manage))*)$"
     )]
     scopes: Option<String>,
+    /// Addresses and CIDR ranges the token may be used from (at most 50);
+    /// `[]`: anywhere.
+    #[schema(examples(json!(["10.0.0.0/8", "2001:db8::/48", "192.0.2.7"])))]
+    allowed_networks: Option<Vec<String>>,
+    /// Area → resource patterns (literal segments, `*` at the end of a
+    /// segment; at most 20 per area) its scope there is limited to; `{}`:
+    /// every resource.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>, examples(json!({"code": ["acme/api", "acme/web-*"]})))]
+    resources: Option<std::collections::BTreeMap<String, Vec<String>>>,
     /// Optional idempotency key: a repeated create with it creates nothing.
     #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     request_id: Option<String>,
@@ -307,11 +333,26 @@ impl TokenBody {
         }
         if let Some(raw) = &self.scopes {
             match Scopes::parse(raw) {
-                Ok(s) => spec.scopes = s,
+                Ok(s) => {
+                    // limits of areas an edit takes away go with them
+                    spec.resources = spec.resources.granted(&s);
+                    spec.scopes = s;
+                }
                 Err(e) => {
                     errors.insert("scopes".into(), e.to_string());
                 }
             }
+        }
+        if let Some(list) = &self.allowed_networks {
+            match Networks::parse(list.iter().map(String::as_str)) {
+                Ok(n) => spec.networks = n,
+                Err(e) => {
+                    errors.insert("allowed_networks".into(), e);
+                }
+            }
+        }
+        if let Some(map) = &self.resources {
+            spec.resources = Resources::new(map.clone());
         }
         if errors.is_empty() {
             Ok(spec)
@@ -336,6 +377,8 @@ impl TokenBody {
             expiry: Expiry::Days(DEFAULT_EXPIRY_DAYS),
             // replaced by the body's scopes
             scopes: Scopes::Full,
+            networks: Networks::default(),
+            resources: Resources::default(),
         })
     }
 }
@@ -364,7 +407,9 @@ pub async fn edit(
     pat.require("tokens:write")?;
     let change = |current: &TokenView| body.overlay(TokenSpec::of(current));
     let t = service::update(&state.core, &pat.actor(), id, change).await?;
-    Ok(Json(TokenJson::of(&t, now())))
+    let mut json = TokenJson::of(&t, now());
+    json.warnings = service::reach_warnings(&t, Some(&pat.1));
+    Ok(Json(json))
 }
 
 /// `POST /api/v1/tokens/{id}/regenerate` (`tokens:manage`, as every action
@@ -439,6 +484,8 @@ mod tests {
                     description: String::new(),
                     expiry: Expiry::Keep,
                     scopes: Scopes::Full,
+                    networks: Networks::default(),
+                    resources: Resources::default(),
                 });
             }
         }

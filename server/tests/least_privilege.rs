@@ -1,0 +1,758 @@
+//! Least privilege, on SQLite and Postgres: network allowlists (the API,
+//! the gateway and introspection; `X-Forwarded-For` believed only from a
+//! trusted proxy), resource patterns at the gateway, the
+//! `require_allowlist_for_write` policy, the rules a token creating another
+//! must follow, and the no-JS form.
+
+mod support;
+
+use app::server::admin::{self, Admin};
+use axum::{
+    body::Body,
+    extract::ConnectInfo,
+    http::{Request, StatusCode},
+};
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use serde_json::{json, Value};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+use support::{Resp, TestApp};
+
+/// A request from `peer` (the TCP peer Tessera sees) that says, in
+/// `X-Forwarded-For`, it is for `forwarded` (when given).
+fn from(
+    peer: &str,
+    forwarded: Option<&str>,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(f) = forwarded {
+        b = b.header("x-forwarded-for", f);
+    }
+    let mut req = match body {
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string())),
+        None => b.body(Body::empty()),
+    }
+    .expect("request");
+    let peer = SocketAddr::new(peer.parse().expect("peer"), 40000);
+    req.extensions_mut().insert(ConnectInfo(peer));
+    req
+}
+
+/// A token made as the user (sudo), with an allowlist.
+async fn limited_token(
+    app: &TestApp,
+    uid: i64,
+    name: &str,
+    scopes: &str,
+    networks: &[&str],
+) -> (i64, String) {
+    let spec = app::tokens::TokenSpec {
+        name: name.into(),
+        description: String::new(),
+        expiry: app::tokens::Expiry::Days(30),
+        scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
+        networks: app::tokens::Networks::parse(networks.iter().copied()).expect("networks"),
+        resources: Default::default(),
+    };
+    let actor = app::server::tokens::Actor::user(uid);
+    let created = app::server::tokens::create(&app.core, &actor, &spec, "")
+        .await
+        .expect("create");
+    (created.token.id, created.secret)
+}
+
+fn json_of(r: &Resp) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
+}
+
+fn code(r: &Resp) -> String {
+    json_of(r)["error"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Creates a token through the API with `manager` (a `tokens:manage` token).
+async fn create(app: &TestApp, manager: &str, body: Value) -> Resp {
+    app.request(from(
+        "127.0.0.1",
+        None,
+        "POST",
+        "/api/v1/tokens",
+        manager,
+        Some(body),
+    ))
+    .await
+}
+
+async fn introspect(app: &TestApp, token: &str, client_ip: Option<&str>) -> Value {
+    let mut form = format!("token={token}");
+    if let Some(ip) = client_ip {
+        form.push_str(&format!("&client_ip={}", ip.replace(':', "%3A")));
+    }
+    let auth = STANDARD.encode(format!("gateway:{}", support::INTROSPECTION_SECRET));
+    let req = Request::builder()
+        .method("POST")
+        .uri("/oauth/introspect")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {auth}"))
+        .body(Body::from(form))
+        .expect("request");
+    let res = app.request(req).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    json_of(&res)
+}
+
+/// Waits until the audit log has a `event` row for `token_id` (refusals
+/// are written in the background); returns its details.
+async fn audited(app: &TestApp, event: &str, token_id: i64) -> Value {
+    let start = Instant::now();
+    loop {
+        let rows: Vec<(String,)> = app
+            .rows(&format!(
+                "SELECT details FROM audit_events WHERE event = '{event}' AND token_id = {token_id}"
+            ))
+            .await;
+        if let Some((d,)) = rows.first() {
+            return serde_json::from_str(d).expect("details");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no {event} event for token {token_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection(app: TestApp) {
+    let (uid, _) = support::user(&app, "ada").await;
+    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let res = create(
+        &app,
+        &manager,
+        json!({"name": "ci", "scopes": "profile:read code:read",
+               "allowed_networks": ["10.0.0.0/8", "2001:db8::/48", "192.0.2.7"]}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let created = json_of(&res);
+    assert_eq!(
+        created["allowed_networks"],
+        json!(["10.0.0.0/8", "2001:db8::/48", "192.0.2.7/32"])
+    );
+    assert_eq!(
+        created["warnings"][0].as_str().unwrap_or_default(),
+        "The allowlist does not include 127.0.0.1, the address this request came from: the token will not work from here.",
+        "a warning, not a refusal"
+    );
+    let (id, ci) = (
+        created["id"].as_i64().unwrap(),
+        created["token"].as_str().unwrap().to_owned(),
+    );
+
+    // through the trusted proxy (127.0.0.1), the forwarded address counts
+    let me = |peer: &'static str, fwd: Option<&'static str>| {
+        from(peer, fwd, "GET", "/api/v1/me", &ci, None)
+    };
+    for ok in ["10.1.2.3", "192.0.2.7", "2001:db8:0:1::5"] {
+        assert_eq!(
+            app.request(me("127.0.0.1", Some(ok))).await.status,
+            StatusCode::OK,
+            "{ok}"
+        );
+    }
+    let res = app.request(me("127.0.0.1", Some("192.0.2.8"))).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(code(&res), "ip_not_allowed");
+    assert!(json_of(&res)["message"]
+        .as_str()
+        .unwrap()
+        .contains("192.0.2.8"));
+    assert_eq!(
+        audited(&app, "token.ip_denied", id).await["ip"],
+        "192.0.2.8"
+    );
+    // a client that is not a trusted proxy cannot claim an address
+    let res = app.request(me("198.51.100.9", Some("10.1.2.3"))).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "spoofed X-Forwarded-For");
+    assert_eq!(code(&res), "ip_not_allowed");
+    assert_eq!(
+        app.request(me("10.9.9.9", None)).await.status,
+        StatusCode::OK,
+        "a direct client in the list"
+    );
+    assert_eq!(
+        app.request(me("::ffff:10.9.9.9", None)).await.status,
+        StatusCode::OK,
+        "IPv4 in an IPv6 socket"
+    );
+
+    // the gateway check
+    let gw = |fwd: &'static str| {
+        from(
+            "127.0.0.1",
+            Some(fwd),
+            "GET",
+            "/gateway/check?scope=code:read",
+            &ci,
+            None,
+        )
+    };
+    assert_eq!(
+        app.request(gw("10.0.0.1")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let res = app.request(gw("203.0.113.1")).await;
+    assert_eq!(
+        (res.status, code(&res)),
+        (StatusCode::FORBIDDEN, "ip_not_allowed".into())
+    );
+
+    // introspection: the resource server says where the token came from
+    let v = introspect(&app, &ci, Some("10.4.4.4")).await;
+    assert_eq!(v["active"], true);
+    assert_eq!(v["allowed_networks"][0], "10.0.0.0/8");
+    assert_eq!(
+        introspect(&app, &ci, Some("203.0.113.1")).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&app, &ci, Some("2001:db8::9")).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&app, &ci, None).await,
+        json!({"active": false}),
+        "without client_ip: the caller's own address (loopback, not listed)"
+    );
+
+    // an edit takes effect at once, despite the cache
+    let edit = from(
+        "127.0.0.1",
+        None,
+        "PATCH",
+        &format!("/api/v1/tokens/{id}"),
+        &manager,
+        Some(json!({"allowed_networks": ["192.0.2.0/24"]})),
+    );
+    let res = app.request(edit).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        app.request(me("127.0.0.1", Some("10.1.2.3"))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.request(me("127.0.0.1", Some("192.0.2.200")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let edited: Vec<(String,)> = app
+        .rows(&format!(
+            "SELECT details FROM audit_events WHERE event = 'token.edited' AND token_id = {id}"
+        ))
+        .await;
+    assert!(edited[0].0.contains("192.0.2.0/24"), "{}", edited[0].0);
+    // [] removes the allowlist
+    let clear = from(
+        "127.0.0.1",
+        None,
+        "PATCH",
+        &format!("/api/v1/tokens/{id}"),
+        &manager,
+        Some(json!({"allowed_networks": []})),
+    );
+    let res = app.request(clear).await;
+    assert_eq!(json_of(&res)["allowed_networks"], json!([]));
+    assert!(json_of(&res).get("warnings").is_none());
+    assert_eq!(
+        app.request(me("127.0.0.1", Some("10.1.2.3"))).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn bad_allowlists_are_field_errors_and_change_nothing(app: TestApp) {
+    let (uid, _) = support::user(&app, "bob").await;
+    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let long = "1".repeat(5000);
+    let many: Vec<String> = (0..51).map(|i| format!("10.{i}.0.0/16")).collect();
+    for bad in [
+        json!(["10.0.0.300/8"]),
+        json!(["10.0.0.0/33"]),
+        json!(["example.com"]),
+        json!(["１０.0.0.1"]),
+        json!([long]),
+        json!(many),
+        json!(["10.0.0.0/8\u{0}"]),
+    ] {
+        let res = create(
+            &app,
+            &manager,
+            json!({"name": "x", "scopes": "code:read", "allowed_networks": bad}),
+        )
+        .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            res.body
+        );
+        let v = json_of(&res);
+        assert_eq!(v["error"], "invalid_request");
+        assert!(v["fields"]["allowed_networks"].is_string(), "{v}");
+        assert!(
+            v["fields"]["allowed_networks"].as_str().unwrap().len() < 300,
+            "the message stays short"
+        );
+    }
+    let res = create(
+        &app,
+        &manager,
+        json!({"name": "x", "scopes": "code:read", "allowed_networks": "10.0.0.0/8"}),
+    )
+    .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a string, not a list"
+    );
+    let count: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM tokens WHERE user_id = {uid}"
+        ))
+        .await;
+    assert_eq!(count[0].0, 1, "only the manager exists");
+}
+
+async fn resource_patterns_limit_the_gateway(app: TestApp) {
+    let (uid, _) = support::user(&app, "cleo").await;
+    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let res = create(
+        &app,
+        &manager,
+        json!({"name": "deploy", "scopes": "code:write wiki:read",
+               "resources": {"code": ["acme/api", "acme/web-*"]}}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let v = json_of(&res);
+    assert_eq!(v["resources"], json!({"code": ["acme/api", "acme/web-*"]}));
+    let (id, t) = (
+        v["id"].as_i64().unwrap(),
+        v["token"].as_str().unwrap().to_owned(),
+    );
+    let check = |query: &str, header: Option<&str>| {
+        let mut req = from(
+            "127.0.0.1",
+            None,
+            "GET",
+            &format!("/gateway/check?{query}"),
+            &t,
+            None,
+        );
+        if let Some(h) = header {
+            req.headers_mut()
+                .insert("x-tessera-resource", h.parse().unwrap());
+        }
+        req
+    };
+    let res = app
+        .request(check("scope=code:write&resource=acme/api", None))
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        res.header("x-tessera-resources"),
+        Some(r#"{"code":["acme/api","acme/web-*"]}"#)
+    );
+    assert_eq!(
+        app.request(check("scope=code:read", Some("acme/web-shop")))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    for (query, header) in [
+        ("scope=code:read&resource=acme/other", None),
+        ("scope=code:read&resource=acme/api/extra", None),
+        ("scope=code:read&resource=ACME/api", None),
+        ("scope=code:read&resource=acme/../acme/api", None),
+        ("scope=code:read", Some("acme/web")),
+        ("scope=code:read", None),
+    ] {
+        let res = app.request(check(query, header)).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{query} {header:?}");
+        assert_eq!(code(&res), "resource_not_allowed", "{query} {header:?}");
+    }
+    let huge = format!("scope=code:read&resource={}", "a".repeat(10_000));
+    let res = app.request(check(&huge, None)).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert!(res.body.len() < 1_000, "the resource is not echoed whole");
+    let details = audited(&app, "token.resource_denied", id).await;
+    assert_eq!(details["area"], "code");
+    // wiki is not limited: any resource, or none
+    assert_eq!(
+        app.request(check("scope=wiki:read&resource=anything", None))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.request(check("scope=wiki:read", None)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // no scope named: some area must reach the resource (wiki reaches all)
+    assert_eq!(
+        app.request(check("resource=acme/other", None)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // the scope is still checked first
+    assert_eq!(
+        code(
+            &app.request(check("scope=code:manage&resource=acme/api", None))
+                .await
+        ),
+        "insufficient_scope"
+    );
+    // introspection carries them
+    assert_eq!(
+        introspect(&app, &t, Some("10.0.0.1")).await["resources"],
+        json!({"code": ["acme/api", "acme/web-*"]})
+    );
+    // GET shows them
+    let got = app
+        .request(from(
+            "127.0.0.1",
+            None,
+            "GET",
+            &format!("/api/v1/tokens/{id}"),
+            &manager,
+            None,
+        ))
+        .await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(json_of(&got)["resources"]["code"][1], "acme/web-*");
+}
+
+async fn bad_resources_are_field_errors(app: TestApp) {
+    let (uid, _) = support::user(&app, "dora").await;
+    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    for (scopes, resources, says) in [
+        (
+            "code:read",
+            json!({"code": ["acme//api"]}),
+            "not a resource pattern",
+        ),
+        (
+            "code:read",
+            json!({"code": ["acme/a*b"]}),
+            "not a resource pattern",
+        ),
+        (
+            "code:read",
+            json!({"code": ["acmé/api"]}),
+            "not a resource pattern",
+        ),
+        ("code:read", json!({"code": []}), "at least one"),
+        (
+            "code:read",
+            json!({"code": ["a".repeat(200)]}),
+            "longer than",
+        ),
+        ("code:read", json!({"wiki": ["x"]}), "no wiki scope"),
+        ("code:read tokens:read", json!({"tokens": ["x"]}), "own API"),
+        ("code:read", json!({"nukes": ["x"]}), "Unknown scope area"),
+        (
+            "code:read",
+            json!({"code": (0..21).map(|i| format!("r{i}")).collect::<Vec<_>>()}),
+            "at most 20",
+        ),
+    ] {
+        let res = create(
+            &app,
+            &manager,
+            json!({"name": "x", "scopes": scopes, "resources": resources}),
+        )
+        .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{resources}: {}",
+            res.body
+        );
+        let msg = json_of(&res)["fields"]["resources"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(msg.contains(says), "{resources}: {msg}");
+    }
+    let res = create(
+        &app,
+        &manager,
+        json!({"name": "x", "scopes": "code:read", "resources": {"code": "acme/api"}}),
+    )
+    .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "patterns are a list"
+    );
+    let count: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM tokens WHERE user_id = {uid}"
+        ))
+        .await;
+    assert_eq!(count[0].0, 1);
+}
+
+/// A token limited to some networks and resources cannot make a token that
+/// reaches further, through create or edit.
+async fn a_limited_token_cannot_make_a_wider_one(app: TestApp) {
+    let (uid, _) = support::user(&app, "eve").await;
+    let (_, top) = support::token(&app, uid, "top", "full").await;
+    let res = create(
+        &app,
+        &top,
+        json!({"name": "limited", "scopes": "tokens:manage code:write",
+               "allowed_networks": ["127.0.0.0/8"], "resources": {"code": ["acme/*"]}}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let limited = json_of(&res)["token"].as_str().unwrap().to_owned();
+    for (body, field) in [
+        (
+            json!({"name": "a", "scopes": "code:read", "resources": {"code": ["acme/api"]}}),
+            "allowed_networks",
+        ),
+        (
+            json!({"name": "b", "scopes": "code:read", "allowed_networks": ["0.0.0.0/0"], "resources": {"code": ["acme/api"]}}),
+            "allowed_networks",
+        ),
+        (
+            json!({"name": "c", "scopes": "code:read", "allowed_networks": ["127.0.0.1"]}),
+            "resources",
+        ),
+        (
+            json!({"name": "d", "scopes": "code:read", "allowed_networks": ["127.0.0.1"], "resources": {"code": ["other/*"]}}),
+            "resources",
+        ),
+    ] {
+        let res = create(&app, &limited, body.clone()).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            res.body
+        );
+        assert!(
+            json_of(&res)["fields"][field].is_string(),
+            "{body}: {}",
+            res.body
+        );
+    }
+    let res = create(
+        &app,
+        &limited,
+        json!({"name": "ok", "scopes": "code:read", "allowed_networks": ["127.0.0.1"], "resources": {"code": ["acme/api"]}}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let child = json_of(&res)["id"].as_i64().unwrap();
+    let widen = from(
+        "127.0.0.1",
+        None,
+        "PATCH",
+        &format!("/api/v1/tokens/{child}"),
+        &limited,
+        Some(json!({"resources": {}})),
+    );
+    let res = app.request(widen).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+}
+
+async fn a_policy_can_require_an_allowlist_for_writing_tokens(app: TestApp) {
+    let (uid, _) = support::user(&app, "finn").await;
+    let (_, manager) = limited_token(&app, uid, "manager", "full", &["127.0.0.1"]).await;
+    let (_, old_writer) = support::token(&app, uid, "old-writer", "code:write").await;
+    let (_, reader) = support::token(&app, uid, "reader", "code:read").await;
+    admin::set_policy(
+        &app.core,
+        &Admin::cli(),
+        "require_allowlist_for_write",
+        "true",
+    )
+    .await
+    .expect("policy");
+    let res = create(&app, &manager, json!({"name": "w", "scopes": "code:write"})).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(json_of(&res)["fields"]["allowed_networks"]
+        .as_str()
+        .unwrap()
+        .contains("require_allowlist_for_write"));
+    let res = create(
+        &app,
+        &manager,
+        json!({"name": "w", "scopes": "code:write", "allowed_networks": ["127.0.0.1"]}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    // a writing token made before the policy is blocked; a reading one is not
+    let gw = |t: &str| {
+        from(
+            "127.0.0.1",
+            None,
+            "GET",
+            "/gateway/check?scope=code:read",
+            t,
+            None,
+        )
+    };
+    let res = app.request(gw(&old_writer)).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(json_of(&res)["policy"], "require_allowlist_for_write");
+    assert_eq!(
+        app.request(gw(&reader)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    admin::set_policy(
+        &app.core,
+        &Admin::cli(),
+        "require_allowlist_for_write",
+        "false",
+    )
+    .await
+    .expect("policy");
+    assert_eq!(
+        app.request(gw(&old_writer)).await.status,
+        StatusCode::NO_CONTENT,
+        "loosening brings it back"
+    );
+}
+
+/// The no-JS form sets both; a bad allowlist comes back as a field error
+/// with everything typed kept.
+async fn the_plain_form_sets_networks_and_resources(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "gus").await;
+    let fields = [
+        ("name", "runner"),
+        ("expiry", "7"),
+        ("scope_mode", "custom"),
+        ("scope_code", "write"),
+        ("resource_mode_code", "only"),
+        ("resources_code", "acme/api, acme/web-*"),
+        ("allowed_networks", "10.0.0.0/8\r\n192.0.2.7"),
+        ("form_id", "lp1"),
+    ];
+    let res = app
+        .post_form("/profile/security/tokens/new", &fields, Some(&cookie))
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "{}",
+        support::text_of_class(&res.body, "field-error").unwrap_or_default()
+    );
+    assert!(
+        res.body
+            .contains("The allowlist does not include 198.51.100.1"),
+        "the warning is on the page with the secret"
+    );
+    let rows: Vec<(String, String)> = app
+        .rows(&format!("SELECT allowed_networks, resources FROM tokens WHERE user_id = {uid} AND name = 'runner'"))
+        .await;
+    assert_eq!(rows[0].0, "10.0.0.0/8 192.0.2.7/32");
+    assert_eq!(rows[0].1, r#"{"code":["acme/api","acme/web-*"]}"#);
+    let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(
+        page.body.contains("Only from: "),
+        "the list shows the allowlist"
+    );
+    assert!(page.body.contains("code: acme/api, acme/web-*"));
+
+    let mut bad = fields.to_vec();
+    bad[0] = ("name", "runner2");
+    bad[6] = ("allowed_networks", "10.0.0.0/8\r\nnot-an-address");
+    bad[7] = ("form_id", "lp2");
+    let res = app
+        .post_form("/profile/security/tokens/new", &bad, Some(&cookie))
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.body
+            .contains("“not-an-address” is not an IP address or CIDR range"),
+        "field error"
+    );
+    assert!(
+        res.body.contains("acme/api, acme/web-*"),
+        "what was typed is kept"
+    );
+    let count: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM tokens WHERE user_id = {uid}"
+        ))
+        .await;
+    assert_eq!(count[0].0, 1);
+}
+
+/// An allowlist set on one instance is enforced by another within a second
+/// (the change feed carries the new columns).
+async fn a_second_instance_enforces_a_new_allowlist_within_a_second(app: TestApp) {
+    let (uid, _) = support::user(&app, "hana").await;
+    let (id, t) = support::token(&app, uid, "shared", "profile:read").await;
+    let (other, _core) = app.second_instance().await;
+    let me = || {
+        from(
+            "127.0.0.1",
+            Some("203.0.113.5"),
+            "GET",
+            "/api/v1/me",
+            &t,
+            None,
+        )
+    };
+    let first = support::send(&other, me()).await;
+    assert_eq!(
+        first.status,
+        StatusCode::OK,
+        "cached there now: {}",
+        first.body
+    );
+    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let edit = from(
+        "127.0.0.1",
+        None,
+        "PATCH",
+        &format!("/api/v1/tokens/{id}"),
+        &manager,
+        Some(json!({"allowed_networks": ["10.0.0.0/8"]})),
+    );
+    assert_eq!(app.request(edit).await.status, StatusCode::OK);
+    let start = Instant::now();
+    loop {
+        if support::send(&other, me()).await.status == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "still accepted after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+on_both_backends!(
+    an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection,
+    bad_allowlists_are_field_errors_and_change_nothing,
+    resource_patterns_limit_the_gateway,
+    bad_resources_are_field_errors,
+    a_limited_token_cannot_make_a_wider_one,
+    a_policy_can_require_an_allowlist_for_writing_tokens,
+    the_plain_form_sets_networks_and_resources,
+    a_second_instance_enforces_a_new_allowlist_within_a_second,
+);
