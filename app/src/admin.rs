@@ -84,6 +84,9 @@ pub struct InventoryFilter {
     pub expiring_days: Option<u32>,
     /// Tokens not used for this many days (never used: since creation).
     pub unused_days: Option<u32>,
+    /// Active tokens granted scopes they did not use in the last 30 days.
+    #[serde(default)]
+    pub overgranted: bool,
 }
 
 /// One token in the inventory, with its owner.

@@ -79,6 +79,9 @@ pub enum AdminCommand {
         /// Only active tokens expiring within this many days.
         #[arg(long)]
         expiring_days: Option<u32>,
+        /// Only active tokens granted scopes they did not use in the last 30 days.
+        #[arg(long)]
+        overgranted: bool,
     },
     /// Revoke any user's token; its owner sees the reason.
     RevokeToken {
@@ -287,6 +290,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
             unused_days,
             scope,
             expiring_days,
+            overgranted,
         } => {
             let status = StatusFilter::parse(&status).ok_or_else(|| {
                 Failure(format!(
@@ -303,6 +307,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
                 scope,
                 expiring_days,
                 unused_days,
+                overgranted,
             };
             let rows = admin::inventory(core, &filter).await?;
             let now = app::server::db::now();
@@ -324,6 +329,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
                     let note = tk
                         .revoked_note()
                         .or_else(|| tk.blocked.as_ref().map(|b| b.sentence()))
+                        .or_else(|| tk.usage.as_ref().map(|u| u.sentence()))
                         .unwrap_or_default();
                     t.add_row(vec![
                         tk.id.to_string(),

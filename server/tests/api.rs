@@ -481,7 +481,9 @@ async fn the_api_creates_edits_and_regenerates_but_never_escalates(app: TestApp)
             "scopes",
         ),
         (
-            serde_json::json!({"name": "from api", "scopes": "code:read"}),
+            // (7 days: the default 30 would outlive the 30-day caller once
+            // a second has passed since it was made)
+            serde_json::json!({"name": "from api", "scopes": "code:read", "expires_in_days": 7}),
             "name",
         ),
     ] {

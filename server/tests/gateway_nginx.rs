@@ -263,3 +263,284 @@ async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes(
     })
     .await;
 }
+
+struct Fcgiwrap(Child);
+
+impl Drop for Fcgiwrap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `git args` in `dir` with a clean configuration; its success.
+fn git_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    run(Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir))
+}
+
+/// Bare repositories `acme/api`, `acme/web-shop` and `acme/other` under
+/// `root`, each with one commit.
+fn make_repos(root: &Path) {
+    let work = root.parent().expect("parent").join("seed");
+    std::fs::create_dir_all(&work).expect("seed dir");
+    std::fs::write(work.join("README"), "seed\n").expect("file");
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "README"],
+        &["commit", "-qm", "first"],
+    ] {
+        let out = git_in(&work, args);
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for name in ["api", "web-shop", "other"] {
+        let dest = root.join("acme").join(format!("{name}.git"));
+        let out = git_in(
+            &work,
+            &["clone", "-q", "--bare", ".", dest.to_str().expect("path")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The README's nginx example: git's smart HTTP (git-http-backend through
+/// fcgiwrap) behind `auth_request`, the scope from the git service (push:
+/// `code:write`, anything else `code:read`) and the resource from the path.
+fn start_git_nginx(dir: &Path, port: u16, tessera: SocketAddr) -> (Nginx, Fcgiwrap) {
+    let root = dir.join("git");
+    make_repos(&root);
+    let socket = dir.join("fcgi.sock");
+    let fcgi = Fcgiwrap(
+        Command::new(FCGIWRAP)
+            .args(["-c", "2", "-s", &format!("unix:{}", socket.display())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fcgiwrap"),
+    );
+    let conf = format!(
+        r#"
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    # the repository a request is for: /git/OWNER/NAME(.git)/...
+    map $request_uri $tessera_repo {{
+        "~^/git/(?<owner>[A-Za-z0-9._-]+)/(?<name>[A-Za-z0-9._-]+?)(\.git)?(/|\?|$)" "$owner/$name";
+        default "";
+    }}
+    # pushing needs code:write, everything else code:read
+    map $request_uri $tessera_scope {{
+        "~[?&]service=git-receive-pack" code:write;
+        "~/git-receive-pack(\?|$)" code:write;
+        default code:read;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /_tessera {{
+            internal;
+            proxy_pass http://{tessera}/gateway/check;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Tessera-Scope $tessera_scope;
+            proxy_set_header X-Tessera-Resource $tessera_repo;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }}
+        location ~ ^/git(?<git_path>/.*)$ {{
+            auth_request /_tessera;
+            auth_request_set $tessera_user $upstream_http_x_tessera_user;
+            client_max_body_size 0;
+            fastcgi_pass unix:{socket};
+            fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+            fastcgi_param GIT_PROJECT_ROOT {root};
+            fastcgi_param GIT_HTTP_EXPORT_ALL "";
+            fastcgi_param REMOTE_USER $tessera_user;
+            fastcgi_param PATH_INFO $git_path;
+            fastcgi_param QUERY_STRING $query_string;
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param CONTENT_TYPE $content_type;
+            fastcgi_param CONTENT_LENGTH $content_length;
+        }}
+    }}
+}}
+"#,
+        dir = dir.display(),
+        socket = socket.display(),
+        root = root.display(),
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).expect("conf");
+    let child = Command::new(NGINX)
+        .args([
+            "-p",
+            dir.to_str().expect("path"),
+            "-c",
+            conf_path.to_str().expect("path"),
+            "-g",
+            "daemon off; user root;",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start nginx");
+    let nginx = Nginx(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && socket.exists() {
+            return (nginx, fcgi);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
+}
+
+const FCGIWRAP: &str = "/usr/sbin/fcgiwrap";
+
+/// Creates a token limited to `resources` for `uid`.
+async fn limited(
+    app: &support::TestApp,
+    uid: i64,
+    name: &str,
+    scopes: &str,
+    code: &[&str],
+) -> String {
+    let spec = app::tokens::TokenSpec {
+        name: name.into(),
+        description: String::new(),
+        expiry: app::tokens::Expiry::Days(1),
+        scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
+        networks: app::tokens::Networks::parse(["127.0.0.1"]).expect("networks"),
+        resources: app::tokens::Resources::new(
+            [(
+                "code".to_owned(),
+                code.iter().map(|s| s.to_string()).collect(),
+            )]
+            .into(),
+        ),
+    };
+    service::create(&app.core, &service::Actor::user(uid), &spec, "")
+        .await
+        .expect("create")
+        .secret
+}
+
+async fn git_clone_and_push_are_limited_per_repository(app: support::TestApp) {
+    let have = [NGINX, FCGIWRAP, "/usr/lib/git-core/git-http-backend"];
+    if have.iter().any(|p| !Path::new(p).exists()) {
+        assert!(
+            !support::in_ci(),
+            "nginx, fcgiwrap and git are required in CI"
+        );
+        eprintln!("skipping: nginx, fcgiwrap or git-http-backend is not installed");
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tessera = listener.local_addr().expect("addr");
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let (uid, _) = support::user(&app, "ci").await;
+    // the CI job's token: clone and push, only acme/api and acme/web-*, only from here
+    let job = limited(&app, uid, "job", "code:write", &["acme/api", "acme/web-*"]).await;
+    // a read-only token for acme/api
+    let reader = limited(&app, uid, "reader", "code:read", &["acme/api"]).await;
+
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "tessera-git-{}-{:?}",
+        std::process::id(),
+        app.backend
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = free_port();
+    let (nginx, fcgi) = start_git_nginx(&dir, port, tessera);
+    let url = |token: &str, repo: &str| format!("http://x:{token}@127.0.0.1:{port}/git/{repo}.git");
+    let clone = |token: &str, repo: &str, into: &str| {
+        let out = git_in(&dir, &["clone", "-q", &url(token, repo), into]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let push = |into: &str| {
+        let work = dir.join(into);
+        std::fs::write(work.join("CHANGE"), into).expect("file");
+        assert!(git_in(&work, &["add", "CHANGE"]).status.success());
+        assert!(git_in(&work, &["commit", "-qm", "change"]).status.success());
+        let out = git_in(&work, &["push", "-q", "origin", "main"]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, err) = clone(&job, "acme/api", "api");
+    assert!(ok, "clone acme/api: {err}");
+    let (ok, err) = push("api");
+    assert!(ok, "push to acme/api: {err}");
+    let pushed = git_in(
+        &dir.join("git/acme/api.git"),
+        &["log", "--format=%s", "-1", "main"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&pushed.stdout).trim(),
+        "change",
+        "the push arrived"
+    );
+    let (ok, err) = clone(&job, "acme/web-shop", "web");
+    assert!(ok, "clone acme/web-shop (acme/web-*): {err}");
+    let (ok, err) = clone(&job, "acme/other", "other");
+    assert!(!ok, "clone acme/other must be refused");
+    assert!(err.contains("403"), "{err}");
+
+    let (ok, err) = clone(&reader, "acme/api", "read");
+    assert!(ok, "the reader clones acme/api: {err}");
+    let (ok, err) = push("read");
+    assert!(!ok, "the reader cannot push");
+    assert!(err.contains("403"), "{err}");
+    let (ok, _) = clone(&reader, "acme/web-shop", "read-web");
+    assert!(!ok, "the reader is limited to acme/api");
+    let head = git_in(
+        &dir.join("git/acme/api.git"),
+        &["log", "--format=%s", "-1", "main"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&head.stdout).trim(),
+        "change",
+        "the refused push changed nothing"
+    );
+    drop(nginx);
+    drop(fcgi);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+on_both_backends!(git_clone_and_push_are_limited_per_repository);

@@ -746,7 +746,242 @@ async fn a_second_instance_enforces_a_new_allowlist_within_a_second(app: TestApp
     }
 }
 
+/// Uses are recorded per scope and resource (one row however many
+/// requests), reported by `GET …/usage`, and **Narrow** keeps only them.
+async fn what_a_token_used_is_reported_and_it_can_be_narrowed_to_it(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "iris").await;
+    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let (id, t) = support::token(&app, uid, "deploy", "code:write build:read").await;
+    let (idle_id, _) = support::token(&app, uid, "idle", "wiki:read").await;
+    let gw = |q: &str| {
+        from(
+            "127.0.0.1",
+            None,
+            "GET",
+            &format!("/gateway/check?{q}"),
+            &t,
+            None,
+        )
+    };
+    for _ in 0..200 {
+        assert_eq!(
+            app.request(gw("scope=code:read&resource=acme/api"))
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    // refused uses are not recorded
+    assert_eq!(
+        app.request(gw("scope=wiki:read&resource=acme/api"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    app.core.flush_usage(true).await;
+    let rows: Vec<(String, String)> = app
+        .rows(&format!(
+            "SELECT scope, resource FROM token_scope_uses WHERE token_id = {id}"
+        ))
+        .await;
+    assert_eq!(
+        rows,
+        [("code:read".to_owned(), "acme/api".to_owned())],
+        "one row for 200 uses"
+    );
+
+    let get = |path: String| from("127.0.0.1", None, "GET", &path, &manager, None);
+    let res = app.request(get(format!("/api/v1/tokens/{id}/usage"))).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let v = json_of(&res);
+    assert_eq!(v["used"][0]["scope"], "code:read");
+    assert_eq!(v["used"][0]["resources"], json!(["acme/api"]));
+    assert_eq!(v["never_used"], json!(["build:read", "code:write"]));
+    assert_eq!(
+        v["narrowed"],
+        json!({"scopes": "code:read", "resources": {"code": ["acme/api"]}})
+    );
+    assert_eq!(
+        v["summary"],
+        "Used in the last 30 days: code:read on acme/api. Never used: build:read, code:write."
+    );
+    // the page says the same and offers the button
+    let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(page.body.contains(
+        "Used in the last 30 days: code:read on acme/api. Never used: build:read, code:write."
+    ));
+    assert!(page
+        .body
+        .contains(&format!("action=\"/profile/security/tokens/{id}/narrow\"")));
+    assert!(page.body.contains("Narrow to what was used"));
+
+    // an administrator sees it among the tokens granted more than they use
+    let rows = admin::inventory(
+        &app.core,
+        &app::admin::InventoryFilter {
+            overgranted: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("inventory");
+    let ids: Vec<i64> = rows.iter().map(|r| r.token.id).collect();
+    assert!(ids.contains(&id) && ids.contains(&idle_id), "{ids:?}");
+
+    // another user's token: not found
+    let (other, _) = support::user(&app, "jack").await;
+    let (_, jacks) = support::token(&app, other, "jacks", "full").await;
+    let res = app
+        .request(from(
+            "127.0.0.1",
+            None,
+            "GET",
+            &format!("/api/v1/tokens/{id}/usage"),
+            &jacks,
+            None,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = app
+        .request(from(
+            "127.0.0.1",
+            None,
+            "POST",
+            &format!("/api/v1/tokens/{id}/narrow"),
+            &jacks,
+            None,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+    // narrow with the plain form: name, expiry and secret stay
+    let before: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = app
+        .rows(&format!(
+            "SELECT name, hint, expires_at FROM tokens WHERE id = {id}"
+        ))
+        .await;
+    let res = app
+        .post_form(
+            &format!("/profile/security/tokens/{id}/narrow"),
+            &[],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(
+        res.location(),
+        Some("/profile/security/tokens?done=narrowed")
+    );
+    let after: Vec<(
+        String,
+        String,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+    )> = app
+        .rows(&format!(
+            "SELECT name, hint, expires_at, scopes, resources FROM tokens WHERE id = {id}"
+        ))
+        .await;
+    assert_eq!(
+        (&after[0].0, &after[0].1, &after[0].2),
+        (&before[0].0, &before[0].1, &before[0].2)
+    );
+    assert_eq!(after[0].3, "code:read");
+    assert_eq!(after[0].4, r#"{"code":["acme/api"]}"#);
+    let edited: Vec<(String,)> = app
+        .rows(&format!(
+            "SELECT details FROM audit_events WHERE event = 'token.edited' AND token_id = {id}"
+        ))
+        .await;
+    assert!(
+        edited[0].0.contains("build:read code:write") && edited[0].0.contains("acme/api"),
+        "{}",
+        edited[0].0
+    );
+    // the same secret now does only that
+    assert_eq!(
+        app.request(gw("scope=code:read&resource=acme/api"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        code(&app.request(gw("scope=code:write&resource=acme/api")).await),
+        "insufficient_scope"
+    );
+    assert_eq!(
+        code(&app.request(gw("scope=code:read&resource=acme/web")).await),
+        "resource_not_allowed"
+    );
+    assert_eq!(
+        code(&app.request(gw("scope=build:read")).await),
+        "insufficient_scope"
+    );
+
+    // nothing left to narrow; an idle token cannot be narrowed to nothing
+    let post = |path: String| from("127.0.0.1", None, "POST", &path, &manager, None);
+    let res = app
+        .request(post(format!("/api/v1/tokens/{id}/narrow")))
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(json_of(&res)["fields"]["scopes"]
+        .as_str()
+        .unwrap()
+        .contains("already has only what it used"));
+    let res = app
+        .request(post(format!("/api/v1/tokens/{idle_id}/narrow")))
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(json_of(&res)["fields"]["scopes"]
+        .as_str()
+        .unwrap()
+        .contains("not used in the last 30 days"));
+    let res = app
+        .post_form(
+            &format!("/profile/security/tokens/{idle_id}/narrow"),
+            &[],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.body.contains("not used in the last 30 days"),
+        "explained on the page"
+    );
+    let res = app
+        .post_form("/profile/security/tokens/abc/narrow", &[], Some(&cookie))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+/// A token's scope-use rows are bounded, however many resources it names.
+async fn scope_use_rows_are_bounded_per_token(app: TestApp) {
+    let (uid, _) = support::user(&app, "kai").await;
+    let (id, t) = support::token(&app, uid, "busy", "code:read").await;
+    for i in 0..130 {
+        let req = from(
+            "127.0.0.1",
+            None,
+            "GET",
+            &format!("/gateway/check?scope=code:read&resource=r/{i}"),
+            &t,
+            None,
+        );
+        assert_eq!(app.request(req).await.status, StatusCode::NO_CONTENT);
+    }
+    app.core.flush_usage(true).await;
+    let n: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM token_scope_uses WHERE token_id = {id}"
+        ))
+        .await;
+    assert_eq!(n[0].0, 100);
+}
+
 on_both_backends!(
+    what_a_token_used_is_reported_and_it_can_be_narrowed_to_it,
+    scope_use_rows_are_bounded_per_token,
     an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection,
     bad_allowlists_are_field_errors_and_change_nothing,
     resource_patterns_limit_the_gateway,

@@ -369,6 +369,11 @@ pub async fn inventory(core: &Core, f: &InventoryFilter) -> Result<Vec<Inventory
     let rows =
         token_service::of_everyone(&core.db, f.user_id, unused_before, INVENTORY_MAX * 4).await?;
     let policies = core.policies();
+    let mut uses = if f.overgranted {
+        token_service::scope_uses(&core.db, f.user_id, None, token_service::usage_since()).await?
+    } else {
+        Default::default()
+    };
     let mut out = Vec::new();
     for (user_id, username, mut token) in rows {
         let status = token.status(at);
@@ -384,6 +389,22 @@ pub async fn inventory(core: &Core, f: &InventoryFilter) -> Result<Vec<Inventory
             Some(Scopes::Full) if !token.scopes.is_full() => continue,
             Some(s) if !token.scopes.covers(s) => continue,
             _ => {}
+        }
+        if f.overgranted {
+            if status != Status::Active {
+                continue;
+            }
+            let u = uses.remove(&token.id).unwrap_or_default();
+            let report = crate::tokens::used::UsageReport::of(
+                &token.scopes,
+                &token.resources,
+                &u,
+                token_service::usage_since(),
+            );
+            if report.never_used.is_empty() {
+                continue;
+            }
+            token.usage = Some(report);
         }
         token.apply_policies(&policies, at);
         out.push(InventoryRow {

@@ -90,6 +90,8 @@ pub struct Core {
     pub usage: usage::UsageRecorder,
     /// Presentations of ended tokens, counted until the flush writes them.
     pub presented: usage::PresentedRecorder,
+    /// Which scopes and resources each token's uses exercised.
+    pub scope_uses: usage::ScopeUseRecorder,
     /// The organization's policies, as last read from the store (reloaded
     /// whenever the change feed says they changed).
     policies: RwLock<Arc<Policies>>,
@@ -126,6 +128,7 @@ impl Core {
             verifier,
             usage: Default::default(),
             presented: Default::default(),
+            scope_uses: Default::default(),
             policies: RwLock::new(Arc::new(policies)),
             refusals: audit::Sampler::new(REFUSAL_SAMPLE),
         });
@@ -227,6 +230,12 @@ impl Core {
         if !presented.is_empty() {
             if let Err(e) = usage::write_presented(&self.db, &presented).await {
                 tracing::warn!(error = %e, count = presented.len(), "could not record presentations of ended tokens");
+            }
+        }
+        let scopes = self.scope_uses.take_due(all);
+        if !scopes.is_empty() {
+            if let Err(e) = usage::write_scope_uses(&self.db, &scopes).await {
+                tracing::warn!(error = %e, count = scopes.len(), "could not record the scopes tokens used");
             }
         }
         let uses = self.usage.take_due(all);

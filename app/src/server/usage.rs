@@ -331,3 +331,166 @@ pub async fn write_presented(db: &Db, counts: &[(i64, u64, Use)]) -> Result<(), 
         tx.commit().await
     }.await)
 }
+
+/// Rows of `token_scope_uses` kept per token at most.
+pub const MAX_SCOPE_ROWS: i64 = 100;
+/// (token, scope, resource) keys waiting in memory at most.
+const MAX_PENDING_SCOPES: usize = 100_000;
+/// Longest scope and resource recorded (longer ones are not recorded).
+const SCOPE_TEXT_MAX: usize = 128;
+
+type ScopeKey = (i64, String, String);
+
+#[derive(Default)]
+struct ScopeState {
+    last_written: HashMap<ScopeKey, Instant>,
+    pending: HashMap<ScopeKey, DateTime<Utc>>,
+}
+
+/// Which scope (and resource) each successful use of a token exercised,
+/// noted like last use: in memory, at most once a second per (token,
+/// scope, resource) past one atomic load, written by the flush at most
+/// once a minute per row.
+pub struct ScopeUseRecorder {
+    state: Mutex<ScopeState>,
+    stamps: Box<[AtomicU64]>,
+}
+
+impl Default for ScopeUseRecorder {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl ScopeUseRecorder {
+    fn state(&self) -> std::sync::MutexGuard<'_, ScopeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that token `token_id` was used with `scope` on `resource`.
+    pub fn note(&self, token_id: i64, scope: &str, resource: Option<&str>) {
+        let resource = resource.unwrap_or("");
+        if scope.len() > SCOPE_TEXT_MAX || resource.len() > SCOPE_TEXT_MAX {
+            return;
+        }
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // FNV-1a: cheap, and a collision only costs a trip through the lock
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in token_id
+            .to_le_bytes()
+            .iter()
+            .chain(scope.as_bytes())
+            .chain(&[0xff])
+            .chain(resource.as_bytes())
+        {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let stamp = (hash & !0xFF_FFFF) | (secs & 0xFF_FFFF);
+        let slot = &self.stamps[(hash % STAMPS as u64) as usize];
+        if slot.load(Ordering::Relaxed) == stamp {
+            return;
+        }
+        slot.store(stamp, Ordering::Relaxed);
+        let key = (token_id, scope.to_owned(), resource.to_owned());
+        let mut s = self.state();
+        if s.pending.len() >= MAX_PENDING_SCOPES && !s.pending.contains_key(&key) {
+            return;
+        }
+        s.pending.insert(key, Utc::now());
+    }
+
+    /// Uses that may be written now (as [`UsageRecorder::take_due`]).
+    pub fn take_due(&self, all: bool) -> Vec<(i64, String, String, DateTime<Utc>)> {
+        let mut s = self.state();
+        let ScopeState {
+            last_written,
+            pending,
+        } = &mut *s;
+        let now = Instant::now();
+        let mut out = Vec::new();
+        pending.retain(|key, at| {
+            let due = all
+                || last_written
+                    .get(key)
+                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL);
+            if due {
+                last_written.insert(key.clone(), now);
+                out.push((key.0, key.1.clone(), key.2.clone(), *at));
+            }
+            !due
+        });
+        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
+        out
+    }
+}
+
+/// Records scope uses: a new row per (token, scope, resource) while the
+/// token has fewer than [`MAX_SCOPE_ROWS`], else the last use of a known one.
+pub async fn write_scope_uses(
+    db: &Db,
+    uses: &[(i64, String, String, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO token_scope_uses (token_id, scope, resource, first_used_at, last_used_at) \
+         SELECT $1, $2, $3, $4, $4 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1) \
+         AND ((SELECT COUNT(*) FROM token_scope_uses WHERE token_id = $1) < $5 \
+              OR EXISTS (SELECT 1 FROM token_scope_uses WHERE token_id = $1 AND scope = $2 AND resource = $3)) \
+         ON CONFLICT (token_id, scope, resource) DO UPDATE SET last_used_at = excluded.last_used_at";
+    crate::server::db::on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        for (id, scope, resource, at) in uses {
+            sqlx::query(SQL)
+                .bind(id)
+                .bind(scope)
+                .bind(resource)
+                .bind(at.trunc_subsecs(0))
+                .bind(MAX_SCOPE_ROWS)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }.await)
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn scope_uses_are_noted_once_per_key_and_written_once_a_minute() {
+        let r = ScopeUseRecorder::default();
+        for _ in 0..1000 {
+            r.note(1, "code:read", Some("acme/api"));
+        }
+        r.note(1, "code:write", Some("acme/api"));
+        r.note(1, "code:read", None);
+        r.note(2, "code:read", Some("acme/api"));
+        r.note(3, "code:read", Some(&"x".repeat(500)));
+        let mut due = r.take_due(false);
+        due.sort();
+        let keys: Vec<_> = due
+            .iter()
+            .map(|(t, s, res, _)| (*t, s.as_str(), res.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (1, "code:read", ""),
+                (1, "code:read", "acme/api"),
+                (1, "code:write", "acme/api"),
+                (2, "code:read", "acme/api")
+            ]
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        r.note(1, "code:read", Some("acme/api"));
+        assert!(
+            r.take_due(false).is_empty(),
+            "written less than a minute ago"
+        );
+        assert_eq!(r.take_due(true).len(), 1, "shutdown writes it");
+    }
+}

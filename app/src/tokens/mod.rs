@@ -6,6 +6,7 @@ pub mod form;
 pub mod policy;
 pub mod reach;
 pub mod spec;
+pub mod used;
 
 pub use form::TokenForm;
 pub use reach::{Networks, Resources};
@@ -104,6 +105,10 @@ pub struct TokenView {
     /// The policy that blocks it now, if one does (an active token made
     /// before a stricter policy: it does not work until the policy allows it).
     pub blocked: Option<policy::Block>,
+    /// What it used in the last 30 days against what it was granted (set
+    /// by the list; `None` elsewhere).
+    #[serde(default)]
+    pub usage: Option<used::UsageReport>,
 }
 
 impl TokenView {

@@ -250,6 +250,7 @@ pub fn AdminTokens(
                     scope: q.get("scope").filter(|s| !s.trim().is_empty()),
                     expiring_days: num("expiring"),
                     unused_days: num("unused"),
+                    overgranted: q.get("overgranted").is_some_and(|v| v == "1"),
                 },
             )
         })
@@ -306,6 +307,10 @@ pub fn AdminTokens(
                     <label for="filter-unused">"Not used for (days)"</label>
                     <input id="filter-unused" name="unused" type="number" min="1" max="3650" value=move || filter.get().1.unused_days.map(|d| d.to_string()).unwrap_or_default() />
                 </div>
+                <div class="field checkbox-field">
+                    <input id="filter-overgranted" name="overgranted" type="checkbox" value="1" checked=move || filter.get().1.overgranted />
+                    <label for="filter-overgranted">"Granted more than used (30 days)"</label>
+                </div>
                 <div class="filter-actions"><button type="submit" class="button">"Filter"</button></div>
             </form>
             <Suspense fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
@@ -318,7 +323,7 @@ pub fn AdminTokens(
                         };
                         let count = rows.len();
                         let back = query.with_untracked(|q| {
-                            ["user", "status", "scope", "expiring", "unused"]
+                            ["user", "status", "scope", "expiring", "unused", "overgranted"]
                                 .iter()
                                 .filter_map(|k| q.get(k).map(|v| format!("{k}={}", super::urlencode(&v))))
                                 .collect::<Vec<_>>()
@@ -351,6 +356,7 @@ pub fn AdminTokens(
                                                     <p class="token-scopes"><span class="meta-label">"Expires: "</span>{fmt_date(t.expires_at)}
                                                         <span class="meta-label">" · Last used: "</span>{t.last_used_at.map(fmt_date).unwrap_or_else(|| "Never".into())}</p>
                                                     {note.map(|n| view! { <p class="token-flag revoked-note">{n}</p> })}
+                                                    {t.usage.as_ref().map(|u| view! { <p class="reach usage">{u.sentence()}</p> })}
                                                 </div>
                                                 <div class="token-actions">
                                                     <a class="button" href=format!("/admin/audit?token={}", t.id)>"History"</a>

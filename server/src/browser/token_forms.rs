@@ -232,6 +232,22 @@ pub async fn revoke(State(state): State<AppState>, on: OnToken) -> Response {
     }
 }
 
+/// `POST /profile/security/tokens/{id}/narrow`: keeps only what the token
+/// used in the last 30 days; a refusal is explained on the list.
+pub async fn narrow(State(state): State<AppState>, on: OnToken) -> Response {
+    let result = match on.raw_id.parse::<i64>() {
+        Ok(id) => {
+            let actor = Actor::in_session(on.session.user.id, false).from_client(on.client.clone());
+            service::narrow(&state.core, &actor, id).await
+        }
+        Err(_) => Err(TokenError::NotFound),
+    };
+    match result {
+        Ok(t) => on.back_to_list(t.id, "narrowed"),
+        Err(err) => answer_error(&state, &on.parts, BASE, err, None).await,
+    }
+}
+
 /// `POST /profile/security/tokens/{id}/regenerate`: the page with the new
 /// secret, once.
 pub async fn regenerate(State(state): State<AppState>, on: OnToken, req: Request) -> Response {

@@ -84,9 +84,14 @@ async fn check(State(state): State<AppState>, req: Request) -> Response {
             return ApiError::insufficient_scope(scope).into_response();
         }
     }
+    // the resource matters to a limited token, and to the usage record
+    let resource = if scope.is_some() || !verified.resources.is_empty() {
+        resource(&parts)
+    } else {
+        None
+    };
+    let resource = resource.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if !verified.resources.is_empty() {
-        let resource = resource(&parts);
-        let resource = resource.as_deref().map(str::trim);
         let allowed = match &scope {
             Some(scope) => verified.resources.allows(area_of(scope), resource),
             None => verified
@@ -105,7 +110,13 @@ async fn check(State(state): State<AppState>, req: Request) -> Response {
             return ApiError::resource_not_allowed(area, resource.as_deref()).into_response();
         }
     }
-    // made once per verification; a cache hit clones four shared values
+    if let Some(scope) = &scope {
+        state
+            .core
+            .scope_uses
+            .note(verified.token_id, scope, resource);
+    }
+    // made once per verification; a cache hit clones five shared values
     let values = verified.gateway_headers.get_or_init(|| {
         let text = |v: &str| HeaderValue::from_str(v).ok();
         [

@@ -201,6 +201,7 @@ impl Pat {
     /// a refusal is audited (sampled).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.0.scopes.allows(scope) {
+            self.2.scope_uses.note(self.0.token_id, scope, None);
             Ok(())
         } else {
             refused(&self.2, &self.0, &self.1, Refusal::Scope(scope));

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::scopes::Scopes;
 use crate::tokens::policy::MAX_LIFETIME_DAYS;
+use crate::tokens::used::{ScopeUse, UsageReport, WINDOW_DAYS};
 use crate::tokens::{
     Ceiling, FieldErrors, Limits, ListQuery, NewSecret, Sort, Status, TokenPage, TokenSpec,
     TokenView, PAGE_SIZE,
@@ -204,6 +205,7 @@ impl Row {
                 )
             }),
             blocked: None,
+            usage: None,
         }
     }
 }
@@ -842,14 +844,101 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
         .bind(at)
         .fetch_one(pool)
         .await)?;
+    let since = usage_since();
+    let mut uses = scope_uses(db, Some(user_id), None, since).await?;
+    let items = rows
+        .into_iter()
+        .map(Row::into_view)
+        .map(|mut t| {
+            if t.status(at) == Status::Active {
+                let u = uses.remove(&t.id).unwrap_or_default();
+                t.usage = Some(UsageReport::of(&t.scopes, &t.resources, &u, since));
+            }
+            t
+        })
+        .collect();
     Ok(TokenPage {
-        items: rows.into_iter().map(Row::into_view).collect(),
+        items,
         total,
         page,
         pages,
         active_count: active.max(0) as u64,
         now: at,
     })
+}
+
+/// Recorded scope uses of `user_id`'s tokens (everyone's: `None`; of
+/// `only` when given) since `since`, per token.
+pub(crate) async fn scope_uses(
+    db: &Db,
+    user_id: Option<i64>,
+    only: Option<i64>,
+    since: DateTime<Utc>,
+) -> Result<std::collections::HashMap<i64, Vec<ScopeUse>>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, DateTime<Utc>)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT u.token_id, u.scope, u.resource, u.last_used_at FROM token_scope_uses u \
+         JOIN tokens t ON t.id = u.token_id \
+         WHERE ($1 = 0 OR t.user_id = $1) AND ($2 = 0 OR u.token_id = $2) AND u.last_used_at >= $3",
+    )
+    .bind(user_id.unwrap_or(0))
+    .bind(only.unwrap_or(0))
+    .bind(since)
+    .fetch_all(pool)
+    .await)?;
+    let mut map: std::collections::HashMap<i64, Vec<ScopeUse>> = Default::default();
+    for (id, scope, resource, at) in rows {
+        map.entry(id).or_default().push(ScopeUse {
+            scope,
+            resource: (!resource.is_empty()).then_some(resource),
+            last_used_at: at,
+        });
+    }
+    Ok(map)
+}
+
+/// The start of the usage report's window.
+pub(crate) fn usage_since() -> DateTime<Utc> {
+    now() - Duration::days(WINDOW_DAYS)
+}
+
+/// What token `id` of `user_id` used in the last 30 days, against what it
+/// was granted.
+pub async fn usage(db: &Db, user_id: i64, id: i64) -> Result<(TokenView, UsageReport), TokenError> {
+    let token = get(db, user_id, id).await?;
+    let since = usage_since();
+    let uses = scope_uses(db, Some(user_id), Some(id), since).await?;
+    let report = UsageReport::of(
+        &token.scopes,
+        &token.resources,
+        uses.get(&id).map_or(&[][..], Vec::as_slice),
+        since,
+    );
+    Ok((token, report))
+}
+
+/// Narrows an active token to what it used in the last 30 days: scopes at
+/// the levels used, areas limited to the resources named; name, expiry and
+/// secret stay (an edit, audited as one).
+pub async fn narrow(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
+    let (_, report) = usage(&core.db, actor.user_id, id).await?;
+    let Some((scopes, resources)) = report.narrowed else {
+        let why = if report.used.is_empty() {
+            "This token was not used in the last 30 days: there is nothing to narrow it to. Revoke it if nothing needs it."
+        } else {
+            "This token already has only what it used."
+        };
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "scopes".to_owned(),
+            why.to_owned(),
+        )])));
+    };
+    update(core, actor, id, move |current| {
+        let mut spec = TokenSpec::of(current);
+        spec.scopes = scopes;
+        spec.resources = resources;
+        Ok(spec)
+    })
+    .await
 }
 
 /// Creates a token from the browser's form (plain post or server function).

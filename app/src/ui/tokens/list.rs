@@ -212,6 +212,19 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                         <span class="meta-label">"Resources: "</span>{token.resources.describe()}
                     </p>
                 })}
+                {token.usage.as_ref().filter(|_| status == Status::Active).map(|u| {
+                    let narrow = u.narrowed.is_some().then(|| view! {
+                        <form method="post" action=format!("{BASE}/{id}/narrow") class="inline-form">
+                            <button type="submit" class="button small" aria-label=format!("Narrow {name} to what was used")>"Narrow to what was used"</button>
+                        </form>
+                    });
+                    view! {
+                        <div class="usage-line">
+                            <p class="reach usage" data-never-used=u.never_used.join(" ")>{u.sentence()}</p>
+                            {narrow}
+                        </div>
+                    }
+                })}
                 {(!token.allowed_networks.is_any()).then(|| view! {
                     <p class="reach" data-networks=token.allowed_networks.to_stored()>
                         <span class="meta-label">"Only from: "</span>{token.allowed_networks.strings().join(", ")}

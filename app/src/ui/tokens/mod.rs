@@ -68,6 +68,7 @@ fn done_message(done: &str) -> Option<&'static str> {
         "updated" => Some("Token updated."),
         "revoked" => Some("Token revoked."),
         "revoked-all" => Some("All tokens revoked."),
+        "narrowed" => Some("Token narrowed to what it used."),
         _ => None,
     }
 }

@@ -425,6 +425,91 @@ pub async fn regenerate(
     Ok(Json(SecretJson::of(&s)))
 }
 
+/// One area a token used in the window.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AreaUse)]
+pub struct AreaUseJson {
+    /// `area:level`: the highest level used there.
+    scope: String,
+    /// The resources the uses named (empty when some use named none).
+    resources: Vec<String>,
+    /// Some use named no resource.
+    without_resource: bool,
+    /// The last use in the area.
+    last_used_at: DateTime<Utc>,
+}
+
+/// What a narrowed token would keep.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Narrowed)]
+pub struct NarrowedJson {
+    /// Scopes at the levels used.
+    scopes: String,
+    /// Resource limits (area → patterns).
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
+    resources: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// What a token used in the last 30 days, against what it was granted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenUsage)]
+pub struct UsageJson {
+    /// The token.
+    token_id: i64,
+    /// The start of the window.
+    since: DateTime<Utc>,
+    /// Per area used: the highest level and the resources.
+    used: Vec<AreaUseJson>,
+    /// Granted `area:level` scopes never used at that level.
+    never_used: Vec<String>,
+    /// What `POST …/narrow` would leave, or null when there is nothing to narrow.
+    narrowed: Option<NarrowedJson>,
+    /// The sentence the tokens page shows.
+    summary: String,
+}
+
+/// `GET /api/v1/tokens/{id}/usage` (`tokens:read`).
+pub async fn usage(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<UsageJson>, ApiError> {
+    pat.require("tokens:read")?;
+    let (t, r) = service::usage(&state.core.db, pat.0.user_id, id).await?;
+    Ok(Json(UsageJson {
+        token_id: t.id,
+        since: r.since,
+        summary: r.sentence(),
+        used: r
+            .used
+            .iter()
+            .map(|u| AreaUseJson {
+                scope: u.scope.clone(),
+                resources: u.resources.clone(),
+                without_resource: u.without_resource,
+                last_used_at: u.last_used_at,
+            })
+            .collect(),
+        never_used: r.never_used.clone(),
+        narrowed: r.narrowed.as_ref().map(|(s, res)| NarrowedJson {
+            scopes: s.to_string(),
+            resources: res.map().clone(),
+        }),
+    }))
+}
+
+/// `POST /api/v1/tokens/{id}/narrow` (`tokens:write`): keeps only what the
+/// token used in the last 30 days; name, expiry and secret stay.
+pub async fn narrow(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<TokenJson>, ApiError> {
+    pat.require("tokens:write")?;
+    let t = service::narrow(&state.core, &pat.actor(), id).await?;
+    Ok(Json(TokenJson::of(&t, now())))
+}
+
 /// The rotation's options.
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
