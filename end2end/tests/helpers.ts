@@ -91,3 +91,8 @@ export async function expectTouchTargets(scope: import("@playwright/test").Locat
   });
   expect(small).toEqual([]);
 }
+
+/** The level select of a scope area ("Code", "Work items") in the custom scope grid. */
+export function scopeLevel(grid: import("@playwright/test").Locator, area: string) {
+  return grid.locator(`select[name="scope_${area.toLowerCase().replace(/ /g, "_")}"]`);
+}

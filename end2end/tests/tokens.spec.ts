@@ -3,6 +3,7 @@ import {
   dialog,
   expectNoHorizontalScroll,
   expectTouchTargets,
+  scopeLevel,
   seedToken,
   signUp,
   tabTo,
@@ -29,7 +30,7 @@ async function createInDialog(page: Page, name: string, opts: { custom?: Record<
   if (opts.custom) {
     await d.getByLabel("Custom defined").check();
     for (const [area, level] of Object.entries(opts.custom)) {
-      await d.getByRole("group", { name: "Custom scopes" }).getByLabel(area).selectOption({ label: level });
+      await scopeLevel(d.getByRole("group", { name: "Custom scopes" }), area).selectOption({ label: level });
     }
   }
   await d.getByRole("button", { name: "Create" }).click();
@@ -90,8 +91,8 @@ test("create a custom-scoped token with a custom date", async ({ page }) => {
   await d.getByRole("button", { name: "Create" }).click();
   await expect(d.getByText("Choose at least one scope, or Full access.")).toBeVisible();
   await expect(d.getByLabel("Name")).toHaveValue("ci deploy");
-  await d.getByRole("group", { name: "Custom scopes" }).getByLabel("Code").selectOption({ label: "Read & write" });
-  await d.getByRole("group", { name: "Custom scopes" }).getByLabel("Build").selectOption({ label: "Read" });
+  await scopeLevel(d.getByRole("group", { name: "Custom scopes" }), "Code").selectOption({ label: "Read & write" });
+  await scopeLevel(d.getByRole("group", { name: "Custom scopes" }), "Build").selectOption({ label: "Read" });
   await d.getByRole("button", { name: "Create" }).click();
   await expect(d.getByRole("heading", { name: "Token created" })).toBeVisible();
   await d.getByRole("button", { name: "Done" }).click();
@@ -123,7 +124,7 @@ test("edit each field of a token", async ({ page }) => {
   await d.getByLabel("Description").fill("new description");
   await d.getByLabel("Expiration", { exact: true }).selectOption("7");
   await d.getByLabel("Custom defined").check();
-  await d.getByRole("group", { name: "Custom scopes" }).getByLabel("Wiki").selectOption({ label: "Read" });
+  await scopeLevel(d.getByRole("group", { name: "Custom scopes" }), "Wiki").selectOption({ label: "Read" });
   await d.getByRole("button", { name: "Save" }).click();
   await expect(dialog(page)).toHaveCount(0);
   const r = row(page, "edited");
@@ -288,7 +289,7 @@ test.describe("with JavaScript disabled", () => {
     await expect(page).toHaveURL(/\/tokens\/new$/);
     await page.getByLabel("Name").fill("plain form");
     await page.getByLabel("Custom defined").check();
-    await page.getByRole("group", { name: "Custom scopes" }).getByLabel("Code").selectOption({ label: "Read" });
+    await scopeLevel(page.getByRole("group", { name: "Custom scopes" }), "Code").selectOption({ label: "Read" });
     await page.getByRole("button", { name: "Create" }).click();
     const secret = await page.getByLabel("Personal access token", { exact: true }).inputValue();
     expect(secret).toMatch(TOKEN_RE);

@@ -979,7 +979,370 @@ async fn scope_use_rows_are_bounded_per_token(app: TestApp) {
     assert_eq!(n[0].0, 100);
 }
 
+/// POST …/derive, by the parent token itself, from `fwd`.
+async fn derive(app: &TestApp, by: &str, parent: i64, fwd: &str, body: Value) -> Resp {
+    app.request(from(
+        "127.0.0.1",
+        Some(fwd),
+        "POST",
+        &format!("/api/v1/tokens/{parent}/derive"),
+        by,
+        Some(body),
+    ))
+    .await
+}
+
+fn gateway(token: &str, fwd: &str, q: &str) -> Request<Body> {
+    from(
+        "127.0.0.1",
+        Some(fwd),
+        "GET",
+        &format!("/gateway/check?{q}"),
+        token,
+        None,
+    )
+}
+
+/// The issue's CI story: a long-lived parent in the vault derives a
+/// one-hour child for one repository and the runners' network.
+async fn a_parent_derives_a_narrower_one_hour_child(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "lena").await;
+    let (pid, parent) = limited_token(&app, uid, "vault", "code:write", &["10.0.0.0/8"]).await;
+    let res = derive(
+        &app,
+        &parent,
+        pid,
+        "10.1.1.1",
+        json!({
+            "resources": {"code": ["acme/api"]}, "allowed_networks": ["10.1.0.0/16"]
+        }),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let v = json_of(&res);
+    assert_eq!(v["parent_id"], pid);
+    assert!(
+        v["name"].as_str().unwrap().starts_with("vault · derived "),
+        "{}",
+        v["name"]
+    );
+    let expires: chrono::DateTime<chrono::Utc> = v["expires_at"].as_str().unwrap().parse().unwrap();
+    let left = expires - chrono::Utc::now();
+    assert!(
+        left <= chrono::Duration::minutes(60) && left > chrono::Duration::minutes(58),
+        "one hour: {left}"
+    );
+    let (cid, child) = (
+        v["id"].as_i64().unwrap(),
+        v["token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        app.request(gateway(
+            &child,
+            "10.1.2.3",
+            "scope=code:write&resource=acme/api"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        code(
+            &app.request(gateway(
+                &child,
+                "10.1.2.3",
+                "scope=code:read&resource=acme/web"
+            ))
+            .await
+        ),
+        "resource_not_allowed"
+    );
+    assert_eq!(
+        code(
+            &app.request(gateway(
+                &child,
+                "10.2.0.1",
+                "scope=code:read&resource=acme/api"
+            ))
+            .await
+        ),
+        "ip_not_allowed"
+    );
+    assert_eq!(
+        app.request(gateway(
+            &parent,
+            "10.2.0.1",
+            "scope=code:read&resource=acme/web"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT,
+        "the parent is unchanged"
+    );
+
+    // never wider, never longer
+    for (body, status, field) in [
+        (
+            json!({"scopes": "code:manage"}),
+            StatusCode::FORBIDDEN,
+            None,
+        ),
+        (json!({"scopes": "wiki:read"}), StatusCode::FORBIDDEN, None),
+        (
+            json!({"allowed_networks": ["0.0.0.0/0"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("allowed_networks"),
+        ),
+        (
+            json!({"allowed_networks": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("allowed_networks"),
+        ),
+        (
+            json!({"expires_in_days": 60}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("expiry"),
+        ),
+        (
+            json!({"expires_in_minutes": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("expiry"),
+        ),
+        (
+            json!({"expires_in_minutes": 60, "expires_in_days": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("expiry"),
+        ),
+        (json!({"bogus": 1}), StatusCode::UNPROCESSABLE_ENTITY, None),
+    ] {
+        let res = derive(&app, &parent, pid, "10.1.1.1", body.clone()).await;
+        assert_eq!(res.status, status, "{body}: {}", res.body);
+        if let Some(f) = field {
+            assert!(
+                json_of(&res)["fields"][f].is_string(),
+                "{body}: {}",
+                res.body
+            );
+        }
+    }
+    // a child can derive again, only narrower
+    let res = derive(
+        &app,
+        &child,
+        cid,
+        "10.1.1.1",
+        json!({"scopes": "code:read", "expires_in_minutes": 10}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let grand = json_of(&res);
+    let (gid, grandchild) = (
+        grand["id"].as_i64().unwrap(),
+        grand["token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        grand["resources"],
+        json!({"code": ["acme/api"]}),
+        "the parent's limits by default"
+    );
+    let res = derive(
+        &app,
+        &child,
+        cid,
+        "10.1.1.1",
+        json!({"resources": {"code": ["acme/*"]}}),
+    )
+    .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "wider resources: {}",
+        res.body
+    );
+    // a token cannot derive from another one without tokens:manage
+    let res = derive(&app, &child, pid, "10.1.1.1", json!({})).await;
+    assert_eq!(code(&res), "insufficient_scope");
+    // nor from another user's token
+    let (other, _) = support::user(&app, "mo").await;
+    let (_, mos) = support::token(&app, other, "mos", "full").await;
+    let res = derive(&app, &mos, pid, "10.1.1.1", json!({})).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+    // the page lists them under the parent
+    let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(
+        page.body.contains("Derived from vault:"),
+        "children under the parent"
+    );
+    assert!(
+        page.body.contains(&format!("data-token-id=\"{gid}\"")),
+        "grandchildren too"
+    );
+
+    // revoking the parent stops every descendant, on another instance too
+    let (other_instance, _core) = app.second_instance().await;
+    for t in [&child, &grandchild] {
+        let r = support::send(
+            &other_instance,
+            gateway(t, "10.1.2.3", "scope=code:read&resource=acme/api"),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "warm on the other instance"
+        );
+    }
+    app::server::tokens::revoke(&app.core, &app::server::tokens::Actor::user(uid), pid)
+        .await
+        .expect("revoke");
+    let start = Instant::now();
+    for t in [&child, &grandchild] {
+        loop {
+            let r = support::send(
+                &other_instance,
+                gateway(t, "10.1.2.3", "scope=code:read&resource=acme/api"),
+            )
+            .await;
+            if r.status == StatusCode::UNAUTHORIZED {
+                assert_eq!(code(&r), "token_revoked");
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "a descendant still works after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let rows: Vec<(Option<String>,)> = app
+        .rows(&format!(
+            "SELECT revoked_reason FROM tokens WHERE id IN ({cid}, {gid})"
+        ))
+        .await;
+    assert!(
+        rows.iter()
+            .all(|r| r.0.as_deref() == Some("the token it was derived from was revoked")),
+        "{rows:?}"
+    );
+}
+
+/// An expired or blocked parent stops its children; derivation depth is
+/// bounded; the page's Derive button makes a one-hour child.
+async fn a_childs_life_ends_with_its_parents(app: TestApp) {
+    let (uid, cookie) = support::user(&app, "nora").await;
+    let (pid, parent) = support::token(&app, uid, "full-parent", "full").await;
+    let res = derive(
+        &app,
+        &parent,
+        pid,
+        "192.0.2.1",
+        json!({"scopes": "code:read"}),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let child = json_of(&res)["token"].as_str().unwrap().to_owned();
+    let check = || gateway(&child, "192.0.2.1", "scope=code:read");
+    assert_eq!(app.request(check()).await.status, StatusCode::NO_CONTENT);
+    // the parent is blocked by a policy: so is the child
+    admin::set_policy(&app.core, &Admin::cli(), "forbid_full_access", "true")
+        .await
+        .expect("policy");
+    let res = app.request(check()).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert!(
+        json_of(&res)["message"]
+            .as_str()
+            .unwrap()
+            .contains("derived from is blocked"),
+        "{}",
+        res.body
+    );
+    admin::set_policy(&app.core, &Admin::cli(), "forbid_full_access", "false")
+        .await
+        .expect("policy");
+    assert_eq!(app.request(check()).await.status, StatusCode::NO_CONTENT);
+    // the parent expires (its row changed by hand): the child stops at once
+    app.exec(&format!(
+        "UPDATE tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = {pid}"
+    ))
+    .await;
+    let start = Instant::now();
+    loop {
+        let r = app.request(check()).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(code(&r), "token_expired");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "still works after its parent expired"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // depth: at most five levels of derivation
+    let (mut id, mut secret) = support::token(&app, uid, "root", "code:read").await;
+    for level in 1..=6 {
+        let res = derive(
+            &app,
+            &secret,
+            id,
+            "192.0.2.1",
+            json!({"expires_in_minutes": 30}),
+        )
+        .await;
+        if level == 6 {
+            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+            assert!(
+                json_of(&res)["fields"]["parent"]
+                    .as_str()
+                    .unwrap()
+                    .contains("at most 5"),
+                "{}",
+                res.body
+            );
+            break;
+        }
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "level {level}: {}",
+            res.body
+        );
+        let v = json_of(&res);
+        id = v["id"].as_i64().unwrap();
+        secret = v["token"].as_str().unwrap().to_owned();
+    }
+    // the page's button
+    let (rid, _) = support::token(&app, uid, "for-button", "wiki:read").await;
+    let res = app
+        .post_form(
+            &format!("/profile/security/tokens/{rid}/derive"),
+            &[],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "{}",
+        support::text_of_class(&res.body, "alert").unwrap_or_default()
+    );
+    assert!(
+        res.body.contains("for-button · derived"),
+        "the secret page names the child"
+    );
+    let n: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM tokens WHERE parent_id = {rid}"
+        ))
+        .await;
+    assert_eq!(n[0].0, 1);
+}
+
 on_both_backends!(
+    a_parent_derives_a_narrower_one_hour_child,
+    a_childs_life_ends_with_its_parents,
     what_a_token_used_is_reported_and_it_can_be_narrowed_to_it,
     scope_use_rows_are_bounded_per_token,
     an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection,

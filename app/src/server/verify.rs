@@ -48,6 +48,9 @@ pub struct Verified {
     pub networks: crate::tokens::Networks,
     /// The resources its scopes are limited to (empty: all).
     pub resources: crate::tokens::Resources,
+    /// The tokens it was derived from, parent first (empty for a token
+    /// made by a person): a change to any of them drops this answer too.
+    pub ancestors: Vec<i64>,
     /// When the token was created (or last regenerated).
     pub created_at: DateTime<Utc>,
     /// When the token expires.
@@ -185,6 +188,10 @@ pub struct Verifier {
     pub lookups: AtomicU64,
 }
 
+/// The `policy` of a [`Block`] on a derived token whose ancestor no longer
+/// allows all it may do (narrowed since).
+pub const DERIVED_FROM: &str = "derived_from";
+
 /// Cached answers kept at most.
 pub const MAX_ENTRIES: u64 = 100_000;
 
@@ -215,7 +222,31 @@ struct Row {
     previous_valid_until: Option<DateTime<Utc>>,
     allowed_networks: String,
     resources: String,
+    parent_id: Option<i64>,
 }
+
+/// An ancestor of a derived token, as the chain query reads it.
+#[derive(sqlx::FromRow)]
+struct Ancestor {
+    id: i64,
+    scopes: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    allowed_networks: String,
+    resources: String,
+}
+
+/// How deep derivation may go (a child of a child of …).
+pub const MAX_DERIVATION_DEPTH: i64 = 5;
+
+/// The ancestors of token `$1`, parent first.
+const CHAIN: &str = "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
+     SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
+     UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < 10) \
+     SELECT t.id, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.last_used_at, t.allowed_networks, t.resources \
+     FROM chain c JOIN tokens t ON t.id = c.id WHERE c.depth > 0 ORDER BY c.depth";
 
 impl Verifier {
     /// A verifier that caches positive answers for `ttl` (zero disables the
@@ -284,7 +315,7 @@ impl Verifier {
             "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
              t.last_used_at, u.is_admin, u.disabled_at, \
              COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until, \
-             t.allowed_networks, t.resources \
+             t.allowed_networks, t.resources, t.parent_id \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1",
         )
         .bind(&hash[..])
@@ -323,7 +354,8 @@ impl Verifier {
         let scopes =
             Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
         let networks = crate::tokens::Networks::from_stored(&row.allowed_networks);
-        let blocked = policies.blocks(
+        let resources = crate::tokens::Resources::from_stored(&row.resources);
+        let mut blocked = policies.blocks(
             &scopes,
             networks.is_any(),
             row.created_at,
@@ -331,6 +363,64 @@ impl Verifier {
             row.last_used_at,
             at,
         );
+        // a derived token works only while every ancestor does, and only
+        // within what each still allows
+        let mut ancestors = Vec::new();
+        let mut ends_at = row.expires_at;
+        if row.parent_id.is_some() {
+            let chain: Vec<Ancestor> = on_db!(db, pool => sqlx::query_as(CHAIN)
+                .bind(row.id)
+                .fetch_all(pool)
+                .await)?;
+            for a in chain {
+                ancestors.push(a.id);
+                if a.revoked_at.is_some() {
+                    return Err(VerifyError::Ended {
+                        why: Rejection::Revoked,
+                        token_id: row.id,
+                    });
+                }
+                if a.expires_at <= at {
+                    return Err(VerifyError::Ended {
+                        why: Rejection::Expired,
+                        token_id: row.id,
+                    });
+                }
+                ends_at = ends_at.min(a.expires_at);
+                let a_scopes =
+                    Scopes::parse(&a.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
+                let a_networks = crate::tokens::Networks::from_stored(&a.allowed_networks);
+                let a_resources = crate::tokens::Resources::from_stored(&a.resources);
+                if blocked.is_none() {
+                    blocked = policies
+                        .blocks(
+                            &a_scopes,
+                            a_networks.is_any(),
+                            a.created_at,
+                            a.expires_at,
+                            a.last_used_at,
+                            at,
+                        )
+                        .map(|b| Block {
+                            policy: b.policy,
+                            reason: format!(
+                                "the token it was derived from is blocked ({})",
+                                b.reason
+                            ),
+                        });
+                }
+                let within = a_scopes.covers(&scopes)
+                    && networks.within(&a_networks)
+                    && resources.within(&scopes, &a_resources);
+                if blocked.is_none() && !within {
+                    blocked = Some(Block {
+                        policy: DERIVED_FROM.into(),
+                        reason: "the token it was derived from no longer allows all it may do"
+                            .into(),
+                    });
+                }
+            }
+        }
         let verified = Arc::new(Verified {
             token_id: row.id,
             user_id: row.user_id,
@@ -339,9 +429,10 @@ impl Verifier {
             scope_text: scopes.to_string(),
             scopes,
             networks,
-            resources: crate::tokens::Resources::from_stored(&row.resources),
+            resources,
+            ancestors,
             created_at: row.created_at,
-            expires_at: row.expires_at,
+            expires_at: ends_at,
             is_admin: row.is_admin,
             blocked,
             document: OnceLock::new(),
@@ -407,7 +498,7 @@ impl Verifier {
         self.generation.fetch_add(1, Ordering::SeqCst);
         for (key, e) in self.cache.iter() {
             let hit = match token_id {
-                Some(id) => e.verified.token_id == id,
+                Some(id) => e.verified.token_id == id || e.verified.ancestors.contains(&id),
                 None => e.verified.user_id == user_id,
             };
             if hit {

@@ -109,6 +109,13 @@ pub struct TokenView {
     /// by the list; `None` elsewhere).
     #[serde(default)]
     pub usage: Option<used::UsageReport>,
+    /// The token it was derived from, if any.
+    #[serde(default)]
+    pub parent_id: Option<i64>,
+    /// Tokens derived from it (filled by the list; children's own
+    /// children nested in theirs).
+    #[serde(default)]
+    pub children: Vec<TokenView>,
 }
 
 impl TokenView {

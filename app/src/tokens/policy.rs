@@ -57,6 +57,19 @@ pub const REVOKE_ON_REUSE: &str = "revoke_on_reuse";
 /// Key: tokens that can write or manage need a network allowlist.
 pub const REQUIRE_ALLOWLIST_FOR_WRITE: &str = "require_allowlist_for_write";
 
+/// The policy key `name` as a static string (`derived_from` for a derived
+/// token's ancestor; anything else: `policy`).
+pub fn policy_key(name: &str) -> &'static str {
+    KEYS.iter()
+        .copied()
+        .find(|k| *k == name)
+        .unwrap_or(if name == "derived_from" {
+            "derived_from"
+        } else {
+            "policy"
+        })
+}
+
 /// What a policy says about a token that breaks it: the policy's key and
 /// a phrase for "Blocked by policy: …".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

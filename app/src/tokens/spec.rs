@@ -18,6 +18,8 @@ pub enum Expiry {
     Days(u32),
     /// At the end of this day (UTC).
     On(NaiveDate),
+    /// This many minutes from now (derived tokens: one hour by default).
+    Minutes(u32),
 }
 
 /// A token's settings as a caller asks for them: parsed, not yet checked.
@@ -258,6 +260,21 @@ impl TokenSpec {
                 return None;
             }
             Expiry::Days(d) => (days_from(now, i64::from(d))?, "expiry"),
+            Expiry::Minutes(0) => {
+                errors.insert("expiry".into(), "Choose an expiration.".into());
+                return None;
+            }
+            Expiry::Minutes(m) => {
+                let at = now.checked_add_signed(Duration::try_minutes(i64::from(m))?)?;
+                if at > max_expiry {
+                    errors.insert(
+                        "expiry".into(),
+                        format!("{at_most}; {m} minutes is too long."),
+                    );
+                    return None;
+                }
+                (at, "expiry")
+            }
             Expiry::On(date) => {
                 if date <= now.date_naive() {
                     errors.insert(

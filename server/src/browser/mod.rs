@@ -65,6 +65,7 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
         (format!("{tokens}/{{id}}/edit"), post(token_forms::edit)),
         (format!("{tokens}/{{id}}/revoke"), post(token_forms::revoke)),
         (format!("{tokens}/{{id}}/narrow"), post(token_forms::narrow)),
+        (format!("{tokens}/{{id}}/derive"), post(token_forms::derive)),
         (
             format!("{tokens}/{{id}}/regenerate"),
             post(token_forms::regenerate),

@@ -248,6 +248,45 @@ pub async fn narrow(State(state): State<AppState>, on: OnToken) -> Response {
     }
 }
 
+/// `POST /profile/security/tokens/{id}/derive`: a one-hour child with the
+/// parent's scopes, allowlist and resources; the page with its secret, once.
+pub async fn derive(State(state): State<AppState>, on: OnToken) -> Response {
+    let result = match on.raw_id.parse::<i64>() {
+        Ok(id) => {
+            let actor = Actor::in_session(on.session.user.id, false).from_client(on.client.clone());
+            match service::get(&state.core.db, actor.user_id, id).await {
+                Ok(parent) => {
+                    let left = (parent.expires_at - app::server::db::now())
+                        .num_minutes()
+                        .clamp(1, 60);
+                    let spec = app::tokens::TokenSpec {
+                        name: String::new(),
+                        description: String::new(),
+                        expiry: app::tokens::Expiry::Minutes(u32::try_from(left).unwrap_or(60)),
+                        resources: parent.resources.clone(),
+                        networks: parent.allowed_networks.clone(),
+                        scopes: parent.scopes,
+                    };
+                    service::derive(&state.core, &actor, id, &spec).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(_) => Err(TokenError::NotFound),
+    };
+    match result {
+        Ok(secret) => {
+            tracing::info!(
+                user_id = on.session.user.id,
+                token_id = secret.token.id,
+                "token derived"
+            );
+            show_secret(&state, &on.parts, secret, StatusCode::CREATED).await
+        }
+        Err(err) => answer_error(&state, &on.parts, BASE, err, None).await,
+    }
+}
+
 /// `POST /profile/security/tokens/{id}/regenerate`: the page with the new
 /// secret, once.
 pub async fn regenerate(State(state): State<AppState>, on: OnToken, req: Request) -> Response {

@@ -170,6 +170,7 @@ struct Row {
     last_presented_agent: Option<String>,
     allowed_networks: String,
     resources: String,
+    parent_id: Option<i64>,
 }
 
 impl Row {
@@ -206,6 +207,8 @@ impl Row {
             }),
             blocked: None,
             usage: None,
+            parent_id: self.parent_id,
+            children: Vec::new(),
         }
     }
 }
@@ -297,9 +300,82 @@ pub async fn create(
     spec: &TokenSpec,
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
-    let input = spec.check(&actor.limits(core), false)?;
+    insert(core, actor, spec, form_id, None).await
+}
+
+/// The limits a token derived from `parent` must stay within.
+fn ceiling_of(parent: &TokenView) -> Ceiling {
+    Ceiling {
+        scopes: parent.scopes.clone(),
+        expires_at: parent.expires_at,
+        networks: parent.allowed_networks.clone(),
+        resources: parent.resources.clone(),
+    }
+}
+
+/// Derives a child of the actor's token `parent_id`: within the parent's
+/// scopes, networks and resources, ending no later than it (and, for a
+/// token acting through the API, within that token's own limits too). An
+/// empty name gets one made from the parent's. The secret is returned once.
+pub async fn derive(
+    core: &Core,
+    actor: &Actor,
+    parent_id: i64,
+    spec: &TokenSpec,
+) -> Result<NewSecret, TokenError> {
+    let mut parent = changeable(core, actor, parent_id).await?;
+    parent.apply_policies(&core.policies(), now());
+    if let Some(b) = &parent.blocked {
+        return Err(TokenError::PolicyViolation(
+            crate::tokens::policy::policy_key(&b.policy),
+            b.sentence(),
+        ));
+    }
+    let depth: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(sql::DEPTH)
+        .bind(parent_id)
+        .fetch_all(pool)
+        .await)?;
+    if depth.first().map_or(0, |d| d.0) + 1 > super::verify::MAX_DERIVATION_DEPTH {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "parent".to_owned(),
+            format!(
+                "Tokens can be derived at most {} levels deep.",
+                super::verify::MAX_DERIVATION_DEPTH
+            ),
+        )])));
+    }
+    let mut spec = spec.clone();
+    if spec.name.trim().is_empty() {
+        let stem: String = parent.name.chars().take(40).collect();
+        spec.name = format!(
+            "{stem} \u{b7} derived {:06x}",
+            rand::random::<u32>() & 0xff_ffff
+        );
+    }
+    // the caller's own limits first (a token acting through the API)
+    if actor.ceiling.is_some() {
+        spec.check(&actor.limits(core), false)?;
+    }
+    insert(core, actor, &spec, "", Some(&parent)).await
+}
+
+/// Creates a token (a child of `parent` when given) after applying the
+/// rules to `spec`.
+async fn insert(
+    core: &Core,
+    actor: &Actor,
+    spec: &TokenSpec,
+    form_id: &str,
+    parent: Option<&TokenView>,
+) -> Result<NewSecret, TokenError> {
+    let mut limits = actor.limits(core);
+    if let Some(p) = parent {
+        limits.ceiling = Some(ceiling_of(p));
+    }
+    let input = spec.check(&limits, false)?;
     admin_scope_check(core, actor.user_id, &input.scopes).await?;
-    if input.scopes == Scopes::Full {
+    // a derived token is never wider than its parent, which exists already
+    if input.scopes == Scopes::Full && parent.is_none() {
         actor.confirmed(FOR_FULL_ACCESS)?;
     }
     let (db, user_id) = (&core.db, actor.user_id);
@@ -330,6 +406,9 @@ pub async fn create(
     if !input.resources.is_empty() {
         details["resources"] = json!(input.resources.map());
     }
+    if let Some(p) = parent {
+        details["derived_from"] = json!(p.id);
+    }
     let mut event = actor.event("token.created", None).with(details);
     let cap = core.policies().max_active_tokens_per_user;
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
@@ -359,6 +438,7 @@ pub async fn create(
             .bind(&form_id)
             .bind(input.networks.to_stored())
             .bind(input.resources.to_stored())
+            .bind(parent.map(|p| p.id))
             .fetch_one(&mut *tx)
             .await?;
         event.token_id = Some(row.id);
@@ -537,6 +617,20 @@ pub async fn revoke_as(
             .fetch_optional(&mut *tx)
             .await?;
         if row.is_some() {
+            // what was derived from it goes with it
+            let children: Vec<(i64,)> = sqlx::query_as(sql::REVOKE_DESCENDANTS)
+                .bind(at)
+                .bind(id)
+                .bind(by)
+                .bind(DERIVED_REVOKED)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (child,) in children {
+                let mut e = event.clone();
+                e.token_id = Some(child);
+                e = e.with(json!({"by": by, "reason": DERIVED_REVOKED, "derived_from": id}));
+                record_in!(&mut *tx, e)?;
+            }
             record_in!(&mut *tx, event)?;
         }
         tx.commit().await?;
@@ -548,6 +642,9 @@ pub async fn revoke_as(
         None => get(db, owner, id).await,
     }
 }
+
+/// The reason a descendant of a revoked token is revoked with.
+pub const DERIVED_REVOKED: &str = "the token it was derived from was revoked";
 
 /// Where a leaked-credential report came from (as its sender says).
 #[derive(Clone, Debug, Default)]
@@ -844,6 +941,32 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
         .bind(at)
         .fetch_one(pool)
         .await)?;
+    let children: Vec<Row> = on_db!(db, pool => sqlx::query_as(sql::LIVE_CHILDREN)
+        .bind(user_id)
+        .bind(at)
+        .fetch_all(pool)
+        .await)?;
+    let mut by_parent: std::collections::HashMap<i64, Vec<TokenView>> = Default::default();
+    for c in children.into_iter().map(Row::into_view) {
+        if let Some(p) = c.parent_id {
+            by_parent.entry(p).or_default().push(c);
+        }
+    }
+    fn adopt(
+        t: &mut TokenView,
+        by_parent: &mut std::collections::HashMap<i64, Vec<TokenView>>,
+        depth: u8,
+    ) {
+        if depth > 6 {
+            return;
+        }
+        if let Some(mut kids) = by_parent.remove(&t.id) {
+            for k in &mut kids {
+                adopt(k, by_parent, depth + 1);
+            }
+            t.children = kids;
+        }
+    }
     let since = usage_since();
     let mut uses = scope_uses(db, Some(user_id), None, since).await?;
     let items = rows
@@ -854,6 +977,7 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
                 let u = uses.remove(&t.id).unwrap_or_default();
                 t.usage = Some(UsageReport::of(&t.scopes, &t.resources, &u, since));
             }
+            adopt(&mut t, &mut by_parent, 0);
             t
         })
         .collect();

@@ -8,14 +8,14 @@ macro_rules! columns {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
          previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent, \
-         allowed_networks, resources"
+         allowed_networks, resources, parent_id"
     };
 }
 
 /// The list filter: owner, revoked shown or not, name search.
 macro_rules! list_filter {
     () => {
-        "user_id = $1 AND ($2 OR revoked_at IS NULL) AND LOWER(name) LIKE $3 ESCAPE '\\'"
+        "user_id = $1 AND parent_id IS NULL AND ($2 OR revoked_at IS NULL) AND LOWER(name) LIKE $3 ESCAPE '\\'"
     };
 }
 
@@ -50,8 +50,8 @@ pub const BY_FORM_ID: &str = concat!(
 
 /// A new token; `$7` is both its creation and update time.
 pub const INSERT: &str = concat!(
-    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) RETURNING ",
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12) RETURNING ",
     columns!()
 );
 
@@ -107,8 +107,17 @@ pub const REGENERATE: &str = concat!(
 pub const LIST_COUNT: &str = concat!("SELECT COUNT(*) FROM tokens WHERE ", list_filter!());
 
 /// Active tokens of a user: `$1` user, `$2` now.
+/// (Derived tokens do not count: they are shown, and capped, under their parent.)
 pub const ACTIVE_COUNT: &str =
-    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND parent_id IS NULL AND revoked_at IS NULL AND expires_at > $2";
+
+/// A user's live derived tokens, newest first: `$1` user, `$2` now.
+pub const LIVE_CHILDREN: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tokens WHERE user_id = $1 AND parent_id IS NOT NULL AND revoked_at IS NULL AND expires_at > $2 \
+     ORDER BY created_at DESC, id DESC LIMIT 1000"
+);
 
 /// List pages, one statement per order.
 pub const LIST_CREATED_DESC: &str = list_page!("created_at DESC, id DESC");
@@ -130,3 +139,17 @@ pub const INVENTORY: &str = concat!(
      FROM tokens WHERE ($1 = 0 OR user_id = $1) AND COALESCE(last_used_at, created_at) < $2 \
      ORDER BY created_at DESC, id DESC LIMIT $3"
 );
+
+/// How many ancestors token `$1` has.
+pub const DEPTH: &str = "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
+     SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
+     UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < 10) \
+     SELECT CAST(COALESCE(MAX(depth), 0) AS BIGINT) FROM chain";
+
+/// Revokes every live descendant of token `$2` (its children, theirs, …):
+/// `$1` time, `$3` who, `$4` why; returns their ids.
+pub const REVOKE_DESCENDANTS: &str = "WITH RECURSIVE d(id) AS ( \
+     SELECT id FROM tokens WHERE parent_id = $2 \
+     UNION SELECT t.id FROM tokens t JOIN d ON t.parent_id = d.id) \
+     UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = $3, revoked_reason = $4 \
+     WHERE id IN (SELECT id FROM d) AND revoked_at IS NULL RETURNING id";

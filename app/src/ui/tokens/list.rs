@@ -268,8 +268,19 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                     </div>
                 })}
             </dl>
+            {(!token.children.is_empty()).then(|| view! {
+                <div class="derived">
+                    <p class="meta-label">{format!("Derived from {name}:")}</p>
+                    {derived_list(&token.children)}
+                </div>
+            })}
             <div class="token-actions">
                 <a class="button" href=format!("/profile/security/activity?token={id}") aria-label=format!("History of {name}")>"History"</a>
+                {(status == Status::Active).then(|| view! {
+                    <form method="post" action=format!("{BASE}/{id}/derive") class="inline-form">
+                        <button type="submit" class="button" aria-label=format!("Derive a one-hour token from {name}")>"Derive"</button>
+                    </form>
+                })}
                 {(status == Status::Active).then(|| view! {
                     <a class="button" href=format!("{BASE}/{id}/edit") on:click=on_edit aria-label=format!("Edit {name}")>"Edit"</a>
                     <a class="button" href=format!("{BASE}/{id}/regenerate") on:click=on_regen aria-label=format!("Regenerate {name}")>"Regenerate"</a>
@@ -288,4 +299,28 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
             </div>
         </li>
     }
+}
+
+/// The tokens derived from one token (and theirs, nested): name, scopes,
+/// when each stops working, and Revoke.
+fn derived_list(children: &[TokenView]) -> AnyView {
+    view! {
+        <ul class="derived-list">
+            {children.iter().map(|c| {
+                let id = c.id;
+                let name = c.name.clone();
+                let nested = (!c.children.is_empty()).then(|| derived_list(&c.children));
+                view! {
+                    <li class="derived-row" data-token-id=id.to_string()>
+                        <span class="derived-name">{c.name.clone()}</span>
+                        <span class="reach">{c.scopes.summary()}</span>
+                        <span class="reach">"until "<time datetime=c.expires_at.to_rfc3339()>{format!("{} UTC", c.expires_at.format("%b %-d, %H:%M"))}</time></span>
+                        <a class="button small danger" href=format!("{BASE}/{id}/revoke") aria-label=format!("Revoke {name}")>"Revoke"</a>
+                        {nested}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
 }

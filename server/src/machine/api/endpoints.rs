@@ -108,6 +108,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: || post(tokens::rotate),
     },
     Endpoint {
+        method: "post",
+        path: "/api/v1/tokens/{id}/derive",
+        scope: Some("tokens:manage"),
+        summary: "Derive a child token (never wider, never longer-lived; one hour by default); the token itself may call this without tokens:manage; the secret is in this response only",
+        body: Some("DeriveBody"),
+        answer: (201, "NewToken"),
+        route: || post(tokens::derive),
+    },
+    Endpoint {
         method: "get",
         path: "/api/v1/tokens/{id}/usage",
         scope: Some("tokens:read"),

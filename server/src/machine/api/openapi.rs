@@ -55,6 +55,7 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<tokens::TokenBody>(),
         schema_of::<tokens::RotateBody>(),
         schema_of::<tokens::UsageJson>(),
+        schema_of::<tokens::DeriveBody>(),
         schema_of::<tokens::AreaUseJson>(),
         schema_of::<tokens::NarrowedJson>(),
         schema_of::<audit::AuditEventJson>(),

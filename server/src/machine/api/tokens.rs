@@ -75,6 +75,10 @@ pub struct TokenJson {
     pub last_presented_ip: Option<String>,
     /// With which user agent.
     pub last_presented_agent: Option<String>,
+    /// The token it was derived from, if any.
+    pub parent_id: Option<i64>,
+    /// Live tokens derived from it (in lists).
+    pub children: Vec<i64>,
     /// What the caller should know about the settings just saved (e.g.
     /// the allowlist leaves out the address the request came from).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -106,6 +110,8 @@ impl TokenJson {
             last_presented_at: t.last_presented.as_ref().map(|p| p.0),
             last_presented_ip: t.last_presented.as_ref().map(|p| p.1.clone()),
             last_presented_agent: t.last_presented.as_ref().map(|p| p.2.clone()),
+            parent_id: t.parent_id,
+            children: t.children.iter().map(|c| c.id).collect(),
             warnings: Vec::new(),
         }
     }
@@ -508,6 +514,101 @@ pub async fn narrow(
     pat.require("tokens:write")?;
     let t = service::narrow(&state.core, &pat.actor(), id).await?;
     Ok(Json(TokenJson::of(&t, now())))
+}
+
+/// What a derived token should be; absent fields take the parent's
+/// (scopes, allowlist, resources) or one hour.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DeriveBody)]
+pub struct DeriveBody {
+    /// Its name (default: the parent's, marked as derived).
+    #[schema(max_length = 64)]
+    name: Option<String>,
+    /// A description.
+    #[schema(max_length = 256)]
+    description: Option<String>,
+    /// Scopes within the parent's (default: the parent's).
+    scopes: Option<String>,
+    /// An allowlist within the parent's (default: the parent's).
+    allowed_networks: Option<Vec<String>>,
+    /// Resource patterns within the parent's (default: the parent's).
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
+    resources: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Minutes from now (default 60, and never past the parent's expiry).
+    #[schema(minimum = 1)]
+    expires_in_minutes: Option<u32>,
+    /// Or days from now.
+    #[schema(minimum = 1)]
+    expires_in_days: Option<u32>,
+}
+
+/// `POST /api/v1/tokens/{id}/derive`: a child of token `id`, never wider
+/// nor longer-lived; authenticated by that token itself (no other scope
+/// needed) or by another token with `tokens:manage` (and then within its
+/// limits too). The secret is in this response only.
+pub async fn derive(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DeriveBody>,
+) -> Result<Response, ApiError> {
+    let itself = pat.0.token_id == id;
+    if !itself {
+        pat.require("tokens:manage")?;
+    }
+    let parent = service::get(&state.core.db, pat.0.user_id, id).await?;
+    let mut errors = FieldErrors::new();
+    let expiry = match (body.expires_in_minutes, body.expires_in_days) {
+        (Some(_), Some(_)) => {
+            errors.insert(
+                "expiry".into(),
+                "Give expires_in_minutes or expires_in_days, not both.".into(),
+            );
+            Expiry::Minutes(60)
+        }
+        (Some(m), None) => Expiry::Minutes(m),
+        (None, Some(d)) => Expiry::Days(d),
+        // an hour, or what is left of the parent's life
+        (None, None) => {
+            let left = (parent.expires_at - now()).num_minutes().max(1);
+            Expiry::Minutes(u32::try_from(left.min(60)).unwrap_or(60))
+        }
+    };
+    let scopes = match &body.scopes {
+        None => parent.scopes.clone(),
+        Some(raw) => Scopes::parse(raw).unwrap_or_else(|e| {
+            errors.insert("scopes".into(), e.to_string());
+            parent.scopes.clone()
+        }),
+    };
+    let networks = match &body.allowed_networks {
+        None => parent.allowed_networks.clone(),
+        Some(list) => Networks::parse(list.iter().map(String::as_str)).unwrap_or_else(|e| {
+            errors.insert("allowed_networks".into(), e);
+            parent.allowed_networks.clone()
+        }),
+    };
+    let resources = match &body.resources {
+        None => parent.resources.granted(&scopes),
+        Some(map) => Resources::new(map.clone()),
+    };
+    if !errors.is_empty() {
+        return Err(service::TokenError::Invalid(errors).into());
+    }
+    let spec = TokenSpec {
+        name: body.name.clone().unwrap_or_default(),
+        description: body.description.clone().unwrap_or_default(),
+        expiry,
+        scopes,
+        networks,
+        resources,
+    };
+    // bounded by the caller's own limits (the parent's, when it derives
+    // itself) and by the parent's
+    let actor = pat.actor();
+    let created = service::derive(&state.core, &actor, id, &spec).await?;
+    Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
 }
 
 /// The rotation's options.
