@@ -93,6 +93,18 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
 async fn another_users_token_ids_answer_as_missing_ones_everywhere(app: TestApp) {
     let (alice, _) = user(&app, "alice").await;
     let (mallory, cookie) = user(&app, "mallory").await;
+    // ids of seven digits: no count, date or hint on a page can look like one
+    match app.backend {
+        support::Backend::Sqlite => {
+            app.exec("INSERT INTO sqlite_sequence (name, seq) SELECT 'tokens', 7000000 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'tokens')").await;
+            app.exec("UPDATE sqlite_sequence SET seq = 7000000 WHERE name = 'tokens'")
+                .await;
+        }
+        support::Backend::Postgres => {
+            app.exec("SELECT setval(pg_get_serial_sequence('tokens', 'id'), 7000000)")
+                .await;
+        }
+    }
     let (target, _) = token(&app, alice, "alice-ci", "code:read").await;
     let (_, secret) = token(&app, mallory, "mallory-full", "full").await;
     let missing = target + 1_000_000;

@@ -273,15 +273,19 @@ impl Drop for Fcgiwrap {
     }
 }
 
-/// Runs `git args` in `dir` with a clean configuration; its success.
+/// Runs `git args` in `dir` with a clean configuration. The wait blocks
+/// this thread only: the runtime's other tasks (Tessera itself, answering
+/// nginx) move to another worker meanwhile.
 fn git_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    run(Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir))
+    tokio::task::block_in_place(|| {
+        run(Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir))
+    })
 }
 
 /// Bare repositories `acme/api`, `acme/web-shop` and `acme/other` under

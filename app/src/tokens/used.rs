@@ -214,7 +214,7 @@ mod tests {
         let r = UsageReport::of(&scopes, &Resources::default(), &uses, since);
         assert_eq!(
             r.sentence(),
-            "Used in the last 30 days: code:read on acme/api. Never used: code:write, build:read."
+            "Used in the last 30 days: code:read on acme/api. Never used: build:read, code:write."
         );
         let (s, res) = r.narrowed.clone().unwrap();
         assert_eq!(s.to_string(), "code:read");

@@ -509,6 +509,7 @@ pub fn AdminPolicies(
                         };
                         let full = if fb.values.contains_key("forbid_full_access") { fb.value("forbid_full_access") == "true" } else { p.forbid_full_access };
                         let reuse = if fb.values.contains_key("revoke_on_reuse") { fb.value("revoke_on_reuse") == "true" } else { p.revoke_on_reuse };
+                        let allowlist = if fb.values.contains_key("require_allowlist_for_write") { fb.value("require_allowlist_for_write") == "true" } else { p.require_allowlist_for_write };
                         view! {
                             <form method="post" action=ADMIN_POLICIES class="stack narrow-form">
                                 {field("max_lifetime_days", "Maximum lifetime (days)", "Empty: the operator's maximum applies.", "number", value("max_lifetime_days"), fb.field("max_lifetime_days"))}
@@ -524,6 +525,11 @@ pub fn AdminPolicies(
                                     <input type="hidden" name="revoke_on_reuse" value="false" />
                                     <input id="field-revoke_on_reuse" type="checkbox" name="revoke_on_reuse" value="true" checked=reuse />
                                     <label for="field-revoke_on_reuse">"Revoke a token when a secret rotated out of it is used again"</label>
+                                </div>
+                                <div class="field checkbox-field">
+                                    <input type="hidden" name="require_allowlist_for_write" value="false" />
+                                    <input id="field-require_allowlist_for_write" type="checkbox" name="require_allowlist_for_write" value="true" checked=allowlist />
+                                    <label for="field-require_allowlist_for_write">"Require a network allowlist for tokens that can write or manage"</label>
                                 </div>
                                 <SudoField error=sudo_error(&fb) confirmed=in_sudo />
                                 <div><button type="submit" class="button primary">"Save policies"</button></div>

@@ -284,7 +284,11 @@ pub async fn save_policies(
             .filter(|(k, _)| k == key)
             .any(|(_, v)| v == "true")
     };
-    let checkboxes = ["forbid_full_access", "revoke_on_reuse"];
+    let checkboxes = [
+        "forbid_full_access",
+        "revoke_on_reuse",
+        "require_allowlist_for_write",
+    ];
     for key in checkboxes {
         fb.values.insert(key.into(), ticked(key).to_string());
     }
