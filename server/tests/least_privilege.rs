@@ -1168,8 +1168,22 @@ async fn a_parent_derives_a_narrower_one_hour_child(app: TestApp) {
     let res = derive(&app, &mos, pid, "10.1.1.1", json!({})).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 
+    // an hour-long child is no expiry news: no notice, no banner
+    app::server::lifecycle::scan_tokens(&app.core)
+        .await
+        .expect("scan");
+    let notices: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE token_id IN ({cid}, {gid})"
+        ))
+        .await;
+    assert_eq!(notices[0].0, 0, "no expiry notice for derived tokens");
     // the page lists them under the parent
     let page = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(
+        !page.body.contains("expires within a week"),
+        "no banner for derived tokens"
+    );
     assert!(
         page.body.contains("Derived from vault:"),
         "children under the parent"

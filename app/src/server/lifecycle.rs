@@ -285,7 +285,7 @@ pub async fn scan_tokens(core: &Core) -> Result<usize, sqlx::Error> {
     let public = &core.config.public_url;
     let ending: Vec<Ending> = on_db!(&core.db, pool => sqlx::query_as(
         "SELECT t.id, t.user_id, t.name, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.revoked_at IS NULL AND u.disabled_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2",
+         WHERE t.revoked_at IS NULL AND t.parent_id IS NULL AND u.disabled_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2",
     )
     .bind(at - Span::days(7))
     .bind(at + Span::days(horizon))
@@ -503,6 +503,10 @@ fn told(core: &Core, e: &Told, user_id: i64, token_id: i64) -> Option<Notice> {
     };
     let token = json!({"id": token_id, "name": name});
     let list = format!("{public}/profile/security/tokens?status=all");
+    // a derived token revoked with its parent: the parent's notice says it
+    if details.get("derived_from").is_some() && e.event == "token.revoked" {
+        return None;
+    }
     match e.event.as_str() {
         "token.revoked" if e.actor == "admin" || e.actor == "system" => {
             let reason = text("reason");
@@ -1344,7 +1348,7 @@ pub async fn expiring(
 ) -> Result<Vec<(i64, String, DateTime<Utc>)>, sqlx::Error> {
     let at = now();
     on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT id, name, expires_at FROM tokens WHERE user_id = $1 AND revoked_at IS NULL \
+        "SELECT id, name, expires_at FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND parent_id IS NULL \
          AND expires_at > $2 AND expires_at <= $3 ORDER BY expires_at LIMIT 20",
     )
     .bind(user_id)
