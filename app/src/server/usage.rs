@@ -341,35 +341,34 @@ const SCOPE_TEXT_MAX: usize = 128;
 
 type ScopeKey = (i64, String, String);
 
+/// Keys noted since the last flush (the only map `note` touches).
 #[derive(Default)]
-struct ScopeState {
-    last_written: HashMap<ScopeKey, Instant>,
-    pending: HashMap<ScopeKey, DateTime<Utc>>,
-}
+struct ScopePending(HashMap<ScopeKey, DateTime<Utc>>);
 
 /// Which scope (and resource) each successful use of a token exercised,
 /// noted like last use: in memory, at most once a second per (token,
 /// scope, resource) past one atomic load, written by the flush at most
-/// once a minute per row.
+/// once a minute per row. The flush swaps the pending map out, so a note
+/// never waits for a flush's work.
 pub struct ScopeUseRecorder {
-    state: Mutex<ScopeState>,
+    pending: Mutex<ScopePending>,
+    /// Touched by the flush only: when each key was last written, and
+    /// what was noted but not due yet.
+    flusher: Mutex<(HashMap<ScopeKey, Instant>, HashMap<ScopeKey, DateTime<Utc>>)>,
     stamps: Box<[AtomicU64]>,
 }
 
 impl Default for ScopeUseRecorder {
     fn default() -> Self {
         Self {
-            state: Mutex::default(),
+            pending: Mutex::default(),
+            flusher: Mutex::default(),
             stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 }
 
 impl ScopeUseRecorder {
-    fn state(&self) -> std::sync::MutexGuard<'_, ScopeState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Notes that token `token_id` was used with `scope` on `resource`.
     pub fn note(&self, token_id: i64, scope: &str, resource: Option<&str>) {
         let resource = resource.unwrap_or("");
@@ -397,23 +396,24 @@ impl ScopeUseRecorder {
         }
         slot.store(stamp, Ordering::Relaxed);
         let key = (token_id, scope.to_owned(), resource.to_owned());
-        let mut s = self.state();
-        if s.pending.len() >= MAX_PENDING_SCOPES && !s.pending.contains_key(&key) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.0.len() >= MAX_PENDING_SCOPES && !p.0.contains_key(&key) {
             return;
         }
-        s.pending.insert(key, Utc::now());
+        p.0.insert(key, Utc::now());
     }
 
     /// Uses that may be written now (as [`UsageRecorder::take_due`]).
     pub fn take_due(&self, all: bool) -> Vec<(i64, String, String, DateTime<Utc>)> {
-        let mut s = self.state();
-        let ScopeState {
-            last_written,
-            pending,
-        } = &mut *s;
+        let fresh = std::mem::take(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()).0);
+        let mut f = self.flusher.lock().unwrap_or_else(|e| e.into_inner());
+        let (last_written, waiting) = &mut *f;
+        for (k, at) in fresh {
+            waiting.insert(k, at);
+        }
         let now = Instant::now();
         let mut out = Vec::new();
-        pending.retain(|key, at| {
+        waiting.retain(|key, at| {
             let due = all
                 || last_written
                     .get(key)
@@ -430,30 +430,62 @@ impl ScopeUseRecorder {
 }
 
 /// Records scope uses: a new row per (token, scope, resource) while the
-/// token has fewer than [`MAX_SCOPE_ROWS`], else the last use of a known one.
+/// token has fewer than [`MAX_SCOPE_ROWS`], else the last use of a known
+/// one. Postgres: one statement per 1,000; SQLite: one transaction.
 pub async fn write_scope_uses(
     db: &Db,
     uses: &[(i64, String, String, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO token_scope_uses (token_id, scope, resource, first_used_at, last_used_at) \
-         SELECT $1, $2, $3, $4, $4 WHERE EXISTS (SELECT 1 FROM tokens WHERE id = $1) \
-         AND ((SELECT COUNT(*) FROM token_scope_uses WHERE token_id = $1) < $5 \
-              OR EXISTS (SELECT 1 FROM token_scope_uses WHERE token_id = $1 AND scope = $2 AND resource = $3)) \
+    // (Postgres: a statement sees the rows as they were before it, so the
+    // batch's own new rows count through their rank, `v.n`.)
+    const KEEP: &str = "AND ((SELECT COUNT(*) FROM token_scope_uses u WHERE u.token_id = v.id) + v.n <= $5 \
+         OR EXISTS (SELECT 1 FROM token_scope_uses u WHERE u.token_id = v.id AND u.scope = v.scope AND u.resource = v.resource)) \
          ON CONFLICT (token_id, scope, resource) DO UPDATE SET last_used_at = excluded.last_used_at";
-    crate::server::db::on_db!(db, pool => async {
-        let mut tx = pool.begin().await?;
-        for (id, scope, resource, at) in uses {
-            sqlx::query(SQL)
-                .bind(id)
-                .bind(scope)
-                .bind(resource)
-                .bind(at.trunc_subsecs(0))
-                .bind(MAX_SCOPE_ROWS)
-                .execute(&mut *tx)
-                .await?;
+    match db {
+        Db::Postgres(pool) => {
+            for chunk in uses.chunks(BATCH) {
+                let ids: Vec<i64> = chunk.iter().map(|u| u.0).collect();
+                let scopes: Vec<&str> = chunk.iter().map(|u| u.1.as_str()).collect();
+                let resources: Vec<&str> = chunk.iter().map(|u| u.2.as_str()).collect();
+                let ats: Vec<DateTime<Utc>> = chunk.iter().map(|u| u.3.trunc_subsecs(0)).collect();
+                let sql = format!(
+                    "INSERT INTO token_scope_uses (token_id, scope, resource, first_used_at, last_used_at) \
+                     SELECT v.id, v.scope, v.resource, v.at, v.at FROM ( \
+                       SELECT w.*, ROW_NUMBER() OVER (PARTITION BY w.id ORDER BY w.scope, w.resource) AS n \
+                       FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS w(id, scope, resource, at)) v \
+                     WHERE EXISTS (SELECT 1 FROM tokens t WHERE t.id = v.id) {KEEP}"
+                );
+                sqlx::query(&sql)
+                    .bind(&ids)
+                    .bind(&scopes)
+                    .bind(&resources)
+                    .bind(&ats)
+                    .bind(MAX_SCOPE_ROWS)
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(())
         }
-        tx.commit().await
-    }.await)
+        Db::Sqlite(pool) => {
+            let sql = format!(
+                "INSERT INTO token_scope_uses (token_id, scope, resource, first_used_at, last_used_at) \
+                 SELECT v.id, v.scope, v.resource, v.at, v.at FROM (SELECT $1 AS id, $2 AS scope, $3 AS resource, $4 AS at, 1 AS n) v \
+                 WHERE EXISTS (SELECT 1 FROM tokens t WHERE t.id = v.id) {KEEP}"
+            );
+            let mut tx = pool.begin().await?;
+            for (id, scope, resource, at) in uses {
+                sqlx::query(&sql)
+                    .bind(id)
+                    .bind(scope)
+                    .bind(resource)
+                    .bind(at.trunc_subsecs(0))
+                    .bind(MAX_SCOPE_ROWS)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+    }
 }
 
 #[cfg(test)]
