@@ -132,6 +132,12 @@ http {{
 "#,
         dir = dir.display()
     );
+    run_nginx(dir, &conf, port, || true)
+}
+
+/// Starts nginx with `conf` (written to `dir`) and waits until it listens
+/// on `port` and `ready()` holds.
+fn run_nginx(dir: &Path, conf: &str, port: u16, ready: impl Fn() -> bool) -> Nginx {
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).expect("conf");
     let child = Command::new(NGINX)
@@ -149,7 +155,7 @@ http {{
         .expect("start nginx");
     let nginx = Nginx(child);
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && ready() {
             return nginx;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -392,32 +398,7 @@ http {{
         socket = socket.display(),
         root = root.display(),
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).expect("conf");
-    let child = Command::new(NGINX)
-        .args([
-            "-p",
-            dir.to_str().expect("path"),
-            "-c",
-            conf_path.to_str().expect("path"),
-            "-g",
-            "daemon off; user root;",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start nginx");
-    let nginx = Nginx(child);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && socket.exists() {
-            return (nginx, fcgi);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "nginx did not start: {}",
-        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-    );
+    (run_nginx(dir, &conf, port, || socket.exists()), fcgi)
 }
 
 const FCGIWRAP: &str = "/usr/sbin/fcgiwrap";
@@ -444,10 +425,7 @@ async fn limited(
             .into(),
         ),
     };
-    service::create(&app.core, &service::Actor::user(uid), &spec, "")
-        .await
-        .expect("create")
-        .secret
+    support::token_from_spec(app, uid, &spec).await.1
 }
 
 async fn git_clone_and_push_are_limited_per_repository(app: support::TestApp) {

@@ -65,11 +65,7 @@ async fn limited_token(
         networks: app::tokens::Networks::parse(networks.iter().copied()).expect("networks"),
         resources: Default::default(),
     };
-    let actor = app::server::tokens::Actor::user(uid);
-    let created = app::server::tokens::create(&app.core, &actor, &spec, "")
-        .await
-        .expect("create");
-    (created.token.id, created.secret)
+    support::token_from_spec(app, uid, &spec).await
 }
 
 fn json_of(r: &Resp) -> Value {

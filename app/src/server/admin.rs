@@ -370,7 +370,8 @@ pub async fn inventory(core: &Core, f: &InventoryFilter) -> Result<Vec<Inventory
         token_service::of_everyone(&core.db, f.user_id, unused_before, INVENTORY_MAX * 4).await?;
     let policies = core.policies();
     let mut uses = if f.overgranted {
-        token_service::scope_uses(&core.db, f.user_id, None, token_service::usage_since()).await?
+        let ids: Vec<i64> = rows.iter().map(|(_, _, t)| t.id).collect();
+        token_service::scope_uses(&core.db, None, &ids, token_service::usage_since()).await?
     } else {
         Default::default()
     };

@@ -241,13 +241,6 @@ struct Ancestor {
 /// How deep derivation may go (a child of a child of …).
 pub const MAX_DERIVATION_DEPTH: i64 = 5;
 
-/// The ancestors of token `$1`, parent first.
-const CHAIN: &str = "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
-     SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
-     UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < 10) \
-     SELECT t.id, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.last_used_at, t.allowed_networks, t.resources \
-     FROM chain c JOIN tokens t ON t.id = c.id WHERE c.depth > 0 ORDER BY c.depth";
-
 impl Verifier {
     /// A verifier that caches positive answers for `ttl` (zero disables the
     /// cache), under a fresh random key.
@@ -368,7 +361,7 @@ impl Verifier {
         let mut ancestors = Vec::new();
         let mut ends_at = row.expires_at;
         if row.parent_id.is_some() {
-            let chain: Vec<Ancestor> = on_db!(db, pool => sqlx::query_as(CHAIN)
+            let chain: Vec<Ancestor> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::ANCESTORS)
                 .bind(row.id)
                 .fetch_all(pool)
                 .await)?;

@@ -254,23 +254,7 @@ pub async fn derive(State(state): State<AppState>, on: OnToken) -> Response {
     let result = match on.raw_id.parse::<i64>() {
         Ok(id) => {
             let actor = Actor::in_session(on.session.user.id, false).from_client(on.client.clone());
-            match service::get(&state.core.db, actor.user_id, id).await {
-                Ok(parent) => {
-                    let left = (parent.expires_at - app::server::db::now())
-                        .num_minutes()
-                        .clamp(1, 60);
-                    let spec = app::tokens::TokenSpec {
-                        name: String::new(),
-                        description: String::new(),
-                        expiry: app::tokens::Expiry::Minutes(u32::try_from(left).unwrap_or(60)),
-                        resources: parent.resources.clone(),
-                        networks: parent.allowed_networks.clone(),
-                        scopes: parent.scopes,
-                    };
-                    service::derive(&state.core, &actor, id, &spec).await
-                }
-                Err(e) => Err(e),
-            }
+            service::derive(&state.core, &actor, id, &Default::default()).await
         }
         Err(_) => Err(TokenError::NotFound),
     };

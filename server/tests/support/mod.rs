@@ -192,8 +192,18 @@ pub async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, S
         networks: Default::default(),
         resources: Default::default(),
     };
+    token_from_spec(app, uid, &spec).await
+}
+
+/// Creates the token `spec` describes for user `uid`, as the user (sudo);
+/// returns its id and secret.
+pub async fn token_from_spec(
+    app: &TestApp,
+    uid: i64,
+    spec: &app::tokens::TokenSpec,
+) -> (i64, String) {
     let actor = app::server::tokens::Actor::user(uid);
-    let created = app::server::tokens::create(&app.core, &actor, &spec, "")
+    let created = app::server::tokens::create(&app.core, &actor, spec, "")
         .await
         .expect("create");
     (created.token.id, created.secret)

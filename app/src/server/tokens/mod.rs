@@ -6,7 +6,7 @@
 //! failures carry their own status and code ([`TokenError`]).
 
 mod error;
-mod sql;
+pub(crate) mod sql;
 
 pub use error::TokenError;
 
@@ -313,15 +313,34 @@ fn ceiling_of(parent: &TokenView) -> Ceiling {
     }
 }
 
+/// What a derived token should be; what is `None` (or an empty name) is
+/// taken from the parent: its scopes, allowlist and resources, a name made
+/// from its own, and one hour (never past the parent's end).
+#[derive(Clone, Debug, Default)]
+pub struct DeriveSpec {
+    /// Its name (empty: made from the parent's).
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// When it ends (`None`: one hour, or what is left of the parent).
+    pub expiry: Option<crate::tokens::Expiry>,
+    /// Scopes within the parent's.
+    pub scopes: Option<Scopes>,
+    /// An allowlist within the parent's.
+    pub networks: Option<crate::tokens::Networks>,
+    /// Resource limits within the parent's.
+    pub resources: Option<crate::tokens::Resources>,
+}
+
 /// Derives a child of the actor's token `parent_id`: within the parent's
 /// scopes, networks and resources, ending no later than it (and, for a
-/// token acting through the API, within that token's own limits too). An
-/// empty name gets one made from the parent's. The secret is returned once.
+/// token acting through the API, within that token's own limits too). The
+/// secret is returned once.
 pub async fn derive(
     core: &Core,
     actor: &Actor,
     parent_id: i64,
-    spec: &TokenSpec,
+    asked: &DeriveSpec,
 ) -> Result<NewSecret, TokenError> {
     let mut parent = changeable(core, actor, parent_id).await?;
     parent.apply_policies(&core.policies(), now());
@@ -344,14 +363,36 @@ pub async fn derive(
             ),
         )])));
     }
-    let mut spec = spec.clone();
-    if spec.name.trim().is_empty() {
+    let scopes = asked
+        .scopes
+        .clone()
+        .unwrap_or_else(|| parent.scopes.clone());
+    let name = if asked.name.trim().is_empty() {
         let stem: String = parent.name.chars().take(40).collect();
-        spec.name = format!(
+        format!(
             "{stem} \u{b7} derived {:06x}",
             rand::random::<u32>() & 0xff_ffff
-        );
-    }
+        )
+    } else {
+        asked.name.clone()
+    };
+    let left = (parent.expires_at - now()).num_minutes().clamp(1, 60);
+    let spec = TokenSpec {
+        name,
+        description: asked.description.clone(),
+        expiry: asked.expiry.unwrap_or(crate::tokens::Expiry::Minutes(
+            u32::try_from(left).unwrap_or(60),
+        )),
+        networks: asked
+            .networks
+            .clone()
+            .unwrap_or_else(|| parent.allowed_networks.clone()),
+        resources: asked
+            .resources
+            .clone()
+            .unwrap_or_else(|| parent.resources.granted(&scopes)),
+        scopes,
+    };
     // the caller's own limits first (a token acting through the API)
     if actor.ceiling.is_some() {
         spec.check(&actor.limits(core), false)?;
@@ -968,7 +1009,12 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
         }
     }
     let since = usage_since();
-    let mut uses = scope_uses(db, Some(user_id), None, since).await?;
+    let live: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.revoked_at.is_none() && r.expires_at > at)
+        .map(|r| r.id)
+        .collect();
+    let mut uses = scope_uses(db, Some(user_id), &live, since).await?;
     let items = rows
         .into_iter()
         .map(Row::into_view)
@@ -991,24 +1037,34 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
     })
 }
 
-/// Recorded scope uses of `user_id`'s tokens (everyone's: `None`; of
-/// `only` when given) since `since`, per token.
+/// Recorded scope uses since `since` of the tokens `only` (those of
+/// `user_id` among them; of anyone's: `None`), per token.
 pub(crate) async fn scope_uses(
     db: &Db,
     user_id: Option<i64>,
-    only: Option<i64>,
+    only: &[i64],
     since: DateTime<Utc>,
 ) -> Result<std::collections::HashMap<i64, Vec<ScopeUse>>, sqlx::Error> {
-    let rows: Vec<(i64, String, String, DateTime<Utc>)> = on_db!(db, pool => sqlx::query_as(
+    if only.is_empty() {
+        return Ok(Default::default());
+    }
+    // the tokens asked about only (a page: at most 50), by primary key
+    let ids = (0..only.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
         "SELECT u.token_id, u.scope, u.resource, u.last_used_at FROM token_scope_uses u \
          JOIN tokens t ON t.id = u.token_id \
-         WHERE ($1 = 0 OR t.user_id = $1) AND ($2 = 0 OR u.token_id = $2) AND u.last_used_at >= $3",
-    )
-    .bind(user_id.unwrap_or(0))
-    .bind(only.unwrap_or(0))
-    .bind(since)
-    .fetch_all(pool)
-    .await)?;
+         WHERE ($1 = 0 OR t.user_id = $1) AND u.last_used_at >= $2 AND u.token_id IN ({ids})"
+    );
+    let rows: Vec<(i64, String, String, DateTime<Utc>)> = on_db!(db, pool => {
+        let mut q = sqlx::query_as(&sql).bind(user_id.unwrap_or(0)).bind(since);
+        for id in only {
+            q = q.bind(*id);
+        }
+        q.fetch_all(pool).await
+    })?;
     let mut map: std::collections::HashMap<i64, Vec<ScopeUse>> = Default::default();
     for (id, scope, resource, at) in rows {
         map.entry(id).or_default().push(ScopeUse {
@@ -1030,7 +1086,7 @@ pub(crate) fn usage_since() -> DateTime<Utc> {
 pub async fn usage(db: &Db, user_id: i64, id: i64) -> Result<(TokenView, UsageReport), TokenError> {
     let token = get(db, user_id, id).await?;
     let since = usage_since();
-    let uses = scope_uses(db, Some(user_id), Some(id), since).await?;
+    let uses = scope_uses(db, Some(user_id), &[id], since).await?;
     let report = UsageReport::of(
         &token.scopes,
         &token.resources,

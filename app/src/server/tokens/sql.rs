@@ -140,11 +140,27 @@ pub const INVENTORY: &str = concat!(
      ORDER BY created_at DESC, id DESC LIMIT $3"
 );
 
+/// Token `$1` and its ancestors (`depth` 0 is the token itself).
+macro_rules! chain {
+    () => {
+        "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
+         SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
+         UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < 10) "
+    };
+}
+
 /// How many ancestors token `$1` has.
-pub const DEPTH: &str = "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
-     SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
-     UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < 10) \
-     SELECT CAST(COALESCE(MAX(depth), 0) AS BIGINT) FROM chain";
+pub const DEPTH: &str = concat!(
+    chain!(),
+    "SELECT CAST(COALESCE(MAX(depth), 0) AS BIGINT) FROM chain"
+);
+
+/// The ancestors of token `$1`, parent first (what verification checks).
+pub const ANCESTORS: &str = concat!(
+    chain!(),
+    "SELECT t.id, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.last_used_at, t.allowed_networks, t.resources \
+     FROM chain c JOIN tokens t ON t.id = c.id WHERE c.depth > 0 ORDER BY c.depth"
+);
 
 /// Revokes every live descendant of token `$2` (its children, theirs, …):
 /// `$1` time, `$3` who, `$4` why; returns their ids.

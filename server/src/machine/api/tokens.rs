@@ -557,7 +557,6 @@ pub async fn derive(
     if !itself {
         pat.require("tokens:manage")?;
     }
-    let parent = service::get(&state.core.db, pat.0.user_id, id).await?;
     let mut errors = FieldErrors::new();
     let expiry = match (body.expires_in_minutes, body.expires_in_days) {
         (Some(_), Some(_)) => {
@@ -565,49 +564,37 @@ pub async fn derive(
                 "expiry".into(),
                 "Give expires_in_minutes or expires_in_days, not both.".into(),
             );
-            Expiry::Minutes(60)
+            None
         }
-        (Some(m), None) => Expiry::Minutes(m),
-        (None, Some(d)) => Expiry::Days(d),
-        // an hour, or what is left of the parent's life
-        (None, None) => {
-            let left = (parent.expires_at - now()).num_minutes().max(1);
-            Expiry::Minutes(u32::try_from(left.min(60)).unwrap_or(60))
-        }
+        (Some(m), None) => Some(Expiry::Minutes(m)),
+        (None, Some(d)) => Some(Expiry::Days(d)),
+        (None, None) => None,
     };
-    let scopes = match &body.scopes {
-        None => parent.scopes.clone(),
-        Some(raw) => Scopes::parse(raw).unwrap_or_else(|e| {
-            errors.insert("scopes".into(), e.to_string());
-            parent.scopes.clone()
-        }),
-    };
-    let networks = match &body.allowed_networks {
-        None => parent.allowed_networks.clone(),
-        Some(list) => Networks::parse(list.iter().map(String::as_str)).unwrap_or_else(|e| {
-            errors.insert("allowed_networks".into(), e);
-            parent.allowed_networks.clone()
-        }),
-    };
-    let resources = match &body.resources {
-        None => parent.resources.granted(&scopes),
-        Some(map) => Resources::new(map.clone()),
-    };
+    let scopes = body.scopes.as_deref().and_then(|raw| {
+        Scopes::parse(raw)
+            .map_err(|e| errors.insert("scopes".into(), e.to_string()))
+            .ok()
+    });
+    let networks = body.allowed_networks.as_ref().and_then(|list| {
+        Networks::parse(list.iter().map(String::as_str))
+            .map_err(|e| errors.insert("allowed_networks".into(), e))
+            .ok()
+    });
     if !errors.is_empty() {
         return Err(service::TokenError::Invalid(errors).into());
     }
-    let spec = TokenSpec {
+    let asked = service::DeriveSpec {
         name: body.name.clone().unwrap_or_default(),
         description: body.description.clone().unwrap_or_default(),
         expiry,
         scopes,
         networks,
-        resources,
+        resources: body.resources.clone().map(Resources::new),
     };
     // bounded by the caller's own limits (the parent's, when it derives
     // itself) and by the parent's
     let actor = pat.actor();
-    let created = service::derive(&state.core, &actor, id, &spec).await?;
+    let created = service::derive(&state.core, &actor, id, &asked).await?;
     Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
 }
 
