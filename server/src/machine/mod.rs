@@ -22,8 +22,8 @@ use axum::{
 pub fn router(_state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .merge(api::router())
-        .nest("/gateway", gateway::router())
-        .nest("/oauth", oauth::router())
+        .merge(gateway::router())
+        .merge(oauth::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     with_layers(routes)

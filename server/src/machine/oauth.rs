@@ -12,7 +12,7 @@ use axum::{
     extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{any, post},
     Extension, Json, Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
@@ -24,10 +24,12 @@ use subtle::ConstantTimeEq as _;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
-            "/introspect",
+            "/oauth/introspect",
             post(introspect).fallback(super::error::method_not_allowed),
         )
-        .fallback(super::error::no_endpoint)
+        .route("/oauth", any(super::error::no_endpoint))
+        .route("/oauth/", any(super::error::no_endpoint))
+        .route("/oauth/{*rest}", any(super::error::no_endpoint))
 }
 
 #[derive(Deserialize)]
