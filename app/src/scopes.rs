@@ -65,11 +65,23 @@ pub const CATALOG: &[Area] = &[
         label: "Administration",
         description: "The organization's audit log and tokens (administrators only)",
     },
+    Area {
+        id: METRICS_AREA,
+        label: "Metrics",
+        description: "The service's Prometheus metrics, GET /metrics (administrators only)",
+    },
 ];
 
 /// The area only administrators may grant (`admin:read`: the audit log
 /// of every user through the API).
 pub const ADMIN_AREA: &str = "admin";
+
+/// The area for reading `GET /metrics` (`metrics:read`; administrators
+/// only).
+pub const METRICS_AREA: &str = "metrics";
+
+/// The areas only administrators may grant.
+pub const ADMIN_ONLY_AREAS: [&str; 2] = [ADMIN_AREA, METRICS_AREA];
 
 /// The catalog area with the id `id`, if there is one.
 pub fn area(id: &str) -> Option<&'static Area> {

@@ -21,6 +21,12 @@ pub struct Config {
     #[arg(long, env = "TESSERA_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
+    /// Also serve `GET /metrics` (Prometheus) without authentication on
+    /// this address, e.g. `127.0.0.1:9464`. Off by default; on the main
+    /// address `/metrics` needs an administrator's token with `metrics:read`.
+    #[arg(long, env = "TESSERA_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
     #[arg(
         long,
@@ -169,6 +175,12 @@ impl Config {
     /// Refuses settings that cannot work or would be unsafe, with a sentence
     /// saying which and why (checked at start-up).
     pub fn validate(&self) -> Result<(), String> {
+        if self.metrics_addr == Some(self.addr) {
+            return Err(format!(
+                "--metrics-addr must differ from the main address ({}): the metrics are served there without authentication",
+                self.addr
+            ));
+        }
         if let Some(client) = &self.introspection_client {
             let (id, secret) = client.split_once(':').unwrap_or((client.as_str(), ""));
             if id.trim().is_empty() || secret.chars().count() < INTROSPECTION_SECRET_MIN {

@@ -53,6 +53,7 @@ pub fn assemble(state: AppState, browser: Router<AppState>, machine: Router<AppS
         .and(NotForContentType::SSE)
         .and(NotForContentType::const_new("application/wasm"));
     let shared = ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), middleware::measure))
         .layer(from_fn(middleware::screen_request_id))
         .layer(SetRequestIdLayer::new(
             request_id.clone(),
@@ -77,4 +78,13 @@ pub fn assemble(state: AppState, browser: Router<AppState>, machine: Router<AppS
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     browser.merge(machine).layer(shared).with_state(state)
+}
+
+/// What `--metrics-addr` serves: `GET /metrics` without authentication
+/// (bind it where only the monitoring system reaches), and JSON 404s.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(machine::metrics::open))
+        .fallback(machine::error::no_endpoint)
+        .with_state(state)
 }

@@ -150,6 +150,16 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
+    if let Some(addr) = config.metrics_addr {
+        let metrics = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "metrics at /metrics");
+        let router = tessera::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, router).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
     let app = tessera::router(state);
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let url = config.public_url();

@@ -271,3 +271,26 @@ mod tests {
         assert!(!acceptable_request_id("é".as_bytes()));
     }
 }
+
+/// Counts every request in the metrics: its route pattern (never the raw
+/// path), method, status and time to the response head.
+pub async fn measure(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let res = next.run(req).await;
+    state.core.metrics.request(
+        route.as_ref().map(axum::extract::MatchedPath::as_str),
+        &method,
+        res.status().as_u16(),
+        start.elapsed(),
+    );
+    res
+}

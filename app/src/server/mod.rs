@@ -8,6 +8,7 @@ pub mod audit;
 pub mod db;
 pub mod lifecycle;
 pub mod mail;
+pub mod metrics;
 pub mod passwords;
 pub mod scanning;
 pub mod secret;
@@ -100,6 +101,8 @@ pub struct Core {
     pub refusals: audit::Sampler,
     /// Mail, webhooks and where tokens were used from.
     pub lifecycle: lifecycle::Lifecycle,
+    /// Requests, verifications, the change feed, queues and the pool.
+    pub metrics: metrics::Metrics,
 }
 
 /// How often a refusal of one token for one reason is written to the audit
@@ -113,7 +116,12 @@ impl Core {
         let hasher =
             passwords::PasswordHasher::new(config.hash_concurrency, config.hash_queue).await?;
         let throttle = throttle::Throttle::new(config.throttle, &db);
-        let verifier = verify::Verifier::new(config.verify_cache_ttl);
+        let metrics = metrics::Metrics::new();
+        let verifier = verify::Verifier::counting(
+            config.verify_cache_ttl,
+            metrics.cache_hits.clone(),
+            metrics.cache_misses.clone(),
+        );
         let policies = admin::load_policies(&db).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the policies; none apply until they can be read");
             Policies::default()
@@ -131,6 +139,7 @@ impl Core {
             scope_uses: Default::default(),
             policies: RwLock::new(Arc::new(policies)),
             refusals: audit::Sampler::new(REFUSAL_SAMPLE),
+            metrics,
         });
         match &core.db {
             db::Db::Postgres(pool) => {
@@ -188,7 +197,38 @@ impl Core {
         presented: &str,
     ) -> Result<Arc<verify::Verified>, verify::VerifyError> {
         let policies = self.policies();
-        self.verifier.verify(&self.db, &policies, presented).await
+        let result = self.verifier.verify(&self.db, &policies, presented).await;
+        self.metrics.verification(match &result {
+            Ok(_) => "ok",
+            Err(verify::VerifyError::Rejected(r))
+            | Err(verify::VerifyError::Ended { why: r, .. }) => r.outcome(),
+            Err(verify::VerifyError::Reused { .. }) => verify::Rejection::Rotated.outcome(),
+            Err(verify::VerifyError::Database(_)) => "error",
+        });
+        result
+    }
+
+    /// The change feed was lost: nothing cached is trusted until it is back.
+    pub fn feed_lost(&self) {
+        self.metrics.feed_lost();
+        self.verifier.feed_lost();
+    }
+
+    /// The metrics as OpenMetrics text (`GET /metrics`).
+    pub fn render_metrics(&self) -> String {
+        let (pool_size, pool_idle, pool_max) = crate::on_db!(&self.db, pool => (
+            i64::from(pool.size()),
+            i64::try_from(pool.num_idle()).unwrap_or(i64::MAX),
+            i64::from(pool.options().get_max_connections()),
+        ));
+        self.metrics.render(metrics::Levels {
+            hash_queue: i64::try_from(self.hasher.queued()).unwrap_or(i64::MAX),
+            pool_size,
+            pool_idle,
+            pool_max,
+            cache_entries: i64::try_from(self.verifier.cached_entries()).unwrap_or(i64::MAX),
+            feed_up: i64::from(self.verifier.trusted()),
+        })
     }
 
     /// The periodic housekeeping, run by exactly one process at a time

@@ -167,6 +167,11 @@ impl PasswordHasher {
         })
     }
 
+    /// Hashes running or waiting now.
+    pub fn queued(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Runs `f` on a hashing thread unless the queue is full.
     async fn bounded<T: Send + 'static>(
         &self,

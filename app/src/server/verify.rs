@@ -86,6 +86,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The outcome's name in the metrics (`invalid`, `expired`, …).
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Rejection::Invalid => "invalid",
+            Rejection::Expired => "expired",
+            Rejection::Revoked => "revoked",
+            Rejection::Disabled => "disabled",
+            Rejection::Rotated => "rotated",
+        }
+    }
+
     /// The stable API error code (`invalid_token`, `token_expired`, `token_revoked`).
     pub fn code(self) -> &'static str {
         match self {
@@ -184,8 +195,12 @@ pub struct Verifier {
     feed_required: AtomicBool,
     /// Until when (ms since the epoch) the change feed is known healthy.
     feed_fresh_until: AtomicU64,
-    /// Counts database lookups (for tests and metrics).
+    /// Counts database lookups (for tests).
     pub lookups: AtomicU64,
+    /// Verifications answered from the cache (metrics).
+    hits: prometheus_client::metrics::counter::Counter,
+    /// Verifications that read the database (metrics).
+    misses: prometheus_client::metrics::counter::Counter,
 }
 
 /// The `policy` of a [`Block`] on a derived token whose ancestor no longer
@@ -245,6 +260,16 @@ impl Verifier {
     /// A verifier that caches positive answers for `ttl` (zero disables the
     /// cache), under a fresh random key.
     pub fn new(ttl: Duration) -> Self {
+        Self::counting(ttl, Default::default(), Default::default())
+    }
+
+    /// As [`Verifier::new`], counting cache hits and misses in `hits` and
+    /// `misses`.
+    pub fn counting(
+        ttl: Duration,
+        hits: prometheus_client::metrics::counter::Counter,
+        misses: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         let mut rng = rand::rngs::OsRng;
         Self {
             ttl,
@@ -257,7 +282,15 @@ impl Verifier {
             feed_required: AtomicBool::new(false),
             feed_fresh_until: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
+            hits,
+            misses,
         }
+    }
+
+    /// True when cached answers are trusted now (the change feed, where one
+    /// is required, is healthy).
+    pub fn trusted(&self) -> bool {
+        self.cache_trusted(SystemTime::now())
     }
 
     /// From now on, cached answers are used only while the change feed is
@@ -299,11 +332,13 @@ impl Verifier {
         }
         let key = self.cache_key(presented);
         if let Some(hit) = self.cached(key) {
+            self.hits.inc();
             return Ok(hit);
         }
         let hash = secret::digest(presented);
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
+        self.misses.inc();
         let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
             "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
              t.last_used_at, u.is_admin, u.disabled_at, \
@@ -526,8 +561,10 @@ pub enum Change {
 
 impl Change {
     /// Reads a notification payload: `"<user>:<token>"`, `"<user>:*"`,
-    /// `"policy"`.
+    /// `"policy"`, each possibly followed by `@<ms since the epoch>` (when
+    /// the change was made; see [`stamp`]).
     pub fn parse(payload: &str) -> Change {
+        let payload = payload.split_once('@').map_or(payload, |(p, _)| p);
         let mut parts = payload.splitn(2, ':');
         let user = parts.next().and_then(|u| u.parse::<i64>().ok());
         match (user, parts.next()) {
@@ -548,6 +585,18 @@ impl Change {
             _ => Change::Everything,
         }
     }
+}
+
+/// When a notification payload says its change was made (`…@<ms>`).
+pub fn stamp(payload: &str) -> Option<SystemTime> {
+    let (_, ms) = payload.split_once('@')?;
+    let ms: u64 = ms.parse().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+}
+
+/// How long ago `at` was (zero when the clocks disagree the other way).
+fn lag_since(at: SystemTime) -> Duration {
+    SystemTime::now().duration_since(at).unwrap_or_default()
 }
 
 /// How often SQLite's change table is read (other processes on the file:
@@ -587,24 +636,27 @@ pub fn follow_sqlite_changes(pool: sqlx::SqlitePool, core: std::sync::Weak<super
                 }
                 continue;
             };
-            let rows: Result<Vec<(i64, Option<i64>, Option<i64>)>, _> = sqlx::query_as(
-                "SELECT seq, user_id, token_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
+            let rows: Result<Vec<(i64, Option<i64>, Option<i64>, String)>, _> = sqlx::query_as(
+                "SELECT seq, user_id, token_id, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
             )
             .bind(from)
             .fetch_all(&pool)
             .await;
             match rows {
                 Ok(rows) => {
-                    for (seq, user, token) in rows {
+                    for (seq, user, token, at) in rows {
                         last = Some(seq);
                         c.apply_change(Change::of_row(user, token)).await;
+                        if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
+                            c.metrics.feed_change(lag_since(at.into()));
+                        }
                     }
                     c.verifier.feed_alive();
                 }
                 Err(_) if pool.is_closed() => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "change table: cannot read");
-                    c.verifier.feed_lost();
+                    c.feed_lost();
                 }
             }
         }
@@ -662,11 +714,14 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
                     Ok(Ok(Some(n))) => {
                         c.verifier.feed_alive();
                         c.apply_change(Change::parse(n.payload())).await;
+                        if let Some(at) = stamp(n.payload()) {
+                            c.metrics.feed_change(lag_since(at));
+                        }
                     }
                     Ok(Ok(None)) | Ok(Err(_)) => {
                         // connection lost: we may have missed changes
                         tracing::warn!("token change feed: connection lost; reconnecting");
-                        c.verifier.feed_lost();
+                        c.feed_lost();
                         break;
                     }
                     Err(_) => {
@@ -676,7 +731,7 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
                             Ok(Ok(_)) => c.verifier.feed_alive(),
                             _ => {
                                 tracing::warn!("token change feed: no answer; reconnecting");
-                                c.verifier.feed_lost();
+                                c.feed_lost();
                                 break;
                             }
                         }
@@ -690,6 +745,22 @@ pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Cor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payloads_may_carry_when_the_change_was_made() {
+        assert_eq!(Change::parse("7:42"), Change::Token(7, 42));
+        assert_eq!(Change::parse("7:42@1764612345678"), Change::Token(7, 42));
+        assert_eq!(Change::parse("7:*@1764612345678"), Change::User(7));
+        assert_eq!(Change::parse("policy@1764612345678"), Change::Everything);
+        assert_eq!(Change::parse("7:4x2"), Change::Everything);
+        assert_eq!(
+            stamp("7:42@1764612345678"),
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(1_764_612_345_678))
+        );
+        assert_eq!(stamp("7:42"), None);
+        assert_eq!(stamp("7:42@soon"), None);
+        assert_eq!(stamp("7:42@99999999999999999999"), None);
+    }
 
     #[test]
     fn cache_keys_are_secret_per_process_and_distinct_per_token() {

@@ -19,7 +19,12 @@ pub const PATTERN_MAX: usize = 128;
 /// Most `/`-separated segments in a pattern.
 pub const MAX_SEGMENTS: usize = 8;
 /// Areas that guard Tessera's own API, which has no resources.
-pub const OWN_AREAS: [&str; 3] = ["profile", "tokens", crate::scopes::ADMIN_AREA];
+pub const OWN_AREAS: [&str; 4] = [
+    "profile",
+    "tokens",
+    crate::scopes::ADMIN_AREA,
+    crate::scopes::METRICS_AREA,
+];
 
 /// A token's network allowlist, canonical (network addresses, no
 /// duplicates, in the order given). Empty: any address.

@@ -188,7 +188,7 @@ pub fn TokenFormFields(
             <div class="scope-grid" role="group" aria-label="Custom scopes">
                 {CATALOG
                     .iter()
-                    .filter(|area| admin || area.id != crate::scopes::ADMIN_AREA)
+                    .filter(|area| admin || !crate::scopes::ADMIN_ONLY_AREAS.contains(&area.id))
                     .map(|area| {
                         let id = format!("scope-{}", area.id);
                         let current = form.level(area.id).to_string();

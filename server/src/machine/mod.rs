@@ -1,6 +1,6 @@
 //! Machine routes: the REST API (`/api`), the gateway check (`/gateway`),
-//! RFC 7662 introspection (`/oauth`) and the probes (`/healthz`,
-//! `/readyz`). Clients authenticate per request (a PAT, or the
+//! RFC 7662 introspection (`/oauth`), the metrics (`/metrics`) and the
+//! probes (`/healthz`, `/readyz`). Clients authenticate per request (a PAT, or the
 //! introspection client's credentials), never with the session cookie, so
 //! this router has no session lookup and no sign-in redirects, and every
 //! error — unknown paths and methods included — is JSON ([`error::ApiError`]).
@@ -8,6 +8,7 @@
 pub mod api;
 pub mod error;
 pub mod gateway;
+pub mod metrics;
 pub mod oauth;
 pub mod pat;
 
@@ -24,6 +25,7 @@ pub fn router(_state: &AppState) -> Router<AppState> {
         .merge(api::router())
         .merge(gateway::router())
         .merge(oauth::router())
+        .route("/metrics", get(metrics::with_token))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     with_layers(routes)

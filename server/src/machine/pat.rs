@@ -81,10 +81,16 @@ pub enum Refusal<'a> {
     Resource(&'a str, Option<&'a str>),
 }
 
-/// Records a refusal of a valid token in the audit log, at most once per
-/// token and reason per sampling period (a flood of refusals writes a
-/// bounded number of rows), in the background.
+/// Counts a refusal of a valid token in the metrics, and records it in the
+/// audit log at most once per token and reason per sampling period (a flood
+/// of refusals writes a bounded number of rows), in the background.
 pub fn refused(core: &Core, v: &Verified, client: &Client, why: Refusal<'_>) {
+    core.metrics.verification(match why {
+        Refusal::Blocked(_) => "blocked",
+        Refusal::Scope(_) => "insufficient_scope",
+        Refusal::Address => "ip_not_allowed",
+        Refusal::Resource(..) => "resource_not_allowed",
+    });
     let (event, sample, details) = match why {
         Refusal::Blocked(policy) => (
             "token.blocked",

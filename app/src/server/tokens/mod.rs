@@ -242,14 +242,26 @@ pub async fn of_everyone(
         .collect())
 }
 
-/// Refuses the Administration scope to anyone but an administrator.
+/// Refuses the administrators' areas (Administration, Metrics) to anyone
+/// but an administrator.
 async fn admin_scope_check(core: &Core, user_id: i64, scopes: &Scopes) -> Result<(), TokenError> {
-    let wants_admin =
-        matches!(scopes, Scopes::Custom(m) if m.contains_key(crate::scopes::ADMIN_AREA));
-    if wants_admin && !super::admin::is_admin(&core.db, user_id).await? {
+    let Scopes::Custom(m) = scopes else {
+        return Ok(());
+    };
+    let Some(area) = crate::scopes::ADMIN_ONLY_AREAS
+        .iter()
+        .find(|a| m.contains_key(**a))
+        .and_then(|a| crate::scopes::area(a))
+    else {
+        return Ok(());
+    };
+    if !super::admin::is_admin(&core.db, user_id).await? {
         return Err(TokenError::Invalid(FieldErrors::from([(
             "scopes".to_owned(),
-            "Only administrators can give tokens the Administration scope.".to_owned(),
+            format!(
+                "Only administrators can give tokens the {} scope.",
+                area.label
+            ),
         )])));
     }
     Ok(())

@@ -1,0 +1,343 @@
+//! `GET /metrics`, on SQLite and Postgres: who may read it on the main
+//! address (an administrator's token with `metrics:read`, nobody else),
+//! what it counts (requests by route pattern and status, verifications by
+//! outcome, the cache, the change feed's lag and reconnects, the hashing
+//! queue, the pool), and `--metrics-addr` on the real binary.
+
+mod support;
+
+use app::server::admin::{self, Admin};
+use axum::http::StatusCode;
+use serde_json::json;
+use std::{
+    net::TcpListener,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+use support::{token, user, Resp, TestApp};
+
+fn json(r: &Resp) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("JSON: {}", r.body))
+}
+
+/// The value of the sample `name` (with its labels, exactly as rendered),
+/// if present.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn scrape(app: &TestApp, token: &str) -> String {
+    let r = app.pat("GET", "/metrics", token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.header("content-type"),
+        Some(app::server::metrics::CONTENT_TYPE)
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(
+        r.body.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    r.body
+}
+
+/// An administrator and their `metrics:read` token.
+async fn operator(app: &TestApp) -> String {
+    let (uid, _) = user(app, "ops").await;
+    admin::set_admin(&app.core, &Admin::cli(), "ops", true)
+        .await
+        .expect("admin");
+    token(app, uid, "prometheus", "metrics:read").await.1
+}
+
+async fn only_an_administrators_metrics_token_reads_them(app: TestApp) {
+    let r = app.get("/metrics", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&r)["error"], "invalid_token");
+
+    // a non-administrator: the scope is refused at creation, Full access is not enough
+    let (uid, cookie) = user(&app, "mallory").await;
+    let full = token(&app, uid, "full", "full").await.1;
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/tokens")
+        .header("authorization", format!("Bearer {full}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"name": "scraper", "scopes": "metrics:read", "expires_in_days": 7}).to_string(),
+        ))
+        .expect("request");
+    let r = app.request(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        json(&r)["fields"]["scopes"],
+        "Only administrators can give tokens the Metrics scope."
+    );
+    let r = app.pat("GET", "/metrics", &full).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(json(&r)["error"], "insufficient_scope");
+    assert_eq!(json(&r)["required_scope"], "metrics:read");
+    // the dialog does not offer the area to them
+    let page = app.get("/profile/security/tokens/new", Some(&cookie)).await;
+    assert!(
+        !page.body.contains("scope_metrics"),
+        "no Metrics row for non-admins"
+    );
+
+    // an administrator's token without the scope, then with it
+    let ops = operator(&app).await;
+    let (ops_id,): (i64,) = app
+        .rows("SELECT id FROM users WHERE username = 'ops'")
+        .await[0];
+    let profile = token(&app, ops_id, "profile only", "profile:read").await.1;
+    let r = app.pat("GET", "/metrics", &profile).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(json(&r)["required_scope"], "metrics:read");
+    let text = scrape(&app, &ops).await;
+    assert!(text.contains("# TYPE tessera_http_requests counter"));
+    // an admin's dialog offers it
+    let ops_cookie = app
+        .sign_in("ops", support::PW)
+        .await
+        .session_cookie()
+        .expect("cookie");
+    let page = app
+        .get("/profile/security/tokens/new", Some(&ops_cookie))
+        .await;
+    assert!(
+        page.body.contains("scope_metrics"),
+        "a Metrics row for admins"
+    );
+
+    // a demoted administrator's token stops reading them
+    admin::set_admin(&app.core, &Admin::cli(), "ops", false)
+        .await
+        .expect("demote");
+    let started = Instant::now();
+    loop {
+        let r = app.pat("GET", "/metrics", &ops).await;
+        if r.status == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "demotion seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn requests_verifications_and_levels_are_counted(app: TestApp) {
+    let ops = operator(&app).await;
+    let (uid, _) = user(&app, "dev").await;
+    let (id, t) = token(&app, uid, "ci", "profile:read").await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.pat("GET", "/api/v1/me", &t).await.status,
+            StatusCode::OK
+        );
+    }
+    // refused for scope at the gateway; an unknown path; a malformed and a revoked token
+    let r = app.pat("GET", "/gateway/check?scope=code:write", &t).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.pat("GET", "/api/v1/no-such-thing-8f3a", &t).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", "tsr_not-a-token").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app::server::tokens::revoke(&app.core, &app::server::tokens::Actor::user(uid), id)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &t).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let text = scrape(&app, &ops).await;
+    let get = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("{name} in\n{text}"));
+    assert_eq!(
+        get(r#"tessera_http_requests_total{route="/api/v1/me",method="GET",status="200"}"#),
+        5.0
+    );
+    assert_eq!(
+        get(r#"tessera_http_requests_total{route="/api/v1/me",method="GET",status="401"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"tessera_http_requests_total{route="/gateway/check",method="GET",status="403"}"#),
+        1.0
+    );
+    assert!(
+        !text.contains("no-such-thing-8f3a"),
+        "raw paths never become labels"
+    );
+    assert_eq!(
+        get(r#"tessera_http_request_duration_seconds_count{route="/api/v1/me"}"#),
+        7.0
+    );
+    // 5 + the gateway's (valid, then refused for scope) + this scrape's own;
+    // an unknown path is answered before any token is looked at
+    assert_eq!(
+        get(r#"tessera_token_verifications_total{outcome="ok"}"#),
+        7.0
+    );
+    assert_eq!(
+        get(r#"tessera_token_verifications_total{outcome="invalid"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"tessera_token_verifications_total{outcome="revoked"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"tessera_token_verifications_total{outcome="insufficient_scope"}"#),
+        1.0
+    );
+    // the first use of each token reads the database, later ones the cache
+    assert!(get("tessera_token_cache_misses_total") >= 3.0);
+    assert!(get("tessera_token_cache_hits_total") >= 5.0);
+    assert_eq!(get("tessera_password_hash_queue_depth"), 0.0);
+    assert!(get("tessera_db_pool_max_connections") >= 1.0);
+    assert!(get(r#"tessera_db_pool_connections{state="idle"}"#) >= 0.0);
+    assert!(get("tessera_token_cache_entries") >= 1.0);
+    assert_eq!(get("tessera_change_feed_up"), 1.0);
+}
+
+async fn the_change_feed_reports_its_lag_and_reconnects(app: TestApp) {
+    let ops = operator(&app).await;
+    let (uid, _) = user(&app, "dev").await;
+    let (id, _) = token(&app, uid, "ci", "profile:read").await;
+    let count = r#"tessera_change_feed_lag_seconds_count"#;
+    let before = sample(&scrape(&app, &ops).await, count).unwrap_or(0.0);
+    app::server::tokens::revoke(&app.core, &app::server::tokens::Actor::user(uid), id)
+        .await
+        .expect("revoke");
+    let started = Instant::now();
+    let text = loop {
+        let text = scrape(&app, &ops).await;
+        if sample(&text, count).unwrap_or(0.0) > before {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the change arrived\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let sum = sample(&text, "tessera_change_feed_lag_seconds_sum").expect("sum");
+    assert!(sum >= 0.0 && sum < 5.0, "lag {sum} s");
+    assert!(
+        text.contains(r#"tessera_change_feed_lag_seconds_bucket{le="0.001"}"#),
+        "histogram buckets"
+    );
+
+    if app.backend == support::Backend::Postgres {
+        // the database drops the listening connection: counted, and back
+        let pids: Vec<(i32,)> = app
+            .rows(&format!(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = '{}')",
+                app::server::verify::FEED_PROBE_SQL.replace('\'', "''")
+            ))
+            .await;
+        assert!(!pids.is_empty());
+        for (pid,) in pids {
+            app.exec(&format!("SELECT pg_terminate_backend({pid})"))
+                .await;
+        }
+        let started = Instant::now();
+        loop {
+            let text = scrape(&app, &ops).await;
+            let lost = sample(&text, "tessera_change_feed_reconnects_total").unwrap_or(0.0);
+            if lost >= 1.0 && sample(&text, "tessera_change_feed_up") == Some(1.0) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "reconnect counted\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+on_both_backends!(
+    only_an_administrators_metrics_token_reads_them,
+    requests_verifications_and_levels_are_counted,
+    the_change_feed_reports_its_lag_and_reconnects,
+);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The real binary with `--metrics-addr`: the metrics there without a token,
+/// only there; the main address still refuses them without one.
+#[test]
+fn the_binary_serves_metrics_on_metrics_addr_only() {
+    let dir = std::env::temp_dir().join(format!("tessera-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (main, metrics) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_tessera");
+    let mut child = Command::new(bin)
+        .env("TESSERA_ADDR", format!("127.0.0.1:{main}"))
+        .env("TESSERA_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+        .env("DATABASE_URL", format!("sqlite://{}/t.db", dir.display()))
+        .env("TESSERA_SITE_ROOT", "../target/site")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tessera");
+    let get = |port: u16, path: &str| -> Option<(u16, String)> {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://127.0.0.1:{port}{path}"),
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n')?;
+        Some((code.parse().ok()?, body.to_owned()))
+    };
+    let started = Instant::now();
+    while get(main, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "tessera started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let open = get(metrics, "/metrics").expect("metrics");
+    let main_metrics = get(main, "/metrics").expect("main");
+    let other = get(metrics, "/api/v1/me").expect("other");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(open.0, 200);
+    assert!(
+        open.1
+            .contains(r#"tessera_http_requests_total{route="/readyz",method="GET",status="200"}"#),
+        "{}",
+        open.1
+    );
+    assert_eq!(main_metrics.0, 401, "the main address wants a token");
+    assert_eq!(other.0, 404, "the metrics address serves only /metrics");
+
+    // the same address twice is refused at start
+    let out = Command::new(bin)
+        .env("TESSERA_ADDR", format!("127.0.0.1:{main}"))
+        .env("TESSERA_METRICS_ADDR", format!("127.0.0.1:{main}"))
+        .env("DATABASE_URL", format!("sqlite://{}/t.db", dir.display()))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics-addr must differ"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
