@@ -1,4 +1,5 @@
 import { defineConfig } from "@playwright/test";
+import { mkdirSync, writeFileSync } from "node:fs";
 
 // The server under test: the release binary on a fresh SQLite file (run.sh
 // makes the directory), on a port of its own.
@@ -14,6 +15,12 @@ export const sudoURL = `http://127.0.0.1:${sudoPort}`;
 const govPort = port + 2;
 export const govURL = `http://127.0.0.1:${govPort}`;
 export const govDatabase = `sqlite://${dataDir}/e2e-gov.db`;
+// Two instances on one Postgres database behind a real nginx `upstream`
+// (pair.spec.ts), when run.sh found a Postgres and made the database.
+const pairDatabase = process.env.E2E_PG_URL;
+const pairPorts = [port + 3, port + 4];
+const pairFront = port + 5;
+export const pairURL = pairDatabase ? `http://127.0.0.1:${pairFront}` : undefined;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -57,11 +64,64 @@ export default defineConfig({
     server(port, "e2e", { TESSERA_WEBHOOK_ALLOW_PRIVATE: "true" }),
     server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" }),
     server(govPort, "e2e-gov", {}),
+    ...(pairDatabase ? pair(pairDatabase) : []),
   ],
 });
 
+/** Two instances on `database` and nginx in front, alternating between them. */
+function pair(database: string) {
+  const dir = `${dataDir}/nginx`;
+  mkdirSync(dir, { recursive: true });
+  const upstreams = pairPorts.map((p) => `server 127.0.0.1:${p};`).join(" ");
+  writeFileSync(
+    `${dir}/nginx.conf`,
+    `worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  # round robin: consecutive requests go to alternate instances
+  upstream tessera { ${upstreams} }
+  server {
+    listen 127.0.0.1:${pairFront};
+    location / {
+      proxy_pass http://tessera;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      # which instance answered (the story checks both did)
+      add_header X-Upstream $upstream_addr always;
+    }
+  }
+}
+`,
+  );
+  const env = {
+    TESSERA_PUBLIC_URL: `http://127.0.0.1:${pairFront}`,
+    TESSERA_TRUSTED_PROXIES: "127.0.0.1",
+  };
+  const user = process.getuid?.() === 0 ? " user root;" : "";
+  return [
+    ...pairPorts.map((p, i) => server(p, `pair-${i}`, env, database)),
+    {
+      command: `nginx -p ${dir} -c ${dir}/nginx.conf -g 'daemon off;${user}'`,
+      url: `http://127.0.0.1:${pairFront}/readyz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "pipe" as const,
+      stderr: "pipe" as const,
+    },
+  ];
+}
+
 /** The release binary on its own port and SQLite file. */
-function server(on: number, db: string, extra: Record<string, string>) {
+function server(on: number, db: string, extra: Record<string, string>, database?: string) {
   return {
     command: "../target/release/tessera",
     url: `http://127.0.0.1:${on}/readyz`,
@@ -71,7 +131,7 @@ function server(on: number, db: string, extra: Record<string, string>) {
     stderr: "pipe" as const,
     env: {
       TESSERA_ADDR: `127.0.0.1:${on}`,
-      DATABASE_URL: `sqlite://${dataDir}/${db}.db`,
+      DATABASE_URL: database ?? `sqlite://${dataDir}/${db}.db`,
       TESSERA_SITE_ROOT: "../target/site",
       // many test users sign in from one address
       TESSERA_LOGIN_MAX_FAILURES_PER_IP: "1000",

@@ -21,5 +21,23 @@ fi
 
 E2E_DATA_DIR=$(mktemp -d /tmp/tessera-e2e.XXXXXX)
 export E2E_DATA_DIR
-trap 'rm -rf "$E2E_DATA_DIR"' EXIT
+PG=${TESSERA_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+pair_db=""
+cleanup() {
+  [ -z "$pair_db" ] || psql "$PG" -qc "DROP DATABASE IF EXISTS $pair_db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$E2E_DATA_DIR"
+}
+trap cleanup EXIT
+# pair.spec.ts: two instances on one Postgres database behind nginx. Needs a
+# Postgres and nginx; required in CI (as the Rust tests require Postgres).
+if command -v nginx >/dev/null && command -v psql >/dev/null && psql "$PG" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+  pair_db=tessera_e2e_pair_$$
+  psql "$PG" -qc "CREATE DATABASE $pair_db"
+  export E2E_PG_URL="${PG%/*}/$pair_db"
+elif [ "${TESSERA_REQUIRE_POSTGRES:-0}" = 1 ] || [ -n "${CI:-}" ]; then
+  echo "pair.spec.ts needs nginx and a Postgres at $PG (CI requires both)" >&2
+  exit 1
+else
+  echo "==> no Postgres or nginx: pair.spec.ts (two instances behind nginx) is skipped"
+fi
 npx playwright test "$@"
