@@ -1,7 +1,8 @@
 # Tessera — the two commands: `make run` and `make test`.
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-# Same value cargo-leptos sets, so `cargo test` reuses its release artifacts.
+# Same value the site build (and cargo-leptos) sets, so `cargo test` reuses
+# the release artifacts of `make build`.
 export LEPTOS_OUTPUT_NAME := tessera
 
 PORT ?= 3000
@@ -19,11 +20,14 @@ test: build test-rust test-faults test-restore test-api-fuzz test-e2e
 setup:
 	@./scripts/setup-tools.sh
 
+## The site (WASM, JS, CSS: hashed, precompressed) and the server, as
+## `cargo leptos build --release --precompress` would, by scripts/site
 build: setup
-	cargo leptos build --release --precompress
+	cargo run --quiet --release -p tessera-site -- build
 
 test-rust: setup
 	cargo test --release -p app -p tessera --features app/ssr
+	cargo test --release -p tessera-site
 
 ## Postgres stopped under load, kill -9 during creates (needs a local cluster; root)
 test-faults: build

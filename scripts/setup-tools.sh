@@ -2,17 +2,15 @@
 # Installs the build tools Tessera needs, from package registries only, and
 # only when missing: a second run installs nothing.
 #   - the wasm32 target for the project toolchain
-#   - cargo-leptos (built with `no_downloads`, so it never fetches binaries)
-#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
-#   - wasm-opt (binaryen, from npm) for release builds
+#   - the site's npm tools (scripts/site/package.json, exact versions from its
+#     lock file: binaryen's wasm-opt, esbuild, lightningcss) in target/site-tools
+# The site itself is built by scripts/site (`tessera-site`, a workspace
+# member that links wasm-bindgen as a library at Cargo.lock's version), so
+# neither cargo-leptos nor wasm-bindgen-cli is needed. `cargo leptos watch`
+# (the live-reload dev loop) still works from the same metadata once you
+# install cargo-leptos yourself: see README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-CARGO_LEPTOS_VERSION=0.3.11
-# cargo-leptos 0.3.11 and its locked dependencies need a newer compiler than
-# the project's; it is installed once with this toolchain.
-CARGO_LEPTOS_TOOLCHAIN=1.99.1
-BINARYEN_VERSION=132
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -23,22 +21,10 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-if ! cargo leptos --version >/dev/null 2>&1; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (once; about 20 minutes on 2 cores)"
-  rustup toolchain install "$CARGO_LEPTOS_TOOLCHAIN" --profile minimal
-  (cd /tmp && cargo "+$CARGO_LEPTOS_TOOLCHAIN" install cargo-leptos \
-      --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads)
-fi
-
-want_bindgen=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
-have_bindgen=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-if [ "$want_bindgen" != "$have_bindgen" ]; then
-  say "installing wasm-bindgen-cli $want_bindgen (once; about 7 minutes)"
-  # Not --locked: the registry mirror lacks a patched dependency the lock file names.
-  (cd /tmp && cargo install wasm-bindgen-cli --version "$want_bindgen" --force)
-fi
-
-if ! wasm-opt --version >/dev/null 2>&1; then
-  say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)"
-  npm install -g "binaryen@$BINARYEN_VERSION" >/dev/null
+tools=target/site-tools
+if [ ! -f "$tools/node_modules/.package-lock.json" ] || ! cmp -s scripts/site/package-lock.json "$tools/package-lock.json"; then
+  say "installing the site's npm tools (wasm-opt, esbuild, lightningcss) into $tools"
+  mkdir -p "$tools"
+  cp scripts/site/package.json scripts/site/package-lock.json "$tools/"
+  (cd "$tools" && npm ci --no-audit --no-fund --silent)
 fi
