@@ -32,6 +32,8 @@ const BINDGEN_VERSION: &str = "0.2.130";
 #[derive(Debug)]
 struct Project {
     output_name: String,
+    /// As written in the metadata (relative to the workspace).
+    site_root_rel: String,
     site_root: PathBuf,
     pkg_dir: String,
     style_file: PathBuf,
@@ -84,6 +86,7 @@ impl Project {
         let bin_package = text("bin-package", &name);
         Ok(Project {
             output_name: text("output-name", &name),
+            site_root_rel: text("site-root", "target/site"),
             site_root: root.join(text("site-root", "target/site")),
             pkg_dir: text("site-pkg-dir", "pkg"),
             style_file: root.join(
@@ -115,7 +118,7 @@ impl Project {
     fn envs(&self) -> Vec<(&'static str, String)> {
         let mut v = vec![
             ("LEPTOS_OUTPUT_NAME", self.output_name.clone()),
-            ("LEPTOS_SITE_ROOT", "target/site".to_owned()),
+            ("LEPTOS_SITE_ROOT", self.site_root_rel.clone()),
             ("LEPTOS_SITE_PKG_DIR", self.pkg_dir.clone()),
             ("LEPTOS_SITE_ADDR", self.site_addr.clone()),
             ("LEPTOS_RELOAD_PORT", self.reload_port.clone()),

@@ -295,20 +295,6 @@ async fn a_second_instance_drops_a_revoked_token_within_a_second(app: TestApp) {
     }
 }
 
-/// Backends of this test database's change-feed listeners.
-async fn listener_pids(app: &TestApp) -> Vec<i32> {
-    let sql = format!(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-         AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = '{}')",
-        app::server::verify::FEED_PROBE_SQL.replace('\'', "''")
-    );
-    app.rows::<(i32,)>(&sql)
-        .await
-        .into_iter()
-        .map(|r| r.0)
-        .collect()
-}
-
 /// Waits until instance `router` refuses `token` as revoked; panics after `limit`.
 async fn refused_within(router: &axum::Router, token: &str, limit: Duration, what: &str) {
     let started = Instant::now();
@@ -340,7 +326,7 @@ async fn a_dead_or_stalled_change_feed_fails_closed(app: TestApp) {
         StatusCode::OK
     );
     // 1. the listening connections are terminated by the database
-    let pids = listener_pids(&app).await;
+    let pids = support::listener_pids(&app).await;
     assert!(!pids.is_empty(), "listeners found");
     for pid in &pids {
         app.exec(&format!("SELECT pg_terminate_backend({pid})"))
@@ -358,7 +344,7 @@ async fn a_dead_or_stalled_change_feed_fails_closed(app: TestApp) {
         call(&other, "GET", "/api/v1/me", bearer(&t2)).await.status,
         StatusCode::OK
     );
-    let pids = listener_pids(&app).await;
+    let pids = support::listener_pids(&app).await;
     let stopped: Vec<String> = pids
         .iter()
         .map(|p| p.to_string())

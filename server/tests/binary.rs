@@ -1,6 +1,6 @@
 //! The `tessera` binary as an operator runs it: started with its stdout sent
 //! to a file (a service manager, `> log`), it logs plain text — no terminal
-//! colour codes.
+//! colour codes; `--metrics-addr` serves the metrics there, only there.
 
 use std::{
     io::{Read as _, Write as _},
@@ -68,4 +68,68 @@ fn a_log_written_to_a_file_is_plain_text() {
         !text.contains('\u{1b}'),
         "ANSI escape codes in a file log: {text}"
     );
+}
+
+/// `--metrics-addr`: the metrics there without a token, only there; the main
+/// address still refuses them without one; the same address twice is refused.
+#[test]
+fn the_binary_serves_metrics_on_metrics_addr_only() {
+    let dir = std::env::temp_dir().join(format!("tessera-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (main, metrics) = (free_port(), free_port());
+    let bin = env!("CARGO_BIN_EXE_tessera");
+    let mut child = Command::new(bin)
+        .env("TESSERA_ADDR", format!("127.0.0.1:{main}"))
+        .env("TESSERA_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+        .env("DATABASE_URL", format!("sqlite://{}/t.db", dir.display()))
+        .env("TESSERA_SITE_ROOT", "../target/site")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tessera");
+    let status = |r: &Option<String>| {
+        r.as_deref()
+            .and_then(|r| r.split(' ').nth(1))
+            .and_then(|s| s.parse::<u16>().ok())
+    };
+    let started = Instant::now();
+    while status(&get(main, "/readyz")) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "tessera started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let open = get(metrics, "/metrics");
+    let main_metrics = get(main, "/metrics");
+    let other = get(metrics, "/api/v1/me");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status(&open), Some(200));
+    let open = open.unwrap_or_default();
+    assert!(
+        open.contains(r#"tessera_http_requests_total{route="/readyz",method="GET",status="200"}"#),
+        "{open}"
+    );
+    assert_eq!(
+        status(&main_metrics),
+        Some(401),
+        "the main address wants a token"
+    );
+    assert_eq!(
+        status(&other),
+        Some(404),
+        "the metrics address serves only /metrics"
+    );
+
+    let out = Command::new(bin)
+        .env("TESSERA_ADDR", format!("127.0.0.1:{main}"))
+        .env("TESSERA_METRICS_ADDR", format!("127.0.0.1:{main}"))
+        .env("DATABASE_URL", format!("sqlite://{}/t.db", dir.display()))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics-addr must differ"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

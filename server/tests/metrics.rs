@@ -2,18 +2,14 @@
 //! address (an administrator's token with `metrics:read`, nobody else),
 //! what it counts (requests by route pattern and status, verifications by
 //! outcome, the cache, the change feed's lag and reconnects, the hashing
-//! queue, the pool), and `--metrics-addr` on the real binary.
+//! queue, the pool). `--metrics-addr` on the real binary: `binary.rs`.
 
 mod support;
 
 use app::server::admin::{self, Admin};
 use axum::http::StatusCode;
 use serde_json::json;
-use std::{
-    net::TcpListener,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use support::{token, user, Resp, TestApp};
 
 fn json(r: &Resp) -> serde_json::Value {
@@ -233,15 +229,9 @@ async fn the_change_feed_reports_its_lag_and_reconnects(app: TestApp) {
 
     if app.backend == support::Backend::Postgres {
         // the database drops the listening connection: counted, and back
-        let pids: Vec<(i32,)> = app
-            .rows(&format!(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-                 AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = '{}')",
-                app::server::verify::FEED_PROBE_SQL.replace('\'', "''")
-            ))
-            .await;
+        let pids = support::listener_pids(&app).await;
         assert!(!pids.is_empty());
-        for (pid,) in pids {
+        for pid in pids {
             app.exec(&format!("SELECT pg_terminate_backend({pid})"))
                 .await;
         }
@@ -266,78 +256,3 @@ on_both_backends!(
     requests_verifications_and_levels_are_counted,
     the_change_feed_reports_its_lag_and_reconnects,
 );
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// The real binary with `--metrics-addr`: the metrics there without a token,
-/// only there; the main address still refuses them without one.
-#[test]
-fn the_binary_serves_metrics_on_metrics_addr_only() {
-    let dir = std::env::temp_dir().join(format!("tessera-metrics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (main, metrics) = (free_port(), free_port());
-    let bin = env!("CARGO_BIN_EXE_tessera");
-    let mut child = Command::new(bin)
-        .env("TESSERA_ADDR", format!("127.0.0.1:{main}"))
-        .env("TESSERA_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
-        .env("DATABASE_URL", format!("sqlite://{}/t.db", dir.display()))
-        .env("TESSERA_SITE_ROOT", "../target/site")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tessera");
-    let get = |port: u16, path: &str| -> Option<(u16, String)> {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-w",
-                "\n%{http_code}",
-                &format!("http://127.0.0.1:{port}{path}"),
-            ])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n')?;
-        Some((code.parse().ok()?, body.to_owned()))
-    };
-    let started = Instant::now();
-    while get(main, "/readyz").map(|r| r.0) != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "tessera started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let open = get(metrics, "/metrics").expect("metrics");
-    let main_metrics = get(main, "/metrics").expect("main");
-    let other = get(metrics, "/api/v1/me").expect("other");
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(open.0, 200);
-    assert!(
-        open.1
-            .contains(r#"tessera_http_requests_total{route="/readyz",method="GET",status="200"}"#),
-        "{}",
-        open.1
-    );
-    assert_eq!(main_metrics.0, 401, "the main address wants a token");
-    assert_eq!(other.0, 404, "the metrics address serves only /metrics");
-
-    // the same address twice is refused at start
-    let out = Command::new(bin)
-        .env("TESSERA_ADDR", format!("127.0.0.1:{main}"))
-        .env("TESSERA_METRICS_ADDR", format!("127.0.0.1:{main}"))
-        .env("DATABASE_URL", format!("sqlite://{}/t.db", dir.display()))
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics-addr must differ"));
-    let _ = std::fs::remove_dir_all(&dir);
-}

@@ -512,3 +512,17 @@ pub fn strip_tags(s: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&amp;", "&")
 }
+
+/// Backends of this test database's change-feed listeners (Postgres).
+pub async fn listener_pids(app: &TestApp) -> Vec<i32> {
+    let sql = format!(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = '{}')",
+        app::server::verify::FEED_PROBE_SQL.replace('\'', "''")
+    );
+    app.rows::<(i32,)>(&sql)
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect()
+}
