@@ -631,6 +631,12 @@ async fn pages_carry_security_headers_and_a_matching_nonce(app: TestApp) {
         res.body.contains(&format!("nonce=\"{nonce}\"")),
         "hydration script carries the nonce"
     );
+    // the WASM loads after the page (no preload racing the first paint)
+    assert!(
+        res.body.contains("addEventListener(\"load\",boot"),
+        "boot script"
+    );
+    assert!(!res.body.contains("modulepreload"), "no preload hints");
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(res.header("x-frame-options"), Some("DENY"));

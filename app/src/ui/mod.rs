@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+mod boot;
 mod events;
 mod fields;
 mod modal;
@@ -37,7 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <HashedStylesheet options=options.clone() id="leptos" />
-                <HydrationScripts options />
+                {boot::boot_script(&options)}
                 <MetaTags />
             </head>
             <body>
@@ -189,8 +190,9 @@ fn Header(user: Option<CurrentUser>) -> impl IntoView {
     }
 }
 
-/// A disclosure menu (`<details>`), so it opens with or without the WASM.
-#[component]
+/// A disclosure menu (`<details>`), so it opens with or without the WASM;
+/// an island, so Esc and choosing an item close it.
+#[island]
 fn ProfileMenu(user: CurrentUser) -> impl IntoView {
     let initial = user
         .username
@@ -200,8 +202,7 @@ fn ProfileMenu(user: CurrentUser) -> impl IntoView {
         .to_ascii_uppercase()
         .to_string();
     let menu = NodeRef::<leptos::html::Details>::new();
-    // With JS, choosing an item (client-side navigation keeps the header) or
-    // pressing Esc closes the menu.
+    // With JS, choosing an item or pressing Esc closes the menu.
     let close = move || {
         if let Some(d) = menu.get() {
             d.set_open(false);

@@ -47,7 +47,7 @@ pub async fn load_notification_settings() -> Result<NotificationSettings, Server
 /// name, expiry and how long is left in words (by the server's clock: the
 /// browser build has none).
 #[server(prefix = "/rpc", endpoint = "notifications/expiring")]
-pub async fn list_expiring() -> Result<Vec<(i64, String, DateTime<Utc>, String)>, ServerFnError> {
+pub async fn list_expiring() -> Result<Expiring, ServerFnError> {
     use crate::server::{lifecycle, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
@@ -78,39 +78,35 @@ pub async fn list_expiring() -> Result<Vec<(i64, String, DateTime<Utc>, String)>
         })
 }
 
+/// What [`ExpiringBanner`] lists: id, name, when, and "in 3 days".
+pub type Expiring = Vec<(i64, String, DateTime<Utc>, String)>;
+
 /// "ci-deploy expires in 3 days (Dec 4, 2026)" for each token expiring
-/// within a week, above the token list.
+/// within a week, above the token list (the page loads `list` with
+/// [`list_expiring`]).
 #[component]
-pub fn ExpiringBanner() -> impl IntoView {
-    let soon = Resource::new_blocking(|| (), |_| list_expiring());
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let list = soon.await.unwrap_or_default();
-                if list.is_empty() {
-                    return ().into_any();
-                }
-                let count = list.len();
-                view! {
-                    <div class="alert warning expiring-banner" role="status" data-expiring=count.to_string()>
-                        <p><strong>{if count == 1 { "1 token expires within a week.".to_string() } else { format!("{count} tokens expire within a week.") }}</strong>
-                        " Extend or regenerate them before the jobs that use them start failing."</p>
-                        <ul>
-                            {list.into_iter().map(|(id, name, at, left)| {
-                                view! {
-                                    <li>
-                                        <a href=format!("/profile/security/tokens/{id}/edit")>{name.clone()}</a>
-                                        {format!(" expires {left} ({})", fmt_date(at))}
-                                    </li>
-                                }
-                            }).collect_view()}
-                        </ul>
-                    </div>
-                }
-                .into_any()
-            })}
-        </Suspense>
+pub fn ExpiringBanner(list: Expiring) -> impl IntoView {
+    if list.is_empty() {
+        return ().into_any();
     }
+    let count = list.len();
+    view! {
+        <div class="alert warning expiring-banner" role="status" data-expiring=count.to_string()>
+            <p><strong>{if count == 1 { "1 token expires within a week.".to_string() } else { format!("{count} tokens expire within a week.") }}</strong>
+            " Extend or regenerate them before the jobs that use them start failing."</p>
+            <ul>
+                {list.into_iter().map(|(id, name, at, left)| {
+                    view! {
+                        <li>
+                            <a href=format!("/profile/security/tokens/{id}/edit")>{name.clone()}</a>
+                            {format!(" expires {left} ({})", fmt_date(at))}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+    .into_any()
 }
 
 fn when(at: DateTime<Utc>) -> String {

@@ -47,7 +47,7 @@ pub fn TokenFormFields(
     max_days: u32,
     now: DateTime<Utc>,
     /// Editing offers "keep the current expiration".
-    #[prop(optional)]
+    #[prop(default = None)]
     current_expiry: Option<DateTime<Utc>>,
     /// The session is in sudo mode: "Full access" needs no password.
     sudo: bool,
@@ -259,6 +259,27 @@ pub fn TokenFormFields(
         </div>
         // a token that already has full access keeps it without a password
         <SudoField error=Signal::derive(err(SUDO_FIELD)) confirmed=sudo || (editing && is_full) for_full=true />
+    }
+}
+
+/// The fields on a plain page (`…/new`, `…/{id}/edit`): an island, so the
+/// expiry hint follows the picker once the WASM has loaded; the page's own
+/// `<form>` posts them, with or without it.
+#[island]
+pub fn PlainTokenFields(
+    form: TokenForm,
+    /// What the last post's fields were refused for.
+    errors: Errors,
+    max_days: u32,
+    now: DateTime<Utc>,
+    /// Editing: the token's current expiration.
+    current_expiry: Option<DateTime<Utc>>,
+    sudo: bool,
+    notes: Vec<String>,
+    admin: bool,
+) -> impl IntoView {
+    view! {
+        <TokenFormFields form errors=Signal::stored(errors) max_days now current_expiry sudo notes admin />
     }
 }
 

@@ -199,7 +199,7 @@ fn EditDialog(token: TokenView, ctx: Ctx) -> impl IntoView {
                 max_days=policy.max_days
                 notes=policy.notes.clone() admin=policy.admin
                 now=policy.now
-                current_expiry=token.expires_at
+                current_expiry=Some(token.expires_at)
                 sudo=ctx.sudo
             />
             <div class="dialog-actions">

@@ -15,28 +15,23 @@ fn relative_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// Search, sort, the revoked-tokens switch and "Revoke all".
 #[component]
 pub(super) fn Toolbar(
-    list_query: Memo<ListQuery>,
+    query: ListQuery,
     dialog: RwSignal<Dialog>,
-    tokens: Resource<Result<TokenPage, ServerFnError>>,
+    /// How many tokens are active (what "Revoke all" would revoke).
+    active: Signal<u64>,
 ) -> impl IntoView {
-    let q = list_query.get_untracked();
-    let toggle = move || {
-        let mut next = list_query.get();
-        next.include_revoked = !next.include_revoked;
-        next.page = 1;
-        list_href(&next)
-    };
-    let shown = move || list_query.with(|q| q.include_revoked);
-    let active = move || {
-        tokens
-            .get()
-            .and_then(|r| r.ok())
-            .map(|p| p.active_count)
-            .unwrap_or(0)
-    };
+    let q = query;
+    let toggle = list_href(&ListQuery {
+        include_revoked: !q.include_revoked,
+        page: 1,
+        ..q.clone()
+    });
+    let shown = q.include_revoked;
     let open_revoke_all = move |ev: web_sys::MouseEvent| {
         ev.prevent_default();
-        dialog.set(Dialog::Confirm(Confirm::RevokeAll(Some(active()))));
+        dialog.set(Dialog::Confirm(Confirm::RevokeAll(Some(
+            active.get_untracked(),
+        ))));
     };
     view! {
         <div class="toolbar">
@@ -54,7 +49,7 @@ pub(super) fn Toolbar(
                 <button type="submit" class="button">"Apply"</button>
             </form>
             <div class="toolbar-end">
-                <a class="switch" role="switch" aria-checked=move || shown().to_string() href=toggle>
+                <a class="switch" role="switch" aria-checked=shown.to_string() href=toggle>
                     <span class="switch-track" aria-hidden="true"><span class="switch-thumb"></span></span>
                     "Show revoked tokens"
                 </a>

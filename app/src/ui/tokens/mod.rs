@@ -16,7 +16,7 @@ pub use secret::SecretView;
 use super::security::{Section, SecurityNav};
 use super::token_api::*;
 use crate::model::SessionInfo;
-use crate::tokens::{ListQuery, NewSecret, Sort, TokenView};
+use crate::tokens::{ListQuery, NewSecret, Sort, TokenPage, TokenView};
 use confirm::Confirm;
 use dialogs::TokenDialogs;
 use leptos::prelude::*;
@@ -103,79 +103,135 @@ impl Toasts {
     }
 }
 
-/// Profile → Security → Personal access tokens.
+/// Profile → Security → Personal access tokens: the server loads the list
+/// and the policy for the URL's query and hands them to [`TokensApp`].
 #[component]
 pub fn TokensPage(
     /// The visitor, and what a form post sent back.
     info: SessionInfo,
 ) -> impl IntoView {
     let query_map = use_query_map();
-    let list_query = Memo::new(move |_| parse_query(&query_map.read()));
-    let refresh = RwSignal::new(0u32);
-    let tokens = Resource::new_blocking(
-        move || (list_query.get(), refresh.get()),
-        |(q, _)| list_tokens(q),
-    );
-    let policy = Resource::new_blocking(|| (), |_| get_token_policy());
-    let dialog = RwSignal::new(Dialog::Closed);
-    let toasts = Toasts(RwSignal::new(Vec::new()));
-    let fb = info.feedback.clone().unwrap_or_default();
+    let query = parse_query(&query_map.read_untracked());
     let done = query_map
         .read_untracked()
         .get("done")
         .and_then(|d| done_message(&d));
-    let page_message = fb.message.clone();
-
-    let open_new = move |ev: web_sys::MouseEvent| {
-        ev.prevent_default();
-        dialog.set(Dialog::New);
-    };
-
+    let list_query = query.clone();
+    let tokens = Resource::new_blocking(move || list_query.clone(), list_tokens);
+    let policy = Resource::new_blocking(|| (), |_| get_token_policy());
+    let expiring = Resource::new_blocking(|| (), |_| crate::ui::notifications::list_expiring());
+    let fb = info.feedback.clone().unwrap_or_default();
+    let sudo = info.in_sudo;
     view! {
         <Title text="Personal access tokens · Tessera" />
         <div class="settings">
             <SecurityNav current=Section::Tokens />
             <section class="settings-body" aria-labelledby="tokens-heading">
-                <div class="page-head">
-                    <h1 id="tokens-heading">"Personal access tokens"</h1>
-                    <a class="button primary" href=format!("{BASE}/new") on:click=open_new>
-                        <span aria-hidden="true">"+"</span>
-                        "New token"
-                    </a>
-                </div>
-                <p class="lead">
-                    "Tokens act as alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose. Treat them like passwords."
-                </p>
-                {page_message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
-                {fb.secret.clone().map(|s| {
-                    // a rotation (the old secret still in its grace) says so
-                    let regenerated = s.token.previous_valid_until.is_some();
-                    view! {
-                        <section class="secret-panel" aria-labelledby="dialog-title">
-                            <SecretView secret=s regenerated on_done=None />
-                        </section>
-                    }
-                })}
-                <crate::ui::notifications::ExpiringBanner />
-                <Toolbar list_query dialog tokens />
-                <Transition fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
-                    {move || Suspend::new(async move {
-                        match tokens.await {
-                            Ok(page) => view! { <TokenList page query=list_query.get_untracked() dialog /> }.into_any(),
-                            Err(e) => view! {
-                                <div class="alert error" role="alert">{format!("Could not load your tokens: {e}")}</div>
-                            }.into_any(),
-                        }
-                    })}
-                </Transition>
+                <Suspense fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
+                    {move || {
+                        let (query, fb) = (query.clone(), fb.clone());
+                        Suspend::new(async move {
+                            let page = tokens.await.map_err(|e| e.to_string());
+                            let policy = policy.await.ok();
+                            let expiring = expiring.await.unwrap_or_default();
+                            view! {
+                                <TokensApp
+                                    query
+                                    page
+                                    policy
+                                    sudo
+                                    message=fb.message
+                                    secret=fb.secret
+                                    done=done.map(str::to_owned)
+                                >
+                                    <crate::ui::notifications::ExpiringBanner list=expiring />
+                                </TokensApp>
+                            }
+                        })
+                    }}
+                </Suspense>
             </section>
         </div>
-        <Transition>
-            {move || Suspend::new(async move {
-                let policy = policy.await.ok();
-                policy.map(|policy| view! { <TokenDialogs dialog refresh toasts policy sudo=info.in_sudo /> })
-            })}
-        </Transition>
+    }
+}
+
+/// The live part of the tokens page (an island): the head with "New
+/// token", the toolbar, the list (reloaded after a change), the dialogs
+/// and the toasts. `children` (server HTML) goes above the toolbar.
+#[island]
+fn TokensApp(
+    /// The list's query (from the URL).
+    query: ListQuery,
+    /// The list as the server loaded it.
+    page: Result<TokenPage, String>,
+    /// The token policy; `None` when it could not be loaded (no dialogs).
+    policy: Option<TokenPolicy>,
+    /// The session is in sudo mode.
+    sudo: bool,
+    /// A plain-form post's page-level message.
+    message: Option<String>,
+    /// A plain-form post's new secret, shown once.
+    secret: Option<NewSecret>,
+    /// What a `done=` parameter announces.
+    done: Option<String>,
+    children: Children,
+) -> impl IntoView {
+    let page = RwSignal::new(page);
+    let refresh = RwSignal::new(0u32);
+    let dialog = RwSignal::new(Dialog::Closed);
+    let toasts = Toasts(RwSignal::new(Vec::new()));
+    // after a change, the list is loaded again (the latest load wins)
+    let list_query = query.clone();
+    Effect::new(move |prev: Option<u32>| {
+        let n = refresh.get();
+        if prev.is_some() {
+            let q = list_query.clone();
+            leptos::task::spawn_local(async move {
+                let loaded = list_tokens(q).await.map_err(|e| e.to_string());
+                if refresh.get_untracked() == n {
+                    page.set(loaded);
+                }
+            });
+        }
+        n
+    });
+    let active =
+        Signal::derive(move || page.with(|p| p.as_ref().map(|p| p.active_count).unwrap_or(0)));
+    let open_new = move |ev: web_sys::MouseEvent| {
+        ev.prevent_default();
+        dialog.set(Dialog::New);
+    };
+    let row_query = query.clone();
+    view! {
+        <div class="page-head">
+            <h1 id="tokens-heading">"Personal access tokens"</h1>
+            <a class="button primary" href=format!("{BASE}/new") on:click=open_new>
+                <span aria-hidden="true">"+"</span>
+                "New token"
+            </a>
+        </div>
+        <p class="lead">
+            "Tokens act as alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose. Treat them like passwords."
+        </p>
+        {message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
+        {secret.map(|s| {
+            // a rotation (the old secret still in its grace) says so
+            let regenerated = s.token.previous_valid_until.is_some();
+            view! {
+                <section class="secret-panel" aria-labelledby="dialog-title">
+                    <SecretView secret=s regenerated on_done=None />
+                </section>
+            }
+        })}
+        {children()}
+        <Toolbar query dialog active />
+        {move || match page.get() {
+            Ok(p) => view! { <TokenList page=p query=row_query.clone() dialog /> }.into_any(),
+            Err(e) => view! {
+                <div class="alert error" role="alert">{format!("Could not load your tokens: {e}")}</div>
+            }.into_any(),
+        }}
+        {policy.map(|policy| view! { <TokenDialogs dialog refresh toasts policy sudo /> })}
         <div class="toasts" role="status" aria-live="polite">
             {done.map(|m| view! { <div class="toast">{m}</div> })}
             <For each=move || toasts.0.get() key=|(id, _)| *id let:item>

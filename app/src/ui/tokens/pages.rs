@@ -8,7 +8,7 @@ use crate::model::SessionInfo;
 use crate::tokens::{Status, TokenForm, TokenView};
 use crate::ui::security::{Section, SecurityNav};
 use crate::ui::token_api::*;
-use crate::ui::token_form::{Errors, TokenFormFields};
+use crate::ui::token_form::{Errors, PlainTokenFields};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -99,7 +99,7 @@ pub fn NewTokenPage(
                         let form = sent.form.unwrap_or(TokenForm { form_id: policy.form_id.clone(), ..Default::default() });
                         view! {
                             <PlainTokenForm action=format!("{BASE}/new") title="New personal access token".into() message=sent.message submit="Create">
-                                <TokenFormFields form errors=Signal::stored(sent.errors) max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now=policy.now sudo=info.in_sudo />
+                                <PlainTokenFields form errors=sent.errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now=policy.now current_expiry=None sudo=info.in_sudo />
                             </PlainTokenForm>
                         }
                         .into_any()
@@ -166,7 +166,7 @@ pub fn EditTokenPage(
                         let (action, title) = (format!("{BASE}/{}/edit", t.id), format!("Edit \u{201c}{}\u{201d}", t.name));
                         view! {
                             <PlainTokenForm action title message=sent.message submit="Save">
-                                <TokenFormFields form errors=Signal::stored(sent.errors) max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now current_expiry=t.expires_at sudo=info.in_sudo />
+                                <PlainTokenFields form errors=sent.errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now current_expiry=Some(t.expires_at) sudo=info.in_sudo />
                             </PlainTokenForm>
                         }
                         .into_any()
