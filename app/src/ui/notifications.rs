@@ -85,7 +85,10 @@ pub type Expiring = Vec<(i64, String, DateTime<Utc>, String)>;
 /// within a week, above the token list (the page loads `list` with
 /// [`list_expiring`]).
 #[component]
-pub fn ExpiringBanner(list: Expiring) -> impl IntoView {
+pub fn ExpiringBanner(
+    /// The user's tokens expiring within a week.
+    list: Expiring,
+) -> impl IntoView {
     if list.is_empty() {
         return ().into_any();
     }
