@@ -241,6 +241,37 @@ test("keyboard only: create and revoke, with focus kept inside the dialog", asyn
   await expect(row(page, "keyboard token")).toHaveCount(0);
 });
 
+test("a click with Ctrl or Cmd opens the plain page in a new tab, not the dialog", async ({ page, context }, testInfo) => {
+  test.skip(testInfo.project.name !== "desktop", "no modifier keys on a phone");
+  await seedToken(page, "tabbed");
+  await page.reload();
+  await waitForHydration(page);
+  const [tab] = await Promise.all([
+    context.waitForEvent("page"),
+    row(page, "tabbed").getByRole("link", { name: "Edit tabbed" }).click({ modifiers: ["ControlOrMeta"] }),
+  ]);
+  await tab.waitForLoadState();
+  await expect(tab).toHaveURL(/\/profile\/security\/tokens\/\d+\/edit$/);
+  await expect(tab.getByRole("heading", { name: "Edit “tabbed”" })).toBeVisible();
+  await expect(dialog(page)).toHaveCount(0);
+  await tab.close();
+});
+
+test("a row gone stale (revoked elsewhere) says so instead of opening its dialog", async ({ page }) => {
+  const t = await seedToken(page, "stale");
+  await page.reload();
+  await waitForHydration(page);
+  // revoked behind the page's back (another tab, the API)
+  const res = await page.request.post("/rpc/tokens/revoke", { data: { id: t.token.id } });
+  expect(res.ok()).toBeTruthy();
+  await row(page, "stale").getByRole("link", { name: "Edit stale" }).click();
+  await expect(page.getByRole("status").getByText("“stale” is revoked: only active tokens can be changed.")).toBeVisible();
+  await expect(dialog(page)).toHaveCount(0);
+  // the list itself is right after the next change, and the plain page agrees
+  await page.goto(`/profile/security/tokens/${t.token.id}/edit`);
+  await expect(page.getByRole("heading", { name: "“stale” cannot be edited" })).toBeVisible();
+});
+
 test("a page of 1,000 tokens stays responsive", async ({ page }, testInfo) => {
   test.setTimeout(180_000);
   for (let i = 0; i < 1000; i += 50) {

@@ -452,8 +452,7 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn build_server(root: &Path, p: &Project) -> Result<()> {
-    let t = Instant::now();
+fn server_build(root: &Path, p: &Project) -> Command {
     let mut cargo = cargo();
     cargo
         .current_dir(root)
@@ -462,8 +461,27 @@ fn build_server(root: &Path, p: &Project) -> Result<()> {
         .args(features_args(p.bin_default_features, &p.bin_features))
         .arg("--release")
         .envs(p.envs());
-    run(&mut cargo, "the server build")?;
-    step("server build", t);
+    cargo
+}
+
+/// The site and the server at once: the server build does not read the
+/// site, and each build has single-threaded stretches (the WASM's LTO and
+/// wasm-opt, the big crates' front ends) the other fills on a second core.
+fn build_both(root: &Path, p: &Project) -> Result<()> {
+    let t = Instant::now();
+    let mut server = server_build(root, p)
+        .spawn()
+        .context("cannot start the server build")?;
+    let site = build_site(root, p);
+    if site.is_err() {
+        let _ = server.kill();
+    }
+    let status = server.wait().context("waiting for the server build")?;
+    site?;
+    if !status.success() {
+        bail!("the server build failed ({status})");
+    }
+    step("server build (alongside the site)", t);
     Ok(())
 }
 
@@ -473,8 +491,11 @@ fn main() -> std::process::ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let result = Project::read(&root).and_then(|p| match what.as_str() {
         "site" => build_site(&root, &p),
-        "build" => build_site(&root, &p).and_then(|()| build_server(&root, &p)),
-        other => Err(anyhow!("usage: tessera-site [site|build] (not {other:?})")),
+        "build" => build_both(&root, &p),
+        "server" => run(&mut server_build(&root, &p), "the server build"),
+        other => Err(anyhow!(
+            "usage: tessera-site [site|server|build] (not {other:?})"
+        )),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -68,6 +68,10 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
         "/rpc/tokens/get" | "/rpc/tokens/revoke" | "/rpc/tokens/regenerate" => {
             Some(Some(format!(r#"{{"id":{id}}}"#)))
         }
+        "/rpc/tokens/dialog" => Some(Some(format!(r#"{{"kind":"edit","id":{id}}}"#))),
+        "/rpc/tokens/dialog_submit" => Some(Some(format!(
+            r#"{{"kind":"edit","id":{id},"fields":[["name","pwned"],["expiry","keep"],["scope_mode","full"],["sudo_password","{PW}"]]}}"#
+        ))),
         "/rpc/tokens/update" => Some(Some(format!(
             r#"{{"id":{id},"form":{form},"sudo_password":"{PW}"}}"#
         ))),
@@ -79,6 +83,7 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
             Some(None)
         }
         "/rpc/tokens/list"
+        | "/rpc/tokens/list_html"
         | "/rpc/tokens/create"
         | "/rpc/tokens/revoke_all"
         | "/rpc/tokens/policy"

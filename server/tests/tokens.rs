@@ -649,6 +649,233 @@ async fn plain_forms_edit_revoke_and_toggle(app: TestApp) {
     }
 }
 
+/// `tokens/list_html`: the list a change reloads, for the page's own query
+/// string — parsed as the page parses its URL, names escaped, a hostile
+/// query string a plain empty or clamped list, never an error page.
+async fn the_list_html_follows_the_query_string_and_escapes_names(app: TestApp) {
+    let (uid, cookie) = user(&app, "lena").await;
+    for name in ["deploy <b>bold</b>", "ci \u{1F680} rocket", "other"] {
+        create(&app, uid, &form(name)).await.expect("create");
+    }
+    let call = |search: &str| {
+        let body = serde_json::json!({ "search": search }).to_string();
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/rpc/tokens/list_html")
+            .header("content-type", "application/json")
+            .header("cookie", format!("tessera_session={cookie}"))
+            .body(axum::body::Body::from(body))
+            .expect("request");
+        app.request(req)
+    };
+    let html = |res: &support::Resp| -> String {
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        serde_json::from_str(&res.body).expect("a JSON string")
+    };
+    let all = html(&call("").await);
+    assert!(
+        all.starts_with("<div id=\"token-list-region\" data-active-count=\"3\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("deploy &lt;b&gt;bold&lt;/b&gt;") && !all.contains("<b>bold"),
+        "{all}"
+    );
+    assert!(all.contains("ci \u{1F680} rocket"), "{all}");
+    assert!(all.contains(r#"data-dialog="edit""#) && all.contains(r#"data-token-name="other""#));
+    // `+` and percent escapes as a GET form sends them, with or without `?`
+    for search in ["?q=deploy+%3Cb", "q=deploy%20%3Cb", "?q=DEPLOY"] {
+        let one = html(&call(search).await);
+        assert!(
+            one.contains("bold") && !one.contains("rocket") && !one.contains(">other<"),
+            "{search}: {one}"
+        );
+    }
+    let rocket = html(&call("?q=%F0%9F%9A%80").await);
+    assert!(
+        rocket.contains("rocket") && !rocket.contains("bold"),
+        "{rocket}"
+    );
+    // nothing matches: the empty state names the search, escaped
+    let none = html(&call("?q=%3Cscript%3Ealert(1)%3C/script%3E").await);
+    assert!(
+        none.contains("No matching tokens")
+            && none.contains("&lt;script&gt;")
+            && !none.contains("<script>"),
+        "{none}"
+    );
+    // broken escapes, a huge or absurd query, repeated keys: a list, not an error
+    let huge = format!(
+        "?q={}&page=99999999999999999999&sort=%00&revoked=maybe&q=x",
+        "%".repeat(60_000)
+    );
+    for search in [
+        "?q=%",
+        "?q=%ZZ%C3",
+        "?page=-1&page=2",
+        "?%%%&&&==",
+        huge.as_str(),
+    ] {
+        let res = call(search).await;
+        let out = html(&res);
+        assert!(
+            out.contains("token-list-region"),
+            "{}: {out}",
+            &search[..search.len().min(40)]
+        );
+    }
+    // signed out: refused like every server function
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/rpc/tokens/list_html")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"search":""}"#))
+        .expect("request");
+    let res = app.request(req).await;
+    assert_ne!(res.status, StatusCode::OK);
+    assert!(!res.body.contains("deploy"), "{}", res.body);
+}
+
+/// `tokens/dialog` and `tokens/dialog_submit`: what the page's dialog shows
+/// is server HTML with the form's values and messages, escaped; a kind no
+/// dialog has is a 400 with a message; a flood of fields is field messages.
+async fn the_dialog_functions_render_escape_and_refuse(app: TestApp) {
+    let (uid, cookie) = user(&app, "dora").await;
+    create(&app, uid, &form("taken")).await.expect("create");
+    let rpc = |path: &'static str, body: serde_json::Value| {
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("cookie", format!("tessera_session={cookie}"))
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request");
+        app.request(req)
+    };
+    let json = |res: &support::Resp| -> serde_json::Value {
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        serde_json::from_str(&res.body).expect("JSON")
+    };
+    // the add form: the plain pages' fields, posted by the island
+    let new = json(&rpc("/rpc/tokens/dialog", serde_json::json!({ "kind": "new" })).await);
+    let html = new["Done"].as_str().expect("html");
+    assert!(
+        html.contains(r#"data-kind="create""#) && html.contains("New personal access token"),
+        "{html}"
+    );
+    assert!(
+        html.contains("leptos-island") && html.contains(r#"name="form_id""#),
+        "{html}"
+    );
+    // a taken, hostile name comes back as a field message, its value escaped
+    let fields =
+        |name: &str| serde_json::json!([["name", name], ["expiry", "30"], ["scope_mode", "full"]]);
+    let again = json(
+        &rpc(
+            "/rpc/tokens/dialog_submit",
+            serde_json::json!({ "kind": "create", "fields": fields("taken") }),
+        )
+        .await,
+    );
+    let html = again["html"].as_str().expect("the form again");
+    assert!(
+        html.contains("You already have a token named") && html.contains(r#"aria-invalid="true""#),
+        "{html}"
+    );
+    assert_eq!(again["changed"], false);
+    let evil = "<img src=x onerror=alert(1)>\u{202e}é";
+    let made = json(
+        &rpc(
+            "/rpc/tokens/dialog_submit",
+            serde_json::json!({ "kind": "create", "fields": fields(evil) }),
+        )
+        .await,
+    );
+    let html = made["html"].as_str().expect("the secret");
+    assert!(
+        html.contains("tsr_") && html.contains("Token created") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(made["toast"].as_str().unwrap().contains(evil), "{made}");
+    assert_eq!(made["changed"], true);
+    // a flood of fields, repeated and huge: messages, nothing created
+    let mut flood: Vec<(String, String)> = (0..1_000)
+        .map(|i| (format!("f{i}"), "x".repeat(20)))
+        .collect();
+    flood.push(("name".into(), "n".repeat(20_000)));
+    flood.push(("name".into(), String::new()));
+    flood.push(("scope_mode".into(), "\u{0}".into()));
+    let before = service::list(&app.db, uid, &ListQuery::default())
+        .await
+        .unwrap()
+        .total;
+    let res = json(
+        &rpc(
+            "/rpc/tokens/dialog_submit",
+            serde_json::json!({ "kind": "create", "fields": flood }),
+        )
+        .await,
+    );
+    assert!(
+        res["html"]
+            .as_str()
+            .unwrap()
+            .contains(r#"aria-invalid="true""#),
+        "{res}"
+    );
+    assert_eq!(
+        service::list(&app.db, uid, &ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        before
+    );
+    // past the body limit: 413 and a sentence, in the server functions'
+    // error encoding (not a 500 from their JSON decoder)
+    let big = serde_json::json!({ "kind": "create", "fields": [["name", "n".repeat(70_000)]] });
+    let res = rpc("/rpc/tokens/dialog_submit", big).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.body);
+    assert_eq!(
+        res.body,
+        "ServerError|The request is too large: at most 64 KiB."
+    );
+    assert_eq!(
+        service::list(&app.db, uid, &ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        before
+    );
+    // kinds no dialog has
+    for (path, body) in [
+        (
+            "/rpc/tokens/dialog",
+            serde_json::json!({ "kind": "drop table" }),
+        ),
+        (
+            "/rpc/tokens/dialog_submit",
+            serde_json::json!({ "kind": "", "fields": [] }),
+        ),
+    ] {
+        let res = rpc(path, body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{path}: {}", res.body);
+        assert!(
+            res.body.contains("There is no such dialog."),
+            "{}",
+            res.body
+        );
+    }
+    // a missing token: said, not shown
+    let gone = json(
+        &rpc(
+            "/rpc/tokens/dialog",
+            serde_json::json!({ "kind": "regenerate", "id": 987654321 }),
+        )
+        .await,
+    );
+    assert_eq!(gone["Rejected"]["message"], "That token does not exist.");
+}
+
 async fn server_functions_need_a_session(app: TestApp) {
     let req = axum::http::Request::builder()
         .method("POST")
@@ -698,4 +925,6 @@ on_both_backends!(
     a_plain_form_creates_a_token_and_shows_the_secret_only_once,
     plain_forms_edit_revoke_and_toggle,
     server_functions_need_a_session,
+    the_list_html_follows_the_query_string_and_escapes_names,
+    the_dialog_functions_render_escape_and_refuse,
 );

@@ -32,15 +32,31 @@ fn script(js: &str, wasm: &str) -> String {
 const m=await import({js:?});\
 await m.default({{module_or_path:{wasm:?}}});\
 m.hydrate();\
-for(const el of document.querySelectorAll(\"leptos-island\")){{\
+const islands=async r=>{{for(const el of r.querySelectorAll(\"leptos-island:not([data-live])\")){{\
+el.dataset.live=\"\";\
 const f=m[el.dataset.component];\
 if(f)await f(el);\
-}}\
+}}}};\
+window.__tesseraIslands=islands;\
+await islands(document);\
 document.documentElement.dataset.hydrated=\"true\";\
 }};\
 if(document.readyState===\"complete\")boot();\
 else addEventListener(\"load\",boot,{{once:true}});"
     )
+}
+
+/// Brings the islands of server HTML put into `root` after the page
+/// loaded (a dialog's content) to life, as the boot script did the page's:
+/// it leaves `window.__tesseraIslands` for this (browser only).
+pub fn hydrate_islands_in(root: &web_sys::Element) {
+    use wasm_bindgen::JsCast;
+    let f = js_sys::Reflect::get(&window(), &"__tesseraIslands".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(f) = f {
+        let _ = f.call1(&wasm_bindgen::JsValue::NULL, root);
+    }
 }
 
 /// The JS and WASM file names without extension: `output_name`, plus the
@@ -94,5 +110,8 @@ mod tests {
         assert!(s.contains("module_or_path:\"/pkg/t.b.wasm\""), "{s}");
         assert!(s.contains("addEventListener(\"load\""), "{s}");
         assert!(s.ends_with("{once:true});"), "{s}");
+        // islands put into the page later (a dialog's) are hydrated once
+        assert!(s.contains("window.__tesseraIslands=islands"), "{s}");
+        assert!(s.contains("leptos-island:not([data-live])"), "{s}");
     }
 }

@@ -15,9 +15,38 @@ use std::collections::BTreeMap;
 
 pub type Errors = BTreeMap<String, String>;
 
-/// "Dec 28, 2026".
+/// "Dec 28, 2026". (Written out rather than `format("%b %-d, %Y")`: the
+/// expiry hint runs in the browser too, and chrono's format-string engine
+/// would cost the WASM ~20 KB for this one pattern.)
 pub fn fmt_date(d: DateTime<Utc>) -> String {
-    d.format("%b %-d, %Y").to_string()
+    use chrono::Datelike;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {}, {}",
+        MONTHS[d.month0() as usize % 12],
+        d.day(),
+        d.year()
+    )
+}
+
+/// A `<input type="date">` value, `YYYY-MM-DD` (four or more digits of
+/// year, two of month and day), as the browser sends it.
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let mut parts = s.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |p: &str, n: usize| p.len() >= n && p.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(y, 4)
+        && y.len() <= 6
+        && m.len() == 2
+        && digits(m, 2)
+        && d.len() == 2
+        && digits(d, 2))
+    {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
 /// The date a choice of expiry resolves to, as shown under the picker.
@@ -29,9 +58,9 @@ fn resulting_date(
 ) -> Option<String> {
     match expiry {
         "keep" => current.map(|c| format!("Keeps its expiration: {} (UTC)", fmt_date(c))),
-        "custom" => NaiveDate::parse_from_str(date, "%Y-%m-%d")
-            .ok()
-            .map(|d| format!("Expires on {} at 23:59 UTC", fmt_date(end_of_day(d)))),
+        "custom" => {
+            parse_date(date).map(|d| format!("Expires on {} at 23:59 UTC", fmt_date(end_of_day(d))))
+        }
         days => days
             .parse::<i64>()
             .ok()
@@ -283,9 +312,9 @@ pub fn PlainTokenFields(
     }
 }
 
-/// Reads a form element's fields into a [`TokenForm`] (browser only).
-pub fn read_form(form: &web_sys::HtmlFormElement) -> TokenForm {
-    let mut pairs: Vec<(String, String)> = Vec::new();
+/// A form element's fields, in order (browser only).
+pub fn form_pairs(form: &web_sys::HtmlFormElement) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
     if let Ok(data) = web_sys::FormData::new_with_form(form) {
         if let Ok(Some(iter)) = js_sys::try_iter(&data) {
             for entry in iter.flatten() {
@@ -296,30 +325,7 @@ pub fn read_form(form: &web_sys::HtmlFormElement) -> TokenForm {
             }
         }
     }
-    TokenForm::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-}
-
-/// The sudo-mode password a form element carries (browser only; empty
-/// when it has none).
-pub fn read_sudo_password(form: &web_sys::HtmlFormElement) -> String {
-    web_sys::FormData::new_with_form(form)
-        .ok()
-        .and_then(|data| data.get(SUDO_FIELD).as_string())
-        .unwrap_or_default()
-}
-
-/// A per-form random id (browser side), so a repeated submit creates nothing.
-pub fn new_form_id() -> String {
-    #[cfg(target_arch = "wasm32")]
-    {
-        let a = (js_sys::Math::random() * 1e15) as u64;
-        let b = (js_sys::Math::random() * 1e15) as u64;
-        format!("{a:x}{b:x}")
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        String::new()
-    }
+    pairs
 }
 
 #[cfg(test)]
@@ -339,5 +345,34 @@ mod tests {
             assert_eq!(resulting_date(huge, "", now, None), None, "{huge}");
         }
         assert_eq!(resulting_date("custom", "+999999-12-31", now, None), None);
+        assert_eq!(
+            resulting_date("custom", "2027-02-03", now, None).as_deref(),
+            Some("Expires on Feb 3, 2027 at 23:59 UTC")
+        );
+        for bad in [
+            "",
+            "2027-2-3",
+            "2027-02-30",
+            "27-02-03",
+            "2027-02-03x",
+            "２０２７-02-03",
+            "2027--02-03",
+        ] {
+            assert_eq!(resulting_date("custom", bad, now, None), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_read_as_chrono_would_write_them() {
+        for ts in [
+            0i64,
+            951_782_400,
+            1_798_675_200,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            let d = DateTime::from_timestamp(ts, 0).unwrap();
+            assert_eq!(fmt_date(d), d.format("%b %-d, %Y").to_string(), "{ts}");
+        }
     }
 }

@@ -87,6 +87,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 pub fn with_layers(state: &AppState, routes: Router<AppState>) -> Router<AppState> {
     routes
         .fallback(pages::not_found)
+        .layer(from_fn(rpc_body_limit))
         .layer(from_fn(crate::panics::page))
         .layer(from_fn(session::guard))
         .layer(from_fn_with_state(state.clone(), session::same_origin))
@@ -106,4 +107,38 @@ fn routes(state: &AppState) -> Router<AppState> {
             move || provide_context(context_state.clone()),
             move || shell(shell_options.clone()),
         )
+}
+
+/// Server functions read their body themselves: one past [`crate::BODY_LIMIT`]
+/// would come back as a 500 ("Deserialization|length limit exceeded").
+/// Refused here instead, as the plain forms are: 413 with a sentence, in the
+/// server functions' own error encoding (the page's call shows it).
+async fn rpc_body_limit(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use leptos::server_fn::error::FromServerFnError;
+    if !req.uri().path().starts_with("/rpc/") {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, crate::BODY_LIMIT).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+                .await
+        }
+        Err(_) => {
+            let message = format!(
+                "The request is too large: at most {} KiB.",
+                crate::BODY_LIMIT / 1024
+            );
+            (
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                leptos::prelude::ServerFnError::new(message).ser(),
+            )
+                .into_response()
+        }
+    }
 }

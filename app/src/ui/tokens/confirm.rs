@@ -8,15 +8,34 @@ use crate::model::SUDO_FIELD;
 use crate::tokens::TokenView;
 use crate::ui::fields::SudoField;
 use crate::ui::token_form::Errors;
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
+
+/// The token a confirmation is about: all it shows is the name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenRef {
+    /// The token's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+}
+
+impl From<&TokenView> for TokenRef {
+    fn from(t: &TokenView) -> Self {
+        TokenRef {
+            id: t.id,
+            name: t.name.clone(),
+        }
+    }
+}
 
 /// What is to be confirmed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Confirm {
     /// Revoke one token.
-    Revoke(TokenView),
+    Revoke(TokenRef),
     /// Give one token a new secret.
-    Regenerate(TokenView),
+    Regenerate(TokenRef),
     /// Revoke every token; the number of active ones when known.
     RevokeAll(Option<u64>),
 }
@@ -45,6 +64,23 @@ impl Confirm {
         matches!(self, Confirm::RevokeAll(_))
     }
 
+    /// What the dialog's form does (`tokens/dialog_submit`'s `kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Confirm::Revoke(_) => "revoke",
+            Confirm::Regenerate(_) => "regenerate",
+            Confirm::RevokeAll(_) => "revoke-all",
+        }
+    }
+
+    /// The token's id (0 for "revoke all").
+    pub fn token_id(&self) -> i64 {
+        match self {
+            Confirm::Revoke(t) | Confirm::Regenerate(t) => t.id,
+            Confirm::RevokeAll(_) => 0,
+        }
+    }
+
     /// Where the plain form posts.
     pub fn action(&self) -> String {
         match self {
@@ -54,30 +90,27 @@ impl Confirm {
         }
     }
 
-    fn text(&self) -> AnyView {
-        let quoted = |t: &TokenView| format!("\u{201c}{}\u{201d}", t.name);
+    fn text(&self) -> impl IntoView {
+        let quoted = |t: &TokenRef| format!("\u{201c}{}\u{201d}", t.name);
         match self {
-            Confirm::Revoke(t) => view! {
+            Confirm::Revoke(t) => EitherOf3::A(view! {
                 <p>"Revoke " <strong>{quoted(t)}</strong> "? Anything using it stops working at once."</p>
                 <p class="danger-text">"This action cannot be undone."</p>
-            }
-            .into_any(),
-            Confirm::Regenerate(t) => view! {
+            }),
+            Confirm::Regenerate(t) => EitherOf3::B(view! {
                 <p>
                     "Give " <strong>{quoted(t)}</strong>
                     " a new secret? It keeps its name, description and scopes. Stopping the old secret at once starts its lifetime again from today; a grace period keeps its expiry and lets you swap the secret without downtime."
                 </p>
-            }
-            .into_any(),
+            }),
             Confirm::RevokeAll(count) => {
                 let active = count.map(|n| format!(" ({n} active)")).unwrap_or_default();
-                view! {
+                EitherOf3::C(view! {
                     <p>{format!(
                         "Revoke every token you have{active}? Every tool and job using one of them stops working at once."
                     )}</p>
                     <p class="danger-text">"This action cannot be undone."</p>
-                }
-                .into_any()
+                })
             }
         }
     }
@@ -93,18 +126,6 @@ pub const GRACE_CHOICES: [(u32, &str); 4] = [
     (168, "For 7 days"),
 ];
 
-/// How a dialog drives the confirmation (a page has none: its form posts).
-#[derive(Clone, Copy)]
-pub struct DialogHooks {
-    /// True while the action runs.
-    pub pending: Signal<bool>,
-    /// Runs the action, given the sudo-mode password typed (or empty) and
-    /// the grace chosen for the old secret (hours; regenerate only).
-    pub on_confirm: Callback<(String, u32)>,
-    /// Closes the dialog.
-    pub on_cancel: Callback<()>,
-}
-
 /// A confirmation: heading, what happens, an error if the last try failed,
 /// and Cancel / the confirming button.
 #[component]
@@ -119,43 +140,23 @@ pub fn Confirmation(
     errors: Signal<Errors>,
     /// The session is in sudo mode (no password needed).
     sudo: bool,
-    /// Set in a dialog; a page leaves it out.
+    /// Shown in the page's dialog (its form is posted by the island).
     #[prop(optional)]
-    hooks: Option<DialogHooks>,
+    in_dialog: bool,
 ) -> impl IntoView {
     let title = confirm.title();
-    let heading = match hooks {
-        Some(_) => view! { <h2 id="dialog-title">{title}</h2> }.into_any(),
-        None => view! { <h1 id="dialog-title">{title}</h1> }.into_any(),
+    let heading = if in_dialog {
+        Either::Left(view! { <h2 id="dialog-title">{title}</h2> })
+    } else {
+        Either::Right(view! { <h1 id="dialog-title">{title}</h1> })
     };
-    let on_submit = move |ev: web_sys::SubmitEvent| {
-        if let Some(h) = hooks {
-            ev.prevent_default();
-            if !h.pending.get_untracked() {
-                let form = ev.target().and_then(|t| {
-                    wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlFormElement>(t).ok()
-                });
-                let password = form
-                    .as_ref()
-                    .map(crate::ui::token_form::read_sudo_password)
-                    .unwrap_or_default();
-                let grace = form
-                    .and_then(|f| web_sys::FormData::new_with_form(&f).ok())
-                    .and_then(|d| d.get(GRACE_FIELD).as_string())
-                    .and_then(|v| v.parse::<u32>().ok())
-                    .unwrap_or(0);
-                h.on_confirm.run((password, grace));
-            }
-        }
+    let cancel = if in_dialog {
+        Either::Left(
+            view! { <button type="button" class="button" data-close="" autofocus=true>"Cancel"</button> },
+        )
+    } else {
+        Either::Right(view! { <a class="button" href=BASE>"Cancel"</a> })
     };
-    let cancel = match hooks {
-        Some(h) => view! {
-            <button type="button" class="button" on:click=move |_| h.on_cancel.run(()) autofocus=true>"Cancel"</button>
-        }
-        .into_any(),
-        None => view! { <a class="button" href=BASE>"Cancel"</a> }.into_any(),
-    };
-    let pending = move || hooks.is_some_and(|h| h.pending.get());
     let grace_field = matches!(confirm, Confirm::Regenerate(_)).then(|| {
         view! {
             <div class="field">
@@ -174,12 +175,12 @@ pub fn Confirmation(
         {heading}
         {move || message.get().map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
         {confirm.text()}
-        <form method="post" action=confirm.action() class="confirm-form" on:submit=on_submit>
+        <form method="post" action=confirm.action() class="confirm-form" data-kind=confirm.kind() data-token-id=confirm.token_id().to_string()>
             {grace_field}
             {sudo_field}
             <div class="dialog-actions">
                 {cancel}
-                <button type="submit" class="button danger" disabled=pending>{confirm.button()}</button>
+                <button type="submit" class="button danger">{confirm.button()}</button>
             </div>
         </form>
     }

@@ -1,277 +1,352 @@
-//! The page's dialogs (with the WASM loaded): add, edit, the secret, and the
-//! confirmations, all in one modal whose content follows [`Dialog`].
+//! The page's dialogs, rendered by the server: `tokens/dialog` gives the
+//! content a `data-dialog` link opens (the same components as the plain
+//! pages — the token form, the confirmations), `tokens/dialog_submit` takes
+//! its form's fields and answers with what to show next (the form again
+//! with its field messages, the one-time secret, or nothing: close), a
+//! toast, and whether the list changed. [`super::TokensApp`] only shows that
+//! HTML in one native `<dialog>`, so the browser builds no view of its own.
 
-use super::confirm::{Confirm, Confirmation, DialogHooks};
-use super::secret::SecretView;
-use super::{Dialog, Toasts, BASE};
-use crate::tokens::{NewSecret, TokenForm, TokenView};
-use crate::ui::modal::Modal;
-use crate::ui::token_api::*;
-use crate::ui::token_form::{new_form_id, read_form, read_sudo_password, Errors, TokenFormFields};
+#![allow(missing_docs)] // `#[server]` generates the argument structs
+
+use crate::ui::token_api::Outcome;
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
 
-/// What every dialog shares: which one is open, the list's refresh
-/// counter, the toasts, the server's token policy and the session's sudo
-/// mode.
-#[derive(Clone, Copy)]
-struct Ctx {
-    dialog: RwSignal<Dialog>,
-    refresh: RwSignal<u32>,
-    toasts: Toasts,
-    policy: StoredValue<TokenPolicy>,
-    sudo: bool,
+/// What the dialog shows after a submit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DialogAnswer {
+    /// The dialog's new content (the form with its messages, or the
+    /// secret); `None`: the dialog closes.
+    pub html: Option<String>,
+    /// A short confirmation for the toasts.
+    pub toast: Option<String>,
+    /// The list changed: reload it.
+    pub changed: bool,
 }
 
-impl Ctx {
-    fn close(&self) {
-        self.dialog.set(Dialog::Closed);
+/// The dialog a `data-dialog` link opens, as HTML: `kind` is `new`,
+/// `edit`, `revoke`, `regenerate` or `revoke-all`; `id` the token's (0 for
+/// the others). `Rejected` says why it cannot open (a toast): the token does
+/// not exist (someone else's answers the same), or is no longer active.
+#[server(prefix = "/rpc", endpoint = "tokens/dialog", input = Json)]
+pub async fn token_dialog(
+    kind: String,
+    #[server(default)] id: i64,
+) -> Result<Outcome<String>, ServerFnError> {
+    ssr::open(&kind, id).await
+}
+
+/// Submits the dialog's form: `kind` as the form's `data-kind` (`create`,
+/// `edit`, `revoke`, `regenerate`, `revoke-all`), `id` the token's, `fields`
+/// the form's fields in order.
+#[server(prefix = "/rpc", endpoint = "tokens/dialog_submit", input = Json)]
+pub async fn submit_token_dialog(
+    kind: String,
+    #[server(default)] id: i64,
+    #[server(default)] fields: Vec<(String, String)>,
+) -> Result<DialogAnswer, ServerFnError> {
+    ssr::submit(&kind, id, fields).await
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::DialogAnswer;
+    use crate::model::SUDO_FIELD;
+    use crate::server::sessions::Session;
+    use crate::tokens::TokenForm;
+    use crate::tokens::{ListQuery, NewSecret, Status, TokenView};
+    use crate::ui::token_api::*;
+    use crate::ui::token_form::Errors;
+    use crate::ui::token_form::PlainTokenFields;
+    use crate::ui::tokens::confirm::{Confirm, Confirmation, TokenRef, GRACE_FIELD};
+    use crate::ui::tokens::secret::{SecretBox, Shown};
+    use crate::ui::tokens::BASE;
+    use leptos::prelude::*;
+    use leptos::tachys::view::RenderHtml;
+
+    /// The add / edit form as the dialog shows it: a `<h2>`, the form's
+    /// message, its fields (the plain pages' island) and Cancel / submit.
+    #[component]
+    fn DialogTokenForm(
+        /// `create` or `edit`.
+        kind: &'static str,
+        /// The token's id when editing (0 otherwise).
+        id: i64,
+        /// Where the same form posts without JavaScript.
+        action: String,
+        title: String,
+        message: Option<String>,
+        /// The submit button's words, and while it is pending.
+        submit: (&'static str, &'static str),
+        children: Children,
+    ) -> impl IntoView {
+        view! {
+            <form method="post" action=action class="token-form stack" data-kind=kind data-token-id=id.to_string() novalidate=true>
+                <h2 id="dialog-title">{title}</h2>
+                {message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
+                {children()}
+                <div class="dialog-actions">
+                    <button type="button" class="button" data-close="">"Cancel"</button>
+                    <button type="submit" class="button primary" data-pending=submit.1>{submit.0}</button>
+                </div>
+            </form>
+        }
     }
 
-    /// The list shows the change and a toast says it.
-    fn changed(&self, toast: String) {
-        self.refresh.update(|v| *v += 1);
-        self.toasts.push(toast);
+    fn in_sudo() -> bool {
+        use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Session>().map(|s| s.in_sudo))
+            .unwrap_or(false)
     }
-}
 
-/// Every dialog of the page, in one modal whose content follows `dialog`.
-#[component]
-pub fn TokenDialogs(
-    dialog: RwSignal<Dialog>,
-    refresh: RwSignal<u32>,
-    toasts: Toasts,
-    policy: TokenPolicy,
-    /// The session is in sudo mode.
-    sudo: bool,
-) -> impl IntoView {
-    let close = Callback::new(move |_| dialog.set(Dialog::Closed));
-    let open = Signal::derive(move || dialog.with(|d| *d != Dialog::Closed));
-    let ctx = Ctx {
-        dialog,
-        refresh,
-        toasts,
-        policy: StoredValue::new(policy),
-        sudo,
-    };
-    view! {
-        <Modal open on_close=close title_id="dialog-title">
-            {move || match dialog.get() {
-                Dialog::Closed => ().into_any(),
-                Dialog::New => view! { <CreateDialog ctx /> }.into_any(),
-                Dialog::Edit(t) => view! { <EditDialog token=t ctx /> }.into_any(),
-                Dialog::Confirm(confirm) => view! { <ConfirmDialog confirm ctx /> }.into_any(),
-                Dialog::Secret { secret, regenerated } => view! {
-                    <SecretView secret regenerated on_done=Some(close) />
-                }.into_any(),
-            }}
-        </Modal>
+    /// One of the user's tokens, or what to say instead (the service's
+    /// words for a missing one: someone else's is just as missing).
+    async fn token(id: i64) -> Result<Result<TokenView, String>, ServerFnError> {
+        Ok(get_token(id)
+            .await?
+            .ok_or_else(|| crate::server::tokens::TokenError::NotFound.message()))
     }
-}
 
-fn form_element(ev: &web_sys::SubmitEvent) -> Option<web_sys::HtmlFormElement> {
-    use wasm_bindgen::JsCast;
-    ev.target()
-        .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
-}
-
-#[component]
-fn FormAlert(message: RwSignal<Option<String>>) -> impl IntoView {
-    move || {
-        message
-            .get()
-            .map(|m| view! { <div class="alert error" role="alert">{m}</div> })
+    /// An active token of the user (only those can be edited or regenerated).
+    async fn active_token(id: i64) -> Result<Result<TokenView, String>, ServerFnError> {
+        let now = crate::server::db::now();
+        Ok(token(id).await?.and_then(|t| match t.status(now) {
+            Status::Active => Ok(t),
+            other => Err(format!(
+                "\u{201c}{}\u{201d} is {}: only active tokens can be changed.",
+                t.name,
+                other.label().to_lowercase()
+            )),
+        }))
     }
-}
 
-/// Routes a mutation's answer: `done` on success; otherwise the field
-/// messages (when the dialog has fields) and the form message.
-fn on_outcome<T>(
-    value: Option<Result<Outcome<T>, ServerFnError>>,
-    errors: Option<RwSignal<Errors>>,
-    message: RwSignal<Option<String>>,
-    done: impl FnOnce(T),
-) {
-    match value {
-        Some(Ok(Outcome::Done(v))) => done(v),
-        Some(Ok(Outcome::Rejected { fields, message: m })) => {
-            if let Some(errors) = errors {
-                errors.set(fields);
+    /// A request no dialog makes (400, with a message).
+    fn bad_request(message: &str) -> ServerFnError {
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(http::StatusCode::BAD_REQUEST);
+        }
+        ServerFnError::new(message)
+    }
+
+    fn refused(message: String) -> Outcome<String> {
+        Outcome::Rejected {
+            fields: Errors::new(),
+            message: Some(message),
+        }
+    }
+
+    async fn form_html(
+        editing: Option<&TokenView>,
+        form: TokenForm,
+        errors: Errors,
+        message: Option<String>,
+    ) -> Result<String, ServerFnError> {
+        let policy = get_token_policy().await?;
+        let sudo = in_sudo();
+        let (kind, id, action, title, submit) = match editing {
+            Some(t) => (
+                "edit",
+                t.id,
+                format!("{BASE}/{}/edit", t.id),
+                format!("Edit \u{201c}{}\u{201d}", t.name),
+                ("Save", "Saving…"),
+            ),
+            None => (
+                "create",
+                0,
+                format!("{BASE}/new"),
+                "New personal access token".to_owned(),
+                ("Create", "Creating…"),
+            ),
+        };
+        let current_expiry = editing.map(|t| t.expires_at);
+        Ok(view! {
+            <DialogTokenForm kind id action title message submit>
+                <PlainTokenFields
+                    form
+                    errors
+                    max_days=policy.max_days
+                    notes=policy.notes.clone()
+                    admin=policy.admin
+                    now=policy.now
+                    current_expiry
+                    sudo
+                />
+            </DialogTokenForm>
+        }
+        .to_html())
+    }
+
+    fn confirm_html(confirm: Confirm, message: Option<String>, errors: Errors) -> String {
+        let sudo = in_sudo();
+        view! {
+            <Confirmation confirm message=Signal::stored(message) errors=Signal::stored(errors) sudo in_dialog=true />
+        }
+        .to_html()
+    }
+
+    fn secret_html(secret: &NewSecret, regenerated: bool) -> String {
+        let shown = Shown::new(secret, regenerated);
+        view! { <SecretBox shown in_dialog=true /> }.to_html()
+    }
+
+    async fn active_count() -> Result<u64, ServerFnError> {
+        Ok(list_tokens(ListQuery::default()).await?.active_count)
+    }
+
+    pub async fn open(kind: &str, id: i64) -> Result<Outcome<String>, ServerFnError> {
+        let html = match kind {
+            "new" => {
+                let form = TokenForm {
+                    form_id: get_token_policy().await?.form_id,
+                    ..Default::default()
+                };
+                form_html(None, form, Errors::new(), None).await?
             }
-            message.set(m);
-        }
-        Some(Err(e)) => message.set(Some(e.to_string())),
-        None => {}
-    }
-}
-
-#[component]
-fn CreateDialog(ctx: Ctx) -> impl IntoView {
-    let (policy, dialog) = (ctx.policy.get_value(), ctx.dialog);
-    let action = ServerAction::<CreateToken>::new();
-    let errors = RwSignal::new(Errors::new());
-    let message = RwSignal::new(None::<String>);
-    let form = TokenForm {
-        form_id: new_form_id(),
-        ..Default::default()
-    };
-    Effect::new(move |_| {
-        on_outcome(
-            action.value().get(),
-            Some(errors),
-            message,
-            |secret: NewSecret| {
-                ctx.changed(format!(
-                    "Token \u{201c}{}\u{201d} created.",
-                    secret.token.name
-                ));
-                dialog.set(Dialog::Secret {
-                    secret,
-                    regenerated: false,
-                });
+            "edit" => match active_token(id).await? {
+                Ok(t) => {
+                    form_html(Some(&t), TokenForm::from_token(&t), Errors::new(), None).await?
+                }
+                Err(m) => return Ok(refused(m)),
             },
-        )
-    });
-    let on_submit = move |ev: web_sys::SubmitEvent| {
-        ev.prevent_default();
-        if action.pending().get_untracked() {
-            return;
-        }
-        if let Some(f) = form_element(&ev) {
-            action.dispatch(CreateToken {
-                form: read_form(&f),
-                sudo_password: read_sudo_password(&f),
-            });
-        }
-    };
-    view! {
-        <form method="post" action=format!("{BASE}/new") class="token-form stack" on:submit=on_submit novalidate=true>
-            <h2 id="dialog-title">"New personal access token"</h2>
-            <FormAlert message />
-            <TokenFormFields form errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now=policy.now sudo=ctx.sudo />
-            <div class="dialog-actions">
-                <button type="button" class="button" on:click=move |_| ctx.close()>"Cancel"</button>
-                <button type="submit" class="button primary" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Creating…" } else { "Create" }}
-                </button>
-            </div>
-        </form>
-    }
-}
-
-#[component]
-fn EditDialog(token: TokenView, ctx: Ctx) -> impl IntoView {
-    let policy = ctx.policy.get_value();
-    let action = ServerAction::<UpdateToken>::new();
-    let errors = RwSignal::new(Errors::new());
-    let message = RwSignal::new(None::<String>);
-    let id = token.id;
-    Effect::new(move |_| {
-        on_outcome(
-            action.value().get(),
-            Some(errors),
-            message,
-            |t: TokenView| {
-                ctx.changed(format!("Token \u{201c}{}\u{201d} updated.", t.name));
-                ctx.close();
+            "revoke" => match token(id).await? {
+                Ok(t) if t.revoked_at.is_some() => {
+                    return Ok(refused(format!(
+                        "\u{201c}{}\u{201d} is already revoked.",
+                        t.name
+                    )))
+                }
+                Ok(t) => confirm_html(Confirm::Revoke(TokenRef::from(&t)), None, Errors::new()),
+                Err(m) => return Ok(refused(m)),
             },
-        )
-    });
-    let on_submit = move |ev: web_sys::SubmitEvent| {
-        ev.prevent_default();
-        if action.pending().get_untracked() {
-            return;
-        }
-        if let Some(f) = form_element(&ev) {
-            action.dispatch(UpdateToken {
-                id,
-                form: read_form(&f),
-                sudo_password: read_sudo_password(&f),
-            });
-        }
-    };
-    view! {
-        <form method="post" action=format!("{BASE}/{id}/edit") class="token-form stack" on:submit=on_submit novalidate=true>
-            <h2 id="dialog-title">{format!("Edit \u{201c}{}\u{201d}", token.name)}</h2>
-            <FormAlert message />
-            <TokenFormFields
-                form=TokenForm::from_token(&token)
-                errors
-                max_days=policy.max_days
-                notes=policy.notes.clone() admin=policy.admin
-                now=policy.now
-                current_expiry=Some(token.expires_at)
-                sudo=ctx.sudo
-            />
-            <div class="dialog-actions">
-                <button type="button" class="button" on:click=move |_| ctx.close()>"Cancel"</button>
-                <button type="submit" class="button primary" disabled=move || action.pending().get()>"Save"</button>
-            </div>
-        </form>
+            "regenerate" => match active_token(id).await? {
+                Ok(t) => confirm_html(Confirm::Regenerate(TokenRef::from(&t)), None, Errors::new()),
+                Err(m) => return Ok(refused(m)),
+            },
+            "revoke-all" => {
+                let n = active_count().await?;
+                confirm_html(Confirm::RevokeAll(Some(n)), None, Errors::new())
+            }
+            _ => return Err(bad_request("There is no such dialog.")),
+        };
+        Ok(Outcome::Done(html))
     }
-}
 
-/// A confirmation in the dialog: the shared [`Confirmation`], driven by the
-/// matching server function.
-#[component]
-fn ConfirmDialog(confirm: Confirm, ctx: Ctx) -> impl IntoView {
-    let (dialog, sudo) = (ctx.dialog, ctx.sudo);
-    let message = RwSignal::new(None::<String>);
-    let errors = RwSignal::new(Errors::new());
-    let done = move |toast: String| ctx.changed(toast);
-    let (pending, on_confirm): (Signal<bool>, Callback<(String, u32)>) = match &confirm {
-        Confirm::Revoke(t) => {
-            let (action, id) = (ServerAction::<RevokeToken>::new(), t.id);
-            Effect::new(move |_| {
-                on_outcome(action.value().get(), None, message, |t: TokenView| {
-                    done(format!("Token \u{201c}{}\u{201d} revoked.", t.name));
-                    dialog.set(Dialog::Closed);
-                })
-            });
-            let run = Callback::new(move |_: (String, u32)| {
-                action.dispatch(RevokeToken { id });
-            });
-            (action.pending().into(), run)
+    fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    fn quoted(name: &str) -> String {
+        format!("\u{201c}{name}\u{201d}")
+    }
+
+    fn done(html: Option<String>, toast: String) -> DialogAnswer {
+        DialogAnswer {
+            html,
+            toast: Some(toast),
+            changed: true,
         }
-        Confirm::Regenerate(t) => {
-            let (action, id) = (ServerAction::<RegenerateToken>::new(), t.id);
-            Effect::new(move |_| {
-                on_outcome(action.value().get(), None, message, |secret: NewSecret| {
-                    done(format!(
-                        "Token \u{201c}{}\u{201d} regenerated.",
-                        secret.token.name
-                    ));
-                    dialog.set(Dialog::Secret {
-                        secret,
-                        regenerated: true,
-                    });
-                })
-            });
-            let run = Callback::new(move |(_, grace_hours): (String, u32)| {
-                action.dispatch(RegenerateToken { id, grace_hours });
-            });
-            (action.pending().into(), run)
+    }
+
+    fn again(html: String) -> DialogAnswer {
+        DialogAnswer {
+            html: Some(html),
+            toast: None,
+            changed: false,
         }
-        Confirm::RevokeAll(_) => {
-            let action = ServerAction::<RevokeAllTokens>::new();
-            Effect::new(move |_| {
-                on_outcome(action.value().get(), Some(errors), message, |n: u64| {
-                    done(format!(
-                        "{n} token{} revoked.",
-                        if n == 1 { "" } else { "s" }
-                    ));
-                    dialog.set(Dialog::Closed);
-                })
-            });
-            let run = Callback::new(move |(sudo_password, _): (String, u32)| {
-                action.dispatch(RevokeAllTokens { sudo_password });
-            });
-            (action.pending().into(), run)
+    }
+
+    /// The token went away meanwhile: the dialog closes, says why, and the
+    /// list is reloaded.
+    fn gone(message: String) -> DialogAnswer {
+        DialogAnswer {
+            html: None,
+            toast: Some(message),
+            changed: true,
         }
-    };
-    let hooks = DialogHooks {
-        pending,
-        on_confirm,
-        on_cancel: Callback::new(move |_| ctx.close()),
-    };
-    view! { <Confirmation confirm message errors sudo hooks /> }
+    }
+
+    pub async fn submit(
+        kind: &str,
+        id: i64,
+        fields: Vec<(String, String)>,
+    ) -> Result<DialogAnswer, ServerFnError> {
+        let form = || TokenForm::from_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let sudo_password = field(&fields, SUDO_FIELD).to_owned();
+        Ok(match kind {
+            "create" => match create_token(form(), sudo_password).await? {
+                Outcome::Done(secret) => done(
+                    Some(secret_html(&secret, false)),
+                    format!("Token {} created.", quoted(&secret.token.name)),
+                ),
+                Outcome::Rejected {
+                    fields: errors,
+                    message,
+                } => again(form_html(None, form(), errors, message).await?),
+            },
+            "edit" => match update_token(id, form(), sudo_password).await? {
+                Outcome::Done(t) => done(None, format!("Token {} updated.", quoted(&t.name))),
+                Outcome::Rejected {
+                    fields: errors,
+                    message,
+                } => match token(id).await? {
+                    Ok(t) => again(form_html(Some(&t), form(), errors, message).await?),
+                    Err(m) => gone(m),
+                },
+            },
+            "revoke" => match revoke_token(id).await? {
+                Outcome::Done(t) => done(None, format!("Token {} revoked.", quoted(&t.name))),
+                Outcome::Rejected {
+                    fields: errors,
+                    message,
+                } => match token(id).await? {
+                    Ok(t) => again(confirm_html(
+                        Confirm::Revoke(TokenRef::from(&t)),
+                        message,
+                        errors,
+                    )),
+                    Err(m) => gone(m),
+                },
+            },
+            "regenerate" => {
+                let grace = field(&fields, GRACE_FIELD).parse().unwrap_or(0);
+                match regenerate_token(id, grace).await? {
+                    Outcome::Done(secret) => done(
+                        Some(secret_html(&secret, true)),
+                        format!("Token {} regenerated.", quoted(&secret.token.name)),
+                    ),
+                    Outcome::Rejected {
+                        fields: errors,
+                        message,
+                    } => match token(id).await? {
+                        Ok(t) => again(confirm_html(
+                            Confirm::Regenerate(TokenRef::from(&t)),
+                            message,
+                            errors,
+                        )),
+                        Err(m) => gone(m),
+                    },
+                }
+            }
+            "revoke-all" => match revoke_all_tokens(sudo_password).await? {
+                Outcome::Done(n) => done(
+                    None,
+                    format!("{n} token{} revoked.", if n == 1 { "" } else { "s" }),
+                ),
+                Outcome::Rejected {
+                    fields: errors,
+                    message,
+                } => {
+                    let n = active_count().await?;
+                    again(confirm_html(Confirm::RevokeAll(Some(n)), message, errors))
+                }
+            },
+            _ => return Err(bad_request("There is no such dialog.")),
+        })
+    }
 }

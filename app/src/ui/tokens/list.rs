@@ -1,8 +1,9 @@
 //! The token list: the toolbar (search, sort, "Show revoked tokens",
-//! "Revoke all"), the rows and the pager.
+//! "Revoke all"), the rows and the pager. Server HTML only: the links that
+//! open a dialog say which in `data-dialog` (with the token's id and name),
+//! and the page's island opens it instead of following the link.
 
-use super::confirm::Confirm;
-use super::{list_href, Dialog, BASE};
+use super::{list_href, BASE};
 use crate::tokens::{ListQuery, Sort, Status, TokenPage, TokenView};
 use crate::ui::token_form::fmt_date;
 use chrono::{DateTime, Utc};
@@ -14,12 +15,7 @@ fn relative_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 
 /// Search, sort, the revoked-tokens switch and "Revoke all".
 #[component]
-pub(super) fn Toolbar(
-    query: ListQuery,
-    dialog: RwSignal<Dialog>,
-    /// How many tokens are active (what "Revoke all" would revoke).
-    active: Signal<u64>,
-) -> impl IntoView {
+pub(super) fn Toolbar(query: ListQuery) -> impl IntoView {
     let q = query;
     let toggle = list_href(&ListQuery {
         include_revoked: !q.include_revoked,
@@ -27,12 +23,6 @@ pub(super) fn Toolbar(
         ..q.clone()
     });
     let shown = q.include_revoked;
-    let open_revoke_all = move |ev: web_sys::MouseEvent| {
-        ev.prevent_default();
-        dialog.set(Dialog::Confirm(Confirm::RevokeAll(Some(
-            active.get_untracked(),
-        ))));
-    };
     view! {
         <div class="toolbar">
             <form method="get" action=BASE role="search" class="search-form">
@@ -53,19 +43,30 @@ pub(super) fn Toolbar(
                     <span class="switch-track" aria-hidden="true"><span class="switch-thumb"></span></span>
                     "Show revoked tokens"
                 </a>
-                <a class="button danger-outline" href=format!("{BASE}/revoke-all") on:click=open_revoke_all>"Revoke all"</a>
+                <a class="button danger-outline" href=format!("{BASE}/revoke-all") data-dialog="revoke-all">"Revoke all"</a>
             </div>
+        </div>
+    }
+}
+
+/// The id of the element that holds the list (what a change replaces).
+pub const LIST_REGION: &str = "token-list-region";
+
+/// The list, in the element a change replaces; it carries the number of
+/// active tokens (what "Revoke all" would revoke).
+#[component]
+pub fn TokenListRegion(page: TokenPage, query: ListQuery) -> impl IntoView {
+    let active = page.active_count.to_string();
+    view! {
+        <div id=LIST_REGION data-active-count=active>
+            <TokenList page query />
         </div>
     }
 }
 
 /// The rows of one page, or an empty state, and the pager.
 #[component]
-pub(super) fn TokenList(
-    page: TokenPage,
-    query: ListQuery,
-    dialog: RwSignal<Dialog>,
-) -> impl IntoView {
+fn TokenList(page: TokenPage, query: ListQuery) -> impl IntoView {
     if page.items.is_empty() {
         let searching = !query.search.is_empty();
         return view! {
@@ -113,7 +114,7 @@ pub(super) fn TokenList(
     view! {
         <p class="list-summary">{summary}</p>
         <ul class="token-list" aria-label="Personal access tokens">
-            {page.items.into_iter().map(|t| view! { <TokenRow token=t now dialog /> }).collect_view()}
+            {page.items.into_iter().map(|t| view! { <TokenRow token=t now /> }).collect_view()}
         </ul>
         {(page.pages > 1).then(|| view! {
             <nav class="pager" aria-label="Pages">
@@ -128,7 +129,7 @@ pub(super) fn TokenList(
 
 /// One token: name, status, scopes, dates, last use and its actions.
 #[component]
-fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> impl IntoView {
+fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
     let status = token.status(now);
     let soon = token.expires_soon(now);
     let id = token.id;
@@ -155,19 +156,6 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
         let agent = token.last_used_agent.clone().unwrap_or_default();
         format!("from {ip} · {agent}")
     });
-    let (t_edit, t_regen, t_revoke) = (token.clone(), token.clone(), token.clone());
-    let on_edit = move |ev: web_sys::MouseEvent| {
-        ev.prevent_default();
-        dialog.set(Dialog::Edit(t_edit.clone()));
-    };
-    let on_regen = move |ev: web_sys::MouseEvent| {
-        ev.prevent_default();
-        dialog.set(Dialog::Confirm(Confirm::Regenerate(t_regen.clone())));
-    };
-    let on_revoke = move |ev: web_sys::MouseEvent| {
-        ev.prevent_default();
-        dialog.set(Dialog::Confirm(Confirm::Revoke(t_revoke.clone())));
-    };
     let badge_class = match status {
         Status::Active if soon => "badge warning",
         Status::Active => "badge active",
@@ -277,14 +265,16 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>, dialog: RwSignal<Dialog>) -> i
                     </form>
                 })}
                 {(status == Status::Active).then(|| view! {
-                    <a class="button" href=format!("{BASE}/{id}/edit") on:click=on_edit aria-label=format!("Edit {name}")>"Edit"</a>
-                    <a class="button" href=format!("{BASE}/{id}/regenerate") on:click=on_regen aria-label=format!("Regenerate {name}")>"Regenerate"</a>
+                    <a class="button" href=format!("{BASE}/{id}/edit") data-dialog="edit" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Edit {name}")>"Edit"</a>
+                    <a class="button" href=format!("{BASE}/{id}/regenerate") data-dialog="regenerate" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Regenerate {name}")>"Regenerate"</a>
                 })}
                 {(status != Status::Revoked).then(|| view! {
                     <a
                         class="icon-button danger"
                         href=format!("{BASE}/{id}/revoke")
-                        on:click=on_revoke
+                        data-dialog="revoke"
+                        data-token-id=id.to_string()
+                        data-token-name=name.clone()
                         aria-label=format!("Revoke {}", token.name)
                         title="Revoke"
                     >
@@ -310,7 +300,7 @@ fn derived_list(children: &[TokenView]) -> AnyView {
                         <span class="derived-name">{c.name.clone()}</span>
                         <span class="reach">{c.scopes.summary()}</span>
                         <span class="reach">"until "<time datetime=c.expires_at.to_rfc3339()>{format!("{} UTC", c.expires_at.format("%b %-d, %H:%M"))}</time></span>
-                        <a class="button small danger" href=format!("{BASE}/{id}/revoke") aria-label=format!("Revoke {name}")>"Revoke"</a>
+                        <a class="button small danger" href=format!("{BASE}/{id}/revoke") data-dialog="revoke" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Revoke {name}")>"Revoke"</a>
                         {nested}
                     </li>
                 }

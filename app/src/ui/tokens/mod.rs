@@ -11,19 +11,20 @@ mod secret;
 
 pub use confirm::GRACE_FIELD;
 pub use pages::{EditTokenPage, NewTokenPage, RegenerateTokenPage, RevokeAllPage, RevokeTokenPage};
-pub use secret::SecretView;
+pub use secret::{SecretBox, Shown};
 
 use super::security::{Section, SecurityNav};
 use super::token_api::*;
 use crate::model::SessionInfo;
-use crate::tokens::{ListQuery, NewSecret, Sort, TokenPage, TokenView};
-use confirm::Confirm;
-use dialogs::TokenDialogs;
+use crate::tokens::{ListQuery, Sort};
+use dialogs::{submit_token_dialog, token_dialog};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
-use list::{TokenList, Toolbar};
+use list::Toolbar;
+pub use list::{TokenListRegion, LIST_REGION};
 
 /// Where the tokens page lives; its plain pages are below it.
 pub const BASE: &str = "/profile/security/tokens";
@@ -73,19 +74,6 @@ fn done_message(done: &str) -> Option<&'static str> {
     }
 }
 
-/// Which dialog is open.
-#[derive(Clone, Debug, PartialEq)]
-enum Dialog {
-    Closed,
-    New,
-    Edit(TokenView),
-    Confirm(Confirm),
-    Secret {
-        secret: NewSecret,
-        regenerated: bool,
-    },
-}
-
 /// Short-lived confirmations ("Token created."), announced politely.
 #[derive(Clone, Copy)]
 pub struct Toasts(RwSignal<Vec<(u64, String)>>);
@@ -103,8 +91,9 @@ impl Toasts {
     }
 }
 
-/// Profile → Security → Personal access tokens: the server loads the list
-/// and the policy for the URL's query and hands them to [`TokensApp`].
+/// Profile → Security → Personal access tokens, all server HTML: the head
+/// with "New token", the toolbar, the list. [`TokensApp`] (an island) opens
+/// the dialogs from their links and reloads the list after a change.
 #[component]
 pub fn TokensPage(
     /// The visitor, and what a form post sent back.
@@ -118,10 +107,8 @@ pub fn TokensPage(
         .and_then(|d| done_message(&d));
     let list_query = query.clone();
     let tokens = Resource::new_blocking(move || list_query.clone(), list_tokens);
-    let policy = Resource::new_blocking(|| (), |_| get_token_policy());
     let expiring = Resource::new_blocking(|| (), |_| crate::ui::notifications::list_expiring());
     let fb = info.feedback.clone().unwrap_or_default();
-    let sudo = info.in_sudo;
     view! {
         <Title text="Personal access tokens · Tessera" />
         <div class="settings">
@@ -131,21 +118,39 @@ pub fn TokensPage(
                     {move || {
                         let (query, fb) = (query.clone(), fb.clone());
                         Suspend::new(async move {
-                            let page = tokens.await.map_err(|e| e.to_string());
-                            let policy = policy.await.ok();
+                            let page = tokens.await;
                             let expiring = expiring.await.unwrap_or_default();
+                            let list = match page {
+                                Ok(page) => Either::Left(view! { <TokenListRegion page query=query.clone() /> }),
+                                Err(e) => Either::Right(view! {
+                                    <div class="alert error" role="alert">{format!("Could not load your tokens: {e}")}</div>
+                                }),
+                            };
                             view! {
-                                <TokensApp
-                                    query
-                                    page
-                                    policy
-                                    sudo
-                                    message=fb.message
-                                    secret=fb.secret
-                                    done=done.map(str::to_owned)
-                                >
-                                    <crate::ui::notifications::ExpiringBanner list=expiring />
-                                </TokensApp>
+                                <div class="page-head">
+                                    <h1 id="tokens-heading">"Personal access tokens"</h1>
+                                    <a class="button primary" href=format!("{BASE}/new") data-dialog="new">
+                                        <span aria-hidden="true">"+"</span>
+                                        "New token"
+                                    </a>
+                                </div>
+                                <p class="lead">
+                                    "Tokens act as alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose. Treat them like passwords."
+                                </p>
+                                {fb.message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
+                                {fb.secret.map(|secret| {
+                                    // a rotation (the old secret still in its grace) says so
+                                    let shown = Shown::new(&secret, secret.token.previous_valid_until.is_some());
+                                    view! {
+                                        <section class="secret-panel" aria-labelledby=secret::SECRET_TITLE>
+                                            <SecretBox shown in_dialog=false />
+                                        </section>
+                                    }
+                                })}
+                                <crate::ui::notifications::ExpiringBanner list=expiring />
+                                <Toolbar query />
+                                {list}
+                                <TokensApp done=done.map(str::to_owned) />
                             }
                         })
                     }}
@@ -155,88 +160,291 @@ pub fn TokensPage(
     }
 }
 
-/// The live part of the tokens page (an island): the head with "New
-/// token", the toolbar, the list (reloaded after a change), the dialogs
-/// and the toasts. `children` (server HTML) goes above the toolbar.
+/// The live part of the tokens page (an island): one native `<dialog>`
+/// whose content the server renders (see [`dialogs`]), opened from the
+/// page's `data-dialog` links (a click anywhere on the page is looked at
+/// once), its form posted through `tokens/dialog_submit`, the list's reload
+/// after a change, and the toasts.
 #[island]
 fn TokensApp(
-    /// The list's query (from the URL).
-    query: ListQuery,
-    /// The list as the server loaded it.
-    page: Result<TokenPage, String>,
-    /// The token policy; `None` when it could not be loaded (no dialogs).
-    policy: Option<TokenPolicy>,
-    /// The session is in sudo mode.
-    sudo: bool,
-    /// A plain-form post's page-level message.
-    message: Option<String>,
-    /// A plain-form post's new secret, shown once.
-    secret: Option<NewSecret>,
     /// What a `done=` parameter announces.
     done: Option<String>,
-    children: Children,
 ) -> impl IntoView {
-    let page = RwSignal::new(page);
     let refresh = RwSignal::new(0u32);
-    let dialog = RwSignal::new(Dialog::Closed);
     let toasts = Toasts(RwSignal::new(Vec::new()));
+    let el = NodeRef::<leptos::html::Dialog>::new();
+    let live = Live {
+        el,
+        refresh,
+        toasts,
+        opener: StoredValue::new(None),
+        busy: StoredValue::new(false),
+    };
     // after a change, the list is loaded again (the latest load wins)
-    let list_query = query.clone();
     Effect::new(move |prev: Option<u32>| {
         let n = refresh.get();
         if prev.is_some() {
-            let q = list_query.clone();
             leptos::task::spawn_local(async move {
-                let loaded = list_tokens(q).await.map_err(|e| e.to_string());
-                if refresh.get_untracked() == n {
-                    page.set(loaded);
+                let search = window().location().search().unwrap_or_default();
+                match token_list_html(search).await {
+                    Ok(html) if refresh.get_untracked() == n => replace_list(&html),
+                    Ok(_) => {}
+                    Err(e) => toasts.push(format!("Could not reload your tokens: {e}")),
                 }
             });
         }
         n
     });
-    let active =
-        Signal::derive(move || page.with(|p| p.as_ref().map(|p| p.active_count).unwrap_or(0)));
-    let open_new = move |ev: web_sys::MouseEvent| {
-        ev.prevent_default();
-        dialog.set(Dialog::New);
-    };
-    let row_query = query.clone();
+    let handle = window_event_listener(leptos::ev::click, move |ev| live.open_from_link(&ev));
+    on_cleanup(move || handle.remove());
     view! {
-        <div class="page-head">
-            <h1 id="tokens-heading">"Personal access tokens"</h1>
-            <a class="button primary" href=format!("{BASE}/new") on:click=open_new>
-                <span aria-hidden="true">"+"</span>
-                "New token"
-            </a>
-        </div>
-        <p class="lead">
-            "Tokens act as alternate passwords for git, curl and CI jobs, limited to the scopes and lifetime you choose. Treat them like passwords."
-        </p>
-        {message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
-        {secret.map(|s| {
-            // a rotation (the old secret still in its grace) says so
-            let regenerated = s.token.previous_valid_until.is_some();
-            view! {
-                <section class="secret-panel" aria-labelledby="dialog-title">
-                    <SecretView secret=s regenerated on_done=None />
-                </section>
+        <dialog
+            node_ref=el
+            class="modal"
+            aria-labelledby="dialog-title"
+            aria-modal="true"
+            on:cancel=move |ev: web_sys::Event| {
+                ev.prevent_default();
+                live.close();
             }
-        })}
-        {children()}
-        <Toolbar query dialog active />
-        {move || match page.get() {
-            Ok(p) => view! { <TokenList page=p query=row_query.clone() dialog /> }.into_any(),
-            Err(e) => view! {
-                <div class="alert error" role="alert">{format!("Could not load your tokens: {e}")}</div>
-            }.into_any(),
-        }}
-        {policy.map(|policy| view! { <TokenDialogs dialog refresh toasts policy sudo /> })}
+            on:keydown=move |ev: web_sys::KeyboardEvent| {
+                if ev.key() == "Tab" {
+                    if let Some(d) = el.get_untracked() {
+                        crate::ui::modal::trap_tab(&d, &ev);
+                    }
+                }
+            }
+            on:click=move |ev: web_sys::MouseEvent| live.on_click(&ev)
+            on:submit=move |ev: web_sys::SubmitEvent| live.on_submit(&ev)
+        ></dialog>
         <div class="toasts" role="status" aria-live="polite">
             {done.map(|m| view! { <div class="toast">{m}</div> })}
             <For each=move || toasts.0.get() key=|(id, _)| *id let:item>
                 <div class="toast">{item.1}</div>
             </For>
         </div>
+    }
+}
+
+/// The dialog's state and what it does.
+#[derive(Clone, Copy)]
+struct Live {
+    el: NodeRef<leptos::html::Dialog>,
+    refresh: RwSignal<u32>,
+    toasts: Toasts,
+    /// The link that opened the dialog (`data-dialog`, `data-token-id`):
+    /// focus goes back to it, or to the same link of a reloaded list.
+    opener: StoredValue<Option<(String, String)>>,
+    /// A submit is on its way (a second one is ignored).
+    busy: StoredValue<bool>,
+}
+
+impl Live {
+    /// Shows `html` in the dialog (opening it if it is closed): its islands
+    /// come alive, focus goes to the first field with a message, else to
+    /// `[autofocus]` or the first control.
+    fn show(&self, html: &str) {
+        use wasm_bindgen::JsCast;
+        let Some(d) = self.el.get_untracked() else {
+            return;
+        };
+        d.set_inner_html(html);
+        crate::ui::boot::hydrate_islands_in(&d);
+        if !d.open() {
+            let _ = d.show_modal();
+        }
+        let invalid = d
+            .query_selector("[aria-invalid=\"true\"]")
+            .ok()
+            .flatten()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        match invalid {
+            Some(field) => {
+                let _ = field.focus();
+            }
+            None => crate::ui::modal::focus_first(&d),
+        }
+    }
+
+    fn close(&self) {
+        if let Some(d) = self.el.get_untracked() {
+            d.close();
+            d.set_inner_html("");
+        }
+        use wasm_bindgen::JsCast;
+        let opener = self.opener.try_update_value(Option::take).flatten();
+        let doc = document();
+        let back = opener
+            .and_then(|(kind, id)| {
+                let id = if id.is_empty() {
+                    String::new()
+                } else {
+                    format!("[data-token-id=\"{id}\"]")
+                };
+                doc.query_selector(&format!("a[data-dialog=\"{kind}\"]{id}"))
+                    .ok()
+                    .flatten()
+            })
+            .or_else(|| doc.query_selector("a[data-dialog=\"new\"]").ok().flatten())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(el) = back {
+            let _ = el.focus();
+        }
+    }
+
+    /// A plain click on a `data-dialog` link opens that dialog instead of
+    /// the link's page (a click with a modifier, or another button, still
+    /// opens the page, e.g. in a new tab).
+    fn open_from_link(&self, ev: &web_sys::MouseEvent) {
+        use wasm_bindgen::JsCast;
+        if ev.default_prevented()
+            || ev.button() != 0
+            || ev.ctrl_key()
+            || ev.meta_key()
+            || ev.shift_key()
+            || ev.alt_key()
+        {
+            return;
+        }
+        let Some(link) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("a[data-dialog]").ok().flatten())
+        else {
+            return;
+        };
+        ev.prevent_default();
+        let kind = link.get_attribute("data-dialog").unwrap_or_default();
+        let token = link.get_attribute("data-token-id").unwrap_or_default();
+        let id = token.parse().unwrap_or(0);
+        // (only our own values: a few words, digits)
+        let safe = |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if safe(&kind) && safe(&token) {
+            self.opener.set_value(Some((kind.clone(), token)));
+        }
+        // the link keeps focus while the dialog loads; it gets it back after
+        if let Ok(link) = link.dyn_into::<web_sys::HtmlElement>() {
+            let _ = link.focus();
+        }
+        let live = *self;
+        leptos::task::spawn_local(async move {
+            match token_dialog(kind, id).await {
+                Ok(Outcome::Done(html)) => live.show(&html),
+                Ok(Outcome::Rejected { message, .. }) => live
+                    .toasts
+                    .push(message.unwrap_or_else(|| "This dialog cannot open now.".into())),
+                Err(e) => live.toasts.push(server_message(e)),
+            }
+        });
+    }
+
+    /// Cancel and Done (`data-close`) close the dialog.
+    fn on_click(&self, ev: &web_sys::MouseEvent) {
+        use wasm_bindgen::JsCast;
+        let close = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("[data-close]").ok().flatten());
+        if close.is_some() {
+            ev.prevent_default();
+            self.close();
+        }
+    }
+
+    /// The dialog's form goes to `tokens/dialog_submit`; the answer is shown.
+    fn on_submit(&self, ev: &web_sys::SubmitEvent) {
+        use wasm_bindgen::JsCast;
+        let Some(form) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+        else {
+            return;
+        };
+        ev.prevent_default();
+        if self.busy.get_value() {
+            return;
+        }
+        self.busy.set_value(true);
+        let kind = form.get_attribute("data-kind").unwrap_or_default();
+        let id = form
+            .get_attribute("data-token-id")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let fields = crate::ui::token_form::form_pairs(&form);
+        let button = form
+            .query_selector("button[type=submit]")
+            .ok()
+            .flatten()
+            .and_then(|b| b.dyn_into::<web_sys::HtmlButtonElement>().ok());
+        let words = button
+            .as_ref()
+            .map(|b| b.text_content().unwrap_or_default());
+        if let Some(b) = &button {
+            b.set_disabled(true);
+            if let Some(p) = b.get_attribute("data-pending") {
+                b.set_text_content(Some(&p));
+            }
+        }
+        let live = *self;
+        leptos::task::spawn_local(async move {
+            let answer = submit_token_dialog(kind, id, fields).await;
+            live.busy.set_value(false);
+            match answer {
+                Ok(a) => {
+                    if a.changed {
+                        live.refresh.update(|n| *n += 1);
+                    }
+                    if let Some(t) = a.toast {
+                        live.toasts.push(t);
+                    }
+                    match a.html {
+                        Some(html) => live.show(&html),
+                        None => live.close(),
+                    }
+                }
+                Err(e) => {
+                    if let Some(b) = &button {
+                        b.set_disabled(false);
+                        b.set_text_content(words.as_deref());
+                    }
+                    live.toasts.push(server_message(e));
+                }
+            }
+        });
+    }
+}
+
+/// A server function's error as the person reads it.
+fn server_message(e: ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m,
+        other => format!("Something went wrong: {other}"),
+    }
+}
+
+/// Puts the reloaded list in place of the old one; focus that was on one of
+/// its links moves to the same link of the new list when there is one.
+fn replace_list(html: &str) {
+    let doc = document();
+    let Some(region) = doc.get_element_by_id(LIST_REGION) else {
+        return;
+    };
+    let focused = doc
+        .active_element()
+        .filter(|a| region.contains(Some(a)))
+        .map(|a| {
+            let attr = |n: &str| a.get_attribute(n).unwrap_or_default();
+            (attr("data-dialog"), attr("data-token-id"))
+        });
+    region.set_outer_html(html);
+    if let Some((dialog, id)) = focused {
+        let selector = format!("#{LIST_REGION} [data-dialog=\"{dialog}\"][data-token-id=\"{id}\"]");
+        let same = doc.query_selector(&selector).ok().flatten().and_then(|e| {
+            use wasm_bindgen::JsCast;
+            e.dyn_into::<web_sys::HtmlElement>().ok()
+        });
+        if let Some(el) = same {
+            let _ = el.focus();
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! forms, for browsers without (or before) the WASM. Each dialog's link
 //! points at its page.
 
-use super::confirm::{Confirm, Confirmation};
+use super::confirm::{Confirm, Confirmation, TokenRef};
 use super::BASE;
 use crate::model::SessionInfo;
 use crate::tokens::{Status, TokenForm, TokenView};
@@ -209,7 +209,7 @@ pub fn RevokeTokenPage(
     /// The visitor, and what a form post sent back.
     info: SessionInfo,
 ) -> impl IntoView {
-    view! { <ConfirmTokenPage info make=Confirm::Revoke /> }
+    view! { <ConfirmTokenPage info make=|t| Confirm::Revoke(TokenRef::from(&t)) /> }
 }
 
 /// `…/{id}/regenerate` without JavaScript.
@@ -218,7 +218,7 @@ pub fn RegenerateTokenPage(
     /// The visitor, and what a form post sent back.
     info: SessionInfo,
 ) -> impl IntoView {
-    view! { <ConfirmTokenPage info make=Confirm::Regenerate /> }
+    view! { <ConfirmTokenPage info make=|t| Confirm::Regenerate(TokenRef::from(&t)) /> }
 }
 
 /// `…/revoke-all` without JavaScript.

@@ -2,18 +2,68 @@
 
 use super::BASE;
 use crate::tokens::NewSecret;
+use leptos::either::Either;
 use leptos::{html, prelude::*};
+use serde::{Deserialize, Serialize};
 
-/// Shows a new secret once, with Copy (Clipboard API) and a select-all fallback.
-#[component]
-pub fn SecretView(
-    secret: NewSecret,
-    regenerated: bool,
-    on_done: Option<Callback<()>>,
-) -> impl IntoView {
+/// The id of the one-time view's heading on a page (not in the dialog).
+pub const SECRET_TITLE: &str = "secret-title";
+
+/// What the one-time view says, worked out by the server (so the browser
+/// gets four strings, not the token).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shown {
+    /// "Token created" / "Token regenerated".
+    pub title: String,
+    /// The sentence under it.
+    pub lead: String,
+    /// The secret itself.
+    pub secret: String,
+    /// What the token's reach warns about.
+    pub warnings: Vec<String>,
+}
+
+impl Shown {
+    /// The view of `secret`, new or `regenerated`.
+    pub fn new(secret: &NewSecret, regenerated: bool) -> Self {
+        let title = if regenerated {
+            "Token regenerated"
+        } else {
+            "Token created"
+        };
+        let lead = if regenerated {
+            let old = match secret.token.previous_valid_until {
+                Some(until) => format!(
+                    "The old one keeps working until {} {} UTC: switch over before then.",
+                    crate::ui::token_form::fmt_date(until),
+                    until.format("%H:%M")
+                ),
+                None => "The old one no longer works.".to_owned(),
+            };
+            format!(
+                "The token \u{201c}{}\u{201d} has a new secret. {old}",
+                secret.token.name
+            )
+        } else {
+            format!("Your token \u{201c}{}\u{201d} is ready.", secret.token.name)
+        };
+        Shown {
+            title: title.to_owned(),
+            lead,
+            secret: secret.secret.clone(),
+            warnings: secret.warnings.clone(),
+        }
+    }
+}
+
+/// Shows a new secret once, with Copy (Clipboard API) and a select-all
+/// fallback (an island). In the page's dialog "Done" closes it; on a page it
+/// goes back to the list.
+#[island]
+pub fn SecretBox(shown: Shown, in_dialog: bool) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let input = NodeRef::<html::Input>::new();
-    let value = secret.secret.clone();
+    let value = shown.secret.clone();
     let select_all = move || {
         if let Some(i) = input.get() {
             let _ = i.focus();
@@ -30,35 +80,26 @@ pub fn SecretView(
             copied.set(Some(ok));
         });
     };
-    let title = if regenerated {
-        "Token regenerated"
+    // in the page the dialog's title id stays free for the dialog
+    let title_id = if in_dialog {
+        "dialog-title"
     } else {
-        "Token created"
+        SECRET_TITLE
     };
-    let lead = if regenerated {
-        let old = match secret.token.previous_valid_until {
-            Some(until) => format!(
-                "The old one keeps working until {} {} UTC: switch over before then.",
-                crate::ui::token_form::fmt_date(until),
-                until.format("%H:%M")
-            ),
-            None => "The old one no longer works.".to_owned(),
-        };
-        format!(
-            "The token \u{201c}{}\u{201d} has a new secret. {old}",
-            secret.token.name
-        )
-    } else {
-        format!("Your token \u{201c}{}\u{201d} is ready.", secret.token.name)
-    };
+    let Shown {
+        title,
+        lead,
+        secret,
+        warnings,
+    } = shown;
     view! {
-        <h2 id="dialog-title">{title}</h2>
+        <h2 id=title_id>{title}</h2>
         <p>{lead}</p>
         <div class="alert warning" role="alert">
             <strong>"Copy your token now."</strong>
             " For your security it will not be shown again."
         </div>
-        {secret.warnings.iter().map(|w| view! { <p class="alert warning reach-warning" role="status">{w.clone()}</p> }).collect_view()}
+        {warnings.iter().map(|w| view! { <p class="alert warning reach-warning" role="status">{w.clone()}</p> }).collect_view()}
         <label for="new-token-value" class="label">"Personal access token"</label>
         <div class="secret-row">
             <input
@@ -67,7 +108,7 @@ pub fn SecretView(
                 class="secret-value"
                 type="text"
                 readonly=true
-                value=secret.secret.clone()
+                value=secret
                 spellcheck="false"
                 autocomplete="off"
                 on:focus=move |_| select_all()
@@ -83,11 +124,10 @@ pub fn SecretView(
             }}
         </p>
         <div class="dialog-actions">
-            {match on_done {
-                Some(cb) => view! {
-                    <button type="button" class="button" on:click=move |_| cb.run(())>"Done"</button>
-                }.into_any(),
-                None => view! { <a class="button" href=BASE>"Done"</a> }.into_any(),
+            {if in_dialog {
+                Either::Left(view! { <button type="button" class="button" data-close="">"Done"</button> })
+            } else {
+                Either::Right(view! { <a class="button" href=BASE>"Done"</a> })
             }}
         </div>
     }
