@@ -87,3 +87,54 @@ async fn nul_and_control_characters_are_refused_not_errors(app: TestApp) {
 }
 
 on_both_backends!(nul_and_control_characters_are_refused_not_errors);
+
+/// A token with less than the default 30 days left creates a token with no
+/// expiry given: it gets the caller's remaining life, not a refusal.
+async fn a_default_expiry_never_outlives_the_calling_token(app: TestApp) {
+    let (uid, _) = user(&app, "dora").await;
+    let spec = app::tokens::TokenSpec {
+        name: "short".into(),
+        description: String::new(),
+        expiry: app::tokens::Expiry::Days(5),
+        scopes: app::scopes::Scopes::parse("tokens:manage").expect("scopes"),
+        networks: Default::default(),
+        resources: Default::default(),
+    };
+    let (_, secret) = support::token_from_spec(&app, uid, &spec).await;
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/tokens")
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            r#"{"name":"child","scopes":"tokens:read"}"#,
+        ))
+        .expect("request");
+    let res = app.request(req).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let body: serde_json::Value = serde_json::from_str(&res.body).expect("json");
+    let at = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().expect("expires_at"))
+        .expect("rfc3339");
+    let left = at.signed_duration_since(chrono::Utc::now());
+    assert!(left <= chrono::Duration::days(5), "{}", res.body);
+    assert!(
+        left > chrono::Duration::days(5) - chrono::Duration::minutes(2),
+        "{}",
+        res.body
+    );
+    // an explicit expiry past the caller's end is still refused
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/tokens")
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            r#"{"name":"child2","scopes":"tokens:read","expires_in_days":30}"#,
+        ))
+        .expect("request");
+    let res = app.request(req).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(res.body.contains("cannot outlive"), "{}", res.body);
+}
+
+on_both_backends!(a_default_expiry_never_outlives_the_calling_token);

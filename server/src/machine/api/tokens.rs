@@ -397,7 +397,16 @@ pub async fn create(
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
     pat.require("tokens:manage")?;
-    let spec = body.new_spec().map_err(service::TokenError::from)?;
+    let mut spec = body.new_spec().map_err(service::TokenError::from)?;
+    if body.expires_in_days.is_none() && body.expires_on.is_none() {
+        // the default lifetime, but never past the calling token's own end
+        // (a 30-day token making a token with no expiry given would
+        // otherwise be refused for outliving itself by a few milliseconds)
+        let left = pat.0.expires_at.signed_duration_since(now()).num_minutes();
+        if left < i64::from(DEFAULT_EXPIRY_DAYS) * 24 * 60 {
+            spec.expiry = Expiry::Minutes(u32::try_from(left.max(1)).unwrap_or(1));
+        }
+    }
     let request_id = body.request_id.as_deref().unwrap_or("");
     let created = service::create(&state.core, &pat.actor(), &spec, request_id).await?;
     Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
