@@ -192,8 +192,10 @@ def postgres_restart_under_load(manager, ver, name):
     for t in threads:
         t.start()
     time.sleep(1.0)
-    down_at = time.time()
     pg_ctl("stop", ver, name)
+    # the outage starts when the stop has returned: a fresh cluster goes on
+    # answering for up to a second after the stop is issued
+    down_at = time.time()
     time.sleep(3.0)
     # pg_ctlcluster start returns a while after Postgres accepts
     # connections: "back" is the first moment pg_isready says so
