@@ -104,16 +104,12 @@ async fn a_default_expiry_never_outlives_the_calling_token(app: TestApp) {
         resources: Default::default(),
     };
     let (_, secret) = support::token_from_spec(&app, uid, &spec).await;
-    let req = axum::http::Request::builder()
-        .method("POST")
-        .uri("/api/v1/tokens")
-        .header("authorization", format!("Bearer {secret}"))
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(
+    let res = app
+        .request(api_post(
+            &secret,
             r#"{"name":"child","scopes":"tokens:read"}"#,
         ))
-        .expect("request");
-    let res = app.request(req).await;
+        .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     let body: serde_json::Value = serde_json::from_str(&res.body).expect("json");
     let at = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().expect("expires_at"))
@@ -126,16 +122,23 @@ async fn a_default_expiry_never_outlives_the_calling_token(app: TestApp) {
         res.body
     );
     // an explicit expiry past the caller's end is still refused
-    let req = axum::http::Request::builder()
+    let res = app
+        .request(api_post(
+            &secret,
+            r#"{"name":"child2","scopes":"tokens:read","expires_in_days":30}"#,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert!(res.body.contains("cannot outlive"), "{}", res.body);
+}
+
+/// `POST /api/v1/tokens` with a bearer token and a JSON body.
+fn api_post(secret: &str, json: &'static str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::builder()
         .method("POST")
         .uri("/api/v1/tokens")
         .header("authorization", format!("Bearer {secret}"))
         .header("content-type", "application/json")
-        .body(axum::body::Body::from(
-            r#"{"name":"child2","scopes":"tokens:read","expires_in_days":30}"#,
-        ))
-        .expect("request");
-    let res = app.request(req).await;
-    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
-    assert!(res.body.contains("cannot outlive"), "{}", res.body);
+        .body(axum::body::Body::from(json))
+        .expect("request")
 }

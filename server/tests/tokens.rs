@@ -42,6 +42,14 @@ async fn update(app: &TestApp, uid: i64, id: i64, f: &TokenForm) -> Result<Token
     service::update_from_form(&app.core, &Actor::user(uid), id, f).await
 }
 
+/// How many tokens the user's list counts (active ones, the default view).
+async fn total(app: &TestApp, uid: i64) -> u64 {
+    service::list(&app.db, uid, &ListQuery::default())
+        .await
+        .unwrap()
+        .total
+}
+
 fn field_error(err: TokenError, field: &str) -> String {
     match err {
         TokenError::Invalid(fields) => fields
@@ -805,10 +813,7 @@ async fn the_dialog_functions_render_escape_and_refuse(app: TestApp) {
     flood.push(("name".into(), "n".repeat(20_000)));
     flood.push(("name".into(), String::new()));
     flood.push(("scope_mode".into(), "\u{0}".into()));
-    let before = service::list(&app.db, uid, &ListQuery::default())
-        .await
-        .unwrap()
-        .total;
+    let before = total(&app, uid).await;
     let res = json(
         &rpc(
             "/rpc/tokens/dialog_submit",
@@ -823,13 +828,7 @@ async fn the_dialog_functions_render_escape_and_refuse(app: TestApp) {
             .contains(r#"aria-invalid="true""#),
         "{res}"
     );
-    assert_eq!(
-        service::list(&app.db, uid, &ListQuery::default())
-            .await
-            .unwrap()
-            .total,
-        before
-    );
+    assert_eq!(total(&app, uid).await, before);
     // past the body limit: 413 and a sentence, in the server functions'
     // error encoding (not a 500 from their JSON decoder)
     let big = serde_json::json!({ "kind": "create", "fields": [["name", "n".repeat(70_000)]] });
@@ -839,13 +838,7 @@ async fn the_dialog_functions_render_escape_and_refuse(app: TestApp) {
         res.body,
         "ServerError|The request is too large: at most 64 KiB."
     );
-    assert_eq!(
-        service::list(&app.db, uid, &ListQuery::default())
-            .await
-            .unwrap()
-            .total,
-        before
-    );
+    assert_eq!(total(&app, uid).await, before);
     // kinds no dialog has
     for (path, body) in [
         (
