@@ -22,12 +22,17 @@ setup:
 
 ## The site (WASM, JS, CSS: hashed, precompressed) and the server, as
 ## `cargo leptos build --release --precompress` would, by scripts/site
-build: setup
-	cargo run --quiet --release -p tessera-site -- build
+## (the tool compiles while setup fetches the wasm32 target and the npm tools)
+build:
+	@./scripts/setup-tools.sh wasm32
+	@./scripts/setup-tools.sh npm & npm=$$!; \
+	  cargo build --quiet --profile site-tool -p tessera-site; built=$$?; \
+	  wait $$npm && [ $$built = 0 ]
+	cargo run --quiet --profile site-tool -p tessera-site -- build
 
 test-rust: setup
 	cargo test --release -p app -p tessera --features app/ssr
-	cargo test --release -p tessera-site
+	cargo test --profile site-tool -p tessera-site
 
 ## Postgres stopped under load, kill -9 during creates (needs a local cluster; root)
 test-faults: build

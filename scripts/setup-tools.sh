@@ -9,20 +9,23 @@
 # neither cargo-leptos nor wasm-bindgen-cli is needed. `cargo leptos watch`
 # (the live-reload dev loop) still works from the same metadata once you
 # install cargo-leptos yourself: see README.
+# `setup-tools.sh wasm32` or `setup-tools.sh npm` does one half (`make build`
+# compiles the site tool while the npm half downloads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only=${1:-}
 
 say() { printf '==> %s\n' "$*"; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+if [ "$only" != npm ] && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
 
 tools=target/site-tools
-if [ ! -f "$tools/node_modules/.package-lock.json" ] || ! cmp -s scripts/site/package-lock.json "$tools/package-lock.json"; then
+if [ "$only" != wasm32 ] && { [ ! -f "$tools/node_modules/.package-lock.json" ] || ! cmp -s scripts/site/package-lock.json "$tools/package-lock.json"; }; then
   say "installing the site's npm tools (wasm-opt, esbuild, lightningcss) into $tools"
   mkdir -p "$tools"
   cp scripts/site/package.json scripts/site/package-lock.json "$tools/"

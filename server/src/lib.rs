@@ -13,6 +13,7 @@ pub mod config;
 pub mod machine;
 pub mod middleware;
 pub mod panics;
+pub mod serve;
 
 use app::server::AppState;
 use axum::{

@@ -129,7 +129,7 @@ pub async fn set_policy(
 const USER_COLUMNS: &str = "u.id, u.username, u.is_admin, u.disabled_at, u.created_at, \
      (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL AND t.expires_at > $1) AS active_tokens";
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct UserDbRow {
     id: i64,
     username: String,

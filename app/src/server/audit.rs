@@ -184,7 +184,7 @@ pub struct Filter {
     pub limit: u32,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     id: i64,
     at: DateTime<Utc>,

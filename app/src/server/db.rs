@@ -98,8 +98,16 @@ impl Db {
 
     async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
-            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Db::Postgres(pool) => {
+                sqlx_macros::migrate!("../migrations/postgres")
+                    .run(pool)
+                    .await
+            }
+            Db::Sqlite(pool) => {
+                sqlx_macros::migrate!("../migrations/sqlite")
+                    .run(pool)
+                    .await
+            }
         }
     }
 

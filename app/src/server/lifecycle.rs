@@ -236,7 +236,7 @@ fn when(at: DateTime<Utc>) -> String {
     at.format("%b %-d, %Y %H:%M UTC").to_string()
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Ending {
     id: i64,
     user_id: i64,
@@ -244,7 +244,7 @@ struct Ending {
     expires_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Presented {
     id: i64,
     user_id: i64,
@@ -418,7 +418,7 @@ fn presented_sentence(t: &Presented, at: DateTime<Utc>) -> String {
 /// The audit events that tell an owner something.
 const TOLD: &str = "'token.revoked', 'token.reused', 'token.new_network'";
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Told {
     id: i64,
     at: DateTime<Utc>,
@@ -583,7 +583,7 @@ const LEASE: i64 = 120;
 /// Deliveries claimed per pass.
 const BATCH: i64 = 16;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Due {
     id: i64,
     channel: String,
@@ -1235,7 +1235,7 @@ pub async fn test_webhook(
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct DeliveryRow {
     id: i64,
     event: String,

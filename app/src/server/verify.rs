@@ -220,7 +220,7 @@ fn epoch_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     id: i64,
     user_id: i64,
@@ -241,7 +241,7 @@ struct Row {
 }
 
 /// An ancestor of a derived token, as the chain query reads it.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Ancestor {
     id: i64,
     scopes: String,

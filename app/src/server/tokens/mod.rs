@@ -147,7 +147,7 @@ impl Actor {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct Row {
     id: i64,
     name: String,
@@ -213,7 +213,7 @@ impl Row {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct OwnedRow {
     #[sqlx(flatten)]
     row: Row,
