@@ -233,6 +233,19 @@ impl Scopes {
         matches!(self, Scopes::Full)
     }
 
+    /// True for a reach as wide as Full access: `full`, or every area a
+    /// person can grant at `manage`. Actions that yield a secret with such
+    /// a reach need sudo mode.
+    pub fn is_powerful(&self) -> bool {
+        match self {
+            Scopes::Full => true,
+            Scopes::Custom(map) => CATALOG
+                .iter()
+                .filter(|a| !ADMIN_ONLY_AREAS.contains(&a.id))
+                .all(|a| map.get(a.id) == Some(&Level::Manage)),
+        }
+    }
+
     /// The level granted in the area `area_id` (`Manage` under Full access),
     /// or `None` when the area is not granted.
     pub fn level(&self, area_id: &str) -> Option<Level> {
@@ -256,6 +269,36 @@ impl Scopes {
                 .join(", "),
         }
     }
+}
+
+/// True when `required` (`admin:read`) names an area only administrators'
+/// tokens may use, whatever else they were granted (Full access included).
+pub fn is_admin_only(required: &str) -> bool {
+    let area = required.split_once(':').map_or(required, |(a, _)| a);
+    ADMIN_ONLY_AREAS.contains(&area)
+}
+
+/// The longest required scope a caller may name (`work_items:manage` is 17).
+pub const REQUIRED_MAX: usize = 64;
+
+/// Reads one required scope as a gateway or an endpoint names it
+/// (`code:read`): a catalog area and a level, nothing else. The error is
+/// the sentence for the caller.
+pub fn parse_required(text: &str) -> Result<(&'static Area, Level), ScopeError> {
+    let text = text.trim();
+    let shown = || text.chars().take(REQUIRED_MAX).collect::<String>();
+    if text.len() > REQUIRED_MAX {
+        return Err(ScopeError::Malformed(shown()));
+    }
+    let Some((area_id, level)) = text.split_once(':') else {
+        return Err(ScopeError::Malformed(shown()));
+    };
+    let found = area(area_id).ok_or_else(|| ScopeError::UnknownArea(area_id.to_owned()))?;
+    let level = Level::parse(level).ok_or_else(|| ScopeError::UnknownLevel {
+        area: area_id.to_owned(),
+        level: level.to_owned(),
+    })?;
+    Ok((found, level))
 }
 
 impl fmt::Display for Scopes {
@@ -308,6 +351,42 @@ mod tests {
         assert!(s.allows("wiki:read") && !s.allows("wiki:write"));
         assert!(!s.allows("build:read") && !s.allows("garbage"));
         assert!(Scopes::Full.allows("tokens:manage"));
+    }
+
+    #[test]
+    fn powerful_is_full_or_every_area_at_manage() {
+        assert!(Scopes::Full.is_powerful());
+        let every: Vec<String> = CATALOG
+            .iter()
+            .filter(|a| !ADMIN_ONLY_AREAS.contains(&a.id))
+            .map(|a| format!("{}:manage", a.id))
+            .collect();
+        assert!(Scopes::parse(&every.join(" ")).unwrap().is_powerful());
+        let mut one_less = every.clone();
+        one_less[0] = one_less[0].replace(":manage", ":write");
+        assert!(!Scopes::parse(&one_less.join(" ")).unwrap().is_powerful());
+        assert!(!Scopes::parse("code:manage").unwrap().is_powerful());
+    }
+
+    #[test]
+    fn required_scopes_are_one_known_area_and_level() {
+        assert_eq!(parse_required("code:read").unwrap().1, Level::Read);
+        assert_eq!(parse_required(" admin:read ").unwrap().0.id, "admin");
+        for bad in [
+            "",
+            "code",
+            "code:",
+            "nope:read",
+            "code:admin",
+            "code:read wiki:read",
+        ] {
+            assert!(parse_required(bad).is_err(), "{bad}");
+        }
+        let huge = format!("i{}", "x".repeat(6000));
+        match parse_required(&huge) {
+            Err(ScopeError::Malformed(shown)) => assert!(shown.len() <= REQUIRED_MAX),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

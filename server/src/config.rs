@@ -45,9 +45,10 @@ pub struct Config {
     #[arg(long, env = "TESSERA_SIGNUP", default_value_t = true, action = ArgAction::Set)]
     pub signup: bool,
 
-    /// Reverse proxies (comma-separated IPs) whose X-Forwarded-For is trusted.
-    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Reverse proxies (comma-separated addresses or CIDR ranges, e.g.
+    /// `127.0.0.1,10.0.0.0/8`) whose X-Forwarded-For is trusted.
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_range)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Directory with the built site (`pkg/` with WASM, JS and CSS).
     #[arg(long, env = "TESSERA_SITE_ROOT", default_value = "target/site")]
@@ -284,4 +285,18 @@ mod tests {
             .validate()
             .is_ok());
     }
+}
+
+/// One `--trusted-proxies` entry: an address (`127.0.0.1`, `::1`) or a CIDR
+/// range (`10.0.0.0/8`; host bits are cleared). An IPv4 address written in
+/// IPv6 form (`::ffff:10.0.0.1`) is that IPv4 address.
+fn proxy_range(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .or_else(|_| {
+            text.parse::<IpAddr>()
+                .map(|ip| ipnet::IpNet::from(app::tokens::reach::plain(ip)))
+        })
+        .map_err(|_| format!("\"{text}\" is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
 }

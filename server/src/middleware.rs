@@ -125,21 +125,53 @@ impl<B> OnResponse<B> for RequestLine {
 
 /// Works out the client address: the TCP peer, or — when the peer is a
 /// trusted proxy — the right-most `X-Forwarded-For` hop that is not one.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+/// Hops may carry a port (`198.51.100.7:443`, `[2001:db8::1]:443`, as some
+/// proxies write them). The walk stops at a hop it cannot read: that hop is
+/// the client, whose address is then unknown (`0.0.0.0`, which no allowlist
+/// short of "anywhere" admits) — never a forged hop further left.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| {
+        let ip = app::tokens::reach::plain(ip);
+        trusted.iter().any(|n| n.contains(&ip))
+    };
+    if !is_trusted(peer) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
+    let mut values: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
         .collect();
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
+    values.reverse();
+    for value in values {
+        for hop in value.rsplit(',') {
+            match forwarded_hop(hop) {
+                Some(ip) if is_trusted(ip) => continue,
+                Some(ip) => return ip,
+                None => return IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            }
+        }
+    }
+    peer
+}
+
+/// One `X-Forwarded-For` hop: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok.then(|| inside.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))?;
+    }
+    let (ip, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
 /// Puts the [`ClientIp`] into the request's extensions.
@@ -241,6 +273,74 @@ pub async fn security_headers(
 mod tests {
     use super::*;
 
+    fn nets(items: &[&str]) -> Vec<ipnet::IpNet> {
+        items
+            .iter()
+            .map(|i| {
+                i.parse()
+                    .unwrap_or_else(|_| ipnet::IpNet::from(i.parse::<IpAddr>().unwrap()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_are_read_and_an_unreadable_one_stops_the_walk() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let trusted = nets(&["10.0.0.1"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut h = HeaderMap::new();
+        // a proxy that writes ip:port: the forged 10.1.1.1 to the left is not the client
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.1.1.1, 198.51.100.7:443"),
+        );
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("198.51.100.7"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.1.1.1, [2001:db8::7]:443"),
+        );
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("2001:db8::7"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.1.1.1, [2001:db8::8]"),
+        );
+        assert_eq!(client_ip(proxy, &h, &trusted), ip("2001:db8::8"));
+        for unreadable in [
+            "10.1.1.1, unknown",
+            "10.1.1.1, 198.51.100.7:99999",
+            "10.1.1.1, [::1",
+            "10.1.1.1, ",
+        ] {
+            h.insert("x-forwarded-for", HeaderValue::from_static(unreadable));
+            assert_eq!(
+                client_ip(proxy, &h, &trusted),
+                ip("0.0.0.0"),
+                "{unreadable}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_and_match_mapped_ipv4_peers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        let ranges = nets(&["10.0.0.0/8"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_ip(ip("10.9.8.7"), &h, &ranges), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("11.0.0.1"), &h, &ranges), ip("11.0.0.1"));
+        // an IPv4 proxy seen on a dual-stack socket
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &h, &ranges),
+            ip("203.0.113.9")
+        );
+        // a chain of trusted hops inside the range is peeled off
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.0.0.2, 10.0.0.3:8080"),
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &ranges), ip("203.0.113.9"));
+    }
+
     #[test]
     fn forwarded_for_is_only_believed_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
@@ -250,12 +350,12 @@ mod tests {
             HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
         );
         let stranger: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(client_ip(stranger, &h, &[proxy]), stranger);
+        assert_eq!(client_ip(stranger, &h, &nets(&["10.0.0.1"])), stranger);
         assert_eq!(
-            client_ip(proxy, &h, &[proxy]),
+            client_ip(proxy, &h, &nets(&["10.0.0.1"])),
             "198.51.100.7".parse::<IpAddr>().unwrap()
         );
-        let both = [proxy, "198.51.100.7".parse().unwrap()];
+        let both = nets(&["10.0.0.1", "198.51.100.7"]);
         assert_eq!(
             client_ip(proxy, &h, &both),
             "203.0.113.9".parse::<IpAddr>().unwrap()

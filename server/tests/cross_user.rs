@@ -65,9 +65,10 @@ async fn snapshot(app: &TestApp, id: i64) -> Vec<(String, String, String, Option
 fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
     let form = r#"{"name":"pwned","description":"","expiry":"keep","expiry_date":"","scope_mode":"full","levels":{},"form_id":""}"#;
     match path {
-        "/rpc/tokens/get" | "/rpc/tokens/revoke" | "/rpc/tokens/regenerate" => {
-            Some(Some(format!(r#"{{"id":{id}}}"#)))
-        }
+        "/rpc/tokens/get"
+        | "/rpc/tokens/revoke"
+        | "/rpc/tokens/regenerate"
+        | "/rpc/tokens/derive" => Some(Some(format!(r#"{{"id":{id}}}"#))),
         "/rpc/tokens/dialog" => Some(Some(format!(r#"{{"kind":"edit","id":{id}}}"#))),
         "/rpc/tokens/dialog_submit" => Some(Some(format!(
             r#"{{"kind":"edit","id":{id},"fields":[["name","pwned"],["expiry","keep"],["scope_mode","full"],["sudo_password","{PW}"]]}}"#

@@ -326,6 +326,39 @@ fn make_repos(root: &Path) {
     }
 }
 
+/// curl's status for `path` sent to nginx exactly as written
+/// (`--path-as-is`: no dot segments resolved on the client side).
+fn raw_status(token: &str, port: u16, path: &str) -> String {
+    let out = tokio::task::block_in_place(|| {
+        run(Command::new("curl").args([
+            "-s",
+            "--path-as-is",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            &format!("x:{token}"),
+            &format!("http://127.0.0.1:{port}{path}"),
+        ]))
+    });
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The README's git recipe, as written there: the ```nginx block that
+/// maps `$tessera_repo`.
+fn readme_git_recipe() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    readme
+        .split("```nginx\n")
+        .skip(1)
+        .filter_map(|block| block.split("\n```").next())
+        .find(|block| block.contains("map $request_uri $tessera_repo"))
+        .expect("the README has the git recipe")
+        .to_owned()
+}
+
 /// The README's nginx example: git's smart HTTP (git-http-backend through
 /// fcgiwrap) behind `auth_request`, the scope from the git service (push:
 /// `code:write`, anything else `code:read`) and the resource from the path.
@@ -341,6 +374,14 @@ fn start_git_nginx(dir: &Path, port: u16, tessera: SocketAddr) -> (Nginx, Fcgiwr
             .spawn()
             .expect("start fcgiwrap"),
     );
+    let recipe = readme_git_recipe()
+        .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{port};"))
+        .replace("http://127.0.0.1:3000/", &format!("http://{tessera}/"))
+        .replace(
+            "unix:/run/fcgiwrap.socket",
+            &format!("unix:{}", socket.display()),
+        )
+        .replace("/srv/git", &root.display().to_string());
     let conf = format!(
         r#"
 worker_processes 1;
@@ -354,49 +395,10 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    # the repository a request is for: /git/OWNER/NAME(.git)/...
-    map $request_uri $tessera_repo {{
-        "~^/git/(?<owner>[A-Za-z0-9._-]+)/(?<name>[A-Za-z0-9._-]+?)(\.git)?(/|\?|$)" "$owner/$name";
-        default "";
-    }}
-    # pushing needs code:write, everything else code:read
-    map $request_uri $tessera_scope {{
-        "~[?&]service=git-receive-pack" code:write;
-        "~/git-receive-pack(\?|$)" code:write;
-        default code:read;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location = /_tessera {{
-            internal;
-            proxy_pass http://{tessera}/gateway/check;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Tessera-Scope $tessera_scope;
-            proxy_set_header X-Tessera-Resource $tessera_repo;
-            proxy_set_header X-Forwarded-For $remote_addr;
-        }}
-        location ~ ^/git(?<git_path>/.*)$ {{
-            auth_request /_tessera;
-            auth_request_set $tessera_user $upstream_http_x_tessera_user;
-            client_max_body_size 0;
-            fastcgi_pass unix:{socket};
-            fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
-            fastcgi_param GIT_PROJECT_ROOT {root};
-            fastcgi_param GIT_HTTP_EXPORT_ALL "";
-            fastcgi_param REMOTE_USER $tessera_user;
-            fastcgi_param PATH_INFO $git_path;
-            fastcgi_param QUERY_STRING $query_string;
-            fastcgi_param REQUEST_METHOD $request_method;
-            fastcgi_param CONTENT_TYPE $content_type;
-            fastcgi_param CONTENT_LENGTH $content_length;
-        }}
-    }}
+{recipe}
 }}
 "#,
         dir = dir.display(),
-        socket = socket.display(),
-        root = root.display(),
     );
     (run_nginx(dir, &conf, port, || socket.exists()), fcgi)
 }
@@ -511,6 +513,31 @@ async fn git_clone_and_push_are_limited_per_repository(app: support::TestApp) {
     assert!(err.contains("403"), "{err}");
     let (ok, _) = clone(&reader, "acme/web-shop", "read-web");
     assert!(!ok, "the reader is limited to acme/api");
+    // what nginx normalises or git decodes, the raw-path maps must not see
+    // differently: each is refused before Tessera is asked
+    for (path, why) in [
+        (
+            "/git/acme/api/../../acme/other.git/info/refs?service=git-upload-pack",
+            "a dot segment out of acme/api",
+        ),
+        (
+            "/git/acme/api/%2e%2e/%2e%2e/acme/other.git/info/refs?service=git-upload-pack",
+            "an encoded dot segment",
+        ),
+        (
+            "/git/acme/api.git/info/refs?service=git-receive-pac%6B",
+            "an encoded push service",
+        ),
+        (
+            "/git/acme/api.git//info/refs?service=git-upload-pack",
+            "a doubled slash",
+        ),
+    ] {
+        assert_eq!(raw_status(&reader, port, path), "400", "{why}: {path}");
+    }
+    // the same request, written plainly, is the reader's to make
+    let plain = "/git/acme/api.git/info/refs?service=git-upload-pack";
+    assert_eq!(raw_status(&reader, port, plain), "200");
     let head = git_in(
         &dir.join("git/acme/api.git"),
         &["log", "--format=%s", "-1", "main"],

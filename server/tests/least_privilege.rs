@@ -388,8 +388,9 @@ async fn resource_patterns_limit_the_gateway(app: TestApp) {
     }
     let huge = format!("scope=code:read&resource={}", "a".repeat(10_000));
     let res = app.request(check(&huge, None)).await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert!(res.body.len() < 1_000, "the resource is not echoed whole");
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&res), "invalid_resource");
+    assert!(res.body.len() < 1_000, "the resource is not echoed");
     let details = audited(&app, "token.resource_denied", id).await;
     assert_eq!(details["area"], "code");
     // wiki is not limited: any resource, or none

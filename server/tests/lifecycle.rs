@@ -837,7 +837,7 @@ async fn webhook_and_address_input_is_checked(app: TestApp) {
                     "/profile/security/notifications/webhooks/{}/{action}",
                     hooks[0].0
                 ),
-                &[],
+                &[("sudo_password", PW)],
                 Some(&other),
             )
             .await;
@@ -846,7 +846,7 @@ async fn webhook_and_address_input_is_checked(app: TestApp) {
     let res = app
         .post_form(
             "/profile/security/notifications/webhooks/abc/delete",
-            &[],
+            &[("sudo_password", PW)],
             Some(&other),
         )
         .await;
@@ -866,16 +866,18 @@ async fn webhook_and_address_input_is_checked(app: TestApp) {
         )
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-    // the owner deletes one
+    // the owner deletes one: with the password (deleting silences alarms)
+    let delete = format!(
+        "/profile/security/notifications/webhooks/{}/delete",
+        hooks[0].0
+    );
+    let res = app.post_form(&delete, &[], Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert!(res
+        .body
+        .contains("Confirm your password to delete a webhook."));
     let res = app
-        .post_form(
-            &format!(
-                "/profile/security/notifications/webhooks/{}/delete",
-                hooks[0].0
-            ),
-            &[],
-            Some(&cookie),
-        )
+        .post_form(&delete, &[("sudo_password", PW)], Some(&cookie))
         .await;
     assert_eq!(
         res.location(),
@@ -1069,7 +1071,29 @@ async fn secret_scanning_is_off_without_keys(app: TestApp) {
     assert!(r.body.contains("not_configured"));
 }
 
+/// A report larger than any partner sends is refused before its signature
+/// is even checked (it used to read 2 MiB first).
+async fn an_oversized_scanning_report_is_refused_before_the_signature(app: TestApp) {
+    let body = format!("[{}]", " ".repeat(100 * 1024));
+    for declared in [true, false] {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri("/api/v1/secret-scanning/report")
+            .header("content-type", "application/json")
+            .header("github-public-key-identifier", "any")
+            .header("github-public-key-signature", "bm90IGEgc2lnbmF0dXJl");
+        if declared {
+            b = b.header("content-length", body.len().to_string());
+        }
+        let res = app
+            .request(b.body(Body::from(body.clone())).expect("request"))
+            .await;
+        assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.body);
+    }
+}
+
 on_both_backends!(
+    an_oversized_scanning_report_is_refused_before_the_signature with with_scanning_keys(),
     expiry_notices_arrive_once_per_threshold_by_mail_and_webhook with with_mail(),
     two_instances_send_each_notice_once with with_mail(),
     an_administrators_webhook_gets_every_users_events,

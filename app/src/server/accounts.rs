@@ -35,16 +35,20 @@ pub enum AccountError {
 }
 
 /// Why `password` cannot be a new password: the length and character rules
-/// (shared with the browser), then its strength (zxcvbn, off the async
-/// threads).
-async fn new_password_problem(password: &str, username: &str) -> Option<String> {
+/// (shared with the browser), then its strength (zxcvbn, on the hashing
+/// threads under their bound: [`super::passwords::Hasher::strength_problem`]).
+pub(crate) async fn new_password_problem(
+    core: &Core,
+    password: &str,
+    username: &str,
+) -> Result<Option<String>, AccountError> {
     if let Some(problem) = rules::password_problem(password, username) {
-        return Some(problem);
+        return Ok(Some(problem));
     }
-    let (p, u) = (password.to_owned(), username.to_owned());
-    tokio::task::spawn_blocking(move || super::passwords::strength_problem(&p, &u))
-        .await
-        .unwrap_or_else(|_| Some("This password could not be checked; try another.".into()))
+    Ok(core
+        .hasher
+        .strength_problem(password.to_owned(), username.to_owned())
+        .await?)
 }
 
 /// The form message for the right password of a disabled account.
@@ -76,10 +80,12 @@ pub async fn sign_up(
     }
     let username = username.trim();
     let mut fb = feedback_with(&[("username", username)]);
+    // the cheap checks first: the rules, then the throttle, and only then
+    // the strength estimate (which costs milliseconds of CPU)
     if let Some(problem) = rules::username_problem(username) {
         fb.fields.insert("username".into(), problem);
     }
-    if let Some(problem) = new_password_problem(password, username).await {
+    if let Some(problem) = rules::password_problem(password, username) {
         fb.fields.insert("password".into(), problem);
     } else if password != confirm {
         fb.fields
@@ -89,16 +95,26 @@ pub async fn sign_up(
         return Err(AccountError::Invalid(fb));
     }
     let address = address_key(client.ip);
+    let too_many = |wait: RetryAfter, mut fb: FormFeedback| {
+        fb.message = Some(format!(
+            "Too many new accounts from your address. Try again in {}.",
+            in_words(wait)
+        ));
+        AccountError::Throttled(wait, fb)
+    };
+    if let Err(wait) = core.throttle.check(Door::SignUpAddress, &address).await? {
+        return Err(too_many(wait, fb));
+    }
+    if let Some(problem) = new_password_problem(core, password, username).await? {
+        fb.fields.insert("password".into(), problem);
+        return Err(AccountError::Invalid(fb));
+    }
     if let Err(wait) = core
         .throttle
         .hit(&[(Door::SignUpAddress, &address)])
         .await?
     {
-        fb.message = Some(format!(
-            "Too many new accounts from your address. Try again in {}.",
-            in_words(wait)
-        ));
-        return Err(AccountError::Throttled(wait, fb));
+        return Err(too_many(wait, fb));
     }
     let hash = core.hasher.hash(password.to_owned()).await?;
     let created = now();
@@ -281,7 +297,7 @@ pub async fn change_password(
         fb.fields
             .insert("current".into(), "Enter your current password.".into());
     }
-    if let Some(problem) = new_password_problem(new, &user.username).await {
+    if let Some(problem) = new_password_problem(core, new, &user.username).await? {
         fb.fields.insert("password".into(), problem);
     } else if new != confirm {
         fb.fields

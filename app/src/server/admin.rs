@@ -298,10 +298,10 @@ pub async fn create_user(
     if let Some(problem) = rules::password_problem(password, username) {
         return Err(AdminError::Invalid(problem));
     }
-    let (p, u) = (password.to_owned(), username.to_owned());
-    let weak = tokio::task::spawn_blocking(move || super::passwords::strength_problem(&p, &u))
-        .await
-        .unwrap_or_else(|_| Some("This password could not be checked; try another.".into()));
+    let weak = core
+        .hasher
+        .strength_problem(password.to_owned(), username.to_owned())
+        .await?;
     if let Some(problem) = weak {
         return Err(AdminError::Invalid(problem));
     }

@@ -158,14 +158,42 @@ pub async fn record(db: &Db, ev: &Event) -> Result<(), sqlx::Error> {
     on_db!(db, pool => record_in!(pool, ev).map(|_| ()))
 }
 
+/// Background audit writes waiting or running at most, for the whole
+/// process: past it a sampled refusal is dropped (and counted in
+/// [`dropped_later`]) instead of queueing without bound behind a slow store.
+pub const LATER_MAX: usize = 1024;
+
+static LATER_PENDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static LATER_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Background audit writes dropped because [`LATER_MAX`] were pending.
+pub fn dropped_later() -> u64 {
+    LATER_DROPPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes `ev` in the background, logging a failure (the request it
-/// belongs to does not wait for it).
+/// belongs to does not wait for it). At most [`LATER_MAX`] such writes are
+/// pending at once; past that the event is dropped with a warning — these
+/// are sampled refusals and attempts, never the record of a change (those
+/// are written in the change's own transaction).
 pub fn record_later(db: &Db, ev: Event) {
+    use std::sync::atomic::Ordering;
+    if LATER_PENDING.fetch_add(1, Ordering::SeqCst) >= LATER_MAX {
+        LATER_PENDING.fetch_sub(1, Ordering::SeqCst);
+        if LATER_DROPPED.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+            tracing::warn!(
+                event = ev.event,
+                "audit queue full: a sampled event was dropped"
+            );
+        }
+        return;
+    }
     let db = db.clone();
     tokio::spawn(async move {
         if let Err(e) = record(&db, &ev).await {
             tracing::warn!(error = %e, event = ev.event, "could not write an audit event");
         }
+        LATER_PENDING.fetch_sub(1, Ordering::SeqCst);
     });
 }
 

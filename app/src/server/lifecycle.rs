@@ -83,6 +83,8 @@ pub struct Lifecycle {
     pub scanning: Option<super::scanning::ScanningKeys>,
     /// The settings.
     pub config: LifecycleConfig,
+    /// Delivery passes running now in this process (see [`work`]).
+    passes: std::sync::atomic::AtomicUsize,
 }
 
 impl Lifecycle {
@@ -108,6 +110,7 @@ impl Lifecycle {
             sender: Sender::new(config.allow_private_webhooks),
             sightings: moka::sync::Cache::builder().max_capacity(200_000).build(),
             config,
+            passes: Default::default(),
         }
     }
 }
@@ -121,6 +124,9 @@ pub enum NoticeError {
     /// No such endpoint (or not the caller's).
     #[error("There is no such webhook.")]
     NotFound,
+    /// Too many test events to one endpoint: wait this long.
+    #[error("Too many test events to this endpoint. Try again in {} minutes.", .0.seconds().div_ceil(60))]
+    TooMany(super::throttle::RetryAfter),
     /// The store failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -598,45 +604,35 @@ struct Due {
     secret: Option<String>,
 }
 
-/// Claims due deliveries (one instance gets each) and sends them; returns
-/// how many were attempted.
+/// Claims due deliveries (one instance gets each) — at most one per
+/// destination (an endpoint URL, a mail address), and none for a
+/// destination with a delivery in flight on any instance — and sends them
+/// all at once; returns how many were attempted. Each destination is a lane
+/// of its own: an endpoint that never answers holds up only its own
+/// deliveries, one timeout at a time.
 pub async fn deliver_due(core: &Core) -> Result<usize, sqlx::Error> {
     let at = now();
     let lease = at + Span::seconds(LEASE);
-    let claimed: Vec<(i64,)> = match &core.db {
-        Db::Postgres(pool) => {
-            sqlx::query_as(
-                "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1 WHERE id IN \
-                 (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-                  AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id",
-            )
-            .bind(lease)
-            .bind(at)
-            .bind(BATCH)
-            .fetch_all(pool)
-            .await?
-        }
-        // one writer at a time: the statement is the claim
-        Db::Sqlite(pool) => {
-            sqlx::query_as(
-                "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1 WHERE id IN \
-                 (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-                  AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY id LIMIT $3) \
-                 RETURNING id",
-            )
-            .bind(lease)
-            .bind(at)
-            .bind(BATCH)
-            .fetch_all(pool)
-            .await?
-        }
-    };
+    // the outer conditions repeat the inner ones: on Postgres a row another
+    // instance claimed meanwhile is re-checked after its lock and skipped
+    let claim = "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1 WHERE id IN \
+         (SELECT MIN(d.id) FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= $2 \
+          AND (d.claimed_until IS NULL OR d.claimed_until < $2) \
+          AND NOT EXISTS (SELECT 1 FROM deliveries busy WHERE busy.channel = d.channel \
+               AND busy.target = d.target AND busy.state = 'pending' AND busy.claimed_until >= $2) \
+          GROUP BY d.channel, d.target ORDER BY MIN(d.id) LIMIT $3) \
+         AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) \
+         RETURNING id";
+    let claimed: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(claim)
+        .bind(lease)
+        .bind(at)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await)?;
     if claimed.is_empty() {
         return Ok(0);
     }
-    let mut done = 0;
-    for (id,) in claimed {
+    let sends = claimed.into_iter().map(|(id,)| async move {
         let due: Option<Due> = on_db!(&core.db, pool => sqlx::query_as(
             "SELECT d.id, d.channel, d.target, d.attempts, n.id AS notification_id, n.event, n.subject, n.body, n.data, \
              n.created_at AS made_at, w.secret \
@@ -646,10 +642,14 @@ pub async fn deliver_due(core: &Core) -> Result<usize, sqlx::Error> {
         .bind(id)
         .fetch_optional(pool)
         .await)?;
-        let Some(due) = due else { continue };
+        let Some(due) = due else { return Ok(0) };
         let (status, error) = send(core, &due).await;
         finish(&core.db, &due, status, error).await?;
-        done += 1;
+        Ok::<_, sqlx::Error>(1)
+    });
+    let mut done = 0;
+    for sent in futures::future::join_all(sends).await {
+        done += sent?;
     }
     Ok(done)
 }
@@ -739,9 +739,14 @@ async fn finish(
     }
 }
 
+/// Delivery passes one process runs at once at most.
+const MAX_PASSES: usize = 16;
+
 /// One pass of the worker: notices due (when this instance wins the
-/// claim), notices from the audit log, deliveries due.
-pub async fn work(core: &Core) {
+/// claim), notices from the audit log, then deliveries due — in a task of
+/// their own, so that a slow endpoint never holds up the next tick (the
+/// claim keeps one delivery per destination in flight).
+pub async fn work(core: &std::sync::Arc<Core>) {
     let every = core.lifecycle.config.notice_every;
     match audit::claim_job(&core.db, "notices", every).await {
         Ok(true) => {
@@ -755,9 +760,18 @@ pub async fn work(core: &Core) {
     if let Err(e) = notify_from_audit(core).await {
         tracing::warn!(error = %e, "could not read the audit log for notices");
     }
-    if let Err(e) = deliver_due(core).await {
-        tracing::warn!(error = %e, "could not deliver notices");
+    use std::sync::atomic::Ordering;
+    if core.lifecycle.passes.fetch_add(1, Ordering::SeqCst) >= MAX_PASSES {
+        core.lifecycle.passes.fetch_sub(1, Ordering::SeqCst);
+        return;
     }
+    let core = core.clone();
+    tokio::spawn(async move {
+        if let Err(e) = deliver_due(&core).await {
+            tracing::warn!(error = %e, "could not deliver notices");
+        }
+        core.lifecycle.passes.fetch_sub(1, Ordering::SeqCst);
+    });
 }
 
 /// Runs [`work`] every tick while the core lives.
@@ -1218,6 +1232,15 @@ pub async fn test_webhook(
     id: i64,
 ) -> Result<(), NoticeError> {
     owned(core, owner, id).await?;
+    // each test is up to eight slow attempts at someone's endpoint: a few an hour
+    let key = id.to_string();
+    if let Err(wait) = core
+        .throttle
+        .hit(&[(super::throttle::Door::WebhookTest, &key)])
+        .await?
+    {
+        return Err(NoticeError::TooMany(wait));
+    }
     let mut raw = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
     let nonce: String = raw.iter().map(|b| format!("{b:02x}")).collect();

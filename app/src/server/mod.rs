@@ -23,10 +23,7 @@ pub mod webhooks;
 use crate::tokens::policy::Policies;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use std::{
-    net::IpAddr,
-    sync::{Arc, RwLock},
-};
+use std::sync::{Arc, RwLock};
 
 /// Operator settings the services need (the binary parses them from flags
 /// and the environment).
@@ -36,8 +33,9 @@ pub struct CoreConfig {
     pub public_url: String,
     /// Whether new users may create accounts.
     pub signup_enabled: bool,
-    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Limits on sign-in, sign-up and introspection attempts.
     pub throttle: throttle::ThrottleConfig,
     /// argon2 hashes allowed to run at once.

@@ -191,6 +191,19 @@ impl PasswordHasher {
         .await
     }
 
+    /// Why `password` is too easy to guess (zxcvbn), checked on the
+    /// hashing threads under the same bound as a hash: a flood of sign-ups
+    /// with crafted passwords waits there, or is told the server is busy,
+    /// instead of taking the blocking pool.
+    pub async fn strength_problem(
+        &self,
+        password: String,
+        username: String,
+    ) -> Result<Option<String>, HashError> {
+        self.bounded(move || strength_problem(&password, &username))
+            .await
+    }
+
     /// Hashes `password` with a fresh random salt (a PHC string, as stored).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         self.bounded(move || hash_blocking(&password)).await?

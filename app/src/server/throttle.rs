@@ -55,7 +55,12 @@ pub enum Door {
     IntrospectionAddress,
     /// Leaked-credential reports from one address.
     LeakReportAddress,
+    /// "Send test event" to one webhook endpoint (keyed by its id).
+    WebhookTest,
 }
+
+/// Test events one webhook endpoint may be sent per hour.
+pub const WEBHOOK_TESTS_PER_HOUR: u32 = 10;
 
 /// Leaked-credential reports one client address may send per hour.
 pub const LEAK_REPORTS_PER_HOUR: u32 = 60;
@@ -68,6 +73,7 @@ impl Door {
             Door::SignUpAddress => "signup-ip",
             Door::IntrospectionAddress => "introspect-ip",
             Door::LeakReportAddress => "leak-report-ip",
+            Door::WebhookTest => "webhook-test",
         }
     }
 
@@ -77,6 +83,7 @@ impl Door {
             Door::SignInAccount => (c.max_failures_per_account, c.window),
             Door::SignUpAddress => (c.max_signups_per_ip, Duration::from_secs(3600)),
             Door::LeakReportAddress => (LEAK_REPORTS_PER_HOUR, Duration::from_secs(3600)),
+            Door::WebhookTest => (WEBHOOK_TESTS_PER_HOUR, Duration::from_secs(3600)),
         }
     }
 }
@@ -126,17 +133,89 @@ impl RetryAfter {
 #[derive(Clone, Copy, Debug)]
 struct Window {
     started: Instant,
+    /// When the window ends (`started` + its door's window).
+    ends: Instant,
     attempts: u32,
 }
 
-/// Keys kept in memory at most; past it, expired windows are swept, then
-/// arbitrary ones dropped (a flood of made-up keys cannot grow memory).
+/// Keys kept in memory at most. Past it, windows that ended are dropped
+/// first, then the ones closest to ending: never an open window while one
+/// that ended is still kept (a flood of made-up keys cannot grow memory, nor
+/// wash out a victim's counter before the flood's own stale ones).
 const MAX_KEYS: usize = 100_000;
+
+/// The in-memory counts (SQLite: one instance), with the windows indexed by
+/// their end so that sweeping and eviction never scan the whole map.
+#[derive(Default)]
+struct Memory {
+    windows: HashMap<String, Window>,
+    by_end: std::collections::BTreeSet<(Instant, String)>,
+}
+
+impl Memory {
+    /// Drops every window that ended by `now`: each costs one step, once.
+    fn sweep(&mut self, now: Instant) {
+        while let Some((ends, _)) = self.by_end.first() {
+            if *ends > now {
+                break;
+            }
+            if let Some((_, key)) = self.by_end.pop_first() {
+                self.windows.remove(&key);
+            }
+        }
+    }
+
+    /// Makes room for `more` keys: windows closest to their end go first.
+    fn make_room(&mut self, more: usize) {
+        while self.windows.len() + more > MAX_KEYS {
+            let Some((_, key)) = self.by_end.pop_first() else {
+                break;
+            };
+            self.windows.remove(&key);
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Window> {
+        self.windows.get(key)
+    }
+
+    /// Counts one attempt at `key` whose window lasts `length`, starting a
+    /// new window when there is none (or it ended); returns the window.
+    fn count(&mut self, key: String, length: Duration, now: Instant) -> Window {
+        let fresh = Window {
+            started: now,
+            ends: now + length,
+            attempts: 0,
+        };
+        match self.windows.get(&key).map(|w| w.ends) {
+            Some(ends) if now < ends => {}
+            Some(ends) => {
+                self.by_end.remove(&(ends, key.clone()));
+                self.by_end.insert((fresh.ends, key.clone()));
+                self.windows.insert(key.clone(), fresh);
+            }
+            None => {
+                self.make_room(1);
+                self.by_end.insert((fresh.ends, key.clone()));
+                self.windows.insert(key.clone(), fresh);
+            }
+        }
+        let w = self.windows.entry(key).or_insert(fresh);
+        w.attempts = w.attempts.saturating_add(1);
+        *w
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(w) = self.windows.remove(key) {
+            self.by_end.remove(&(w.ends, key.to_owned()));
+        }
+    }
+}
 
 /// Attempt counts per key, in memory or in Postgres.
 pub struct Throttle {
     config: ThrottleConfig,
-    memory: Mutex<HashMap<String, Window>>,
+    memory: Mutex<Memory>,
     shared: Option<sqlx::PgPool>,
 }
 
@@ -182,12 +261,14 @@ impl Throttle {
         (attempts > max && age < window).then(|| RetryAfter(window - age))
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts one attempt at each door; refused (every attempt still counted)
-    /// when any of them is now over its limit.
+    /// Counts one attempt at each door, in order; refused when any of them
+    /// is now over its limit. The doors after the first one that refuses
+    /// are not counted: a request already refused (e.g. from a throttled
+    /// address) adds no key for the account it named.
     pub async fn hit(&self, keys: &[(Door, &str)]) -> Result<Result<(), RetryAfter>, sqlx::Error> {
         let mut longest: Option<RetryAfter> = None;
         match &self.shared {
@@ -206,37 +287,24 @@ impl Throttle {
                     let age = (at - started).to_std().unwrap_or_default();
                     let wait = self.wait(door, attempts.max(0) as u32, age);
                     longest = longest.max(wait);
+                    if wait.is_some() {
+                        break;
+                    }
                 }
                 tx.commit().await?;
             }
             None => {
-                let mut map = self.memory();
-                if map.len() + keys.len() > MAX_KEYS {
-                    let longest_window = self.config.window.max(Duration::from_secs(3600));
-                    map.retain(|_, w| w.started.elapsed() < longest_window);
-                    while map.len() + keys.len() > MAX_KEYS {
-                        let Some(k) = map.keys().next().cloned() else {
-                            break;
-                        };
-                        map.remove(&k);
-                    }
-                }
+                let mut memory = self.memory();
                 let now = Instant::now();
+                memory.sweep(now);
                 for &(door, key) in keys {
                     let window = door.limit(&self.config).1;
-                    let w = map.entry(full_key(door, key)).or_insert(Window {
-                        started: now,
-                        attempts: 0,
-                    });
-                    if now.duration_since(w.started) >= window {
-                        *w = Window {
-                            started: now,
-                            attempts: 0,
-                        };
+                    let w = memory.count(full_key(door, key), window, now);
+                    let wait = self.wait(door, w.attempts, now.duration_since(w.started));
+                    longest = longest.max(wait);
+                    if wait.is_some() {
+                        break;
                     }
-                    w.attempts = w.attempts.saturating_add(1);
-                    longest =
-                        longest.max(self.wait(door, w.attempts, now.duration_since(w.started)));
                 }
             }
         }
@@ -268,8 +336,8 @@ impl Throttle {
                 }
             }
             None => match self.memory().get(&full_key(door, key)) {
-                Some(w) => (w.attempts, w.started.elapsed()),
-                None => return Ok(Ok(())),
+                Some(w) if Instant::now() < w.ends => (w.attempts, w.started.elapsed()),
+                _ => return Ok(Ok(())),
             },
         };
         // the next attempt would be one more
@@ -306,7 +374,7 @@ impl Throttle {
                     .await?;
             }
             None => {
-                if let Some(w) = self.memory().get_mut(&full_key(door, key)) {
+                if let Some(w) = self.memory().windows.get_mut(&full_key(door, key)) {
                     w.attempts = w.attempts.saturating_sub(1);
                 }
             }
@@ -330,7 +398,7 @@ impl Throttle {
 
     /// Keys held in memory (for tests).
     pub fn keys_in_memory(&self) -> usize {
-        self.memory().len()
+        self.memory().windows.len()
     }
 }
 
@@ -417,6 +485,79 @@ mod tests {
                 .unwrap();
         }
         assert!(t.keys_in_memory() <= MAX_KEYS);
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_adds_no_keys() {
+        let t = memory_throttle(5, 3);
+        let flood = |i: usize| format!("random-{i}");
+        for i in 0..3 {
+            let name = flood(i);
+            let keys = [
+                (Door::SignInAddress, "203.0.113.9"),
+                (Door::SignInAccount, name.as_str()),
+            ];
+            assert!(t.hit(&keys).await.unwrap().is_ok());
+        }
+        let before = t.keys_in_memory();
+        for i in 3..20_003 {
+            let name = flood(i);
+            let keys = [
+                (Door::SignInAddress, "203.0.113.9"),
+                (Door::SignInAccount, name.as_str()),
+            ];
+            assert!(t.hit(&keys).await.unwrap().is_err());
+        }
+        assert_eq!(
+            t.keys_in_memory(),
+            before,
+            "the throttled address added keys"
+        );
+    }
+
+    #[tokio::test]
+    async fn eviction_drops_ended_windows_before_open_ones() {
+        // sign-in windows last 300 ms here; sign-up windows an hour
+        let t = Throttle {
+            config: ThrottleConfig {
+                window: Duration::from_millis(300),
+                max_failures_per_account: 5,
+                max_failures_per_ip: 5,
+                max_signups_per_ip: 2,
+            },
+            memory: Mutex::default(),
+            shared: None,
+        };
+        // ten victims whose sign-up door is closed for the hour
+        let victims: Vec<String> = (0..10).map(|i| format!("192.0.2.{i}")).collect();
+        for v in &victims {
+            for _ in 0..3 {
+                let _ = t.hit(&[(Door::SignUpAddress, v.as_str())]).await.unwrap();
+            }
+            assert!(!open(&t, Door::SignUpAddress, v).await);
+        }
+        // a flood fills memory with short windows, which then end
+        for i in 0..MAX_KEYS {
+            let name = format!("a{i}");
+            let _ = t
+                .hit(&[(Door::SignInAccount, name.as_str())])
+                .await
+                .unwrap();
+        }
+        assert!(t.keys_in_memory() <= MAX_KEYS);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // a second flood: the ended windows make room, the victims stay
+        for i in 0..MAX_KEYS {
+            let name = format!("b{i}");
+            let _ = t
+                .hit(&[(Door::SignInAccount, name.as_str())])
+                .await
+                .unwrap();
+        }
+        assert!(t.keys_in_memory() <= MAX_KEYS);
+        for v in &victims {
+            assert!(!open(&t, Door::SignUpAddress, v).await, "{v} was dropped");
+        }
     }
 
     #[test]

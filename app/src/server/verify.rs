@@ -70,6 +70,16 @@ pub struct Verified {
     pub gateway_headers: OnceLock<[Option<http::HeaderValue>; 5]>,
 }
 
+impl Verified {
+    /// True when the token may act with `required` (`code:read`): its
+    /// scopes include it, and an administrators' area (`admin`, `metrics`)
+    /// only for an administrator's token — Full access of anyone else's
+    /// does not reach them.
+    pub fn grants(&self, required: &str) -> bool {
+        self.scopes.allows(required) && (self.is_admin || !crate::scopes::is_admin_only(required))
+    }
+}
+
 /// Why a token was refused. `code()` is the stable API error code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {

@@ -41,8 +41,13 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String
     Some(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())))
 }
 
-/// True for addresses on the public internet (not loopback, private,
-/// link-local, shared, multicast or unspecified).
+/// True for addresses on the public internet: not loopback, private,
+/// link-local, shared (CGN), multicast, broadcast, unspecified, reserved
+/// (240.0.0.0/4), IETF protocol assignments (192.0.0.0/24), benchmarking
+/// (198.18.0.0/15), documentation, and no IPv6 form that carries an IPv4
+/// address a gateway would translate (NAT64 `64:ff9b::/96` and
+/// `64:ff9b:1::/48`, 6to4 `2002::/16`, IPv4-compatible `::/96`), nor
+/// Teredo, ORCHID or discard-only prefixes.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -53,19 +58,35 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_broadcast()
                 || v4.is_unspecified()
+                || v4.is_documentation()
                 || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64))
+                || o[0] >= 240
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                // ::/96, IPv4-compatible (::a.b.c.d)
+                || s[..6].iter().all(|x| *x == 0)
+                // NAT64, well-known and local-use
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                // discard-only 100::/64
+                || (s[0] == 0x100 && s[1..4].iter().all(|x| *x == 0))
+                // 2001::/23 (Teredo, benchmarking, ORCHID…) and documentation
+                || (s[0] == 0x2001 && s[1] < 0x200)
+                || (s[0] == 0x2001 && s[1] == 0xdb8)
+                // 6to4
+                || s[0] == 0x2002)
         }
     }
 }
@@ -153,6 +174,9 @@ impl Sender {
     /// called (for a Tessera inside a company network).
     pub fn new(allow_private: bool) -> Sender {
         let client = reqwest::Client::builder()
+            // a proxy from the environment would resolve the name itself,
+            // past the resolver's filter: webhooks go direct
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .user_agent(concat!("Tessera-Webhooks/", env!("CARGO_PKG_VERSION")))
@@ -210,22 +234,17 @@ impl Sender {
     }
 }
 
-/// A network error in a sentence (with its causes, bounded).
+/// A network error in a sentence, for the owner's delivery log: what kind
+/// of failure, never the resolver's or the socket's detail (which would
+/// tell a user what the server's network holds).
 fn error_words(e: &reqwest::Error) -> String {
-    let mut words = if e.is_timeout() {
+    if e.is_timeout() {
         "the endpoint did not answer in time".to_string()
     } else if e.is_connect() {
         "could not connect to the endpoint".to_string()
     } else {
         "the request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        words.push_str(": ");
-        words.push_str(&cause.to_string());
-        source = cause.source();
     }
-    words.chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -244,13 +263,96 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://localhost/",
             "http://[::ffff:127.0.0.1]/",
+            "http://192.0.0.8/",
+            "http://198.18.0.1/",
+            "http://198.19.255.254/",
+            "http://240.0.0.1/",
+            "http://255.255.255.255/",
+            "http://192.0.2.10/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[64:ff9b:1::1]/",
+            "http://[2002:a00:1::1]/",
+            "http://[::10.0.0.1]/",
+            "http://[2001:db8::1]/",
+            "http://[fec0::1]/",
             "not a url",
         ] {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_url("https://ci.example.com/hooks", false).is_ok());
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "198.20.0.1",
+            "192.0.1.1",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
         assert!(check_url("http://127.0.0.1:8080/", true).is_ok());
         assert!(check_url(&format!("https://e.com/{}", "a".repeat(URL_MAX)), true).is_err());
+    }
+
+    /// A proxy named in the environment is not used: the delivery goes
+    /// straight to the endpoint (a proxy would resolve the name itself,
+    /// past the private-address filter).
+    #[tokio::test]
+    async fn no_proxy_from_the_environment() {
+        use std::io::{Read as _, Write as _};
+        let endpoint = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        proxy.set_nonblocking(true).unwrap();
+        let (endpoint_addr, proxy_addr) =
+            (endpoint.local_addr().unwrap(), proxy.local_addr().unwrap());
+        let receiver = std::thread::spawn(move || {
+            let (mut c, _) = endpoint.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let _ = c.write_all(
+                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let url = format!("http://{proxy_addr}");
+        // the client reads the environment when it is built
+        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+            std::env::set_var(var, &url);
+        }
+        let sender = Sender::new(true);
+        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+            std::env::remove_var(var);
+        }
+        let answer = sender
+            .post(
+                &format!("http://{endpoint_addr}/hook"),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "msg_1",
+                "{}",
+            )
+            .await;
+        assert_eq!(answer.status, Some(204), "{:?}", answer.error);
+        assert!(receiver.join().unwrap().starts_with("POST /hook "));
+        assert!(proxy.accept().is_err(), "the proxy was asked");
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_says_what_failed_without_network_detail() {
+        // nothing listens on this port
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let answer = Sender::new(true)
+            .post(
+                &format!("http://{addr}/"),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "msg_1",
+                "{}",
+            )
+            .await;
+        assert_eq!(
+            answer.error.as_deref(),
+            Some("could not connect to the endpoint")
+        );
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct TokenView {
     /// The token it was derived from, if any.
     #[serde(default)]
     pub parent_id: Option<i64>,
+    /// The token that created it through the API, if one did.
+    #[serde(default)]
+    pub created_by_token: Option<i64>,
     /// Tokens derived from it (filled by the list; children's own
     /// children nested in theirs).
     #[serde(default)]

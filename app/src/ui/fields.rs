@@ -132,8 +132,8 @@ pub fn SudoField(
     #[prop(default = false)]
     for_full: bool,
     /// Keeps ids unique when a page has more than one such field.
-    #[prop(default = "")]
-    id_suffix: &'static str,
+    #[prop(into, default = String::new())]
+    id_suffix: String,
 ) -> impl IntoView {
     let has_error = move || error.with(Option::is_some);
     let id = format!("field-sudo_password{id_suffix}");

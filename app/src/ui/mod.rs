@@ -114,6 +114,10 @@ pub fn App() -> impl IntoView {
                         view=|| view! { <WithSession render=|info| view! { <tokens::RegenerateTokenPage info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/tokens/:id/derive")
+                        view=|| view! { <WithSession render=|info| view! { <tokens::DeriveTokenPage info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
                         path=path!("/profile/security/password")
                         view=|| view! { <WithSession render=|info| view! { <security::ChangePassword info /> } /> }
                     />

@@ -168,8 +168,15 @@ fn DeliveryLog(
 
 /// One endpoint: its URL, test and delete buttons, and its delivery log.
 #[component]
-fn WebhookItem(hook: WebhookView) -> impl IntoView {
+fn WebhookItem(
+    hook: WebhookView,
+    /// The session is in sudo mode (deleting needs it).
+    in_sudo: bool,
+    /// The sudo field's message when this endpoint's delete was refused.
+    sudo_error: Option<String>,
+) -> impl IntoView {
     let base = format!("{WEBHOOKS_POST}/{}", hook.id);
+    let suffix = format!("-delete-{}", hook.id);
     let caption = format!("Delivery log of {}", hook.url);
     view! {
         <li class="webhook" data-webhook=hook.id.to_string()>
@@ -184,7 +191,9 @@ fn WebhookItem(hook: WebhookView) -> impl IntoView {
                     <form method="post" action=format!("{base}/test")>
                         <button type="submit" class="button" aria-label=format!("Send test event to {}", hook.url)>"Send test event"</button>
                     </form>
-                    <form method="post" action=format!("{base}/delete")>
+                    <form method="post" action=format!("{base}/delete") class="stack">
+                        <input type="hidden" name=DELETE_FIELD value=hook.id.to_string() />
+                        <SudoField error=Signal::stored(sudo_error) confirmed=in_sudo id_suffix=suffix />
                         <button type="submit" class="button danger" aria-label=format!("Delete webhook {}", hook.url)>"Delete webhook"</button>
                     </form>
                 </div>
@@ -193,6 +202,10 @@ fn WebhookItem(hook: WebhookView) -> impl IntoView {
         </li>
     }
 }
+
+/// The delete form's field naming the endpoint (so a refusal shows under
+/// the right one).
+pub const DELETE_FIELD: &str = "delete_webhook";
 
 /// Profile → Security → Notifications.
 #[component]
@@ -261,7 +274,14 @@ fn SettingsView(
     let description_error = field_error("description");
     // the message goes under the field of the form that was sent
     let webhook_form = fb.values.contains_key("url");
-    let sudo_error = fb.field(SUDO_FIELD).filter(|_| !webhook_form);
+    let deleting = fb.values.get(DELETE_FIELD).cloned();
+    let sudo_error = fb
+        .field(SUDO_FIELD)
+        .filter(|_| !webhook_form && deleting.is_none());
+    let delete_error = |id: i64| {
+        fb.field(SUDO_FIELD)
+            .filter(|_| deleting.as_deref() == Some(id.to_string().as_str()))
+    };
     let webhook_sudo_error = fb.field(SUDO_FIELD).filter(|_| webhook_form);
     let scope_all = value("scope") == "all";
     let email_value = if value("email").is_empty() {
@@ -305,11 +325,11 @@ fn SettingsView(
         {if s.webhooks.is_empty() {
             view! { <p class="empty">"No webhooks yet."</p> }.into_any()
         } else {
-            view! { <ul class="webhook-list">{s.webhooks.into_iter().map(|hook| view! { <WebhookItem hook /> }).collect_view()}</ul> }.into_any()
+            view! { <ul class="webhook-list">{s.webhooks.into_iter().map(|hook| { let sudo_error = delete_error(hook.id); view! { <WebhookItem hook in_sudo sudo_error /> } }).collect_view()}</ul> }.into_any()
         }}
         {(s.is_admin && !s.global_webhooks.is_empty()).then(|| view! {
             <h3>"Webhooks for every user's events"</h3>
-            <ul class="webhook-list">{s.global_webhooks.into_iter().map(|hook| view! { <WebhookItem hook /> }).collect_view()}</ul>
+            <ul class="webhook-list">{s.global_webhooks.into_iter().map(|hook| { let sudo_error = delete_error(hook.id); view! { <WebhookItem hook in_sudo sudo_error /> } }).collect_view()}</ul>
         })}
         <h3 id="add-webhook-heading">"Add a webhook"</h3>
         <form method="post" action=WEBHOOKS_POST class="stack narrow-form" aria-labelledby="add-webhook-heading">

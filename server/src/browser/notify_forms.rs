@@ -1,7 +1,8 @@
 //! The Notifications page's plain-form posts: the e-mail address (set and
 //! confirm by link, remove), and webhooks (add, with the secret shown once;
-//! send a test event; delete). Adding an address or an endpoint needs sudo
-//! mode: it decides where news about your tokens goes.
+//! send a test event; delete). Adding or removing an address and adding or
+//! deleting an endpoint need sudo mode: they decide where news about your
+//! tokens goes, and whether it goes anywhere.
 
 use super::forms::{answer_error, parts_and_form};
 use super::pages::render_page;
@@ -70,6 +71,10 @@ async fn refused(
             fb.message = Some(e.to_string());
             StatusCode::NOT_FOUND
         }
+        NoticeError::TooMany(_) => {
+            fb.message = Some(e.to_string());
+            StatusCode::TOO_MANY_REQUESTS
+        }
         NoticeError::Database(err) => {
             tracing::error!(error = %err, "notification settings failed");
             fb.message = Some("Something went wrong on our side. Please try again.".into());
@@ -125,23 +130,21 @@ pub async fn email(
         Err(res) => return res,
     };
     let user = session.user.id;
-    if pairs.get("action").map(String::as_str) == Some("remove") {
+    let removing = pairs.get("action").map(String::as_str) == Some("remove");
+    // silencing the alarms is as sensitive as redirecting them
+    let for_what = if removing {
+        "to stop notices by mail"
+    } else {
+        "to change where notices go"
+    };
+    if let Err(res) = sudo(&state, &parts, &session, &client, &pairs, for_what).await {
+        return res;
+    }
+    if removing {
         return match lifecycle::remove_email(&state.core, user, Some(&client)).await {
             Ok(()) => done("email-removed"),
             Err(e) => refused(&state, &parts, kept(&pairs), e).await,
         };
-    }
-    if let Err(res) = sudo(
-        &state,
-        &parts,
-        &session,
-        &client,
-        &pairs,
-        "to change where notices go",
-    )
-    .await
-    {
-        return res;
     }
     let address = pairs.get("email").map_or("", String::as_str);
     match lifecycle::set_email(&state.core, user, address, Some(&client)).await {
@@ -275,7 +278,8 @@ pub async fn test_webhook(
     }
 }
 
-/// `POST …/webhooks/{id}/delete`: deletes the endpoint.
+/// `POST …/webhooks/{id}/delete`: deletes the endpoint (sudo mode: it
+/// silences the alarms).
 pub async fn delete_webhook(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -283,7 +287,26 @@ pub async fn delete_webhook(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let (parts, _) = req.into_parts();
+    let (parts, mut pairs) = match parts_and_form::<Pairs>(&state, req).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    pairs.insert(
+        app::ui::notifications::DELETE_FIELD.into(),
+        id.chars().take(20).collect(),
+    );
+    if let Err(res) = sudo(
+        &state,
+        &parts,
+        &session,
+        &client,
+        &pairs,
+        "to delete a webhook",
+    )
+    .await
+    {
+        return res;
+    }
     let Ok(id) = id.parse::<i64>() else {
         return refused(
             &state,

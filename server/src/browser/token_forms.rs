@@ -250,15 +250,17 @@ pub async fn narrow(State(state): State<AppState>, on: OnToken) -> Response {
 
 /// `POST /profile/security/tokens/{id}/derive`: a one-hour child with the
 /// parent's scopes, allowlist and resources; the page with its secret, once.
-pub async fn derive(State(state): State<AppState>, on: OnToken) -> Response {
-    let result = match on.raw_id.parse::<i64>() {
-        Ok(id) => {
-            let actor = Actor::in_session(on.session.user.id, false).from_client(on.client.clone());
-            service::derive(&state.core, &actor, id, &Default::default()).await
-        }
-        Err(_) => Err(TokenError::NotFound),
+/// Deriving from a token that reaches everything needs sudo mode: a refusal
+/// renders `…/{id}/derive`, the confirmation with the password field.
+pub async fn derive(State(state): State<AppState>, on: OnToken, req: Request) -> Response {
+    let (_, pairs) = match read_pairs(&state, req).await {
+        Ok(v) => v,
+        Err(res) => return res,
     };
-    match result {
+    let core = &state.core;
+    let op =
+        |actor, id| async move { service::derive(core, &actor, id, &Default::default()).await };
+    match on.run(&state, "derive", Some(&pairs), op).await {
         Ok(secret) => {
             tracing::info!(
                 user_id = on.session.user.id,
@@ -267,7 +269,7 @@ pub async fn derive(State(state): State<AppState>, on: OnToken) -> Response {
             );
             show_secret(&state, &on.parts, secret, StatusCode::CREATED).await
         }
-        Err(err) => answer_error(&state, &on.parts, BASE, err, None).await,
+        Err(res) => res,
     }
 }
 

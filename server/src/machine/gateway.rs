@@ -66,6 +66,46 @@ fn resource(parts: &Parts) -> Option<Cow<'_, str>> {
     asked(parts, "resource", "x-tessera-resource")
 }
 
+/// The longest resource a gateway may name (patterns are at most
+/// [`PATTERN_MAX`] characters; `*` may match more).
+pub const RESOURCE_MAX: usize = 2 * PATTERN_MAX;
+
+/// What the proxy asks about, read before anything is verified or
+/// recorded: the scope a catalog area and level (else 400 `invalid_scope`),
+/// the resource bounded and printable (else 400 `invalid_resource`). A
+/// caller's string never becomes an audit row or a sampling key as sent.
+fn question(parts: &Parts) -> Result<(Option<Cow<'_, str>>, Option<Cow<'_, str>>), ApiError> {
+    let scope = match required_scope(parts) {
+        Some(s) => {
+            if let Err(e) = app::scopes::parse_required(&s) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    format!("The scope this check names is not valid: {e}"),
+                ));
+            }
+            Some(match s {
+                Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                Cow::Owned(o) => Cow::Owned(o.trim().to_owned()),
+            })
+        }
+        None => None,
+    };
+    let resource = resource(parts);
+    if let Some(r) = &resource {
+        if r.len() > RESOURCE_MAX || r.chars().any(char::is_control) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_resource",
+                format!(
+                    "The resource this check names must be at most {RESOURCE_MAX} bytes of printable text."
+                ),
+            ));
+        }
+    }
+    Ok((scope, resource))
+}
+
 /// `resource` cut to a length fit for an error message and the audit log.
 fn shown(resource: &str) -> String {
     resource.chars().take(PATTERN_MAX + 1).collect()
@@ -76,20 +116,23 @@ fn shown(resource: &str) -> String {
 /// `WWW-Authenticate: Basic` (so git asks for credentials), or 403.
 async fn check(State(state): State<AppState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
+    let (scope, resource) = match question(&parts) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     let (verified, client) = match authenticate(&state, &parts).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let scope = required_scope(&parts);
     if let Some(scope) = &scope {
-        if !verified.scopes.allows(scope) {
+        if !verified.grants(scope) {
             refused(&state.core, &verified, &client, Refusal::Scope(scope));
             return ApiError::insufficient_scope(scope).into_response();
         }
     }
     // the resource matters to a limited token, and to the usage record
     let resource = if scope.is_some() || !verified.resources.is_empty() {
-        resource(&parts)
+        resource
     } else {
         None
     };

@@ -38,7 +38,7 @@ struct IntrospectForm {
     token: String,
     /// The address the resource server saw the token come from (an
     /// extension: the caller is authenticated, so its word is taken);
-    /// without it, the introspection request's own client address.
+    /// without it, a token with an allowlist is not active.
     #[serde(default)]
     client_ip: String,
 }
@@ -69,7 +69,20 @@ async fn introspect(
     let throttle = &state.core.throttle;
     let address = address_key(ip);
     let door = Door::IntrospectionAddress;
-    match throttle.check(door, &address).await {
+    let allowed = state
+        .core
+        .config
+        .introspection_client
+        .as_deref()
+        .is_some_and(|expected| is_client(expected, &headers));
+    // a failure is counted before it is answered: parallel guesses cannot
+    // all slip past one check (the right client only reads the count)
+    let gate = if allowed {
+        throttle.check(door, &address).await
+    } else {
+        throttle.hit(&[(door, &address)]).await
+    };
+    match gate {
         Ok(Ok(())) => {}
         Ok(Err(wait)) => return too_many(wait),
         Err(e) => {
@@ -77,26 +90,19 @@ async fn introspect(
             return ApiError::unavailable().into_response();
         }
     }
-    let allowed = state
-        .core
-        .config
-        .introspection_client
-        .as_deref()
-        .is_some_and(|expected| is_client(expected, &headers));
     if !allowed {
-        if let Err(e) = throttle.hit(&[(door, &address)]).await {
-            tracing::error!(error = %e, "throttle count failed");
-        }
         return ApiError::unauthorized(
             "invalid_client",
             "Introspection needs the configured client credentials.",
         )
         .into_response();
     }
+    // where the resource server saw the token; without it, a token with an
+    // allowlist is not active (the gateway's own address says nothing)
     let user_ip = match form.client_ip.trim() {
-        "" => ip,
-        given => match given.parse() {
-            Ok(a) => a,
+        "" => None,
+        given => match given.parse::<std::net::IpAddr>() {
+            Ok(a) => Some(a),
             Err(_) => {
                 return ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -110,7 +116,10 @@ async fn introspect(
     match state.core.verify(form.token.trim()).await {
         // a token a policy blocks, or used from outside its allowlist, is
         // not active (RFC 7662 says nothing more)
-        Ok(v) if v.blocked.is_some() || !v.networks.allows(user_ip) => {
+        Ok(v)
+            if v.blocked.is_some()
+                || (!v.networks.is_any() && !user_ip.is_some_and(|ip| v.networks.allows(ip))) =>
+        {
             Json(json!({ "active": false })).into_response()
         }
         Ok(v) => {

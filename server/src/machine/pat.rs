@@ -206,7 +206,7 @@ impl Pat {
     /// `Ok` when the token's scopes include `scope` (e.g. `tokens:read`);
     /// a refusal is audited (sampled).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.0.scopes.allows(scope) {
+        if self.0.grants(scope) {
             self.2.scope_uses.note(self.0.token_id, scope, None);
             Ok(())
         } else {

@@ -133,7 +133,7 @@ fn test_config(options: &Options) -> CoreConfig {
     CoreConfig {
         public_url: options.public_url.clone(),
         signup_enabled: options.signup_enabled,
-        trusted_proxies: vec![IpAddr::from([127, 0, 0, 1])],
+        trusted_proxies: vec![ipnet::IpNet::from(IpAddr::from([127, 0, 0, 1]))],
         throttle: options.throttle,
         hash_concurrency: options.hash_concurrency,
         hash_queue: options.hash_queue,

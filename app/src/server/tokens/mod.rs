@@ -171,6 +171,7 @@ struct Row {
     allowed_networks: String,
     resources: String,
     parent_id: Option<i64>,
+    created_by_token: Option<i64>,
 }
 
 impl Row {
@@ -208,6 +209,7 @@ impl Row {
             blocked: None,
             usage: None,
             parent_id: self.parent_id,
+            created_by_token: self.created_by_token,
             children: Vec::new(),
         }
     }
@@ -427,9 +429,14 @@ async fn insert(
     }
     let input = spec.check(&limits, false)?;
     admin_scope_check(core, actor.user_id, &input.scopes).await?;
-    // a derived token is never wider than its parent, which exists already
-    if input.scopes == Scopes::Full && parent.is_none() {
-        actor.confirmed(FOR_FULL_ACCESS)?;
+    // a secret that reaches everything needs the password, derived or not:
+    // a borrowed browser must not mint one
+    if input.scopes.is_powerful() {
+        actor.confirmed(if parent.is_some() {
+            FOR_POWERFUL_DERIVE
+        } else {
+            FOR_FULL_ACCESS
+        })?;
     }
     let (db, user_id) = (&core.db, actor.user_id);
     // an idempotency key is a client's random id: letters, digits, '-', '_'
@@ -492,6 +499,7 @@ async fn insert(
             .bind(input.networks.to_stored())
             .bind(input.resources.to_stored())
             .bind(parent.map(|p| p.id))
+            .bind(actor.acting_token)
             .fetch_one(&mut *tx)
             .await?;
         event.token_id = Some(row.id);
@@ -560,8 +568,12 @@ pub async fn update(
     if input.scopes != current.scopes {
         admin_scope_check(core, actor.user_id, &input.scopes).await?;
     }
-    if input.scopes == Scopes::Full && current.scopes != Scopes::Full {
+    if input.scopes.is_powerful() && !current.scopes.is_powerful() {
         actor.confirmed(FOR_FULL_ACCESS_EDIT)?;
+    }
+    // where a secret that reaches everything works from is as sensitive
+    if input.scopes.is_powerful() && !input.networks.within(&current.allowed_networks) {
+        actor.confirmed(FOR_POWERFUL_NETWORKS)?;
     }
     let at = now();
     if let (None, (max, true)) = (input.expires_at, limits.lifetime()) {
@@ -634,6 +646,27 @@ pub async fn update(
     }
 }
 
+/// Revokes every live descendant of token `$id` inside the open
+/// transaction `$tx`, each with a copy of `$event` (revoked by `$by`, as
+/// derived from `$id`). A macro: the transaction's type is per dialect.
+macro_rules! revoke_descendants {
+    ($tx:expr, $at:expr, $id:expr, $by:expr, $event:expr) => {{
+        let children: Vec<(i64,)> = sqlx::query_as(sql::REVOKE_DESCENDANTS)
+            .bind($at)
+            .bind($id)
+            .bind($by)
+            .bind(DERIVED_REVOKED)
+            .fetch_all($tx)
+            .await?;
+        for (child,) in children {
+            let mut e = $event.clone();
+            e.token_id = Some(child);
+            e = e.with(json!({"by": $by, "reason": DERIVED_REVOKED, "derived_from": $id}));
+            record_in!($tx, e)?;
+        }
+    }};
+}
+
 /// Revokes a token, for good. Revoking a revoked token changes nothing.
 pub async fn revoke(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
     if actor.ceiling.is_some() {
@@ -671,19 +704,7 @@ pub async fn revoke_as(
             .await?;
         if row.is_some() {
             // what was derived from it goes with it
-            let children: Vec<(i64,)> = sqlx::query_as(sql::REVOKE_DESCENDANTS)
-                .bind(at)
-                .bind(id)
-                .bind(by)
-                .bind(DERIVED_REVOKED)
-                .fetch_all(&mut *tx)
-                .await?;
-            for (child,) in children {
-                let mut e = event.clone();
-                e.token_id = Some(child);
-                e = e.with(json!({"by": by, "reason": DERIVED_REVOKED, "derived_from": id}));
-                record_in!(&mut *tx, e)?;
-            }
+            revoke_descendants!(&mut *tx, at, id, by, &event);
             record_in!(&mut *tx, event)?;
         }
         tx.commit().await?;
@@ -738,18 +759,17 @@ pub async fn revoke_leaked(
         let mut tx = pool.begin().await?;
         let mut revoked = Vec::new();
         for hash in &hashes {
-            let row: Option<(i64, i64)> = sqlx::query_as(
-                "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = 'system', revoked_reason = $2 \
-                 WHERE token_hash = $3 AND revoked_at IS NULL RETURNING id, user_id",
-            )
-            .bind(at)
-            .bind(LEAKED)
-            .bind(&hash[..])
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row: Option<(i64, i64)> = sqlx::query_as(sql::REVOKE_LEAKED)
+                .bind(at)
+                .bind(LEAKED)
+                .bind(&hash[..])
+                .fetch_optional(&mut *tx)
+                .await?;
             if let Some((id, user_id)) = row {
                 let event = Event::new("token.revoked", Some(user_id), Some(id), By::System, client)
                     .with(details.clone());
+                // what was derived from it goes with it, marked revoked
+                revoke_descendants!(&mut *tx, at, id, "system", &event);
                 record_in!(&mut *tx, event)?;
                 revoked.push((id, user_id));
             }
@@ -767,6 +787,12 @@ pub async fn revoke_leaked(
 pub const FOR_FULL_ACCESS: &str = "to create a full-access token";
 /// What sudo mode's message says giving a token full access needs.
 pub const FOR_FULL_ACCESS_EDIT: &str = "to give this token full access";
+/// What sudo mode's message says deriving a token with full access needs.
+pub const FOR_POWERFUL_DERIVE: &str = "to derive a token with full access";
+/// What sudo mode's message says a new secret for a full-access token needs.
+pub const FOR_POWERFUL_SECRET: &str = "to get a new secret for a full-access token";
+/// What sudo mode's message says widening a full-access token's allowlist needs.
+pub const FOR_POWERFUL_NETWORKS: &str = "to let a full-access token work from more addresses";
 /// What sudo mode's message says revoking every token needs.
 pub const FOR_REVOKE_ALL: &str = "to revoke all your tokens";
 
@@ -820,6 +846,9 @@ pub async fn revoke_all_as(
 /// waiting to be written is dropped.
 pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret, TokenError> {
     let current = changeable(core, actor, id).await?;
+    if current.scopes.is_powerful() {
+        actor.confirmed(FOR_POWERFUL_SECRET)?;
+    }
     let policies = core.policies();
     if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
@@ -918,6 +947,9 @@ pub async fn rotate(
         )])));
     }
     let current = changeable(core, actor, id).await?;
+    if current.scopes.is_powerful() {
+        actor.confirmed(FOR_POWERFUL_SECRET)?;
+    }
     if let Some((key, problem)) = core.policies().scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }

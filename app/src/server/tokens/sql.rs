@@ -8,7 +8,7 @@ macro_rules! columns {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
          previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent, \
-         allowed_networks, resources, parent_id"
+         allowed_networks, resources, parent_id, created_by_token"
     };
 }
 
@@ -50,8 +50,8 @@ pub const BY_FORM_ID: &str = concat!(
 
 /// A new token; `$7` is both its creation and update time.
 pub const INSERT: &str = concat!(
-    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12) RETURNING ",
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
     columns!()
 );
 
@@ -161,6 +161,15 @@ pub const ANCESTORS: &str = concat!(
     "SELECT t.id, t.scopes, t.created_at, t.expires_at, t.revoked_at, t.last_used_at, t.allowed_networks, t.resources \
      FROM chain c JOIN tokens t ON t.id = c.id WHERE c.depth > 0 ORDER BY c.depth"
 );
+
+/// Revokes, as leaked, the live token whose current secret — or previous
+/// one, still in its grace — is `$3`: `$1` time, `$2` why; the old secret
+/// stops with it. Returns (id, user).
+pub const REVOKE_LEAKED: &str =
+    "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = 'system', revoked_reason = $2, \
+     previous_hash = NULL, previous_valid_until = NULL \
+     WHERE (token_hash = $3 OR (previous_hash = $3 AND previous_valid_until > $1)) AND revoked_at IS NULL \
+     RETURNING id, user_id";
 
 /// Revokes every live descendant of token `$2` (its children, theirs, …):
 /// `$1` time, `$3` who, `$4` why; returns their ids.

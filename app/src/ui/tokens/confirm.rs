@@ -1,4 +1,4 @@
-//! The three confirmations (revoke, regenerate, revoke all), each written
+//! The confirmations (revoke, regenerate, derive, revoke all), each written
 //! once and shown both in the dialog and on its plain page. The buttons are
 //! a real form posting to the plain handler; in the dialog its submit is
 //! taken over by the server function instead.
@@ -8,7 +8,7 @@ use crate::model::SUDO_FIELD;
 use crate::tokens::TokenView;
 use crate::ui::fields::SudoField;
 use crate::ui::token_form::Errors;
-use leptos::either::{Either, EitherOf3};
+use leptos::either::{Either, EitherOf4};
 use leptos::prelude::*;
 
 /// The token a confirmation is about: all it shows is the name.
@@ -18,6 +18,9 @@ pub struct TokenRef {
     pub id: i64,
     /// Its name.
     pub name: String,
+    /// It reaches everything (Full access, or every area at manage): a new
+    /// secret for it, or one derived from it, needs sudo mode.
+    pub powerful: bool,
 }
 
 impl From<&TokenView> for TokenRef {
@@ -25,6 +28,7 @@ impl From<&TokenView> for TokenRef {
         TokenRef {
             id: t.id,
             name: t.name.clone(),
+            powerful: t.scopes.is_powerful(),
         }
     }
 }
@@ -36,6 +40,8 @@ pub enum Confirm {
     Revoke(TokenRef),
     /// Give one token a new secret.
     Regenerate(TokenRef),
+    /// Derive a one-hour child of one token.
+    Derive(TokenRef),
     /// Revoke every token; the number of active ones when known.
     RevokeAll(Option<u64>),
 }
@@ -46,6 +52,7 @@ impl Confirm {
         match self {
             Confirm::Revoke(_) => "Revoke token",
             Confirm::Regenerate(_) => "Regenerate token",
+            Confirm::Derive(_) => "Derive a token",
             Confirm::RevokeAll(_) => "Revoke all tokens",
         }
     }
@@ -55,13 +62,18 @@ impl Confirm {
         match self {
             Confirm::Revoke(_) => "Revoke",
             Confirm::Regenerate(_) => "Regenerate",
+            Confirm::Derive(_) => "Derive",
             Confirm::RevokeAll(_) => "Revoke all",
         }
     }
 
     /// True when the action needs sudo mode (a recent password).
     pub fn needs_sudo(&self) -> bool {
-        matches!(self, Confirm::RevokeAll(_))
+        match self {
+            Confirm::RevokeAll(_) => true,
+            Confirm::Regenerate(t) | Confirm::Derive(t) => t.powerful,
+            Confirm::Revoke(_) => false,
+        }
     }
 
     /// What the dialog's form does (`tokens/dialog_submit`'s `kind`).
@@ -69,6 +81,7 @@ impl Confirm {
         match self {
             Confirm::Revoke(_) => "revoke",
             Confirm::Regenerate(_) => "regenerate",
+            Confirm::Derive(_) => "derive",
             Confirm::RevokeAll(_) => "revoke-all",
         }
     }
@@ -76,7 +89,7 @@ impl Confirm {
     /// The token's id (0 for "revoke all").
     pub fn token_id(&self) -> i64 {
         match self {
-            Confirm::Revoke(t) | Confirm::Regenerate(t) => t.id,
+            Confirm::Revoke(t) | Confirm::Regenerate(t) | Confirm::Derive(t) => t.id,
             Confirm::RevokeAll(_) => 0,
         }
     }
@@ -86,6 +99,7 @@ impl Confirm {
         match self {
             Confirm::Revoke(t) => format!("{BASE}/{}/revoke", t.id),
             Confirm::Regenerate(t) => format!("{BASE}/{}/regenerate", t.id),
+            Confirm::Derive(t) => format!("{BASE}/{}/derive", t.id),
             Confirm::RevokeAll(_) => format!("{BASE}/revoke-all"),
         }
     }
@@ -93,19 +107,25 @@ impl Confirm {
     fn text(&self) -> impl IntoView {
         let quoted = |t: &TokenRef| format!("\u{201c}{}\u{201d}", t.name);
         match self {
-            Confirm::Revoke(t) => EitherOf3::A(view! {
+            Confirm::Revoke(t) => EitherOf4::A(view! {
                 <p>"Revoke " <strong>{quoted(t)}</strong> "? Anything using it stops working at once."</p>
                 <p class="danger-text">"This action cannot be undone."</p>
             }),
-            Confirm::Regenerate(t) => EitherOf3::B(view! {
+            Confirm::Regenerate(t) => EitherOf4::B(view! {
                 <p>
                     "Give " <strong>{quoted(t)}</strong>
                     " a new secret? It keeps its name, description and scopes. Stopping the old secret at once starts its lifetime again from today; a grace period keeps its expiry and lets you swap the secret without downtime."
                 </p>
             }),
+            Confirm::Derive(t) => EitherOf4::C(view! {
+                <p>
+                    "Derive a one-hour token from " <strong>{quoted(t)}</strong>
+                    "? It gets the same scopes, allowed networks and resources, never outlives it, and is revoked with it. Its secret is shown once."
+                </p>
+            }),
             Confirm::RevokeAll(count) => {
                 let active = count.map(|n| format!(" ({n} active)")).unwrap_or_default();
-                EitherOf3::C(view! {
+                EitherOf4::D(view! {
                     <p>{format!(
                         "Revoke every token you have{active}? Every tool and job using one of them stops working at once."
                     )}</p>
@@ -180,7 +200,7 @@ pub fn Confirmation(
             {sudo_field}
             <div class="dialog-actions">
                 {cancel}
-                <button type="submit" class="button danger">{confirm.button()}</button>
+                <button type="submit" class=if matches!(confirm, Confirm::Derive(_)) { "button primary" } else { "button danger" }>{confirm.button()}</button>
             </div>
         </form>
     }

@@ -26,7 +26,7 @@ pub struct DialogAnswer {
 }
 
 /// The dialog a `data-dialog` link opens, as HTML: `kind` is `new`,
-/// `edit`, `revoke`, `regenerate` or `revoke-all`; `id` the token's (0 for
+/// `edit`, `revoke`, `regenerate`, `derive` or `revoke-all`; `id` the token's (0 for
 /// the others). `Rejected` says why it cannot open (a toast): the token does
 /// not exist (someone else's answers the same), or is no longer active.
 #[server(prefix = "/rpc", endpoint = "tokens/dialog", input = Json)]
@@ -38,7 +38,7 @@ pub async fn token_dialog(
 }
 
 /// Submits the dialog's form: `kind` as the form's `data-kind` (`create`,
-/// `edit`, `revoke`, `regenerate`, `revoke-all`), `id` the token's, `fields`
+/// `edit`, `revoke`, `regenerate`, `derive`, `revoke-all`), `id` the token's, `fields`
 /// the form's fields in order.
 #[server(prefix = "/rpc", endpoint = "tokens/dialog_submit", input = Json)]
 pub async fn submit_token_dialog(
@@ -224,6 +224,10 @@ mod ssr {
                 Ok(t) => confirm_html(Confirm::Regenerate(TokenRef::from(&t)), None, Errors::new()),
                 Err(m) => return Ok(refused(m)),
             },
+            "derive" => match active_token(id).await? {
+                Ok(t) => confirm_html(Confirm::Derive(TokenRef::from(&t)), None, Errors::new()),
+                Err(m) => return Ok(refused(m)),
+            },
             "revoke-all" => {
                 let n = active_count().await?;
                 confirm_html(Confirm::RevokeAll(Some(n)), None, Errors::new())
@@ -271,6 +275,40 @@ mod ssr {
         }
     }
 
+    /// A confirmation refused: shown again with its messages, or — the
+    /// token went away meanwhile — closed with the reason.
+    async fn confirm_again(
+        id: i64,
+        make: fn(TokenRef) -> Confirm,
+        message: Option<String>,
+        errors: Errors,
+    ) -> Result<DialogAnswer, ServerFnError> {
+        Ok(match token(id).await? {
+            Ok(t) => again(confirm_html(make(TokenRef::from(&t)), message, errors)),
+            Err(m) => gone(m),
+        })
+    }
+
+    /// The answer to a confirmation that yields a secret (regenerate,
+    /// derive): the secret once, or the confirmation again.
+    async fn with_secret(
+        id: i64,
+        answer: Outcome<NewSecret>,
+        make: fn(TokenRef) -> Confirm,
+        done_word: &str,
+    ) -> Result<DialogAnswer, ServerFnError> {
+        Ok(match answer {
+            Outcome::Done(secret) => done(
+                Some(secret_html(&secret, done_word == "regenerated")),
+                format!("Token {} {done_word}.", quoted(&secret.token.name)),
+            ),
+            Outcome::Rejected {
+                fields: errors,
+                message,
+            } => confirm_again(id, make, message, errors).await?,
+        })
+    }
+
     pub async fn submit(
         kind: &str,
         id: i64,
@@ -304,34 +342,16 @@ mod ssr {
                 Outcome::Rejected {
                     fields: errors,
                     message,
-                } => match token(id).await? {
-                    Ok(t) => again(confirm_html(
-                        Confirm::Revoke(TokenRef::from(&t)),
-                        message,
-                        errors,
-                    )),
-                    Err(m) => gone(m),
-                },
+                } => confirm_again(id, Confirm::Revoke, message, errors).await?,
             },
             "regenerate" => {
                 let grace = field(&fields, GRACE_FIELD).parse().unwrap_or(0);
-                match regenerate_token(id, grace).await? {
-                    Outcome::Done(secret) => done(
-                        Some(secret_html(&secret, true)),
-                        format!("Token {} regenerated.", quoted(&secret.token.name)),
-                    ),
-                    Outcome::Rejected {
-                        fields: errors,
-                        message,
-                    } => match token(id).await? {
-                        Ok(t) => again(confirm_html(
-                            Confirm::Regenerate(TokenRef::from(&t)),
-                            message,
-                            errors,
-                        )),
-                        Err(m) => gone(m),
-                    },
-                }
+                let answer = regenerate_token(id, grace, sudo_password).await?;
+                with_secret(id, answer, Confirm::Regenerate, "regenerated").await?
+            }
+            "derive" => {
+                let answer = derive_token(id, sudo_password).await?;
+                with_secret(id, answer, Confirm::Derive, "created").await?
             }
             "revoke-all" => match revoke_all_tokens(sudo_password).await? {
                 Outcome::Done(n) => done(

@@ -213,6 +213,12 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                         <span class="meta-label">"Only from: "</span>{token.allowed_networks.strings().join(", ")}
                     </p>
                 })}
+                {token.created_by_token.map(|by| view! {
+                    <p class="reach" data-created-by-token=by.to_string()>
+                        {format!("Made through the API by token #{by} ")}
+                        <a href=format!("/profile/security/activity?token={by}")>{format!("(history of #{by})")}</a>
+                    </p>
+                })}
                 <p class="token-hint"><code>{format!("{}…", token.hint)}</code></p>
                 {token.previous_valid_until.filter(|g| *g > now && status == Status::Active).map(|g| {
                     let mins = (g - now).num_minutes().max(1);
@@ -259,10 +265,17 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
             })}
             <div class="token-actions">
                 <a class="button" href=format!("/profile/security/activity?token={id}") aria-label=format!("History of {name}")>"History"</a>
-                {(status == Status::Active).then(|| view! {
-                    <form method="post" action=format!("{BASE}/{id}/derive") class="inline-form">
-                        <button type="submit" class="button" aria-label=format!("Derive a one-hour token from {name}")>"Derive"</button>
-                    </form>
+                {(status == Status::Active).then(|| if token.scopes.is_powerful() {
+                    // a child that reaches everything asks for the password first
+                    view! {
+                        <a class="button" href=format!("{BASE}/{id}/derive") data-dialog="derive" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Derive a one-hour token from {name}")>"Derive"</a>
+                    }.into_any()
+                } else {
+                    view! {
+                        <form method="post" action=format!("{BASE}/{id}/derive") class="inline-form">
+                            <button type="submit" class="button" aria-label=format!("Derive a one-hour token from {name}")>"Derive"</button>
+                        </form>
+                    }.into_any()
                 })}
                 {(status == Status::Active).then(|| view! {
                     <a class="button" href=format!("{BASE}/{id}/edit") data-dialog="edit" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Edit {name}")>"Edit"</a>

@@ -10,7 +10,10 @@ mod pages;
 mod secret;
 
 pub use confirm::GRACE_FIELD;
-pub use pages::{EditTokenPage, NewTokenPage, RegenerateTokenPage, RevokeAllPage, RevokeTokenPage};
+pub use pages::{
+    DeriveTokenPage, EditTokenPage, NewTokenPage, RegenerateTokenPage, RevokeAllPage,
+    RevokeTokenPage,
+};
 pub use secret::{SecretBox, Shown};
 
 use super::security::{Section, SecurityNav};

@@ -182,18 +182,19 @@ pub fn EditTokenPage(
 fn ConfirmTokenPage(info: SessionInfo, make: fn(TokenView) -> Confirm) -> impl IntoView {
     let token = token_resource();
     let sudo = info.in_sudo;
-    let message = info.feedback.and_then(|f| f.message);
+    let sent = sent_back(&info);
+    let (message, errors) = (sent.message, sent.errors);
     view! {
         <PlainPage>
             <Suspense fallback=loading>
                 {move || {
-                    let message = message.clone();
+                    let (message, errors) = (message.clone(), errors.clone());
                     Suspend::new(async move {
                         let Ok(Some(t)) = token.await else { return not_found_view() };
                         let confirm = make(t);
                         view! {
                             <Title text=format!("{} · Tessera", confirm.title()) />
-                            <Confirmation confirm message=Signal::stored(message) errors=Signal::stored(Errors::new()) sudo />
+                            <Confirmation confirm message=Signal::stored(message) errors=Signal::stored(errors) sudo />
                         }
                         .into_any()
                     })
@@ -219,6 +220,17 @@ pub fn RegenerateTokenPage(
     info: SessionInfo,
 ) -> impl IntoView {
     view! { <ConfirmTokenPage info make=|t| Confirm::Regenerate(TokenRef::from(&t)) /> }
+}
+
+/// `…/{id}/derive`: the confirmation a token that reaches everything asks
+/// for (with the password when the session is not in sudo mode), and where
+/// a refused derive is explained.
+#[component]
+pub fn DeriveTokenPage(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
+    view! { <ConfirmTokenPage info make=|t| Confirm::Derive(TokenRef::from(&t)) /> }
 }
 
 /// `…/revoke-all` without JavaScript.

@@ -161,6 +161,10 @@ pub struct ScanningMatchJson {
     source: Option<String>,
 }
 
+/// The largest secret-scanning report read (GitHub's are a few matches,
+/// each a token, a type, a URL and a source: well under this).
+pub const SCANNING_REPORT_MAX: usize = 64 * 1024;
+
 /// The header naming the partner's key.
 pub const KEY_ID_HEADER: &str = "github-public-key-identifier";
 /// The header with the base64 DER ECDSA signature of the body.
@@ -208,13 +212,28 @@ pub async fn scanning_report(State(state): State<AppState>, req: Request) -> Res
             .to_owned()
     };
     let (key_id, signature) = (header(KEY_ID_HEADER), header(SIGNATURE_HEADER));
-    let Ok(bytes) = axum::body::to_bytes(body, 2 * 1024 * 1024).await else {
-        return ApiError::new(
+    // read no more than a report can be before its signature is checked
+    let too_large = || {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_body",
-            "The report is larger than 2 MiB.",
+            format!(
+                "The report is larger than {} KiB.",
+                SCANNING_REPORT_MAX / 1024
+            ),
         )
-        .into_response();
+        .into_response()
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > SCANNING_REPORT_MAX as u64) {
+        return too_large();
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, SCANNING_REPORT_MAX).await else {
+        return too_large();
     };
     if !keys.verify(&key_id, &signature, &bytes) {
         return ApiError::new(

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 21] = [
+pub const ERROR_CODES: [&str; 23] = [
     "invalid_token",
     "token_rotated",
     "token_expired",
@@ -17,6 +17,8 @@ pub const ERROR_CODES: [&str; 21] = [
     "ip_not_allowed",
     "resource_not_allowed",
     "insufficient_scope",
+    "invalid_scope",
+    "invalid_resource",
     "invalid_request",
     "invalid_body",
     "invalid_query",

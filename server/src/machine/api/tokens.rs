@@ -77,6 +77,9 @@ pub struct TokenJson {
     pub last_presented_agent: Option<String>,
     /// The token it was derived from, if any.
     pub parent_id: Option<i64>,
+    /// The token that created it through the API, if one did (when that
+    /// token leaks, these are what it made).
+    pub created_by_token: Option<i64>,
     /// Live tokens derived from it (in lists).
     pub children: Vec<i64>,
     /// What the caller should know about the settings just saved (e.g.
@@ -111,6 +114,7 @@ impl TokenJson {
             last_presented_ip: t.last_presented.as_ref().map(|p| p.1.clone()),
             last_presented_agent: t.last_presented.as_ref().map(|p| p.2.clone()),
             parent_id: t.parent_id,
+            created_by_token: t.created_by_token,
             children: t.children.iter().map(|c| c.id).collect(),
             warnings: Vec::new(),
         }
