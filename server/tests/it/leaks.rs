@@ -3,7 +3,7 @@
 //! the live ones, everywhere, within a second; the answer says nothing
 //! about what the list held; reports are bounded and rate-limited.
 
-mod support;
+use crate::support;
 
 use app::server::tokens::{self as service, Actor};
 use axum::{body::Body, http::Request, http::StatusCode};

@@ -1,7 +1,7 @@
 //! Token rules at the service level and through the plain forms, against
 //! SQLite and Postgres alike.
 
-mod support;
+use crate::support;
 
 use app::model::CurrentUser;
 use app::server::{

@@ -1,6 +1,6 @@
 //! Account behaviour over HTTP, against SQLite and Postgres alike.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! outcome, the cache, the change feed's lag and reconnects, the hashing
 //! queue, the pool). `--metrics-addr` on the real binary: `binary.rs`.
 
-mod support;
+use crate::support;
 
 use app::server::admin::{self, Admin};
 use axum::http::StatusCode;

@@ -4,7 +4,7 @@
 //! `require_allowlist_for_write` policy, the rules a token creating another
 //! must follow, and the no-JS form.
 
-mod support;
+use crate::support;
 
 use app::server::admin::{self, Admin};
 use axum::{

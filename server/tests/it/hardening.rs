@@ -6,7 +6,7 @@
 //! and webhook deliveries in lanes of their own. (The git recipe's test is
 //! in `gateway_nginx.rs`, with real nginx and git.)
 
-mod support;
+use crate::support;
 
 use app::scopes::Scopes;
 use app::server::{

@@ -4,7 +4,7 @@
 //! ids. Each must answer exactly as it answers an id that does not exist,
 //! and A's token must be unchanged afterwards.
 
-mod support;
+use crate::support;
 
 use axum::{
     body::Body,

@@ -7,7 +7,7 @@
 //! owner; secret-scanning reports are verified against real ECDSA keys
 //! made and used by openssl.
 
-mod support;
+use crate::support;
 
 use app::server::{lifecycle, tokens::Actor};
 use axum::{body::Body, http::Request, http::StatusCode};
@@ -55,7 +55,7 @@ fn start(script: &str, name: &str) -> Option<Helper> {
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/lifecycle_support")
+        .join("tests/it/lifecycle_support")
         .join(script);
     let mut child = Command::new(PYTHON)
         .arg(script)

@@ -1,8 +1,6 @@
 //! Test harness: the real router over a real database — a fresh SQLite file
 //! or a fresh Postgres database per test, dropped afterwards.
 
-#![allow(dead_code)]
-
 use app::server::{db::Db, throttle::ThrottleConfig, AppState, Core, CoreConfig};
 use axum::{
     body::Body,

@@ -4,7 +4,7 @@
 //! reuse, with where it came from. And ended (expired, revoked) tokens
 //! still presented: counted, with bounded writes, on the owner's row.
 
-mod support;
+use crate::support;
 
 use app::server::tokens::{self as service, Actor};
 use axum::{body::Body, http::Request, http::StatusCode};

@@ -2,7 +2,7 @@
 //! control characters (which Postgres refuses in text) get the same clear
 //! answer as any other bad input, on both stores, never a 5xx.
 
-mod support;
+use crate::support;
 
 use axum::http::StatusCode;
 use support::{user, TestApp, PW};

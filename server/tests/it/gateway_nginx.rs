@@ -2,7 +2,7 @@
 //! Tessera's gateway check through `auth_request`; real curl and git as the
 //! clients. Runs on SQLite (the gateway logic does not depend on the store).
 
-mod support;
+use crate::support;
 
 use app::server::tokens as service;
 use std::{

@@ -1,7 +1,7 @@
 //! PAT authentication: the REST API and the gateway check, against SQLite
 //! and Postgres alike.
 
-mod support;
+use crate::support;
 
 use app::server::{
     secret,

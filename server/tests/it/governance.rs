@@ -3,7 +3,7 @@
 //! Postgres alike, through the services, the API, the pages and the real
 //! `tessera admin` binary.
 
-mod support;
+use crate::support;
 
 use app::server::{
     admin::{self, Admin, InventoryFilter, StatusFilter},

@@ -1,7 +1,7 @@
 //! The static bundle from memory: precompressed copies by Accept-Encoding,
 //! ETag and 304, Vary, HEAD, and nothing outside the bundle.
 
-mod support;
+use crate::support;
 
 use app::server::AppState;
 use axum::{body::Body, http::Request, http::StatusCode};

@@ -3,7 +3,7 @@
 //! timeout, the `__Host-` cookie over https, and the password confirmation
 //! that full-access tokens, revoke all and signing others out need.
 
-mod support;
+use crate::support;
 
 use axum::{
     body::Body,
