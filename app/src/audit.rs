@@ -1,5 +1,5 @@
 //! Audit events as pages, the API and the CLI show them (the server side
-//! that records them is `server::audit`).
+//! that records them is `domain::audit`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

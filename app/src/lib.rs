@@ -1,6 +1,6 @@
 //! Tessera's Leptos app: pages and components (compiled for the server and
 //! the browser), shared plain-data types, and — with the `ssr` feature — the
-//! server-only services and store.
+//! server-only domain layer (`domain`: the services and the store).
 
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
@@ -14,6 +14,6 @@ pub mod tokens;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
-pub mod server;
+pub mod domain;
 
 pub use ui::{shell, App};

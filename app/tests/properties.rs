@@ -1,8 +1,8 @@
 //! Property tests: the parsers that read what clients send never panic on
 //! any input, and what Tessera prints it reads back unchanged.
 
+use app::domain::secret;
 use app::scopes::{Level, Scopes, CATALOG};
-use app::server::secret;
 use app::tokens::{Limits, TokenForm, TokenSpec};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;

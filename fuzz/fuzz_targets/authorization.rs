@@ -10,6 +10,6 @@ fuzz_target!(|data: &[u8]| {
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::AUTHORIZATION, value);
     if let Some(token) = tessera::machine::pat::presented_token(&headers) {
-        let _ = app::server::secret::is_well_formed(&token);
+        let _ = app::domain::secret::is_well_formed(&token);
     }
 });

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if app::server::secret::is_well_formed(&text) {
+    if app::domain::secret::is_well_formed(&text) {
         assert_eq!(text.len(), 42);
         assert!(text.starts_with("tsr_"));
     }

@@ -5,7 +5,7 @@
 //! the change feed (Postgres `NOTIFY`; SQLite's change table) within a
 //! second.
 
-use app::server::{
+use app::domain::{
     admin::{self, Admin, AdminError, InventoryFilter, StatusFilter},
     audit, Core,
 };
@@ -310,7 +310,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
                 overgranted,
             };
             let rows = admin::inventory(core, &filter).await?;
-            let now = app::server::db::now();
+            let now = app::domain::db::now();
             if json {
                 print_json(&json!(rows));
             } else {

@@ -1,6 +1,6 @@
 //! Command-line flags, each with an environment-variable fallback.
 
-use app::server::{throttle::ThrottleConfig, CoreConfig};
+use app::domain::{throttle::ThrottleConfig, CoreConfig};
 use clap::{ArgAction, Parser, ValueEnum};
 use std::{net::IpAddr, net::SocketAddr, time::Duration};
 
@@ -113,7 +113,7 @@ pub struct Config {
     /// Minutes an entered password lets a browser create full-access
     /// tokens, revoke all tokens or sign other sessions out without asking
     /// again (sudo mode); 0 asks every time.
-    #[arg(long, env = "TESSERA_SUDO_MINUTES", default_value_t = app::server::sessions::SUDO_MINUTES)]
+    #[arg(long, env = "TESSERA_SUDO_MINUTES", default_value_t = app::domain::sessions::SUDO_MINUTES)]
     pub sudo_minutes: u64,
 
     /// Days audit events are kept; older ones are deleted by an hourly job
@@ -197,10 +197,10 @@ impl Config {
             return Err("--database-url must start with sqlite:, postgres: or postgresql:".into());
         }
         if let Some(url) = &self.smtp_url {
-            app::server::mail::Mailer::new(url, &self.mail_from)?;
+            app::domain::mail::Mailer::new(url, &self.mail_from)?;
         }
         if let Some(path) = &self.secret_scanning_keys {
-            app::server::scanning::ScanningKeys::load(path)?;
+            app::domain::scanning::ScanningKeys::load(path)?;
         }
         if self
             .expiry_notice_days
@@ -246,7 +246,7 @@ impl Config {
             audit_retention: Duration::from_secs(
                 self.audit_retention_days.clamp(1, 36_500) * 24 * 3600,
             ),
-            lifecycle: app::server::lifecycle::LifecycleConfig {
+            lifecycle: app::domain::lifecycle::LifecycleConfig {
                 smtp_url: self.smtp_url.clone(),
                 mail_from: self.mail_from.clone(),
                 expiry_notice_days: self.expiry_notice_days.clone(),
@@ -257,6 +257,20 @@ impl Config {
             },
         }
     }
+}
+
+/// One `--trusted-proxies` entry: an address (`127.0.0.1`, `::1`) or a CIDR
+/// range (`10.0.0.0/8`; host bits are cleared). An IPv4 address written in
+/// IPv6 form (`::ffff:10.0.0.1`) is that IPv4 address.
+fn proxy_range(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .or_else(|_| {
+            text.parse::<IpAddr>()
+                .map(|ip| ipnet::IpNet::from(app::tokens::reach::plain(ip)))
+        })
+        .map_err(|_| format!("\"{text}\" is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
 }
 
 #[cfg(test)]
@@ -285,18 +299,4 @@ mod tests {
             .validate()
             .is_ok());
     }
-}
-
-/// One `--trusted-proxies` entry: an address (`127.0.0.1`, `::1`) or a CIDR
-/// range (`10.0.0.0/8`; host bits are cleared). An IPv4 address written in
-/// IPv6 form (`::ffff:10.0.0.1`) is that IPv4 address.
-fn proxy_range(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .map(|n| n.trunc())
-        .or_else(|_| {
-            text.parse::<IpAddr>()
-                .map(|ip| ipnet::IpNet::from(app::tokens::reach::plain(ip)))
-        })
-        .map_err(|_| format!("\"{text}\" is not an IP address or CIDR range (e.g. 10.0.0.0/8)"))
 }

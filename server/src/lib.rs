@@ -15,7 +15,7 @@ pub mod middleware;
 pub mod panics;
 pub mod serve;
 
-use app::server::AppState;
+use app::domain::AppState;
 use axum::{
     extract::DefaultBodyLimit,
     http::HeaderName,

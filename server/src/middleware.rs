@@ -2,7 +2,7 @@
 //! id and the request log (tower-http's request-id and trace layers), the
 //! client address, response compression and the security headers.
 
-use app::server::AppState;
+use app::domain::AppState;
 use axum::{
     extract::{ConnectInfo, Request, State},
     http::{header, HeaderMap, HeaderValue, Method, Response},
@@ -34,19 +34,24 @@ pub fn request_id_of(headers: &axum::http::HeaderMap) -> String {
 
 /// The client of a request as the services record it: the trusted
 /// address, the user agent and the request id.
-pub fn client_of(parts: &axum::http::request::Parts) -> app::server::sessions::Client {
-    app::server::sessions::Client {
-        ip: parts
-            .extensions
-            .get::<ClientIp>()
-            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0),
-        agent: parts
-            .headers
+pub fn client_of(parts: &axum::http::request::Parts) -> app::domain::sessions::Client {
+    let ip = parts
+        .extensions
+        .get::<ClientIp>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0);
+    client_from(ip, &parts.headers)
+}
+
+/// The client at `ip` that sent `headers`.
+pub fn client_from(ip: IpAddr, headers: &HeaderMap) -> app::domain::sessions::Client {
+    app::domain::sessions::Client {
+        ip,
+        agent: headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
-        request_id: request_id_of(&parts.headers),
+        request_id: request_id_of(headers),
     }
 }
 
@@ -269,6 +274,29 @@ pub async fn security_headers(
     res
 }
 
+/// Counts every request in the metrics: its route pattern (never the raw
+/// path), method, status and time to the response head.
+pub async fn measure(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let res = next.run(req).await;
+    state.core.metrics.request(
+        route.as_ref().map(axum::extract::MatchedPath::as_str),
+        &method,
+        res.status().as_u16(),
+        start.elapsed(),
+    );
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,27 +398,4 @@ mod tests {
         assert!(!acceptable_request_id(b"a b"));
         assert!(!acceptable_request_id("é".as_bytes()));
     }
-}
-
-/// Counts every request in the metrics: its route pattern (never the raw
-/// path), method, status and time to the response head.
-pub async fn measure(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let start = std::time::Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .cloned();
-    let res = next.run(req).await;
-    state.core.metrics.request(
-        route.as_ref().map(axum::extract::MatchedPath::as_str),
-        &method,
-        res.status().as_u16(),
-        start.elapsed(),
-    );
-    res
 }

@@ -6,7 +6,7 @@
 //! build, on one core).
 
 use crate::config::{Config, LogFormat};
-use app::server::{db::Db, AppState, Core};
+use app::domain::{db::Db, AppState, Core};
 use clap::Parser;
 use std::{io::IsTerminal as _, net::SocketAddr, path::PathBuf, time::Duration};
 use tracing_subscriber::EnvFilter;

@@ -37,8 +37,8 @@ pub const ADMIN_POSTS: [(&str, &str); 3] = [
 
 #[cfg(feature = "ssr")]
 mod ssr {
+    use crate::domain::AppState;
     use crate::model::CurrentUser;
-    use crate::server::AppState;
     use leptos::prelude::*;
 
     /// The state and the administrator of the request; anyone else gets
@@ -73,10 +73,10 @@ pub async fn admin_tokens(
     filter: InventoryFilter,
 ) -> Result<Vec<InventoryRow>, ServerFnError> {
     let (state, _) = ssr::admin()?;
-    crate::server::admin::inventory(&state.core, &filter)
+    crate::domain::admin::inventory(&state.core, &filter)
         .await
         .map_err(|e| match e {
-            crate::server::admin::AdminError::Invalid(m) => ServerFnError::new(m),
+            crate::domain::admin::AdminError::Invalid(m) => ServerFnError::new(m),
             other => ssr::failed("the tokens", other),
         })
 }
@@ -88,7 +88,7 @@ pub async fn admin_users(
     search: String,
 ) -> Result<Vec<UserRow>, ServerFnError> {
     let (state, _) = ssr::admin()?;
-    crate::server::admin::users(&state.core.db, &search)
+    crate::domain::admin::users(&state.core.db, &search)
         .await
         .map_err(|e| ssr::failed("the accounts", e))
 }
@@ -97,7 +97,7 @@ pub async fn admin_users(
 #[server(prefix = "/rpc", endpoint = "admin/policies", input = Json)]
 pub async fn admin_policies() -> Result<Policies, ServerFnError> {
     let (state, _) = ssr::admin()?;
-    crate::server::admin::load_policies(&state.core.db)
+    crate::domain::admin::load_policies(&state.core.db)
         .await
         .map_err(|e| ssr::failed("the policies", e))
 }
@@ -118,7 +118,7 @@ pub async fn admin_audit(
     let (state, _) = ssr::admin()?;
     let user_id = match user.trim() {
         "" => None,
-        name => match crate::server::admin::user(&state.core.db, name).await {
+        name => match crate::domain::admin::user(&state.core.db, name).await {
             Ok(u) => Some(u.id),
             Err(_) => {
                 return Err(ServerFnError::new(format!(
@@ -137,14 +137,14 @@ pub async fn admin_audit(
                 .ok_or_else(|| ServerFnError::new("Since must be a date, YYYY-MM-DD."))?,
         ),
     };
-    let filter = crate::server::audit::Filter {
+    let filter = crate::domain::audit::Filter {
         user_id,
         token_id: token,
         since,
         before_id: before,
         limit: super::events::EVENTS_PAGE,
     };
-    crate::server::audit::list(&state.core.db, &filter)
+    crate::domain::audit::list(&state.core.db, &filter)
         .await
         .map_err(|e| ssr::failed("the audit log", e))
 }

@@ -18,7 +18,7 @@ pub async fn list_activity(
     /// Events older than this one (the next page).
     before: Option<i64>,
 ) -> Result<Vec<AuditEvent>, ServerFnError> {
-    use crate::server::{audit, AppState};
+    use crate::domain::{audit, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     let user = use_context::<http::request::Parts>()

@@ -24,7 +24,7 @@ use leptos_router::{
 /// The HTML document around the app (server only renders this).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::security::provide_nonce_and_csp();
+    crate::domain::security::provide_nonce_and_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -51,9 +51,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// Who is signed in, whether sign-up is open, and any form feedback.
 #[server(prefix = "/rpc", endpoint = "session_info")]
 pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {
+    use crate::domain::sessions::Session;
+    use crate::domain::AppState;
     use crate::model::FormFeedback;
-    use crate::server::sessions::Session;
-    use crate::server::AppState;
     let parts = use_context::<http::request::Parts>();
     let session = parts.and_then(|parts| parts.extensions.get::<Session>().cloned());
     let signup_enabled = use_context::<AppState>().is_some_and(|s| s.core.config.signup_enabled);

@@ -29,7 +29,7 @@ pub const BANNER_DAYS: i64 = 7;
 /// What the Notifications page shows to the signed-in user.
 #[server(prefix = "/rpc", endpoint = "notifications/settings")]
 pub async fn load_notification_settings() -> Result<NotificationSettings, ServerFnError> {
-    use crate::server::{lifecycle, AppState};
+    use crate::domain::{lifecycle, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     let user = use_context::<http::request::Parts>()
@@ -48,7 +48,7 @@ pub async fn load_notification_settings() -> Result<NotificationSettings, Server
 /// browser build has none).
 #[server(prefix = "/rpc", endpoint = "notifications/expiring")]
 pub async fn list_expiring() -> Result<Expiring, ServerFnError> {
-    use crate::server::{lifecycle, AppState};
+    use crate::domain::{lifecycle, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     let user = use_context::<http::request::Parts>()

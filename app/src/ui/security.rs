@@ -86,7 +86,7 @@ pub const OTHERS: &str = "others";
 /// The signed-in user's sessions (browsers), the current one marked.
 #[server(prefix = "/rpc", endpoint = "sessions/list")]
 pub async fn list_sessions() -> Result<Vec<SessionView>, ServerFnError> {
-    use crate::server::{sessions, AppState};
+    use crate::domain::{sessions, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     let session = use_context::<http::request::Parts>()

@@ -30,12 +30,12 @@ pub enum Outcome<T> {
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::Outcome;
-    use crate::model::CurrentUser;
-    use crate::server::{
+    use crate::domain::{
         sessions::{Client, Session},
         tokens::{Actor, TokenError},
         AppState,
     };
+    use crate::model::CurrentUser;
     use leptos::prelude::*;
 
     /// The server state and the signed-in user, or "signed out" (401).
@@ -97,7 +97,7 @@ mod ssr {
 #[server(prefix = "/rpc", endpoint = "tokens/list", input = Json)]
 pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
     let (state, user) = ssr::context()?;
-    crate::server::tokens::list(&state.core.db, user.id, &query)
+    crate::domain::tokens::list(&state.core.db, user.id, &query)
         .await
         .map(|page| page.apply_policies(&state.core.policies()))
         .map_err(|e| {
@@ -128,12 +128,12 @@ pub async fn token_list_html(search: String) -> Result<String, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "tokens/get", input = Json)]
 pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
-    match crate::server::tokens::get(&state.core.db, user.id, id).await {
+    match crate::domain::tokens::get(&state.core.db, user.id, id).await {
         Ok(mut t) => {
-            t.apply_policies(&state.core.policies(), crate::server::db::now());
+            t.apply_policies(&state.core.policies(), crate::domain::db::now());
             Ok(Some(t))
         }
-        Err(crate::server::tokens::TokenError::NotFound) => Ok(None),
+        Err(crate::domain::tokens::TokenError::NotFound) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "reading a token failed");
             Err(ServerFnError::new(
@@ -150,7 +150,7 @@ pub async fn create_token(
     form: TokenForm,
     #[server(default)] sudo_password: String,
 ) -> Result<Outcome<NewSecret>, ServerFnError> {
-    use crate::server::tokens as service;
+    use crate::domain::tokens as service;
     let (state, _) = ssr::context()?;
     let created = async {
         let actor = ssr::actor(&state, &sudo_password).await?;
@@ -167,7 +167,7 @@ pub async fn update_token(
     form: TokenForm,
     #[server(default)] sudo_password: String,
 ) -> Result<Outcome<TokenView>, ServerFnError> {
-    use crate::server::tokens as service;
+    use crate::domain::tokens as service;
     let (state, _) = ssr::context()?;
     let updated = async {
         let actor = ssr::actor(&state, &sudo_password).await?;
@@ -179,7 +179,7 @@ pub async fn update_token(
 /// Revokes a token.
 #[server(prefix = "/rpc", endpoint = "tokens/revoke", input = Json)]
 pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> {
-    use crate::server::tokens as service;
+    use crate::domain::tokens as service;
     let (state, _) = ssr::context()?;
     let revoked = async {
         let actor = ssr::actor(&state, "").await?;
@@ -194,7 +194,7 @@ pub async fn revoke_token(id: i64) -> Result<Outcome<TokenView>, ServerFnError> 
 pub async fn revoke_all_tokens(
     #[server(default)] sudo_password: String,
 ) -> Result<Outcome<u64>, ServerFnError> {
-    use crate::server::tokens as service;
+    use crate::domain::tokens as service;
     let (state, _) = ssr::context()?;
     let revoked = async {
         let actor = ssr::actor(&state, &sudo_password).await?;
@@ -217,7 +217,7 @@ pub async fn regenerate_token(
     #[server(default)]
     sudo_password: String,
 ) -> Result<Outcome<NewSecret>, ServerFnError> {
-    use crate::server::tokens as service;
+    use crate::domain::tokens as service;
     let (state, _) = ssr::context()?;
     let regenerated = async {
         let actor = ssr::actor(&state, &sudo_password).await?;
@@ -236,7 +236,7 @@ pub async fn derive_token(
     id: i64,
     #[server(default)] sudo_password: String,
 ) -> Result<Outcome<NewSecret>, ServerFnError> {
-    use crate::server::tokens as service;
+    use crate::domain::tokens as service;
     let (state, _) = ssr::context()?;
     let derived = async {
         let actor = ssr::actor(&state, &sudo_password).await?;
@@ -291,8 +291,8 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     }
     Ok(TokenPolicy {
         max_days,
-        now: crate::server::db::now(),
-        form_id: crate::server::secret::form_id(),
+        now: crate::domain::db::now(),
+        form_id: crate::domain::secret::form_id(),
         notes,
         admin: user.is_admin,
     })

@@ -6,13 +6,13 @@
 use super::forms::{answer_error, parts_and_form};
 use super::pages::{not_found_for, render_page};
 use app::{
-    model::FormFeedback,
-    server::{
+    domain::{
         accounts,
         admin::{self, Admin, AdminError},
         sessions::{Client, Session},
         AppState,
     },
+    model::FormFeedback,
     tokens::policy::KEYS,
     ui::admin::{ADMIN_POLICIES, ADMIN_TOKENS_REVOKE, ADMIN_USERS_ACTION},
 };

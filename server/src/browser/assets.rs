@@ -10,7 +10,7 @@
 //! built next to the binary and found through `--site-root` at run time;
 //! tower-http's `ServeDir` reads the disk on every request.
 
-use app::server::AppState;
+use app::domain::AppState;
 use axum::{
     body::Body,
     extract::{Request, State},

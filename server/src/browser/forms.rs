@@ -6,13 +6,13 @@
 use super::pages::render_page;
 use super::session::{with_session, without_session, SessionCookie};
 use app::{
-    model::{CurrentUser, FormFeedback},
-    server::{
+    domain::{
         accounts::{self, AccountError},
         passwords::HashError,
         sessions::{self, Client, NewSession, Session},
         AppState,
     },
+    model::{CurrentUser, FormFeedback},
     ui::{safe_next, SESSIONS_OTHERS as OTHERS},
 };
 use axum::{

@@ -12,7 +12,7 @@ pub mod pages;
 pub mod session;
 pub mod token_forms;
 
-use app::{server::AppState, shell, App};
+use app::{domain::AppState, shell, App};
 use axum::{
     middleware::{from_fn, from_fn_with_state},
     routing::{post, MethodRouter},

@@ -7,13 +7,13 @@
 use super::forms::{answer_error, parts_and_form};
 use super::pages::render_page;
 use app::{
-    model::FormFeedback,
-    server::{
+    domain::{
         accounts,
         lifecycle::{self, NoticeError, Owner},
         sessions::{Client, Session},
         AppState,
     },
+    model::FormFeedback,
     ui::notifications::{CONFIRM, EMAIL_POST, NOTIFICATIONS, WEBHOOKS_POST},
 };
 use axum::{

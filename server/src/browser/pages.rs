@@ -1,6 +1,6 @@
 //! Rendering Leptos pages from plain axum handlers (form answers, 404s).
 
-use app::{model::FormFeedback, server::AppState, shell};
+use app::{domain::AppState, model::FormFeedback, shell};
 use axum::{
     body::Body,
     extract::{Request, State},

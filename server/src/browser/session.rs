@@ -5,11 +5,11 @@
 
 use crate::middleware::{is_cross_site_change, ClientIp};
 use app::{
-    model::CurrentUser,
-    server::{
+    domain::{
         sessions::{self, Client, NewSession},
         AppState,
     },
+    model::CurrentUser,
 };
 use axum::{
     extract::{Request, State},

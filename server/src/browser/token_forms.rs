@@ -5,13 +5,13 @@
 
 use super::pages::render_page;
 use app::{
-    model::FormFeedback,
-    server::{
+    domain::{
         accounts::SUDO_FIELD,
         sessions::{Client, Session},
         tokens::{self as service, Actor, TokenError},
         AppState,
     },
+    model::FormFeedback,
     tokens::TokenForm,
     ui::tokens::BASE,
 };

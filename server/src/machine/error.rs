@@ -3,7 +3,7 @@
 //! becomes one — service errors, unreadable bodies, queries and paths,
 //! unknown paths and methods.
 
-use app::server::tokens::TokenError;
+use app::domain::tokens::TokenError;
 use axum::{
     extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection},
     http::{header, HeaderValue, StatusCode},
@@ -61,12 +61,16 @@ impl ApiError {
     }
 
     /// 403: the token's network allowlist leaves out the client's address.
-    pub fn ip_not_allowed(ip: std::net::IpAddr) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "ip_not_allowed",
-            format!("This token cannot be used from {ip}: the address is not in its allowlist."),
-        )
+    /// (`None`: the address is not known).
+    pub fn ip_not_allowed(ip: Option<std::net::IpAddr>) -> Self {
+        let message = match ip {
+            Some(ip) => {
+                format!("This token cannot be used from {ip}: the address is not in its allowlist.")
+            }
+            None => "This token has a network allowlist, and the client's address is not known."
+                .to_owned(),
+        };
+        Self::new(StatusCode::FORBIDDEN, "ip_not_allowed", message)
     }
 
     /// 403: the token's scope for `area` is limited to resources and the
@@ -109,6 +113,15 @@ impl ApiError {
     }
 
     /// 503: a failure of ours (already logged by the caller).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side; try again.",
+        )
+    }
+
+    /// 503: the store did not answer.
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,12 +1,10 @@
 //! The gateway check used by nginx `auth_request` and Traefik `forwardAuth`
 //! (`/gateway/check`, every method: proxies forward the original one).
 
-use super::{
-    error::ApiError,
-    pat::{authenticate, refused, Refusal},
-};
-use app::server::AppState;
-use app::tokens::reach::{area_of, PATTERN_MAX};
+use super::{error::ApiError, pat::authenticate};
+use app::domain::authenticate::Channel;
+use app::domain::AppState;
+use app::tokens::reach::PATTERN_MAX;
 use axum::{
     extract::{Request, State},
     http::{request::Parts, HeaderName, HeaderValue, StatusCode},
@@ -106,11 +104,6 @@ fn question(parts: &Parts) -> Result<(Option<Cow<'_, str>>, Option<Cow<'_, str>>
     Ok((scope, resource))
 }
 
-/// `resource` cut to a length fit for an error message and the audit log.
-fn shown(resource: &str) -> String {
-    resource.chars().take(PATTERN_MAX + 1).collect()
-}
-
 /// 204 with identity headers when the request's token is valid and has the
 /// required scope (`?scope=` or `X-Tessera-Scope`), 401 with
 /// `WWW-Authenticate: Basic` (so git asks for credentials), or 403.
@@ -120,50 +113,16 @@ async fn check(State(state): State<AppState>, req: Request) -> Response {
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    let (verified, client) = match authenticate(&state, &parts).await {
-        Ok(v) => v,
+    let token = match authenticate(&state, &parts, Channel::Gateway).await {
+        Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    if let Some(scope) = &scope {
-        if !verified.grants(scope) {
-            refused(&state.core, &verified, &client, Refusal::Scope(scope));
-            return ApiError::insufficient_scope(scope).into_response();
-        }
+    if let Err(denied) = token.require_on(scope.as_deref(), resource.as_deref()) {
+        return ApiError::from(denied).into_response();
     }
-    // the resource matters to a limited token, and to the usage record
-    let resource = if scope.is_some() || !verified.resources.is_empty() {
-        resource
-    } else {
-        None
-    };
-    let resource = resource.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    if !verified.resources.is_empty() {
-        let allowed = match &scope {
-            Some(scope) => verified.resources.allows(area_of(scope), resource),
-            None => verified
-                .resources
-                .allows_some_area(&verified.scopes, resource),
-        };
-        if !allowed {
-            let area = scope.as_deref().map_or("", area_of);
-            let resource = resource.map(shown);
-            refused(
-                &state.core,
-                &verified,
-                &client,
-                Refusal::Resource(area, resource.as_deref()),
-            );
-            return ApiError::resource_not_allowed(area, resource.as_deref()).into_response();
-        }
-    }
-    if let Some(scope) = &scope {
-        state
-            .core
-            .scope_uses
-            .note(verified.token_id, scope, resource);
-    }
+    let verified = &token.verified;
     // made once per verification; a cache hit clones five shared values
-    let values = verified.gateway_headers.get_or_init(|| {
+    let make = || {
         let text = |v: &str| HeaderValue::from_str(v).ok();
         [
             Some(HeaderValue::from(verified.user_id)),
@@ -174,7 +133,15 @@ async fn check(State(state): State<AppState>, req: Request) -> Response {
                 .then(|| text(&verified.resources.to_stored()))
                 .flatten(),
         ]
-    });
+    };
+    let made;
+    let values = match super::pat::renderings(verified) {
+        Some(r) => r.gateway_headers.get_or_init(make),
+        None => {
+            made = make();
+            &made
+        }
+    };
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     // room for these and the shared layers' headers: no regrowth

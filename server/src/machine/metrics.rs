@@ -4,7 +4,7 @@
 //! operator's choosing (the monitoring network).
 
 use super::{error::ApiError, pat::Pat};
-use app::server::{metrics::CONTENT_TYPE, AppState};
+use app::domain::{metrics::CONTENT_TYPE, AppState};
 use axum::{
     extract::State,
     http::{header, StatusCode},
@@ -28,8 +28,7 @@ fn render(state: &AppState) -> Response {
 /// `GET /metrics` on the main address: an administrator's token with
 /// `metrics:read` (Full access included: administrators only).
 pub async fn with_token(State(state): State<AppState>, pat: Pat) -> Result<Response, ApiError> {
-    pat.require(SCOPE)?;
-    if !pat.0.is_admin {
+    if !pat.verified().is_admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "insufficient_scope",

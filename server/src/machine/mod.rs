@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pat;
 
-use app::server::AppState;
+use app::domain::AppState;
 use axum::{
     extract::State, http::StatusCode, middleware::from_fn, response::IntoResponse, routing::get,
     Router,
@@ -25,7 +25,10 @@ pub fn router(_state: &AppState) -> Router<AppState> {
         .merge(api::router())
         .merge(gateway::router())
         .merge(oauth::router())
-        .route("/metrics", get(metrics::with_token))
+        .route(
+            "/metrics",
+            get(metrics::with_token).layer(axum::Extension(pat::Required::scope(metrics::SCOPE))),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     with_layers(routes)

@@ -2,10 +2,10 @@
 //! gateway client named by `--introspection-client`.
 
 use super::error::{ApiError, ApiForm};
-use crate::middleware::ClientIp;
-use app::server::{
+use crate::middleware::{client_from, ClientIp};
+use app::domain::{
+    authenticate::{Channel, Denied},
     throttle::{address_key, Door, RetryAfter},
-    verify::VerifyError,
     AppState,
 };
 use axum::{
@@ -113,16 +113,20 @@ async fn introspect(
             }
         },
     };
-    match state.core.verify(form.token.trim()).await {
-        // a token a policy blocks, or used from outside its allowlist, is
-        // not active (RFC 7662 says nothing more)
-        Ok(v)
-            if v.blocked.is_some()
-                || (!v.networks.is_any() && !user_ip.is_some_and(|ip| v.networks.allows(ip))) =>
-        {
-            Json(json!({ "active": false })).into_response()
-        }
-        Ok(v) => {
+    // the token's client, as the resource server names it (else the
+    // resource server itself: the use is recorded without a place)
+    let mut client = client_from(ip, &headers);
+    let channel = Channel::Introspection {
+        client_ip: user_ip.is_some(),
+    };
+    if let Some(user_ip) = user_ip {
+        client.ip = user_ip;
+    }
+    let token = form.token.trim();
+    let presented = (!token.is_empty()).then_some(token);
+    match state.core.authenticate(presented, &client, channel).await {
+        Ok(token) => {
+            let v = &token.verified;
             let mut claims = json!({
                 "active": true,
                 "scope": v.scope_text,
@@ -141,13 +145,10 @@ async fn introspect(
             }
             Json(claims).into_response()
         }
-        Err(VerifyError::Rejected(_) | VerifyError::Reused { .. } | VerifyError::Ended { .. }) => {
-            Json(json!({ "active": false })).into_response()
-        }
-        Err(VerifyError::Database(e)) => {
-            tracing::error!(error = %e, "introspection failed");
-            ApiError::unavailable().into_response()
-        }
+        Err(Denied::Unavailable) => ApiError::unavailable().into_response(),
+        // a token refused for any reason is not active (RFC 7662 says
+        // nothing more)
+        Err(_) => Json(json!({ "active": false })).into_response(),
     }
 }
 

@@ -5,19 +5,22 @@
 
 use super::error::ApiError;
 use crate::middleware::client_of;
-use app::server::{
-    audit::{self, By, Event},
+use app::domain::{
+    authenticate::{Authenticated, Channel, Denied},
     sessions::Client,
     tokens::Actor,
-    verify::{Verified, VerifyError},
-    AppState, Core,
+    verify::Verified,
+    AppState,
 };
 use axum::{
     extract::FromRequestParts,
-    http::{header, request::Parts, HeaderMap},
+    http::{header, request::Parts, HeaderMap, HeaderValue},
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use std::{borrow::Cow, sync::Arc};
+use std::{
+    borrow::Cow,
+    sync::{Arc, OnceLock},
+};
 
 /// The token presented in `Authorization`, if any (borrowed from a Bearer
 /// header; Basic credentials are decoded).
@@ -40,184 +43,118 @@ pub fn presented_token(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     None
 }
 
-/// Verifies the request's token, refuses it when a policy blocks it, and
-/// records its use; the error is ready to send.
+/// Authenticates the request's token through [`Core::authenticate`] (the
+/// one path every transport takes); the error is ready to send.
 pub async fn authenticate(
     state: &AppState,
     parts: &Parts,
-) -> Result<(Arc<Verified>, Client), ApiError> {
+    channel: Channel,
+) -> Result<Authenticated, ApiError> {
     let client = client_of(parts);
-    let verified = verify_headers(state, &parts.headers, &client).await?;
-    if let Some(block) = &verified.blocked {
-        refused(
-            &state.core,
-            &verified,
-            &client,
-            Refusal::Blocked(&block.policy),
-        );
-        return Err(ApiError::blocked(block));
-    }
-    if !verified.networks.allows(client.ip) {
-        refused(&state.core, &verified, &client, Refusal::Address);
-        return Err(ApiError::ip_not_allowed(app::tokens::reach::plain(
-            client.ip,
-        )));
-    }
-    state.core.token_used(&verified, &client);
-    Ok((verified, client))
+    let presented = presented_token(&parts.headers);
+    Ok(state
+        .core
+        .authenticate(presented.as_deref(), &client, channel)
+        .await?)
 }
 
-/// Why a valid token was refused.
-#[derive(Clone, Copy, Debug)]
-pub enum Refusal<'a> {
-    /// A policy (its key) blocks it: `token.blocked`.
-    Blocked(&'a str),
-    /// It lacks the scope: `token.denied`.
-    Scope(&'a str),
-    /// The client's address is not in its allowlist: `token.ip_denied`.
-    Address,
-    /// Its scope for the area is limited to other resources (the one
-    /// asked for, if any): `token.resource_denied`.
-    Resource(&'a str, Option<&'a str>),
-}
-
-/// Counts a refusal of a valid token in the metrics, and records it in the
-/// audit log at most once per token and reason per sampling period (a flood
-/// of refusals writes a bounded number of rows), in the background.
-pub fn refused(core: &Core, v: &Verified, client: &Client, why: Refusal<'_>) {
-    core.metrics.verification(match why {
-        Refusal::Blocked(_) => "blocked",
-        Refusal::Scope(_) => "insufficient_scope",
-        Refusal::Address => "ip_not_allowed",
-        Refusal::Resource(..) => "resource_not_allowed",
-    });
-    let (event, sample, details) = match why {
-        Refusal::Blocked(policy) => (
-            "token.blocked",
-            policy,
-            serde_json::json!({ "policy": policy }),
-        ),
-        Refusal::Scope(scope) => (
-            "token.denied",
-            scope,
-            serde_json::json!({ "required_scope": scope }),
-        ),
-        Refusal::Address => (
-            "token.ip_denied",
-            "ip_not_allowed",
-            serde_json::json!({ "ip": app::tokens::reach::plain(client.ip).to_string() }),
-        ),
-        Refusal::Resource(area, resource) => (
-            "token.resource_denied",
-            "resource_not_allowed",
-            serde_json::json!({ "area": area, "resource": resource }),
-        ),
-    };
-    if !core.refusals.admit(v.token_id, sample) {
-        return;
-    }
-    let by = By::Token {
-        user: v.user_id,
-        token: v.token_id,
-    };
-    let ev = Event::new(event, Some(v.user_id), Some(v.token_id), by, Some(client)).with(details);
-    audit::record_later(&core.db, ev);
-}
-
-async fn verify_headers(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: &Client,
-) -> Result<Arc<Verified>, ApiError> {
-    let Some(token) = presented_token(headers) else {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
-            "Authentication required: send a personal access token as a Bearer token or as the Basic password.",
-        ));
-    };
-    match state.core.verify(&token).await {
-        Ok(v) => Ok(v),
-        Err(VerifyError::Rejected(r)) => Err(ApiError::unauthorized(r.code(), r.message())),
-        Err(VerifyError::Ended { why, token_id }) => {
-            state
-                .core
-                .presented
-                .note(token_id, client.ip, &client.agent);
-            Err(ApiError::unauthorized(why.code(), why.message()))
-        }
-        Err(VerifyError::Reused { token_id, user_id }) => {
-            reused(state.core.clone(), token_id, user_id, client);
-            let r = app::server::verify::Rejection::Rotated;
-            Err(ApiError::unauthorized(r.code(), r.message()))
-        }
-        Err(VerifyError::Database(e)) => {
-            tracing::error!(error = %e, "token verification failed");
-            Err(ApiError::unavailable())
-        }
-    }
-}
-
-/// Records that a secret rotated out of a token was presented
-/// (`token.reused`, sampled like other refusals): where it came from is
-/// how its owner finds what still uses it.
-/// With the `revoke_on_reuse` policy, the token's current secret is
-/// revoked too (by policy).
-pub fn reused(core: Arc<Core>, token_id: i64, user_id: i64, client: &Client) {
-    if core.policies().revoke_on_reuse {
-        let event = Event::new(
-            "token.revoked",
-            Some(user_id),
-            Some(token_id),
-            By::Policy,
-            Some(client),
-        );
-        let core = core.clone();
-        tokio::spawn(async move {
-            let reason = "an old secret was used after rotation (revoke_on_reuse)";
-            if let Err(e) =
-                app::server::tokens::revoke_as(&core, event, user_id, token_id, reason).await
-            {
-                tracing::error!(error = %e, "revoke on reuse failed");
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Missing => ApiError::unauthorized(
+                "invalid_token",
+                "Authentication required: send a personal access token as a Bearer token or as the Basic password.",
+            ),
+            Denied::Rejected(r) => ApiError::unauthorized(r.code(), r.message()),
+            Denied::Blocked(block) => ApiError::blocked(&block),
+            Denied::Address(ip) => ApiError::ip_not_allowed(ip),
+            Denied::Scope(scope) => ApiError::insufficient_scope(&scope),
+            Denied::Resource { area, resource } => {
+                ApiError::resource_not_allowed(&area, resource.as_deref())
             }
-        });
+            Denied::Unavailable => ApiError::unavailable(),
+        }
     }
-    if !core.refusals.admit(token_id, "reused") {
-        return;
-    }
-    let by = By::Token {
-        user: user_id,
-        token: token_id,
-    };
-    let ev = Event::new(
-        "token.reused",
-        Some(user_id),
-        Some(token_id),
-        by,
-        Some(client),
-    )
-    .with(serde_json::json!({ "secret": "rotated out" }));
-    audit::record_later(&core.db, ev);
 }
 
-/// Extractor: the verified token of the request, and where it came from.
-pub struct Pat(pub Arc<Verified>, pub Client, Arc<Core>);
+/// What the machine transports make of a verified identity, once per
+/// verification (a cache hit reuses them).
+#[derive(Default)]
+pub struct Renderings {
+    /// The body of `GET /api/v1/me`.
+    pub document: OnceLock<axum::body::Bytes>,
+    /// The gateway check's identity header values (user id, token id, user
+    /// name, scopes, resources; `None` where a value cannot be a header or
+    /// there is none).
+    pub gateway_headers: OnceLock<[Option<HeaderValue>; 5]>,
+}
+
+/// The renderings kept with `v`.
+pub fn renderings(v: &Verified) -> Option<&Renderings> {
+    v.rendered.get_or_init(Renderings::default)
+}
+
+/// What an operation needs of the token, from its row of the endpoint
+/// table (the router puts it on each route): the OpenAPI document is made
+/// from the same row, so what is documented is what is enforced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Required {
+    /// The scope every call needs (`None`: any valid token).
+    pub scope: Option<&'static str>,
+    /// `scope` is not needed when the token acts on itself (its own id in
+    /// the path); the handler asks with [`Pat::require_unless_itself`].
+    pub unless_itself: bool,
+    /// A scope for a wider answer (e.g. other users' events), asked for by
+    /// the handler with [`Pat::require_wider`] when the call wants it.
+    pub wider: Option<&'static str>,
+}
+
+impl Required {
+    /// Just `scope`, for every call.
+    pub const fn scope(scope: &'static str) -> Required {
+        Required {
+            scope: Some(scope),
+            unless_itself: false,
+            wider: None,
+        }
+    }
+}
+
+/// Extractor: the request's token, authenticated for the REST API, with
+/// its route's scope checked.
+pub struct Pat(pub Authenticated, Required);
 
 impl Pat {
-    /// `Ok` when the token's scopes include `scope` (e.g. `tokens:read`);
-    /// a refusal is audited (sampled).
-    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.0.grants(scope) {
-            self.2.scope_uses.note(self.0.token_id, scope, None);
-            Ok(())
-        } else {
-            refused(&self.2, &self.0, &self.1, Refusal::Scope(scope));
-            Err(ApiError::insufficient_scope(scope))
+    /// For a route whose scope is waived when the token acts on itself:
+    /// `Ok` when token `id` is the caller, or the caller has the scope.
+    pub fn require_unless_itself(&self, id: i64) -> Result<(), ApiError> {
+        match self.1.scope {
+            Some(scope) if self.0.verified.token_id != id => Ok(self.0.require(scope)?),
+            _ => Ok(()),
         }
+    }
+
+    /// `Ok` when the token has the route's scope for a wider answer.
+    pub fn require_wider(&self) -> Result<(), ApiError> {
+        match self.1.wider {
+            Some(scope) => Ok(self.0.require(scope)?),
+            None => Ok(()),
+        }
+    }
+
+    /// The verified token.
+    pub fn verified(&self) -> &Arc<Verified> {
+        &self.0.verified
+    }
+
+    /// Where the request came from.
+    pub fn client(&self) -> &Client {
+        &self.0.client
     }
 
     /// The token as the token service's actor (bounded by its own limits).
     pub fn actor(&self) -> Actor {
-        Actor::token(&self.0).from_client(self.1.clone())
+        Actor::token(&self.0.verified).from_client(self.0.client.clone())
     }
 }
 
@@ -241,15 +178,24 @@ impl FromRequestParts<AppState> for Pat {
                 "Cross-site requests cannot change anything through the API.",
             ));
         }
-        let (verified, client) = authenticate(state, parts).await?;
-        Ok(Pat(verified, client, state.core.clone()))
+        let Some(required) = parts.extensions.get::<Required>().copied() else {
+            tracing::error!(
+                path = parts.uri.path(),
+                "a route takes a token but names no scope"
+            );
+            return Err(ApiError::internal());
+        };
+        let token = authenticate(state, parts, Channel::Api).await?;
+        if let (Some(scope), false) = (required.scope, required.unless_itself) {
+            token.require(scope)?;
+        }
+        Ok(Pat(token, required))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
     fn tokens_are_read_from_bearer_and_basic() {

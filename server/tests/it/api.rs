@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use app::server::{
+use app::domain::{
     secret,
     tokens::{self as service, Actor},
 };
@@ -769,12 +769,12 @@ async fn api_regenerate_keeps_the_expiry_and_forgets_the_old_use(app: TestApp) {
     assert_eq!(after.expires_at, before.expires_at, "never extended");
     app.core.flush_usage(true).await;
     // a use noted before the regenerate, written after it, is not recorded
-    let stale = app::server::usage::Use {
+    let stale = app::domain::usage::Use {
         at: after.created_at - chrono::Duration::seconds(5),
         ip: "192.0.2.1".parse().unwrap(),
         agent: "old secret".into(),
     };
-    app::server::usage::write(&app.db, &[(id, stale)])
+    app::domain::usage::write(&app.db, &[(id, stale)])
         .await
         .expect("write");
     let after = service::get(&app.db, uid, id).await.expect("get");

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use app::server::AppState;
+use app::domain::AppState;
 use axum::{body::Body, http::Request, http::StatusCode};
 use support::TestApp;
 

@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use app::server::tokens as service;
+use app::domain::tokens as service;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},

@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use app::server::{
+use app::domain::{
     admin::{self, Admin, InventoryFilter, StatusFilter},
     audit,
     tokens::{self as service, Actor},
@@ -214,7 +214,7 @@ async fn old_tokens_are_blocked_at_use_and_come_back(app: TestApp) {
     // inactive_days: a token unused for longer stops working, and its use
     // is not recorded (it cannot revive itself)
     let (_, idle) = token(&app, uid, "idle", "profile:read").await;
-    let long_ago = app::server::db::now() - chrono::Duration::days(40);
+    let long_ago = app::domain::db::now() - chrono::Duration::days(40);
     let sql = match app.backend {
         support::Backend::Sqlite => format!(
             "UPDATE tokens SET last_used_at = '{}' WHERE name = 'idle'",

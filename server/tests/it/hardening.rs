@@ -8,11 +8,11 @@
 
 use crate::support;
 
-use app::scopes::Scopes;
-use app::server::{
+use app::domain::{
     lifecycle::{self, Owner},
     tokens::{self as service, Actor, TokenError},
 };
+use app::scopes::Scopes;
 use app::tokens::{Networks, TokenSpec};
 use axum::{
     body::Body,
@@ -601,7 +601,7 @@ async fn webhook_tests_are_limited_and_endpoints_do_not_wait_for_each_other(app:
     };
     let slow = add(hanging_endpoint(60)).await;
     let test = |id: i64| format!("{}/{id}/test", app::ui::notifications::WEBHOOKS_POST);
-    for i in 0..app::server::throttle::WEBHOOK_TESTS_PER_HOUR {
+    for i in 0..app::domain::throttle::WEBHOOK_TESTS_PER_HOUR {
         let res = app.post_form(&test(slow), &[], Some(&cookie)).await;
         assert_eq!(res.status, StatusCode::SEE_OTHER, "test {i}: {}", res.body);
     }

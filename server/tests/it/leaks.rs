@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use app::server::tokens::{self as service, Actor};
+use app::domain::tokens::{self as service, Actor};
 use axum::{body::Body, http::Request, http::StatusCode};
 use std::time::{Duration, Instant};
 use support::{token, Resp, TestApp};
@@ -108,9 +108,9 @@ async fn a_report_revokes_exactly_the_live_tokens_everywhere(app: TestApp) {
         .get("/profile/security/tokens?revoked=1", Some(&alice_cookie))
         .await;
     assert!(page.body.contains("Revoked by Tessera: reported as leaked"));
-    let events = app::server::audit::list(
+    let events = app::domain::audit::list(
         &app.db,
-        &app::server::audit::Filter {
+        &app::domain::audit::Filter {
             token_id: Some(a_id),
             limit: 10,
             ..Default::default()
@@ -156,7 +156,7 @@ async fn reports_are_bounded_and_rate_limited(app: TestApp) {
         assert!(res.body.contains("\"error\""));
     }
     let mut limited = false;
-    for _ in 0..app::server::throttle::LEAK_REPORTS_PER_HOUR + 1 {
+    for _ in 0..app::domain::throttle::LEAK_REPORTS_PER_HOUR + 1 {
         let res = report(
             &app.router,
             serde_json::json!({"credentials": []}),

@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use app::server::admin::{self, Admin};
+use app::domain::admin::{self, Admin};
 use axum::{
     body::Body,
     extract::ConnectInfo,
@@ -1166,7 +1166,7 @@ async fn a_parent_derives_a_narrower_one_hour_child(app: TestApp) {
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 
     // an hour-long child is no expiry news: no notice, no banner
-    app::server::lifecycle::scan_tokens(&app.core)
+    app::domain::lifecycle::scan_tokens(&app.core)
         .await
         .expect("scan");
     let notices: Vec<(i64,)> = app
@@ -1204,7 +1204,7 @@ async fn a_parent_derives_a_narrower_one_hour_child(app: TestApp) {
             "warm on the other instance"
         );
     }
-    app::server::tokens::revoke(&app.core, &app::server::tokens::Actor::user(uid), pid)
+    app::domain::tokens::revoke(&app.core, &app::domain::tokens::Actor::user(uid), pid)
         .await
         .expect("revoke");
     let start = Instant::now();

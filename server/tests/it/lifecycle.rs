@@ -9,7 +9,7 @@
 
 use crate::support;
 
-use app::server::{lifecycle, tokens::Actor};
+use app::domain::{lifecycle, tokens::Actor};
 use axum::{body::Body, http::Request, http::StatusCode};
 use std::{
     path::{Path, PathBuf},
@@ -272,7 +272,7 @@ async fn expiry_notices_arrive_once_per_threshold_by_mail_and_webhook(app: TestA
         networks: Default::default(),
         resources: Default::default(),
     };
-    let created = app::server::tokens::create(&app.core, &Actor::user(uid), &spec, "")
+    let created = app::domain::tokens::create(&app.core, &Actor::user(uid), &spec, "")
         .await
         .unwrap();
     let id = created.token.id;
@@ -327,7 +327,7 @@ async fn expiry_notices_arrive_once_per_threshold_by_mail_and_webhook(app: TestA
         1
     );
     // a day left: the 1-day notice, once
-    let soon = (app::server::db::now() + chrono::Duration::hours(12)).to_rfc3339();
+    let soon = (app::domain::db::now() + chrono::Duration::hours(12)).to_rfc3339();
     app.exec(&format!(
         "UPDATE tokens SET expires_at = '{soon}' WHERE id = {id}"
     ))
@@ -340,7 +340,7 @@ async fn expiry_notices_arrive_once_per_threshold_by_mail_and_webhook(app: TestA
         .iter()
         .any(|m| subject(m) == "Your token ci-deploy expires in 1 day"));
     // expired: one notice
-    let past = (app::server::db::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let past = (app::domain::db::now() - chrono::Duration::hours(1)).to_rfc3339();
     app.exec(&format!(
         "UPDATE tokens SET expires_at = '{past}' WHERE id = {id}"
     ))
@@ -395,13 +395,13 @@ async fn two_instances_send_each_notice_once(app: TestApp) {
             networks: Default::default(),
             resources: Default::default(),
         };
-        app::server::tokens::create(&app.core, &Actor::user(uid), &spec, "")
+        app::domain::tokens::create(&app.core, &Actor::user(uid), &spec, "")
             .await
             .unwrap();
     }
     let (victim, _) = token(&app, uid, "victim", "code:read").await;
-    let admin = app::server::admin::Admin::cli();
-    app::server::admin::revoke_token(&app.core, &admin, victim, "offboarding")
+    let admin = app::domain::admin::Admin::cli();
+    app::domain::admin::revoke_token(&app.core, &admin, victim, "offboarding")
         .await
         .unwrap();
     until("seven notices", 20, || {
@@ -477,9 +477,9 @@ async fn an_administrators_webhook_gets_every_users_events(app: TestApp) {
     // another user's token revoked by an administrator reaches it
     let (bob, bob_cookie) = support::user(&app, &unique("bob", &app)).await;
     let (tid, _) = token(&app, bob, "bob-ci", "code:read").await;
-    app::server::admin::revoke_token(
+    app::domain::admin::revoke_token(
         &app.core,
-        &app::server::admin::Admin::cli(),
+        &app::domain::admin::Admin::cli(),
         tid,
         "left the team",
     )
@@ -539,7 +539,7 @@ async fn a_claim_whose_instance_died_is_sent_when_its_lease_ends(app: TestApp) {
     let path = format!("{name}-hook");
     add_hook(&app, &cookie, &path).await;
     // the "dead" instance's claim: taken, attempt counted, never finished
-    let until_later = (app::server::db::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let until_later = (app::domain::db::now() + chrono::Duration::hours(1)).to_rfc3339();
     let notice = lifecycle::Notice {
         key: format!("test-crash:{uid}"),
         event: "webhook.test",
@@ -564,7 +564,7 @@ async fn a_claim_whose_instance_died_is_sent_when_its_lease_ends(app: TestApp) {
         "nobody sends a delivery another instance holds"
     );
     // the lease ends
-    let past = (app::server::db::now() - chrono::Duration::seconds(1)).to_rfc3339();
+    let past = (app::domain::db::now() - chrono::Duration::seconds(1)).to_rfc3339();
     app.exec(&format!(
         "UPDATE deliveries SET claimed_until = '{past}' WHERE state = 'pending'"
     ))
@@ -671,7 +671,7 @@ async fn owners_hear_of_leaks_reuse_new_networks_and_ended_tokens_in_use(app: Te
     assert_eq!(l["source"], "scanner-1");
     // an ended token still presented: counted, told once a day
     let (eid, ended) = token(&app, uid, "ci-old", "profile:read").await;
-    let past = (app::server::db::now() - chrono::Duration::days(3)).to_rfc3339();
+    let past = (app::domain::db::now() - chrono::Duration::days(3)).to_rfc3339();
     app.exec(&format!(
         "UPDATE tokens SET expires_at = '{past}' WHERE id = {eid}"
     ))

@@ -18,6 +18,7 @@ mod leaks;
 mod least_privilege;
 mod lifecycle;
 mod metrics;
+mod one_path;
 mod rotation;
 mod sessions;
 mod tokens;

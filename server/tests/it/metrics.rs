@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use app::server::admin::{self, Admin};
+use app::domain::admin::{self, Admin};
 use axum::http::StatusCode;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ async fn scrape(app: &TestApp, token: &str) -> String {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         r.header("content-type"),
-        Some(app::server::metrics::CONTENT_TYPE)
+        Some(app::domain::metrics::CONTENT_TYPE)
     );
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert!(
@@ -141,7 +141,7 @@ async fn requests_verifications_and_levels_are_counted(app: TestApp) {
         app.pat("GET", "/api/v1/me", "tsr_not-a-token").await.status,
         StatusCode::UNAUTHORIZED
     );
-    app::server::tokens::revoke(&app.core, &app::server::tokens::Actor::user(uid), id)
+    app::domain::tokens::revoke(&app.core, &app::domain::tokens::Actor::user(uid), id)
         .await
         .expect("revoke");
     assert_eq!(
@@ -209,7 +209,7 @@ async fn the_change_feed_reports_its_lag_and_reconnects(app: TestApp) {
     let (id, _) = token(&app, uid, "ci", "profile:read").await;
     let count = r#"tessera_change_feed_lag_seconds_count"#;
     let before = sample(&scrape(&app, &ops).await, count).unwrap_or(0.0);
-    app::server::tokens::revoke(&app.core, &app::server::tokens::Actor::user(uid), id)
+    app::domain::tokens::revoke(&app.core, &app::domain::tokens::Actor::user(uid), id)
         .await
         .expect("revoke");
     let started = Instant::now();

@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use app::server::tokens::{self as service, Actor};
+use app::domain::tokens::{self as service, Actor};
 use axum::{body::Body, http::Request, http::StatusCode};
 use support::{token, Resp, TestApp};
 
@@ -127,9 +127,9 @@ async fn rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse(app: TestA
     }
     assert_eq!(me(&app.router, &newest).await.status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let events = app::server::audit::list(
+    let events = app::domain::audit::list(
         &app.db,
-        &app::server::audit::Filter {
+        &app::domain::audit::Filter {
             token_id: Some(id),
             limit: 20,
             ..Default::default()
@@ -199,9 +199,9 @@ async fn the_revoke_on_reuse_policy_revokes_the_chain(app: TestApp) {
         StatusCode::OK,
         "off by default"
     );
-    app::server::admin::set_policy(
+    app::domain::admin::set_policy(
         &app.core,
-        &app::server::admin::Admin::cli(),
+        &app::domain::admin::Admin::cli(),
         "revoke_on_reuse",
         "true",
     )

@@ -76,7 +76,7 @@ async fn signed_in(app: &TestApp, cookie: &str) -> bool {
 
 /// Moves a timestamp column of every session of `uid` `secs` into the past.
 async fn age_sessions(app: &TestApp, uid: i64, column: &str, secs: i64) {
-    let at = app::server::db::now() - chrono::Duration::seconds(secs);
+    let at = app::domain::db::now() - chrono::Duration::seconds(secs);
     let sql = format!("UPDATE sessions SET {column} = $1 WHERE user_id = $2");
     app::on_db!(&app.db, p => sqlx::query(&sql).bind(at).bind(uid).execute(p).await.map(|_| ()))
         .expect("age sessions");
@@ -272,7 +272,7 @@ async fn an_idle_session_ends(app: TestApp) {
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert!(res.location().unwrap_or_default().starts_with("/signin"));
     // the periodic purge removes it
-    let purged = app::server::sessions::purge_expired(&app.db, Duration::from_secs(3600))
+    let purged = app::domain::sessions::purge_expired(&app.db, Duration::from_secs(3600))
         .await
         .expect("purge");
     assert_eq!(purged, 1);

@@ -1,7 +1,7 @@
 //! Test harness: the real router over a real database — a fresh SQLite file
 //! or a fresh Postgres database per test, dropped afterwards.
 
-use app::server::{db::Db, throttle::ThrottleConfig, AppState, Core, CoreConfig};
+use app::domain::{db::Db, throttle::ThrottleConfig, AppState, Core, CoreConfig};
 use axum::{
     body::Body,
     http::{header, HeaderMap, Method, Request, StatusCode},
@@ -30,7 +30,7 @@ pub struct Options {
     pub session_idle: Duration,
     pub sudo_window: Duration,
     /// Mail, webhooks and notices (tests call endpoints on loopback).
-    pub lifecycle: app::server::lifecycle::LifecycleConfig,
+    pub lifecycle: app::domain::lifecycle::LifecycleConfig,
 }
 
 /// The introspection client's secret in tests.
@@ -45,7 +45,7 @@ impl Default for Options {
             session_idle: Duration::from_secs(7 * 24 * 3600),
             sudo_window: Duration::from_secs(600),
             signup_enabled: true,
-            lifecycle: app::server::lifecycle::LifecycleConfig {
+            lifecycle: app::domain::lifecycle::LifecycleConfig {
                 allow_private_webhooks: true,
                 notice_every: Duration::from_secs(1),
                 ..Default::default()
@@ -200,8 +200,8 @@ pub async fn token_from_spec(
     uid: i64,
     spec: &app::tokens::TokenSpec,
 ) -> (i64, String) {
-    let actor = app::server::tokens::Actor::user(uid);
-    let created = app::server::tokens::create(&app.core, &actor, spec, "")
+    let actor = app::domain::tokens::Actor::user(uid);
+    let created = app::domain::tokens::create(&app.core, &actor, spec, "")
         .await
         .expect("create");
     (created.token.id, created.secret)
@@ -516,7 +516,7 @@ pub async fn listener_pids(app: &TestApp) -> Vec<i32> {
     let sql = format!(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
          AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = '{}')",
-        app::server::verify::FEED_PROBE_SQL.replace('\'', "''")
+        app::domain::changes::FEED_PROBE_SQL.replace('\'', "''")
     );
     app.rows::<(i32,)>(&sql)
         .await

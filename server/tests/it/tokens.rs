@@ -3,11 +3,11 @@
 
 use crate::support;
 
-use app::model::CurrentUser;
-use app::server::{
+use app::domain::{
     secret,
     tokens::{self as service, Actor, TokenError},
 };
+use app::model::CurrentUser;
 use app::tokens::{ListQuery, NewSecret, Sort, Status, TokenForm, TokenView};
 use axum::http::StatusCode;
 use std::collections::BTreeMap;

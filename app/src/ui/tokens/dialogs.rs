@@ -52,8 +52,8 @@ pub async fn submit_token_dialog(
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::DialogAnswer;
+    use crate::domain::sessions::Session;
     use crate::model::SUDO_FIELD;
-    use crate::server::sessions::Session;
     use crate::tokens::TokenForm;
     use crate::tokens::{ListQuery, NewSecret, Status, TokenView};
     use crate::ui::token_api::*;
@@ -105,12 +105,12 @@ mod ssr {
     async fn token(id: i64) -> Result<Result<TokenView, String>, ServerFnError> {
         Ok(get_token(id)
             .await?
-            .ok_or_else(|| crate::server::tokens::TokenError::NotFound.message()))
+            .ok_or_else(|| crate::domain::tokens::TokenError::NotFound.message()))
     }
 
     /// An active token of the user (only those can be edited or regenerated).
     async fn active_token(id: i64) -> Result<Result<TokenView, String>, ServerFnError> {
-        let now = crate::server::db::now();
+        let now = crate::domain::db::now();
         Ok(token(id).await?.and_then(|t| match t.status(now) {
             Status::Active => Ok(t),
             other => Err(format!(

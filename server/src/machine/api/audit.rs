@@ -6,7 +6,7 @@
 use crate::machine::error::{ApiError, ApiQuery};
 use crate::machine::pat::Pat;
 use app::audit::AuditEvent;
-use app::server::{admin, audit, AppState};
+use app::domain::{admin, audit, AppState};
 use axum::{extract::State, Json};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -121,13 +121,12 @@ pub async fn list(
     pat: Pat,
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPageJson>, ApiError> {
-    pat.require("profile:read")?;
-    let me = pat.0.user_id;
+    let me = pat.verified().user_id;
     let user_id = match p.user.as_deref().map(str::trim) {
         None | Some("") => Some(me),
         Some(other) => {
-            pat.require("admin:read")?;
-            if !pat.0.is_admin {
+            pat.require_wider()?;
+            if !pat.verified().is_admin {
                 return Err(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,
                     "insufficient_scope",

@@ -7,7 +7,7 @@
 
 use crate::machine::error::{ApiError, ApiJson};
 use crate::middleware::client_of;
-use app::server::{
+use app::domain::{
     throttle::{address_key, Door},
     tokens::{self as service, LeakReport},
     AppState,

@@ -1,8 +1,8 @@
 //! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
 //! document ([`super::openapi`]) are both built from it.
 
-use super::{audit, credentials, tokens};
-use app::server::AppState;
+use super::{audit, credentials, me, tokens};
+use app::domain::AppState;
 use axum::routing::{delete, get, patch, post, MethodRouter};
 
 /// One API operation: the router and the OpenAPI document are both built
@@ -12,8 +12,13 @@ pub struct Endpoint {
     pub method: &'static str,
     /// Full path, with `{id}` for a token id.
     pub path: &'static str,
-    /// The scope a token needs (`None`: not PAT-authenticated this way).
+    /// The scope a token needs (`None`: not PAT-authenticated this way),
+    /// enforced by the route (see [`Endpoint::required`]).
     pub scope: Option<&'static str>,
+    /// `scope` is waived when the token acts on itself (its id in the path).
+    pub unless_itself: bool,
+    /// A scope needed for a wider answer only (the handler asks for it).
+    pub wider: Option<&'static str>,
     /// One line for the OpenAPI document.
     pub summary: &'static str,
     /// Name of the request body schema, if any.
@@ -24,21 +29,36 @@ pub struct Endpoint {
     pub(super) route: fn() -> MethodRouter<AppState>,
 }
 
+impl Endpoint {
+    /// What the route asks of the token (put on the route by the router).
+    pub fn required(&self) -> crate::machine::pat::Required {
+        crate::machine::pat::Required {
+            scope: self.scope,
+            unless_itself: self.unless_itself,
+            wider: self.wider,
+        }
+    }
+}
+
 /// Every API operation.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/v1/me",
         scope: Some("profile:read"),
+        unless_itself: false,
+        wider: None,
         summary: "The user and token making the request",
         body: None,
         answer: (200, "Me"),
-        route: || get(tokens::me),
+        route: || get(me::me),
     },
     Endpoint {
         method: "get",
         path: "/api/v1/tokens",
         scope: Some("tokens:read"),
+        unless_itself: false,
+        wider: None,
         summary: "List your tokens (never their secrets)",
         body: None,
         answer: (200, "TokenList"),
@@ -48,6 +68,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/tokens",
         scope: Some("tokens:manage"),
+        unless_itself: false,
+        wider: None,
         summary: "Create a token; the secret is in this response only",
         body: Some("TokenBody"),
         answer: (201, "NewToken"),
@@ -57,6 +79,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "get",
         path: "/api/v1/tokens/{id}",
         scope: Some("tokens:read"),
+        unless_itself: false,
+        wider: None,
         summary: "One token",
         body: None,
         answer: (200, "Token"),
@@ -66,6 +90,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "patch",
         path: "/api/v1/tokens/{id}",
         scope: Some("tokens:write"),
+        unless_itself: false,
+        wider: None,
         summary: "Edit a token's name, description, expiration or scopes",
         body: Some("TokenBody"),
         answer: (200, "Token"),
@@ -75,6 +101,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "delete",
         path: "/api/v1/tokens/{id}",
         scope: Some("tokens:write"),
+        unless_itself: false,
+        wider: None,
         summary: "Revoke a token",
         body: None,
         answer: (200, "Token"),
@@ -84,6 +112,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/tokens/{id}/revoke",
         scope: Some("tokens:write"),
+        unless_itself: false,
+        wider: None,
         summary: "Revoke a token",
         body: None,
         answer: (200, "Token"),
@@ -93,6 +123,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/tokens/{id}/regenerate",
         scope: Some("tokens:manage"),
+        unless_itself: false,
+        wider: None,
         summary: "A new secret for a token (same expiry); in this response only",
         body: None,
         answer: (200, "NewToken"),
@@ -102,6 +134,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/tokens/{id}/rotate",
         scope: Some("tokens:manage"),
+        unless_itself: false,
+        wider: None,
         summary: "A new secret (in this response only) while the old one keeps working for grace_hours (0–168)",
         body: Some("RotateBody"),
         answer: (200, "NewToken"),
@@ -111,6 +145,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/tokens/{id}/derive",
         scope: Some("tokens:manage"),
+        unless_itself: true,
+        wider: None,
         summary: "Derive a child token (never wider, never longer-lived; one hour by default); the token itself may call this without tokens:manage; the secret is in this response only",
         body: Some("DeriveBody"),
         answer: (201, "NewToken"),
@@ -120,6 +156,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "get",
         path: "/api/v1/tokens/{id}/usage",
         scope: Some("tokens:read"),
+        unless_itself: false,
+        wider: None,
         summary: "What the token used in the last 30 days (scopes and resources) and what it never used",
         body: None,
         answer: (200, "TokenUsage"),
@@ -129,6 +167,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/tokens/{id}/narrow",
         scope: Some("tokens:write"),
+        unless_itself: false,
+        wider: None,
         summary: "Narrow the token to what it used in the last 30 days (name, expiry and secret stay)",
         body: None,
         answer: (200, "Token"),
@@ -138,6 +178,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "get",
         path: "/api/v1/audit",
         scope: Some("profile:read"),
+        unless_itself: false,
+        wider: Some("admin:read"),
         summary: "Your audit events, newest first (administrators with admin:read: ?user=NAME or ?user=*)",
         body: None,
         answer: (200, "AuditPage"),
@@ -147,6 +189,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/credentials/revoke",
         scope: None,
+        unless_itself: false,
+        wider: None,
         summary: "Report leaked tokens (no authentication): each live one is revoked; the answer is the same whatever the list held",
         body: Some("LeakReport"),
         answer: (202, "LeakReportAccepted"),
@@ -156,6 +200,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "post",
         path: "/api/v1/secret-scanning/report",
         scope: None,
+        unless_itself: false,
+        wider: None,
         summary: "A secret-scanning partner's signed report (GitHub's format; Github-Public-Key-Identifier and Github-Public-Key-Signature headers): each live token in it is revoked as leaked",
         body: Some("SecretScanningReport"),
         answer: (202, "LeakReportAccepted"),

@@ -4,15 +4,16 @@
 pub mod audit;
 pub mod credentials;
 mod endpoints;
+pub mod me;
 pub mod openapi;
 pub mod tokens;
 
 pub use endpoints::{Endpoint, ENDPOINTS};
 
-use app::server::AppState;
+use app::domain::AppState;
 use axum::{
     routing::{any, get, MethodRouter},
-    Router,
+    Extension, Router,
 };
 use std::collections::BTreeMap;
 
@@ -24,16 +25,20 @@ pub const MOUNT: &str = "/api";
 /// request; any other path under [`MOUNT`] gets the JSON 404. Routed at
 /// full paths (no `nest`: it rewrites every request's URI), and without a
 /// layer: the cross-site refusal is part of the [`super::pat::Pat`]
-/// extractor every route takes.
+/// extractor every route takes. Each route carries its row's
+/// [`super::pat::Required`], which that extractor enforces.
 pub fn router() -> Router<AppState> {
     let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     let extra: [(&str, fn() -> MethodRouter<AppState>); 1] =
         [("/api/v1/openapi.json", || get(openapi::openapi))];
-    let all = ENDPOINTS.iter().map(|e| (e.path, e.route)).chain(extra);
+    let table = ENDPOINTS
+        .iter()
+        .map(|e| (e.path, (e.route)().layer(Extension(e.required()))));
+    let all = table.chain(extra.map(|(path, route)| (path, route())));
     for (path, route) in all {
         let methods = match paths.remove(path) {
-            Some(m) => m.merge(route()),
-            None => route(),
+            Some(m) => m.merge(route),
+            None => route,
         };
         paths.insert(path, methods);
     }

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, built from the same endpoint table as the
 //! router ([`super::ENDPOINTS`]), so the two cannot drift apart.
 
-use super::{audit, credentials, endpoints::ENDPOINTS, tokens};
+use super::{audit, credentials, endpoints::ENDPOINTS, me, tokens};
 use axum::Json;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -52,8 +52,8 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<tokens::TokenJson>(),
         schema_of::<tokens::SecretJson>(),
         schema_of::<tokens::TokenListJson>(),
-        schema_of::<tokens::Me<'static>>(),
-        schema_of::<tokens::MeToken<'static>>(),
+        schema_of::<me::Me<'static>>(),
+        schema_of::<me::MeToken<'static>>(),
         schema_of::<tokens::TokenBody>(),
         schema_of::<tokens::RotateBody>(),
         schema_of::<tokens::UsageJson>(),
@@ -106,9 +106,17 @@ pub fn openapi_document() -> Value {
         }
         if let Some(scope) = e.scope {
             op["x-required-scope"] = json!(scope);
-            op["description"] = json!(format!(
-                "Requires the scope `{scope}` (or a higher level of it, or full access)."
-            ));
+            let mut text =
+                format!("Requires the scope `{scope}` (or a higher level of it, or full access)");
+            if e.unless_itself {
+                op["x-scope-waived-for-itself"] = json!(true);
+                text.push_str(", unless the token acts on itself");
+            }
+            if let Some(wider) = e.wider {
+                op["x-wider-scope"] = json!(wider);
+                text.push_str(&format!("; `{wider}` for the wider answer"));
+            }
+            op["description"] = json!(format!("{text}."));
         }
         if e.path.contains("{id}") {
             op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}]);

@@ -5,15 +5,15 @@
 
 use crate::machine::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::machine::pat::Pat;
+use app::domain::{db::now, tokens as service, AppState};
 use app::scopes::Scopes;
-use app::server::{db::now, tokens as service, AppState};
 use app::tokens::{
     Expiry, FieldErrors, ListQuery, Networks, NewSecret, Resources, Sort, TokenSpec, TokenView,
     DEFAULT_EXPIRY_DAYS,
 };
 use axum::{
     extract::State,
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
@@ -158,57 +158,6 @@ pub struct TokenListJson {
     pages: u32,
 }
 
-/// Who a token speaks for (`GET /api/v1/me`).
-#[derive(Serialize, ToSchema)]
-pub struct Me<'a> {
-    /// The user's id.
-    id: i64,
-    /// The user's name.
-    username: &'a str,
-    /// The token making the request.
-    token: MeToken<'a>,
-}
-
-/// The token making the request.
-#[derive(Serialize, ToSchema)]
-pub struct MeToken<'a> {
-    /// Its id.
-    id: i64,
-    /// Its name.
-    name: &'a str,
-    /// Its scopes.
-    scopes: &'a str,
-    /// When it stops working.
-    expires_at: DateTime<Utc>,
-}
-
-/// `GET /api/v1/me` (`profile:read`): who the token speaks for.
-pub async fn me(pat: Pat) -> Result<Response, ApiError> {
-    pat.require("profile:read")?;
-    let v = &pat.0;
-    let body = v.document.get_or_init(|| {
-        let me = Me {
-            id: v.user_id,
-            username: &v.username,
-            token: MeToken {
-                id: v.token_id,
-                name: &v.token_name,
-                scopes: &v.scope_text,
-                expires_at: v.expires_at,
-            },
-        };
-        serde_json::to_vec(&me).unwrap_or_default().into()
-    });
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body.clone(),
-    )
-        .into_response())
-}
-
 /// The list's query parameters.
 #[derive(Deserialize)]
 pub struct ListParams {
@@ -228,14 +177,13 @@ pub async fn list(
     pat: Pat,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<TokenListJson>, ApiError> {
-    pat.require("tokens:read")?;
     let q = ListQuery {
         include_revoked: p.include_revoked,
         search: p.q,
         sort: Sort::parse(&p.sort),
         page: p.page.unwrap_or(1),
     };
-    let page = service::list(&state.core.db, pat.0.user_id, &q)
+    let page = service::list(&state.core.db, pat.verified().user_id, &q)
         .await?
         .apply_policies(&state.core.policies());
     Ok(Json(TokenListJson {
@@ -256,8 +204,7 @@ pub async fn get(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenJson>, ApiError> {
-    pat.require("tokens:read")?;
-    let mut t = service::get(&state.core.db, pat.0.user_id, id).await?;
+    let mut t = service::get(&state.core.db, pat.verified().user_id, id).await?;
     t.apply_policies(&state.core.policies(), now());
     Ok(Json(TokenJson::of(&t, now())))
 }
@@ -268,7 +215,6 @@ pub async fn revoke(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenJson>, ApiError> {
-    pat.require("tokens:write")?;
     let t = service::revoke(&state.core, &pat.actor(), id).await?;
     Ok(Json(TokenJson::of(&t, now())))
 }
@@ -400,13 +346,16 @@ pub async fn create(
     pat: Pat,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    pat.require("tokens:manage")?;
     let mut spec = body.new_spec().map_err(service::TokenError::from)?;
     if body.expires_in_days.is_none() && body.expires_on.is_none() {
         // the default lifetime, but never past the calling token's own end
         // (a 30-day token making a token with no expiry given would
         // otherwise be refused for outliving itself by a few milliseconds)
-        let left = pat.0.expires_at.signed_duration_since(now()).num_minutes();
+        let left = pat
+            .verified()
+            .expires_at
+            .signed_duration_since(now())
+            .num_minutes();
         if left < i64::from(DEFAULT_EXPIRY_DAYS) * 24 * 60 {
             spec.expiry = Expiry::Minutes(u32::try_from(left.max(1)).unwrap_or(1));
         }
@@ -423,11 +372,10 @@ pub async fn edit(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<TokenJson>, ApiError> {
-    pat.require("tokens:write")?;
     let change = |current: &TokenView| body.overlay(TokenSpec::of(current));
     let t = service::update(&state.core, &pat.actor(), id, change).await?;
     let mut json = TokenJson::of(&t, now());
-    json.warnings = service::reach_warnings(&t, Some(&pat.1));
+    json.warnings = service::reach_warnings(&t, Some(pat.client()));
     Ok(Json(json))
 }
 
@@ -439,7 +387,6 @@ pub async fn regenerate(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SecretJson>, ApiError> {
-    pat.require("tokens:manage")?;
     let s = service::regenerate(&state.core, &pat.actor(), id).await?;
     Ok(Json(SecretJson::of(&s)))
 }
@@ -493,8 +440,7 @@ pub async fn usage(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<UsageJson>, ApiError> {
-    pat.require("tokens:read")?;
-    let (t, r) = service::usage(&state.core.db, pat.0.user_id, id).await?;
+    let (t, r) = service::usage(&state.core.db, pat.verified().user_id, id).await?;
     Ok(Json(UsageJson {
         token_id: t.id,
         since: r.since,
@@ -524,7 +470,6 @@ pub async fn narrow(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenJson>, ApiError> {
-    pat.require("tokens:write")?;
     let t = service::narrow(&state.core, &pat.actor(), id).await?;
     Ok(Json(TokenJson::of(&t, now())))
 }
@@ -566,10 +511,7 @@ pub async fn derive(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<DeriveBody>,
 ) -> Result<Response, ApiError> {
-    let itself = pat.0.token_id == id;
-    if !itself {
-        pat.require("tokens:manage")?;
-    }
+    pat.require_unless_itself(id)?;
     let mut errors = FieldErrors::new();
     let expiry = match (body.expires_in_minutes, body.expires_in_days) {
         (Some(_), Some(_)) => {
@@ -630,7 +572,6 @@ pub async fn rotate(
     ApiPath(id): ApiPath<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<SecretJson>, ApiError> {
-    pat.require("tokens:manage")?;
     let options: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {

@@ -2,7 +2,7 @@
 //! status and stable code (used by the API, the plain forms and the server
 //! functions alike) and the words shown to a person. Defined once, here.
 
-use crate::server::{
+use crate::domain::{
     accounts::{AccountError, SUDO_FIELD},
     throttle::RetryAfter,
 };
@@ -159,7 +159,7 @@ impl TokenError {
             ),
             TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
             TokenError::PolicyViolation(_, sentence) => sentence.clone(),
-            TokenError::Throttled(wait) => crate::server::accounts::too_many_attempts(*wait),
+            TokenError::Throttled(wait) => crate::domain::accounts::too_many_attempts(*wait),
             TokenError::Busy => "The server is busy right now. Please try again in a few seconds.".into(),
             TokenError::Database(_) => "Something went wrong on our side. Please try again.".into(),
         }

@@ -5,7 +5,7 @@
 //! reaches them through the change feed.
 
 use super::{
-    audit::{record_in, By, Event},
+    audit::{audited, record_in, By, Event},
     db::{is_unique_violation, now, on_db, Db},
     sessions::Client,
     tokens::{self as token_service, TokenError},
@@ -216,19 +216,14 @@ pub async fn set_admin(
         "admin.revoked"
     };
     let event = admin.event(name, Some(target.id), None);
-    on_db!(&core.db, pool => async {
-        let mut tx = pool.begin().await?;
-        let done = sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1")
+    audited!(&core.db, event, |tx| {
+        sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1")
             .bind(grant)
             .bind(target.id)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-        if done == 1 {
-            record_in!(&mut *tx, event)?;
-        }
-        tx.commit().await
-    }.await)?;
+            .rows_affected()
+    })?;
     core.verifier.evict(target.id, None);
     user(&core.db, username).await
 }
@@ -250,9 +245,13 @@ pub async fn set_disabled(
     };
     let event = admin.event(name, Some(target.id), None);
     let at = now();
-    on_db!(&core.db, pool => async {
-        let mut tx = pool.begin().await?;
-        let done = if disable {
+    audited!(&core.db, event, |tx| {
+        if disable {
+            // signed out everywhere, in the same transaction
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(target.id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
                 .bind(at)
                 .bind(target.id)
@@ -260,23 +259,15 @@ pub async fn set_disabled(
                 .await?
                 .rows_affected()
         } else {
-            sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
-                .bind(target.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        };
-        if disable {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(target.id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
+            )
+            .bind(target.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
         }
-        if done == 1 {
-            record_in!(&mut *tx, event)?;
-        }
-        tx.commit().await
-    }.await)?;
+    })?;
     core.verifier.evict(target.id, None);
     user(&core.db, username).await
 }

@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod authenticate;
+pub mod changes;
 pub mod db;
 pub mod lifecycle;
 pub mod mail;
@@ -141,10 +143,10 @@ impl Core {
         });
         match &core.db {
             db::Db::Postgres(pool) => {
-                verify::follow_token_changes(pool.clone(), Arc::downgrade(&core))
+                changes::follow_token_changes(pool.clone(), Arc::downgrade(&core))
             }
             db::Db::Sqlite(pool) => {
-                verify::follow_sqlite_changes(pool.clone(), Arc::downgrade(&core))
+                changes::follow_sqlite_changes(pool.clone(), Arc::downgrade(&core))
             }
         }
         spawn_usage_flush(Arc::downgrade(&core));
@@ -178,11 +180,11 @@ impl Core {
 
     /// Drops what a change made stale (and re-reads the policies when they
     /// may have changed).
-    pub async fn apply_change(&self, change: verify::Change) {
+    pub async fn apply_change(&self, change: changes::Change) {
         match change {
-            verify::Change::Token(u, t) => self.verifier.evict(u, Some(t)),
-            verify::Change::User(u) => self.verifier.evict(u, None),
-            verify::Change::Everything => {
+            changes::Change::Token(u, t) => self.verifier.evict(u, Some(t)),
+            changes::Change::User(u) => self.verifier.evict(u, None),
+            changes::Change::Everything => {
                 self.reload_policies().await;
                 self.verifier.evict_all();
             }
@@ -251,14 +253,6 @@ impl Core {
                 .await?;
         }
         Ok(true)
-    }
-
-    /// Records that a token was used: in memory only; the flush writes it
-    /// (at most once a minute per token). A use from a network or client
-    /// new to this process is checked against the token's known ones.
-    pub fn token_used(&self, verified: &verify::Verified, client: &sessions::Client) {
-        self.usage.note(verified.token_id, client.ip, &client.agent);
-        lifecycle::sighted(self, verified, client);
     }
 
     /// Writes recorded token uses: those due (`all == false`, the periodic

@@ -44,11 +44,47 @@ pub struct Use {
     pub agent: String,
 }
 
-#[derive(Default)]
-struct State {
-    last_written: HashMap<i64, Instant>,
-    pending: HashMap<i64, Use>,
+/// What is noted per key until written, and when each key was last
+/// written: a key is written at most once per [`WRITE_INTERVAL`] (every
+/// pending one when `all`). The three recorders below keep one each.
+struct Debounced<K, V> {
+    last_written: HashMap<K, Instant>,
+    pending: HashMap<K, V>,
 }
+
+impl<K, V> Default for Debounced<K, V> {
+    fn default() -> Self {
+        Self {
+            last_written: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V> Debounced<K, V> {
+    /// Takes the pending values that may be written now, marking their keys
+    /// written; forgets keys idle for a while.
+    fn take_due(&mut self, all: bool) -> Vec<(K, V)> {
+        let now = Instant::now();
+        let last_written = &mut self.last_written;
+        let (due, waiting): (HashMap<K, V>, HashMap<K, V>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(key, _)| {
+                all || last_written
+                    .get(key)
+                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL)
+            });
+        self.pending = waiting;
+        for key in due.keys() {
+            last_written.insert(key.clone(), now);
+        }
+        // keys idle for a while need no memory of their last write
+        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
+        due.into_iter().collect()
+    }
+}
+
+type State = Debounced<i64, Use>;
 
 /// Token uses noted in memory, waiting for the flush to write them.
 pub struct UsageRecorder {
@@ -124,27 +160,7 @@ impl UsageRecorder {
     /// Pending uses that may be written now (marked as written): those of
     /// tokens not written in the last minute, or every one when `all`.
     pub fn take_due(&self, all: bool) -> Vec<(i64, Use)> {
-        let mut s = self.state();
-        let State {
-            last_written,
-            pending,
-        } = &mut *s;
-        let now = Instant::now();
-        let mut out = Vec::new();
-        pending.retain(|id, u| {
-            let due = all
-                || last_written
-                    .get(id)
-                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL);
-            if due {
-                last_written.insert(*id, now);
-                out.push((*id, u.clone()));
-            }
-            !due
-        });
-        // tokens idle for a while need no memory of their last write
-        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
-        out
+        self.state().take_due(all)
     }
 }
 
@@ -200,50 +216,6 @@ pub async fn write(db: &Db, uses: &[(i64, Use)]) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ip(last: u8) -> IpAddr {
-        IpAddr::from([192, 0, 2, last])
-    }
-
-    #[test]
-    fn a_token_is_written_at_most_once_a_minute_with_its_newest_details() {
-        let r = UsageRecorder::default();
-        r.note(1, ip(1), "git/2.47");
-        let first = r.take_due(false);
-        assert_eq!(first.len(), 1, "a first use is written at the next flush");
-        assert_eq!(first[0].0, 1);
-        assert_eq!(first[0].1.ip, ip(1));
-        assert_eq!(first[0].1.agent, "git/2.47");
-        std::thread::sleep(Duration::from_millis(1100));
-        for _ in 0..1000 {
-            r.note(1, ip(3), "curl/8");
-        }
-        assert!(r.take_due(false).is_empty(), "the minute is not up yet");
-        r.note(2, ip(4), "x");
-        let other = r.take_due(false);
-        assert_eq!(
-            other.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-            vec![2],
-            "other tokens are independent"
-        );
-        let at_shutdown = r.take_due(true);
-        assert_eq!(at_shutdown.len(), 1, "shutdown writes what is pending");
-        assert_eq!(at_shutdown[0].1.ip, ip(3), "a later second's details win");
-        assert_eq!(at_shutdown[0].1.agent, "curl/8");
-        assert!(r.take_due(true).is_empty());
-    }
-
-    #[test]
-    fn long_agents_are_clipped_on_a_character_boundary() {
-        let long = "é".repeat(300);
-        assert_eq!(clip(&long).chars().count(), AGENT_MAX);
-        assert_eq!(clip("git/2.47"), "git/2.47");
-    }
-}
-
 /// Presentations of tokens that have ended (expired or revoked), counted
 /// in memory and written at most once a minute per token: a CI job still
 /// presenting a dead token costs one row write a minute, however often it
@@ -253,11 +225,7 @@ pub struct PresentedRecorder {
     state: Mutex<Presented>,
 }
 
-#[derive(Default)]
-struct Presented {
-    last_written: HashMap<i64, Instant>,
-    pending: HashMap<i64, (u64, Use)>,
-}
+type Presented = Debounced<i64, (u64, Use)>;
 
 impl PresentedRecorder {
     fn state(&self) -> std::sync::MutexGuard<'_, Presented> {
@@ -289,26 +257,8 @@ impl PresentedRecorder {
 
     /// Counts that may be written now (as [`UsageRecorder::take_due`]).
     pub fn take_due(&self, all: bool) -> Vec<(i64, u64, Use)> {
-        let mut s = self.state();
-        let Presented {
-            last_written,
-            pending,
-        } = &mut *s;
-        let now = Instant::now();
-        let mut out = Vec::new();
-        pending.retain(|id, (n, u)| {
-            let due = all
-                || last_written
-                    .get(id)
-                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL);
-            if due {
-                last_written.insert(*id, now);
-                out.push((*id, *n, u.clone()));
-            }
-            !due
-        });
-        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
-        out
+        let due = self.state().take_due(all);
+        due.into_iter().map(|(id, (n, u))| (id, n, u)).collect()
     }
 }
 
@@ -316,7 +266,7 @@ impl PresentedRecorder {
 pub async fn write_presented(db: &Db, counts: &[(i64, u64, Use)]) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE tokens SET presented_after_end = presented_after_end + $1, \
          last_presented_at = $2, last_presented_ip = $3, last_presented_agent = $4 WHERE id = $5";
-    crate::server::db::on_db!(db, pool => async {
+    crate::domain::db::on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         for (id, n, u) in counts {
             sqlx::query(SQL)
@@ -354,7 +304,7 @@ pub struct ScopeUseRecorder {
     pending: Mutex<ScopePending>,
     /// Touched by the flush only: when each key was last written, and
     /// what was noted but not due yet.
-    flusher: Mutex<(HashMap<ScopeKey, Instant>, HashMap<ScopeKey, DateTime<Utc>>)>,
+    flusher: Mutex<Debounced<ScopeKey, DateTime<Utc>>>,
     stamps: Box<[AtomicU64]>,
 }
 
@@ -407,25 +357,11 @@ impl ScopeUseRecorder {
     pub fn take_due(&self, all: bool) -> Vec<(i64, String, String, DateTime<Utc>)> {
         let fresh = std::mem::take(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()).0);
         let mut f = self.flusher.lock().unwrap_or_else(|e| e.into_inner());
-        let (last_written, waiting) = &mut *f;
-        for (k, at) in fresh {
-            waiting.insert(k, at);
-        }
-        let now = Instant::now();
-        let mut out = Vec::new();
-        waiting.retain(|key, at| {
-            let due = all
-                || last_written
-                    .get(key)
-                    .is_none_or(|t| now.duration_since(*t) >= WRITE_INTERVAL);
-            if due {
-                last_written.insert(key.clone(), now);
-                out.push((key.0, key.1.clone(), key.2.clone(), *at));
-            }
-            !due
-        });
-        last_written.retain(|_, t| now.duration_since(*t) < WRITE_INTERVAL * 2);
-        out
+        f.pending.extend(fresh);
+        f.take_due(all)
+            .into_iter()
+            .map(|((id, scope, resource), at)| (id, scope, resource, at))
+            .collect()
     }
 }
 
@@ -485,6 +421,50 @@ pub async fn write_scope_uses(
             }
             tx.commit().await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    #[test]
+    fn a_token_is_written_at_most_once_a_minute_with_its_newest_details() {
+        let r = UsageRecorder::default();
+        r.note(1, ip(1), "git/2.47");
+        let first = r.take_due(false);
+        assert_eq!(first.len(), 1, "a first use is written at the next flush");
+        assert_eq!(first[0].0, 1);
+        assert_eq!(first[0].1.ip, ip(1));
+        assert_eq!(first[0].1.agent, "git/2.47");
+        std::thread::sleep(Duration::from_millis(1100));
+        for _ in 0..1000 {
+            r.note(1, ip(3), "curl/8");
+        }
+        assert!(r.take_due(false).is_empty(), "the minute is not up yet");
+        r.note(2, ip(4), "x");
+        let other = r.take_due(false);
+        assert_eq!(
+            other.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![2],
+            "other tokens are independent"
+        );
+        let at_shutdown = r.take_due(true);
+        assert_eq!(at_shutdown.len(), 1, "shutdown writes what is pending");
+        assert_eq!(at_shutdown[0].1.ip, ip(3), "a later second's details win");
+        assert_eq!(at_shutdown[0].1.agent, "curl/8");
+        assert!(r.take_due(true).is_empty());
+    }
+
+    #[test]
+    fn long_agents_are_clipped_on_a_character_boundary() {
+        let long = "é".repeat(300);
+        assert_eq!(clip(&long).chars().count(), AGENT_MAX);
+        assert_eq!(clip("git/2.47"), "git/2.47");
     }
 }
 

@@ -133,9 +133,9 @@ pub const INSERT: &str = "INSERT INTO audit_events \
 #[macro_export]
 macro_rules! record_in {
     ($conn:expr, $ev:expr) => {{
-        let ev: &$crate::server::audit::Event = &$ev;
+        let ev: &$crate::domain::audit::Event = &$ev;
         let (actor, actor_user, actor_token) = ev.actor();
-        sqlx::query($crate::server::audit::INSERT)
+        sqlx::query($crate::domain::audit::INSERT)
             .bind(ev.at)
             .bind(ev.event)
             .bind(ev.user_id)
@@ -152,6 +152,30 @@ macro_rules! record_in {
     }};
 }
 pub use crate::record_in;
+
+/// In one transaction on `$db` (either dialect): runs `$change`, an
+/// expression over the open connection `$tx` that answers how many rows it
+/// changed, records `$event` when that is one (a change that found nothing
+/// to change records nothing), and commits. Answers the rows changed, as
+/// `Result<u64, sqlx::Error>`.
+#[macro_export]
+macro_rules! audited {
+    ($db:expr, $event:expr, |$tx:ident| $change:expr) => {
+        $crate::domain::db::on_db!($db, pool => async {
+            let mut tx = pool.begin().await?;
+            let changed: u64 = {
+                let $tx = &mut *tx;
+                $change
+            };
+            if changed == 1 {
+                $crate::domain::audit::record_in!(&mut *tx, $event)?;
+            }
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(changed)
+        }.await)
+    };
+}
+pub use crate::audited;
 
 /// Writes one event on its own (for attempts, not changes).
 pub async fn record(db: &Db, ev: &Event) -> Result<(), sqlx::Error> {

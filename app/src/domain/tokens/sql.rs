@@ -1,6 +1,6 @@
-//! Every statement of the token service, whole, as a constant: `grep
-//! "UPDATE tokens"` finds the full text of each. Written once for both
-//! dialects (`$n` placeholders, `RETURNING`).
+//! The token service's statements on `tokens` and `retired_secrets`, whole,
+//! as constants: `grep "UPDATE tokens"` finds the full text of each.
+//! Written once for both dialects (`$n` placeholders, `RETURNING`).
 
 /// The columns a [`super::Row`] reads, in a string literal.
 macro_rules! columns {
@@ -140,12 +140,26 @@ pub const INVENTORY: &str = concat!(
      ORDER BY created_at DESC, id DESC LIMIT $3"
 );
 
-/// Token `$1` and its ancestors (`depth` 0 is the token itself).
+/// How deep derivation may go (a child of a child of …), as a literal for
+/// the statements; [`super::MAX_DERIVATION_DEPTH`] is the same number.
+macro_rules! max_depth {
+    () => {
+        5
+    };
+}
+pub(crate) use max_depth;
+
+/// Token `$1` and its ancestors (`depth` 0 is the token itself), at most
+/// [`super::MAX_DERIVATION_DEPTH`] up.
 macro_rules! chain {
     () => {
-        "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
-         SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
-         UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < 10) "
+        concat!(
+            "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
+             SELECT id, parent_id, 0 FROM tokens WHERE id = $1 \
+             UNION ALL SELECT t.id, t.parent_id, c.depth + 1 FROM tokens t JOIN chain c ON t.id = c.parent_id WHERE c.depth < ",
+            max_depth!(),
+            ") "
+        )
     };
 }
 

@@ -29,8 +29,8 @@ pub enum Db {
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::server::db::Db::Postgres($pool) => $body,
-            $crate::server::db::Db::Sqlite($pool) => $body,
+            $crate::domain::db::Db::Postgres($pool) => $body,
+            $crate::domain::db::Db::Sqlite($pool) => $body,
         }
     };
 }

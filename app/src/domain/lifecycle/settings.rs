@@ -1,0 +1,127 @@
+//! What the Notifications page shows: the address, the endpoints and the
+//! last deliveries.
+
+use super::*;
+
+#[derive(sqlx_macros::FromRow)]
+pub(super) struct DeliveryRow {
+    id: i64,
+    event: String,
+    subject: String,
+    channel: String,
+    target: String,
+    state: String,
+    attempts: i64,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    next_attempt_at: DateTime<Utc>,
+}
+
+impl From<DeliveryRow> for DeliveryView {
+    fn from(r: DeliveryRow) -> DeliveryView {
+        DeliveryView {
+            id: r.id,
+            event: r.event,
+            subject: r.subject,
+            channel: r.channel,
+            target: r.target,
+            state: r.state,
+            attempts: r.attempts,
+            last_status: r.last_status,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+            next_attempt_at: r.next_attempt_at,
+        }
+    }
+}
+
+/// Deliveries shown per endpoint (and for mail).
+pub const LOG_ROWS: i64 = 20;
+
+/// What the Notifications page shows to `user_id`.
+pub async fn settings(
+    core: &Core,
+    user_id: i64,
+    is_admin: bool,
+) -> Result<NotificationSettings, sqlx::Error> {
+    let (email, pending): (Option<String>, Option<String>) =
+        on_db!(&core.db, pool => sqlx::query_as(
+        "SELECT email, email_pending FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await)?
+        .unwrap_or((None, None));
+    let hooks: Vec<(i64, Option<i64>, String, String, DateTime<Utc>)> = on_db!(&core.db, pool => sqlx::query_as(
+        "SELECT id, user_id, url, description, created_at FROM webhooks \
+         WHERE user_id = $1 OR ($2 AND user_id IS NULL) ORDER BY id",
+    )
+    .bind(user_id)
+    .bind(is_admin)
+    .fetch_all(pool)
+    .await)?;
+    const COLUMNS: &str = "d.id, n.event, n.subject, d.channel, d.target, d.state, d.attempts, \
+         d.last_status, d.last_error, n.created_at, d.delivered_at, d.next_attempt_at \
+         FROM deliveries d JOIN notifications n ON n.id = d.notification_id";
+    let mut webhooks = Vec::new();
+    let mut global = Vec::new();
+    for (id, owner, url, description, created_at) in hooks {
+        let rows: Vec<DeliveryRow> = on_db!(&core.db, pool => sqlx::query_as(&format!(
+            "SELECT {COLUMNS} WHERE d.webhook_id = $1 ORDER BY d.id DESC LIMIT $2"
+        ))
+        .bind(id)
+        .bind(LOG_ROWS)
+        .fetch_all(pool)
+        .await)?;
+        let view = WebhookView {
+            id,
+            url,
+            description,
+            created_at,
+            global: owner.is_none(),
+            deliveries: rows.into_iter().map(Into::into).collect(),
+        };
+        if owner.is_none() {
+            global.push(view);
+        } else {
+            webhooks.push(view);
+        }
+    }
+    let mail: Vec<DeliveryRow> = on_db!(&core.db, pool => sqlx::query_as(&format!(
+        "SELECT {COLUMNS} WHERE n.user_id = $1 AND d.channel = 'mail' ORDER BY d.id DESC LIMIT $2"
+    ))
+    .bind(user_id)
+    .bind(LOG_ROWS)
+    .fetch_all(pool)
+    .await)?;
+    Ok(NotificationSettings {
+        mail_enabled: core.lifecycle.mailer.is_some(),
+        email,
+        email_pending: pending,
+        mail_deliveries: mail.into_iter().map(Into::into).collect(),
+        webhooks,
+        global_webhooks: global,
+        is_admin,
+    })
+}
+
+/// The user's active tokens that expire within `days`: (id, name, expiry).
+pub async fn expiring(
+    core: &Core,
+    user_id: i64,
+    days: i64,
+) -> Result<Vec<(i64, String, DateTime<Utc>)>, sqlx::Error> {
+    let at = now();
+    on_db!(&core.db, pool => sqlx::query_as(
+        "SELECT id, name, expires_at FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND parent_id IS NULL \
+         AND expires_at > $2 AND expires_at <= $3 ORDER BY expires_at LIMIT 20",
+    )
+    .bind(user_id)
+    .bind(at)
+    .bind(at + Span::days(days))
+    .fetch_all(pool)
+    .await)
+}

@@ -1,0 +1,168 @@
+//! Changing a live token: its name, description, expiry, scopes,
+//! allowlist and resources, narrowed to what it used, from the pages' forms.
+
+use super::*;
+
+/// The token `id` of the actor's user, checked to be within the actor's
+/// reach, and refused when it is revoked or expired.
+pub(super) async fn changeable(
+    core: &Core,
+    actor: &Actor,
+    id: i64,
+) -> Result<TokenView, TokenError> {
+    let current = get(&core.db, actor.user_id, id).await?;
+    actor.may_touch(&current.scopes)?;
+    match current.status(now()) {
+        Status::Revoked => Err(TokenError::Revoked),
+        Status::Expired => Err(TokenError::Expired),
+        Status::Active => Ok(current),
+    }
+}
+
+/// Why a token could not be changed after all (its state changed between
+/// reading it and the conditional UPDATE).
+pub(super) async fn why_unchangeable(db: &Db, user_id: i64, id: i64) -> TokenError {
+    match get(db, user_id, id).await {
+        Ok(t) if t.status(now()) == Status::Revoked => TokenError::Revoked,
+        Ok(t) if t.status(now()) == Status::Expired => TokenError::Expired,
+        Ok(_) => TokenError::NotFound,
+        Err(e) => e,
+    }
+}
+
+/// Edits an active token. `change` turns its current settings into the
+/// wanted ones (a form ignores them; the API's partial edit starts from
+/// them); the rules apply to the result.
+pub async fn update(
+    core: &Core,
+    actor: &Actor,
+    id: i64,
+    change: impl FnOnce(&TokenView) -> Result<TokenSpec, FieldErrors>,
+) -> Result<TokenView, TokenError> {
+    let current = changeable(core, actor, id).await?;
+    let limits = actor.limits(core);
+    let input = change(&current)?.check(&limits, true)?;
+    if input.scopes != current.scopes {
+        admin_scope_check(core, actor.user_id, &input.scopes).await?;
+    }
+    if input.scopes.is_powerful() && !current.scopes.is_powerful() {
+        actor.confirmed(FOR_FULL_ACCESS_EDIT)?;
+    }
+    // where a secret that reaches everything works from is as sensitive
+    if input.scopes.is_powerful() && !input.networks.within(&current.allowed_networks) {
+        actor.confirmed(FOR_POWERFUL_NETWORKS)?;
+    }
+    let at = now();
+    if let (None, (max, true)) = (input.expires_at, limits.lifetime()) {
+        if current.expires_at - at > Duration::days(i64::from(max) + 1) {
+            return Err(TokenError::Invalid(FieldErrors::from([(
+                "expiry".to_owned(),
+                format!("Your organization's policy ({MAX_LIFETIME_DAYS}) allows tokens to live at most {max} days; this token expires later: choose a new expiration."),
+            )])));
+        }
+    }
+    let (db, user_id) = (&core.db, actor.user_id);
+    let scopes = input.scopes.to_string();
+    let mut changed = serde_json::Map::new();
+    let mut note = |field: &str, before: serde_json::Value, after: serde_json::Value| {
+        if before != after {
+            changed.insert(field.into(), json!({"before": before, "after": after}));
+        }
+    };
+    note("name", json!(current.name), json!(input.name));
+    note(
+        "description",
+        json!(current.description),
+        json!(input.description),
+    );
+    note("scopes", json!(current.scopes.to_string()), json!(scopes));
+    note(
+        "allowed_networks",
+        json!(current.allowed_networks.strings()),
+        json!(input.networks.strings()),
+    );
+    note(
+        "resources",
+        json!(current.resources.map()),
+        json!(input.resources.map()),
+    );
+    if let Some(e) = input.expires_at {
+        note("expires_at", json!(current.expires_at), json!(e));
+    }
+    let event = actor
+        .event("token.edited", Some(id))
+        .with(serde_json::Value::Object(changed));
+    let updated: Result<Option<Row>, sqlx::Error> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let row: Option<Row> = sqlx::query_as(sql::UPDATE)
+            .bind(&input.name)
+            .bind(&input.description)
+            .bind(&scopes)
+            .bind(input.expires_at)
+            .bind(at)
+            .bind(id)
+            .bind(user_id)
+            .bind(input.networks.to_stored())
+            .bind(input.resources.to_stored())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if row.is_some() {
+            record_in!(&mut *tx, event)?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }.await);
+    match updated {
+        Ok(Some(row)) => {
+            core.verifier.evict(user_id, Some(id));
+            Ok(row.into_view())
+        }
+        Ok(None) => Err(why_unchangeable(db, user_id, id).await),
+        Err(e) if is_unique_violation(&e) => Err(name_taken(&input.name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Narrows an active token to what it used in the last 30 days: scopes at
+/// the levels used, areas limited to the resources named; name, expiry and
+/// secret stay (an edit, audited as one).
+pub async fn narrow(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
+    let (_, report) = usage(&core.db, actor.user_id, id).await?;
+    let Some((scopes, resources)) = report.narrowed else {
+        let why = if report.used.is_empty() {
+            "This token was not used in the last 30 days: there is nothing to narrow it to. Revoke it if nothing needs it."
+        } else {
+            "This token already has only what it used."
+        };
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "scopes".to_owned(),
+            why.to_owned(),
+        )])));
+    };
+    update(core, actor, id, move |current| {
+        let mut spec = TokenSpec::of(current);
+        spec.scopes = scopes;
+        spec.resources = resources;
+        Ok(spec)
+    })
+    .await
+}
+
+/// Creates a token from the browser's form (plain post or server function).
+pub async fn create_from_form(
+    core: &Core,
+    actor: &Actor,
+    form: &crate::tokens::TokenForm,
+) -> Result<NewSecret, TokenError> {
+    create(core, actor, &form.parse()?, &form.form_id).await
+}
+
+/// Applies the browser's edit form to a token.
+pub async fn update_from_form(
+    core: &Core,
+    actor: &Actor,
+    id: i64,
+    form: &crate::tokens::TokenForm,
+) -> Result<TokenView, TokenError> {
+    update(core, actor, id, |_| form.parse()).await
+}

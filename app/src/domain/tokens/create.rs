@@ -1,0 +1,228 @@
+//! Making tokens: created by a person or an API token, or derived from
+//! another token (never wider, never longer-lived).
+
+use super::*;
+
+/// Creates a token after applying the rules to `spec`. `form_id` (when not
+/// empty) makes a repeated submission of the same form create nothing.
+pub async fn create(
+    core: &Core,
+    actor: &Actor,
+    spec: &TokenSpec,
+    form_id: &str,
+) -> Result<NewSecret, TokenError> {
+    insert(core, actor, spec, form_id, None).await
+}
+
+/// The limits a token derived from `parent` must stay within.
+pub(super) fn ceiling_of(parent: &TokenView) -> Ceiling {
+    Ceiling {
+        scopes: parent.scopes.clone(),
+        expires_at: parent.expires_at,
+        networks: parent.allowed_networks.clone(),
+        resources: parent.resources.clone(),
+    }
+}
+
+/// What a derived token should be; what is `None` (or an empty name) is
+/// taken from the parent: its scopes, allowlist and resources, a name made
+/// from its own, and one hour (never past the parent's end).
+#[derive(Clone, Debug, Default)]
+pub struct DeriveSpec {
+    /// Its name (empty: made from the parent's).
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// When it ends (`None`: one hour, or what is left of the parent).
+    pub expiry: Option<crate::tokens::Expiry>,
+    /// Scopes within the parent's.
+    pub scopes: Option<Scopes>,
+    /// An allowlist within the parent's.
+    pub networks: Option<crate::tokens::Networks>,
+    /// Resource limits within the parent's.
+    pub resources: Option<crate::tokens::Resources>,
+}
+
+/// Derives a child of the actor's token `parent_id`: within the parent's
+/// scopes, networks and resources, ending no later than it (and, for a
+/// token acting through the API, within that token's own limits too). The
+/// secret is returned once.
+pub async fn derive(
+    core: &Core,
+    actor: &Actor,
+    parent_id: i64,
+    asked: &DeriveSpec,
+) -> Result<NewSecret, TokenError> {
+    let mut parent = changeable(core, actor, parent_id).await?;
+    parent.apply_policies(&core.policies(), now());
+    if let Some(b) = &parent.blocked {
+        return Err(TokenError::PolicyViolation(
+            crate::tokens::policy::policy_key(&b.policy),
+            b.sentence(),
+        ));
+    }
+    let depth: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(sql::DEPTH)
+        .bind(parent_id)
+        .fetch_all(pool)
+        .await)?;
+    if depth.first().map_or(0, |d| d.0) + 1 > MAX_DERIVATION_DEPTH {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "parent".to_owned(),
+            format!(
+                "Tokens can be derived at most {} levels deep.",
+                MAX_DERIVATION_DEPTH
+            ),
+        )])));
+    }
+    let scopes = asked
+        .scopes
+        .clone()
+        .unwrap_or_else(|| parent.scopes.clone());
+    let name = if asked.name.trim().is_empty() {
+        let stem: String = parent.name.chars().take(40).collect();
+        format!(
+            "{stem} \u{b7} derived {:06x}",
+            rand::random::<u32>() & 0xff_ffff
+        )
+    } else {
+        asked.name.clone()
+    };
+    let left = (parent.expires_at - now()).num_minutes().clamp(1, 60);
+    let spec = TokenSpec {
+        name,
+        description: asked.description.clone(),
+        expiry: asked.expiry.unwrap_or(crate::tokens::Expiry::Minutes(
+            u32::try_from(left).unwrap_or(60),
+        )),
+        networks: asked
+            .networks
+            .clone()
+            .unwrap_or_else(|| parent.allowed_networks.clone()),
+        resources: asked
+            .resources
+            .clone()
+            .unwrap_or_else(|| parent.resources.granted(&scopes)),
+        scopes,
+    };
+    // the caller's own limits first (a token acting through the API)
+    if actor.ceiling.is_some() {
+        spec.check(&actor.limits(core), false)?;
+    }
+    insert(core, actor, &spec, "", Some(&parent)).await
+}
+
+/// Creates a token (a child of `parent` when given) after applying the
+/// rules to `spec`.
+pub(super) async fn insert(
+    core: &Core,
+    actor: &Actor,
+    spec: &TokenSpec,
+    form_id: &str,
+    parent: Option<&TokenView>,
+) -> Result<NewSecret, TokenError> {
+    let mut limits = actor.limits(core);
+    if let Some(p) = parent {
+        limits.ceiling = Some(ceiling_of(p));
+    }
+    let input = spec.check(&limits, false)?;
+    admin_scope_check(core, actor.user_id, &input.scopes).await?;
+    // a secret that reaches everything needs the password, derived or not:
+    // a borrowed browser must not mint one
+    if input.scopes.is_powerful() {
+        actor.confirmed(if parent.is_some() {
+            FOR_POWERFUL_DERIVE
+        } else {
+            FOR_FULL_ACCESS
+        })?;
+    }
+    let (db, user_id) = (&core.db, actor.user_id);
+    // an idempotency key is a client's random id: letters, digits, '-', '_'
+    let form_id: String = form_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(64)
+        .collect();
+    let form_id = (!form_id.is_empty()).then_some(form_id);
+    if let Some(fid) = &form_id {
+        if let Some(existing) = by_form_id(db, user_id, fid).await? {
+            return Err(TokenError::AlreadySubmitted(existing));
+        }
+    }
+    let created = now();
+    let expires_at = input.expires_at.unwrap_or(created + Duration::days(30));
+    let (plaintext, stored) = secret::generate();
+    let scopes = input.scopes.to_string();
+    let mut details = json!({
+        "name": input.name,
+        "scopes": scopes,
+        "expires_at": expires_at,
+    });
+    if !input.networks.is_any() {
+        details["allowed_networks"] = json!(input.networks.strings());
+    }
+    if !input.resources.is_empty() {
+        details["resources"] = json!(input.resources.map());
+    }
+    if let Some(p) = parent {
+        details["derived_from"] = json!(p.id);
+    }
+    let mut event = actor.event("token.created", None).with(details);
+    let cap = core.policies().max_active_tokens_per_user;
+    let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        if let Some(cap) = cap {
+            let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT)
+                .bind(user_id)
+                .bind(created)
+                .fetch_one(&mut *tx)
+                .await?;
+            if active >= i64::from(cap) {
+                return Ok(Err(TokenError::PolicyViolation(
+                    crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
+                    format!("Your organization's policy (max_active_tokens_per_user) allows at most {cap} active tokens; revoke one you no longer use first."),
+                )));
+            }
+        }
+        let row: Row = sqlx::query_as(sql::INSERT)
+            .bind(user_id)
+            .bind(&input.name)
+            .bind(&input.description)
+            .bind(&stored.hash)
+            .bind(&stored.hint)
+            .bind(&scopes)
+            .bind(created)
+            .bind(expires_at)
+            .bind(&form_id)
+            .bind(input.networks.to_stored())
+            .bind(input.resources.to_stored())
+            .bind(parent.map(|p| p.id))
+            .bind(actor.acting_token)
+            .fetch_one(&mut *tx)
+            .await?;
+        event.token_id = Some(row.id);
+        record_in!(&mut *tx, event)?;
+        tx.commit().await?;
+        Ok(Ok(row))
+    }.await);
+    match inserted {
+        Ok(Ok(row)) => {
+            let token = row.into_view();
+            Ok(NewSecret {
+                warnings: reach_warnings(&token, actor.client.as_ref()),
+                token,
+                secret: plaintext.into_string(),
+            })
+        }
+        Ok(Err(refused)) => Err(refused),
+        Err(e) if is_unique_violation(&e) => {
+            // A racing duplicate submit, or the name is in use.
+            if let Some(fid) = &form_id {
+                if let Some(existing) = by_form_id(db, user_id, fid).await? {
+                    return Err(TokenError::AlreadySubmitted(existing));
+                }
+            }
+            Err(name_taken(&input.name))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
