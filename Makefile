@@ -8,7 +8,7 @@ export LEPTOS_OUTPUT_NAME := tessera
 PORT ?= 3000
 ADDR ?= 127.0.0.1:$(PORT)
 
-.PHONY: run test setup build test-rust test-faults test-restore test-api-fuzz test-e2e bench fuzz clean
+.PHONY: run test lint setup build test-rust test-faults test-restore test-api-fuzz test-e2e bench fuzz clean
 
 ## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data/
 run: build
@@ -16,6 +16,13 @@ run: build
 
 ## Everything: unit and integration tests (SQLite, and Postgres when reachable), then Playwright
 test: build test-rust test-faults test-restore test-api-fuzz test-e2e
+
+## What CI checks before the tests: formatting, and clippy with warnings as
+## errors (the app with and without `ssr`, and the server)
+lint:
+	cargo fmt --all --check
+	cargo clippy --quiet -p app --all-targets -- -D warnings
+	cargo clippy --quiet -p app -p tessera --all-targets --features app/ssr -- -D warnings
 
 setup:
 	@./scripts/setup-tools.sh

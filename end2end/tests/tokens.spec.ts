@@ -203,7 +203,9 @@ test("regenerate with a grace period keeps the old secret working for a while", 
   }
 });
 
-test("revoke all, with its own confirmation", async ({ page }) => {
+test("revoke all, with its own confirmation, offered only when there is something to revoke", async ({ page }) => {
+  await expect(page.getByText("No personal access tokens yet")).toBeVisible();
+  await expect(page.getByRole("link", { name: "Revoke all" })).toHaveCount(0);
   await seedToken(page, "one");
   await seedToken(page, "two");
   await page.reload();
@@ -212,8 +214,22 @@ test("revoke all, with its own confirmation", async ({ page }) => {
   await expect(dialog(page)).toContainText("2 active");
   await dialog(page).getByRole("button", { name: "Revoke all" }).click();
   await expect(page.getByText("No personal access tokens yet")).toBeVisible();
+  await expect(page.getByRole("link", { name: "Revoke all" })).toHaveCount(0);
   await page.getByRole("switch", { name: "Show revoked tokens" }).click();
   await expect(page.locator("li.token-row[data-status=revoked]")).toHaveCount(2);
+  await expect(page.getByRole("link", { name: "Revoke all" })).toHaveCount(0);
+});
+
+test("the resources hint shows only while Custom defined is chosen", async ({ page }) => {
+  await openNewDialog(page);
+  const d = dialog(page);
+  const hint = d.getByText("Resources: patterns such as acme/api");
+  await expect(d.getByLabel("Full access")).toBeChecked();
+  await expect(hint).toBeHidden();
+  await d.getByLabel("Custom defined").check();
+  await expect(hint).toBeVisible();
+  await d.getByLabel("Full access").check();
+  await expect(hint).toBeHidden();
 });
 
 test("keyboard only: create and revoke, with focus kept inside the dialog", async ({ page }) => {

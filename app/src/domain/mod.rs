@@ -164,6 +164,21 @@ impl Core {
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
+    /// The policies as stored now, for a write that depends on them
+    /// (create, edit, derive, regenerate, rotate): a policy set a moment
+    /// ago by another process (`tessera admin policy set`) is in force for
+    /// every write that starts after it was set, without waiting for the
+    /// change feed. Writes are rare; verification keeps the cached copy.
+    pub async fn policies_for_write(&self) -> Arc<Policies> {
+        match admin::load_policies(&self.db).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the policies; using the last ones read");
+                self.policies()
+            }
+        }
+    }
+
     /// Reads the policies from the store again (after a change).
     pub async fn reload_policies(&self) {
         match admin::load_policies(&self.db).await {

@@ -20,6 +20,10 @@ pub enum Expiry {
     On(NaiveDate),
     /// This many minutes from now (derived tokens: one hour by default).
     Minutes(u32),
+    /// The default lifetime when a caller names none (the API's create):
+    /// [`super::DEFAULT_EXPIRY_DAYS`] days, shortened to what a policy allows
+    /// and to the calling token's own end.
+    Default,
 }
 
 /// A token's settings as a caller asks for them: parsed, not yet checked.
@@ -260,6 +264,14 @@ impl TokenSpec {
                 return None;
             }
             Expiry::Days(d) => (days_from(now, i64::from(d))?, "expiry"),
+            Expiry::Default => {
+                let days = super::DEFAULT_EXPIRY_DAYS.min(max_days);
+                let mut at = days_from(now, i64::from(days))?;
+                if let Some(c) = &limits.ceiling {
+                    at = at.min(c.expires_at);
+                }
+                (at, "expiry")
+            }
             Expiry::Minutes(0) => {
                 errors.insert("expiry".into(), "Choose an expiration.".into());
                 return None;

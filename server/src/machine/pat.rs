@@ -101,8 +101,8 @@ pub fn renderings(v: &Verified) -> Option<&Renderings> {
 pub struct Required {
     /// The scope every call needs (`None`: any valid token).
     pub scope: Option<&'static str>,
-    /// `scope` is not needed when the token acts on itself (its own id in
-    /// the path); the handler asks with [`Pat::require_unless_itself`].
+    /// `scope` is not needed when the token acts on itself (its own id is
+    /// the path's `{id}`).
     pub unless_itself: bool,
     /// A scope for a wider answer (e.g. other users' events), asked for by
     /// the handler with [`Pat::require_wider`] when the call wants it.
@@ -125,15 +125,6 @@ impl Required {
 pub struct Pat(pub Authenticated, Required);
 
 impl Pat {
-    /// For a route whose scope is waived when the token acts on itself:
-    /// `Ok` when token `id` is the caller, or the caller has the scope.
-    pub fn require_unless_itself(&self, id: i64) -> Result<(), ApiError> {
-        match self.1.scope {
-            Some(scope) if self.0.verified.token_id != id => Ok(self.0.require(scope)?),
-            _ => Ok(()),
-        }
-    }
-
     /// `Ok` when the token has the route's scope for a wider answer.
     pub fn require_wider(&self) -> Result<(), ApiError> {
         match self.1.wider {
@@ -186,8 +177,15 @@ impl FromRequestParts<AppState> for Pat {
             return Err(ApiError::internal());
         };
         let token = authenticate(state, parts, Channel::Api).await?;
-        if let (Some(scope), false) = (required.scope, required.unless_itself) {
-            token.require(scope)?;
+        if let Some(scope) = required.scope {
+            // waived only for a path that names the caller itself
+            let itself = required.unless_itself
+                && axum::extract::Path::<i64>::from_request_parts(parts, state)
+                    .await
+                    .is_ok_and(|axum::extract::Path(id)| id == token.verified.token_id);
+            if !itself {
+                token.require(scope)?;
+            }
         }
         Ok(Pat(token, required))
     }

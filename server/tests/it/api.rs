@@ -1013,7 +1013,61 @@ async fn unreadable_input_gets_json_with_a_stable_code(app: TestApp) {
     );
 }
 
+/// What the OpenAPI document says each operation needs is what is
+/// enforced: a token with every other area (at `manage`) but not the
+/// documented scope's is refused with that scope named; a token with just
+/// that scope is not refused for its scope.
+async fn every_operation_enforces_the_scope_it_documents(app: TestApp) {
+    let uid = user(&app, "scoped").await;
+    let (target, _) = token(&app, uid, "target", "profile:read").await;
+    let doc = json_of(&call(&app.router, "GET", "/api/v1/openapi.json", None).await);
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            let Some(scope) = op["x-required-scope"].as_str() else {
+                continue;
+            };
+            let area = scope.split(':').next().unwrap_or_default();
+            let others: Vec<String> = app::scopes::CATALOG
+                .iter()
+                .filter(|a| a.id != area && !app::scopes::ADMIN_ONLY_AREAS.contains(&a.id))
+                .map(|a| format!("{}:manage", a.id))
+                .collect();
+            let (_, lacking) =
+                token(&app, uid, &format!("lacks-{checked}"), &others.join(" ")).await;
+            let (_, just) = token(&app, uid, &format!("just-{checked}"), scope).await;
+            let path = path.replace("{id}", &target.to_string());
+            let method = method.to_uppercase();
+            let r = call(
+                &app.router,
+                &method,
+                &path,
+                Some(format!("Bearer {lacking}")),
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path}: {}",
+                r.body
+            );
+            assert_eq!(json_of(&r)["required_scope"], scope, "{method} {path}");
+            let r = call(&app.router, &method, &path, Some(format!("Bearer {just}"))).await;
+            // (it may still be refused for acting on a wider token, with
+            // no scope named: that is the token service's rule, not the route's)
+            assert!(
+                json_of(&r)["required_scope"].is_null(),
+                "{method} {path} with {scope}: {}",
+                r.body
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "only {checked} operations document a scope");
+}
+
 on_both_backends!(
+    every_operation_enforces_the_scope_it_documents,
     introspection_guesses_are_throttled,
     cross_site_api_changes_are_refused,
     api_regenerate_keeps_the_expiry_and_forgets_the_old_use,

@@ -1170,7 +1170,50 @@ async fn page_and_server_function_actions_are_audited(app: TestApp) {
     );
 }
 
+/// A policy set by `tessera admin policy set` (another process) is in force
+/// for every write that starts after the command returned — not only once
+/// this instance's change feed has told it — while verification keeps its
+/// cached copy. Tried ten times, at once after each command.
+async fn a_policy_set_by_the_cli_is_in_force_for_the_next_write(app: TestApp) {
+    let (uid, _) = support::user(&app, "quinn").await;
+    let actor = service::Actor::user(uid);
+    let full = TokenSpec {
+        name: String::new(),
+        description: String::new(),
+        expiry: Expiry::Days(7),
+        scopes: app::scopes::Scopes::Full,
+        networks: Default::default(),
+        resources: Default::default(),
+    };
+    for round in 0..10 {
+        let (ok, _, err) =
+            cli_async(&app, &["policy", "set", "forbid_full_access", "true"], None).await;
+        assert!(ok, "{err}");
+        let spec = TokenSpec {
+            name: format!("full-{round}"),
+            ..full.clone()
+        };
+        let refused = service::create(&app.core, &actor, &spec, "").await;
+        let refusal = format!("{refused:?}");
+        assert!(
+            refused.is_err() && refusal.contains("forbid_full_access"),
+            "round {round}: {refusal}"
+        );
+        let (ok, _, err) = cli_async(
+            &app,
+            &["policy", "set", "forbid_full_access", "false"],
+            None,
+        )
+        .await;
+        assert!(ok, "{err}");
+        service::create(&app.core, &actor, &spec, "")
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: allowed again at once: {e:?}"));
+    }
+}
+
 on_both_backends!(
+    a_policy_set_by_the_cli_is_in_force_for_the_next_write,
     page_and_server_function_actions_are_audited,
     admin_pages_work_for_admins_and_do_not_exist_for_others with support::Options { sudo_window: Duration::ZERO, ..Default::default() },
     policies_refuse_what_breaks_them,

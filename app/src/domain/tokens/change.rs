@@ -40,7 +40,7 @@ pub async fn update(
     change: impl FnOnce(&TokenView) -> Result<TokenSpec, FieldErrors>,
 ) -> Result<TokenView, TokenError> {
     let current = changeable(core, actor, id).await?;
-    let limits = actor.limits(core);
+    let limits = actor.limits(core).await;
     let input = change(&current)?.check(&limits, true)?;
     if input.scopes != current.scopes {
         admin_scope_check(core, actor.user_id, &input.scopes).await?;

@@ -54,7 +54,7 @@ pub async fn derive(
     asked: &DeriveSpec,
 ) -> Result<NewSecret, TokenError> {
     let mut parent = changeable(core, actor, parent_id).await?;
-    parent.apply_policies(&core.policies(), now());
+    parent.apply_policies(&*core.policies_for_write().await, now());
     if let Some(b) = &parent.blocked {
         return Err(TokenError::PolicyViolation(
             crate::tokens::policy::policy_key(&b.policy),
@@ -106,7 +106,7 @@ pub async fn derive(
     };
     // the caller's own limits first (a token acting through the API)
     if actor.ceiling.is_some() {
-        spec.check(&actor.limits(core), false)?;
+        spec.check(&actor.limits(core).await, false)?;
     }
     insert(core, actor, &spec, "", Some(&parent)).await
 }
@@ -120,7 +120,7 @@ pub(super) async fn insert(
     form_id: &str,
     parent: Option<&TokenView>,
 ) -> Result<NewSecret, TokenError> {
-    let mut limits = actor.limits(core);
+    let mut limits = actor.limits(core).await;
     if let Some(p) = parent {
         limits.ceiling = Some(ceiling_of(p));
     }
@@ -167,7 +167,7 @@ pub(super) async fn insert(
         details["derived_from"] = json!(p.id);
     }
     let mut event = actor.event("token.created", None).with(details);
-    let cap = core.policies().max_active_tokens_per_user;
+    let cap = limits.policy.max_active_tokens_per_user;
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         if let Some(cap) = cap {

@@ -153,12 +153,14 @@ impl Actor {
         }
     }
 
-    fn limits(&self, core: &Core) -> Limits {
+    /// The limits a write by this actor is checked against, with the
+    /// policies as stored now ([`Core::policies_for_write`]).
+    async fn limits(&self, core: &Core) -> Limits {
         Limits {
             now: now(),
             max_days: core.config.max_token_days,
             ceiling: self.ceiling.clone(),
-            policy: (*core.policies()).clone(),
+            policy: (*core.policies_for_write().await).clone(),
         }
     }
 }

@@ -14,12 +14,12 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
     if current.scopes.is_powerful() {
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
-    let policies = core.policies();
-    if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
+    let limits = actor.limits(core).await;
+    if let Some((key, problem)) = limits.policy.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }
     let user_id = actor.user_id;
-    let (max_days, _) = actor.limits(core).lifetime();
+    let (max_days, _) = limits.lifetime();
     let at = now();
     let expires_at = if actor.ceiling.is_some() {
         current
@@ -115,7 +115,8 @@ pub async fn rotate(
     if current.scopes.is_powerful() {
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
-    if let Some((key, problem)) = core.policies().scope_problem(&current.scopes) {
+    let policies = core.policies_for_write().await;
+    if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }
     let user_id = actor.user_id;

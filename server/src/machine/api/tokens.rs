@@ -9,7 +9,6 @@ use app::domain::{db::now, tokens as service, AppState};
 use app::scopes::Scopes;
 use app::tokens::{
     Expiry, FieldErrors, ListQuery, Networks, NewSecret, Resources, Sort, TokenSpec, TokenView,
-    DEFAULT_EXPIRY_DAYS,
 };
 use axum::{
     extract::State,
@@ -330,7 +329,8 @@ impl TokenBody {
         self.overlay(TokenSpec {
             name: String::new(),
             description: String::new(),
-            expiry: Expiry::Days(DEFAULT_EXPIRY_DAYS),
+            // 30 days, within the policy and the calling token's end
+            expiry: Expiry::Default,
             // replaced by the body's scopes
             scopes: Scopes::Full,
             networks: Networks::default(),
@@ -346,20 +346,7 @@ pub async fn create(
     pat: Pat,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let mut spec = body.new_spec().map_err(service::TokenError::from)?;
-    if body.expires_in_days.is_none() && body.expires_on.is_none() {
-        // the default lifetime, but never past the calling token's own end
-        // (a 30-day token making a token with no expiry given would
-        // otherwise be refused for outliving itself by a few milliseconds)
-        let left = pat
-            .verified()
-            .expires_at
-            .signed_duration_since(now())
-            .num_minutes();
-        if left < i64::from(DEFAULT_EXPIRY_DAYS) * 24 * 60 {
-            spec.expiry = Expiry::Minutes(u32::try_from(left.max(1)).unwrap_or(1));
-        }
-    }
+    let spec = body.new_spec().map_err(service::TokenError::from)?;
     let request_id = body.request_id.as_deref().unwrap_or("");
     let created = service::create(&state.core, &pat.actor(), &spec, request_id).await?;
     Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
@@ -511,7 +498,6 @@ pub async fn derive(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<DeriveBody>,
 ) -> Result<Response, ApiError> {
-    pat.require_unless_itself(id)?;
     let mut errors = FieldErrors::new();
     let expiry = match (body.expires_in_minutes, body.expires_in_days) {
         (Some(_), Some(_)) => {
