@@ -1,6 +1,9 @@
 //! Property tests: the parsers that read what clients send never panic on
 //! any input, and what Tessera prints it reads back unchanged.
 
+// the secret format lives in the server-only domain layer
+#![cfg(feature = "ssr")]
+
 use app::domain::secret;
 use app::scopes::{Level, Scopes, CATALOG};
 use app::tokens::{Limits, TokenForm, TokenSpec};

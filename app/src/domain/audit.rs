@@ -204,7 +204,10 @@ pub fn record_later(db: &Db, ev: Event) {
     use std::sync::atomic::Ordering;
     if LATER_PENDING.fetch_add(1, Ordering::SeqCst) >= LATER_MAX {
         LATER_PENDING.fetch_sub(1, Ordering::SeqCst);
-        if LATER_DROPPED.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+        if LATER_DROPPED
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(1000)
+        {
             tracing::warn!(
                 event = ev.event,
                 "audit queue full: a sampled event was dropped"

@@ -7,6 +7,9 @@
 use chrono::DateTime;
 use std::time::{Duration, SystemTime};
 
+/// A row of SQLite's `changes`: sequence, user, token, when.
+type ChangeRow = (i64, Option<i64>, Option<i64>, String);
+
 /// How often the change feed is probed when nothing arrives.
 const FEED_PROBE: Duration = Duration::from_millis(400);
 
@@ -98,7 +101,7 @@ pub fn follow_sqlite_changes(pool: sqlx::SqlitePool, core: std::sync::Weak<super
                 }
                 continue;
             };
-            let rows: Result<Vec<(i64, Option<i64>, Option<i64>, String)>, _> = sqlx::query_as(
+            let rows: Result<Vec<ChangeRow>, _> = sqlx::query_as(
                 "SELECT seq, user_id, token_id, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
             )
             .bind(from)

@@ -72,6 +72,9 @@ pub struct Client {
     pub request_id: String,
 }
 
+/// A session as listed: handle, created, last seen, address, agent.
+type SessionRow = (String, DateTime<Utc>, DateTime<Utc>, String, String);
+
 /// The session of a request: who is signed in, and what sudo mode needs.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -236,7 +239,7 @@ pub async fn list(
     idle: std::time::Duration,
 ) -> Result<Vec<SessionView>, sqlx::Error> {
     let at = now();
-    let rows: Vec<(String, DateTime<Utc>, DateTime<Utc>, String, String)> = on_db!(db, pool => sqlx::query_as(concat!(
+    let rows: Vec<SessionRow> = on_db!(db, pool => sqlx::query_as(concat!(
             "SELECT handle, created_at, last_seen_at, ip, user_agent FROM sessions ",
             "WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 ",
             "ORDER BY last_seen_at DESC, created_at DESC",

@@ -255,7 +255,7 @@ impl TokenSpec {
                 errors.insert("expiry".into(), "Choose an expiration.".into());
                 return None;
             }
-            Expiry::Days(d) if d == 0 => {
+            Expiry::Days(0) => {
                 errors.insert("expiry".into(), "Choose an expiration.".into());
                 return None;
             }

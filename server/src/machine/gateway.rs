@@ -64,6 +64,10 @@ fn resource(parts: &Parts) -> Option<Cow<'_, str>> {
     asked(parts, "resource", "x-tessera-resource")
 }
 
+/// What a gateway asks about: the scope (`None`: any valid token) and the
+/// resource.
+type Question<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
 /// The longest resource a gateway may name (patterns are at most
 /// [`PATTERN_MAX`] characters; `*` may match more).
 pub const RESOURCE_MAX: usize = 2 * PATTERN_MAX;
@@ -72,7 +76,7 @@ pub const RESOURCE_MAX: usize = 2 * PATTERN_MAX;
 /// recorded: the scope a catalog area and level (else 400 `invalid_scope`),
 /// the resource bounded and printable (else 400 `invalid_resource`). A
 /// caller's string never becomes an audit row or a sampling key as sent.
-fn question(parts: &Parts) -> Result<(Option<Cow<'_, str>>, Option<Cow<'_, str>>), ApiError> {
+fn question(parts: &Parts) -> Result<Question<'_>, ApiError> {
     let scope = match required_scope(parts) {
         Some(s) => {
             if let Err(e) = app::scopes::parse_required(&s) {

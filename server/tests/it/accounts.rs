@@ -409,10 +409,11 @@ async fn sign_ups_are_throttled_per_address(app: TestApp) {
 }
 
 fn one_hashing_slot() -> Options {
-    let mut o = Options::default();
-    o.hash_concurrency = 1;
-    o.hash_queue = 1;
-    o
+    Options {
+        hash_concurrency: 1,
+        hash_queue: 1,
+        ..Default::default()
+    }
 }
 
 /// A flood of sign-ins is answered at once: what the hashing queue cannot

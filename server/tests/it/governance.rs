@@ -1065,7 +1065,7 @@ async fn admin_pages_work_for_admins_and_do_not_exist_for_others(app: TestApp) {
         .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.body.contains("1 to 3650") && res.body.contains("forever"));
-    assert_eq!(app.core.policies().forbid_full_access, false);
+    assert!(!app.core.policies().forbid_full_access);
     let res = app
         .post_form(
             "/admin/policies",

@@ -158,7 +158,7 @@ async fn signing_another_browser_out_needs_the_password_when_not_in_sudo_mode(ap
         let app = &app;
         async move {
             let fields = [("handle", handle.as_str()), ("sudo_password", password)];
-            post(&app, SIGNOUT, &fields, &laptop).await
+            post(app, SIGNOUT, &fields, &laptop).await
         }
     };
     let asked = sign_out("").await;
@@ -334,7 +334,7 @@ async fn a_full_access_token_needs_the_password_when_not_in_sudo_mode(app: TestA
                 ("sudo_password", password),
             ];
             let path = format!("{TOKENS}/new");
-            post(&app, &path, &fields, &cookie).await
+            post(app, &path, &fields, &cookie).await
         }
     };
     let asked = create("", "full").await;

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// A webhook as listed: id, owner (`None`: the organization), URL,
+/// description, when it was added.
+type HookRow = (i64, Option<i64>, String, String, DateTime<Utc>);
+
 #[derive(sqlx_macros::FromRow)]
 pub(super) struct DeliveryRow {
     id: i64,
@@ -55,7 +59,7 @@ pub async fn settings(
     .fetch_optional(pool)
     .await)?
         .unwrap_or((None, None));
-    let hooks: Vec<(i64, Option<i64>, String, String, DateTime<Utc>)> = on_db!(&core.db, pool => sqlx::query_as(
+    let hooks: Vec<HookRow> = on_db!(&core.db, pool => sqlx::query_as(
         "SELECT id, user_id, url, description, created_at FROM webhooks \
          WHERE user_id = $1 OR ($2 AND user_id IS NULL) ORDER BY id",
     )

@@ -145,7 +145,7 @@ pub(super) async fn insert(
     let form_id = (!form_id.is_empty()).then_some(form_id);
     if let Some(fid) = &form_id {
         if let Some(existing) = by_form_id(db, user_id, fid).await? {
-            return Err(TokenError::AlreadySubmitted(existing));
+            return Err(TokenError::AlreadySubmitted(Box::new(existing)));
         }
     }
     let created = now();
@@ -218,7 +218,7 @@ pub(super) async fn insert(
             // A racing duplicate submit, or the name is in use.
             if let Some(fid) = &form_id {
                 if let Some(existing) = by_form_id(db, user_id, fid).await? {
-                    return Err(TokenError::AlreadySubmitted(existing));
+                    return Err(TokenError::AlreadySubmitted(Box::new(existing)));
                 }
             }
             Err(name_taken(&input.name))

@@ -29,7 +29,7 @@ pub enum TokenError {
     Expired,
     /// The same form was submitted again; the token already exists.
     #[error("this form was already submitted")]
-    AlreadySubmitted(TokenView),
+    AlreadySubmitted(Box<TokenView>),
     /// A person must confirm their password first (sudo mode); the text
     /// says for what ("to create a full-access token").
     #[error("password confirmation required")]

@@ -17,6 +17,9 @@ use axum::{
 };
 use std::collections::BTreeMap;
 
+/// A route of the API, as the endpoint table names it.
+type Route = fn() -> MethodRouter<AppState>;
+
 /// Where the API is mounted; [`ENDPOINTS`] paths start with it.
 pub const MOUNT: &str = "/api";
 
@@ -29,8 +32,7 @@ pub const MOUNT: &str = "/api";
 /// [`super::pat::Required`], which that extractor enforces.
 pub fn router() -> Router<AppState> {
     let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
-    let extra: [(&str, fn() -> MethodRouter<AppState>); 1] =
-        [("/api/v1/openapi.json", || get(openapi::openapi))];
+    let extra: [(&str, Route); 1] = [("/api/v1/openapi.json", || get(openapi::openapi))];
     let table = ENDPOINTS
         .iter()
         .map(|e| (e.path, (e.route)().layer(Extension(e.required()))));
