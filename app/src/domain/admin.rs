@@ -191,17 +191,6 @@ fn no_user(username: &str) -> AdminError {
     ))
 }
 
-/// True when `user_id` is an administrator whose account is enabled.
-pub async fn is_admin(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
-    let row: Option<(bool,)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT is_admin FROM users WHERE id = $1 AND disabled_at IS NULL",
-    )
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await)?;
-    Ok(row.is_some_and(|(a,)| a))
-}
-
 /// Makes `username` an administrator (`true`) or not; returns the account.
 pub async fn set_admin(
     core: &Core,

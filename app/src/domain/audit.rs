@@ -5,8 +5,8 @@
 //! flood writes a bounded number of rows.
 
 use super::{
+    client::Client,
     db::{now, on_db, Db},
-    sessions::Client,
 };
 use crate::audit::AuditEvent;
 use chrono::{DateTime, Utc};

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod authenticate;
 pub mod changes;
+pub mod client;
 pub mod db;
 pub mod lifecycle;
 pub mod mail;
@@ -19,6 +20,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 pub mod usage;
+pub mod users;
 pub mod verify;
 pub mod webhooks;
 

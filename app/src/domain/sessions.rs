@@ -17,7 +17,6 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
-use std::net::IpAddr;
 
 /// Name of the session cookie over plain http (development, loopback).
 pub const COOKIE_NAME: &str = "tessera_session";
@@ -61,16 +60,7 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
-/// Where a request comes from, as a session records it.
-#[derive(Clone, Debug)]
-pub struct Client {
-    /// The client address Tessera trusts (see `--trusted-proxies`).
-    pub ip: IpAddr,
-    /// The `User-Agent` header, as sent (cut to a bounded length on write).
-    pub agent: String,
-    /// The request's id (`X-Request-Id`), for the audit log.
-    pub request_id: String,
-}
+pub use super::client::Client;
 
 /// A session as listed: handle, created, last seen, address, agent.
 type SessionRow = (String, DateTime<Utc>, DateTime<Utc>, String, String);

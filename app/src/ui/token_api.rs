@@ -106,24 +106,6 @@ pub async fn list_tokens(query: ListQuery) -> Result<TokenPage, ServerFnError> {
         })
 }
 
-/// The tokens page's list as server HTML, for the page's query string
-/// `search` (`location.search`, with or without its `?`): what the page
-/// shows after a change, rendered by the same component as the page.
-#[server(prefix = "/rpc", endpoint = "tokens/list_html", input = Json)]
-pub async fn token_list_html(search: String) -> Result<String, ServerFnError> {
-    use leptos::tachys::view::RenderHtml;
-    // parsed as the page parses its own URL
-    let url = leptos_router::location::RequestUrl::new(&format!(
-        "/?{}",
-        search.strip_prefix('?').unwrap_or(&search)
-    ))
-    .parse()
-    .map_err(|_| ServerFnError::new("That is not a query string."))?;
-    let query = crate::ui::tokens::parse_query(url.search_params());
-    let page = list_tokens(query.clone()).await?;
-    Ok(view! { <crate::ui::tokens::TokenListRegion page query /> }.to_html())
-}
-
 /// One of the signed-in user's tokens (`None`: not theirs, or absent).
 #[server(prefix = "/rpc", endpoint = "tokens/get", input = Json)]
 pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {

@@ -366,11 +366,11 @@ async fn disabled_accounts_stop_everything(app: TestApp) {
         app.pat("GET", "/api/v1/me", &secret).await.status,
         StatusCode::OK
     );
-    assert!(!admin::is_admin(&app.db, uid).await.unwrap());
+    assert!(!app::domain::users::is_admin(&app.db, uid).await.unwrap());
     admin::set_admin(&app.core, &who, "Dora", true)
         .await
         .unwrap();
-    assert!(admin::is_admin(&app.db, uid).await.unwrap());
+    assert!(app::domain::users::is_admin(&app.db, uid).await.unwrap());
     admin::set_admin(&app.core, &who, "dora", true)
         .await
         .unwrap();

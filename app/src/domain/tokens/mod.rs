@@ -275,7 +275,7 @@ async fn admin_scope_check(core: &Core, user_id: i64, scopes: &Scopes) -> Result
     else {
         return Ok(());
     };
-    if !super::admin::is_admin(&core.db, user_id).await? {
+    if !super::users::is_admin(&core.db, user_id).await? {
         return Err(TokenError::Invalid(FieldErrors::from([(
             "scopes".to_owned(),
             format!(

@@ -78,12 +78,14 @@ impl Confirm {
 
     /// What the dialog's form does (`tokens/dialog_submit`'s `kind`).
     pub fn kind(&self) -> &'static str {
+        use super::kind::Dialog;
         match self {
-            Confirm::Revoke(_) => "revoke",
-            Confirm::Regenerate(_) => "regenerate",
-            Confirm::Derive(_) => "derive",
-            Confirm::RevokeAll(_) => "revoke-all",
+            Confirm::Revoke(_) => Dialog::Revoke,
+            Confirm::Regenerate(_) => Dialog::Regenerate,
+            Confirm::Derive(_) => Dialog::Derive,
+            Confirm::RevokeAll(_) => Dialog::RevokeAll,
         }
+        .as_str()
     }
 
     /// The token's id (0 for "revoke all").

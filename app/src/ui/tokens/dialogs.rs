@@ -60,6 +60,7 @@ mod ssr {
     use crate::ui::token_form::Errors;
     use crate::ui::token_form::PlainTokenFields;
     use crate::ui::tokens::confirm::{Confirm, Confirmation, TokenRef, GRACE_FIELD};
+    use crate::ui::tokens::kind::Dialog;
     use crate::ui::tokens::secret::{SecretBox, Shown};
     use crate::ui::tokens::BASE;
     use leptos::prelude::*;
@@ -69,8 +70,8 @@ mod ssr {
     /// message, its fields (the plain pages' island) and Cancel / submit.
     #[component]
     fn DialogTokenForm(
-        /// `create` or `edit`.
-        kind: &'static str,
+        /// Create or Edit.
+        kind: Dialog,
         /// The token's id when editing (0 otherwise).
         id: i64,
         /// Where the same form posts without JavaScript.
@@ -82,7 +83,7 @@ mod ssr {
         children: Children,
     ) -> impl IntoView {
         view! {
-            <form method="post" action=action class="token-form stack" data-kind=kind data-token-id=id.to_string() novalidate=true>
+            <form method="post" action=action class="token-form stack" data-kind=kind.as_str() data-token-id=id.to_string() novalidate=true>
                 <h2 id="dialog-title">{title}</h2>
                 {message.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
                 {children()}
@@ -146,14 +147,14 @@ mod ssr {
         let sudo = in_sudo();
         let (kind, id, action, title, submit) = match editing {
             Some(t) => (
-                "edit",
+                Dialog::Edit,
                 t.id,
                 format!("{BASE}/{}/edit", t.id),
                 format!("Edit \u{201c}{}\u{201d}", t.name),
                 ("Save", "Saving…"),
             ),
             None => (
-                "create",
+                Dialog::Create,
                 0,
                 format!("{BASE}/new"),
                 "New personal access token".to_owned(),
@@ -196,21 +197,21 @@ mod ssr {
     }
 
     pub async fn open(kind: &str, id: i64) -> Result<Outcome<String>, ServerFnError> {
-        let html = match kind {
-            "new" => {
+        let html = match Dialog::parse(kind) {
+            Some(Dialog::New) => {
                 let form = TokenForm {
                     form_id: get_token_policy().await?.form_id,
                     ..Default::default()
                 };
                 form_html(None, form, Errors::new(), None).await?
             }
-            "edit" => match active_token(id).await? {
+            Some(Dialog::Edit) => match active_token(id).await? {
                 Ok(t) => {
                     form_html(Some(&t), TokenForm::from_token(&t), Errors::new(), None).await?
                 }
                 Err(m) => return Ok(refused(m)),
             },
-            "revoke" => match token(id).await? {
+            Some(Dialog::Revoke) => match token(id).await? {
                 Ok(t) if t.revoked_at.is_some() => {
                     return Ok(refused(format!(
                         "\u{201c}{}\u{201d} is already revoked.",
@@ -220,15 +221,15 @@ mod ssr {
                 Ok(t) => confirm_html(Confirm::Revoke(TokenRef::from(&t)), None, Errors::new()),
                 Err(m) => return Ok(refused(m)),
             },
-            "regenerate" => match active_token(id).await? {
+            Some(Dialog::Regenerate) => match active_token(id).await? {
                 Ok(t) => confirm_html(Confirm::Regenerate(TokenRef::from(&t)), None, Errors::new()),
                 Err(m) => return Ok(refused(m)),
             },
-            "derive" => match active_token(id).await? {
+            Some(Dialog::Derive) => match active_token(id).await? {
                 Ok(t) => confirm_html(Confirm::Derive(TokenRef::from(&t)), None, Errors::new()),
                 Err(m) => return Ok(refused(m)),
             },
-            "revoke-all" => {
+            Some(Dialog::RevokeAll) => {
                 let n = active_count().await?;
                 confirm_html(Confirm::RevokeAll(Some(n)), None, Errors::new())
             }
@@ -295,11 +296,16 @@ mod ssr {
         id: i64,
         answer: Outcome<NewSecret>,
         make: fn(TokenRef) -> Confirm,
-        done_word: &str,
+        regenerated: bool,
     ) -> Result<DialogAnswer, ServerFnError> {
+        let done_word = if regenerated {
+            "regenerated"
+        } else {
+            "created"
+        };
         Ok(match answer {
             Outcome::Done(secret) => done(
-                Some(secret_html(&secret, done_word == "regenerated")),
+                Some(secret_html(&secret, regenerated)),
                 format!("Token {} {done_word}.", quoted(&secret.token.name)),
             ),
             Outcome::Rejected {
@@ -316,8 +322,8 @@ mod ssr {
     ) -> Result<DialogAnswer, ServerFnError> {
         let form = || TokenForm::from_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let sudo_password = field(&fields, SUDO_FIELD).to_owned();
-        Ok(match kind {
-            "create" => match create_token(form(), sudo_password).await? {
+        Ok(match Dialog::parse(kind) {
+            Some(Dialog::Create) => match create_token(form(), sudo_password).await? {
                 Outcome::Done(secret) => done(
                     Some(secret_html(&secret, false)),
                     format!("Token {} created.", quoted(&secret.token.name)),
@@ -327,7 +333,7 @@ mod ssr {
                     message,
                 } => again(form_html(None, form(), errors, message).await?),
             },
-            "edit" => match update_token(id, form(), sudo_password).await? {
+            Some(Dialog::Edit) => match update_token(id, form(), sudo_password).await? {
                 Outcome::Done(t) => done(None, format!("Token {} updated.", quoted(&t.name))),
                 Outcome::Rejected {
                     fields: errors,
@@ -337,23 +343,23 @@ mod ssr {
                     Err(m) => gone(m),
                 },
             },
-            "revoke" => match revoke_token(id).await? {
+            Some(Dialog::Revoke) => match revoke_token(id).await? {
                 Outcome::Done(t) => done(None, format!("Token {} revoked.", quoted(&t.name))),
                 Outcome::Rejected {
                     fields: errors,
                     message,
                 } => confirm_again(id, Confirm::Revoke, message, errors).await?,
             },
-            "regenerate" => {
+            Some(Dialog::Regenerate) => {
                 let grace = field(&fields, GRACE_FIELD).parse().unwrap_or(0);
                 let answer = regenerate_token(id, grace, sudo_password).await?;
-                with_secret(id, answer, Confirm::Regenerate, "regenerated").await?
+                with_secret(id, answer, Confirm::Regenerate, true).await?
             }
-            "derive" => {
+            Some(Dialog::Derive) => {
                 let answer = derive_token(id, sudo_password).await?;
-                with_secret(id, answer, Confirm::Derive, "created").await?
+                with_secret(id, answer, Confirm::Derive, false).await?
             }
-            "revoke-all" => match revoke_all_tokens(sudo_password).await? {
+            Some(Dialog::RevokeAll) => match revoke_all_tokens(sudo_password).await? {
                 Outcome::Done(n) => done(
                     None,
                     format!("{n} token{} revoked.", if n == 1 { "" } else { "s" }),

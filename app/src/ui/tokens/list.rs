@@ -3,11 +3,12 @@
 //! open a dialog say which in `data-dialog` (with the token's id and name),
 //! and the page's island opens it instead of following the link.
 
-use super::{list_href, BASE};
+use super::{kind::Dialog, list_href, BASE};
 use crate::tokens::{ListQuery, Sort, Status, TokenPage, TokenView};
 use crate::ui::token_form::fmt_date;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 fn relative_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_hours().div_euclid(24)
@@ -43,7 +44,7 @@ pub(super) fn Toolbar(query: ListQuery) -> impl IntoView {
                     <span class="switch-track" aria-hidden="true"><span class="switch-thumb"></span></span>
                     "Show revoked tokens"
                 </a>
-                <a class="button danger-outline" href=format!("{BASE}/revoke-all") data-dialog="revoke-all">"Revoke all"</a>
+                <a class="button danger-outline" href=format!("{BASE}/revoke-all") data-dialog=Dialog::RevokeAll.as_str()>"Revoke all"</a>
             </div>
         </div>
     }
@@ -62,6 +63,24 @@ pub fn TokenListRegion(page: TokenPage, query: ListQuery) -> impl IntoView {
             <TokenList page query />
         </div>
     }
+}
+
+/// The tokens page's list as server HTML, for the page's query string
+/// `search` (`location.search`, with or without its `?`): what the page
+/// shows after a change, rendered by the same component as the page.
+#[server(prefix = "/rpc", endpoint = "tokens/list_html", input = Json)]
+pub async fn token_list_html(search: String) -> Result<String, ServerFnError> {
+    use leptos::tachys::view::RenderHtml;
+    // parsed as the page parses its own URL
+    let url = leptos_router::location::RequestUrl::new(&format!(
+        "/?{}",
+        search.strip_prefix('?').unwrap_or(&search)
+    ))
+    .parse()
+    .map_err(|_| ServerFnError::new("That is not a query string."))?;
+    let query = super::parse_query(url.search_params());
+    let page = crate::ui::token_api::list_tokens(query.clone()).await?;
+    Ok(view! { <TokenListRegion page query /> }.to_html())
 }
 
 /// The rows of one page, or an empty state, and the pager.
@@ -268,7 +287,7 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                 {(status == Status::Active).then(|| if token.scopes.is_powerful() {
                     // a child that reaches everything asks for the password first
                     view! {
-                        <a class="button" href=format!("{BASE}/{id}/derive") data-dialog="derive" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Derive a one-hour token from {name}")>"Derive"</a>
+                        <a class="button" href=format!("{BASE}/{id}/derive") data-dialog=Dialog::Derive.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Derive a one-hour token from {name}")>"Derive"</a>
                     }.into_any()
                 } else {
                     view! {
@@ -278,14 +297,14 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                     }.into_any()
                 })}
                 {(status == Status::Active).then(|| view! {
-                    <a class="button" href=format!("{BASE}/{id}/edit") data-dialog="edit" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Edit {name}")>"Edit"</a>
-                    <a class="button" href=format!("{BASE}/{id}/regenerate") data-dialog="regenerate" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Regenerate {name}")>"Regenerate"</a>
+                    <a class="button" href=format!("{BASE}/{id}/edit") data-dialog=Dialog::Edit.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Edit {name}")>"Edit"</a>
+                    <a class="button" href=format!("{BASE}/{id}/regenerate") data-dialog=Dialog::Regenerate.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Regenerate {name}")>"Regenerate"</a>
                 })}
                 {(status != Status::Revoked).then(|| view! {
                     <a
                         class="icon-button danger"
                         href=format!("{BASE}/{id}/revoke")
-                        data-dialog="revoke"
+                        data-dialog=Dialog::Revoke.as_str()
                         data-token-id=id.to_string()
                         data-token-name=name.clone()
                         aria-label=format!("Revoke {}", token.name)
@@ -313,7 +332,7 @@ fn derived_list(children: &[TokenView]) -> AnyView {
                         <span class="derived-name">{c.name.clone()}</span>
                         <span class="reach">{c.scopes.summary()}</span>
                         <span class="reach">"until "<time datetime=c.expires_at.to_rfc3339()>{format!("{} UTC", c.expires_at.format("%b %-d, %H:%M"))}</time></span>
-                        <a class="button small danger" href=format!("{BASE}/{id}/revoke") data-dialog="revoke" data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Revoke {name}")>"Revoke"</a>
+                        <a class="button small danger" href=format!("{BASE}/{id}/revoke") data-dialog=Dialog::Revoke.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Revoke {name}")>"Revoke"</a>
                         {nested}
                     </li>
                 }

@@ -5,6 +5,7 @@
 
 mod confirm;
 mod dialogs;
+mod kind;
 mod list;
 mod pages;
 mod secret;
@@ -21,12 +22,13 @@ use super::token_api::*;
 use crate::model::SessionInfo;
 use crate::tokens::{ListQuery, Sort};
 use dialogs::{submit_token_dialog, token_dialog};
+use kind::Dialog;
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
-use list::Toolbar;
+use list::{token_list_html, Toolbar};
 pub use list::{TokenListRegion, LIST_REGION};
 
 /// Where the tokens page lives; its plain pages are below it.
@@ -132,7 +134,7 @@ pub fn TokensPage(
                             view! {
                                 <div class="page-head">
                                     <h1 id="tokens-heading">"Personal access tokens"</h1>
-                                    <a class="button primary" href=format!("{BASE}/new") data-dialog="new">
+                                    <a class="button primary" href=format!("{BASE}/new") data-dialog=Dialog::New.as_str()>
                                         <span aria-hidden="true">"+"</span>
                                         "New token"
                                     </a>
@@ -316,8 +318,16 @@ impl Live {
         else {
             return;
         };
+        // a dialog this page does not know: the link goes to its page
+        let Some(dialog) = link
+            .get_attribute("data-dialog")
+            .as_deref()
+            .and_then(Dialog::parse)
+        else {
+            return;
+        };
         ev.prevent_default();
-        let kind = link.get_attribute("data-dialog").unwrap_or_default();
+        let kind = dialog.as_str().to_owned();
         let token = link.get_attribute("data-token-id").unwrap_or_default();
         let id = token.parse().unwrap_or(0);
         // (only our own values: a few words, digits)
