@@ -14,7 +14,6 @@ exits 0, unless CI=true or TESSERA_REQUIRE_POSTGRES=1, where it fails.
 Stdlib only; every loop is bounded in count and time; loopback only.
 """
 
-import http.client
 import json
 import os
 import secrets
@@ -26,6 +25,11 @@ import threading
 import time
 import urllib.parse
 import zlib
+
+import functools
+
+import tessera_http  # scripts/tessera_http.py
+from tessera_http import bearer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "tessera")
@@ -79,21 +83,8 @@ def pg_ready():
     return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode == 0
 
 
-def request(method, path, body=None, headers=None, timeout=5):
-    """(status, headers, body) or (None, None, error) when the connection failed."""
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        res = conn.getresponse()
-        return res.status, dict(res.getheaders()), res.read().decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as e:
-        return None, None, str(e)
-    finally:
-        conn.close()
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+# (status, headers, body) of one request to the Tessera under test
+request = functools.partial(tessera_http.request, PORT, timeout=5)
 
 
 class Server:

@@ -15,7 +15,6 @@ a server at TESSERA_TEST_POSTGRES_URL. Without them it says why and exits 0,
 unless CI=true or TESSERA_REQUIRE_POSTGRES=1. Stdlib only; loopback only.
 """
 
-import http.client
 import json
 import os
 import secrets
@@ -26,6 +25,11 @@ import sys
 import tempfile
 import time
 import urllib.parse
+
+import functools
+
+import tessera_http  # scripts/tessera_http.py
+from tessera_http import bearer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "tessera")
@@ -42,20 +46,8 @@ def fail(why):
     sys.exit(1)
 
 
-def request(method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        res = conn.getresponse()
-        return res.status, dict(res.getheaders()), res.read().decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as e:
-        return None, {}, str(e)
-    finally:
-        conn.close()
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+# (status, headers, body) of one request to the Tessera under test
+request = functools.partial(tessera_http.request, PORT, timeout=10)
 
 
 class Server:

@@ -168,6 +168,12 @@ pub enum ScopeError {
 }
 
 impl Scopes {
+    /// Reads scopes as the store keeps them; a value that cannot be read
+    /// (never written by Tessera) grants nothing.
+    pub fn from_stored(s: &str) -> Scopes {
+        Scopes::parse(s).unwrap_or_else(|_| Scopes::Custom(Default::default()))
+    }
+
     /// Parses a space-separated scope string. Repeating an area keeps the
     /// highest level named.
     pub fn parse(s: &str) -> Result<Scopes, ScopeError> {

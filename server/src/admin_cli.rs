@@ -9,7 +9,7 @@ use app::domain::{
     admin::{self, Admin, AdminError, InventoryFilter, StatusFilter},
     audit, Core,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use comfy_table::{presets::NOTHING, Table};
 use serde_json::json;
@@ -209,18 +209,11 @@ fn new_password() -> (String, bool) {
 }
 
 fn since(text: &str) -> Result<DateTime<Utc>, Failure> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            Failure(format!(
-                "--since must be YYYY-MM-DD or an RFC 3339 time, not {text:?}."
-            ))
-        })
+    app::domain::audit::parse_since(text).ok_or_else(|| {
+        Failure(format!(
+            "--since must be YYYY-MM-DD or an RFC 3339 time, not {text:?}."
+        ))
+    })
 }
 
 /// Runs one admin command.

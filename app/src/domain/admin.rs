@@ -198,23 +198,7 @@ pub async fn set_admin(
     username: &str,
     grant: bool,
 ) -> Result<UserRow, AdminError> {
-    let target = user(&core.db, username).await?;
-    let name = if grant {
-        "admin.granted"
-    } else {
-        "admin.revoked"
-    };
-    let event = admin.event(name, Some(target.id), None);
-    audited!(&core.db, event, |tx| {
-        sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1")
-            .bind(grant)
-            .bind(target.id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-    })?;
-    core.verifier.evict(target.id, None);
-    user(&core.db, username).await
+    change_account(core, admin, username, AccountChange::Admin(grant)).await
 }
 
 /// Disables (`true`) or enables an account. Disabling signs the user out
@@ -226,16 +210,45 @@ pub async fn set_disabled(
     username: &str,
     disable: bool,
 ) -> Result<UserRow, AdminError> {
+    change_account(core, admin, username, AccountChange::Disabled(disable)).await
+}
+
+/// What an administrator changes about an account.
+#[derive(Clone, Copy)]
+enum AccountChange {
+    /// Administrator or not.
+    Admin(bool),
+    /// Disabled or enabled.
+    Disabled(bool),
+}
+
+/// Applies `change` to `username`, audited (only when it changed
+/// something), and drops the cached answers for the account's tokens.
+async fn change_account(
+    core: &Core,
+    admin: &Admin,
+    username: &str,
+    change: AccountChange,
+) -> Result<UserRow, AdminError> {
     let target = user(&core.db, username).await?;
-    let name = if disable {
-        "admin.user_disabled"
-    } else {
-        "admin.user_enabled"
+    let name = match change {
+        AccountChange::Admin(true) => "admin.granted",
+        AccountChange::Admin(false) => "admin.revoked",
+        AccountChange::Disabled(true) => "admin.user_disabled",
+        AccountChange::Disabled(false) => "admin.user_enabled",
     };
     let event = admin.event(name, Some(target.id), None);
     let at = now();
-    audited!(&core.db, event, |tx| {
-        if disable {
+    audited!(&core.db, event, |tx| match change {
+        AccountChange::Admin(grant) => {
+            sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1")
+                .bind(grant)
+                .bind(target.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }
+        AccountChange::Disabled(true) => {
             // signed out everywhere, in the same transaction
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(target.id)
@@ -247,15 +260,14 @@ pub async fn set_disabled(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
-        } else {
-            sqlx::query(
-                "UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
-            )
-            .bind(target.id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
         }
+        AccountChange::Disabled(false) => sqlx::query(
+            "UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
+        )
+        .bind(target.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected(),
     })?;
     core.verifier.evict(target.id, None);
     user(&core.db, username).await

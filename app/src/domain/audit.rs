@@ -264,6 +264,18 @@ const LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_i
      WHERE ($1 = 0 OR e.user_id = $1) AND ($2 = 0 OR e.token_id = $2) AND e.at >= $3 AND e.id < $4 \
      ORDER BY e.id DESC LIMIT $5";
 
+/// A `since` as a caller writes it: an RFC 3339 time, or a date
+/// (`YYYY-MM-DD`, from its midnight UTC).
+pub fn parse_since(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
 /// Events matching `f`, newest first.
 pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditEvent>, sqlx::Error> {
     let since = f.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);

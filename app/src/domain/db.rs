@@ -1,11 +1,17 @@
 //! The store: one handle over either Postgres (production) or SQLite (the
-//! embedded default). Queries are written once, in SQL both dialects accept
-//! (`$1` placeholders, `RETURNING`, partial indexes), and run through
-//! [`on_db!`], which expands the same code for each pool type.
+//! embedded default). Most statements are written once, in SQL both
+//! dialects accept (`$1` placeholders, `RETURNING`, partial indexes), and run
+//! through [`on_db!`], which expands the same code for each pool type. Where
+//! the dialects differ — batched writes (`UNNEST` on Postgres, one
+//! transaction of single rows on SQLite: `usage.rs`), the throttle's upsert,
+//! the change feed (`LISTEN` or the `changes` table: `changes.rs`) — the
+//! code matches on [`Db`] and both branches stand side by side.
 //!
-//! Timestamps are always bound from Rust, truncated to whole seconds (see
-//! [`now`]), never defaulted in SQL: SQLite stores them as RFC 3339 text, so a
-//! single fixed format keeps text comparison and sorting equal to time order.
+//! Timestamps of rows are bound from Rust, truncated to whole seconds (see
+//! [`now`]): SQLite stores them as RFC 3339 text, so one fixed format keeps
+//! text comparison and sorting equal to time order. The exception is the
+//! change feed's own stamps, which the triggers set (`strftime` on SQLite,
+//! `clock_timestamp()` on Postgres).
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{

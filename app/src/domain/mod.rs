@@ -113,7 +113,8 @@ pub const REFUSAL_SAMPLE: std::time::Duration = std::time::Duration::from_secs(6
 
 impl Core {
     /// Starts the services over `db` with `config`, and the background tasks that
-    /// write token uses and (on Postgres) follow token changes.
+    /// write token uses and follow token changes (Postgres' `LISTEN`, or
+    /// SQLite's `changes` table).
     pub async fn new(db: db::Db, config: CoreConfig) -> Result<Arc<Core>, passwords::HashError> {
         let hasher =
             passwords::PasswordHasher::new(config.hash_concurrency, config.hash_queue).await?;

@@ -253,27 +253,22 @@ fn epoch_ms(t: SystemTime) -> u64 {
 
 #[derive(sqlx_macros::FromRow)]
 struct Row {
-    id: i64,
+    #[sqlx(flatten)]
+    link: Link,
     user_id: i64,
     username: String,
     name: String,
-    scopes: String,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-    last_used_at: Option<DateTime<Utc>>,
     is_admin: bool,
     disabled_at: Option<DateTime<Utc>>,
     via_previous: bool,
     previous_valid_until: Option<DateTime<Utc>>,
-    allowed_networks: String,
-    resources: String,
     parent_id: Option<i64>,
 }
 
-/// An ancestor of a derived token, as the chain query reads it.
+/// What verification reads of each token in a chain: the presented one
+/// and (the chain query) each of its ancestors.
 #[derive(sqlx_macros::FromRow)]
-struct Ancestor {
+struct Link {
     id: i64,
     scopes: String,
     created_at: DateTime<Utc>,
@@ -282,6 +277,35 @@ struct Ancestor {
     last_used_at: Option<DateTime<Utc>>,
     allowed_networks: String,
     resources: String,
+}
+
+impl Link {
+    /// Its stored scopes, allowlist and resource limits, decoded (a value
+    /// that cannot be read grants nothing).
+    fn reach(&self) -> (Scopes, crate::tokens::Networks, crate::tokens::Resources) {
+        (
+            Scopes::from_stored(&self.scopes),
+            crate::tokens::Networks::from_stored(&self.allowed_networks),
+            crate::tokens::Resources::from_stored(&self.resources),
+        )
+    }
+
+    /// The policy it breaks at `at`, if any.
+    fn blocked(
+        &self,
+        policies: &Policies,
+        reach: &(Scopes, crate::tokens::Networks, crate::tokens::Resources),
+        at: DateTime<Utc>,
+    ) -> Option<Block> {
+        policies.blocks(
+            &reach.0,
+            reach.1.is_any(),
+            self.created_at,
+            self.expires_at,
+            self.last_used_at,
+            at,
+        )
+    }
 }
 
 impl Verifier {
@@ -380,10 +404,10 @@ impl Verifier {
         let Some(row) = row else {
             return Err(self.retired(db, &hash).await);
         };
-        if row.revoked_at.is_some() {
+        if row.link.revoked_at.is_some() {
             return Err(VerifyError::Ended {
                 why: Rejection::Revoked,
-                token_id: row.id,
+                token_id: row.link.id,
             });
         }
         let at = Utc::now();
@@ -394,38 +418,29 @@ impl Verifier {
             .flatten();
         if row.via_previous && grace_end.is_none_or(|g| g <= at) {
             return Err(VerifyError::Reused {
-                token_id: row.id,
+                token_id: row.link.id,
                 user_id: row.user_id,
             });
         }
-        if row.expires_at <= at {
+        if row.link.expires_at <= at {
             return Err(VerifyError::Ended {
                 why: Rejection::Expired,
-                token_id: row.id,
+                token_id: row.link.id,
             });
         }
         if row.disabled_at.is_some() {
             return Err(VerifyError::Rejected(Rejection::Disabled));
         }
-        let scopes =
-            Scopes::parse(&row.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
-        let networks = crate::tokens::Networks::from_stored(&row.allowed_networks);
-        let resources = crate::tokens::Resources::from_stored(&row.resources);
-        let mut blocked = policies.blocks(
-            &scopes,
-            networks.is_any(),
-            row.created_at,
-            row.expires_at,
-            row.last_used_at,
-            at,
-        );
+        let reach = row.link.reach();
+        let mut blocked = row.link.blocked(policies, &reach, at);
+        let (scopes, networks, resources) = reach;
         // a derived token works only while every ancestor does, and only
         // within what each still allows
         let mut ancestors = Vec::new();
-        let mut ends_at = row.expires_at;
+        let mut ends_at = row.link.expires_at;
         if row.parent_id.is_some() {
-            let chain: Vec<Ancestor> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::ANCESTORS)
-                .bind(row.id)
+            let chain: Vec<Link> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::ANCESTORS)
+                .bind(row.link.id)
                 .fetch_all(pool)
                 .await)?;
             for a in chain {
@@ -433,38 +448,24 @@ impl Verifier {
                 if a.revoked_at.is_some() {
                     return Err(VerifyError::Ended {
                         why: Rejection::Revoked,
-                        token_id: row.id,
+                        token_id: row.link.id,
                     });
                 }
                 if a.expires_at <= at {
                     return Err(VerifyError::Ended {
                         why: Rejection::Expired,
-                        token_id: row.id,
+                        token_id: row.link.id,
                     });
                 }
                 ends_at = ends_at.min(a.expires_at);
-                let a_scopes =
-                    Scopes::parse(&a.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
-                let a_networks = crate::tokens::Networks::from_stored(&a.allowed_networks);
-                let a_resources = crate::tokens::Resources::from_stored(&a.resources);
+                let a_reach = a.reach();
                 if blocked.is_none() {
-                    blocked = policies
-                        .blocks(
-                            &a_scopes,
-                            a_networks.is_any(),
-                            a.created_at,
-                            a.expires_at,
-                            a.last_used_at,
-                            at,
-                        )
-                        .map(|b| Block {
-                            policy: b.policy,
-                            reason: format!(
-                                "the token it was derived from is blocked ({})",
-                                b.reason
-                            ),
-                        });
+                    blocked = a.blocked(policies, &a_reach, at).map(|b| Block {
+                        policy: b.policy,
+                        reason: format!("the token it was derived from is blocked ({})", b.reason),
+                    });
                 }
+                let (a_scopes, a_networks, a_resources) = a_reach;
                 let within = a_scopes.covers(&scopes)
                     && networks.within(&a_networks)
                     && resources.within(&scopes, &a_resources);
@@ -478,7 +479,7 @@ impl Verifier {
             }
         }
         let verified = Arc::new(Verified {
-            token_id: row.id,
+            token_id: row.link.id,
             user_id: row.user_id,
             username: row.username,
             token_name: row.name,
@@ -487,7 +488,7 @@ impl Verifier {
             networks,
             resources,
             ancestors,
-            created_at: row.created_at,
+            created_at: row.link.created_at,
             expires_at: ends_at,
             is_admin: row.is_admin,
             blocked,

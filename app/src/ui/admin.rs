@@ -182,19 +182,8 @@ fn AdminFrame(
     children: Children,
 ) -> impl IntoView {
     if !info.user.as_ref().is_some_and(|u| u.is_admin) {
-        #[cfg(feature = "ssr")]
-        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.set_status(http::StatusCode::NOT_FOUND);
-        }
-        return view! {
-            <Title text="Not found · Tessera" />
-            <section class="card narrow">
-                <h1>"Page not found"</h1>
-                <p>"There is nothing at this address."</p>
-                <p><a href="/">"Go to the start page"</a></p>
-            </section>
-        }
-        .into_any();
+        // the same page as any address that does not exist
+        return view! { <crate::ui::NotFound /> }.into_any();
     }
     view! {
         <Title text=format!("{title} · Administration · Tessera") />

@@ -254,8 +254,18 @@ fn Home() -> impl IntoView {
     }
 }
 
+/// What a plain form post just did, as the page's `?done=` says it: the
+/// sentence `known` gives for it, if any.
+pub(crate) fn done_notice(known: &[(&str, &'static str)]) -> Option<&'static str> {
+    let done = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("done")?;
+    known.iter().find(|(k, _)| *k == done).map(|(_, m)| *m)
+}
+
+/// The page for an address that does not exist (404).
 #[component]
-fn NotFound() -> impl IntoView {
+pub(crate) fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(http::StatusCode::NOT_FOUND);

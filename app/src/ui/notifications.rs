@@ -5,14 +5,12 @@
 //! without JavaScript.
 
 use super::fields::{FormMessage, SudoField};
-use super::security::{Section, SecurityNav};
+use super::security::{Section, SecurityPage};
 use super::token_form::fmt_date;
 use crate::model::{SessionInfo, SUDO_FIELD};
 use crate::notify::{DeliveryView, NotificationSettings, WebhookView};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 /// Where the page lives; its forms post below it.
 pub const NOTIFICATIONS: &str = "/profile/security/notifications";
@@ -214,50 +212,41 @@ pub fn Notifications(
     info: SessionInfo,
 ) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
-    let done = use_query_map()
-        .read_untracked()
-        .get("done")
-        .and_then(|d| match d.as_str() {
-            "email-sent" => Some("We sent a confirmation link. Follow it to get notices by mail."),
-            "email-confirmed" => Some("Your e-mail address is confirmed: notices about your tokens go to it."),
-            "email-removed" => Some("Your e-mail address was removed; no more mail is sent to it."),
-            "test-queued" => Some("Test event queued: its delivery shows in the log below within seconds (reload to see it)."),
-            "webhook-deleted" => Some("Webhook deleted."),
-            _ => None,
-        });
+    let done = crate::ui::done_notice(&[
+        ("email-sent", "We sent a confirmation link. Follow it to get notices by mail."),
+        ("email-confirmed", "Your e-mail address is confirmed: notices about your tokens go to it."),
+        ("email-removed", "Your e-mail address was removed; no more mail is sent to it."),
+        ("test-queued", "Test event queued: its delivery shows in the log below within seconds (reload to see it)."),
+        ("webhook-deleted", "Webhook deleted."),
+    ]);
     let settings = Resource::new_blocking(|| (), |_| load_notification_settings());
     let in_sudo = info.in_sudo;
     view! {
-        <Title text="Notifications · Tessera" />
-        <div class="settings">
-            <SecurityNav current=Section::Notifications />
-            <section class="settings-body" aria-labelledby="notifications-heading">
-                <h1 id="notifications-heading">"Notifications"</h1>
-                <p class="lead">
-                    "Tessera tells you before a token expires, when it expired, when something still presents it after it ended, when someone else revokes it, when an old secret is reused and when it is used from a new network."
-                </p>
-                {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
-                <FormMessage message=fb.message.clone() />
-                {fb.shown_once.clone().map(|secret| view! {
-                    <div class="alert success secret-once" role="status">
-                        <p><strong>"Webhook added. Copy its signing secret now: it is shown only once."</strong></p>
-                        <p><code class="secret" data-webhook-secret=secret.clone()>{secret.clone()}</code></p>
-                        <p>"Deliveries carry " <code>"webhook-id"</code> ", " <code>"webhook-timestamp"</code> " and " <code>"webhook-signature"</code> " (Standard Webhooks: HMAC-SHA256 of id.timestamp.body with the secret's base64 part)."</p>
-                    </div>
-                })}
-                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || {
-                        let fb = fb.clone();
-                        Suspend::new(async move {
-                            match settings.await {
-                                Ok(s) => view! { <SettingsView s fb in_sudo /> }.into_any(),
-                                Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
-                            }
-                        })
-                    }}
-                </Suspense>
-            </section>
-        </div>
+        <SecurityPage section=Section::Notifications title="Notifications" heading_id="notifications-heading">
+            <p class="lead">
+                "Tessera tells you before a token expires, when it expired, when something still presents it after it ended, when someone else revokes it, when an old secret is reused and when it is used from a new network."
+            </p>
+            {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
+            <FormMessage message=fb.message.clone() />
+            {fb.shown_once.clone().map(|secret| view! {
+                <div class="alert success secret-once" role="status">
+                    <p><strong>"Webhook added. Copy its signing secret now: it is shown only once."</strong></p>
+                    <p><code class="secret" data-webhook-secret=secret.clone()>{secret.clone()}</code></p>
+                    <p>"Deliveries carry " <code>"webhook-id"</code> ", " <code>"webhook-timestamp"</code> " and " <code>"webhook-signature"</code> " (Standard Webhooks: HMAC-SHA256 of id.timestamp.body with the secret's base64 part)."</p>
+                </div>
+            })}
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || {
+                    let fb = fb.clone();
+                    Suspend::new(async move {
+                        match settings.await {
+                            Ok(s) => view! { <SettingsView s fb in_sudo /> }.into_any(),
+                            Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </SecurityPage>
     }
 }
 

@@ -34,6 +34,28 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
     }
 }
 
+/// The frame of a Security page: the title, the side navigation, and the
+/// body under the page's heading (`title`, also the `<title>`).
+#[component]
+pub(crate) fn SecurityPage(
+    section: Section,
+    title: &'static str,
+    /// The heading's id (what the body section is labelled by).
+    heading_id: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <Title text=format!("{title} · Tessera") />
+        <div class="settings">
+            <SecurityNav current=section />
+            <section class="settings-body" aria-labelledby=heading_id>
+                <h1 id=heading_id>{title}</h1>
+                {children()}
+            </section>
+        </div>
+    }
+}
+
 /// Profile → Security → Password.
 #[component]
 pub fn ChangePassword(
@@ -126,63 +148,54 @@ pub fn Sessions(
     info: SessionInfo,
 ) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
-    let done = use_query_map()
-        .read_untracked()
-        .get("done")
-        .and_then(|d| match d.as_str() {
-            "signed-out" => Some("The session was signed out."),
-            "signed-out-others" => Some("Every other session was signed out."),
-            "confirmed" => Some("Password confirmed."),
-            _ => None,
-        });
+    let done = crate::ui::done_notice(&[
+        ("signed-out", "The session was signed out."),
+        ("signed-out-others", "Every other session was signed out."),
+        ("confirmed", "Password confirmed."),
+    ]);
     let list = Resource::new_blocking(|| (), |_| list_sessions());
     let sudo_error = fb.field(SUDO_FIELD);
     view! {
-        <Title text="Sessions · Tessera" />
-        <div class="settings">
-            <SecurityNav current=Section::Sessions />
-            <section class="settings-body" aria-labelledby="sessions-heading">
-                <h1 id="sessions-heading">"Sessions"</h1>
-                <p class="lead">
-                    "Browsers signed in to your account. Sign out any you don't recognise, then change your password."
-                </p>
-                {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
-                <FormMessage message=fb.message.clone() />
-                <Suspense fallback=|| view! { <p class="loading">"Loading sessions…"</p> }>
-                    {move || {
-                        let sudo_error = sudo_error.clone();
-                        Suspend::new(async move {
-                            let sessions = match list.await {
-                                Ok(s) => s,
-                                Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
-                            };
-                            let others = sessions.iter().filter(|s| !s.current).count();
-                            view! {
-                                <form method="post" action=SESSIONS_SIGNOUT class="stack">
-                                    // Enter in the password field presses the first button: it
-                                    // only confirms the password, it signs nobody out
-                                    <button type="submit" name="handle" value="" class="visually-hidden" tabindex="-1">
-                                        "Confirm password"
-                                    </button>
-                                    <ul class="session-list">
-                                        {sessions.into_iter().map(|s| view! { <SessionRow s /> }).collect_view()}
-                                    </ul>
-                                    {(others > 0).then(|| view! {
-                                        <SudoField error=Signal::stored(sudo_error) confirmed=info.in_sudo />
-                                        <div>
-                                            <button type="submit" name="handle" value=OTHERS class="button danger">
-                                                "Sign out everywhere else"
-                                            </button>
-                                        </div>
-                                    })}
-                                </form>
-                            }
-                            .into_any()
-                        })
-                    }}
-                </Suspense>
-            </section>
-        </div>
+        <SecurityPage section=Section::Sessions title="Sessions" heading_id="sessions-heading">
+            <p class="lead">
+                "Browsers signed in to your account. Sign out any you don't recognise, then change your password."
+            </p>
+            {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
+            <FormMessage message=fb.message.clone() />
+            <Suspense fallback=|| view! { <p class="loading">"Loading sessions…"</p> }>
+                {move || {
+                    let sudo_error = sudo_error.clone();
+                    Suspend::new(async move {
+                        let sessions = match list.await {
+                            Ok(s) => s,
+                            Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                        };
+                        let others = sessions.iter().filter(|s| !s.current).count();
+                        view! {
+                            <form method="post" action=SESSIONS_SIGNOUT class="stack">
+                                // Enter in the password field presses the first button: it
+                                // only confirms the password, it signs nobody out
+                                <button type="submit" name="handle" value="" class="visually-hidden" tabindex="-1">
+                                    "Confirm password"
+                                </button>
+                                <ul class="session-list">
+                                    {sessions.into_iter().map(|s| view! { <SessionRow s /> }).collect_view()}
+                                </ul>
+                                {(others > 0).then(|| view! {
+                                    <SudoField error=Signal::stored(sudo_error) confirmed=info.in_sudo />
+                                    <div>
+                                        <button type="submit" name="handle" value=OTHERS class="button danger">
+                                            "Sign out everywhere else"
+                                        </button>
+                                    </div>
+                                })}
+                            </form>
+                        }
+                        .into_any()
+                    })
+                }}
+            </Suspense>
+        </SecurityPage>
     }
 }
 
@@ -229,33 +242,28 @@ pub fn Activity(
     );
     let viewer = info.user.as_ref().map(|u| u.id);
     view! {
-        <Title text="Activity · Tessera" />
-        <div class="settings">
-            <SecurityNav current=Section::Activity />
-            <section class="settings-body" aria-labelledby="activity-heading">
-                <h1 id="activity-heading">"Activity"</h1>
-                <p class="lead">
-                    {move || match token.get() {
-                        Some(t) => format!("The history of token {t}: who created, changed, used it from where and revoked it."),
-                        None => "What happened to your account and tokens, who did it and from where.".to_string(),
-                    }}
-                </p>
-                {move || token.get().map(|_| view! { <p><a href=ACTIVITY>"All activity"</a></p> })}
-                <Suspense fallback=|| view! { <p class="loading">"Loading activity…"</p> }>
-                    {move || Suspend::new(async move {
-                        match events.await {
-                            Ok(list) => {
-                                let older = Callback::new(move |id: i64| match token.get_untracked() {
-                                    Some(t) => format!("{ACTIVITY}?token={t}&before={id}"),
-                                    None => format!("{ACTIVITY}?before={id}"),
-                                });
-                                view! { <super::events::EventList events=list viewer older /> }.into_any()
-                            }
-                            Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+        <SecurityPage section=Section::Activity title="Activity" heading_id="activity-heading">
+            <p class="lead">
+                {move || match token.get() {
+                    Some(t) => format!("The history of token {t}: who created, changed, used it from where and revoked it."),
+                    None => "What happened to your account and tokens, who did it and from where.".to_string(),
+                }}
+            </p>
+            {move || token.get().map(|_| view! { <p><a href=ACTIVITY>"All activity"</a></p> })}
+            <Suspense fallback=|| view! { <p class="loading">"Loading activity…"</p> }>
+                {move || Suspend::new(async move {
+                    match events.await {
+                        Ok(list) => {
+                            let older = Callback::new(move |id: i64| match token.get_untracked() {
+                                Some(t) => format!("{ACTIVITY}?token={t}&before={id}"),
+                                None => format!("{ACTIVITY}?before={id}"),
+                            });
+                            view! { <super::events::EventList events=list viewer older /> }.into_any()
                         }
-                    })}
-                </Suspense>
-            </section>
-        </div>
+                        Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </SecurityPage>
     }
 }

@@ -3,13 +3,12 @@
 //! the policies. Each needs an administrator's session in sudo mode;
 //! anyone else gets the "Page not found" answer a missing page gets.
 
-use super::forms::{answer_error, parts_and_form};
+use super::forms::{Post, Posted, SudoAsk};
 use super::pages::{not_found_for, render_page};
 use app::{
     domain::{
         accounts,
         admin::{self, Admin, AdminError},
-        sessions::{Client, Session},
         AppState,
     },
     model::FormFeedback,
@@ -17,10 +16,8 @@ use app::{
     ui::admin::{ADMIN_POLICIES, ADMIN_TOKENS_REVOKE, ADMIN_USERS_ACTION},
 };
 use axum::{
-    extract::{Request, State},
     http::{request::Parts, StatusCode},
     response::{IntoResponse, Redirect, Response},
-    Extension,
 };
 
 type Pairs = Vec<(String, String)>;
@@ -36,62 +33,32 @@ fn first<'a>(pairs: &'a Pairs, key: &str) -> &'a str {
 /// answer to send instead (404 for non-admins, the page with the sudo
 /// field's message).
 async fn admitted(
-    state: &AppState,
-    session: &Session,
-    client: &Client,
-    req: Request,
+    post: Post,
     page: &str,
     for_what: &str,
-) -> Result<(Parts, Pairs, Admin), Response> {
-    if !session.user.is_admin {
-        return Err(not_found_for(state, req).await);
+) -> Result<(Posted<Pairs>, Admin), Response> {
+    if !post.session.user.is_admin {
+        return Err(not_found_for(&post.state, post.req).await);
     }
-    let (parts, pairs) = parts_and_form::<Pairs>(state, req).await?;
-    match accounts::sudo(
-        &state.core,
-        client,
-        session,
-        first(&pairs, accounts::SUDO_FIELD),
-    )
-    .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            let mut fb = keep(&pairs);
-            fb.fields.insert(
-                accounts::SUDO_FIELD.into(),
-                format!("Confirm your password {for_what}."),
-            );
-            return Err(render_page(state, &parts, page, fb, StatusCode::FORBIDDEN).await);
-        }
-        Err(e) => {
-            // a wrong password: its message, and everything else as typed
-            let e = match e {
-                accounts::AccountError::Invalid(mut fb) => {
-                    fb.values = keep(&pairs).values;
-                    accounts::AccountError::Invalid(fb)
-                }
-                other => other,
-            };
-            return Err(answer_error(state, &parts, page, e).await);
-        }
-    }
+    let posted = post.form::<Pairs>().await?;
+    let (state, session, client, parts, pairs) = &posted;
+    let ask = SudoAsk {
+        password: first(pairs, accounts::SUDO_FIELD),
+        page,
+        typed: keep(pairs),
+        for_what,
+    };
+    super::forms::confirm_sudo(state, parts, session, client, ask).await?;
     let who = Admin {
         user_id: Some(session.user.id),
         client: Some(client.clone()),
     };
-    Ok((parts, pairs, who))
+    Ok((posted, who))
 }
 
 /// What the admin typed (never the password), to show the form again.
 fn keep(pairs: &Pairs) -> FormFeedback {
-    let mut fb = FormFeedback::default();
-    for (k, v) in pairs {
-        if k != accounts::SUDO_FIELD {
-            fb.values.insert(k.clone(), v.clone());
-        }
-    }
-    fb
+    super::forms::kept(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 async fn refused(
@@ -142,12 +109,7 @@ fn back_query(back: &str) -> String {
 
 /// `POST /admin/tokens/revoke`: revokes the token of the pressed row
 /// (`only`) or every selected one (`id`…), with a reason.
-pub async fn revoke_tokens(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Extension(client): Extension<Client>,
-    req: Request,
-) -> Response {
+pub async fn revoke_tokens(post: Post) -> Response {
     let back = |pairs: &Pairs| {
         let q = back_query(first(pairs, "back"));
         if q.is_empty() {
@@ -156,19 +118,11 @@ pub async fn revoke_tokens(
             format!("/admin/tokens?{q}")
         }
     };
-    let (parts, pairs, who) = match admitted(
-        &state,
-        &session,
-        &client,
-        req,
-        "/admin/tokens",
-        "to revoke tokens",
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+    let ((state, _, _, parts, pairs), who) =
+        match admitted(post, "/admin/tokens", "to revoke tokens").await {
+            Ok(v) => v,
+            Err(res) => return res,
+        };
     let page = back(&pairs);
     let fb = keep(&pairs);
     let only = first(&pairs, "only").trim();
@@ -207,25 +161,12 @@ pub async fn revoke_tokens(
 /// `POST /admin/users/action`: `action` is `disable:NAME`, `enable:NAME`,
 /// `grant:NAME` or `revoke:NAME`. An administrator cannot disable or
 /// demote themselves here (the CLI can).
-pub async fn user_action(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Extension(client): Extension<Client>,
-    req: Request,
-) -> Response {
-    let (parts, pairs, who) = match admitted(
-        &state,
-        &session,
-        &client,
-        req,
-        "/admin/users",
-        "to change accounts",
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+pub async fn user_action(post: Post) -> Response {
+    let ((state, session, _, parts, pairs), who) =
+        match admitted(post, "/admin/users", "to change accounts").await {
+            Ok(v) => v,
+            Err(res) => return res,
+        };
     let q = first(&pairs, "q");
     let page = if q.is_empty() {
         "/admin/users".to_owned()
@@ -257,25 +198,12 @@ pub async fn user_action(
 
 /// `POST /admin/policies`: saves every policy that changed; a bad value is
 /// a field error and nothing is saved.
-pub async fn save_policies(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Extension(client): Extension<Client>,
-    req: Request,
-) -> Response {
-    let (parts, pairs, who) = match admitted(
-        &state,
-        &session,
-        &client,
-        req,
-        ADMIN_POLICIES,
-        "to change the policies",
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+pub async fn save_policies(post: Post) -> Response {
+    let ((state, _, _, parts, pairs), who) =
+        match admitted(post, ADMIN_POLICIES, "to change the policies").await {
+            Ok(v) => v,
+            Err(res) => return res,
+        };
     let mut fb = keep(&pairs);
     // a checkbox sends "false" (hidden) and, when ticked, "true" after it
     let ticked = |key: &str| {

@@ -52,6 +52,112 @@ where
     }
 }
 
+/// A post by a signed-in user, its body not read yet: the services, who,
+/// from where, and the request.
+pub struct Post {
+    /// The services.
+    pub state: AppState,
+    /// Who is signed in.
+    pub session: Session,
+    /// Where the request came from.
+    pub client: Client,
+    /// The request, its body unread.
+    pub req: Request,
+}
+
+/// A post with its form read: the services, who, from where, the
+/// request's parts (to render a page again) and the form.
+pub type Posted<T> = (AppState, Session, Client, Parts, T);
+
+impl FromRequest<AppState> for Post {
+    type Rejection = Response;
+
+    /// The session and client are the sign-in guard's (a route without it
+    /// is a mistake: 500, as `Extension` would answer).
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let session = req.extensions().get::<Session>().cloned();
+        let client = req.extensions().get::<Client>().cloned();
+        match (session, client) {
+            (Some(session), Some(client)) => Ok(Post {
+                state: state.clone(),
+                session,
+                client,
+                req,
+            }),
+            _ => Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        }
+    }
+}
+
+impl Post {
+    /// Reads the form (a body that is not one is answered at once).
+    pub(super) async fn form<T>(self) -> Result<Posted<T>, Response>
+    where
+        T: serde::de::DeserializeOwned + Send,
+    {
+        let (parts, form) = parts_and_form::<T>(&self.state, self.req).await?;
+        Ok((self.state, self.session, self.client, parts, form))
+    }
+}
+
+/// What was typed (never the password), to show a form again.
+pub(super) fn kept<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> FormFeedback {
+    let mut fb = FormFeedback::default();
+    for (k, v) in pairs {
+        if k != accounts::SUDO_FIELD {
+            fb.values.insert(k.clone(), v.clone());
+        }
+    }
+    fb
+}
+
+/// What a form that needs sudo mode sent, and where to answer.
+pub(super) struct SudoAsk<'a> {
+    /// The password field as sent.
+    pub password: &'a str,
+    /// The page to show again when it is refused.
+    pub page: &'a str,
+    /// What was typed (never the password).
+    pub typed: FormFeedback,
+    /// For what, in the field's message ("to change accounts").
+    pub for_what: &'a str,
+}
+
+/// Checks sudo mode, or the password sent with the form; otherwise the
+/// answer to send: the page again with what was typed and the password
+/// field's message ("Confirm your password {for_what}.").
+pub(super) async fn confirm_sudo(
+    state: &AppState,
+    parts: &Parts,
+    session: &Session,
+    client: &Client,
+    ask: SudoAsk<'_>,
+) -> Result<(), Response> {
+    let SudoAsk {
+        password,
+        page,
+        typed,
+        for_what,
+    } = ask;
+    match accounts::sudo(&state.core, client, session, password).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let mut fb = typed;
+            fb.fields.insert(
+                accounts::SUDO_FIELD.into(),
+                format!("Confirm your password {for_what}."),
+            );
+            Err(render_page(state, parts, page, fb, StatusCode::FORBIDDEN).await)
+        }
+        // a wrong password: its message, and everything else as typed
+        Err(AccountError::Invalid(mut fb)) => {
+            fb.values = typed.values;
+            Err(answer_error(state, parts, page, AccountError::Invalid(fb)).await)
+        }
+        Err(e) => Err(answer_error(state, parts, page, e).await),
+    }
+}
+
 pub(super) async fn answer_error(
     state: &AppState,
     parts: &Parts,

@@ -4,7 +4,7 @@
 //! deleting an endpoint need sudo mode: they decide where news about your
 //! tokens goes, and whether it goes anywhere.
 
-use super::forms::{answer_error, parts_and_form};
+use super::forms::{parts_and_form, Post};
 use super::pages::render_page;
 use app::{
     domain::{
@@ -41,14 +41,9 @@ pub fn routes() -> Vec<(String, MethodRouter<AppState>)> {
     ]
 }
 
+/// What was typed (never the password), to show the form again.
 fn kept(pairs: &Pairs) -> FormFeedback {
-    let mut fb = FormFeedback::default();
-    for (k, v) in pairs {
-        if k != accounts::SUDO_FIELD {
-            fb.values.insert(k.clone(), v.clone());
-        }
-    }
-    fb
+    super::forms::kept(pairs)
 }
 
 fn done(what: &str) -> Response {
@@ -93,40 +88,20 @@ async fn sudo(
     pairs: &Pairs,
     for_what: &str,
 ) -> Result<(), Response> {
-    let password = pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str);
-    match accounts::sudo(&state.core, client, session, password).await {
-        Ok(true) => Ok(()),
-        Ok(false) => {
-            let mut fb = kept(pairs);
-            fb.fields.insert(
-                accounts::SUDO_FIELD.into(),
-                format!("Confirm your password {for_what}."),
-            );
-            Err(render_page(state, parts, NOTIFICATIONS, fb, StatusCode::FORBIDDEN).await)
-        }
-        Err(e) => {
-            let e = match e {
-                accounts::AccountError::Invalid(mut fb) => {
-                    fb.values = kept(pairs).values;
-                    accounts::AccountError::Invalid(fb)
-                }
-                other => other,
-            };
-            Err(answer_error(state, parts, NOTIFICATIONS, e).await)
-        }
-    }
+    let ask = super::forms::SudoAsk {
+        password: pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str),
+        page: NOTIFICATIONS,
+        typed: kept(pairs),
+        for_what,
+    };
+    super::forms::confirm_sudo(state, parts, session, client, ask).await
 }
 
 /// `POST …/email`: `action=save` sends a confirmation link to `email`;
 /// `action=remove` removes the address.
-pub async fn email(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Extension(client): Extension<Client>,
-    req: Request,
-) -> Response {
-    let (parts, pairs) = match parts_and_form::<Pairs>(&state, req).await {
-        Ok(v) => v,
+pub async fn email(post: Post) -> Response {
+    let (state, session, client, parts, pairs) = match post.form::<Pairs>().await {
+        Ok(p) => p,
         Err(res) => return res,
     };
     let user = session.user.id;
@@ -178,14 +153,9 @@ pub async fn confirm(
 
 /// `POST …/webhooks`: adds an endpoint (`scope=all`: every user's events,
 /// administrators only) and shows its secret once.
-pub async fn add_webhook(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Extension(client): Extension<Client>,
-    req: Request,
-) -> Response {
-    let (parts, pairs) = match parts_and_form::<Pairs>(&state, req).await {
-        Ok(v) => v,
+pub async fn add_webhook(post: Post) -> Response {
+    let (state, session, client, parts, pairs) = match post.form::<Pairs>().await {
+        Ok(p) => p,
         Err(res) => return res,
     };
     let mut fb = kept(&pairs);

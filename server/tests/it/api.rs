@@ -805,12 +805,12 @@ async fn the_openapi_document_describes_every_api_route_the_router_serves(app: T
     for e in tessera::machine::api::ENDPOINTS {
         let (method, path) = (e.method.to_uppercase(), e.path);
         let r = call(&app.router, &method, &path.replace("{id}", "1"), None).await;
-        let wanted = match e.scope {
+        let wanted = match e.scope() {
             Some(_) => StatusCode::UNAUTHORIZED,
             None => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         };
         assert_eq!(r.status, wanted, "{method} {path}");
-        if e.scope.is_none() {
+        if e.scope().is_none() {
             assert_eq!(
                 doc["paths"][path][e.method]["security"],
                 serde_json::json!([])

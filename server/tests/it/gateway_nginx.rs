@@ -89,12 +89,28 @@ fn make_repo(www: &Path) {
     git(&["update-server-info"], &www.join("repo.git"));
 }
 
-fn start_nginx(dir: &Path, port: u16, tessera: SocketAddr) -> Nginx {
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).expect("www");
-    std::fs::write(www.join("hello.txt"), "static hello\n").expect("static file");
-    make_repo(&www);
-    let conf = format!(
+/// Serves `app`'s router on a loopback socket of its own; its address.
+async fn serve(app: &support::TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr");
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    address
+}
+
+/// The start of a test nginx's configuration: one worker, every file in
+/// `dir`, and the `http {` block opened (the caller closes it).
+fn nginx_preamble(dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
         r#"
 worker_processes 1;
 pid {dir}/nginx.pid;
@@ -107,7 +123,17 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    server {{
+"#
+    )
+}
+
+fn start_nginx(dir: &Path, port: u16, tessera: SocketAddr) -> Nginx {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("hello.txt"), "static hello\n").expect("static file");
+    make_repo(&www);
+    let conf = format!(
+        r#"{preamble}    server {{
         listen 127.0.0.1:{port};
         location = /_tessera {{
             internal;
@@ -130,6 +156,7 @@ http {{
     }}
 }}
 "#,
+        preamble = nginx_preamble(dir),
         dir = dir.display()
     );
     run_nginx(dir, &conf, port, || true)
@@ -205,18 +232,7 @@ async fn nginx_auth_request_lets_curl_and_git_in_with_exactly_the_tokens_scopes(
     }
     support::run(Backend::Sqlite, Options::default(), |app| async move {
         // Tessera on a real socket
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let tessera = listener.local_addr().expect("addr");
-        let router = app.router.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-        });
+        let tessera = serve(&app).await;
         let (uid, _) = support::user(&app, "octo").await;
         let (code_id, code_token) = support::token(&app, uid, "git", "code:read").await;
 
@@ -383,22 +399,10 @@ fn start_git_nginx(dir: &Path, port: u16, tessera: SocketAddr) -> (Nginx, Fcgiwr
         )
         .replace("/srv/git", &root.display().to_string());
     let conf = format!(
-        r#"
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-{recipe}
+        r#"{preamble}{recipe}
 }}
 "#,
-        dir = dir.display(),
+        preamble = nginx_preamble(dir),
     );
     (run_nginx(dir, &conf, port, || socket.exists()), fcgi)
 }
@@ -440,18 +444,8 @@ async fn git_clone_and_push_are_limited_per_repository(app: support::TestApp) {
         eprintln!("skipping: nginx, fcgiwrap or git-http-backend is not installed");
         return;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let tessera = listener.local_addr().expect("addr");
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    // Tessera on a real socket
+    let tessera = serve(&app).await;
     let (uid, _) = support::user(&app, "ci").await;
     // the CI job's token: clone and push, only acme/api and acme/web-*, only from here
     let job = limited(&app, uid, "job", "code:write", &["acme/api", "acme/web-*"]).await;

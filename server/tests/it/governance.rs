@@ -1119,10 +1119,10 @@ async fn page_and_server_function_actions_are_audited(app: TestApp) {
         .post_form(
             "/profile/security/tokens/new",
             &[
-                ("name", "no-js"),
-                ("expiry", "30"),
+                ("name", "audited-form"),
+                ("expiry", "7"),
                 ("scope_mode", "custom"),
-                ("scope_code", "read"),
+                ("scope_packaging", "write"),
             ],
             Some(&cookie),
         )

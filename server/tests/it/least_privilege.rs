@@ -68,6 +68,18 @@ async fn limited_token(
     support::token_from_spec(app, uid, &spec).await
 }
 
+async fn set_policy(app: &TestApp, key: &str, value: &str) {
+    admin::set_policy(&app.core, &Admin::cli(), key, value)
+        .await
+        .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+}
+
+/// How many tokens user `uid` has (live or not).
+async fn tokens_of(app: &TestApp, uid: i64) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM tokens WHERE user_id = {uid}");
+    app.rows::<(i64,)>(&sql).await[0].0
+}
+
 fn json_of(r: &Resp) -> Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
 }
@@ -320,12 +332,7 @@ async fn bad_allowlists_are_field_errors_and_change_nothing(app: TestApp) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "a string, not a list"
     );
-    let count: Vec<(i64,)> = app
-        .rows(&format!(
-            "SELECT COUNT(*) FROM tokens WHERE user_id = {uid}"
-        ))
-        .await;
-    assert_eq!(count[0].0, 1, "only the manager exists");
+    assert_eq!(tokens_of(&app, uid).await, 1, "only the manager exists");
 }
 
 async fn resource_patterns_limit_the_gateway(app: TestApp) {
@@ -500,12 +507,7 @@ async fn bad_resources_are_field_errors(app: TestApp) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "patterns are a list"
     );
-    let count: Vec<(i64,)> = app
-        .rows(&format!(
-            "SELECT COUNT(*) FROM tokens WHERE user_id = {uid}"
-        ))
-        .await;
-    assert_eq!(count[0].0, 1);
+    assert_eq!(tokens_of(&app, uid).await, 1, "nothing else was made");
 }
 
 /// A token limited to some networks and resources cannot make a token that
@@ -578,14 +580,7 @@ async fn a_policy_can_require_an_allowlist_for_writing_tokens(app: TestApp) {
     let (_, manager) = limited_token(&app, uid, "manager", "full", &["127.0.0.1"]).await;
     let (_, old_writer) = support::token(&app, uid, "old-writer", "code:write").await;
     let (_, reader) = support::token(&app, uid, "reader", "code:read").await;
-    admin::set_policy(
-        &app.core,
-        &Admin::cli(),
-        "require_allowlist_for_write",
-        "true",
-    )
-    .await
-    .expect("policy");
+    set_policy(&app, "require_allowlist_for_write", "true").await;
     let res = create(&app, &manager, json!({"name": "w", "scopes": "code:write"})).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
     assert!(json_of(&res)["fields"]["allowed_networks"]
@@ -617,14 +612,7 @@ async fn a_policy_can_require_an_allowlist_for_writing_tokens(app: TestApp) {
         app.request(gw(&reader)).await.status,
         StatusCode::NO_CONTENT
     );
-    admin::set_policy(
-        &app.core,
-        &Admin::cli(),
-        "require_allowlist_for_write",
-        "false",
-    )
-    .await
-    .expect("policy");
+    set_policy(&app, "require_allowlist_for_write", "false").await;
     assert_eq!(
         app.request(gw(&old_writer)).await.status,
         StatusCode::NO_CONTENT,
@@ -689,12 +677,7 @@ async fn the_plain_form_sets_networks_and_resources(app: TestApp) {
         res.body.contains("acme/api, acme/web-*"),
         "what was typed is kept"
     );
-    let count: Vec<(i64,)> = app
-        .rows(&format!(
-            "SELECT COUNT(*) FROM tokens WHERE user_id = {uid}"
-        ))
-        .await;
-    assert_eq!(count[0].0, 1);
+    assert_eq!(tokens_of(&app, uid).await, 1, "nothing else was made");
 }
 
 /// An allowlist set on one instance is enforced by another within a second
@@ -1256,9 +1239,7 @@ async fn a_childs_life_ends_with_its_parents(app: TestApp) {
     let check = || gateway(&child, "192.0.2.1", "scope=code:read");
     assert_eq!(app.request(check()).await.status, StatusCode::NO_CONTENT);
     // the parent is blocked by a policy: so is the child
-    admin::set_policy(&app.core, &Admin::cli(), "forbid_full_access", "true")
-        .await
-        .expect("policy");
+    set_policy(&app, "forbid_full_access", "true").await;
     let res = app.request(check()).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
     assert!(
@@ -1269,9 +1250,7 @@ async fn a_childs_life_ends_with_its_parents(app: TestApp) {
         "{}",
         res.body
     );
-    admin::set_policy(&app.core, &Admin::cli(), "forbid_full_access", "false")
-        .await
-        .expect("policy");
+    set_policy(&app, "forbid_full_access", "false").await;
     assert_eq!(app.request(check()).await.status, StatusCode::NO_CONTENT);
     // the parent expires (its row changed by hand): the child stops at once
     app.exec(&format!(

@@ -161,6 +161,23 @@ fn unique(prefix: &str, app: &TestApp) -> String {
 }
 
 /// Adds a webhook through the page's form; tells the receiver its secret.
+/// Posts `fields` to webhook `id`'s `action` (`test`, `delete`) as `cookie`.
+async fn hook_action(
+    app: &TestApp,
+    id: i64,
+    action: &str,
+    fields: &[(&str, &str)],
+    cookie: &str,
+) -> support::Resp {
+    let path = format!("/profile/security/notifications/webhooks/{id}/{action}");
+    app.post_form(&path, fields, Some(cookie)).await
+}
+
+/// Where a notifications form post sends the browser after `done`.
+fn done_at(done: &str) -> Option<String> {
+    Some(format!("/profile/security/notifications?done={done}"))
+}
+
 async fn add_hook(app: &TestApp, cookie: &str, path: &str) -> String {
     let url = format!("http://127.0.0.1:{}/{path}", receiver().unwrap().port);
     let res = app
@@ -365,10 +382,7 @@ async fn expiry_notices_arrive_once_per_threshold_by_mail_and_webhook(app: TestA
             Some(&cookie),
         )
         .await;
-    assert_eq!(
-        res.location(),
-        Some("/profile/security/notifications?done=email-removed")
-    );
+    assert_eq!(res.location().map(str::to_owned), done_at("email-removed"));
     let rows: Vec<(Option<String>,)> = app
         .rows(&format!("SELECT email FROM users WHERE id = {uid}"))
         .await;
@@ -501,30 +515,12 @@ async fn an_administrators_webhook_gets_every_users_events(app: TestApp) {
     let hooks: Vec<(i64,)> = app
         .rows("SELECT id FROM webhooks WHERE user_id IS NULL")
         .await;
-    let res = app
-        .post_form(
-            &format!(
-                "/profile/security/notifications/webhooks/{}/delete",
-                hooks[0].0
-            ),
-            &[],
-            Some(&bob_cookie),
-        )
-        .await;
+    let res = hook_action(&app, hooks[0].0, "delete", &[], &bob_cookie).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
-    let res = app
-        .post_form(
-            &format!(
-                "/profile/security/notifications/webhooks/{}/delete",
-                hooks[0].0
-            ),
-            &[],
-            Some(&admin_cookie),
-        )
-        .await;
+    let res = hook_action(&app, hooks[0].0, "delete", &[], &admin_cookie).await;
     assert_eq!(
-        res.location(),
-        Some("/profile/security/notifications?done=webhook-deleted")
+        res.location().map(str::to_owned),
+        done_at("webhook-deleted")
     );
 }
 
@@ -722,20 +718,8 @@ async fn owners_hear_of_leaks_reuse_new_networks_and_ended_tokens_in_use(app: Te
     let hooks: Vec<(i64,)> = app
         .rows(&format!("SELECT id FROM webhooks WHERE user_id = {uid}"))
         .await;
-    let res = app
-        .post_form(
-            &format!(
-                "/profile/security/notifications/webhooks/{}/test",
-                hooks[0].0
-            ),
-            &[],
-            Some(&cookie),
-        )
-        .await;
-    assert_eq!(
-        res.location(),
-        Some("/profile/security/notifications?done=test-queued")
-    );
+    let res = hook_action(&app, hooks[0].0, "test", &[], &cookie).await;
+    assert_eq!(res.location().map(str::to_owned), done_at("test-queued"));
     until("the test event", 10, || of_type("webhook.test").len() == 1).await;
     let page = app
         .get("/profile/security/notifications", Some(&cookie))
@@ -880,8 +864,8 @@ async fn webhook_and_address_input_is_checked(app: TestApp) {
         .post_form(&delete, &[("sudo_password", PW)], Some(&cookie))
         .await;
     assert_eq!(
-        res.location(),
-        Some("/profile/security/notifications?done=webhook-deleted")
+        res.location().map(str::to_owned),
+        done_at("webhook-deleted")
     );
 }
 

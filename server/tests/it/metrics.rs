@@ -173,22 +173,15 @@ async fn requests_verifications_and_levels_are_counted(app: TestApp) {
     );
     // 5 + the gateway's (valid, then refused for scope) + this scrape's own;
     // an unknown path is answered before any token is looked at
-    assert_eq!(
-        get(r#"tessera_token_verifications_total{outcome="ok"}"#),
-        7.0
-    );
-    assert_eq!(
-        get(r#"tessera_token_verifications_total{outcome="invalid"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"tessera_token_verifications_total{outcome="revoked"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"tessera_token_verifications_total{outcome="insufficient_scope"}"#),
-        1.0
-    );
+    for (outcome, count) in [
+        ("ok", 7.0),
+        ("invalid", 1.0),
+        ("revoked", 1.0),
+        ("insufficient_scope", 1.0),
+    ] {
+        let name = format!(r#"tessera_token_verifications_total{{outcome="{outcome}"}}"#);
+        assert_eq!(get(&name), count, "{name}");
+    }
     // the first use of each token reads the database, later ones the cache
     assert!(get("tessera_token_cache_misses_total") >= 3.0);
     assert!(get("tessera_token_cache_hits_total") >= 5.0);

@@ -23,6 +23,23 @@ async fn call(app: &TestApp, method: &str, path: &str, secret: &str, body: &str)
     app.request(req).await
 }
 
+/// `POST …/{id}/rotate` by `manager` with `body`.
+async fn rotate(app: &TestApp, id: i64, manager: &str, body: &str) -> Resp {
+    call(
+        app,
+        "POST",
+        &format!("/api/v1/tokens/{id}/rotate"),
+        manager,
+        body,
+    )
+    .await
+}
+
+/// The new secret in a rotation's answer.
+fn secret_of(r: &Resp) -> String {
+    json_of(r)["token"].as_str().expect("a secret").to_owned()
+}
+
 fn json_of(r: &Resp) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
 }
@@ -54,14 +71,7 @@ async fn rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse(app: TestA
         r#"{"grace": 1}"#,
         "not json",
     ] {
-        let r = call(
-            &app,
-            "POST",
-            &format!("/api/v1/tokens/{id}/rotate"),
-            &manager,
-            bad,
-        )
-        .await;
+        let r = rotate(&app, id, &manager, bad).await;
         assert_eq!(
             r.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,14 +79,7 @@ async fn rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse(app: TestA
             r.body
         );
     }
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/v1/tokens/{id}/rotate"),
-        &manager,
-        r#"{"grace_hours": 3}"#,
-    )
-    .await;
+    let r = rotate(&app, id, &manager, r#"{"grace_hours": 3}"#).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let body = json_of(&r);
     let new = body["token"].as_str().unwrap().to_owned();
@@ -112,15 +115,8 @@ async fn rotation_keeps_the_old_secret_for_its_grace_then_flags_reuse(app: TestA
     assert_eq!(json_of(&r)["error"], "token_rotated");
     assert_eq!(me(&app.router, &new).await.status, StatusCode::OK);
     // a second rotation with no grace: the first secret is still known as rotated out
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/v1/tokens/{id}/rotate"),
-        &manager,
-        "",
-    )
-    .await;
-    let newest = json_of(&r)["token"].as_str().unwrap().to_owned();
+    let r = rotate(&app, id, &manager, "").await;
+    let newest = secret_of(&r);
     for gone in [&old, &new] {
         let r = call(&app, "GET", "/api/v1/me", gone, "").await;
         assert_eq!(json_of(&r)["error"], "token_rotated", "{}", r.body);
@@ -181,15 +177,8 @@ async fn the_revoke_on_reuse_policy_revokes_the_chain(app: TestApp) {
     let (uid, _) = support::user(&app, "rex").await;
     let (_, manager) = token(&app, uid, "manager", "tokens:manage profile:read").await;
     let (id, old) = token(&app, uid, "ci", "profile:read").await;
-    let r = call(
-        &app,
-        "POST",
-        &format!("/api/v1/tokens/{id}/rotate"),
-        &manager,
-        "",
-    )
-    .await;
-    let new = json_of(&r)["token"].as_str().unwrap().to_owned();
+    let r = rotate(&app, id, &manager, "").await;
+    let new = secret_of(&r);
     assert_eq!(
         json_of(&call(&app, "GET", "/api/v1/me", &old, "").await)["error"],
         "token_rotated"

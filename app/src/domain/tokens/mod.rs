@@ -196,8 +196,7 @@ impl Row {
     fn into_view(self) -> TokenView {
         // Stored scope strings were validated on the way in; an unparsable
         // one (catalog shrunk since) grants nothing rather than everything.
-        let scopes =
-            Scopes::parse(&self.scopes).unwrap_or_else(|_| Scopes::Custom(Default::default()));
+        let scopes = Scopes::from_stored(&self.scopes);
         TokenView {
             id: self.id,
             name: self.name,

@@ -8,7 +8,7 @@ use crate::machine::pat::Pat;
 use app::audit::AuditEvent;
 use app::domain::{admin, audit, AppState};
 use axum::{extract::State, Json};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -105,13 +105,7 @@ fn bad(message: &str) -> ApiError {
 }
 
 fn since(text: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+    app::domain::audit::parse_since(text)
         .ok_or_else(|| bad("since must be a date (YYYY-MM-DD) or an RFC 3339 time."))
 }
 

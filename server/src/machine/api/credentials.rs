@@ -8,9 +8,10 @@
 use crate::machine::error::{ApiError, ApiJson};
 use crate::middleware::client_of;
 use app::domain::{
+    client::Client,
     throttle::{address_key, Door},
     tokens::{self as service, LeakReport},
-    AppState,
+    AppState, Core,
 };
 use axum::{
     extract::{Request, State},
@@ -124,12 +125,22 @@ pub async fn revoke(State(state): State<AppState>, req: Request) -> Response {
     let candidates = report.credentials;
     // after the answer: its timing says nothing about what the list held
     tokio::spawn(async move {
-        match service::revoke_leaked(&core, &candidates, &leak, Some(&client)).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(revoked = n, source = %leak.source, "tokens revoked as leaked"),
-            Err(e) => tracing::error!(error = %e, "leaked-token revocation failed"),
-        }
+        revoke_leaked(&core, &candidates, &leak, &client).await;
     });
+    accepted(received)
+}
+
+/// Revokes the live tokens among `candidates` as leaked, and logs it.
+async fn revoke_leaked(core: &Core, candidates: &[String], leak: &LeakReport, client: &Client) {
+    match service::revoke_leaked(core, candidates, leak, Some(client)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(revoked = n, source = %leak.source, "tokens revoked as leaked"),
+        Err(e) => tracing::error!(error = %e, "leaked-token revocation failed"),
+    }
+}
+
+/// 202: the report was read (the same answer whatever it held).
+fn accepted(received: usize) -> Response {
     (
         StatusCode::ACCEPTED,
         Json(AcceptedJson {
@@ -290,21 +301,8 @@ pub async fn scanning_report(State(state): State<AppState>, req: Request) -> Res
         }
         for ((url, source), candidates) in by_place {
             let leak = LeakReport { url, source };
-            match service::revoke_leaked(&core, &candidates, &leak, Some(&client)).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::warn!(revoked = n, source = %leak.source, "tokens revoked as leaked")
-                }
-                Err(e) => tracing::error!(error = %e, "leaked-token revocation failed"),
-            }
+            revoke_leaked(&core, &candidates, &leak, &client).await;
         }
     });
-    (
-        StatusCode::ACCEPTED,
-        Json(AcceptedJson {
-            status: "accepted",
-            received,
-        }),
-    )
-        .into_response()
+    accepted(received)
 }

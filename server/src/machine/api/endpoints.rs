@@ -12,13 +12,9 @@ pub struct Endpoint {
     pub method: &'static str,
     /// Full path, with `{id}` for a token id.
     pub path: &'static str,
-    /// The scope a token needs (`None`: not PAT-authenticated this way),
-    /// enforced by the route (see [`Endpoint::required`]).
-    pub scope: Option<&'static str>,
-    /// `scope` is waived when the token acts on itself (its id in the path).
-    pub unless_itself: bool,
-    /// A scope needed for a wider answer only (the handler asks for it).
-    pub wider: Option<&'static str>,
+    /// What the caller needs, enforced by the route (see
+    /// [`Endpoint::required`]).
+    pub needs: Needs,
     /// One line for the OpenAPI document.
     pub summary: &'static str,
     /// Name of the request body schema, if any.
@@ -29,13 +25,37 @@ pub struct Endpoint {
     pub(super) route: fn() -> MethodRouter<AppState>,
 }
 
+/// What an operation needs of its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// Nothing: no token (the leak reports).
+    Nothing,
+    /// A token with this scope.
+    Scope(&'static str),
+    /// A token with this scope, unless it acts on itself (its id in the path).
+    ScopeUnlessItself(&'static str),
+    /// A token with the first scope; the second for a wider answer.
+    ScopeAndForMore(&'static str, &'static str),
+}
+
 impl Endpoint {
+    /// The scope every call needs, if any (as the OpenAPI document says).
+    pub fn scope(&self) -> Option<&'static str> {
+        match self.needs {
+            Needs::Nothing => None,
+            Needs::Scope(s) | Needs::ScopeUnlessItself(s) | Needs::ScopeAndForMore(s, _) => Some(s),
+        }
+    }
+
     /// What the route asks of the token (put on the route by the router).
     pub fn required(&self) -> crate::machine::pat::Required {
         crate::machine::pat::Required {
-            scope: self.scope,
-            unless_itself: self.unless_itself,
-            wider: self.wider,
+            scope: self.scope(),
+            unless_itself: matches!(self.needs, Needs::ScopeUnlessItself(_)),
+            wider: match self.needs {
+                Needs::ScopeAndForMore(_, wider) => Some(wider),
+                _ => None,
+            },
         }
     }
 }
@@ -45,9 +65,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/v1/me",
-        scope: Some("profile:read"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("profile:read"),
         summary: "The user and token making the request",
         body: None,
         answer: (200, "Me"),
@@ -56,9 +74,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/v1/tokens",
-        scope: Some("tokens:read"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:read"),
         summary: "List your tokens (never their secrets)",
         body: None,
         answer: (200, "TokenList"),
@@ -67,9 +83,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens",
-        scope: Some("tokens:manage"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:manage"),
         summary: "Create a token; the secret is in this response only",
         body: Some("TokenBody"),
         answer: (201, "NewToken"),
@@ -78,9 +92,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/v1/tokens/{id}",
-        scope: Some("tokens:read"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:read"),
         summary: "One token",
         body: None,
         answer: (200, "Token"),
@@ -89,9 +101,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "patch",
         path: "/api/v1/tokens/{id}",
-        scope: Some("tokens:write"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:write"),
         summary: "Edit a token's name, description, expiration or scopes",
         body: Some("TokenBody"),
         answer: (200, "Token"),
@@ -100,9 +110,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "delete",
         path: "/api/v1/tokens/{id}",
-        scope: Some("tokens:write"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:write"),
         summary: "Revoke a token",
         body: None,
         answer: (200, "Token"),
@@ -111,9 +119,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens/{id}/revoke",
-        scope: Some("tokens:write"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:write"),
         summary: "Revoke a token",
         body: None,
         answer: (200, "Token"),
@@ -122,9 +128,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens/{id}/regenerate",
-        scope: Some("tokens:manage"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:manage"),
         summary: "A new secret for a token (same expiry); in this response only",
         body: None,
         answer: (200, "NewToken"),
@@ -133,9 +137,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens/{id}/rotate",
-        scope: Some("tokens:manage"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:manage"),
         summary: "A new secret (in this response only) while the old one keeps working for grace_hours (0–168)",
         body: Some("RotateBody"),
         answer: (200, "NewToken"),
@@ -144,9 +146,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens/{id}/derive",
-        scope: Some("tokens:manage"),
-        unless_itself: true,
-        wider: None,
+        needs: Needs::ScopeUnlessItself("tokens:manage"),
         summary: "Derive a child token (never wider, never longer-lived; one hour by default); the token itself may call this without tokens:manage; the secret is in this response only",
         body: Some("DeriveBody"),
         answer: (201, "NewToken"),
@@ -155,9 +155,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/v1/tokens/{id}/usage",
-        scope: Some("tokens:read"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:read"),
         summary: "What the token used in the last 30 days (scopes and resources) and what it never used",
         body: None,
         answer: (200, "TokenUsage"),
@@ -166,9 +164,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/tokens/{id}/narrow",
-        scope: Some("tokens:write"),
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Scope("tokens:write"),
         summary: "Narrow the token to what it used in the last 30 days (name, expiry and secret stay)",
         body: None,
         answer: (200, "Token"),
@@ -177,9 +173,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/api/v1/audit",
-        scope: Some("profile:read"),
-        unless_itself: false,
-        wider: Some("admin:read"),
+        needs: Needs::ScopeAndForMore("profile:read", "admin:read"),
         summary: "Your audit events, newest first (administrators with admin:read: ?user=NAME or ?user=*)",
         body: None,
         answer: (200, "AuditPage"),
@@ -188,9 +182,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/credentials/revoke",
-        scope: None,
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Nothing,
         summary: "Report leaked tokens (no authentication): each live one is revoked; the answer is the same whatever the list held",
         body: Some("LeakReport"),
         answer: (202, "LeakReportAccepted"),
@@ -199,9 +191,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/api/v1/secret-scanning/report",
-        scope: None,
-        unless_itself: false,
-        wider: None,
+        needs: Needs::Nothing,
         summary: "A secret-scanning partner's signed report (GitHub's format; Github-Public-Key-Identifier and Github-Public-Key-Signature headers): each live token in it is revoked as leaked",
         body: Some("SecretScanningReport"),
         answer: (202, "LeakReportAccepted"),

@@ -8,7 +8,7 @@ pub mod me;
 pub mod openapi;
 pub mod tokens;
 
-pub use endpoints::{Endpoint, ENDPOINTS};
+pub use endpoints::{Endpoint, Needs, ENDPOINTS};
 
 use app::domain::AppState;
 use axum::{

@@ -95,7 +95,7 @@ pub fn openapi_document() -> Value {
                 "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
         });
-        if e.scope.is_none() {
+        if e.scope().is_none() {
             op["security"] = json!([]);
             op["description"] = json!("No authentication.");
             if let Some(r) = op["responses"].as_object_mut() {
@@ -104,15 +104,16 @@ pub fn openapi_document() -> Value {
                 r.insert("default".into(), error_answer("invalid_body, invalid_request (more than 1,000 credentials), too_many_attempts (with Retry-After); for secret-scanning reports invalid_signature (401) or not_configured (404)"));
             }
         }
-        if let Some(scope) = e.scope {
+        let needs = e.required();
+        if let Some(scope) = needs.scope {
             op["x-required-scope"] = json!(scope);
             let mut text =
                 format!("Requires the scope `{scope}` (or a higher level of it, or full access)");
-            if e.unless_itself {
+            if needs.unless_itself {
                 op["x-scope-waived-for-itself"] = json!(true);
                 text.push_str(", unless the token acts on itself");
             }
-            if let Some(wider) = e.wider {
+            if let Some(wider) = needs.wider {
                 op["x-wider-scope"] = json!(wider);
                 text.push_str(&format!("; `{wider}` for the wider answer"));
             }
