@@ -29,17 +29,10 @@ import zlib
 import functools
 
 import tessera_http  # scripts/tessera_http.py
-from tessera_http import bearer
+from tessera_http import ADMIN_URL, BINARY, PASSWORD, REQUIRED, ROOT, bearer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "tessera")
-ADMIN_URL = os.environ.get(
-    "TESSERA_TEST_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"
-)
 PORT = int(os.environ.get("FAULT_PORT", "3300"))
-REQUIRED = os.environ.get("CI") in ("true", "1") or os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-PASSWORD = "correct horse battery staple"
 
 
 def skip(why):
@@ -87,39 +80,9 @@ def pg_ready():
 request = functools.partial(tessera_http.request, PORT, timeout=5)
 
 
-class Server:
-    def __init__(self, db_url, log):
-        self.db_url, self.log, self.proc = db_url, log, None
-
-    def start(self):
-        env = dict(os.environ)
-        env.update(
-            TESSERA_ADDR=f"127.0.0.1:{PORT}",
-            DATABASE_URL=self.db_url,
-            TESSERA_SITE_ROOT=os.path.join(ROOT, "target", "site"),
-            TESSERA_SIGNUP_MAX_PER_IP="1000",
-            TESSERA_LOG_FORMAT="text",
-            RUST_LOG="warn",
-        )
-        self.proc = subprocess.Popen([BINARY], env=env, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if request("GET", "/readyz", timeout=1)[0] == 200:
-                return
-            time.sleep(0.1)
-        fail("Tessera did not become ready")
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+def Server(db_url, log):
+    return tessera_http.Server(PORT, db_url, log, fail, TESSERA_SIGNUP_MAX_PER_IP="1000",
+                               TESSERA_LOG_FORMAT="text")
 
 
 def sign_up_and_mint(name):

@@ -29,16 +29,9 @@ import urllib.parse
 import functools
 
 import tessera_http  # scripts/tessera_http.py
-from tessera_http import bearer
+from tessera_http import ADMIN_URL, BINARY, PASSWORD, REQUIRED, ROOT, bearer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "tessera")
-ADMIN_URL = os.environ.get(
-    "TESSERA_TEST_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"
-)
 PORT = int(os.environ.get("RESTORE_PORT", "3320"))
-REQUIRED = os.environ.get("CI") in ("true", "1") or os.environ.get("TESSERA_REQUIRE_POSTGRES") == "1"
-PASSWORD = "correct horse battery staple"
 
 
 def fail(why):
@@ -50,28 +43,8 @@ def fail(why):
 request = functools.partial(tessera_http.request, PORT, timeout=10)
 
 
-class Server:
-    def __init__(self, db_url, log):
-        self.db_url, self.log, self.proc = db_url, log, None
-
-    def __enter__(self):
-        env = dict(os.environ)
-        env.update(TESSERA_ADDR=f"127.0.0.1:{PORT}", DATABASE_URL=self.db_url,
-                   TESSERA_SITE_ROOT=os.path.join(ROOT, "target", "site"), RUST_LOG="warn")
-        self.proc = subprocess.Popen([BINARY], env=env, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if request("GET", "/readyz")[0] == 200:
-                return self
-            time.sleep(0.1)
-        fail("Tessera did not become ready")
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def Server(db_url, log):
+    return tessera_http.Server(PORT, db_url, log, fail)
 
 
 def seed():

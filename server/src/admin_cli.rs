@@ -158,6 +158,25 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Prints `rows` as JSON, or as a table with `header` and a row of
+/// `cells` each.
+fn listing<T: serde::Serialize>(
+    json: bool,
+    rows: &[T],
+    header: &[&str],
+    cells: impl Fn(&T) -> Vec<String>,
+) {
+    if json {
+        print_json(&json!(rows));
+        return;
+    }
+    let mut t = table(header);
+    for r in rows {
+        t.add_row(cells(r));
+    }
+    println!("{t}");
+}
+
 fn day(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(
         || "-".to_owned(),
@@ -253,29 +272,24 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
         }
         AdminCommand::Users { search } => {
             let users = admin::users(&core.db, &search).await?;
-            if json {
-                print_json(&json!(users));
-            } else {
-                let mut t = table(&[
-                    "ID",
-                    "USERNAME",
-                    "ADMIN",
-                    "DISABLED",
-                    "ACTIVE TOKENS",
-                    "CREATED",
-                ]);
-                for u in &users {
-                    t.add_row(vec![
-                        u.id.to_string(),
-                        u.username.clone(),
-                        yes(u.is_admin),
-                        day(u.disabled_at),
-                        u.active_tokens.to_string(),
-                        day(Some(u.created_at)),
-                    ]);
-                }
-                println!("{t}");
-            }
+            let header = [
+                "ID",
+                "USERNAME",
+                "ADMIN",
+                "DISABLED",
+                "ACTIVE TOKENS",
+                "CREATED",
+            ];
+            listing(json, &users, &header, |u| {
+                vec![
+                    u.id.to_string(),
+                    u.username.clone(),
+                    yes(u.is_admin),
+                    day(u.disabled_at),
+                    u.active_tokens.to_string(),
+                    day(Some(u.created_at)),
+                ]
+            });
         }
         AdminCommand::Tokens {
             user,
@@ -304,39 +318,34 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
             };
             let rows = admin::inventory(core, &filter).await?;
             let now = app::domain::db::now();
-            if json {
-                print_json(&json!(rows));
-            } else {
-                let mut t = table(&[
-                    "ID",
-                    "USER",
-                    "NAME",
-                    "SCOPES",
-                    "STATUS",
-                    "EXPIRES",
-                    "LAST USED",
-                    "NOTE",
-                ]);
-                for r in &rows {
-                    let tk = &r.token;
-                    let note = tk
-                        .revoked_note()
-                        .or_else(|| tk.blocked.as_ref().map(|b| b.sentence()))
-                        .or_else(|| tk.usage.as_ref().map(|u| u.sentence()))
-                        .unwrap_or_default();
-                    t.add_row(vec![
-                        tk.id.to_string(),
-                        r.username.clone(),
-                        tk.name.clone(),
-                        tk.scopes.to_string(),
-                        tk.status(now).label().to_lowercase(),
-                        day(Some(tk.expires_at)),
-                        day(tk.last_used_at),
-                        note,
-                    ]);
-                }
-                println!("{t}");
-            }
+            let header = [
+                "ID",
+                "USER",
+                "NAME",
+                "SCOPES",
+                "STATUS",
+                "EXPIRES",
+                "LAST USED",
+                "NOTE",
+            ];
+            listing(json, &rows, &header, |r| {
+                let tk = &r.token;
+                let note = tk
+                    .revoked_note()
+                    .or_else(|| tk.blocked.as_ref().map(|b| b.sentence()))
+                    .or_else(|| tk.usage.as_ref().map(|u| u.sentence()))
+                    .unwrap_or_default();
+                vec![
+                    tk.id.to_string(),
+                    r.username.clone(),
+                    tk.name.clone(),
+                    tk.scopes.to_string(),
+                    tk.status(now).label().to_lowercase(),
+                    day(Some(tk.expires_at)),
+                    day(tk.last_used_at),
+                    note,
+                ]
+            });
         }
         AdminCommand::RevokeToken { id, reason } => {
             let r = admin::revoke_token(core, &who, id, &reason).await?;

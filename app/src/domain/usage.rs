@@ -264,17 +264,17 @@ impl PresentedRecorder {
 
 /// Adds counted presentations to their tokens' rows.
 pub async fn write_presented(db: &Db, counts: &[(i64, u64, Use)]) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE tokens SET presented_after_end = presented_after_end + $1, \
-         last_presented_at = $2, last_presented_ip = $3, last_presented_agent = $4 WHERE id = $5";
+    const SQL: &str = "UPDATE tokens SET last_presented_at = $2, last_presented_ip = $3, \
+         last_presented_agent = $4, presented_after_end = presented_after_end + $5 WHERE id = $1";
     crate::domain::db::on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         for (id, n, u) in counts {
             sqlx::query(SQL)
-                .bind(i64::try_from(*n).unwrap_or(i64::MAX))
+                .bind(id)
                 .bind(u.at.trunc_subsecs(0))
                 .bind(u.ip.to_string())
                 .bind(&u.agent)
-                .bind(id)
+                .bind(i64::try_from(*n).unwrap_or(i64::MAX))
                 .execute(&mut *tx)
                 .await?;
         }

@@ -53,15 +53,7 @@ pub fn SignIn(
             <FormMessage message=fb.message.clone() />
             <form method="post" action="/signin" class="stack" novalidate=false>
                 <input type="hidden" name="next" value=next.clone() />
-                <Field
-                    label="Username"
-                    name="username"
-                    value=fb.value("username")
-                    error=fb.field("username")
-                    autocomplete="username"
-                    maxlength=rules::USERNAME_MAX
-                    autofocus=true
-                />
+                <Field label="Username" name="username" value=fb.value("username") error=fb.field("username") autocomplete="username" maxlength=rules::USERNAME_MAX autofocus=true />
                 <PasswordField label="Password" name="password" fb=fb.clone() />
                 <button type="submit" class="button primary">"Sign in"</button>
             </form>
@@ -103,24 +95,8 @@ pub fn SignUp(
             <FormMessage message=fb.message.clone() />
             <form method="post" action="/signup" class="stack">
                 <input type="hidden" name="next" value=next />
-                <Field
-                    label="Username"
-                    name="username"
-                    value=fb.value("username")
-                    error=fb.field("username")
-                    hint="Letters, digits, '.', '_' and '-'; up to 32 characters."
-                    autocomplete="username"
-                    minlength=rules::USERNAME_MIN
-                    maxlength=rules::USERNAME_MAX
-                    pattern=rules::USERNAME_PATTERN
-                    autofocus=true
-                />
-                <NewPasswordFields
-                    label="Password"
-                    confirm_label="Confirm password"
-                    hint="At least 12 characters. A few unrelated words make a strong password."
-                    fb=fb.clone()
-                />
+                <Field label="Username" name="username" value=fb.value("username") error=fb.field("username") hint="Letters, digits, '.', '_' and '-'; up to 32 characters." autocomplete="username" minlength=rules::USERNAME_MIN maxlength=rules::USERNAME_MAX pattern=rules::USERNAME_PATTERN autofocus=true />
+                <NewPasswordFields label="Password" confirm_label="Confirm password" hint="At least 12 characters. A few unrelated words make a strong password." fb=fb.clone() />
                 <button type="submit" class="button primary">"Create account"</button>
             </form>
             <p class="switch">"Already have an account? " <a href="/signin">"Sign in"</a></p>

@@ -87,12 +87,7 @@ pub fn ChangePassword(
                     // lets password managers tie the new password to the account
                     <input type="text" name="username" value=username autocomplete="username" hidden=true readonly=true aria-hidden="true" tabindex="-1" />
                     <PasswordField label="Current password" name="current" fb=fb.clone() />
-                    <NewPasswordFields
-                        label="New password"
-                        confirm_label="Confirm new password"
-                        hint="At least 12 characters."
-                        fb=fb.clone()
-                    />
+                    <NewPasswordFields label="New password" confirm_label="Confirm new password" hint="At least 12 characters." fb=fb.clone() />
                     <button type="submit" class="button primary">"Change password"</button>
                 </form>
             </section>

@@ -68,6 +68,26 @@ async fn limited_token(
     support::token_from_spec(app, uid, &spec).await
 }
 
+/// A new user and a full-access token of theirs named `token`.
+async fn with_full_token(app: &TestApp, user: &str, token: &str) -> (i64, String) {
+    let (uid, _) = support::user(app, user).await;
+    let (_, secret) = support::token(app, uid, token, "full").await;
+    (uid, secret)
+}
+
+/// Creates through the API with `body`, which must be refused as
+/// unprocessable (`why`); the answer.
+async fn refused_create(app: &TestApp, manager: &str, body: Value, why: &str) -> Resp {
+    let res = create(app, manager, body).await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{why}: {}",
+        res.body
+    );
+    res
+}
+
 async fn set_policy(app: &TestApp, key: &str, value: &str) {
     admin::set_policy(&app.core, &Admin::cli(), key, value)
         .await
@@ -141,8 +161,7 @@ async fn audited(app: &TestApp, event: &str, token_id: i64) -> Value {
 }
 
 async fn an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection(app: TestApp) {
-    let (uid, _) = support::user(&app, "ada").await;
-    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let (_, manager) = with_full_token(&app, "ada", "manager").await;
     let res = create(
         &app,
         &manager,
@@ -288,8 +307,7 @@ async fn an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection(app: 
 }
 
 async fn bad_allowlists_are_field_errors_and_change_nothing(app: TestApp) {
-    let (uid, _) = support::user(&app, "bob").await;
-    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let (uid, manager) = with_full_token(&app, "bob", "manager").await;
     let long = "1".repeat(5000);
     let many: Vec<String> = (0..51).map(|i| format!("10.{i}.0.0/16")).collect();
     for bad in [
@@ -321,23 +339,18 @@ async fn bad_allowlists_are_field_errors_and_change_nothing(app: TestApp) {
             "the message stays short"
         );
     }
-    let res = create(
+    refused_create(
         &app,
         &manager,
         json!({"name": "x", "scopes": "code:read", "allowed_networks": "10.0.0.0/8"}),
+        "a string, not a list",
     )
     .await;
-    assert_eq!(
-        res.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "a string, not a list"
-    );
     assert_eq!(tokens_of(&app, uid).await, 1, "only the manager exists");
 }
 
 async fn resource_patterns_limit_the_gateway(app: TestApp) {
-    let (uid, _) = support::user(&app, "cleo").await;
-    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let (_, manager) = with_full_token(&app, "cleo", "manager").await;
     let res = create(
         &app,
         &manager,
@@ -445,8 +458,7 @@ async fn resource_patterns_limit_the_gateway(app: TestApp) {
 }
 
 async fn bad_resources_are_field_errors(app: TestApp) {
-    let (uid, _) = support::user(&app, "dora").await;
-    let (_, manager) = support::token(&app, uid, "manager", "full").await;
+    let (uid, manager) = with_full_token(&app, "dora", "manager").await;
     for (scopes, resources, says) in [
         (
             "code:read",
@@ -496,25 +508,20 @@ async fn bad_resources_are_field_errors(app: TestApp) {
             .to_owned();
         assert!(msg.contains(says), "{resources}: {msg}");
     }
-    let res = create(
+    refused_create(
         &app,
         &manager,
         json!({"name": "x", "scopes": "code:read", "resources": {"code": "acme/api"}}),
+        "patterns are a list",
     )
     .await;
-    assert_eq!(
-        res.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "patterns are a list"
-    );
     assert_eq!(tokens_of(&app, uid).await, 1, "nothing else was made");
 }
 
 /// A token limited to some networks and resources cannot make a token that
 /// reaches further, through create or edit.
 async fn a_limited_token_cannot_make_a_wider_one(app: TestApp) {
-    let (uid, _) = support::user(&app, "eve").await;
-    let (_, top) = support::token(&app, uid, "top", "full").await;
+    let (_, top) = with_full_token(&app, "eve", "top").await;
     let res = create(
         &app,
         &top,

@@ -19,10 +19,8 @@ pub(super) struct Presented {
     name: String,
     expires_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
-    presented_after_end: i64,
-    last_presented_at: Option<DateTime<Utc>>,
-    last_presented_ip: Option<String>,
-    last_presented_agent: Option<String>,
+    #[sqlx(flatten)]
+    presented: crate::domain::tokens::Presentations,
 }
 
 /// The threshold (days) a token `left` from its expiry falls in: the
@@ -144,10 +142,10 @@ pub async fn scan_tokens(core: &Core) -> Result<usize, sqlx::Error> {
             ),
             data: json!({
                 "token": {"id": t.id, "name": t.name, "expires_at": t.expires_at, "revoked_at": t.revoked_at},
-                "presented": t.presented_after_end,
-                "last_presented_at": t.last_presented_at,
-                "last_presented_ip": t.last_presented_ip,
-                "last_presented_agent": t.last_presented_agent,
+                "presented": t.presented.presented_after_end,
+                "last_presented_at": t.presented.last_presented_at,
+                "last_presented_ip": t.presented.last_presented_ip,
+                "last_presented_agent": t.presented.last_presented_agent,
                 "message": sentence,
             }),
             only_webhook: None,
@@ -166,12 +164,15 @@ pub(super) fn presented_sentence(t: &Presented, at: DateTime<Utc>) -> String {
         Some(r) if r < t.expires_at => ("was revoked", r),
         _ => ("expired", t.expires_at),
     };
-    let times = if t.presented_after_end == 1 {
+    let times = if t.presented.presented_after_end == 1 {
         "1 time".to_string()
     } else {
-        format!("{} times", t.presented_after_end)
+        format!("{} times", t.presented.presented_after_end)
     };
-    let from = match (&t.last_presented_ip, &t.last_presented_agent) {
+    let from = match (
+        &t.presented.last_presented_ip,
+        &t.presented.last_presented_agent,
+    ) {
         (Some(ip), Some(agent)) if !agent.is_empty() => format!(", last from {ip} ({agent})"),
         (Some(ip), _) => format!(", last from {ip}"),
         _ => String::new(),

@@ -165,6 +165,16 @@ impl Actor {
     }
 }
 
+/// How often a token was presented after it ended, and the last time
+/// (the columns `presented_after_end`, `last_presented_*`).
+#[derive(sqlx_macros::FromRow)]
+pub(crate) struct Presentations {
+    pub presented_after_end: i64,
+    pub last_presented_at: Option<DateTime<Utc>>,
+    pub last_presented_ip: Option<String>,
+    pub last_presented_agent: Option<String>,
+}
+
 #[derive(sqlx_macros::FromRow)]
 struct Row {
     id: i64,
@@ -182,10 +192,8 @@ struct Row {
     revoked_by: Option<String>,
     revoked_reason: Option<String>,
     previous_valid_until: Option<DateTime<Utc>>,
-    presented_after_end: i64,
-    last_presented_at: Option<DateTime<Utc>>,
-    last_presented_ip: Option<String>,
-    last_presented_agent: Option<String>,
+    #[sqlx(flatten)]
+    presented: Presentations,
     allowed_networks: String,
     resources: String,
     parent_id: Option<i64>,
@@ -215,12 +223,12 @@ impl Row {
             revoked_by: self.revoked_by,
             revoked_reason: self.revoked_reason,
             previous_valid_until: self.previous_valid_until,
-            presented_after_end: self.presented_after_end,
-            last_presented: self.last_presented_at.map(|at| {
+            presented_after_end: self.presented.presented_after_end,
+            last_presented: self.presented.last_presented_at.map(|at| {
                 (
                     at,
-                    self.last_presented_ip.unwrap_or_default(),
-                    self.last_presented_agent.unwrap_or_default(),
+                    self.presented.last_presented_ip.unwrap_or_default(),
+                    self.presented.last_presented_agent.unwrap_or_default(),
                 )
             }),
             blocked: None,
