@@ -97,6 +97,12 @@ async fn sudo(
     super::forms::confirm_sudo(state, parts, session, client, ask).await
 }
 
+/// The answer for a webhook id that is not a number (as for one that is
+/// not the user's).
+async fn no_such_webhook(state: &AppState, parts: &Parts) -> Response {
+    refused(state, parts, FormFeedback::default(), NoticeError::NotFound).await
+}
+
 /// `POST …/email`: `action=save` sends a confirmation link to `email`;
 /// `action=remove` removes the address.
 pub async fn email(post: Post) -> Response {
@@ -224,13 +230,7 @@ pub async fn test_webhook(
 ) -> Response {
     let (parts, _) = req.into_parts();
     let Ok(id) = id.parse::<i64>() else {
-        return refused(
-            &state,
-            &parts,
-            FormFeedback::default(),
-            NoticeError::NotFound,
-        )
-        .await;
+        return no_such_webhook(&state, &parts).await;
     };
     let mut outcome = lifecycle::test_webhook(
         &state.core,
@@ -278,13 +278,7 @@ pub async fn delete_webhook(
         return res;
     }
     let Ok(id) = id.parse::<i64>() else {
-        return refused(
-            &state,
-            &parts,
-            FormFeedback::default(),
-            NoticeError::NotFound,
-        )
-        .await;
+        return no_such_webhook(&state, &parts).await;
     };
     let user = session.user.id;
     let mut outcome =
