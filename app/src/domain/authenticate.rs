@@ -202,11 +202,6 @@ impl Authenticated {
         Ok(())
     }
 
-    /// The services (for the transport's own work).
-    pub fn core(&self) -> &Arc<Core> {
-        &self.core
-    }
-
     fn refuse(&self, why: Refusal<'_>) {
         refused(&self.core, &self.verified, &self.client, self.channel, why);
     }

@@ -11,7 +11,8 @@ pub async fn create(
     spec: &TokenSpec,
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
-    insert(core, actor, spec, form_id, None).await
+    let limits = actor.limits(core).await;
+    insert(core, actor, spec, form_id, None, limits).await
 }
 
 /// The limits a token derived from `parent` must stay within.
@@ -54,7 +55,9 @@ pub async fn derive(
     asked: &DeriveSpec,
 ) -> Result<NewSecret, TokenError> {
     let mut parent = changeable(core, actor, parent_id).await?;
-    parent.apply_policies(&*core.policies_for_write().await, now());
+    // the policies as stored, read once for the whole derivation
+    let limits = actor.limits(core).await;
+    parent.apply_policies(&limits.policy, now());
     if let Some(b) = &parent.blocked {
         return Err(TokenError::PolicyViolation(
             crate::tokens::policy::policy_key(&b.policy),
@@ -106,21 +109,21 @@ pub async fn derive(
     };
     // the caller's own limits first (a token acting through the API)
     if actor.ceiling.is_some() {
-        spec.check(&actor.limits(core).await, false)?;
+        spec.check(&limits, false)?;
     }
-    insert(core, actor, &spec, "", Some(&parent)).await
+    insert(core, actor, &spec, "", Some(&parent), limits).await
 }
 
 /// Creates a token (a child of `parent` when given) after applying the
-/// rules to `spec`.
+/// rules (`limits`, read once by the caller) to `spec`.
 pub(super) async fn insert(
     core: &Core,
     actor: &Actor,
     spec: &TokenSpec,
     form_id: &str,
     parent: Option<&TokenView>,
+    mut limits: Limits,
 ) -> Result<NewSecret, TokenError> {
-    let mut limits = actor.limits(core).await;
     if let Some(p) = parent {
         limits.ceiling = Some(ceiling_of(p));
     }
