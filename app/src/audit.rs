@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// One recorded event.
+/// One recorded event (a row of `audit_events` with the two names
+/// joined, read in `domain::audit`; the API returns it as it is).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// The event's id (increasing; the API's cursor).
     pub id: i64,
@@ -20,6 +22,7 @@ pub struct AuditEvent {
     /// The token it concerns.
     pub token_id: Option<i64>,
     /// Who acted: `user`, `token`, `admin` or `system`.
+    #[cfg_attr(feature = "ssr", schema(pattern = "^(user|token|admin|system)$"))]
     pub actor: String,
     /// The acting person's id (a user acting, or an administrator; none
     /// for the admin CLI and the system).
@@ -34,7 +37,9 @@ pub struct AuditEvent {
     pub user_agent: String,
     /// The request's id (`X-Request-Id`).
     pub request_id: String,
-    /// What changed (before → after), reasons: a JSON object, never a secret.
+    /// What changed (`{"scopes": {"before": …, "after": …}}`), reasons:
+    /// a JSON object, never a secret.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub details: serde_json::Value,
 }
 

@@ -239,22 +239,41 @@ pub struct Filter {
     pub limit: u32,
 }
 
-#[derive(sqlx_macros::FromRow)]
-struct Row {
-    id: i64,
-    at: DateTime<Utc>,
-    event: String,
-    user_id: Option<i64>,
-    username: Option<String>,
-    token_id: Option<i64>,
-    actor: String,
-    actor_user_id: Option<i64>,
-    actor_username: Option<String>,
-    actor_token_id: Option<i64>,
-    ip: String,
-    user_agent: String,
-    request_id: String,
-    details: String,
+/// A row of [`LIST`]; `details` is JSON kept as text (both stores) and
+/// reads as `Null` when it is not JSON.
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for AuditEvent
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let details: String = row.try_get("details")?;
+        macro_rules! columns {
+            ($($name:ident),+) => {
+                AuditEvent {
+                    $($name: row.try_get(stringify!($name))?,)+
+                    details: serde_json::from_str(&details).unwrap_or(Value::Null),
+                }
+            };
+        }
+        Ok(columns!(
+            id,
+            at,
+            event,
+            user_id,
+            username,
+            token_id,
+            actor,
+            actor_user_id,
+            actor_username,
+            actor_token_id,
+            ip,
+            user_agent,
+            request_id
+        ))
+    }
 }
 
 const LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_id, e.actor, \
@@ -279,33 +298,14 @@ pub fn parse_since(text: &str) -> Option<DateTime<Utc>> {
 /// Events matching `f`, newest first.
 pub async fn list(db: &Db, f: &Filter) -> Result<Vec<AuditEvent>, sqlx::Error> {
     let since = f.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(LIST)
+    on_db!(db, pool => sqlx::query_as(LIST)
         .bind(f.user_id.unwrap_or(0))
         .bind(f.token_id.unwrap_or(0))
         .bind(since)
         .bind(f.before_id.unwrap_or(i64::MAX))
         .bind(i64::from(f.limit.clamp(1, 500)))
         .fetch_all(pool)
-        .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEvent {
-            id: r.id,
-            at: r.at,
-            event: r.event,
-            user_id: r.user_id,
-            username: r.username,
-            token_id: r.token_id,
-            actor: r.actor,
-            actor_user_id: r.actor_user_id,
-            actor_username: r.actor_username,
-            actor_token_id: r.actor_token_id,
-            ip: r.ip,
-            user_agent: r.user_agent,
-            request_id: r.request_id,
-            details: serde_json::from_str(&r.details).unwrap_or(Value::Null),
-        })
-        .collect())
+        .await)
 }
 
 /// Deletes events older than `retention`; returns how many.

@@ -88,6 +88,18 @@ async fn refused_create(app: &TestApp, manager: &str, body: Value, why: &str) ->
     res
 }
 
+/// Creates with `body`, which must be refused with an `invalid_request`
+/// naming `field`; the field's message.
+async fn field_error(app: &TestApp, manager: &str, body: Value, field: &str) -> String {
+    let why = body.to_string();
+    let v = json_of(&refused_create(app, manager, body, &why).await);
+    assert_eq!(v["error"], "invalid_request", "{why}: {v}");
+    v["fields"][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{why}: no message for {field}: {v}"))
+        .to_owned()
+}
+
 async fn set_policy(app: &TestApp, key: &str, value: &str) {
     admin::set_policy(&app.core, &Admin::cli(), key, value)
         .await
@@ -319,25 +331,9 @@ async fn bad_allowlists_are_field_errors_and_change_nothing(app: TestApp) {
         json!(many),
         json!(["10.0.0.0/8\u{0}"]),
     ] {
-        let res = create(
-            &app,
-            &manager,
-            json!({"name": "x", "scopes": "code:read", "allowed_networks": bad}),
-        )
-        .await;
-        assert_eq!(
-            res.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{bad}: {}",
-            res.body
-        );
-        let v = json_of(&res);
-        assert_eq!(v["error"], "invalid_request");
-        assert!(v["fields"]["allowed_networks"].is_string(), "{v}");
-        assert!(
-            v["fields"]["allowed_networks"].as_str().unwrap().len() < 300,
-            "the message stays short"
-        );
+        let body = json!({"name": "x", "scopes": "code:read", "allowed_networks": bad});
+        let msg = field_error(&app, &manager, body, "allowed_networks").await;
+        assert!(msg.len() < 300, "the message stays short: {msg}");
     }
     refused_create(
         &app,
@@ -490,22 +486,8 @@ async fn bad_resources_are_field_errors(app: TestApp) {
             "at most 20",
         ),
     ] {
-        let res = create(
-            &app,
-            &manager,
-            json!({"name": "x", "scopes": scopes, "resources": resources}),
-        )
-        .await;
-        assert_eq!(
-            res.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{resources}: {}",
-            res.body
-        );
-        let msg = json_of(&res)["fields"]["resources"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let body = json!({"name": "x", "scopes": scopes, "resources": resources});
+        let msg = field_error(&app, &manager, body, "resources").await;
         assert!(msg.contains(says), "{resources}: {msg}");
     }
     refused_create(

@@ -12,66 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// One audit event.
-#[derive(Serialize, ToSchema)]
-#[schema(as = AuditEvent)]
-pub struct AuditEventJson {
-    /// The event's id (increasing).
-    id: i64,
-    /// When it happened.
-    at: DateTime<Utc>,
-    /// What happened, e.g. `token.created`, `token.revoked`, `session.signed_in`.
-    event: String,
-    /// Whose account it concerns (absent for organization-wide events).
-    user_id: Option<i64>,
-    /// That account's name.
-    username: Option<String>,
-    /// The token it concerns.
-    token_id: Option<i64>,
-    /// Who acted: `user`, `token`, `admin` or `system`.
-    #[schema(pattern = "^(user|token|admin|system)$")]
-    actor: String,
-    /// The acting person (a user, or an administrator; absent for the CLI).
-    actor_user_id: Option<i64>,
-    /// The acting token, for API calls.
-    actor_token_id: Option<i64>,
-    /// The client address.
-    ip: String,
-    /// The client's user agent.
-    user_agent: String,
-    /// The request's `X-Request-Id`.
-    request_id: String,
-    /// What changed (`{"scopes": {"before": …, "after": …}}`), reasons; never a secret.
-    #[schema(value_type = Object)]
-    details: serde_json::Value,
-}
-
-impl From<AuditEvent> for AuditEventJson {
-    fn from(e: AuditEvent) -> Self {
-        AuditEventJson {
-            id: e.id,
-            at: e.at,
-            event: e.event,
-            user_id: e.user_id,
-            username: e.username,
-            token_id: e.token_id,
-            actor: e.actor,
-            actor_user_id: e.actor_user_id,
-            actor_token_id: e.actor_token_id,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            request_id: e.request_id,
-            details: e.details,
-        }
-    }
-}
-
 /// One page of audit events.
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuditPage)]
 pub struct AuditPageJson {
     /// Newest first.
-    events: Vec<AuditEventJson>,
+    events: Vec<AuditEvent>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     next_cursor: Option<String>,
 }
@@ -176,7 +122,7 @@ pub async fn list(
         .then(|| events.last().map(|e| e.id.to_string()))
         .flatten();
     Ok(Json(AuditPageJson {
-        events: events.into_iter().map(AuditEventJson::from).collect(),
+        events,
         next_cursor,
     }))
 }

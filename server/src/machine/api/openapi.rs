@@ -60,7 +60,7 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<tokens::DeriveBody>(),
         schema_of::<tokens::AreaUseJson>(),
         schema_of::<tokens::NarrowedJson>(),
-        schema_of::<audit::AuditEventJson>(),
+        schema_of::<app::audit::AuditEvent>(),
         schema_of::<audit::AuditPageJson>(),
         schema_of::<credentials::LeakReportJson>(),
         schema_of::<credentials::AcceptedJson>(),
