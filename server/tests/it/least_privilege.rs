@@ -120,6 +120,12 @@ fn code(r: &Resp) -> String {
     json_of(r)["error"].as_str().unwrap_or_default().to_owned()
 }
 
+/// `PATCH /api/v1/tokens/{id}` with `manager`, from 127.0.0.1.
+fn edit(manager: &str, id: i64, body: Value) -> Request<Body> {
+    let path = format!("/api/v1/tokens/{id}");
+    from("127.0.0.1", None, "PATCH", &path, manager, Some(body))
+}
+
 /// Creates a token through the API with `manager` (a `tokens:manage` token).
 async fn create(app: &TestApp, manager: &str, body: Value) -> Resp {
     app.request(from(
@@ -274,15 +280,8 @@ async fn an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection(app: 
     );
 
     // an edit takes effect at once, despite the cache
-    let edit = from(
-        "127.0.0.1",
-        None,
-        "PATCH",
-        &format!("/api/v1/tokens/{id}"),
-        &manager,
-        Some(json!({"allowed_networks": ["192.0.2.0/24"]})),
-    );
-    let res = app.request(edit).await;
+    let narrow = edit(&manager, id, json!({"allowed_networks": ["192.0.2.0/24"]}));
+    let res = app.request(narrow).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(
         app.request(me("127.0.0.1", Some("10.1.2.3"))).await.status,
@@ -301,14 +300,7 @@ async fn an_allowlist_is_enforced_on_the_api_the_gateway_and_introspection(app: 
         .await;
     assert!(edited[0].0.contains("192.0.2.0/24"), "{}", edited[0].0);
     // [] removes the allowlist
-    let clear = from(
-        "127.0.0.1",
-        None,
-        "PATCH",
-        &format!("/api/v1/tokens/{id}"),
-        &manager,
-        Some(json!({"allowed_networks": []})),
-    );
+    let clear = edit(&manager, id, json!({"allowed_networks": []}));
     let res = app.request(clear).await;
     assert_eq!(json_of(&res)["allowed_networks"], json!([]));
     assert!(json_of(&res).get("warnings").is_none());
@@ -552,14 +544,7 @@ async fn a_limited_token_cannot_make_a_wider_one(app: TestApp) {
     .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     let child = json_of(&res)["id"].as_i64().unwrap();
-    let widen = from(
-        "127.0.0.1",
-        None,
-        "PATCH",
-        &format!("/api/v1/tokens/{child}"),
-        &limited,
-        Some(json!({"resources": {}})),
-    );
+    let widen = edit(&limited, child, json!({"resources": {}}));
     let res = app.request(widen).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
 }
@@ -693,14 +678,7 @@ async fn a_second_instance_enforces_a_new_allowlist_within_a_second(app: TestApp
         first.body
     );
     let (_, manager) = support::token(&app, uid, "manager", "full").await;
-    let edit = from(
-        "127.0.0.1",
-        None,
-        "PATCH",
-        &format!("/api/v1/tokens/{id}"),
-        &manager,
-        Some(json!({"allowed_networks": ["10.0.0.0/8"]})),
-    );
+    let edit = edit(&manager, id, json!({"allowed_networks": ["10.0.0.0/8"]}));
     assert_eq!(app.request(edit).await.status, StatusCode::OK);
     let start = Instant::now();
     loop {
@@ -732,11 +710,10 @@ async fn what_a_token_used_is_reported_and_it_can_be_narrowed_to_it(app: TestApp
             None,
         )
     };
+    let allowed = "scope=code:read&resource=acme/api";
     for _ in 0..200 {
         assert_eq!(
-            app.request(gw("scope=code:read&resource=acme/api"))
-                .await
-                .status,
+            app.request(gw(allowed)).await.status,
             StatusCode::NO_CONTENT
         );
     }
@@ -870,9 +847,7 @@ async fn what_a_token_used_is_reported_and_it_can_be_narrowed_to_it(app: TestApp
     );
     // the same secret now does only that
     assert_eq!(
-        app.request(gw("scope=code:read&resource=acme/api"))
-            .await
-            .status,
+        app.request(gw(allowed)).await.status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
