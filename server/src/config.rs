@@ -2,6 +2,7 @@
 
 use app::domain::{throttle::ThrottleConfig, CoreConfig};
 use clap::{ArgAction, Parser, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 use std::{net::IpAddr, net::SocketAddr, time::Duration};
 
 /// How log lines are written.
@@ -31,10 +32,11 @@ pub struct Config {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://data/tessera.db",
         global = true
     )]
-    pub database_url: String,
+    pub database_url: SecretString,
 
     /// The URL users reach Tessera at (defaults to http://ADDR). An https URL
     /// makes session cookies `Secure` and turns on HSTS.
@@ -90,8 +92,8 @@ pub struct Config {
 
     /// `CLIENT_ID:CLIENT_SECRET` of the gateway allowed to call
     /// `POST /oauth/introspect` (RFC 7662). Unset: introspection is off.
-    #[arg(long, env = "TESSERA_INTROSPECTION_CLIENT")]
-    pub introspection_client: Option<String>,
+    #[arg(long, env = "TESSERA_INTROSPECTION_CLIENT", hide_env_values = true)]
+    pub introspection_client: Option<SecretString>,
 
     /// Password hashes computed at once (defaults to one less than the number
     /// of CPUs, at least 1, so a sign-in flood always leaves a core for
@@ -124,8 +126,8 @@ pub struct Config {
     /// SMTP server for notices, e.g. `smtp://127.0.0.1:25`,
     /// `smtp://host:587?tls=required` (STARTTLS) or
     /// `smtps://user:pass@host` (implicit TLS). Unset: no mail is sent.
-    #[arg(long, env = "TESSERA_SMTP_URL")]
-    pub smtp_url: Option<String>,
+    #[arg(long, env = "TESSERA_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
 
     /// The sender address of notices.
     #[arg(long, env = "TESSERA_MAIL_FROM", default_value = "tessera@localhost")]
@@ -183,21 +185,23 @@ impl Config {
             ));
         }
         if let Some(client) = &self.introspection_client {
-            let (id, secret) = client.split_once(':').unwrap_or((client.as_str(), ""));
+            let client = client.expose_secret();
+            let (id, secret) = client.split_once(':').unwrap_or((client, ""));
             if id.trim().is_empty() || secret.chars().count() < INTROSPECTION_SECRET_MIN {
                 return Err(format!(
                     "--introspection-client must be CLIENT_ID:CLIENT_SECRET with a secret of at least {INTROSPECTION_SECRET_MIN} characters"
                 ));
             }
         }
-        if !(self.database_url.starts_with("sqlite:")
-            || self.database_url.starts_with("postgres:")
-            || self.database_url.starts_with("postgresql:"))
+        let database_url = self.database_url.expose_secret();
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
         {
             return Err("--database-url must start with sqlite:, postgres: or postgresql:".into());
         }
         if let Some(url) = &self.smtp_url {
-            app::domain::mail::Mailer::new(url, &self.mail_from)?;
+            app::domain::mail::Mailer::new(url.expose_secret(), &self.mail_from)?;
         }
         if let Some(path) = &self.secret_scanning_keys {
             app::domain::scanning::ScanningKeys::load(path)?;
@@ -290,6 +294,28 @@ mod tests {
         }
         let ok = parse(&["--introspection-client", "gateway:0123456789abcdef"]);
         assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn secrets_in_the_settings_are_never_printed() {
+        let c = parse(&[
+            "--introspection-client",
+            "gateway:s3cret-introspection-key",
+            "--smtp-url",
+            "smtps://mailer:s3cret-mail-password@mail.example",
+            "--database-url",
+            "postgres://tessera:s3cret-db-password@db/tessera",
+        ]);
+        for printed in [format!("{c:?}"), format!("{:?}", c.core())] {
+            assert!(!printed.contains("s3cret"), "{printed}");
+            assert!(printed.contains("REDACTED"), "{printed}");
+        }
+        let core = c.core();
+        let url = core.lifecycle.smtp_url.as_ref().map(|u| u.expose_secret());
+        assert_eq!(
+            url,
+            Some("smtps://mailer:s3cret-mail-password@mail.example")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use crate::config::{Config, LogFormat};
 use app::domain::{db::Db, AppState, Core};
 use clap::Parser;
+use secrecy::ExposeSecret as _;
 use std::{io::IsTerminal as _, net::SocketAddr, path::PathBuf, time::Duration};
 use tracing_subscriber::EnvFilter;
 
@@ -76,7 +77,7 @@ async fn shutdown_signal() {
 /// does), runs one command, prints its result. Warnings go to stderr, so
 /// `--json` output stays parseable.
 async fn administer(config: Config, args: crate::admin_cli::AdminArgs) -> std::process::ExitCode {
-    let db = match Db::connect(&config.database_url).await {
+    let db = match Db::connect(config.database_url.expose_secret()).await {
         Ok(db) => db,
         Err(e) => {
             eprintln!("tessera admin: {e}");
@@ -135,7 +136,7 @@ pub async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect(&config.database_url).await?;
+    let db = Db::connect(config.database_url.expose_secret()).await?;
     tracing::info!(
         backend = db.backend(),
         "database ready (migrations applied)"

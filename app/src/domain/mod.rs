@@ -52,7 +52,7 @@ pub struct CoreConfig {
     /// How long a positive token verification is reused (0 disables the cache).
     pub verify_cache_ttl: std::time::Duration,
     /// `client_id:client_secret` allowed to call `/oauth/introspect`.
-    pub introspection_client: Option<String>,
+    pub introspection_client: Option<secrecy::SecretString>,
     /// A session unused for this long ends (besides its absolute lifetime).
     pub session_idle: std::time::Duration,
     /// How long an entered password lets a session do sensitive things

@@ -16,6 +16,7 @@ use axum::{
     Extension, Json, Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
@@ -73,8 +74,8 @@ async fn introspect(
         .core
         .config
         .introspection_client
-        .as_deref()
-        .is_some_and(|expected| is_client(expected, &headers));
+        .as_ref()
+        .is_some_and(|expected| is_client(expected.expose_secret(), &headers));
     // a failure is counted before it is answered: parallel guesses cannot
     // all slip past one check (the right client only reads the count)
     let gate = if allowed {

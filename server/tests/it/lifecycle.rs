@@ -95,7 +95,7 @@ fn receiver() -> Option<&'static Helper> {
 fn with_mail() -> Options {
     let mut o = Options::default();
     if let Some(s) = smtp() {
-        o.lifecycle.smtp_url = Some(format!("smtp://127.0.0.1:{}", s.port));
+        o.lifecycle.smtp_url = Some(format!("smtp://127.0.0.1:{}", s.port).into());
         o.lifecycle.mail_from = "tessera@tessera.test".into();
     }
     o

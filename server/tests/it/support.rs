@@ -137,7 +137,7 @@ fn test_config(options: &Options) -> CoreConfig {
         hash_queue: options.hash_queue,
         max_token_days: 365,
         verify_cache_ttl: Duration::from_secs(30),
-        introspection_client: Some(format!("gateway:{INTROSPECTION_SECRET}")),
+        introspection_client: Some(format!("gateway:{INTROSPECTION_SECRET}").into()),
         session_idle: options.session_idle,
         sudo_window: options.sudo_window,
         audit_retention: Duration::from_secs(365 * 24 * 3600),

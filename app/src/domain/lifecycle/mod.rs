@@ -51,7 +51,7 @@ pub use texts::*;
 #[derive(Clone, Debug)]
 pub struct LifecycleConfig {
     /// `smtp://host:port` or `smtps://user:pass@host`; `None`: no mail.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<secrecy::SecretString>,
     /// The sender address.
     pub mail_from: String,
     /// Days before expiry at which the owner is told (once each).
@@ -109,7 +109,9 @@ impl Lifecycle {
     pub fn new(config: LifecycleConfig, db: &Db) -> Lifecycle {
         let (sighting_queue, queue) = tokio::sync::mpsc::channel(SIGHTING_QUEUE);
         spawn_sighting_writer(db.clone(), queue);
-        let mailer = config.smtp_url.as_deref().and_then(|url| {
+        let mailer = config.smtp_url.as_ref().and_then(|url| {
+            use secrecy::ExposeSecret;
+            let url = url.expose_secret();
             Mailer::new(url, &config.mail_from)
                 .map_err(|e| tracing::error!(error = %e, "mail is off"))
                 .ok()
