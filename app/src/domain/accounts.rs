@@ -34,6 +34,35 @@ pub enum AccountError {
     Hash(#[from] super::passwords::HashError),
 }
 
+/// How a page answers each account failure (the form comes back with
+/// what the service kept of it).
+impl From<AccountError> for super::refusal::Refusal {
+    fn from(e: AccountError) -> Self {
+        use super::refusal::Refusal;
+        use http::StatusCode;
+        let with = |status, fb: FormFeedback, retry_after| Refusal {
+            status,
+            retry_after,
+            internal: None,
+            message: fb.message,
+            fields: fb.fields,
+            values: Some(fb.values),
+        };
+        match e {
+            AccountError::Invalid(fb) => with(StatusCode::UNPROCESSABLE_ENTITY, fb, None),
+            AccountError::BadCredentials(fb) => with(StatusCode::UNAUTHORIZED, fb, None),
+            AccountError::Throttled(wait, fb) => {
+                with(StatusCode::TOO_MANY_REQUESTS, fb, Some(wait.seconds()))
+            }
+            AccountError::SignupDisabled => {
+                Refusal::new(StatusCode::FORBIDDEN, "Sign-up is disabled on this server.")
+            }
+            AccountError::Hash(super::passwords::HashError::Busy) => Refusal::busy(),
+            e @ (AccountError::Database(_) | AccountError::Hash(_)) => Refusal::ours(&e),
+        }
+    }
+}
+
 /// Why `password` cannot be a new password: the length and character rules
 /// (shared with the browser), then its strength (zxcvbn, on the hashing
 /// threads under their bound: [`super::passwords::Hasher::strength_problem`]).

@@ -35,6 +35,21 @@ pub enum AdminError {
     Hash(#[from] super::passwords::HashError),
 }
 
+/// How a page answers each administration failure (the CLI prints the
+/// error's own sentence).
+impl From<AdminError> for super::refusal::Refusal {
+    fn from(e: AdminError) -> Self {
+        use super::refusal::Refusal;
+        use http::StatusCode;
+        match e {
+            AdminError::NotFound(m) => Refusal::new(StatusCode::NOT_FOUND, m),
+            AdminError::Invalid(m) => Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            AdminError::Hash(super::passwords::HashError::Busy) => Refusal::busy(),
+            e @ (AdminError::Database(_) | AdminError::Hash(_)) => Refusal::ours(&e),
+        }
+    }
+}
+
 impl From<TokenError> for AdminError {
     fn from(e: TokenError) -> Self {
         match e {

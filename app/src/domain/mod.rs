@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod metrics;
 pub mod passwords;
+pub mod refusal;
 pub mod scanning;
 pub mod secret;
 pub mod security;

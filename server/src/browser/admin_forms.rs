@@ -5,6 +5,7 @@
 
 use super::forms::{Post, Posted, SudoAsk};
 use super::pages::{not_found_for, render_page};
+use app::domain::refusal::Refusal;
 use app::{
     domain::{
         accounts,
@@ -65,26 +66,12 @@ async fn refused(
     state: &AppState,
     parts: &Parts,
     page: &str,
-    mut fb: FormFeedback,
+    fb: FormFeedback,
     e: AdminError,
     field: Option<&str>,
 ) -> Response {
-    let status = match &e {
-        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
-        AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        AdminError::Database(_) | AdminError::Hash(_) => {
-            tracing::error!(error = %e, "administration failed");
-            fb.message = Some("Something went wrong on our side. Please try again.".into());
-            return render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await;
-        }
-    };
-    match field {
-        Some(f) => {
-            fb.fields.insert(f.into(), e.to_string());
-        }
-        None => fb.message = Some(e.to_string()),
-    }
-    render_page(state, parts, page, fb, status).await
+    let refusal = Refusal::from(e).under(field);
+    super::pages::refuse(state, parts, page, fb, refusal).await
 }
 
 /// The inventory's filters as the form sent them back (`back`), kept to

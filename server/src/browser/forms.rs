@@ -8,7 +8,6 @@ use super::session::{with_session, without_session, SessionCookie};
 use app::{
     domain::{
         accounts::{self, AccountError},
-        passwords::HashError,
         sessions::{self, Client, NewSession, Session},
         AppState,
     },
@@ -17,7 +16,7 @@ use app::{
 };
 use axum::{
     extract::{FromRequest, Request, State},
-    http::{header, request::Parts, HeaderValue, StatusCode},
+    http::{request::Parts, StatusCode},
     response::{IntoResponse, Redirect, Response},
     Extension, Form,
 };
@@ -164,49 +163,7 @@ pub(super) async fn answer_error(
     page: &str,
     err: AccountError,
 ) -> Response {
-    match err {
-        AccountError::Invalid(fb) => {
-            render_page(state, parts, page, fb, StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-        AccountError::BadCredentials(fb) => {
-            render_page(state, parts, page, fb, StatusCode::UNAUTHORIZED).await
-        }
-        AccountError::Throttled(wait, fb) => {
-            let mut res = render_page(state, parts, page, fb, StatusCode::TOO_MANY_REQUESTS).await;
-            if let Ok(v) = HeaderValue::from_str(&wait.seconds().to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            res
-        }
-        AccountError::SignupDisabled => {
-            let fb = FormFeedback {
-                message: Some("Sign-up is disabled on this server.".into()),
-                ..Default::default()
-            };
-            render_page(state, parts, page, fb, StatusCode::FORBIDDEN).await
-        }
-        AccountError::Hash(HashError::Busy) => {
-            let fb = FormFeedback {
-                message: Some(
-                    "The server is busy right now. Please try again in a few seconds.".into(),
-                ),
-                ..Default::default()
-            };
-            let mut res =
-                render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await;
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-            res
-        }
-        failure @ (AccountError::Database(_) | AccountError::Hash(_)) => {
-            tracing::error!(error = %failure, "account service failure");
-            let fb = FormFeedback {
-                message: Some("Something went wrong on our side. Please try again.".into()),
-                ..Default::default()
-            };
-            render_page(state, parts, page, fb, StatusCode::SERVICE_UNAVAILABLE).await
-        }
-    }
+    super::pages::refuse(state, parts, page, FormFeedback::default(), err).await
 }
 
 /// The sign-in form.

@@ -51,32 +51,8 @@ fn done(what: &str) -> Response {
 }
 
 /// Renders the page with the refusal under its field.
-async fn refused(
-    state: &AppState,
-    parts: &Parts,
-    mut fb: FormFeedback,
-    e: NoticeError,
-) -> Response {
-    let status = match &e {
-        NoticeError::Invalid(field, message) => {
-            fb.fields.insert((*field).into(), message.clone());
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        NoticeError::NotFound => {
-            fb.message = Some(e.to_string());
-            StatusCode::NOT_FOUND
-        }
-        NoticeError::TooMany(_) => {
-            fb.message = Some(e.to_string());
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        NoticeError::Database(err) => {
-            tracing::error!(error = %err, "notification settings failed");
-            fb.message = Some("Something went wrong on our side. Please try again.".into());
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
-    render_page(state, parts, NOTIFICATIONS, fb, status).await
+async fn refused(state: &AppState, parts: &Parts, fb: FormFeedback, e: NoticeError) -> Response {
+    super::pages::refuse(state, parts, NOTIFICATIONS, fb, e).await
 }
 
 /// Checks sudo mode (or the password sent); the answer to send otherwise.

@@ -1,6 +1,10 @@
 //! Rendering Leptos pages from plain axum handlers (form answers, 404s).
 
-use app::{domain::AppState, model::FormFeedback, shell};
+use app::{
+    domain::{refusal::Refusal, AppState},
+    model::FormFeedback,
+    shell,
+};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -31,6 +35,28 @@ pub async fn render_page(
     *req.extensions_mut() = parts.extensions.clone();
     let mut res = render(state, feedback, req).await;
     *res.status_mut() = status;
+    res
+}
+
+/// Renders `page` again with `typed` and the refusal's sentences, its
+/// status and `Retry-After`; a failure of ours is logged (never shown).
+pub async fn refuse(
+    state: &AppState,
+    parts: &Parts,
+    page: &str,
+    typed: FormFeedback,
+    refusal: impl Into<Refusal>,
+) -> Response {
+    let refusal = refusal.into();
+    if let Some(error) = &refusal.internal {
+        tracing::error!(%error, page, "request failed");
+    }
+    let (status, retry_after) = (refusal.status, refusal.retry_after);
+    let mut res = render_page(state, parts, page, refusal.onto(typed), status).await;
+    if let Some(secs) = retry_after {
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
     res
 }
 

@@ -17,7 +17,7 @@ use app::{
 };
 use axum::{
     extract::{FromRequest, FromRequestParts, Path, Request, State},
-    http::{header, request::Parts, HeaderValue, StatusCode},
+    http::{request::Parts, StatusCode},
     response::{IntoResponse, Redirect, Response},
     Extension,
 };
@@ -49,25 +49,14 @@ async fn answer_error(
     err: TokenError,
     sent: Option<&Pairs>,
 ) -> Response {
-    if err.is_internal() {
-        tracing::error!(error = %err, "token operation failed");
-    }
-    let fb = FormFeedback {
-        fields: err.fields(),
-        message: err.form_message(),
-        // what was typed comes back, except the password
+    // what was typed comes back, except the password
+    let typed = FormFeedback {
         values: sent
             .map(|p| p.iter().filter(|(k, _)| k != SUDO_FIELD).cloned().collect())
             .unwrap_or_default(),
-        secret: None,
-        shown_once: None,
+        ..FormFeedback::default()
     };
-    let mut res = render_page(state, parts, page, fb, err.status()).await;
-    if let Some(secs) = err.retry_after() {
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    res
+    super::pages::refuse(state, parts, page, typed, err).await
 }
 
 /// A form posted by the signed-in person: its fields, the session and

@@ -150,6 +150,27 @@ pub enum NoticeError {
     Database(#[from] sqlx::Error),
 }
 
+/// How a page answers each failure of the notification settings.
+impl From<NoticeError> for crate::domain::refusal::Refusal {
+    fn from(e: NoticeError) -> Self {
+        use crate::domain::refusal::Refusal;
+        use http::StatusCode;
+        match e {
+            NoticeError::Invalid(field, message) => Refusal {
+                message: None,
+                fields: [(field.to_owned(), message)].into(),
+                ..Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "")
+            },
+            NoticeError::NotFound => Refusal::new(StatusCode::NOT_FOUND, e.to_string()),
+            NoticeError::TooMany(wait) => Refusal {
+                retry_after: Some(wait.seconds()),
+                ..Refusal::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            },
+            NoticeError::Database(_) => Refusal::ours(&e),
+        }
+    }
+}
+
 /// Something to tell a user (made once per `key`).
 #[derive(Clone, Debug)]
 pub struct Notice {

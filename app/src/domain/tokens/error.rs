@@ -160,8 +160,23 @@ impl TokenError {
             TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
             TokenError::PolicyViolation(_, sentence) => sentence.clone(),
             TokenError::Throttled(wait) => crate::domain::accounts::too_many_attempts(*wait),
-            TokenError::Busy => "The server is busy right now. Please try again in a few seconds.".into(),
-            TokenError::Database(_) => "Something went wrong on our side. Please try again.".into(),
+            TokenError::Busy => crate::domain::refusal::BUSY.into(),
+            TokenError::Database(_) => crate::domain::refusal::OUR_SIDE.into(),
+        }
+    }
+}
+
+/// How a page answers a token failure (the API words it in
+/// `machine::error`, from the same status, code and sentences).
+impl From<TokenError> for crate::domain::refusal::Refusal {
+    fn from(e: TokenError) -> Self {
+        crate::domain::refusal::Refusal {
+            status: e.status(),
+            retry_after: e.retry_after(),
+            internal: e.is_internal().then(|| e.to_string()),
+            message: e.form_message(),
+            fields: e.fields(),
+            values: None,
         }
     }
 }
