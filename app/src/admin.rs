@@ -5,8 +5,10 @@ use crate::tokens::{Status, TokenView};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// An account as administrators see it.
+/// An account as administrators see it (read as it is from
+/// `domain::users::ACCOUNTS_LIKE` / `ACCOUNT_BY_KEY`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx_macros::FromRow))]
 pub struct UserRow {
     /// The user's id.
     pub id: i64,

@@ -151,13 +151,13 @@ pub async fn sign_up(
     let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            super::users::INSERT,
         )
         .bind(username)
         .bind(&key)
         .bind(&hash)
         .bind(created)
+        .bind(false)
         .fetch_one(&mut *tx)
         .await?;
         let event = Event::new("account.created", Some(id), None, By::User(id), Some(client));
@@ -242,7 +242,7 @@ pub async fn sign_in(
         None
     } else {
         on_db!(&core.db, pool => sqlx::query_as(
-            "SELECT id, username, password_hash, disabled_at, is_admin, must_change_password FROM users WHERE username_key = $1",
+            super::users::CREDENTIALS,
         )
         .bind(&attempt.account)
         .fetch_optional(pool)
@@ -355,7 +355,7 @@ pub async fn change_password(
     );
     on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, must_change_password = FALSE WHERE id = $3")
+        sqlx::query(super::users::SET_PASSWORD)
             .bind(&new_hash)
             .bind(now())
             .bind(user.id)
@@ -426,7 +426,7 @@ async fn check_password(
         }
     };
     let hash: Option<(String,)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT password_hash FROM users WHERE id = $1",
+        super::users::PASSWORD_HASH,
     )
     .bind(user.id)
     .fetch_optional(pool)

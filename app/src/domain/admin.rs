@@ -141,43 +141,13 @@ pub async fn set_policy(
     Ok(policies)
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.is_admin, u.disabled_at, u.created_at, \
-     (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL AND t.expires_at > $1) AS active_tokens";
-
-#[derive(sqlx_macros::FromRow)]
-struct UserDbRow {
-    id: i64,
-    username: String,
-    is_admin: bool,
-    disabled_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    active_tokens: i64,
-}
-
-impl From<UserDbRow> for UserRow {
-    fn from(r: UserDbRow) -> Self {
-        UserRow {
-            id: r.id,
-            username: r.username,
-            is_admin: r.is_admin,
-            disabled_at: r.disabled_at,
-            created_at: r.created_at,
-            active_tokens: r.active_tokens,
-        }
-    }
-}
-
 /// Every account whose name contains `search` (case-insensitive), by name.
 pub async fn users(db: &Db, search: &str) -> Result<Vec<UserRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users u WHERE u.username_key LIKE $2 ESCAPE '\\' ORDER BY u.username_key"
-    );
-    let rows: Vec<UserDbRow> = on_db!(db, pool => sqlx::query_as(&sql)
+    on_db!(db, pool => sqlx::query_as(super::users::ACCOUNTS_LIKE)
         .bind(now())
         .bind(token_service::like_pattern(search))
         .fetch_all(pool)
-        .await)?;
-    Ok(rows.into_iter().map(UserRow::from).collect())
+        .await)
 }
 
 /// The account named `username` (case-insensitive).
@@ -186,13 +156,12 @@ pub async fn user(db: &Db, username: &str) -> Result<UserRow, AdminError> {
     if rules::username_problem(username.trim()).is_some() {
         return Err(no_user(username));
     }
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username_key = $2");
-    let row: Option<UserDbRow> = on_db!(db, pool => sqlx::query_as(&sql)
+    let row: Option<UserRow> = on_db!(db, pool => sqlx::query_as(super::users::ACCOUNT_BY_KEY)
         .bind(now())
         .bind(&key)
         .fetch_optional(pool)
         .await)?;
-    row.map(UserRow::from).ok_or_else(|| no_user(username))
+    row.ok_or_else(|| no_user(username))
 }
 
 fn no_user(username: &str) -> AdminError {
@@ -256,7 +225,7 @@ async fn change_account(
     let at = now();
     audited!(&core.db, event, |tx| match change {
         AccountChange::Admin(grant) => {
-            sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1")
+            sqlx::query(super::users::SET_ADMIN)
                 .bind(grant)
                 .bind(target.id)
                 .execute(&mut *tx)
@@ -265,24 +234,22 @@ async fn change_account(
         }
         AccountChange::Disabled(true) => {
             // signed out everywhere, in the same transaction
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            sqlx::query(super::sessions::DELETE_ALL_OF_USER)
                 .bind(target.id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+            sqlx::query(super::users::DISABLE)
                 .bind(at)
                 .bind(target.id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
         }
-        AccountChange::Disabled(false) => sqlx::query(
-            "UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
-        )
-        .bind(target.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected(),
+        AccountChange::Disabled(false) => sqlx::query(super::users::ENABLE)
+            .bind(target.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
     })?;
     core.verifier.evict(target.id, None);
     user(&core.db, username).await
@@ -319,10 +286,7 @@ pub async fn create_user(
         .with(json!({ "one_time_password": one_time }));
     let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO users (username, username_key, password_hash, created_at, password_changed_at, must_change_password) \
-             VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
-        )
+        let (id,): (i64,) = sqlx::query_as(super::users::INSERT)
         .bind(username)
         .bind(username.to_lowercase())
         .bind(&hash)
@@ -454,7 +418,7 @@ pub fn reason(text: &str) -> Result<String, AdminError> {
 
 /// The owner of token `id`.
 async fn owner_of(db: &Db, id: i64) -> Result<i64, AdminError> {
-    let row: Option<(i64,)> = on_db!(db, pool => sqlx::query_as("SELECT user_id FROM tokens WHERE id = $1")
+    let row: Option<(i64,)> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::OWNER)
         .bind(id)
         .fetch_optional(pool)
         .await)?;
@@ -497,7 +461,7 @@ pub async fn revoke_user_tokens(
 }
 
 async fn username_of(db: &Db, id: i64) -> Result<String, sqlx::Error> {
-    let (name,): (String,) = on_db!(db, pool => sqlx::query_as("SELECT username FROM users WHERE id = $1")
+    let (name,): (String,) = on_db!(db, pool => sqlx::query_as(super::users::USERNAME)
         .bind(id)
         .fetch_one(pool)
         .await)?;

@@ -371,9 +371,12 @@ pub async fn delete(
     }.await)
 }
 
+/// Every session of `$1` ends (a password changed, an account disabled).
+pub const DELETE_ALL_OF_USER: &str = "DELETE FROM sessions WHERE user_id = $1";
+
 /// Ends every session of a user (password change).
 pub async fn delete_all_for_user(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
-    let done = on_db!(db, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+    let done = on_db!(db, pool => sqlx::query(DELETE_ALL_OF_USER)
         .bind(user_id)
         .execute(pool)
         .await

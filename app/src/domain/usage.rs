@@ -11,6 +11,7 @@
 //! written then.
 
 use super::db::Db;
+use super::tokens::sql;
 use chrono::{DateTime, SubsecRound, Utc};
 use std::{
     collections::HashMap,
@@ -181,33 +182,25 @@ pub async fn write(db: &Db, uses: &[(i64, Use)]) -> Result<(), sqlx::Error> {
                     ips.push(u.ip.to_string());
                     agents.push(u.agent.as_str());
                 }
-                sqlx::query(
-                    "UPDATE tokens AS t \
-                     SET last_used_at = v.at, last_used_ip = v.ip, last_used_agent = v.agent \
-                     FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS v(id, at, ip, agent) \
-                     WHERE t.id = v.id AND t.created_at <= v.at",
-                )
-                .bind(&ids)
-                .bind(&ats)
-                .bind(&ips)
-                .bind(&agents)
-                .execute(pool)
-                .await?;
+                sqlx::query(sql::RECORD_USES_POSTGRES)
+                    .bind(&ids)
+                    .bind(&ats)
+                    .bind(&ips)
+                    .bind(&agents)
+                    .execute(pool)
+                    .await?;
             }
             Db::Sqlite(pool) => {
                 // one transaction (one sync) for the whole batch
                 let mut tx = pool.begin().await?;
                 for (id, u) in chunk {
-                    sqlx::query(
-                        "UPDATE tokens SET last_used_at = $1, last_used_ip = $2, last_used_agent = $3 \
-                         WHERE id = $4 AND created_at <= $1",
-                    )
-                    .bind(u.at.trunc_subsecs(0))
-                    .bind(u.ip.to_string())
-                    .bind(&u.agent)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(sql::RECORD_USE_SQLITE)
+                        .bind(u.at.trunc_subsecs(0))
+                        .bind(u.ip.to_string())
+                        .bind(&u.agent)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
@@ -264,12 +257,10 @@ impl PresentedRecorder {
 
 /// Adds counted presentations to their tokens' rows.
 pub async fn write_presented(db: &Db, counts: &[(i64, u64, Use)]) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE tokens SET last_presented_at = $2, last_presented_ip = $3, \
-         last_presented_agent = $4, presented_after_end = presented_after_end + $5 WHERE id = $1";
     crate::domain::db::on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         for (id, n, u) in counts {
-            sqlx::query(SQL)
+            sqlx::query(sql::RECORD_PRESENTED)
                 .bind(id)
                 .bind(u.at.trunc_subsecs(0))
                 .bind(u.ip.to_string())

@@ -391,13 +391,7 @@ impl Verifier {
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
         self.misses.inc();
-        let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
-            "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
-             t.last_used_at, u.is_admin, u.disabled_at, \
-             COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until, \
-             t.allowed_networks, t.resources, t.parent_id \
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1",
-        )
+        let row: Option<Row> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::VERIFY)
         .bind(&hash[..])
         .fetch_optional(pool)
         .await)?;
@@ -519,9 +513,7 @@ impl Verifier {
     /// Why a well-formed token that matches no live secret is refused: a
     /// secret rotated out of some token (reuse), or none Tessera issued.
     async fn retired(&self, db: &Db, hash: &[u8; 32]) -> VerifyError {
-        let found: Result<Option<(i64, i64)>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(
-            "SELECT token_id, user_id FROM retired_secrets WHERE hash = $1",
-        )
+        let found: Result<Option<(i64, i64)>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::RETIRED)
         .bind(&hash[..])
         .fetch_optional(pool)
         .await);

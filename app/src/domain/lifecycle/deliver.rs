@@ -35,17 +35,7 @@ pub(super) struct Due {
 pub async fn deliver_due(core: &Core) -> Result<usize, sqlx::Error> {
     let at = now();
     let lease = at + Span::seconds(LEASE);
-    // the outer conditions repeat the inner ones: on Postgres a row another
-    // instance claimed meanwhile is re-checked after its lock and skipped
-    let claim = "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1 WHERE id IN \
-         (SELECT MIN(d.id) FROM deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= $2 \
-          AND (d.claimed_until IS NULL OR d.claimed_until < $2) \
-          AND NOT EXISTS (SELECT 1 FROM deliveries busy WHERE busy.channel = d.channel \
-               AND busy.target = d.target AND busy.state = 'pending' AND busy.claimed_until >= $2) \
-          GROUP BY d.channel, d.target ORDER BY MIN(d.id) LIMIT $3) \
-         AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < $2) \
-         RETURNING id";
-    let claimed: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(claim)
+    let claimed: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(sql::CLAIM)
         .bind(lease)
         .bind(at)
         .bind(BATCH)
@@ -56,10 +46,7 @@ pub async fn deliver_due(core: &Core) -> Result<usize, sqlx::Error> {
     }
     let sends = claimed.into_iter().map(|(id,)| async move {
         let due: Option<Due> = on_db!(&core.db, pool => sqlx::query_as(
-            "SELECT d.id, d.channel, d.target, d.attempts, n.id AS notification_id, n.event, n.subject, n.body, n.data, \
-             n.created_at AS made_at, w.secret \
-             FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
-             LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1",
+            sql::DUE,
         )
         .bind(id)
         .fetch_optional(pool)
@@ -127,8 +114,7 @@ pub(super) async fn finish(
     let status = status.map(i64::from);
     match error {
         None => on_db!(db, pool => sqlx::query(
-            "UPDATE deliveries SET state = 'delivered', delivered_at = $1, last_status = $2, last_error = NULL, \
-             claimed_until = NULL WHERE id = $3",
+            sql::DELIVERED,
         )
         .bind(at)
         .bind(status)
@@ -146,8 +132,7 @@ pub(super) async fn finish(
             let error: String = error.chars().take(300).collect();
             tracing::info!(delivery = d.id, attempts = d.attempts, error = %error, "delivery attempt failed");
             on_db!(db, pool => sqlx::query(
-                "UPDATE deliveries SET state = $1, next_attempt_at = $2, last_status = $3, last_error = $4, \
-                 claimed_until = NULL WHERE id = $5",
+                sql::FAILED_ATTEMPT,
             )
             .bind(if gave_up { "failed" } else { "pending" })
             .bind(next)

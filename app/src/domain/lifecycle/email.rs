@@ -28,7 +28,7 @@ pub async fn set_email(
     let address = address.to_string();
     let at = now();
     let recent: Option<(Option<DateTime<Utc>>,)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT email_code_expires_at FROM users WHERE id = $1",
+        crate::domain::users::EMAIL_CODE_EXPIRES,
     )
     .bind(user_id)
     .fetch_optional(pool)
@@ -69,9 +69,7 @@ pub async fn set_email(
         })?;
     on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
-        sqlx::query(
-            "UPDATE users SET email_pending = $1, email_code_hash = $2, email_code_expires_at = $3 WHERE id = $4",
-        )
+        sqlx::query(crate::domain::users::SET_EMAIL_PENDING)
         .bind(&address)
         .bind(code_hash(&code))
         .bind(at + Span::hours(CONFIRM_HOURS))
@@ -105,12 +103,7 @@ pub async fn confirm_email(
     let at = now();
     on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
-        let row: Option<(Option<String>,)> = sqlx::query_as(
-            "UPDATE users SET email = email_pending, email_confirmed_at = $1, email_pending = NULL, \
-             email_code_hash = NULL, email_code_expires_at = NULL \
-             WHERE id = $2 AND email_code_hash = $3 AND email_code_expires_at > $1 AND email_pending IS NOT NULL \
-             RETURNING email",
-        )
+        let row: Option<(Option<String>,)> = sqlx::query_as(crate::domain::users::CONFIRM_EMAIL)
         .bind(at)
         .bind(user_id)
         .bind(code_hash(code))
@@ -135,10 +128,7 @@ pub async fn remove_email(
 ) -> Result<(), NoticeError> {
     on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
-        sqlx::query(
-            "UPDATE users SET email = NULL, email_confirmed_at = NULL, email_pending = NULL, \
-             email_code_hash = NULL, email_code_expires_at = NULL WHERE id = $1",
-        )
+        sqlx::query(crate::domain::users::REMOVE_EMAIL)
         .bind(user_id)
         .execute(&mut *tx)
         .await?;

@@ -60,7 +60,7 @@ pub async fn add_webhook(
     let id = on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
         let (count,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM webhooks WHERE user_id = $1 OR ($1 IS NULL AND user_id IS NULL)",
+            sql::WEBHOOKS_OF_OWNER,
         )
         .bind(owner_id)
         .fetch_one(&mut *tx)
@@ -72,8 +72,7 @@ pub async fn add_webhook(
             ));
         }
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO webhooks (user_id, url, description, secret, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            sql::INSERT_WEBHOOK,
         )
         .bind(owner_id)
         .bind(url.as_str())
@@ -95,7 +94,7 @@ pub async fn add_webhook(
 /// The endpoint `id` if `owner` owns it: (its user id).
 pub(super) async fn owned(core: &Core, owner: Owner, id: i64) -> Result<Option<i64>, NoticeError> {
     let row: Option<(Option<i64>,)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT user_id FROM webhooks WHERE id = $1",
+        sql::WEBHOOK_OWNER,
     )
     .bind(id)
     .fetch_optional(pool)
@@ -119,7 +118,7 @@ pub async fn delete_webhook(
     let by = owner.actor(acting);
     on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
-        sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query(sql::DELETE_WEBHOOK).bind(id).execute(&mut *tx).await?;
         let ev = Event::new("webhook.deleted", user, None, by, client).with(json!({"webhook": id}));
         audit::record_in!(&mut *tx, ev)?;
         tx.commit().await?;

@@ -37,6 +37,7 @@ mod endpoints;
 mod scan;
 mod settings;
 mod sightings;
+mod sql;
 mod texts;
 
 pub use deliver::*;
@@ -201,8 +202,7 @@ pub async fn notify(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error>
     on_db!(&core.db, pool => {
         let mut tx = pool.begin().await?;
         let created: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO notifications (key, event, user_id, token_id, created_at, subject, body, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING RETURNING id",
+            sql::INSERT_NOTIFICATION,
         )
         .bind(&n.key)
         .bind(n.event)
@@ -220,7 +220,7 @@ pub async fn notify(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error>
         let mut targets: Vec<(&str, Option<i64>, String)> = Vec::new();
         if mail_on {
             let email: Option<(Option<String>,)> =
-                sqlx::query_as("SELECT email FROM users WHERE id = $1 AND disabled_at IS NULL")
+                sqlx::query_as(crate::domain::users::EMAIL_IF_ENABLED)
                     .bind(n.user_id)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -229,12 +229,12 @@ pub async fn notify(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error>
             }
         }
         let hooks: Vec<(i64, String)> = match n.only_webhook {
-            Some(w) => sqlx::query_as("SELECT id, url FROM webhooks WHERE id = $1")
+            Some(w) => sqlx::query_as(sql::WEBHOOK)
                 .bind(w)
                 .fetch_all(&mut *tx)
                 .await?,
             None => sqlx::query_as(
-                "SELECT id, url FROM webhooks WHERE user_id = $1 OR user_id IS NULL ORDER BY id",
+                sql::WEBHOOKS_FOR_USER,
             )
             .bind(n.user_id)
             .fetch_all(&mut *tx)
@@ -243,8 +243,7 @@ pub async fn notify(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error>
         targets.extend(hooks.into_iter().map(|(w, url)| ("webhook", Some(w), url)));
         for (channel, webhook, target) in targets {
             sqlx::query(
-                "INSERT INTO deliveries (notification_id, channel, webhook_id, target, state, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+                sql::INSERT_DELIVERY,
             )
             .bind(id)
             .bind(channel)
@@ -262,7 +261,7 @@ pub async fn notify(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error>
 /// Deletes notifications (and their deliveries) older than 90 days.
 pub async fn prune(db: &Db) -> Result<u64, sqlx::Error> {
     let cutoff = now() - Span::days(90);
-    on_db!(db, pool => sqlx::query("DELETE FROM notifications WHERE created_at < $1")
+    on_db!(db, pool => sqlx::query(sql::PRUNE_NOTIFICATIONS)
         .bind(cutoff)
         .execute(pool)
         .await

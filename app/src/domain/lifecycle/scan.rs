@@ -49,17 +49,13 @@ pub async fn scan_tokens(core: &Core) -> Result<usize, sqlx::Error> {
             .unwrap_or(0),
     );
     let public = &core.config.public_url;
-    let ending: Vec<Ending> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT t.id, t.user_id, t.name, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.revoked_at IS NULL AND t.parent_id IS NULL AND u.disabled_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2",
-    )
+    let ending: Vec<Ending> = on_db!(&core.db, pool => sqlx::query_as(crate::domain::tokens::sql::ENDING)
     .bind(at - Span::days(7))
     .bind(at + Span::days(horizon))
     .fetch_all(pool)
     .await)?;
     let known: Vec<(String,)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT key FROM notifications WHERE event IN ('token.expiring', 'token.expired', 'token.presented_after_end') \
-         AND created_at >= $1",
+        sql::NOTIFIED_KEYS,
     )
     .bind(at - Span::days(horizon + 8))
     .fetch_all(pool)
@@ -114,12 +110,7 @@ pub async fn scan_tokens(core: &Core) -> Result<usize, sqlx::Error> {
             made += 1;
         }
     }
-    let presented: Vec<Presented> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT t.id, t.user_id, t.name, t.expires_at, t.revoked_at, t.presented_after_end, \
-         t.last_presented_at, t.last_presented_ip, t.last_presented_agent \
-         FROM tokens t JOIN users u ON u.id = t.user_id \
-         WHERE u.disabled_at IS NULL AND t.presented_after_end > 0 AND t.last_presented_at >= $1",
-    )
+    let presented: Vec<Presented> = on_db!(&core.db, pool => sqlx::query_as(crate::domain::tokens::sql::PRESENTED_SINCE)
     .bind(at - Span::days(1))
     .fetch_all(pool)
     .await)?;
@@ -209,7 +200,7 @@ pub(super) struct Told {
 pub async fn notify_from_audit(core: &Core) -> Result<usize, sqlx::Error> {
     let at = now();
     let cursor: Option<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT position FROM jobs WHERE name = 'notifier'",
+        sql::NOTIFIER_POSITION,
     )
     .fetch_optional(pool)
     .await)?;
@@ -239,7 +230,7 @@ pub async fn notify_from_audit(core: &Core) -> Result<usize, sqlx::Error> {
     }
     if last > cursor {
         on_db!(&core.db, pool => sqlx::query(
-            "UPDATE jobs SET position = $1 WHERE name = 'notifier' AND position < $1",
+            sql::ADVANCE_NOTIFIER,
         )
         .bind(last)
         .execute(pool)

@@ -53,29 +53,23 @@ pub async fn settings(
 ) -> Result<NotificationSettings, sqlx::Error> {
     let (email, pending): (Option<String>, Option<String>) =
         on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT email, email_pending FROM users WHERE id = $1",
+        crate::domain::users::EMAILS,
     )
     .bind(user_id)
     .fetch_optional(pool)
     .await)?
         .unwrap_or((None, None));
     let hooks: Vec<HookRow> = on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT id, user_id, url, description, created_at FROM webhooks \
-         WHERE user_id = $1 OR ($2 AND user_id IS NULL) ORDER BY id",
+        sql::WEBHOOKS_SHOWN,
     )
     .bind(user_id)
     .bind(is_admin)
     .fetch_all(pool)
     .await)?;
-    const COLUMNS: &str = "d.id, n.event, n.subject, d.channel, d.target, d.state, d.attempts, \
-         d.last_status, d.last_error, n.created_at, d.delivered_at, d.next_attempt_at \
-         FROM deliveries d JOIN notifications n ON n.id = d.notification_id";
     let mut webhooks = Vec::new();
     let mut global = Vec::new();
     for (id, owner, url, description, created_at) in hooks {
-        let rows: Vec<DeliveryRow> = on_db!(&core.db, pool => sqlx::query_as(&format!(
-            "SELECT {COLUMNS} WHERE d.webhook_id = $1 ORDER BY d.id DESC LIMIT $2"
-        ))
+        let rows: Vec<DeliveryRow> = on_db!(&core.db, pool => sqlx::query_as(sql::DELIVERIES_OF_WEBHOOK)
         .bind(id)
         .bind(LOG_ROWS)
         .fetch_all(pool)
@@ -94,9 +88,7 @@ pub async fn settings(
             webhooks.push(view);
         }
     }
-    let mail: Vec<DeliveryRow> = on_db!(&core.db, pool => sqlx::query_as(&format!(
-        "SELECT {COLUMNS} WHERE n.user_id = $1 AND d.channel = 'mail' ORDER BY d.id DESC LIMIT $2"
-    ))
+    let mail: Vec<DeliveryRow> = on_db!(&core.db, pool => sqlx::query_as(sql::MAIL_DELIVERIES_OF_USER)
     .bind(user_id)
     .bind(LOG_ROWS)
     .fetch_all(pool)
@@ -119,10 +111,7 @@ pub async fn expiring(
     days: i64,
 ) -> Result<Vec<(i64, String, DateTime<Utc>)>, sqlx::Error> {
     let at = now();
-    on_db!(&core.db, pool => sqlx::query_as(
-        "SELECT id, name, expires_at FROM tokens WHERE user_id = $1 AND revoked_at IS NULL AND parent_id IS NULL \
-         AND expires_at > $2 AND expires_at <= $3 ORDER BY expires_at LIMIT 20",
-    )
+    on_db!(&core.db, pool => sqlx::query_as(crate::domain::tokens::sql::ENDING_OF_USER)
     .bind(user_id)
     .bind(at)
     .bind(at + Span::days(days))

@@ -126,9 +126,7 @@ pub(super) async fn record_sighting(db: &Db, s: &Sighting) -> Result<(), sqlx::E
     ] {
         // one statement for a known place; a second only for a new one
         let inserted = on_db!(db, pool => sqlx::query(
-            "INSERT INTO token_sightings (token_id, kind, value, first_at) \
-             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM token_sightings WHERE token_id = $1 AND kind = $2) < $5 \
-             ON CONFLICT DO NOTHING",
+            sql::INSERT_SIGHTING,
         )
         .bind(s.token)
         .bind(kind)
@@ -142,7 +140,7 @@ pub(super) async fn record_sighting(db: &Db, s: &Sighting) -> Result<(), sqlx::E
             continue;
         }
         let (known,): (i64,) = on_db!(db, pool => sqlx::query_as(
-            "SELECT COUNT(*) FROM token_sightings WHERE token_id = $1 AND kind = $2",
+            sql::SIGHTINGS_OF_KIND,
         )
         .bind(s.token)
         .bind(kind)

@@ -1,6 +1,9 @@
-//! The token service's statements on `tokens` and `retired_secrets`, whole,
-//! as constants: `grep "UPDATE tokens"` finds the full text of each.
-//! Written once for both dialects (`$n` placeholders, `RETURNING`).
+//! Every statement on `tokens` and `retired_secrets`, whole, as
+//! constants — the token service's, and those verification, usage
+//! recording, notices and administration run: `grep "UPDATE tokens"`
+//! finds the full text of each. Written once for both dialects (`$n`
+//! placeholders, `RETURNING`) except where a constant's name says its
+//! dialect.
 
 /// The columns a [`super::Row`] reads, in a string literal.
 macro_rules! columns {
@@ -192,3 +195,54 @@ pub const REVOKE_DESCENDANTS: &str = "WITH RECURSIVE d(id) AS ( \
      UNION SELECT t.id FROM tokens t JOIN d ON t.parent_id = d.id) \
      UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = $3, revoked_reason = $4 \
      WHERE id IN (SELECT id FROM d) AND revoked_at IS NULL RETURNING id";
+
+/// Verification's lookup: the token whose current or previous hash is
+/// `$1`, with its owner (a `verify::Row`).
+pub const VERIFY: &str = "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, \
+     t.expires_at, t.revoked_at, t.last_used_at, u.is_admin, u.disabled_at, \
+     COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until, \
+     t.allowed_networks, t.resources, t.parent_id \
+     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1";
+
+/// Postgres: the last uses of a batch of tokens in one statement (`$1`
+/// ids, `$2` times, `$3` addresses, `$4` agents); never before a token
+/// was made (a regenerated row).
+pub const RECORD_USES_POSTGRES: &str = "UPDATE tokens AS t \
+     SET last_used_at = v.at, last_used_ip = v.ip, last_used_agent = v.agent \
+     FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS v(id, at, ip, agent) \
+     WHERE t.id = v.id AND t.created_at <= v.at";
+
+/// SQLite: the last use of token `$4` (`$1` time, `$2` address, `$3`
+/// agent), one statement a token inside one transaction.
+pub const RECORD_USE_SQLITE: &str = "UPDATE tokens SET last_used_at = $1, last_used_ip = $2, \
+     last_used_agent = $3 WHERE id = $4 AND created_at <= $1";
+
+/// `$5` more presentations of ended token `$1`, the last at `$2` from
+/// `$3` with agent `$4`.
+pub const RECORD_PRESENTED: &str = "UPDATE tokens SET last_presented_at = $2, \
+     last_presented_ip = $3, last_presented_agent = $4, \
+     presented_after_end = presented_after_end + $5 WHERE id = $1";
+
+/// `$1`'s live tokens (not derived) ending between `$2` and `$3`, soonest
+/// first, at most 20.
+pub const ENDING_OF_USER: &str = "SELECT id, name, expires_at FROM tokens WHERE user_id = $1 \
+     AND revoked_at IS NULL AND parent_id IS NULL AND expires_at > $2 AND expires_at <= $3 \
+     ORDER BY expires_at LIMIT 20";
+
+/// Every enabled account's live tokens (not derived) ending between `$1`
+/// and `$2` (the expiry notices).
+pub const ENDING: &str = "SELECT t.id, t.user_id, t.name, t.expires_at FROM tokens t \
+     JOIN users u ON u.id = t.user_id WHERE t.revoked_at IS NULL AND t.parent_id IS NULL \
+     AND u.disabled_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2";
+
+/// Enabled accounts' ended tokens presented since `$1`.
+pub const PRESENTED_SINCE: &str = "SELECT t.id, t.user_id, t.name, t.expires_at, t.revoked_at, \
+     t.presented_after_end, t.last_presented_at, t.last_presented_ip, t.last_presented_agent \
+     FROM tokens t JOIN users u ON u.id = t.user_id \
+     WHERE u.disabled_at IS NULL AND t.presented_after_end > 0 AND t.last_presented_at >= $1";
+
+/// The owner of token `$1`.
+pub const OWNER: &str = "SELECT user_id FROM tokens WHERE id = $1";
+
+/// The token (and its owner) a rotated-out secret with hash `$1` was.
+pub const RETIRED: &str = "SELECT token_id, user_id FROM retired_secrets WHERE hash = $1";
