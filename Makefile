@@ -20,6 +20,7 @@ test: build test-rust test-faults test-restore test-api-fuzz test-e2e
 ## What CI checks before the tests: formatting, and clippy with warnings as
 ## errors (the app with and without `ssr`, and the server)
 lint:
+	python3 scripts/module-loops.py
 	cargo fmt --all --check
 	cargo clippy --quiet -p app --all-targets -- -D warnings
 	cargo clippy --quiet -p app -p tessera --all-targets --features app/ssr -- -D warnings
