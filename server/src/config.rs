@@ -319,6 +319,36 @@ mod tests {
     }
 
     #[test]
+    fn a_trusted_proxy_is_an_address_or_a_range() {
+        let net = |t: &str| proxy_range(t).map(|n| n.to_string());
+        assert_eq!(
+            net("10.1.2.3/8").as_deref(),
+            Ok("10.0.0.0/8"),
+            "host bits dropped"
+        );
+        assert_eq!(net(" 192.0.2.7 ").as_deref(), Ok("192.0.2.7/32"));
+        assert_eq!(
+            net("::ffff:192.0.2.7").as_deref(),
+            Ok("192.0.2.7/32"),
+            "mapped IPv4"
+        );
+        assert_eq!(net("2001:db8::1/32").as_deref(), Ok("2001:db8::/32"));
+        for bad in [
+            "",
+            "example.com",
+            "10.0.0.0/33",
+            "\u{ff11}0.0.0.1",
+            "10.0.0.0/8/8",
+        ] {
+            let e = proxy_range(bad).unwrap_err();
+            assert!(
+                e.contains("is not an IP address or CIDR range"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn the_database_url_names_a_known_store() {
         assert!(parse(&["--database-url", "mysql://x"]).validate().is_err());
         assert!(parse(&["--database-url", "postgres://u@h/db"])
