@@ -308,7 +308,7 @@ pub fn AdminTokens(
                     Suspend::new(async move {
                         let rows = match rows.await {
                             Ok(r) => r,
-                            Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            Err(e) => return crate::ui::load_failed(e),
                         };
                         let count = rows.len();
                         let back = query.with_untracked(|q| {
@@ -411,7 +411,7 @@ pub fn AdminUsers(
                     Suspend::new(async move {
                         let users = match users.await {
                             Ok(u) => u,
-                            Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            Err(e) => return crate::ui::load_failed(e),
                         };
                         view! {
                             <form method="post" action=ADMIN_USERS_ACTION class="stack">
@@ -475,7 +475,7 @@ pub fn AdminPolicies(
                     Suspend::new(async move {
                         let p = match policies.await {
                             Ok(p) => p,
-                            Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            Err(e) => return crate::ui::load_failed(e),
                         };
                         let value = |key: &str| {
                             if fb.values.contains_key(key) { fb.value(key) } else {
@@ -587,7 +587,7 @@ pub fn AdminAudit(
                             });
                             view! { <EventList events=list viewer show_user=true older /> }.into_any()
                         }
-                        Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                        Err(e) => crate::ui::load_failed(e),
                     }
                 })}
             </Suspense>

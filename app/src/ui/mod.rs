@@ -263,6 +263,11 @@ pub(crate) fn done_notice(known: &[(&str, &'static str)]) -> Option<&'static str
     known.iter().find(|(k, _)| *k == done).map(|(_, m)| *m)
 }
 
+/// What a page shows where its data could not be loaded.
+pub(crate) fn load_failed(e: impl std::fmt::Display) -> AnyView {
+    view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any()
+}
+
 /// The page for an address that does not exist (404).
 #[component]
 pub(crate) fn NotFound() -> impl IntoView {

@@ -241,7 +241,7 @@ pub fn Notifications(
                     Suspend::new(async move {
                         match settings.await {
                             Ok(s) => view! { <SettingsView s fb in_sudo /> }.into_any(),
-                            Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            Err(e) => crate::ui::load_failed(e),
                         }
                     })
                 }}

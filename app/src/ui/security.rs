@@ -163,7 +163,7 @@ pub fn Sessions(
                     Suspend::new(async move {
                         let sessions = match list.await {
                             Ok(s) => s,
-                            Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            Err(e) => return crate::ui::load_failed(e),
                         };
                         let others = sessions.iter().filter(|s| !s.current).count();
                         view! {
@@ -255,7 +255,7 @@ pub fn Activity(
                             });
                             view! { <super::events::EventList events=list viewer older /> }.into_any()
                         }
-                        Err(e) => view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                        Err(e) => crate::ui::load_failed(e),
                     }
                 })}
             </Suspense>

@@ -94,7 +94,7 @@ pub fn NewTokenPage(
                     Suspend::new(async move {
                         let policy = match policy.await {
                             Ok(p) => p,
-                            Err(e) => return view! { <div class="alert error" role="alert">{e.to_string()}</div> }.into_any(),
+                            Err(e) => return crate::ui::load_failed(e),
                         };
                         let form = sent.form.unwrap_or(TokenForm { form_id: policy.form_id.clone(), ..Default::default() });
                         view! {
