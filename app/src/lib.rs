@@ -12,6 +12,7 @@ pub mod notify;
 pub mod scopes;
 pub mod tokens;
 pub mod ui;
+pub mod workloads;
 
 #[cfg(feature = "ssr")]
 pub mod domain;

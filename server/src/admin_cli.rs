@@ -7,8 +7,14 @@
 
 use app::domain::{
     admin::{self, Admin, AdminError, InventoryFilter, StatusFilter},
-    audit, Core,
+    audit,
+    tokens::TokenError,
+    workloads::{self, Maker},
+    Core,
 };
+use app::scopes::Scopes;
+use app::tokens::{Networks, Resources};
+use app::workloads::{RuleSpec, TrustRule};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use comfy_table::{presets::NOTHING, Table};
@@ -105,6 +111,19 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Create a service account: a non-human user owned by administrators,
+    /// with no password and no sign-in — only trust rules and tokens.
+    CreateServiceAccount {
+        /// The account's name.
+        name: String,
+    },
+    /// Trusted workloads: rules that let CI jobs exchange their OIDC ID
+    /// token for a minutes-long token (`POST /oauth/token`).
+    WorkloadTrust {
+        /// add, list or remove.
+        #[command(subcommand)]
+        action: TrustAction,
+    },
     /// Read the audit log, newest first.
     Audit {
         /// Only events of this user's account.
@@ -130,11 +149,176 @@ pub enum PolicyAction {
     /// Set a policy (`none` clears it).
     Set {
         /// max_lifetime_days, forbid_full_access, allowed_scopes,
-        /// max_active_tokens_per_user or inactive_days.
+        /// max_active_tokens_per_user, inactive_days, revoke_on_reuse,
+        /// require_allowlist_for_write or allowed_workload_issuers.
         key: String,
         /// The value (`none` to clear).
         value: String,
     },
+}
+
+/// `tessera admin workload-trust …`.
+#[derive(Clone, Debug, Subcommand)]
+pub enum TrustAction {
+    /// Trust ID tokens of an issuer whose claims match every condition.
+    Add {
+        /// The OIDC issuer, e.g. https://token.actions.githubusercontent.com.
+        #[arg(long)]
+        issuer: String,
+        /// The audience the ID token must name (default: Tessera's public URL).
+        #[arg(long, default_value = "")]
+        audience: String,
+        /// A claim condition CLAIM=VALUE (`*` matches any run of
+        /// characters); repeat for more; all must match.
+        #[arg(long = "claim", required = true)]
+        claims: Vec<String>,
+        /// The account the minted tokens act as.
+        #[arg(long)]
+        user: String,
+        /// The most the minted tokens may do, e.g. "code:read packaging:write".
+        #[arg(long)]
+        scopes: String,
+        /// Limit an area to resources: AREA=PATTERN,PATTERN (repeatable).
+        #[arg(long = "resources")]
+        resources: Vec<String>,
+        /// Where minted tokens work from: addresses or CIDR ranges,
+        /// separated by spaces or commas (default: anywhere).
+        #[arg(long, default_value = "")]
+        networks: String,
+        /// The longest a minted token lives, in minutes (default 15, at most 60).
+        #[arg(long)]
+        max_minutes: Option<u32>,
+        /// What the rule is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List trust rules.
+    List {
+        /// Only this account's rules.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Remove a trust rule; the tokens it minted are revoked.
+    Remove {
+        /// The rule's id.
+        id: i64,
+    },
+}
+
+/// A token-service refusal as one line: the message and every field's.
+fn refused(e: TokenError) -> Failure {
+    let fields = e.fields();
+    if fields.is_empty() {
+        return Failure(e.message());
+    }
+    Failure(
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// `AREA=PATTERN,PATTERN` entries as resource limits.
+fn resource_limits(items: &[String]) -> Result<Resources, Failure> {
+    let mut map = std::collections::BTreeMap::new();
+    for item in items {
+        let Some((area, patterns)) = item.split_once('=') else {
+            return Err(Failure(format!(
+                "--resources takes AREA=PATTERN,PATTERN (e.g. code=acme/*), not {item:?}."
+            )));
+        };
+        map.insert(
+            area.trim().to_owned(),
+            patterns.split(',').map(|p| p.trim().to_owned()).collect(),
+        );
+    }
+    Ok(Resources::new(map))
+}
+
+fn print_rules(json: bool, rules: &[TrustRule]) {
+    let header = [
+        "ID",
+        "USER",
+        "ISSUER",
+        "AUDIENCE",
+        "CONDITIONS",
+        "SCOPES",
+        "MINUTES",
+        "ACTIVE",
+    ];
+    listing(json, rules, &header, |r| {
+        vec![
+            r.id.to_string(),
+            r.username.clone(),
+            r.issuer.clone(),
+            r.audience.clone(),
+            r.conditions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            r.scopes.clone(),
+            r.max_minutes.to_string(),
+            r.active_tokens.to_string(),
+        ]
+    });
+}
+
+async fn trust(core: &Core, json: bool, action: TrustAction) -> Result<(), Failure> {
+    let maker = Maker::Admin(None, None);
+    match action {
+        TrustAction::Add {
+            issuer,
+            audience,
+            claims,
+            user,
+            scopes,
+            resources,
+            networks,
+            max_minutes,
+            description,
+        } => {
+            let target = admin::user(&core.db, &user).await?;
+            let spec = RuleSpec {
+                issuer,
+                audience,
+                conditions: claims,
+                scopes: Scopes::parse(&scopes).map_err(|e| Failure(format!("--scopes: {e}")))?,
+                networks: Networks::parse_text(&networks)
+                    .map_err(|e| Failure(format!("--networks: {e}")))?,
+                resources: resource_limits(&resources)?,
+                max_minutes,
+                description,
+            };
+            let rule = workloads::add_rule(core, &maker, target.id, &spec)
+                .await
+                .map_err(refused)?;
+            print_rules(json, &[rule]);
+        }
+        TrustAction::List { user } => {
+            let user_id = match user {
+                Some(name) => admin::user(&core.db, &name).await?.id,
+                None => 0,
+            };
+            print_rules(json, &workloads::rules(core, user_id).await?);
+        }
+        TrustAction::Remove { id } => {
+            let n = workloads::remove_rule(core, &maker, id)
+                .await
+                .map_err(|e| match e {
+                    TokenError::NotFound => Failure(format!("There is no trust rule {id}.")),
+                    e => refused(e),
+                })?;
+            if json {
+                print_json(&json!({ "removed": id, "revoked": n }));
+            } else {
+                println!("Removed trust rule {id}; revoked {n} token(s) it minted.");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A failed admin command: the message for stderr.
@@ -388,6 +572,11 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
                 println!("{t}");
             }
         }
+        AdminCommand::CreateServiceAccount { name } => {
+            workloads::create_service_account(core, None, &name).await?;
+            print_user(json, &admin::user(&core.db, &name).await?);
+        }
+        AdminCommand::WorkloadTrust { action } => trust(core, json, action).await?,
         AdminCommand::Audit {
             user,
             token,

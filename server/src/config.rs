@@ -158,6 +158,12 @@ pub struct Config {
     #[arg(long, env = "TESSERA_SECRET_SCANNING_KEYS")]
     pub secret_scanning_keys: Option<std::path::PathBuf>,
 
+    /// Trust rules may name `http://` issuers (a local test issuer; never
+    /// in production: the keys that sign CI jobs' ID tokens would travel
+    /// unprotected).
+    #[arg(long, env = "TESSERA_WORKLOAD_ALLOW_INSECURE_ISSUERS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub workload_allow_insecure_issuers: bool,
+
     /// Without a command, `tessera` serves; `tessera admin …` administers.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -257,6 +263,10 @@ impl Config {
                 notice_every: Duration::from_secs(self.notice_interval_secs.max(1)),
                 allow_private_webhooks: self.webhook_allow_private_networks,
                 secret_scanning_keys: self.secret_scanning_keys.clone(),
+                ..Default::default()
+            },
+            workload: app::domain::workloads::WorkloadConfig {
+                allow_insecure_issuers: self.workload_allow_insecure_issuers,
                 ..Default::default()
             },
         }

@@ -24,6 +24,7 @@ pub mod usage;
 pub mod users;
 pub mod verify;
 pub mod webhooks;
+pub mod workloads;
 
 use crate::tokens::policy::Policies;
 use axum::extract::FromRef;
@@ -63,6 +64,8 @@ pub struct CoreConfig {
     pub audit_retention: std::time::Duration,
     /// Mail, webhooks and notices.
     pub lifecycle: lifecycle::LifecycleConfig,
+    /// Trusted workloads: which issuers may be reached, and how.
+    pub workload: workloads::WorkloadConfig,
 }
 
 impl CoreConfig {
@@ -106,6 +109,8 @@ pub struct Core {
     pub lifecycle: lifecycle::Lifecycle,
     /// Requests, verifications, the change feed, queues and the pool.
     pub metrics: metrics::Metrics,
+    /// The signing keys of the issuers trust rules name.
+    pub workload_keys: workloads::IssuerKeys,
 }
 
 /// How often a refusal of one token for one reason is written to the audit
@@ -131,6 +136,7 @@ impl Core {
             Policies::default()
         });
         let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone(), &db);
+        let config_workload = config.workload.clone();
         let core = Arc::new(Core {
             lifecycle,
             db,
@@ -144,6 +150,7 @@ impl Core {
             policies: RwLock::new(Arc::new(policies)),
             refusals: audit::Sampler::new(REFUSAL_SAMPLE),
             metrics,
+            workload_keys: workloads::IssuerKeys::new(&config_workload),
         });
         match &core.db {
             db::Db::Postgres(pool) => {
@@ -264,6 +271,7 @@ impl Core {
             tracing::info!(pruned, "audit events past retention deleted");
         }
         lifecycle::prune(&self.db).await?;
+        workloads::prune(self).await?;
         if let db::Db::Sqlite(pool) = &self.db {
             let cutoff = db::now() - chrono::Duration::hours(1);
             sqlx::query("DELETE FROM changes WHERE at < $1")

@@ -30,9 +30,15 @@ pub const ACCOUNT_BY_KEY: &str = account!("WHERE u.username_key = $2");
 pub const INSERT: &str = "INSERT INTO users (username, username_key, password_hash, created_at, \
      password_changed_at, must_change_password) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id";
 
-/// What a sign-in needs of the account with key `$1`.
+/// A new service account (`$1` name, `$2` its key, `$3` now): no
+/// password (`!` is no argon2 hash, so nothing matches it); its id.
+pub const INSERT_SERVICE: &str = "INSERT INTO users (username, username_key, password_hash, created_at, \
+     password_changed_at, must_change_password, is_service) VALUES ($1, $2, '!', $3, $3, FALSE, TRUE) RETURNING id";
+
+/// What a sign-in needs of the account with key `$1` (never a service
+/// account: nothing signs in as one).
 pub const CREDENTIALS: &str = "SELECT id, username, password_hash, disabled_at, is_admin, \
-     must_change_password FROM users WHERE username_key = $1";
+     must_change_password FROM users WHERE username_key = $1 AND is_service = FALSE";
 
 /// The password hash of `$1` (sudo mode, password changes).
 pub const PASSWORD_HASH: &str = "SELECT password_hash FROM users WHERE id = $1";

@@ -119,6 +119,20 @@ pub struct TokenView {
     /// children nested in theirs).
     #[serde(default)]
     pub children: Vec<TokenView>,
+    /// The trust rule and workload it was minted for, when a workload
+    /// exchanged its ID token for it (such a token is never edited,
+    /// extended or given a new secret).
+    #[serde(default)]
+    pub workload: Option<WorkloadOrigin>,
+}
+
+/// Which trust rule minted a token, for which workload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadOrigin {
+    /// The rule's id.
+    pub rule_id: i64,
+    /// The workload's `sub` claim.
+    pub subject: String,
 }
 
 impl TokenView {

@@ -29,11 +29,14 @@ pub struct Policies {
     /// Tokens that can write or manage must have a network allowlist.
     #[serde(default)]
     pub require_allowlist_for_write: bool,
+    /// The only OIDC issuers trust rules may name (`None`: any).
+    #[serde(default)]
+    pub allowed_workload_issuers: Option<Vec<String>>,
 }
 
 /// The policy keys, as `tessera admin policy set KEY VALUE` and the API
 /// name them.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
     MAX_LIFETIME_DAYS,
     FORBID_FULL_ACCESS,
     ALLOWED_SCOPES,
@@ -41,6 +44,7 @@ pub const KEYS: [&str; 7] = [
     INACTIVE_DAYS,
     REVOKE_ON_REUSE,
     REQUIRE_ALLOWLIST_FOR_WRITE,
+    ALLOWED_WORKLOAD_ISSUERS,
 ];
 /// Key: the longest lifetime, in days.
 pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
@@ -56,6 +60,8 @@ pub const INACTIVE_DAYS: &str = "inactive_days";
 pub const REVOKE_ON_REUSE: &str = "revoke_on_reuse";
 /// Key: tokens that can write or manage need a network allowlist.
 pub const REQUIRE_ALLOWLIST_FOR_WRITE: &str = "require_allowlist_for_write";
+/// Key: the issuers trust rules may name (space-separated URLs).
+pub const ALLOWED_WORKLOAD_ISSUERS: &str = "allowed_workload_issuers";
 
 /// The policy key `name` as a static string (`derived_from` for a derived
 /// token's ancestor; anything else: `policy`).
@@ -145,6 +151,28 @@ impl Policies {
                     _ => self.require_allowlist_for_write = on,
                 }
             }
+            ALLOWED_WORKLOAD_ISSUERS => {
+                self.allowed_workload_issuers = if is_off(value) {
+                    None
+                } else {
+                    let mut issuers: Vec<String> = Vec::new();
+                    for issuer in value
+                        .split([' ', ',', '\n', '\t'])
+                        .filter(|s| !s.is_empty())
+                    {
+                        if let Some(p) = crate::workloads::issuer_problem(issuer, true) {
+                            return Err(format!("{key}: {p}"));
+                        }
+                        if !issuers.iter().any(|i| i == issuer) {
+                            issuers.push(issuer.to_owned());
+                        }
+                    }
+                    if issuers.len() > 50 {
+                        return Err(format!("{key} can name at most 50 issuers."));
+                    }
+                    Some(issuers)
+                }
+            }
             ALLOWED_SCOPES => {
                 self.allowed_scopes = if is_off(value) || value == "full" {
                     None
@@ -172,6 +200,10 @@ impl Policies {
             FORBID_FULL_ACCESS => self.forbid_full_access.to_string(),
             REVOKE_ON_REUSE => self.revoke_on_reuse.to_string(),
             REQUIRE_ALLOWLIST_FOR_WRITE => self.require_allowlist_for_write.to_string(),
+            ALLOWED_WORKLOAD_ISSUERS => self
+                .allowed_workload_issuers
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |i| i.join(" ")),
             ALLOWED_SCOPES => self
                 .allowed_scopes
                 .as_ref()
@@ -193,6 +225,17 @@ impl Policies {
             let _ = p.set(k, v);
         }
         p
+    }
+
+    /// Why a trust rule may not name `issuer`, or `None` when it may.
+    pub fn issuer_problem(&self, issuer: &str) -> Option<String> {
+        match &self.allowed_workload_issuers {
+            Some(allowed) if !allowed.iter().any(|a| a == issuer) => Some(format!(
+                "Your organization's policy ({ALLOWED_WORKLOAD_ISSUERS}) allows trust rules only for {}.",
+                allowed.join(", ")
+            )),
+            _ => None,
+        }
     }
 
     /// The policy `scopes` break, as (key, field message), if any.

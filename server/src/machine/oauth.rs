@@ -1,11 +1,13 @@
 //! RFC 7662 token introspection (`POST /oauth/introspect`) for the one
-//! gateway client named by `--introspection-client`.
+//! gateway client named by `--introspection-client`, and the RFC 8693
+//! token exchange (`POST /oauth/token`) of trusted workloads.
 
 use super::error::{ApiError, ApiForm};
 use crate::middleware::{client_from, ClientIp};
 use app::domain::{
     authenticate::{Channel, Denied},
     throttle::{address_key, Door, RetryAfter},
+    workloads::{ExchangeError, ExchangeRequest, ACCESS_TOKEN_TYPE},
     AppState,
 };
 use axum::{
@@ -27,6 +29,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/oauth/introspect",
             post(introspect).fallback(super::error::method_not_allowed),
+        )
+        .route(
+            "/oauth/token",
+            post(token_exchange).fallback(super::error::method_not_allowed),
         )
         .route("/oauth", any(super::error::no_endpoint))
         .route("/oauth/", any(super::error::no_endpoint))
@@ -150,6 +156,102 @@ async fn introspect(
         // a token refused for any reason is not active (RFC 7662 says
         // nothing more)
         Err(_) => Json(json!({ "active": false })).into_response(),
+    }
+}
+
+/// An OAuth error answer (RFC 6749 §5.2): `error` and
+/// `error_description`, never cached.
+fn oauth_error(e: &ExchangeError) -> Response {
+    let status = match e {
+        ExchangeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = json!({"error": e.code(), "error_description": e.to_string()});
+    no_store((status, Json(body)).into_response())
+}
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// The form's parameters, each once (RFC 6749 §3.2) except `resource`.
+fn exchange_request(headers: &HeaderMap, body: &[u8]) -> Result<ExchangeRequest, ExchangeError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form {
+        return Err(ExchangeError::InvalidRequest(
+            "Send the parameters as application/x-www-form-urlencoded.".into(),
+        ));
+    }
+    let mut req = ExchangeRequest::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        let slot = match key.as_ref() {
+            "resource" => {
+                req.resources.push(value.into_owned());
+                continue;
+            }
+            "grant_type" => &mut req.grant_type,
+            "subject_token" => &mut req.subject_token,
+            "subject_token_type" => &mut req.subject_token_type,
+            "requested_token_type" => &mut req.requested_token_type,
+            "scope" => &mut req.scope,
+            // audience, actor_token…: not used; ignored as RFC 6749 says
+            _ => continue,
+        };
+        if seen.iter().any(|k| *k == key) {
+            return Err(ExchangeError::InvalidRequest(format!(
+                "{key} is given more than once."
+            )));
+        }
+        seen.push(key.into_owned());
+        *slot = value.into_owned();
+    }
+    Ok(req)
+}
+
+/// `POST /oauth/token`: a trusted workload's ID token for a minutes-long
+/// token (RFC 8693). No client authentication: the ID token, signed by
+/// the workload's platform, is the credential.
+async fn token_exchange(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        // past the body limit (64 KiB): no ID token is that large
+        return oauth_error(&ExchangeError::InvalidRequest(
+            "The request is too large; an ID token is a few KiB.".into(),
+        ));
+    };
+    let req = match exchange_request(&headers, &body) {
+        Ok(r) => r,
+        Err(e) => return oauth_error(&e),
+    };
+    let client = client_from(ip, &headers);
+    match app::domain::workloads::exchange(&state.core, &req, &client).await {
+        Ok(made) => no_store(
+            Json(json!({
+                "access_token": made.access_token,
+                "issued_token_type": ACCESS_TOKEN_TYPE,
+                "token_type": "Bearer",
+                "expires_in": made.expires_in,
+                "scope": made.scope,
+            }))
+            .into_response(),
+        ),
+        Err(e) => oauth_error(&e),
     }
 }
 

@@ -19,6 +19,17 @@ pub(super) async fn changeable(
     }
 }
 
+/// [`changeable`], and not minted for a workload: such a token is never
+/// edited, extended or given a new secret (the workload exchanges a fresh
+/// ID token instead).
+pub(super) async fn editable(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
+    let current = changeable(core, actor, id).await?;
+    if current.workload.is_some() {
+        return Err(TokenError::FromWorkload);
+    }
+    Ok(current)
+}
+
 /// Why a token could not be changed after all (its state changed between
 /// reading it and the conditional UPDATE).
 pub(super) async fn why_unchangeable(db: &Db, user_id: i64, id: i64) -> TokenError {
@@ -39,7 +50,7 @@ pub async fn update(
     id: i64,
     change: impl FnOnce(&TokenView) -> Result<TokenSpec, FieldErrors>,
 ) -> Result<TokenView, TokenError> {
-    let current = changeable(core, actor, id).await?;
+    let current = editable(core, actor, id).await?;
     let limits = actor.limits(core).await;
     let input = change(&current)?.check(&limits, true)?;
     if input.scopes != current.scopes {

@@ -15,6 +15,17 @@ pub async fn create(
     insert(core, actor, spec, form_id, None, limits).await
 }
 
+/// Creates the token a trust rule mints (`actor` carries the rule, its
+/// limits the rule's as a ceiling): audited as `token.exchanged`.
+pub async fn create_minted(
+    core: &Core,
+    actor: &Actor,
+    spec: &TokenSpec,
+    limits: Limits,
+) -> Result<NewSecret, TokenError> {
+    insert(core, actor, spec, "", None, limits).await
+}
+
 /// The limits a token derived from `parent` must stay within.
 pub(super) fn ceiling_of(parent: &TokenView) -> Ceiling {
     Ceiling {
@@ -169,8 +180,21 @@ pub(super) async fn insert(
     if let Some(p) = parent {
         details["derived_from"] = json!(p.id);
     }
-    let mut event = actor.event("token.created", None).with(details);
-    let cap = limits.policy.max_active_tokens_per_user;
+    let workload = actor.workload.as_deref();
+    if let Some(w) = workload {
+        details["workload"] = w.details.clone();
+    }
+    let name = if workload.is_some() {
+        "token.exchanged"
+    } else {
+        "token.created"
+    };
+    let mut event = actor.event(name, None).with(details);
+    // minted tokens live minutes and are not the person's to count
+    let cap = limits
+        .policy
+        .max_active_tokens_per_user
+        .filter(|_| workload.is_none());
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         if let Some(cap) = cap {
@@ -200,6 +224,8 @@ pub(super) async fn insert(
             .bind(input.resources.to_stored())
             .bind(parent.map(|p| p.id))
             .bind(actor.acting_token)
+            .bind(workload.map(|w| w.rule_id))
+            .bind(workload.map(|w| w.subject.as_str()))
             .fetch_one(&mut *tx)
             .await?;
         event.token_id = Some(row.id);

@@ -43,6 +43,10 @@ pub enum TokenError {
     /// The password check could not run now (hashing queue full).
     #[error("busy")]
     Busy,
+    /// The token was minted for a trusted workload: it is never edited,
+    /// extended or given a new secret.
+    #[error("workload tokens cannot be changed")]
+    FromWorkload,
     /// The store failed (logged; answered generically).
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -84,9 +88,10 @@ impl TokenError {
             TokenError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             TokenError::BeyondCaller(_) => StatusCode::FORBIDDEN,
             TokenError::NotFound => StatusCode::NOT_FOUND,
-            TokenError::Revoked | TokenError::Expired | TokenError::AlreadySubmitted(_) => {
-                StatusCode::CONFLICT
-            }
+            TokenError::Revoked
+            | TokenError::Expired
+            | TokenError::AlreadySubmitted(_)
+            | TokenError::FromWorkload => StatusCode::CONFLICT,
             TokenError::SudoRequired(_) | TokenError::PolicyViolation(..) => StatusCode::FORBIDDEN,
             TokenError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             TokenError::Busy | TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -111,6 +116,7 @@ impl TokenError {
             TokenError::Revoked => "token_revoked",
             TokenError::Expired => "token_expired",
             TokenError::AlreadySubmitted(_) => "already_submitted",
+            TokenError::FromWorkload => "workload_token",
             TokenError::SudoRequired(_) => "sudo_required",
             TokenError::PolicyViolation(..) => "policy_violation",
             TokenError::Throttled(_) => "too_many_attempts",
@@ -157,6 +163,7 @@ impl TokenError {
                 "This form was already submitted: the token \u{201c}{}\u{201d} exists. Its secret was shown once; if you missed it, regenerate the token.",
                 t.name
             ),
+            TokenError::FromWorkload => "This token was minted for a trusted workload: it cannot be edited, extended or given a new secret. The workload exchanges a fresh ID token instead.".into(),
             TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
             TokenError::PolicyViolation(_, sentence) => sentence.clone(),
             TokenError::Throttled(wait) => crate::domain::accounts::too_many_attempts(*wait),
@@ -197,6 +204,7 @@ mod tests {
             TokenError::SudoRequired("to do this"),
             TokenError::Busy,
             TokenError::PolicyViolation("forbid_full_access", "No.".into()),
+            TokenError::FromWorkload,
         ];
         let codes: Vec<_> = all
             .iter()
@@ -214,6 +222,7 @@ mod tests {
                 (403, "sudo_required"),
                 (503, "unavailable"),
                 (403, "policy_violation"),
+                (409, "workload_token"),
             ]
         );
         assert_eq!(

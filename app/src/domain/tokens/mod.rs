@@ -61,6 +61,21 @@ pub struct Actor {
     pub acting_token: Option<i64>,
     /// Where the request came from (for the audit log).
     pub client: Option<Client>,
+    /// For a token minted by a trust rule: the rule and the workload
+    /// (the exchange acts for the rule's account).
+    pub workload: Option<Box<WorkloadMint>>,
+}
+
+/// What a trust rule minting a token records on it and in the audit log.
+#[derive(Clone, Debug)]
+pub struct WorkloadMint {
+    /// The rule.
+    pub rule_id: i64,
+    /// The workload's `sub` claim.
+    pub subject: String,
+    /// The audit event's `workload` member: issuer, subject, the claims
+    /// the rule matched.
+    pub details: serde_json::Value,
 }
 
 impl Actor {
@@ -77,6 +92,7 @@ impl Actor {
             sudo,
             acting_token: None,
             client: None,
+            workload: None,
         }
     }
 
@@ -88,12 +104,13 @@ impl Actor {
 
     /// Who acts, as the audit log records it.
     pub fn by(&self) -> By {
-        match self.acting_token {
-            Some(token) => By::Token {
+        match (self.acting_token, &self.workload) {
+            (_, Some(_)) => By::System,
+            (Some(token), None) => By::Token {
                 user: self.user_id,
                 token,
             },
-            None => By::User(self.user_id),
+            (None, None) => By::User(self.user_id),
         }
     }
 
@@ -142,6 +159,7 @@ impl Actor {
             sudo: false,
             acting_token: Some(v.token_id),
             client: None,
+            workload: None,
         }
     }
 
@@ -198,6 +216,8 @@ struct Row {
     resources: String,
     parent_id: Option<i64>,
     created_by_token: Option<i64>,
+    workload_rule_id: Option<i64>,
+    workload_subject: Option<String>,
 }
 
 impl Row {
@@ -236,6 +256,12 @@ impl Row {
             parent_id: self.parent_id,
             created_by_token: self.created_by_token,
             children: Vec::new(),
+            workload: self
+                .workload_rule_id
+                .map(|rule_id| crate::tokens::WorkloadOrigin {
+                    rule_id,
+                    subject: self.workload_subject.unwrap_or_default(),
+                }),
         }
     }
 }
@@ -271,7 +297,11 @@ pub async fn of_everyone(
 
 /// Refuses the administrators' areas (Administration, Metrics) to anyone
 /// but an administrator.
-async fn admin_scope_check(core: &Core, user_id: i64, scopes: &Scopes) -> Result<(), TokenError> {
+pub(crate) async fn admin_scope_check(
+    core: &Core,
+    user_id: i64,
+    scopes: &Scopes,
+) -> Result<(), TokenError> {
     let Scopes::Custom(m) = scopes else {
         return Ok(());
     };

@@ -156,6 +156,29 @@ pub async fn revoke_all_as(
     owner: i64,
     reason: &str,
 ) -> Result<u64, TokenError> {
+    revoke_many(core, event, owner, 0, reason).await
+}
+
+/// Revokes the live tokens trust rule `rule` of `owner` minted, with
+/// `reason`; one `event` per token, in the same transaction.
+pub async fn revoke_minted_as(
+    core: &Core,
+    event: Event,
+    owner: i64,
+    rule: i64,
+    reason: &str,
+) -> Result<u64, TokenError> {
+    revoke_many(core, event, owner, rule, reason).await
+}
+
+/// Revokes every live token of `owner` (only those `rule` minted, when not 0).
+async fn revoke_many(
+    core: &Core,
+    event: Event,
+    owner: i64,
+    rule: i64,
+    reason: &str,
+) -> Result<u64, TokenError> {
     let db = &core.db;
     let at = now();
     let by = event.by.revoked_by();
@@ -168,6 +191,7 @@ pub async fn revoke_all_as(
             .bind(owner)
             .bind(by)
             .bind(reason)
+            .bind(rule)
             .fetch_all(&mut *tx)
             .await?;
         for (id,) in &ids {

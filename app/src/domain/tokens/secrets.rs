@@ -10,7 +10,7 @@ use super::*;
 /// old secret stops working at once, and a last use of it that is still
 /// waiting to be written is dropped.
 pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret, TokenError> {
-    let current = changeable(core, actor, id).await?;
+    let current = editable(core, actor, id).await?;
     if current.scopes.is_powerful() {
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
@@ -111,7 +111,7 @@ pub async fn rotate(
             format!("The old secret can keep working for 0 to {MAX_GRACE_HOURS} hours."),
         )])));
     }
-    let current = changeable(core, actor, id).await?;
+    let current = editable(core, actor, id).await?;
     if current.scopes.is_powerful() {
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }

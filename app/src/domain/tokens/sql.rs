@@ -11,7 +11,7 @@ macro_rules! columns {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
          previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent, \
-         allowed_networks, resources, parent_id, created_by_token"
+         allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject"
     };
 }
 
@@ -51,10 +51,11 @@ pub const BY_FORM_ID: &str = concat!(
     " FROM tokens WHERE user_id = $1 AND form_id = $2"
 );
 
-/// A new token; `$7` is both its creation and update time.
+/// A new token; `$7` is both its creation and update time; `$14` and
+/// `$15` the trust rule and workload that minted it, if one did.
 pub const INSERT: &str = concat!(
-    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ",
     columns!()
 );
 
@@ -75,11 +76,12 @@ pub const REVOKE: &str = concat!(
     columns!()
 );
 
-/// Revokes every token of a user that is not revoked yet: `$1` time, `$2`
-/// user, `$3` who, `$4` why; returns their ids.
+/// Revokes every token of a user that is not revoked yet — or only those
+/// trust rule `$5` minted, when it is not 0: `$1` time, `$2` user, `$3`
+/// who, `$4` why; returns their ids.
 pub const REVOKE_ALL: &str =
     "UPDATE tokens SET revoked_at = $1, updated_at = $1, revoked_by = $3, revoked_reason = $4 \
-     WHERE user_id = $2 AND revoked_at IS NULL RETURNING id";
+     WHERE user_id = $2 AND revoked_at IS NULL AND ($5 = 0 OR workload_rule_id = $5) RETURNING id";
 
 /// Keeps the current secret (and a previous one still in its grace) of
 /// token `$1` of user `$2` as retired, at `$3`: presented later, they are
@@ -110,9 +112,11 @@ pub const REGENERATE: &str = concat!(
 pub const LIST_COUNT: &str = concat!("SELECT COUNT(*) FROM tokens WHERE ", list_filter!());
 
 /// Active tokens of a user: `$1` user, `$2` now.
-/// (Derived tokens do not count: they are shown, and capped, under their parent.)
+/// (Derived tokens do not count: they are shown, and capped, under their
+/// parent; nor do the minutes-long tokens trust rules mint.)
 pub const ACTIVE_COUNT: &str =
-    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND parent_id IS NULL AND revoked_at IS NULL AND expires_at > $2";
+    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND parent_id IS NULL AND workload_rule_id IS NULL \
+     AND revoked_at IS NULL AND expires_at > $2";
 
 /// A user's live derived tokens, newest first: `$1` user, `$2` now.
 pub const LIVE_CHILDREN: &str = concat!(
@@ -223,16 +227,18 @@ pub const RECORD_PRESENTED: &str = "UPDATE tokens SET last_presented_at = $2, \
      last_presented_ip = $3, last_presented_agent = $4, \
      presented_after_end = presented_after_end + $5 WHERE id = $1";
 
-/// `$1`'s live tokens (not derived) ending between `$2` and `$3`, soonest
-/// first, at most 20.
+/// `$1`'s live tokens (not derived, not minted for a workload) ending
+/// between `$2` and `$3`, soonest first, at most 20.
 pub const ENDING_OF_USER: &str = "SELECT id, name, expires_at FROM tokens WHERE user_id = $1 \
-     AND revoked_at IS NULL AND parent_id IS NULL AND expires_at > $2 AND expires_at <= $3 \
+     AND revoked_at IS NULL AND parent_id IS NULL AND workload_rule_id IS NULL AND expires_at > $2 AND expires_at <= $3 \
      ORDER BY expires_at LIMIT 20";
 
-/// Every enabled account's live tokens (not derived) ending between `$1`
-/// and `$2` (the expiry notices).
+/// Every enabled account's live tokens (not derived, not minted for a
+/// workload: those live minutes) ending between `$1` and `$2` (the expiry
+/// notices).
 pub const ENDING: &str = "SELECT t.id, t.user_id, t.name, t.expires_at FROM tokens t \
      JOIN users u ON u.id = t.user_id WHERE t.revoked_at IS NULL AND t.parent_id IS NULL \
+     AND t.workload_rule_id IS NULL \
      AND u.disabled_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2";
 
 /// Enabled accounts' ended tokens presented since `$1`.

@@ -1,7 +1,7 @@
 //! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
 //! document ([`super::openapi`]) are both built from it.
 
-use super::{audit, credentials, me, tokens};
+use super::{audit, credentials, me, tokens, workloads};
 use app::domain::AppState;
 use axum::routing::{delete, get, patch, post, MethodRouter};
 
@@ -169,6 +169,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: None,
         answer: (200, "Token"),
         route: || post(tokens::narrow),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/workload-trust",
+        needs: Needs::Scope("tokens:read"),
+        summary: "Your trust rules: which workloads may exchange their OIDC ID token for a minutes-long token (POST /oauth/token); rules are made on the page or by an administrator",
+        body: None,
+        answer: (200, "TrustRuleList"),
+        route: || get(workloads::list),
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/v1/workload-trust/{id}",
+        needs: Needs::Scope("tokens:write"),
+        summary: "Remove a trust rule; every live token it minted is revoked",
+        body: None,
+        answer: (200, "TrustRuleRemoved"),
+        route: || delete(workloads::remove),
     },
     Endpoint {
         method: "get",

@@ -7,6 +7,7 @@ mod endpoints;
 pub mod me;
 pub mod openapi;
 pub mod tokens;
+pub mod workloads;
 
 pub use endpoints::{Endpoint, Needs, ENDPOINTS};
 

@@ -65,6 +65,9 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<credentials::LeakReportJson>(),
         schema_of::<credentials::AcceptedJson>(),
         schema_of::<credentials::ScanningMatchJson>(),
+        schema_of::<app::workloads::TrustRule>(),
+        schema_of::<super::workloads::RuleListJson>(),
+        schema_of::<super::workloads::RemovedJson>(),
         (
             "SecretScanningReport".to_owned(),
             json!({"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/SecretScanningMatch"}}),

@@ -81,6 +81,11 @@ pub struct TokenJson {
     pub created_by_token: Option<i64>,
     /// Live tokens derived from it (in lists).
     pub children: Vec<i64>,
+    /// The trust rule that minted it for a workload, if one did (such a
+    /// token is never edited, extended or regenerated).
+    pub workload_rule_id: Option<i64>,
+    /// That workload's `sub` claim.
+    pub workload_subject: Option<String>,
     /// What the caller should know about the settings just saved (e.g.
     /// the allowlist leaves out the address the request came from).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -115,6 +120,8 @@ impl TokenJson {
             parent_id: t.parent_id,
             created_by_token: t.created_by_token,
             children: t.children.iter().map(|c| c.id).collect(),
+            workload_rule_id: t.workload.as_ref().map(|w| w.rule_id),
+            workload_subject: t.workload.as_ref().map(|w| w.subject.clone()),
             warnings: Vec::new(),
         }
     }

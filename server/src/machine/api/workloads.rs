@@ -1,0 +1,56 @@
+//! `/api/v1/workload-trust`: the caller's trust rules, listed and
+//! removed. Rules are made only on the page (in sudo mode) and by
+//! administrators: a leaked token must not be able to plant a rule that
+//! keeps minting tokens after the token itself is revoked.
+
+use crate::machine::error::{ApiError, ApiPath};
+use crate::machine::pat::Pat;
+use app::domain::{
+    workloads::{self, Maker},
+    AppState,
+};
+use app::workloads::TrustRule;
+use axum::{extract::State, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The caller's trust rules.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TrustRuleList)]
+pub struct RuleListJson {
+    /// Oldest first.
+    rules: Vec<TrustRule>,
+}
+
+/// What removing a rule did.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TrustRuleRemoved)]
+pub struct RemovedJson {
+    /// The rule removed.
+    removed: i64,
+    /// How many live tokens it had minted, now revoked.
+    revoked: u64,
+}
+
+/// `GET /api/v1/workload-trust` (`tokens:read`).
+pub async fn list(State(state): State<AppState>, pat: Pat) -> Result<Json<RuleListJson>, ApiError> {
+    let rules = workloads::rules(&state.core, pat.verified().user_id)
+        .await
+        .map_err(|e| ApiError::from(app::domain::tokens::TokenError::from(e)))?;
+    Ok(Json(RuleListJson { rules }))
+}
+
+/// `DELETE /api/v1/workload-trust/{id}` (`tokens:write`): the rule goes,
+/// and every live token it minted is revoked.
+pub async fn remove(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<RemovedJson>, ApiError> {
+    let maker = Maker::Owner(pat.actor());
+    let revoked = workloads::remove_rule(&state.core, &maker, id).await?;
+    Ok(Json(RemovedJson {
+        removed: id,
+        revoked,
+    }))
+}
