@@ -13,69 +13,20 @@ use app::domain::{lifecycle, tokens::Actor};
 use axum::{body::Body, http::Request, http::StatusCode};
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::OnceLock,
     time::Duration,
 };
-use support::{token, Options, TestApp, PW};
-
-const PYTHON: &str = "/usr/bin/python3";
-
-/// A helper process shared by the tests of this binary: its port and its
-/// directory.
-struct Helper {
-    port: u16,
-    dir: PathBuf,
-    _child: Child,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{token, Helper, Options, TestApp, PW};
 
 fn start(script: &str, name: &str) -> Option<Helper> {
-    let has_aiosmtpd = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_aiosmtpd {
-        assert!(
-            !support::in_ci(),
-            "python3-aiosmtpd is required in CI (apt-get install python3-aiosmtpd)"
-        );
-        eprintln!("skipping: no python3-aiosmtpd");
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("tessera-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/lifecycle_support")
-        .join(script);
-    let mut child = Command::new(PYTHON)
-        .arg(script)
-        .arg(port.to_string())
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start helper");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
+    support::python_helper(
+        "lifecycle_support",
+        script,
+        name,
+        "aiosmtpd",
+        "python3-aiosmtpd",
     )
-    .unwrap();
-    assert_eq!(line.trim(), "ready", "{name} did not start");
-    Some(Helper {
-        port,
-        dir,
-        _child: child,
-    })
 }
 
 fn smtp() -> Option<&'static Helper> {

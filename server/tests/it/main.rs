@@ -22,3 +22,4 @@ mod one_path;
 mod rotation;
 mod sessions;
 mod tokens;
+mod workloads;

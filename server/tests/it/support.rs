@@ -31,6 +31,8 @@ pub struct Options {
     pub sudo_window: Duration,
     /// Mail, webhooks and notices (tests call endpoints on loopback).
     pub lifecycle: app::domain::lifecycle::LifecycleConfig,
+    /// Trusted workloads (tests' issuers are on loopback, over http).
+    pub workload: app::domain::workloads::WorkloadConfig,
 }
 
 /// The introspection client's secret in tests.
@@ -49,6 +51,12 @@ impl Default for Options {
                 allow_private_webhooks: true,
                 notice_every: Duration::from_secs(1),
                 ..Default::default()
+            },
+            workload: app::domain::workloads::WorkloadConfig {
+                allow_insecure_issuers: true,
+                key_ttl: Duration::from_secs(1),
+                key_refetch: Duration::ZERO,
+                fetch_timeout: Duration::from_secs(2),
             },
             throttle: ThrottleConfig {
                 window: Duration::from_secs(600),
@@ -142,6 +150,7 @@ fn test_config(options: &Options) -> CoreConfig {
         sudo_window: options.sudo_window,
         audit_retention: Duration::from_secs(365 * 24 * 3600),
         lifecycle: options.lifecycle.clone(),
+        workload: options.workload.clone(),
     }
 }
 
@@ -523,4 +532,75 @@ pub async fn listener_pids(app: &TestApp) -> Vec<i32> {
         .into_iter()
         .map(|r| r.0)
         .collect()
+}
+
+/// A helper process (a Python script under `tests/it/`) shared by the
+/// tests of this binary: its port and its directory.
+pub struct Helper {
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+    _child: std::process::Child,
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `folder/script` with Debian's Python (arguments: a free port and
+/// a fresh directory) and waits for its "ready". When `module` does not
+/// import, the tests are skipped with a note — outside CI; in CI that is a
+/// failure naming the Debian `package`.
+pub fn python_helper(
+    folder: &str,
+    script: &str,
+    name: &str,
+    module: &str,
+    package: &str,
+) -> Option<Helper> {
+    use std::process::{Command, Stdio};
+    const PYTHON: &str = "/usr/bin/python3";
+    let has_module = Command::new(PYTHON)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_module {
+        assert!(
+            !in_ci(),
+            "{package} is required in CI (apt-get install {package})"
+        );
+        eprintln!("skipping: no {package}");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("tessera-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it")
+        .join(folder)
+        .join(script);
+    let mut child = Command::new(PYTHON)
+        .arg(script)
+        .arg(port.to_string())
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start helper");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready", "{name} did not start");
+    Some(Helper {
+        port,
+        dir,
+        _child: child,
+    })
 }
