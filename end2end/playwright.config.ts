@@ -61,7 +61,8 @@ export default defineConfig({
   ],
   webServer: [
     // webhooks to the specs' receivers on loopback (notifications.spec.ts)
-    server(port, "e2e", { TESSERA_WEBHOOK_ALLOW_PRIVATE: "true" }),
+    // and trust rules for the specs' OIDC issuer on loopback (workloads.spec.ts)
+    server(port, "e2e", { TESSERA_WEBHOOK_ALLOW_PRIVATE: "true", TESSERA_WORKLOAD_ALLOW_INSECURE_ISSUERS: "true" }),
     server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" }),
     server(govPort, "e2e-gov", {}),
     ...(pairDatabase ? pair(pairDatabase) : []),

@@ -60,6 +60,18 @@ pub struct TrustRule {
     pub active_tokens: i64,
 }
 
+/// What Security → Trusted workloads shows: the user's rules and the live
+/// tokens they minted (newest first).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadsPage {
+    /// The rules, oldest first.
+    pub rules: Vec<TrustRule>,
+    /// Live minted tokens.
+    pub minted: Vec<crate::tokens::TokenView>,
+    /// The audience an empty audience stands for (Tessera's public URL).
+    pub default_audience: String,
+}
+
 /// A rule as someone asks for it; [`RuleSpec::check`] applies the rules.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleSpec {

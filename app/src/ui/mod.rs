@@ -12,6 +12,7 @@ mod security;
 pub mod token_api;
 mod token_form;
 pub mod tokens;
+pub mod workloads;
 
 use crate::model::{CurrentUser, SessionInfo};
 use leptos::prelude::*;
@@ -120,6 +121,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/password")
                         view=|| view! { <WithSession render=|info| view! { <security::ChangePassword info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/workloads")
+                        view=|| view! { <WithSession render=|info| view! { <workloads::TrustedWorkloads info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/sessions")

@@ -16,6 +16,7 @@ pub(crate) enum Section {
     Sessions,
     Activity,
     Notifications,
+    Workloads,
 }
 
 /// The security settings' side navigation.
@@ -27,6 +28,7 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
             <p class="side-nav-heading">"Security"</p>
             <a href="/profile/security/tokens" aria-current=aria(Section::Tokens)>"Personal access tokens"</a>
             <a href="/profile/security/password" aria-current=aria(Section::Password)>"Password"</a>
+            <a href="/profile/security/workloads" aria-current=aria(Section::Workloads)>"Trusted workloads"</a>
             <a href="/profile/security/sessions" aria-current=aria(Section::Sessions)>"Sessions"</a>
             <a href="/profile/security/activity" aria-current=aria(Section::Activity)>"Activity"</a>
             <a href="/profile/security/notifications" aria-current=aria(Section::Notifications)>"Notifications"</a>

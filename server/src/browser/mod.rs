@@ -11,6 +11,7 @@ pub mod notify_forms;
 pub mod pages;
 pub mod session;
 pub mod token_forms;
+pub mod workload_forms;
 
 use app::{domain::AppState, shell, App};
 use axum::{
@@ -73,6 +74,7 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
     ];
     routes.extend(admin);
     routes.extend(notify_forms::routes());
+    routes.extend(workload_forms::routes());
     routes
 }
 

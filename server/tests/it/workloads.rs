@@ -966,7 +966,135 @@ async fn service_accounts_have_rules_and_tokens_but_no_sign_in(app: TestApp) {
     );
 }
 
+/// The page, without JavaScript: plain forms add a rule (the password
+/// asked for when sudo mode is over), list what it minted, remove it.
+async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
+    let Some(iss) = new_issuer("page") else {
+        return;
+    };
+    let (uid, cookie) = support::user(&app, "alice").await;
+    let (_, bob_cookie) = support::user(&app, "bob").await;
+    let page = app.get("/profile/security/workloads", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Trusted workloads") && page.body.contains("No trusted workloads yet"),
+        "{}",
+        page.body
+    );
+    let form = |password: &'static str, conditions: &'static str| {
+        let iss = iss.clone();
+        move || {
+            vec![
+                ("issuer".to_owned(), iss.clone()),
+                ("audience".to_owned(), String::new()),
+                ("conditions".to_owned(), conditions.to_owned()),
+                ("scopes".to_owned(), "profile:read".to_owned()),
+                ("allowed_networks".to_owned(), String::new()),
+                ("max_minutes".to_owned(), "10".to_owned()),
+                ("description".to_owned(), "deploys \u{1f680}".to_owned()),
+                ("sudo_password".to_owned(), password.to_owned()),
+            ]
+        }
+    };
+    let post = |fields: Vec<(String, String)>, cookie: String| {
+        let app = &app;
+        async move {
+            let refs: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            app.post_form("/profile/security/workloads", &refs, Some(&cookie))
+                .await
+        }
+    };
+    // sudo mode is over (0 minutes): the password is asked for, what was typed is kept
+    let asked = post(
+        form("", "repository=acme/api\nref=refs/heads/main")(),
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::FORBIDDEN, "{}", asked.body);
+    assert!(
+        asked
+            .body
+            .contains("Confirm your password to trust a workload"),
+        "{}",
+        asked.body
+    );
+    assert!(
+        asked.body.contains("repository=acme/api"),
+        "typed conditions kept"
+    );
+    let bad = post(form(support::PW, "sub=*")(), cookie.clone()).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("must name something"), "{}", bad.body);
+    let added = post(
+        form(support::PW, "repository=acme/api\nref=refs/heads/main")(),
+        cookie.clone(),
+    )
+    .await;
+    assert_eq!(
+        added.location(),
+        Some("/profile/security/workloads?done=added"),
+        "{}",
+        added.body
+    );
+    let rules = workloads::rules(&app.core, uid).await.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].audience, AUD);
+    assert_eq!(rules[0].max_minutes, 10);
+    let (s, v) = exchange(
+        &app,
+        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let secret = v["access_token"].as_str().unwrap().to_owned();
+    let page = app.get("/profile/security/workloads", Some(&cookie)).await;
+    let rule_id = rules[0].id;
+    assert!(
+        page.body
+            .contains(&format!("Tokens minted by rule {rule_id}")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("repo:acme/api:ref:refs/heads/main"),
+        "{}",
+        page.body
+    );
+    // another user cannot remove it (not found), the owner can
+    let path = format!("/profile/security/workloads/{rule_id}/remove");
+    let res = app.post_form(&path, &[], Some(&bob_cookie)).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::OK
+    );
+    let res = app.post_form(&path, &[], Some(&cookie)).await;
+    assert_eq!(
+        res.location(),
+        Some("/profile/security/workloads?done=removed"),
+        "{}",
+        res.body
+    );
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = app
+        .post_form(
+            "/profile/security/workloads/nope/remove",
+            &[],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
 on_both_backends!(
+    the_trusted_workloads_page_works_with_plain_forms with support::Options { sudo_window: Duration::ZERO, ..Default::default() },
     github_actions_jobs_exchange_their_id_token,
     hostile_id_tokens_are_refused,
     kubernetes_service_accounts_match_nested_claims,

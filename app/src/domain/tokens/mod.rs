@@ -346,6 +346,12 @@ pub fn reach_warnings(token: &TokenView, client: Option<&Client>) -> Vec<String>
     }
 }
 
+/// The live tokens trust rules minted for `user_id`, newest first.
+pub async fn live_minted(db: &Db, user_id: i64) -> Result<Vec<TokenView>, sqlx::Error> {
+    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(sql::LIVE_MINTED).bind(user_id).bind(now()).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(Row::into_view).collect())
+}
+
 /// One token of `user_id` ([`TokenError::NotFound`] for anyone else's).
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<TokenView, TokenError> {
     let row: Option<Row> = on_db!(db, pool => sqlx::query_as(sql::GET).bind(id).bind(user_id).fetch_optional(pool).await)?;

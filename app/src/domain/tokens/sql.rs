@@ -126,6 +126,15 @@ pub const LIVE_CHILDREN: &str = concat!(
      ORDER BY created_at DESC, id DESC LIMIT 1000"
 );
 
+/// A user's live tokens minted by trust rules, newest first: `$1` user,
+/// `$2` now.
+pub const LIVE_MINTED: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM tokens WHERE user_id = $1 AND workload_rule_id IS NOT NULL AND revoked_at IS NULL AND expires_at > $2 \
+     ORDER BY id DESC LIMIT 500"
+);
+
 /// List pages, one statement per order.
 pub const LIST_CREATED_DESC: &str = list_page!("created_at DESC, id DESC");
 /// Oldest first.
