@@ -222,19 +222,8 @@ fn refused(e: TokenError) -> Failure {
 
 /// `AREA=PATTERN,PATTERN` entries as resource limits.
 fn resource_limits(items: &[String]) -> Result<Resources, Failure> {
-    let mut map = std::collections::BTreeMap::new();
-    for item in items {
-        let Some((area, patterns)) = item.split_once('=') else {
-            return Err(Failure(format!(
-                "--resources takes AREA=PATTERN,PATTERN (e.g. code=acme/*), not {item:?}."
-            )));
-        };
-        map.insert(
-            area.trim().to_owned(),
-            patterns.split(',').map(|p| p.trim().to_owned()).collect(),
-        );
-    }
-    Ok(Resources::new(map))
+    Resources::parse_assignments(items.iter().map(String::as_str))
+        .map_err(|e| Failure(format!("--resources: {e}")))
 }
 
 fn print_rules(json: bool, rules: &[TrustRule]) {

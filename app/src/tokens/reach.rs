@@ -224,6 +224,28 @@ impl Resources {
         Resources(map)
     }
 
+    /// Resources written as `AREA=PATTERN,PATTERN` items (the admin CLI's
+    /// `--resources`, a trust rule form's lines); blank items are skipped.
+    /// Not yet checked against scopes (see [`Resources::problem`]).
+    pub fn parse_assignments<'a>(
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Resources, String> {
+        let mut map = BTreeMap::new();
+        for item in items.into_iter().map(str::trim).filter(|i| !i.is_empty()) {
+            let Some((area, patterns)) = item.split_once('=') else {
+                let shown: String = item.chars().take(40).collect();
+                return Err(format!(
+                    "Write AREA=PATTERN,PATTERN (e.g. code=acme/*), not \u{201c}{shown}\u{201d}."
+                ));
+            };
+            map.insert(
+                area.trim().to_owned(),
+                patterns.split(',').map(|p| p.trim().to_owned()).collect(),
+            );
+        }
+        Ok(Resources::new(map))
+    }
+
     /// Why these limits cannot go with `scopes`, or `None` when they can.
     pub fn problem(&self, scopes: &Scopes) -> Option<String> {
         for (area, patterns) in &self.0 {

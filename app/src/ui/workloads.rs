@@ -128,6 +128,9 @@ fn RuleItem(rule: TrustRule, minted: Vec<TokenView>) -> impl IntoView {
                 <dt>"Claims"</dt><dd><code>{conditions_text(&rule)}</code></dd>
                 <dt>"Scopes"</dt><dd>{rule.scopes.clone()}</dd>
                 <dt>"Lifetime"</dt><dd>{format!("up to {} minutes", rule.max_minutes)}</dd>
+                {(!rule.resources.is_empty()).then(|| view! {
+                    <dt>"Resources"</dt><dd>{crate::tokens::Resources::new(rule.resources.clone()).describe()}</dd>
+                })}
                 {(!rule.allowed_networks.is_empty()).then(|| view! {
                     <dt>"Networks"</dt><dd>{rule.allowed_networks.join(", ")}</dd>
                 })}
@@ -176,7 +179,6 @@ fn AddRule(
             v
         }
     };
-    let conditions_error = fb.field("conditions");
     view! {
         <section class="add-rule" aria-labelledby="add-rule-heading">
             <h2 id="add-rule-heading">"Add a trusted workload"</h2>
@@ -184,16 +186,11 @@ fn AddRule(
             <form method="post" action=WORKLOADS class="stack narrow-form">
                 <Field label="Issuer" name="issuer" input_type="url" value=value("issuer", "https://token.actions.githubusercontent.com") error=fb.field("issuer") hint="The OIDC issuer of the job's ID tokens: GitHub Actions, your GitLab, a Kubernetes API server." maxlength=crate::workloads::URL_MAX />
                 <Field label="Audience" name="audience" value=value("audience", "") error=fb.field("audience") hint="What the job asks its platform for as the audience; empty: this Tessera's public URL." required=false maxlength=crate::workloads::URL_MAX />
-                <div class="field" class:has-error=conditions_error.is_some()>
-                    <label for="field-conditions">"Claim conditions"</label>
-                    <p class="hint" id="field-conditions-hint">"One CLAIM=VALUE per line, all must match; * matches any run of characters. E.g. repository=acme/api and ref=refs/heads/main."</p>
-                    <textarea id="field-conditions" name="conditions" rows="3" required=true
-                        aria-invalid=conditions_error.is_some().then_some("true")
-                        aria-describedby=if conditions_error.is_some() { "field-conditions-hint field-conditions-error" } else { "field-conditions-hint" }
-                    >{value("conditions", "")}</textarea>
-                    {conditions_error.clone().map(|e| view! { <p class="field-error" id="field-conditions-error">{e}</p> })}
-                </div>
+                <LinesField label="Claim conditions" name="conditions" rows=3 required=true value=value("conditions", "") error=fb.field("conditions")
+                    hint="One CLAIM=VALUE per line, all must match; * matches any run of characters. E.g. repository=acme/api and ref=refs/heads/main." />
                 <Field label="Scopes" name="scopes" value=value("scopes", "") error=fb.field("scopes") hint="What minted tokens may do, e.g. code:read packaging:write (at most what your account may give)." />
+                <LinesField label="Resources" name="resources" rows=2 required=false value=value("resources", "") error=fb.field("resources")
+                    hint="Optional. One AREA=PATTERN,PATTERN per line limits an area's scopes to those resources, e.g. packaging=acme/*; empty: every resource the scopes reach." />
                 <Field label="Allowed networks" name="allowed_networks" value=value("allowed_networks", "") error=fb.field("allowed_networks") hint="Addresses or CIDR ranges the tokens work from; empty: anywhere." required=false />
                 <Field label="Longest lifetime (minutes)" name="max_minutes" input_type="number" value=value("max_minutes", &DEFAULT_MINUTES.to_string()) error=fb.field("max_minutes") hint="1 to 60." />
                 <Field label="Description" name="description" value=value("description", "") error=fb.field("description") required=false maxlength=crate::tokens::DESCRIPTION_MAX />
@@ -202,5 +199,37 @@ fn AddRule(
             </form>
             <p class="hint">{format!("Minted tokens live at most {MAX_MINUTES} minutes and cannot be extended or regenerated.")}</p>
         </section>
+    }
+}
+
+/// A labelled textarea of one item per line, with its hint and error.
+#[component]
+fn LinesField(
+    label: &'static str,
+    name: &'static str,
+    rows: u32,
+    required: bool,
+    value: String,
+    error: Option<String>,
+    hint: &'static str,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let (hint_id, error_id) = (format!("{id}-hint"), format!("{id}-error"));
+    let has_error = error.is_some();
+    let describedby = if has_error {
+        format!("{hint_id} {error_id}")
+    } else {
+        hint_id.clone()
+    };
+    view! {
+        <div class="field" class:has-error=has_error>
+            <label for=id.clone()>{label}</label>
+            <p class="hint" id=hint_id>{hint}</p>
+            <textarea id=id name=name rows=rows.to_string() required=required
+                aria-invalid=has_error.then_some("true")
+                aria-describedby=describedby
+            >{value}</textarea>
+            {error.map(|e| view! { <p class="field-error" id=error_id>{e}</p> })}
+        </div>
     }
 }

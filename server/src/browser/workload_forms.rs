@@ -11,7 +11,7 @@ use app::{
     },
     model::FormFeedback,
     scopes::Scopes,
-    tokens::{FieldErrors, Networks},
+    tokens::{FieldErrors, Networks, Resources},
     ui::workloads::WORKLOADS,
     workloads::RuleSpec,
 };
@@ -48,6 +48,10 @@ fn spec_of(pairs: &Pairs) -> Result<RuleSpec, FieldErrors> {
         errors.insert("allowed_networks".into(), e);
         Networks::default()
     });
+    let resources = Resources::parse_assignments(get("resources").lines()).unwrap_or_else(|e| {
+        errors.insert("resources".into(), e);
+        Resources::default()
+    });
     let max_minutes = match get("max_minutes").trim() {
         "" => None,
         m => match m.parse::<u32>() {
@@ -70,7 +74,7 @@ fn spec_of(pairs: &Pairs) -> Result<RuleSpec, FieldErrors> {
         conditions: get("conditions").lines().map(str::to_owned).collect(),
         scopes,
         networks,
-        resources: Default::default(),
+        resources,
         max_minutes,
         description: get("description").into(),
     })

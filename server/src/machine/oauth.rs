@@ -206,7 +206,9 @@ fn exchange_request(headers: &HeaderMap, body: &[u8]) -> Result<ExchangeRequest,
             "subject_token_type" => &mut req.subject_token_type,
             "requested_token_type" => &mut req.requested_token_type,
             "scope" => &mut req.scope,
-            // audience, actor_token…: not used; ignored as RFC 6749 says
+            // the account to act as, when rules of several accept the token
+            "audience" => &mut req.audience,
+            // actor_token…: not used; ignored as RFC 6749 says
             _ => continue,
         };
         if seen.iter().any(|k| *k == key) {

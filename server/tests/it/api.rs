@@ -834,7 +834,13 @@ async fn the_openapi_document_describes_every_api_route_the_router_serves(app: T
         ),
         ("GET", "/api/v1/users", StatusCode::NOT_FOUND, "not_found"),
         ("GET", "/api/v2/me", StatusCode::NOT_FOUND, "not_found"),
-        ("GET", "/oauth/token", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "GET",
+            "/oauth/token",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        ("GET", "/oauth/nope", StatusCode::NOT_FOUND, "not_found"),
         ("GET", "/gateway/nope", StatusCode::NOT_FOUND, "not_found"),
         ("GET", "/api", StatusCode::NOT_FOUND, "not_found"),
         (

@@ -611,23 +611,41 @@ async fn housekeeping_runs_once_across_instances(app: TestApp) {
 }
 
 async fn cli_async(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let (url, args, stdin) = (
-        app.url.clone(),
-        args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        stdin.map(str::to_owned),
-    );
-    tokio::task::spawn_blocking(move || run_cli(&url, &args, stdin.as_deref()))
+    cli_with_env(app, &[], args, stdin).await
+}
+
+/// `tessera admin ARGS` on the test's store with the environment `envs`
+/// added; (success, stdout, stderr).
+pub(crate) async fn cli_with_env(
+    app: &TestApp,
+    envs: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let owned = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let (url, args, stdin) = (app.url.clone(), owned(args), stdin.map(str::to_owned));
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || run_cli(&url, &envs, &args, stdin.as_deref()))
         .await
         .expect("cli")
 }
 
 /// Runs `tessera admin ARGS` on the store at `url`, feeding `stdin`;
 /// (success, stdout, stderr).
-fn run_cli(url: &str, args: &[String], stdin: Option<&str>) -> (bool, String, String) {
+fn run_cli(
+    url: &str,
+    envs: &[(String, String)],
+    args: &[String],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
     use std::io::Write as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("admin")
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .env("DATABASE_URL", url)
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::piped())

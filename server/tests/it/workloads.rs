@@ -981,20 +981,25 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
         "{}",
         page.body
     );
+    let with_resources =
+        |password: &'static str, conditions: &'static str, resources: &'static str| {
+            let iss = iss.clone();
+            move || {
+                vec![
+                    ("issuer".to_owned(), iss.clone()),
+                    ("audience".to_owned(), String::new()),
+                    ("conditions".to_owned(), conditions.to_owned()),
+                    ("scopes".to_owned(), "profile:read code:read".to_owned()),
+                    ("resources".to_owned(), resources.to_owned()),
+                    ("allowed_networks".to_owned(), String::new()),
+                    ("max_minutes".to_owned(), "10".to_owned()),
+                    ("description".to_owned(), "deploys \u{1f680}".to_owned()),
+                    ("sudo_password".to_owned(), password.to_owned()),
+                ]
+            }
+        };
     let form = |password: &'static str, conditions: &'static str| {
-        let iss = iss.clone();
-        move || {
-            vec![
-                ("issuer".to_owned(), iss.clone()),
-                ("audience".to_owned(), String::new()),
-                ("conditions".to_owned(), conditions.to_owned()),
-                ("scopes".to_owned(), "profile:read".to_owned()),
-                ("allowed_networks".to_owned(), String::new()),
-                ("max_minutes".to_owned(), "10".to_owned()),
-                ("description".to_owned(), "deploys \u{1f680}".to_owned()),
-                ("sudo_password".to_owned(), password.to_owned()),
-            ]
-        }
+        with_resources(password, conditions, "code=acme/*\r\n")
     };
     let post = |fields: Vec<(String, String)>, cookie: String| {
         let app = &app;
@@ -1028,6 +1033,33 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
     let bad = post(form(support::PW, "sub=*")(), cookie.clone()).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.body.contains("must name something"), "{}", bad.body);
+    for (resources, says) in [
+        ("code acme/*", "AREA=PATTERN"),
+        ("tokens=acme/*", "own API"),
+        ("wiki=acme/*", "wiki"),
+    ] {
+        let bad = post(
+            with_resources(support::PW, "repository=acme/api", resources)(),
+            cookie.clone(),
+        )
+        .await;
+        assert_eq!(
+            bad.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{resources}: {}",
+            bad.body
+        );
+        assert!(
+            bad.body.contains("field-resources-error") && bad.body.contains(says),
+            "{resources}: {}",
+            bad.body
+        );
+        assert!(
+            bad.body.contains("repository=acme/api"),
+            "typed conditions kept"
+        );
+    }
+    assert!(workloads::rules(&app.core, uid).await.unwrap().is_empty());
     let added = post(
         form(support::PW, "repository=acme/api\nref=refs/heads/main")(),
         cookie.clone(),
@@ -1043,6 +1075,10 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].audience, AUD);
     assert_eq!(rules[0].max_minutes, 10);
+    assert_eq!(
+        serde_json::to_value(&rules[0].resources).unwrap(),
+        json!({"code": ["acme/*"]})
+    );
     let (s, v) = exchange(
         &app,
         &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
@@ -1064,6 +1100,33 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
         "{}",
         page.body
     );
+    assert!(page.body.contains("code: acme/*"), "{}", page.body);
+    // the Tokens page says where it came from, and offers no change to it
+    let me: Value =
+        serde_json::from_str(&app.pat("GET", "/api/v1/me", &secret).await.body).unwrap();
+    let minted_id = me["token"]["id"].as_i64().unwrap();
+    let tokens = app.get("/profile/security/tokens", Some(&cookie)).await;
+    assert!(
+        tokens
+            .body
+            .contains(&format!("data-workload-rule=\"{rule_id}\"")),
+        "{}",
+        tokens.body
+    );
+    assert!(tokens
+        .body
+        .contains(&format!("data-token-id=\"{minted_id}\"")));
+    for action in ["edit", "regenerate", "derive", "narrow"] {
+        assert!(
+            !tokens
+                .body
+                .contains(&format!("/profile/security/tokens/{minted_id}/{action}\"")),
+            "{action} offered for a minted token"
+        );
+    }
+    assert!(tokens
+        .body
+        .contains(&format!("/profile/security/tokens/{minted_id}/revoke\"")));
     // another user cannot remove it (not found), the owner can
     let path = format!("/profile/security/workloads/{rule_id}/remove");
     let res = app.post_form(&path, &[], Some(&bob_cookie)).await;
@@ -1093,9 +1156,292 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
 
+/// `method path` with `token` and a JSON body.
+async fn pat_json(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> support::Resp {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    app.request(req).await
+}
+
+/// A minted token ends with its rule and within minutes: it may not make
+/// tokens (created or derived) that would outlive either.
+async fn minted_tokens_make_no_tokens(app: TestApp) {
+    let Some(iss) = new_issuer("maker") else {
+        return;
+    };
+    let (alice, _) = support::user(&app, "alice").await;
+    rule(
+        &app,
+        alice,
+        &iss,
+        &["repository=acme/api"],
+        "tokens:manage profile:read",
+    )
+    .await;
+    let jwt = mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await;
+    let (s, v) = exchange(&app, &jwt, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let minted = v["access_token"].as_str().unwrap().to_owned();
+    let me: Value =
+        serde_json::from_str(&app.pat("GET", "/api/v1/me", &minted).await.body).unwrap();
+    let id = me["token"]["id"].as_i64().unwrap();
+    let made = pat_json(
+        &app,
+        "POST",
+        "/api/v1/tokens",
+        &minted,
+        json!({"name": "outliver", "scopes": "profile:read", "expires_in_days": 1}),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CONFLICT, "{}", made.body);
+    assert!(made.body.contains("workload_token"), "{}", made.body);
+    let derived = pat_json(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{id}/derive"),
+        &minted,
+        json!({}),
+    )
+    .await;
+    assert_eq!(derived.status, StatusCode::CONFLICT, "{}", derived.body);
+    // nor by its owner on the page's behalf
+    let by_owner = service::derive(&app.core, &Actor::user(alice), id, &Default::default()).await;
+    assert!(
+        matches!(by_owner, Err(TokenError::FromWorkload)),
+        "{by_owner:?}"
+    );
+    let all: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT COUNT(*) FROM tokens WHERE user_id = {alice}"
+        ))
+        .await;
+    assert_eq!(all[0].0, 1, "only the minted token exists");
+    // an ordinary token of the same account still makes tokens
+    let (_, writer) = support::token(&app, alice, "writer", "tokens:manage profile:read").await;
+    let made = pat_json(
+        &app,
+        "POST",
+        "/api/v1/tokens",
+        &writer,
+        json!({"name": "ordinary", "scopes": "profile:read", "expires_in_days": 1}),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+}
+
+/// Anyone can write a rule naming someone else's repository: when rules of
+/// two accounts accept a job, it must name the account (`audience`), never
+/// get the oldest rule's token silently; many rules of one account hide
+/// no other's.
+async fn rules_of_two_accounts_need_the_account_named(app: TestApp) {
+    let Some(iss) = new_issuer("squat") else {
+        return;
+    };
+    let (victim, _) = support::user(&app, "victim").await;
+    let (squatter, _) = support::user(&app, "squatter").await;
+    // the squatter's rules come first, and fill the issuer with 100
+    for n in 0..99 {
+        rule(
+            &app,
+            squatter,
+            &iss,
+            &[&format!("repository=other/r{n}")],
+            "profile:read",
+        )
+        .await;
+    }
+    let mine = rule(
+        &app,
+        victim,
+        &iss,
+        &["repository=victim/api"],
+        "profile:read",
+    )
+    .await;
+    let jwt = || mint(&iss, github("victim/api", "refs/heads/main"), json!({}));
+    let (s, v) = exchange(&app, &jwt().await, &[]).await;
+    assert_eq!(s, StatusCode::OK, "101st rule of the issuer: {v}");
+    let squat = rule(
+        &app,
+        squatter,
+        &iss,
+        &["repository=victim/*"],
+        "profile:read",
+    )
+    .await;
+    assert!(squat.id > mine.id);
+    let (s, v) = exchange(&app, &jwt().await, &[]).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "{v}"
+    );
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("audience="),
+        "{v}"
+    );
+    for account in ["victim", "squatter"] {
+        let (s, v) = exchange(&app, &jwt().await, &[("audience", account)]).await;
+        assert_eq!(s, StatusCode::OK, "{account}: {v}");
+        let me: Value = serde_json::from_str(
+            &app.pat("GET", "/api/v1/me", v["access_token"].as_str().unwrap())
+                .await
+                .body,
+        )
+        .unwrap();
+        assert_eq!(me["username"], account);
+    }
+    // an account whose rules do not match gets nothing
+    let (s, v) = exchange(&app, &jwt().await, &[("audience", "nobody")]).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "{v}"
+    );
+    // within one account, each matching rule is tried: the narrower rule
+    // first refuses a scope the wider one gives
+    let (carol, _) = support::user(&app, "carol").await;
+    let Some(iss2) = new_issuer("two-rules") else {
+        return;
+    };
+    rule(&app, carol, &iss2, &["repository=carol/*"], "profile:read").await;
+    rule(&app, carol, &iss2, &["repository=carol/api"], "tokens:read").await;
+    let carol_jwt = mint(&iss2, github("carol/api", "refs/heads/main"), json!({})).await;
+    let (s, v) = exchange(&app, &carol_jwt, &[("scope", "tokens:read")]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["scope"], "tokens:read");
+}
+
+/// The real `tessera admin` binary: a service account, a rule for it with
+/// every flag, the listing, bad flags as one sentence, and removal.
+async fn the_admin_cli_trusts_workloads_for_service_accounts(app: TestApp) {
+    let Some(iss) = new_issuer("cli") else { return };
+    let insecure = [("TESSERA_WORKLOAD_ALLOW_INSECURE_ISSUERS", "true")];
+    let cli = |args: Vec<String>| {
+        let app = &app;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::governance::cli_with_env(app, &insecure, &args, None).await
+        }
+    };
+    let strings = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let (ok, out, err) = cli(strings(&["create-service-account", "deploy-bot", "--json"])).await;
+    assert!(ok, "{err}");
+    let bot: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(bot["username"], "deploy-bot");
+    let add = |extra: &[&str]| {
+        let mut args = strings(&[
+            "workload-trust",
+            "add",
+            "--user",
+            "deploy-bot",
+            "--issuer",
+            &iss,
+            "--audience",
+            AUD,
+            "--claim",
+            "repository=acme/api",
+            "--claim",
+            "ref=refs/heads/main",
+            "--json",
+        ]);
+        args.extend(strings(extra));
+        args
+    };
+    for (bad, says) in [
+        (vec!["--scopes", "code:read", "--max-minutes", "61"], "60"),
+        (vec!["--scopes", "code:nope"], "code"),
+        (
+            vec!["--scopes", "code:read", "--resources", "code acme"],
+            "AREA=PATTERN",
+        ),
+        (vec!["--scopes", "code:read", "--networks", "300.1.1.1"], ""),
+    ] {
+        let (ok, out, err) = cli(add(&bad)).await;
+        assert!(!ok, "{bad:?} was taken: {out}");
+        assert!(
+            err.contains(says) && err.lines().count() <= 2,
+            "{bad:?}: {err}"
+        );
+    }
+    let (ok, out, err) = cli(add(&[
+        "--scopes",
+        "code:read",
+        "--resources",
+        "code=acme/*",
+        "--networks",
+        "203.0.113.0/24",
+        "--max-minutes",
+        "10",
+    ]))
+    .await;
+    assert!(ok, "{err}");
+    let made: Value = serde_json::from_str(&out).unwrap();
+    let rule = &made[0];
+    assert_eq!(rule["username"], "deploy-bot");
+    assert_eq!(rule["max_minutes"], 10);
+    assert_eq!(rule["resources"], json!({"code": ["acme/*"]}));
+    assert_eq!(rule["allowed_networks"], json!(["203.0.113.0/24"]));
+    let id = rule["id"].as_i64().unwrap();
+    // the job (from the allowed network) acts as the service account
+    let (s, v) = exchange(
+        &app,
+        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (ok, out, _) = cli(strings(&[
+        "workload-trust",
+        "list",
+        "--user",
+        "deploy-bot",
+        "--json",
+    ]))
+    .await;
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["active_tokens"], 1);
+    let (ok, out, _) = cli(strings(&["workload-trust", "list"])).await;
+    assert!(
+        ok && out.contains("deploy-bot") && out.contains("repository=acme/api"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(strings(&[
+        "workload-trust",
+        "remove",
+        &id.to_string(),
+        "--json",
+    ]))
+    .await;
+    assert!(ok, "{err}");
+    let removed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(removed, json!({"removed": id, "revoked": 1}));
+    let (ok, _, err) = cli(strings(&["workload-trust", "remove", &id.to_string()])).await;
+    assert!(!ok && !err.is_empty());
+}
+
 on_both_backends!(
     the_trusted_workloads_page_works_with_plain_forms with support::Options { sudo_window: Duration::ZERO, ..Default::default() },
     github_actions_jobs_exchange_their_id_token,
+    minted_tokens_make_no_tokens,
+    the_admin_cli_trusts_workloads_for_service_accounts,
+    rules_of_two_accounts_need_the_account_named,
     hostile_id_tokens_are_refused,
     kubernetes_service_accounts_match_nested_claims,
     issuer_keys_rotate_and_leave,

@@ -20,8 +20,8 @@ pub(super) async fn changeable(
 }
 
 /// [`changeable`], and not minted for a workload: such a token is never
-/// edited, extended or given a new secret (the workload exchanges a fresh
-/// ID token instead).
+/// edited, extended, given a new secret or derived from (the workload
+/// exchanges a fresh ID token instead).
 pub(super) async fn editable(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, TokenError> {
     let current = changeable(core, actor, id).await?;
     if current.workload.is_some() {

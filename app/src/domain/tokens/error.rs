@@ -163,7 +163,7 @@ impl TokenError {
                 "This form was already submitted: the token \u{201c}{}\u{201d} exists. Its secret was shown once; if you missed it, regenerate the token.",
                 t.name
             ),
-            TokenError::FromWorkload => "This token was minted for a trusted workload: it cannot be edited, extended or given a new secret. The workload exchanges a fresh ID token instead.".into(),
+            TokenError::FromWorkload => "This token was minted for a trusted workload: it cannot be edited, extended, given a new secret or make other tokens. The workload exchanges a fresh ID token instead.".into(),
             TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
             TokenError::PolicyViolation(_, sentence) => sentence.clone(),
             TokenError::Throttled(wait) => crate::domain::accounts::too_many_attempts(*wait),

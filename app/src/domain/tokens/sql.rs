@@ -261,3 +261,6 @@ pub const OWNER: &str = "SELECT user_id FROM tokens WHERE id = $1";
 
 /// The token (and its owner) a rotated-out secret with hash `$1` was.
 pub const RETIRED: &str = "SELECT token_id, user_id FROM retired_secrets WHERE hash = $1";
+
+/// The trust rule that minted token `$1` (NULL: none did).
+pub const MINTED_BY: &str = "SELECT workload_rule_id FROM tokens WHERE id = $1";

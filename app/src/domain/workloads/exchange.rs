@@ -54,6 +54,10 @@ pub struct ExchangeRequest {
     pub scope: String,
     /// `resource` values: the resources the token is limited to.
     pub resources: Vec<String>,
+    /// `audience`: the account to act as (its username), needed when
+    /// rules of more than one account accept the ID token (empty: the one
+    /// account whose rules do).
+    pub audience: String,
 }
 
 /// What a successful exchange returns (RFC 8693 §2.2.1).
@@ -239,14 +243,9 @@ pub async fn exchange(
     client: &Client,
 ) -> Result<Exchanged, ExchangeError> {
     let token = check_request(req)?;
-    let header = jsonwebtoken::decode_header(token)
-        .map_err(|_| grant("The subject token is not a signed JWT."))?;
-    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-        return Err(grant("ID tokens must be signed with RS256 or ES256."));
-    }
     // the issuer, unverified: only to find its rules (and keys)
     let unverified: Map<String, Value> = jsonwebtoken::dangerous::insecure_decode_claims(token)
-        .map_err(|_| grant("The subject token's claims are not a JSON object."))?;
+        .map_err(|_| grant("The subject token is not a JWT with a JSON object of claims."))?;
     let Some(issuer) = unverified.get("iss").and_then(Value::as_str) else {
         return Err(grant("The ID token names no issuer (iss)."));
     };
@@ -254,7 +253,6 @@ pub async fn exchange(
         return Err(grant(NO_RULE));
     }
     let rows: Vec<RuleRow> = on_db!(&core.db, pool => sqlx::query_as(sql::OF_ISSUER)
-        .bind(now())
         .bind(issuer)
         .fetch_all(pool)
         .await)?;
@@ -263,7 +261,23 @@ pub async fn exchange(
         return Err(grant(NO_RULE));
     }
     let rules: Vec<TrustRule> = rows.into_iter().map(RuleRow::into_rule).collect();
-    let result = verified_and_minted(core, req, token, &header, issuer, &rules, client).await;
+    // an unsigned token or another algorithm, at an issuer some rule
+    // trusts, is an attack worth the audit log's (sampled) row
+    let header = match jsonwebtoken::decode_header(token) {
+        Ok(h) if matches!(h.alg, Algorithm::RS256 | Algorithm::ES256) => Ok(h),
+        Ok(h) => Err((
+            grant("ID tokens must be signed with RS256 or ES256."),
+            format!("algorithm {:?}", h.alg),
+        )),
+        Err(_) => Err((
+            grant("ID tokens must be signed with RS256 or ES256."),
+            "unsigned or unknown algorithm".to_owned(),
+        )),
+    };
+    let result = match header {
+        Ok(header) => verified_and_minted(core, req, token, &header, issuer, &rules, client).await,
+        Err(refusal) => Err(refusal),
+    };
     if let Err((err, detail)) = &result {
         refused(core, issuer, err, detail, client).await;
     }
@@ -332,33 +346,73 @@ async fn verified_and_minted(
             "iat in the future",
         ));
     }
-    if at.timestamp() - iat > MAX_AGE_SECS + LEEWAY_SECS {
+    if at.timestamp() - iat > MAX_AGE_SECS {
         return Err(fail(
             grant("The ID token was issued more than 10 minutes ago; ask for a fresh one."),
             "too old",
         ));
     }
-    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
     let subject = claim_text(&claims, "sub").unwrap_or_default();
-    let Some(rule) = rules.iter().find(|r| {
-        names_audience(&claims, &r.audience)
-            && r.conditions.iter().all(|(name, pattern)| {
-                claim_text(&claims, name).is_some_and(|v| glob_matches(pattern, &v))
-            })
-    }) else {
-        let shown: String = subject.chars().take(100).collect();
+    let shown: String = subject.chars().take(100).collect();
+    let account = req.audience.trim();
+    let matching: Vec<&TrustRule> = rules
+        .iter()
+        .filter(|r| {
+            (account.is_empty() || r.username == account)
+                && names_audience(&claims, &r.audience)
+                && r.conditions.iter().all(|(name, pattern)| {
+                    claim_text(&claims, name).is_some_and(|v| glob_matches(pattern, &v))
+                })
+        })
+        .collect();
+    let Some(first) = matching.first() else {
         return Err((grant(NO_RULE), format!("no rule matched (sub {shown})")));
     };
-    let (spec, actor) = mint_spec(req, rule, &claims, &subject, issuer, client)?;
-    // the rules the new token must keep, before the ID token is spent
-    let limits = crate::tokens::Limits {
-        now: at,
-        max_days: core.config.max_token_days,
-        ceiling: actor.ceiling.clone(),
-        policy: (*core.policies_for_write().await).clone(),
+    // Rules of two accounts accept the same workload (anyone can write a
+    // rule naming someone else's repository): the job must say which
+    // account it acts as, never the oldest rule's silently.
+    if matching.iter().any(|r| r.user_id != first.user_id) {
+        return Err((
+            grant("More than one account trusts this workload: send audience=USERNAME to name the account to act as."),
+            format!("rules of several accounts matched (sub {shown})"),
+        ));
+    }
+    // the policies as every instance's verification sees them (the change
+    // feed keeps them within a second of the store)
+    let policy = (*core.policies()).clone();
+    // the first of the account's matching rules that allows what was
+    // asked for; the new token's limits checked before the ID token is spent
+    let (mut found, mut first_refusal) = (None, None);
+    for rule in &matching {
+        let tried =
+            mint_spec(req, rule, &claims, &subject, issuer, client).and_then(|(spec, actor)| {
+                let limits = crate::tokens::Limits {
+                    now: at,
+                    max_days: core.config.max_token_days,
+                    ceiling: actor.ceiling.clone(),
+                    policy: policy.clone(),
+                };
+                spec.check(&limits, false)
+                    .map_err(|b| refusal_of(TokenError::from(b)))?;
+                Ok((spec, actor, limits))
+            });
+        match tried {
+            Ok(f) => {
+                found = Some(f);
+                break;
+            }
+            Err(e) => {
+                first_refusal.get_or_insert(e);
+            }
+        }
+    }
+    let Some((spec, actor, limits)) = found else {
+        return Err(first_refusal.unwrap_or_else(|| (grant(NO_RULE), "no rule".into())));
     };
-    spec.check(&limits, false)
-        .map_err(|b| refusal_of(TokenError::from(b)))?;
+    let (rule_id, user_id) = (
+        actor.workload.as_ref().map_or(0, |w| w.rule_id),
+        actor.user_id,
+    );
     // once: the store, not memory, so a replay to another instance fails too
     let jti = match claims.get("jti").and_then(Value::as_str) {
         Some(j) if !j.is_empty() && j.len() <= 255 => j.to_owned(),
@@ -368,7 +422,10 @@ async fn verified_and_minted(
             format!("sha256:{hex}")
         }
     };
-    let until = chrono::DateTime::from_timestamp(exp + LEEWAY_SECS, 0).unwrap_or(at);
+    // accepted at most MAX_AGE_SECS after iat (and iat is at most
+    // LEEWAY_SECS ahead): kept that long, whatever exp says
+    let until = chrono::DateTime::from_timestamp(iat + MAX_AGE_SECS + LEEWAY_SECS, 0)
+        .unwrap_or(at + chrono::Duration::seconds(MAX_AGE_SECS + 2 * LEEWAY_SECS));
     let noted = on_db!(&core.db, pool => sqlx::query(sql::NOTE_JTI)
         .bind(issuer)
         .bind(&jti)
@@ -389,6 +446,18 @@ async fn verified_and_minted(
     let made = token_service::create_minted(core, &actor, &spec, limits)
         .await
         .map_err(refusal_of)?;
+    // A rule removed while this exchange ran: its sweep may have run before
+    // the new row was committed, so look again now that it is, and sweep
+    // once more (removal commits before its sweep, so one of the two sees it).
+    if !super::is_live(core, rule_id)
+        .await
+        .map_err(|e| fail(e.into(), "store"))?
+    {
+        super::sweep_removed(core, user_id, rule_id)
+            .await
+            .map_err(refusal_of)?;
+        return Err(fail(grant(NO_RULE), "rule removed during the exchange"));
+    }
     Ok(Exchanged {
         access_token: made.secret,
         expires_in: (made.token.expires_at - now()).num_seconds().max(0),

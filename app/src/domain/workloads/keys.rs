@@ -140,6 +140,13 @@ impl IssuerKeys {
 
     /// Discovery, then the JWKS: the keys that parse (others skipped).
     async fn fetch(&self, issuer: &str) -> Result<Vec<Jwk>, String> {
+        // a rule made while http issuers were allowed does not keep
+        // fetching over http once they are not
+        if !issuer.starts_with("https://")
+            && !(self.config.allow_insecure_issuers && issuer.starts_with("http://"))
+        {
+            return Err("the issuer is not an https:// URL".into());
+        }
         let discovery = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')

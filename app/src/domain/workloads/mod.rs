@@ -308,6 +308,22 @@ pub async fn remove_rule(core: &Core, maker: &Maker, id: i64) -> Result<u64, Tok
     token_service::revoke_minted_as(core, revoke, user_id, id, RULE_REMOVED).await
 }
 
+/// Whether rule `id` is still live.
+pub(crate) async fn is_live(core: &Core, id: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(sql::LIVE)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.is_some())
+}
+
+/// Revokes what removed rule `id` of account `user_id` still has live
+/// (a token an exchange minted while the rule was being removed).
+pub(crate) async fn sweep_removed(core: &Core, user_id: i64, id: i64) -> Result<u64, TokenError> {
+    let revoke = Event::new("token.revoked", Some(user_id), None, By::System, None);
+    token_service::revoke_minted_as(core, revoke, user_id, id, RULE_REMOVED).await
+}
+
 /// What sudo mode's message says making a trust rule needs.
 pub const FOR_RULE: &str = "to trust a workload with your account";
 

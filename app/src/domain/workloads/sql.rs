@@ -2,24 +2,38 @@
 //! tokens a rule minted are `tokens`' and live in `tokens::sql`).
 
 /// A rule as [`super::RuleRow`] reads it, with the count of its live
-/// minted tokens at `$1`.
+/// minted tokens at `$1` (or without: `$1` unused, the count 0).
 macro_rules! rule {
     ($where:literal) => {
+        rule!(
+            "(SELECT COUNT(*) FROM tokens t WHERE t.workload_rule_id = r.id AND t.revoked_at IS NULL \
+             AND t.expires_at > $1)",
+            $where
+        )
+    };
+    ($count:literal, $where:literal) => {
         concat!(
             "SELECT r.id, r.user_id, u.username, r.issuer, r.audience, r.conditions, r.scopes, \
-             r.allowed_networks, r.resources, r.max_minutes, r.description, r.created_at, r.created_by, \
-             (SELECT COUNT(*) FROM tokens t WHERE t.workload_rule_id = r.id AND t.revoked_at IS NULL \
-             AND t.expires_at > $1) AS active_tokens \
+             r.allowed_networks, r.resources, r.max_minutes, r.description, r.created_at, r.created_by, ",
+            $count,
+            " AS active_tokens \
              FROM workload_rules r JOIN users u ON u.id = r.user_id WHERE r.removed_at IS NULL AND ",
             $where
         )
     };
 }
 
-/// The live rules of issuer `$2` whose account is enabled, oldest first
-/// (what an exchange tries, in that order), at most 100.
-pub const OF_ISSUER: &str =
-    rule!("r.issuer = $2 AND u.disabled_at IS NULL ORDER BY r.id LIMIT 100");
+/// The live rules of issuer `$1` whose account is enabled, oldest first
+/// (what an exchange tries, in that order): every one, so that no account's
+/// many rules hide another's (a person has at most
+/// [`super::MAX_RULES_PER_USER`]); without the count of their tokens.
+pub const OF_ISSUER: &str = rule!(
+    "CAST(0 AS BIGINT)",
+    "r.issuer = $1 AND u.disabled_at IS NULL ORDER BY r.id"
+);
+
+/// Whether rule `$1` is still live (an exchange looks again after minting).
+pub const LIVE: &str = "SELECT id FROM workload_rules WHERE id = $1 AND removed_at IS NULL";
 
 /// The live rules of account `$2` (0: of every account), oldest first.
 pub const LIST: &str = rule!("($2 = 0 OR r.user_id = $2) ORDER BY r.id LIMIT 1000");

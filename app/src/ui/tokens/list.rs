@@ -175,6 +175,9 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
         let agent = token.last_used_agent.clone().unwrap_or_default();
         format!("from {ip} · {agent}")
     });
+    // a token minted for a workload is never edited, regenerated, narrowed
+    // or derived from: it lives minutes and ends with its rule
+    let changeable = status == Status::Active && token.workload.is_none();
     let badge_class = match status {
         Status::Active if soon => "badge warning",
         Status::Active => "badge active",
@@ -214,8 +217,14 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                         <span class="meta-label">"Resources: "</span>{token.resources.describe()}
                     </p>
                 })}
+                {token.workload.as_ref().map(|w| view! {
+                    <p class="reach" data-workload-rule=w.rule_id.to_string()>
+                        {format!("Minted by trust rule {} for the workload {} ", w.rule_id, w.subject)}
+                        <a href="/profile/security/workloads">"(Trusted workloads)"</a>
+                    </p>
+                })}
                 {token.usage.as_ref().filter(|_| status == Status::Active).map(|u| {
-                    let narrow = u.narrowed.is_some().then(|| view! {
+                    let narrow = (u.narrowed.is_some() && changeable).then(|| view! {
                         <form method="post" action=format!("{BASE}/{id}/narrow") class="inline-form">
                             <button type="submit" class="button small" aria-label=format!("Narrow {name} to what was used")>"Narrow to what was used"</button>
                         </form>
@@ -284,7 +293,7 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
             })}
             <div class="token-actions">
                 <a class="button" href=format!("/profile/security/activity?token={id}") aria-label=format!("History of {name}")>"History"</a>
-                {(status == Status::Active).then(|| if token.scopes.is_powerful() {
+                {changeable.then(|| if token.scopes.is_powerful() {
                     // a child that reaches everything asks for the password first
                     view! {
                         <a class="button" href=format!("{BASE}/{id}/derive") data-dialog=Dialog::Derive.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Derive a one-hour token from {name}")>"Derive"</a>
@@ -296,7 +305,7 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                         </form>
                     }.into_any()
                 })}
-                {(status == Status::Active).then(|| view! {
+                {changeable.then(|| view! {
                     <a class="button" href=format!("{BASE}/{id}/edit") data-dialog=Dialog::Edit.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Edit {name}")>"Edit"</a>
                     <a class="button" href=format!("{BASE}/{id}/regenerate") data-dialog=Dialog::Regenerate.as_str() data-token-id=id.to_string() data-token-name=name.clone() aria-label=format!("Regenerate {name}")>"Regenerate"</a>
                 })}

@@ -5,7 +5,7 @@ Actions' and Kubernetes' (the test sends the claims).
 
 Every issuer lives under its own path: http://127.0.0.1:PORT/NAME.
   GET  /NAME/.well-known/openid-configuration, GET /NAME/jwks
-  POST /NAME/mint    {"claims": {...}, "alg": "RS256"|"ES256"|"none"|"HS256-public",
+  POST /NAME/mint    {"claims": {...}, "alg": "RS256"|"ES256"|"none"|"HS256-public", "count": N (N tokens, a line each),
                       "kid": "..." (the header's), "key": "..." (sign with that kid's key)}: a signed JWT (iss, iat, exp, nbf, jti filled
                       in unless given; a claim given as null is left out)
   POST /NAME/rotate  a new key (new kid) joins the JWKS; the old ones stay
@@ -157,7 +157,9 @@ class Handler(BaseHTTPRequestHandler):
         name, _, rest = self.path.strip("/").partition("/")
         iss = issuer(name)
         if rest == "mint":
-            return self.answer(200, mint(iss, body).encode(), "application/jwt")
+            # "count": N (bench/exchange.sh) gives N tokens, one a line
+            tokens = [mint(iss, body) for _ in range(int(body.get("count", 1)))]
+            return self.answer(200, "\n".join(tokens).encode(), "application/jwt")
         if rest == "rotate":
             with lock:
                 iss.add_key(body.get("alg", "RS256"))
