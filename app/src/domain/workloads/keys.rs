@@ -142,9 +142,9 @@ impl IssuerKeys {
     async fn fetch(&self, issuer: &str) -> Result<Vec<Jwk>, String> {
         // a rule made while http issuers were allowed does not keep
         // fetching over http once they are not
-        if !issuer.starts_with("https://")
-            && !(self.config.allow_insecure_issuers && issuer.starts_with("http://"))
-        {
+        let allowed = issuer.starts_with("https://")
+            || (self.config.allow_insecure_issuers && issuer.starts_with("http://"));
+        if !allowed {
             return Err("the issuer is not an https:// URL".into());
         }
         let discovery = format!(
