@@ -23,7 +23,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-python3 server/tests/it/workload_support/issuer.py "$IPORT" >"$work/issuer.out" &
+/usr/bin/python3 server/tests/it/workload_support/issuer.py "$IPORT" >"$work/issuer.out" &
+for _ in $(seq 1 50); do grep -q ready "$work/issuer.out" 2>/dev/null && break; sleep 0.1; done
 pids+=($!)
 TESSERA_ADDR=127.0.0.1:$PORT DATABASE_URL=$DB TESSERA_SITE_ROOT=target/site RUST_LOG=warn \
   TESSERA_PUBLIC_URL=$BASE TESSERA_WORKLOAD_ALLOW_INSECURE_ISSUERS=true \
@@ -35,10 +36,10 @@ pw="correct horse battery staple"
 curl -fs -o /dev/null -c "$work/jar" --data-urlencode username=bench --data-urlencode "password=$pw" \
   --data-urlencode "confirm=$pw" "$BASE/signup"
 full=$(curl -fs -b "$work/jar" -H 'content-type: application/json' \
-  -d '{"form":{"name":"bench","expiry":"30","scope_mode":"full"},"sudo_password":""}' "$BASE/rpc/tokens/create" |
+  -d '{"form":{"name":"bench","expiry":"90","scope_mode":"full"},"sudo_password":""}' "$BASE/rpc/tokens/create" |
   python3 -c 'import json,sys;print(json.load(sys.stdin)["Done"]["secret"])')
-DATABASE_URL=$DB ./target/release/tessera admin workload-trust add --user bench --issuer "$ISS" \
-  --claim repository=acme/api --claim ref=refs/heads/main --scopes "code:read" --max-minutes 60 >/dev/null
+DATABASE_URL=$DB TESSERA_WORKLOAD_ALLOW_INSECURE_ISSUERS=true ./target/release/tessera admin workload-trust add --user bench --issuer "$ISS" \
+  --audience "$BASE" --claim repository=acme/api --claim ref=refs/heads/main --scopes "code:read" --max-minutes 60 >/dev/null
 
 # ID tokens as GitHub Actions shapes them, each with its own jti
 mint() { # count file
@@ -48,8 +49,12 @@ mint() { # count file
 }
 mint 1 "$work/warm"
 exchange_body() { echo "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token_type=urn:ietf:params:oauth:token-type:jwt&subject_token=$1"; }
-curl -fs -o /dev/null "$BASE/oauth/token" -d "$(exchange_body "$(head -1 "$work/warm")")" || {
+curl -fsS -o "$work/warm.out" "$BASE/oauth/token" -d "$(exchange_body "$(head -1 "$work/warm")")" || { cat "$work/warm.out" >&2;
   echo "the warm-up exchange failed" >&2; exit 1; }
+
+code=$(curl -s -o "$work/create.out" -w '%{http_code}' "$BASE/api/v1/tokens" -H "Authorization: Bearer $full" \
+  -H 'Content-Type: application/json' -d '{"name": "warm", "scopes": "code:read", "expires_in_days": 30}')
+[ "$code" = 201 ] || { echo "the warm-up create answered $code: $(cat "$work/create.out")" >&2; exit 1; }
 
 cat >"$work/exchange.lua" <<LUA
 local n = 0

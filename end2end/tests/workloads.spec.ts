@@ -63,10 +63,13 @@ test("a user trusts a workload; its minted token is listed under the rule and re
   await expect(page.getByLabel("Issuer")).toHaveValue(iss);
 
   await page.getByLabel("Claim conditions").fill("repository=acme/api\nref=refs/heads/main");
+  await page.getByLabel("Scopes").fill("profile:read code:read");
+  await page.getByLabel("Resources").fill("code=acme/*");
   await page.getByRole("button", { name: "Add trusted workload" }).click();
   await expect(page.getByRole("status")).toContainText("Trusted workload added");
   const rule = page.locator(".rule").filter({ hasText: iss });
   await expect(rule).toContainText("ref=refs/heads/main, repository=acme/api");
+  await expect(rule).toContainText("code: acme/*");
   const title = await rule.locator(".rule-title").innerText();
   const ruleId = /Rule (\d+)/.exec(title)![1];
 
@@ -92,6 +95,19 @@ test("a user trusts a workload; its minted token is listed under the rule and re
   await expect(minted).toContainText(`workload ${ruleId}`);
   await expect(minted).toContainText("repo:acme/api:ref:refs/heads/main");
   await expectNoHorizontalScroll(page);
+
+  // the Tokens page says where it came from and offers only History and Revoke
+  await page.goto("/profile/security/tokens");
+  await waitForHydration(page);
+  const row = page.locator(".token-row").filter({ hasText: `Minted by trust rule ${ruleId}` });
+  await expect(row).toHaveCount(1);
+  await expect(row.getByRole("link", { name: /^Edit / })).toHaveCount(0);
+  await expect(row.getByRole("link", { name: /^Regenerate / })).toHaveCount(0);
+  await expect(row.getByRole("button", { name: /^Derive / })).toHaveCount(0);
+  await expect(row.getByRole("link", { name: /^Revoke / })).toHaveCount(1);
+  await expectNoHorizontalScroll(page);
+  await page.goto("/profile/security/workloads");
+  await waitForHydration(page);
 
   // removing the rule revokes it
   await page.getByRole("button", { name: `Remove trust rule ${ruleId} (${iss})` }).click();

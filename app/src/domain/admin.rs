@@ -280,27 +280,46 @@ pub async fn create_user(
         return Err(AdminError::Invalid(problem));
     }
     let hash = core.hasher.hash(password.to_owned()).await?;
-    let at = now();
-    let mut event = admin
+    let event = admin
         .event("admin.user_created", None, None)
         .with(json!({ "one_time_password": one_time }));
+    insert_account(core, username, Some(&hash), one_time, event).await?;
+    user(&core.db, username).await
+}
+
+/// Writes a new account and its audit `event` in one transaction: a
+/// person's with password `hash`, or a service account's (`None`: no
+/// password, no sign-in); its id. A taken name is a sentence.
+pub(crate) async fn insert_account(
+    core: &Core,
+    username: &str,
+    hash: Option<&str>,
+    one_time: bool,
+    mut event: Event,
+) -> Result<i64, AdminError> {
+    let (at, key) = (now(), username.to_lowercase());
     let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
-        let (id,): (i64,) = sqlx::query_as(super::users::INSERT)
-        .bind(username)
-        .bind(username.to_lowercase())
-        .bind(&hash)
-        .bind(at)
-        .bind(one_time)
-        .fetch_one(&mut *tx)
-        .await?;
+        let query = match hash {
+            Some(hash) => sqlx::query_as(super::users::INSERT)
+                .bind(username)
+                .bind(&key)
+                .bind(hash)
+                .bind(at)
+                .bind(one_time),
+            None => sqlx::query_as(super::users::INSERT_SERVICE)
+                .bind(username)
+                .bind(&key)
+                .bind(at),
+        };
+        let (id,): (i64,) = query.fetch_one(&mut *tx).await?;
         event.user_id = Some(id);
         record_in!(&mut *tx, event)?;
         tx.commit().await?;
         Ok(id)
     }.await);
     match inserted {
-        Ok(_) => user(&core.db, username).await,
+        Ok(id) => Ok(id),
         Err(e) if is_unique_violation(&e) => Err(AdminError::Invalid(format!(
             "The username \u{201c}{username}\u{201d} is already taken."
         ))),

@@ -100,12 +100,6 @@ async fn field_error(app: &TestApp, manager: &str, body: Value, field: &str) -> 
         .to_owned()
 }
 
-async fn set_policy(app: &TestApp, key: &str, value: &str) {
-    admin::set_policy(&app.core, &Admin::cli(), key, value)
-        .await
-        .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
-}
-
 /// How many tokens user `uid` has (live or not).
 async fn tokens_of(app: &TestApp, uid: i64) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM tokens WHERE user_id = {uid}");
@@ -554,7 +548,7 @@ async fn a_policy_can_require_an_allowlist_for_writing_tokens(app: TestApp) {
     let (_, manager) = limited_token(&app, uid, "manager", "full", &["127.0.0.1"]).await;
     let (_, old_writer) = support::token(&app, uid, "old-writer", "code:write").await;
     let (_, reader) = support::token(&app, uid, "reader", "code:read").await;
-    set_policy(&app, "require_allowlist_for_write", "true").await;
+    support::set_policy(&app, "require_allowlist_for_write", "true").await;
     let res = create(&app, &manager, json!({"name": "w", "scopes": "code:write"})).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
     assert!(json_of(&res)["fields"]["allowed_networks"]
@@ -586,7 +580,7 @@ async fn a_policy_can_require_an_allowlist_for_writing_tokens(app: TestApp) {
         app.request(gw(&reader)).await.status,
         StatusCode::NO_CONTENT
     );
-    set_policy(&app, "require_allowlist_for_write", "false").await;
+    support::set_policy(&app, "require_allowlist_for_write", "false").await;
     assert_eq!(
         app.request(gw(&old_writer)).await.status,
         StatusCode::NO_CONTENT,
@@ -1203,7 +1197,7 @@ async fn a_childs_life_ends_with_its_parents(app: TestApp) {
     let check = || gateway(&child, "192.0.2.1", "scope=code:read");
     assert_eq!(app.request(check()).await.status, StatusCode::NO_CONTENT);
     // the parent is blocked by a policy: so is the child
-    set_policy(&app, "forbid_full_access", "true").await;
+    support::set_policy(&app, "forbid_full_access", "true").await;
     let res = app.request(check()).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
     assert!(
@@ -1214,7 +1208,7 @@ async fn a_childs_life_ends_with_its_parents(app: TestApp) {
         "{}",
         res.body
     );
-    set_policy(&app, "forbid_full_access", "false").await;
+    support::set_policy(&app, "forbid_full_access", "false").await;
     assert_eq!(app.request(check()).await.status, StatusCode::NO_CONTENT);
     // the parent expires (its row changed by hand): the child stops at once
     app.exec(&format!(

@@ -152,12 +152,6 @@ async fn token_row(app: &TestApp, id: i64) -> (Option<String>, i64, bool) {
     app.rows::<(Option<String>, i64, bool)>(&sql).await[0].clone()
 }
 
-async fn set_policy(app: &TestApp, key: &str, value: &str) {
-    admin::set_policy(&app.core, &Admin::cli(), key, value)
-        .await
-        .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
-}
-
 /// Every outcome a presentation can have, over `via`; the same assertions
 /// for each transport.
 async fn same_outcomes(app: &TestApp, via: Via) {
@@ -203,7 +197,7 @@ async fn same_outcomes(app: &TestApp, via: Via) {
     let reused = audited(app, rotated, "token.reused").await;
     assert_eq!(reused[0].details["via"], via.name());
     assert_eq!(present(app, via, &new.secret).await, Answer::Ok);
-    set_policy(app, "revoke_on_reuse", "true").await;
+    support::set_policy(app, "revoke_on_reuse", "true").await;
     assert_eq!(
         present(app, via, &old_secret).await,
         expected(via, "token_rotated")
@@ -220,7 +214,7 @@ async fn same_outcomes(app: &TestApp, via: Via) {
         present(app, via, &new.secret).await,
         expected(via, "token_revoked")
     );
-    set_policy(app, "revoke_on_reuse", "false").await;
+    support::set_policy(app, "revoke_on_reuse", "false").await;
 
     // a network allowlist that leaves the client out: refused and audited
     let (fenced, fenced_secret) =
@@ -236,7 +230,7 @@ async fn same_outcomes(app: &TestApp, via: Via) {
     // a policy that blocks the token: refused and audited
     let (full, full_secret) = support::token(app, uid, "everything", "full").await;
     assert_eq!(present(app, via, &full_secret).await, Answer::Ok);
-    set_policy(app, "forbid_full_access", "true").await;
+    support::set_policy(app, "forbid_full_access", "true").await;
     assert_eq!(
         present(app, via, &full_secret).await,
         expected(via, "policy_violation")
@@ -244,7 +238,7 @@ async fn same_outcomes(app: &TestApp, via: Via) {
     let blocked = audited(app, full, "token.blocked").await;
     assert_eq!(blocked[0].details["policy"], "forbid_full_access");
     assert_eq!(blocked[0].details["via"], via.name());
-    set_policy(app, "forbid_full_access", "false").await;
+    support::set_policy(app, "forbid_full_access", "false").await;
     assert_eq!(present(app, via, &full_secret).await, Answer::Ok);
 
     // a disabled account: every token of it refused

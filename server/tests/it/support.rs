@@ -604,3 +604,10 @@ pub fn python_helper(
         _child: child,
     })
 }
+
+/// Sets policy `key` as an administrator would (`tessera admin policy set`).
+pub async fn set_policy(app: &TestApp, key: &str, value: &str) {
+    app::domain::admin::set_policy(&app.core, &app::domain::admin::Admin::cli(), key, value)
+        .await
+        .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+}

@@ -170,6 +170,28 @@ fn code(v: &Value) -> &str {
     v["error"].as_str().unwrap_or("")
 }
 
+/// A fresh ID token of a push to main of acme/api, exchanged.
+async fn main_push(app: &TestApp, iss: &str) -> (StatusCode, Value) {
+    let jwt = mint(iss, github("acme/api", "refs/heads/main"), json!({})).await;
+    exchange(app, &jwt, &[]).await
+}
+
+/// Asserts an exchange answered `invalid_grant`.
+fn refused_grant(s: StatusCode, v: &Value) {
+    assert_eq!(
+        (s, code(v)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "{v}"
+    );
+}
+
+/// Why `maker` may not add `spec` for `user_id` (the rule must be refused).
+async fn add_refused(app: &TestApp, maker: &Maker, user_id: i64, spec: &RuleSpec) -> TokenError {
+    workloads::add_rule(&app.core, maker, user_id, spec)
+        .await
+        .expect_err("the rule was added")
+}
+
 async fn minted_count(app: &TestApp) -> i64 {
     let rows: Vec<(i64,)> = app
         .rows("SELECT COUNT(*) FROM tokens WHERE workload_rule_id IS NOT NULL")
@@ -595,11 +617,7 @@ async fn issuer_keys_rotate_and_leave(app: TestApp) {
     issuer_call(&format!("{iss}/drop"), json!({})).await;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let (s, v) = exchange(&app, &later, &[]).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_grant(s, &v);
     assert!(
         v["error_description"].as_str().unwrap().contains("key"),
         "{v}"
@@ -668,33 +686,22 @@ async fn scopes_and_resources_narrow_within_the_rule(app: TestApp) {
         .await;
     let resources: Value = serde_json::from_str(&id[0].0).unwrap();
     assert_eq!(resources["code"], json!(["acme/api"]));
-    for (what, more, want) in [
-        (
-            "a wider level",
-            vec![("scope", "code:manage")],
-            "invalid_scope",
-        ),
-        (
-            "another area",
-            vec![("scope", "admin:read")],
-            "invalid_scope",
-        ),
-        (
-            "no such scope",
-            vec![("scope", "nope:read")],
-            "invalid_scope",
-        ),
+    for (what, field, want) in [
+        ("a wider level", "scope=code:manage", "invalid_scope"),
+        ("another area", "scope=admin:read", "invalid_scope"),
+        ("no such scope", "scope=nope:read", "invalid_scope"),
         (
             "another owner's resource",
-            vec![("resource", "other/x")],
+            "resource=other/x",
             "invalid_target",
         ),
         (
             "an area the rule lacks",
-            vec![("scope", "tokens:read")],
+            "scope=tokens:read",
             "invalid_scope",
         ),
     ] {
+        let more = [field.split_once('=').unwrap()];
         let (s, v) = exchange(&app, &jwt().await, &more).await;
         assert_eq!(
             (s, code(&v)),
@@ -778,11 +785,7 @@ async fn removing_a_rule_revokes_what_it_minted(app: TestApp) {
         "{reasons:?}"
     );
     let (s, v) = exchange(&app, &mint(&iss, claims.clone(), json!({})).await, &[]).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_grant(s, &v);
     assert_eq!(
         app.pat("DELETE", &path, &alice_writer).await.status,
         StatusCode::NOT_FOUND
@@ -804,13 +807,9 @@ async fn rules_stay_within_what_their_maker_may_give(app: TestApp) {
     let good = spec("code:read", &["repository=acme/api"]);
     let owner = |sudo| Maker::Owner(Actor::in_session(alice, sudo));
     // a person: only for themselves, only in sudo mode
-    let e = workloads::add_rule(&app.core, &owner(false), alice, &good)
-        .await
-        .unwrap_err();
+    let e = add_refused(&app, &owner(false), alice, &good).await;
     assert!(matches!(e, TokenError::SudoRequired(_)), "{e:?}");
-    let e = workloads::add_rule(&app.core, &owner(true), bob, &good)
-        .await
-        .unwrap_err();
+    let e = add_refused(&app, &owner(true), bob, &good).await;
     assert!(e.fields().contains_key("user"), "{e:?}");
     let made = workloads::add_rule(&app.core, &owner(true), alice, &good)
         .await
@@ -821,94 +820,43 @@ async fn rules_stay_within_what_their_maker_may_give(app: TestApp) {
     );
     assert_eq!(made.created_by, Some(alice));
     // the administrators' scopes only for an administrator's account
-    let e = workloads::add_rule(
-        &app.core,
+    let e = add_refused(
+        &app,
         &Maker::Admin(None, None),
         alice,
         &spec("admin:read", &["sub=x"]),
     )
-    .await
-    .unwrap_err();
+    .await;
     assert!(e.fields().contains_key("scopes"), "{e:?}");
     // a rule that would trust every workload of the issuer
-    let e = workloads::add_rule(
-        &app.core,
-        &owner(true),
-        alice,
-        &spec("code:read", &["sub=*"]),
-    )
-    .await
-    .unwrap_err();
+    let e = add_refused(&app, &owner(true), alice, &spec("code:read", &["sub=*"])).await;
     assert!(e.fields().contains_key("conditions"), "{e:?}");
     // the policies of any token, and the issuer policy
-    admin::set_policy(
-        &app.core,
-        &admin::Admin::cli(),
-        "forbid_full_access",
-        "true",
-    )
-    .await
-    .unwrap();
-    let e = workloads::add_rule(&app.core, &owner(true), alice, &spec("full", &["sub=x"]))
-        .await
-        .unwrap_err();
+    support::set_policy(&app, "forbid_full_access", "true").await;
+    let e = add_refused(&app, &owner(true), alice, &spec("full", &["sub=x"])).await;
     assert!(e.fields().contains_key("scopes"), "{e:?}");
-    admin::set_policy(
-        &app.core,
-        &admin::Admin::cli(),
+    support::set_policy(
+        &app,
         "allowed_workload_issuers",
         "https://token.actions.githubusercontent.com",
     )
-    .await
-    .unwrap();
-    let e = workloads::add_rule(&app.core, &owner(true), alice, &good)
-        .await
-        .unwrap_err();
+    .await;
+    let e = add_refused(&app, &owner(true), alice, &good).await;
     assert_eq!(e.code(), "policy_violation", "{e:?}");
     // and a rule made before the policy no longer exchanges
     app.core.reload_policies().await;
-    let (s, v) = exchange(
-        &app,
-        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
-    admin::set_policy(
-        &app.core,
-        &admin::Admin::cli(),
-        "allowed_workload_issuers",
-        &iss,
-    )
-    .await
-    .unwrap();
+    let (s, v) = main_push(&app, &iss).await;
+    refused_grant(s, &v);
+    support::set_policy(&app, "allowed_workload_issuers", &iss).await;
     app.core.reload_policies().await;
-    let (s, v) = exchange(
-        &app,
-        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
-        &[],
-    )
-    .await;
+    let (s, v) = main_push(&app, &iss).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     // a disabled account's rules mint nothing
     admin::set_disabled(&app.core, &admin::Admin::cli(), "alice", true)
         .await
         .unwrap();
-    let (s, v) = exchange(
-        &app,
-        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    let (s, v) = main_push(&app, &iss).await;
+    refused_grant(s, &v);
 }
 
 async fn service_accounts_have_rules_and_tokens_but_no_sign_in(app: TestApp) {
@@ -939,12 +887,7 @@ async fn service_accounts_have_rules_and_tokens_but_no_sign_in(app: TestApp) {
         "packaging:write",
     )
     .await;
-    let (s, v) = exchange(
-        &app,
-        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
-        &[],
-    )
-    .await;
+    let (s, v) = main_push(&app, &iss).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let owner: Vec<(i64,)> = app
         .rows("SELECT user_id FROM tokens WHERE workload_rule_id IS NOT NULL")
@@ -1079,12 +1022,7 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
         serde_json::to_value(&rules[0].resources).unwrap(),
         json!({"code": ["acme/*"]})
     );
-    let (s, v) = exchange(
-        &app,
-        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
-        &[],
-    )
-    .await;
+    let (s, v) = main_push(&app, &iss).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let secret = v["access_token"].as_str().unwrap().to_owned();
     let page = app.get("/profile/security/workloads", Some(&cookie)).await;
@@ -1282,11 +1220,7 @@ async fn rules_of_two_accounts_need_the_account_named(app: TestApp) {
     .await;
     assert!(squat.id > mine.id);
     let (s, v) = exchange(&app, &jwt().await, &[]).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_grant(s, &v);
     assert!(
         v["error_description"]
             .as_str()
@@ -1307,11 +1241,7 @@ async fn rules_of_two_accounts_need_the_account_named(app: TestApp) {
     }
     // an account whose rules do not match gets nothing
     let (s, v) = exchange(&app, &jwt().await, &[("audience", "nobody")]).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "{v}"
-    );
+    refused_grant(s, &v);
     // within one account, each matching rule is tried: the narrower rule
     // first refuses a scope the wider one gives
     let (carol, _) = support::user(&app, "carol").await;
@@ -1398,12 +1328,7 @@ async fn the_admin_cli_trusts_workloads_for_service_accounts(app: TestApp) {
     assert_eq!(rule["allowed_networks"], json!(["203.0.113.0/24"]));
     let id = rule["id"].as_i64().unwrap();
     // the job (from the allowed network) acts as the service account
-    let (s, v) = exchange(
-        &app,
-        &mint(&iss, github("acme/api", "refs/heads/main"), json!({})).await,
-        &[],
-    )
-    .await;
+    let (s, v) = main_push(&app, &iss).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (ok, out, _) = cli(strings(&[
         "workload-trust",

@@ -34,6 +34,27 @@ pub async fn revoke(core: &Core, actor: &Actor, id: i64) -> Result<TokenView, To
     revoke_as(core, event, actor.user_id, id, "").await
 }
 
+/// What every revocation writes: when, by whom, the audit event with both
+/// and the reason, and the reason as stored (`None` when empty).
+struct Revocation<'a> {
+    at: DateTime<Utc>,
+    by: &'static str,
+    event: Event,
+    reason: Option<&'a str>,
+}
+
+impl<'a> Revocation<'a> {
+    fn of(event: Event, reason: &'a str) -> Revocation<'a> {
+        let by = event.by.revoked_by();
+        Revocation {
+            at: now(),
+            by,
+            event: event.with(json!({"by": by, "reason": reason})),
+            reason: (!reason.is_empty()).then_some(reason),
+        }
+    }
+}
+
 /// Revokes `owner`'s token `id` with `reason`, recording `event` (whose
 /// actor says who revoked it) in the same transaction. Revoking a revoked
 /// token changes nothing and records nothing.
@@ -45,10 +66,12 @@ pub async fn revoke_as(
     reason: &str,
 ) -> Result<TokenView, TokenError> {
     let db = &core.db;
-    let at = now();
-    let by = event.by.revoked_by();
-    let event = event.with(json!({"by": by, "reason": reason}));
-    let reason = (!reason.is_empty()).then_some(reason);
+    let Revocation {
+        at,
+        by,
+        event,
+        reason,
+    } = Revocation::of(event, reason);
     let row: Option<Row> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<Row> = sqlx::query_as(sql::REVOKE)
@@ -179,12 +202,13 @@ async fn revoke_many(
     rule: i64,
     reason: &str,
 ) -> Result<u64, TokenError> {
-    let db = &core.db;
-    let at = now();
-    let by = event.by.revoked_by();
-    let event = event.with(json!({"by": by, "reason": reason}));
-    let reason = (!reason.is_empty()).then_some(reason);
-    let done = on_db!(db, pool => async {
+    let Revocation {
+        at,
+        by,
+        event,
+        reason,
+    } = Revocation::of(event, reason);
+    let done = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
         let ids: Vec<(i64,)> = sqlx::query_as(sql::REVOKE_ALL)
             .bind(at)

@@ -350,32 +350,12 @@ pub async fn create_service_account(
     if let Some(problem) = crate::model::rules::username_problem(name) {
         return Err(AdminError::Invalid(problem));
     }
-    let at = now();
-    let mut event = Event::new(
+    let event = Event::new(
         "admin.service_account_created",
         None,
         None,
         By::Admin(by),
         None,
     );
-    let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
-        let mut tx = pool.begin().await?;
-        let (id,): (i64,) = sqlx::query_as(super::users::INSERT_SERVICE)
-            .bind(name)
-            .bind(name.to_lowercase())
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?;
-        event.user_id = Some(id);
-        record_in!(&mut *tx, event)?;
-        tx.commit().await?;
-        Ok(id)
-    }.await);
-    match inserted {
-        Ok(id) => Ok(id),
-        Err(e) if super::db::is_unique_violation(&e) => Err(AdminError::Invalid(format!(
-            "The username \u{201c}{name}\u{201d} is already taken."
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    super::admin::insert_account(core, name, None, false, event).await
 }
