@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use app::domain::admin::{self, Admin};
+use app::domain::admin;
 use axum::{
     body::Body,
     extract::ConnectInfo,
