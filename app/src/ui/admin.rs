@@ -342,6 +342,9 @@ pub fn AdminTokens(
                                                         <span class="badge">{status.label()}</span>
                                                     </div>
                                                     <p class="token-scopes"><span class="meta-label">"Scopes: "</span>{t.scopes.summary()}</p>
+                                                    {t.workload.as_ref().map(|w| view! {
+                                                        <p class="reach" data-workload-rule=w.rule_id.to_string()>{format!("Minted by trust rule {} for the workload {}", w.rule_id, w.subject)}</p>
+                                                    })}
                                                     <p class="token-scopes"><span class="meta-label">"Expires: "</span>{fmt_date(t.expires_at)}
                                                         <span class="meta-label">" · Last used: "</span>{t.last_used_at.map(fmt_date).unwrap_or_else(|| "Never".into())}</p>
                                                     {note.map(|n| view! { <p class="token-flag revoked-note">{n}</p> })}

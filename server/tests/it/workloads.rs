@@ -1065,6 +1065,19 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
     assert!(tokens
         .body
         .contains(&format!("/profile/security/tokens/{minted_id}/revoke\"")));
+    // and the administrators' inventory says so too
+    let (_, root) = support::user(&app, "root").await;
+    admin::set_admin(&app.core, &admin::Admin::cli(), "root", true)
+        .await
+        .unwrap();
+    let inventory = app.get("/admin/tokens?user=alice", Some(&root)).await;
+    assert!(
+        inventory
+            .body
+            .contains(&format!("data-workload-rule=\"{rule_id}\"")),
+        "{}",
+        inventory.body
+    );
     // another user cannot remove it (not found), the owner can
     let path = format!("/profile/security/workloads/{rule_id}/remove");
     let res = app.post_form(&path, &[], Some(&bob_cookie)).await;
