@@ -57,6 +57,8 @@ pub struct Verified {
     pub expires_at: DateTime<Utc>,
     /// Whether the owner is an administrator.
     pub is_admin: bool,
+    /// Whether a trust rule minted it for a workload (it makes no tokens).
+    pub minted: bool,
     /// The policy the token breaks, if any: it is refused (403
     /// `policy_violation`) until the policy allows it again. Computed at
     /// lookup; a policy change drops every cached answer.
@@ -263,6 +265,7 @@ struct Row {
     via_previous: bool,
     previous_valid_until: Option<DateTime<Utc>>,
     parent_id: Option<i64>,
+    minted: bool,
 }
 
 /// What verification reads of each token in a chain: the presented one
@@ -485,6 +488,7 @@ impl Verifier {
             created_at: row.link.created_at,
             expires_at: ends_at,
             is_admin: row.is_admin,
+            minted: row.minted,
             blocked,
             rendered: Rendered::default(),
         });

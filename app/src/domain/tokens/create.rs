@@ -11,25 +11,18 @@ pub async fn create(
     spec: &TokenSpec,
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
-    minted_may_not_make_tokens(core, actor).await?;
+    minted_may_not_make_tokens(actor)?;
     let limits = actor.limits(core).await;
     insert(core, actor, spec, form_id, None, limits).await
 }
 
 /// A token minted for a workload lives minutes and ends with its rule: it
 /// may not make tokens that would outlive either (through the API).
-async fn minted_may_not_make_tokens(core: &Core, actor: &Actor) -> Result<(), TokenError> {
-    let Some(acting) = actor.acting_token else {
-        return Ok(());
-    };
-    let rule: Option<(Option<i64>,)> = on_db!(&core.db, pool => sqlx::query_as(sql::MINTED_BY)
-        .bind(acting)
-        .fetch_optional(pool)
-        .await)?;
-    match rule {
-        Some((Some(_),)) => Err(TokenError::FromWorkload),
-        _ => Ok(()),
+fn minted_may_not_make_tokens(actor: &Actor) -> Result<(), TokenError> {
+    if actor.acting_minted {
+        return Err(TokenError::FromWorkload);
     }
+    Ok(())
 }
 
 /// Creates the token a trust rule mints (`actor` carries the rule, its
@@ -82,7 +75,7 @@ pub async fn derive(
     parent_id: i64,
     asked: &DeriveSpec,
 ) -> Result<NewSecret, TokenError> {
-    minted_may_not_make_tokens(core, actor).await?;
+    minted_may_not_make_tokens(actor)?;
     let mut parent = editable(core, actor, parent_id).await?;
     // the policies as stored, read once for the whole derivation
     let limits = actor.limits(core).await;

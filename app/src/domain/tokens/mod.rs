@@ -59,6 +59,9 @@ pub struct Actor {
     pub sudo: bool,
     /// The token acting through the API, if one is.
     pub acting_token: Option<i64>,
+    /// Whether that token was minted for a workload: it makes no tokens
+    /// (they could outlive it and its rule).
+    pub acting_minted: bool,
     /// Where the request came from (for the audit log).
     pub client: Option<Client>,
     /// For a token minted by a trust rule: the rule and the workload
@@ -91,6 +94,7 @@ impl Actor {
             ceiling: None,
             sudo,
             acting_token: None,
+            acting_minted: false,
             client: None,
             workload: None,
         }
@@ -158,6 +162,7 @@ impl Actor {
             }),
             sudo: false,
             acting_token: Some(v.token_id),
+            acting_minted: v.minted,
             client: None,
             workload: None,
         }

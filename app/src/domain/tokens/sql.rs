@@ -214,7 +214,7 @@ pub const REVOKE_DESCENDANTS: &str = "WITH RECURSIVE d(id) AS ( \
 pub const VERIFY: &str = "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, \
      t.expires_at, t.revoked_at, t.last_used_at, u.is_admin, u.disabled_at, \
      COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until, \
-     t.allowed_networks, t.resources, t.parent_id \
+     t.allowed_networks, t.resources, t.parent_id, (t.workload_rule_id IS NOT NULL) AS minted \
      FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1";
 
 /// Postgres: the last uses of a batch of tokens in one statement (`$1`
@@ -261,6 +261,3 @@ pub const OWNER: &str = "SELECT user_id FROM tokens WHERE id = $1";
 
 /// The token (and its owner) a rotated-out secret with hash `$1` was.
 pub const RETIRED: &str = "SELECT token_id, user_id FROM retired_secrets WHERE hash = $1";
-
-/// The trust rule that minted token `$1` (NULL: none did).
-pub const MINTED_BY: &str = "SELECT workload_rule_id FROM tokens WHERE id = $1";

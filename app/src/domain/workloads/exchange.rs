@@ -394,7 +394,7 @@ async fn verified_and_minted(
                 };
                 spec.check(&limits, false)
                     .map_err(|b| refusal_of(TokenError::from(b)))?;
-                Ok((spec, actor, limits))
+                Ok((rule.id, spec, actor, limits))
             });
         match tried {
             Ok(f) => {
@@ -406,13 +406,9 @@ async fn verified_and_minted(
             }
         }
     }
-    let Some((spec, actor, limits)) = found else {
+    let Some((rule_id, spec, actor, limits)) = found else {
         return Err(first_refusal.unwrap_or_else(|| (grant(NO_RULE), "no rule".into())));
     };
-    let (rule_id, user_id) = (
-        actor.workload.as_ref().map_or(0, |w| w.rule_id),
-        actor.user_id,
-    );
     // once: the store, not memory, so a replay to another instance fails too
     let jti = match claims.get("jti").and_then(Value::as_str) {
         Some(j) if !j.is_empty() && j.len() <= 255 => j.to_owned(),
@@ -453,7 +449,7 @@ async fn verified_and_minted(
         .await
         .map_err(|e| fail(e.into(), "store"))?
     {
-        super::sweep_removed(core, user_id, rule_id)
+        super::sweep_removed(core, actor.user_id, rule_id)
             .await
             .map_err(refusal_of)?;
         return Err(fail(grant(NO_RULE), "rule removed during the exchange"));
@@ -545,6 +541,7 @@ fn mint_spec(
         }),
         sudo: false,
         acting_token: None,
+        acting_minted: false,
         client: Some(client.clone()),
         workload: Some(Box::new(WorkloadMint {
             rule_id: rule.id,
