@@ -16,6 +16,9 @@ pub struct UserRow {
     pub username: String,
     /// Whether the user is an administrator.
     pub is_admin: bool,
+    /// Whether it is a service account (no password, no sign-in; only
+    /// trust rules and tokens).
+    pub is_service: bool,
     /// When the account was disabled, if it is.
     pub disabled_at: Option<DateTime<Utc>>,
     /// When the account was created.

@@ -215,6 +215,13 @@ async fn change_account(
     change: AccountChange,
 ) -> Result<UserRow, AdminError> {
     let target = user(&core.db, username).await?;
+    if matches!(change, AccountChange::Admin(true)) && target.is_service {
+        // its trust rules could then hand administrators' scopes to a CI job
+        return Err(AdminError::Invalid(format!(
+            "{} is a service account: it cannot be an administrator.",
+            target.username
+        )));
+    }
     let name = match change {
         AccountChange::Admin(true) => "admin.granted",
         AccountChange::Admin(false) => "admin.revoked",

@@ -10,7 +10,7 @@ use super::db::{on_db, Db};
 macro_rules! account {
     ($where:literal) => {
         concat!(
-            "SELECT u.id, u.username, u.is_admin, u.disabled_at, u.created_at, \
+            "SELECT u.id, u.username, u.is_admin, u.is_service, u.disabled_at, u.created_at, \
              (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL \
              AND t.expires_at > $1) AS active_tokens FROM users u ",
             $where

@@ -430,13 +430,16 @@ pub fn AdminUsers(
                                                 <div>
                                                     <strong>{u.username.clone()}</strong>
                                                     {u.is_admin.then(|| view! { " " <span class="badge">"Administrator"</span> })}
+                                                    {u.is_service.then(|| view! { " " <span class="badge">"Service account"</span> })}
                                                     {u.disabled_at.map(|_| view! { " " <span class="badge revoked">"Disabled"</span> })}
                                                     <p class="session-meta">{format!("{} active token{} · joined {}", u.active_tokens, if u.active_tokens == 1 { "" } else { "s" }, fmt_date(u.created_at))}</p>
                                                 </div>
                                                 {(!mine).then(|| view! {
                                                     <div class="token-actions">
                                                         <button type="submit" name="action" value=format!("{}:{name}", toggle.0) class="button" aria-label=format!("{} {name}", toggle.1)>{toggle.1}</button>
-                                                        <button type="submit" name="action" value=format!("{}:{name}", admin.0) class="button" aria-label=format!("{} {name}", admin.1)>{admin.1}</button>
+                                                        {(!u.is_service || u.is_admin).then(|| view! {
+                                                            <button type="submit" name="action" value=format!("{}:{name}", admin.0) class="button" aria-label=format!("{} {name}", admin.1)>{admin.1}</button>
+                                                        })}
                                                         <a class="button" href=format!("/admin/tokens?user={}&status=all", super::urlencode(&name))>"Tokens"</a>
                                                     </div>
                                                 })}

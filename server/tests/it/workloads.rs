@@ -1286,6 +1286,22 @@ async fn the_admin_cli_trusts_workloads_for_service_accounts(app: TestApp) {
     assert!(ok, "{err}");
     let bot: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(bot["username"], "deploy-bot");
+    assert_eq!(bot["is_service"], true);
+    // never an administrator: its rules would hand out administrators' scopes
+    let (ok, _, err) = cli(strings(&["grant-admin", "deploy-bot"])).await;
+    assert!(!ok && err.contains("service account"), "{err}");
+    let (ok, out, _) = cli(strings(&["users", "--json"])).await;
+    assert!(ok);
+    let users: Value = serde_json::from_str(&out).unwrap();
+    let listed = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "deploy-bot");
+    assert_eq!(
+        listed.map(|u| (u["is_service"].clone(), u["is_admin"].clone())),
+        Some((json!(true), json!(false)))
+    );
     let add = |extra: &[&str]| {
         let mut args = strings(&[
             "workload-trust",
