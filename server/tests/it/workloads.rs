@@ -980,6 +980,7 @@ async fn the_trusted_workloads_page_works_with_plain_forms(app: TestApp) {
         ("code acme/*", "AREA=PATTERN"),
         ("tokens=acme/*", "own API"),
         ("wiki=acme/*", "wiki"),
+        ("c\u{f6}de=acme/*", "Unknown scope area"),
     ] {
         let bad = post(
             with_resources(support::PW, "repository=acme/api", resources)(),
@@ -1241,8 +1242,12 @@ async fn rules_of_two_accounts_need_the_account_named(app: TestApp) {
             .contains("audience="),
         "{v}"
     );
-    for account in ["victim", "squatter"] {
-        let (s, v) = exchange(&app, &jwt().await, &[("audience", account)]).await;
+    for (account, asked) in [
+        ("victim", "victim"),
+        ("squatter", "squatter"),
+        ("victim", "VICTIM"),
+    ] {
+        let (s, v) = exchange(&app, &jwt().await, &[("audience", asked)]).await;
         assert_eq!(s, StatusCode::OK, "{account}: {v}");
         let me: Value = serde_json::from_str(
             &app.pat("GET", "/api/v1/me", v["access_token"].as_str().unwrap())
@@ -1252,9 +1257,25 @@ async fn rules_of_two_accounts_need_the_account_named(app: TestApp) {
         .unwrap();
         assert_eq!(me["username"], account);
     }
-    // an account whose rules do not match gets nothing
-    let (s, v) = exchange(&app, &jwt().await, &[("audience", "nobody")]).await;
-    refused_grant(s, &v);
+    // an account whose rules do not match gets nothing, however it is named
+    let huge = "v".repeat(10_000);
+    for name in ["nobody", "v\u{ef}ctim", " ", &huge] {
+        // (blank names no account: the two accounts' ambiguity stands)
+        let (s, v) = exchange(&app, &jwt().await, &[("audience", name)]).await;
+        refused_grant(s, &v);
+    }
+    // named twice: the request itself is refused
+    let (s, v) = exchange(
+        &app,
+        &jwt().await,
+        &[("audience", "victim"), ("audience", "squatter")],
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "{v}"
+    );
     // within one account, each matching rule is tried: the narrower rule
     // first refuses a scope the wider one gives
     let (carol, _) = support::user(&app, "carol").await;

@@ -354,11 +354,12 @@ async fn verified_and_minted(
     }
     let subject = claim_text(&claims, "sub").unwrap_or_default();
     let shown: String = subject.chars().take(100).collect();
-    let account = req.audience.trim();
+    // a username is one account whatever its case (as at sign-in)
+    let account = req.audience.trim().to_lowercase();
     let matching: Vec<&TrustRule> = rules
         .iter()
         .filter(|r| {
-            (account.is_empty() || r.username == account)
+            (account.is_empty() || r.username.to_lowercase() == account)
                 && names_audience(&claims, &r.audience)
                 && r.conditions.iter().all(|(name, pattern)| {
                     claim_text(&claims, name).is_some_and(|v| glob_matches(pattern, &v))
