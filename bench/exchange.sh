@@ -102,3 +102,7 @@ rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 ex = statistics.median(r[0] for r in rows); cr = statistics.median(r[1] for r in rows)
 print(f"median: {ex:.0f} exchanges/s, {cr:.0f} creates/s, exchange ÷ create {ex / cr:.2f}")
 PY
+# what the server said of the answers that were not 200 (warnings and errors)
+problems=$(grep -cE " (WARN|ERROR) " "$work/server.log" || true)
+echo "server warnings and errors: $problems"
+grep -E " (WARN|ERROR) " "$work/server.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -5
