@@ -21,6 +21,13 @@ const pairDatabase = process.env.E2E_PG_URL;
 const pairPorts = [port + 3, port + 4];
 const pairFront = port + 5;
 export const pairURL = pairDatabase ? `http://127.0.0.1:${pairFront}` : undefined;
+// Single sign-on (sso.spec.ts): a server whose identity provider is panva's
+// oidc-provider (scripts/idp), started first on a port of its own.
+const ssoPort = port + 6;
+const idpPort = port + 7;
+export const ssoURL = `http://127.0.0.1:${ssoPort}`;
+export const idpURL = `http://127.0.0.1:${idpPort}`;
+export const ssoDatabase = `sqlite://${dataDir}/e2e-sso.db`;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -66,6 +73,17 @@ export default defineConfig({
     server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" }),
     server(govPort, "e2e-gov", {}),
     ...(pairDatabase ? pair(pairDatabase) : []),
+    // servers start in this order: the provider before the server that
+    // reads its discovery document at start-up
+    idp(),
+    server(ssoPort, "e2e-sso", {
+      TESSERA_PUBLIC_URL: ssoURL,
+      TESSERA_OIDC_ISSUER: idpURL,
+      TESSERA_OIDC_CLIENT_ID: "tessera-e2e",
+      TESSERA_OIDC_CLIENT_SECRET: "tessera-e2e-client-secret-0123456789",
+      TESSERA_OIDC_LABEL: "Sign in with Acme",
+      TESSERA_OIDC_ADMIN_GROUP: "tessera-admins",
+    }),
   ],
 });
 
@@ -119,6 +137,30 @@ http {
       stderr: "pipe" as const,
     },
   ];
+}
+
+/** The OpenID Provider of sso.spec.ts (users are added by the spec). */
+function idp() {
+  const config = {
+    port: idpPort,
+    clients: [
+      {
+        client_id: "tessera-e2e",
+        client_secret: "tessera-e2e-client-secret-0123456789",
+        redirect_uris: [`${ssoURL}/auth/oidc/callback`],
+        grant_types: ["authorization_code"],
+        response_types: ["code"],
+      },
+    ],
+  };
+  return {
+    command: `node ../scripts/idp/provider.mjs '${JSON.stringify(config)}'`,
+    url: `${idpURL}/.well-known/openid-configuration`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: "pipe" as const,
+    stderr: "pipe" as const,
+  };
 }
 
 /** The release binary on its own port and SQLite file. */

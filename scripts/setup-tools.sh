@@ -31,3 +31,13 @@ if [ "$only" != wasm32 ] && { [ ! -f "$tools/node_modules/.package-lock.json" ] 
   cp scripts/site/package.json scripts/site/package-lock.json "$tools/"
   (cd "$tools" && npm ci --no-audit --no-fund --silent)
 fi
+
+# The OpenID Provider the single sign-on tests sign in through (panva's
+# oidc-provider, scripts/idp/package-lock.json), for `make test` only.
+idp=scripts/idp
+if [ "$only" = "" ] || [ "$only" = idp ]; then
+  if [ ! -f "$idp/node_modules/.package-lock.json" ] || [ "$idp/package-lock.json" -nt "$idp/node_modules/.package-lock.json" ]; then
+    say "installing the test identity provider (oidc-provider) into $idp/node_modules"
+    (cd "$idp" && npm ci --no-audit --no-fund --silent)
+  fi
+fi

@@ -32,6 +32,18 @@ pub struct SessionInfo {
     /// The session entered its password in the last 10 minutes (sudo
     /// mode): sensitive actions ask for it again otherwise.
     pub in_sudo: bool,
+    /// Single sign-on's button, when the server has an identity provider.
+    #[serde(default)]
+    pub sso: Option<SsoButton>,
+}
+
+/// What the sign-in page shows of single sign-on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoButton {
+    /// The button's words ("Sign in with Acme").
+    pub label: String,
+    /// Only administrators may use the password form (`sso_required`).
+    pub required: bool,
 }
 
 /// The outcome of a plain HTML form submission, rendered back into the form so

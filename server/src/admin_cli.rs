@@ -7,7 +7,7 @@
 
 use app::domain::{
     admin::{self, Admin, AdminError, InventoryFilter, StatusFilter},
-    audit,
+    audit, sso,
     tokens::TokenError,
     workloads::{self, Maker},
     Core,
@@ -124,6 +124,36 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: TrustAction,
     },
+    /// Link an account to a single sign-on identity: the next sign-in
+    /// through the identity provider as SUBJECT signs in as this account.
+    LinkIdentity {
+        /// The account's name.
+        username: String,
+        /// The identity's subject (the ID token's `sub` claim).
+        #[arg(long)]
+        subject: String,
+        /// The identity provider's issuer URL (default: --oidc-issuer's).
+        #[arg(long, env = "TESSERA_OIDC_ISSUER")]
+        issuer: String,
+    },
+    /// Unlink an account's single sign-on identities (or one of them). The
+    /// account is disabled: signed out everywhere, its tokens refused at
+    /// once (enable-user brings it back).
+    UnlinkIdentity {
+        /// The account's name.
+        username: String,
+        /// Only this subject (default: every identity at the issuer).
+        #[arg(long)]
+        subject: Option<String>,
+        /// The identity provider's issuer URL (default: --oidc-issuer's).
+        #[arg(long, env = "TESSERA_OIDC_ISSUER")]
+        issuer: String,
+    },
+    /// The single sign-on identities of an account.
+    Identities {
+        /// The account's name.
+        username: String,
+    },
     /// Read the audit log, newest first.
     Audit {
         /// Only events of this user's account.
@@ -150,7 +180,8 @@ pub enum PolicyAction {
     Set {
         /// max_lifetime_days, forbid_full_access, allowed_scopes,
         /// max_active_tokens_per_user, inactive_days, revoke_on_reuse,
-        /// require_allowlist_for_write or allowed_workload_issuers.
+        /// require_allowlist_for_write, allowed_workload_issuers or
+        /// sso_required.
         key: String,
         /// The value (`none` to clear).
         value: String,
@@ -380,6 +411,21 @@ fn print_user(json: bool, u: &admin::UserRow) {
     }
 }
 
+async fn print_identities(json: bool, core: &Core, u: &admin::UserRow) -> Result<(), Failure> {
+    let ids = sso::identities(core, u.id).await?;
+    let header = ["USERNAME", "ISSUER", "SUBJECT", "LINKED", "LAST SIGN-IN"];
+    listing(json, &ids, &header, |i| {
+        vec![
+            u.username.clone(),
+            i.issuer.clone(),
+            i.subject.clone(),
+            day(Some(i.created_at)),
+            day(i.last_sign_in_at),
+        ]
+    });
+    Ok(())
+}
+
 fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
@@ -427,6 +473,30 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
             json,
             &admin::set_disabled(core, &who, &username, false).await?,
         ),
+        AdminCommand::LinkIdentity {
+            username,
+            subject,
+            issuer,
+        } => {
+            let u = sso::link(core, &who, &username, issuer.trim(), &subject).await?;
+            print_identities(json, core, &u).await?;
+        }
+        AdminCommand::UnlinkIdentity {
+            username,
+            subject,
+            issuer,
+        } => {
+            let n = sso::unlink(core, &who, &username, issuer.trim(), subject.as_deref()).await?;
+            if json {
+                print_json(&json!({ "username": username, "unlinked": n, "disabled": true }));
+            } else {
+                println!("Unlinked {n} identity(ies) of {username}; the account is disabled (enable-user brings it back).");
+            }
+        }
+        AdminCommand::Identities { username } => {
+            let u = admin::user(&core.db, &username).await?;
+            print_identities(json, core, &u).await?;
+        }
         AdminCommand::CreateUser { username } => {
             let (password, generated) = new_password();
             let u = admin::create_user(core, &who, &username, &password, generated).await?;

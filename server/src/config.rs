@@ -164,6 +164,48 @@ pub struct Config {
     #[arg(long, env = "TESSERA_WORKLOAD_ALLOW_INSECURE_ISSUERS", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub workload_allow_insecure_issuers: bool,
 
+    /// Single sign-on: the OpenID Provider's issuer URL (Keycloak
+    /// `https://id.example.com/realms/acme`, Entra
+    /// `https://login.microsoftonline.com/TENANT/v2.0`, Okta
+    /// `https://acme.okta.com`). Its discovery document is read at start-up.
+    #[arg(long, env = "TESSERA_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// Tessera's client id at the provider (redirect URI to register:
+    /// PUBLIC_URL/auth/oidc/callback).
+    #[arg(long, env = "TESSERA_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Tessera's client secret at the provider.
+    #[arg(long, env = "TESSERA_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<SecretString>,
+
+    /// A file holding the client secret (instead of --oidc-client-secret).
+    #[arg(long, env = "TESSERA_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<std::path::PathBuf>,
+
+    /// The sign-in button's words.
+    #[arg(
+        long,
+        env = "TESSERA_OIDC_LABEL",
+        default_value = "Sign in with single sign-on"
+    )]
+    pub oidc_label: String,
+
+    /// The ID token claim a new account's username comes from (then
+    /// `email`; the part before `@` of an address).
+    #[arg(
+        long,
+        env = "TESSERA_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username"
+    )]
+    pub oidc_username_claim: String,
+
+    /// Members of this `groups` claim value are administrators (decided at
+    /// each sign-in); unset, the provider decides nothing about it.
+    #[arg(long, env = "TESSERA_OIDC_ADMIN_GROUP")]
+    pub oidc_admin_group: Option<String>,
+
     /// Without a command, `tessera` serves; `tessera admin …` administers.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -212,6 +254,10 @@ impl Config {
         if let Some(path) = &self.secret_scanning_keys {
             app::domain::scanning::ScanningKeys::load(path)?;
         }
+        // `tessera admin` needs none of it (link-identity takes --issuer)
+        if self.command.is_none() {
+            self.sso()?;
+        }
         if self
             .expiry_notice_days
             .iter()
@@ -220,6 +266,65 @@ impl Config {
             return Err("--expiry-notice-days must be days between 1 and 365, e.g. 30,7,1".into());
         }
         Ok(())
+    }
+
+    /// The single sign-on settings, when `--oidc-issuer` is given; a
+    /// sentence when they are incomplete or unsafe.
+    pub fn sso(&self) -> Result<Option<app::domain::sso::SsoConfig>, String> {
+        let Some(issuer) = self
+            .oidc_issuer
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        else {
+            return Ok(None);
+        };
+        if let Some(p) = app::domain::sso::Sso::issuer_problem(issuer) {
+            return Err(format!("--oidc-issuer: {p}"));
+        }
+        let client_id = self
+            .oidc_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or("--oidc-issuer needs --oidc-client-id")?;
+        let secret = match (&self.oidc_client_secret, &self.oidc_client_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "give --oidc-client-secret or --oidc-client-secret-file, not both".into(),
+                )
+            }
+            (Some(s), None) => s.expose_secret().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("--oidc-client-secret-file {}: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => {
+                return Err(
+                    "--oidc-issuer needs --oidc-client-secret or --oidc-client-secret-file".into(),
+                )
+            }
+        };
+        if secret.is_empty() {
+            return Err("the OIDC client secret is empty".into());
+        }
+        let label = self.oidc_label.trim();
+        if label.is_empty() || label.chars().count() > 60 {
+            return Err("--oidc-label must be 1 to 60 characters".into());
+        }
+        Ok(Some(app::domain::sso::SsoConfig {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: secret.into(),
+            label: label.to_owned(),
+            username_claim: self.oidc_username_claim.trim().to_owned(),
+            admin_group: self
+                .oidc_admin_group
+                .as_deref()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned),
+        }))
     }
 
     /// The URL users reach Tessera at, without a trailing `/`.
@@ -269,6 +374,8 @@ impl Config {
                 allow_insecure_issuers: self.workload_allow_insecure_issuers,
                 ..Default::default()
             },
+            // validate() has refused settings that do not parse
+            sso: self.sso().ok().flatten(),
         }
     }
 }

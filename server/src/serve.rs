@@ -142,6 +142,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         "database ready (migrations applied)"
     );
     let core = Core::new(db.clone(), config.core()).await?;
+    core.discover_sso().await?;
     let state = AppState::new(leptos_options(&config), core.clone());
 
     let housekeeping = core.clone();

@@ -84,6 +84,18 @@ pub(crate) async fn new_password_problem(
 pub const ACCOUNT_DISABLED: &str =
     "This account is disabled. Ask an administrator of this Tessera to enable it.";
 
+/// The form message for the right password of someone who must use single
+/// sign-on (`sso_required`).
+fn sso_required_message(core: &Core) -> String {
+    match &core.sso {
+        Some(sso) => format!(
+            "Your organization signs in through single sign-on: use \u{201c}{}\u{201d}.",
+            sso.config.label
+        ),
+        None => "Your organization requires single sign-on, which this server does not offer yet. Ask an administrator.".into(),
+    }
+}
+
 /// The form message for a wrong username or password (the same for both).
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
@@ -104,7 +116,7 @@ pub async fn sign_up(
     password: &str,
     confirm: &str,
 ) -> Result<(CurrentUser, NewSession), AccountError> {
-    if !core.config.signup_enabled {
+    if !core.config.signup_enabled || core.policies_for_write().await.sso_required {
         return Err(AccountError::SignupDisabled);
     }
     let username = username.trim();
@@ -174,7 +186,7 @@ pub async fn sign_up(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = sessions::create(&core.db, id, client, "session.signed_in").await?;
+    let session = sessions::create(&core.db, id, client, "session.signed_in", "password").await?;
     Ok((
         CurrentUser {
             id,
@@ -269,9 +281,18 @@ pub async fn sign_in(
             fb.message = Some(ACCOUNT_DISABLED.into());
             Err(AccountError::BadCredentials(fb))
         }
+        Some(user) if ok && !user.is_admin && core.policies_for_write().await.sso_required => {
+            // the password was right; the organization wants its identity
+            // provider instead (administrators keep the password: break-glass)
+            attempt.succeeded(core).await?;
+            fb.message = Some(sso_required_message(core));
+            Err(AccountError::BadCredentials(fb))
+        }
         Some(user) if ok => {
             attempt.succeeded(core).await?;
-            let session = sessions::create(&core.db, user.id, client, "session.signed_in").await?;
+            let session =
+                sessions::create(&core.db, user.id, client, "session.signed_in", "password")
+                    .await?;
             Ok((user, session))
         }
         found => {
@@ -365,7 +386,7 @@ pub async fn change_password(
         tx.commit().await
     }.await)?;
     sessions::delete_all_for_user(&core.db, user.id).await?;
-    Ok(sessions::create(&core.db, user.id, client, "session.signed_in").await?)
+    Ok(sessions::create(&core.db, user.id, client, "session.signed_in", "password").await?)
 }
 
 /// A password check counted against the sign-in limits (per client address

@@ -18,6 +18,7 @@ pub mod scanning;
 pub mod secret;
 pub mod security;
 pub mod sessions;
+pub mod sso;
 pub mod throttle;
 pub mod tokens;
 pub mod usage;
@@ -66,6 +67,8 @@ pub struct CoreConfig {
     pub lifecycle: lifecycle::LifecycleConfig,
     /// Trusted workloads: which issuers may be reached, and how.
     pub workload: workloads::WorkloadConfig,
+    /// Single sign-on through an OpenID Provider (`--oidc-issuer`…).
+    pub sso: Option<sso::SsoConfig>,
 }
 
 impl CoreConfig {
@@ -111,6 +114,9 @@ pub struct Core {
     pub metrics: metrics::Metrics,
     /// The signing keys of the issuers trust rules name.
     pub workload_keys: workloads::IssuerKeys,
+    /// The OpenID Provider people sign in through, when configured (its
+    /// discovery document is fetched by [`Core::discover_sso`]).
+    pub sso: Option<sso::Sso>,
 }
 
 /// How often a refusal of one token for one reason is written to the audit
@@ -137,6 +143,7 @@ impl Core {
         });
         let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone(), &db);
         let config_workload = config.workload.clone();
+        let config_sso = config.sso.clone();
         let core = Arc::new(Core {
             lifecycle,
             db,
@@ -151,6 +158,7 @@ impl Core {
             refusals: audit::Sampler::new(REFUSAL_SAMPLE),
             metrics,
             workload_keys: workloads::IssuerKeys::new(&config_workload),
+            sso: config_sso.map(sso::Sso::new),
         });
         match &core.db {
             db::Db::Postgres(pool) => {
@@ -165,6 +173,21 @@ impl Core {
             lifecycle::spawn_worker(Arc::downgrade(&core), core.config.lifecycle.tick);
         }
         Ok(core)
+    }
+
+    /// Fetches the identity provider's discovery document and keys, when
+    /// single sign-on is configured (start-up: a provider that cannot be
+    /// read stops it, with one sentence).
+    pub async fn discover_sso(&self) -> Result<(), String> {
+        match &self.sso {
+            Some(sso) => sso.discover().await.map_err(|e| {
+                format!(
+                    "--oidc-issuer {}: the identity provider's discovery document could not be read ({e})",
+                    sso.config.issuer
+                )
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The policies in force.

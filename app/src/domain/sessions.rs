@@ -84,7 +84,7 @@ fn hash_id(cookie_value: &str) -> Vec<u8> {
     Sha256::digest(cookie_value.as_bytes()).to_vec()
 }
 
-fn random_text(bytes: usize) -> String {
+pub(crate) fn random_text(bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     URL_SAFE_NO_PAD.encode(raw)
@@ -107,6 +107,7 @@ pub async fn create(
     user_id: i64,
     client: &Client,
     event: &'static str,
+    method: &'static str,
 ) -> Result<NewSession, sqlx::Error> {
     let cookie_value = random_text(32);
     let handle = random_text(12);
@@ -114,7 +115,7 @@ pub async fn create(
     let expires_at = created + Duration::days(LIFETIME_DAYS);
     let id_hash = hash_id(&cookie_value);
     let event = Event::new(event, Some(user_id), None, By::User(user_id), Some(client))
-        .with(serde_json::json!({ "session": handle }));
+        .with(serde_json::json!({ "session": handle, "method": method }));
     on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         sqlx::query(concat!(

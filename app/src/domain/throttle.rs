@@ -57,10 +57,16 @@ pub enum Door {
     LeakReportAddress,
     /// "Send test event" to one webhook endpoint (keyed by its id).
     WebhookTest,
+    /// Single sign-ons started from one client address (each keeps a row
+    /// for 10 minutes).
+    SsoStartAddress,
 }
 
 /// Test events one webhook endpoint may be sent per hour.
 pub const WEBHOOK_TESTS_PER_HOUR: u32 = 10;
+
+/// Single sign-ons one client address may start per hour.
+pub const SSO_STARTS_PER_HOUR: u32 = 300;
 
 /// Leaked-credential reports one client address may send per hour.
 pub const LEAK_REPORTS_PER_HOUR: u32 = 60;
@@ -74,6 +80,7 @@ impl Door {
             Door::IntrospectionAddress => "introspect-ip",
             Door::LeakReportAddress => "leak-report-ip",
             Door::WebhookTest => "webhook-test",
+            Door::SsoStartAddress => "sso-start-ip",
         }
     }
 
@@ -84,6 +91,7 @@ impl Door {
             Door::SignUpAddress => (c.max_signups_per_ip, Duration::from_secs(3600)),
             Door::LeakReportAddress => (LEAK_REPORTS_PER_HOUR, Duration::from_secs(3600)),
             Door::WebhookTest => (WEBHOOK_TESTS_PER_HOUR, Duration::from_secs(3600)),
+            Door::SsoStartAddress => (SSO_STARTS_PER_HOUR, Duration::from_secs(3600)),
         }
     }
 }

@@ -30,6 +30,10 @@ pub const ACCOUNT_BY_KEY: &str = account!("WHERE u.username_key = $2");
 pub const INSERT: &str = "INSERT INTO users (username, username_key, password_hash, created_at, \
      password_changed_at, must_change_password) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id";
 
+/// The stored hash of an account with no password (service accounts,
+/// accounts made by single sign-on): no argon2 hash, so nothing matches it.
+pub const NO_PASSWORD: &str = "!";
+
 /// A new service account (`$1` name, `$2` its key, `$3` now): no
 /// password (`!` is no argon2 hash, so nothing matches it); its id.
 pub const INSERT_SERVICE: &str = "INSERT INTO users (username, username_key, password_hash, created_at, \

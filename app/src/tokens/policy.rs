@@ -32,11 +32,16 @@ pub struct Policies {
     /// The only OIDC issuers trust rules may name (`None`: any).
     #[serde(default)]
     pub allowed_workload_issuers: Option<Vec<String>>,
+    /// People sign in through the organization's identity provider (OIDC):
+    /// the password form is refused for everyone but administrators (their
+    /// break-glass way in).
+    #[serde(default)]
+    pub sso_required: bool,
 }
 
 /// The policy keys, as `tessera admin policy set KEY VALUE` and the API
 /// name them.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     MAX_LIFETIME_DAYS,
     FORBID_FULL_ACCESS,
     ALLOWED_SCOPES,
@@ -45,6 +50,7 @@ pub const KEYS: [&str; 8] = [
     REVOKE_ON_REUSE,
     REQUIRE_ALLOWLIST_FOR_WRITE,
     ALLOWED_WORKLOAD_ISSUERS,
+    SSO_REQUIRED,
 ];
 /// Key: the longest lifetime, in days.
 pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
@@ -62,6 +68,9 @@ pub const REVOKE_ON_REUSE: &str = "revoke_on_reuse";
 pub const REQUIRE_ALLOWLIST_FOR_WRITE: &str = "require_allowlist_for_write";
 /// Key: the issuers trust rules may name (space-separated URLs).
 pub const ALLOWED_WORKLOAD_ISSUERS: &str = "allowed_workload_issuers";
+/// Key: only administrators sign in with a password; everyone else through
+/// single sign-on.
+pub const SSO_REQUIRED: &str = "sso_required";
 
 /// The policy key `name` as a static string (`derived_from` for a derived
 /// token's ancestor; anything else: `policy`).
@@ -139,7 +148,7 @@ impl Policies {
                     }
                 }
             }
-            FORBID_FULL_ACCESS | REVOKE_ON_REUSE | REQUIRE_ALLOWLIST_FOR_WRITE => {
+            FORBID_FULL_ACCESS | REVOKE_ON_REUSE | REQUIRE_ALLOWLIST_FOR_WRITE | SSO_REQUIRED => {
                 let on = match value {
                     "true" | "yes" | "on" | "1" => true,
                     "false" | "no" | "off" | "0" | "none" | "" => false,
@@ -148,6 +157,7 @@ impl Policies {
                 match key {
                     FORBID_FULL_ACCESS => self.forbid_full_access = on,
                     REVOKE_ON_REUSE => self.revoke_on_reuse = on,
+                    SSO_REQUIRED => self.sso_required = on,
                     _ => self.require_allowlist_for_write = on,
                 }
             }
@@ -200,6 +210,7 @@ impl Policies {
             FORBID_FULL_ACCESS => self.forbid_full_access.to_string(),
             REVOKE_ON_REUSE => self.revoke_on_reuse.to_string(),
             REQUIRE_ALLOWLIST_FOR_WRITE => self.require_allowlist_for_write.to_string(),
+            SSO_REQUIRED => self.sso_required.to_string(),
             ALLOWED_WORKLOAD_ISSUERS => self
                 .allowed_workload_issuers
                 .as_ref()

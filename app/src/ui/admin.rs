@@ -505,6 +505,7 @@ pub fn AdminPolicies(
                         let full = if fb.values.contains_key("forbid_full_access") { fb.value("forbid_full_access") == "true" } else { p.forbid_full_access };
                         let reuse = if fb.values.contains_key("revoke_on_reuse") { fb.value("revoke_on_reuse") == "true" } else { p.revoke_on_reuse };
                         let allowlist = if fb.values.contains_key("require_allowlist_for_write") { fb.value("require_allowlist_for_write") == "true" } else { p.require_allowlist_for_write };
+                        let sso = if fb.values.contains_key("sso_required") { fb.value("sso_required") == "true" } else { p.sso_required };
                         view! {
                             <form method="post" action=ADMIN_POLICIES class="stack narrow-form">
                                 {field("max_lifetime_days", "Maximum lifetime (days)", "Empty: the operator's maximum applies.", "number", value("max_lifetime_days"), fb.field("max_lifetime_days"))}
@@ -525,6 +526,12 @@ pub fn AdminPolicies(
                                     <input type="hidden" name="require_allowlist_for_write" value="false" />
                                     <input id="field-require_allowlist_for_write" type="checkbox" name="require_allowlist_for_write" value="true" checked=allowlist />
                                     <label for="field-require_allowlist_for_write">"Require a network allowlist for tokens that can write or manage"</label>
+                                </div>
+                                {field("allowed_workload_issuers", "Allowed workload issuers", "Space-separated issuer URLs trust rules may name. Empty: any.", "text", value("allowed_workload_issuers"), fb.field("allowed_workload_issuers"))}
+                                <div class="field checkbox-field">
+                                    <input type="hidden" name="sso_required" value="false" />
+                                    <input id="field-sso_required" type="checkbox" name="sso_required" value="true" checked=sso />
+                                    <label for="field-sso_required">"Require single sign-on (administrators may still use their password)"</label>
                                 </div>
                                 <SudoField error=sudo_error(&fb) confirmed=in_sudo />
                                 <div><button type="submit" class="button primary">"Save policies"</button></div>

@@ -45,18 +45,45 @@ pub fn SignIn(
         .read_untracked()
         .get("signed_out")
         .map(|_| "You have been signed out.");
+    let sso_href = if next.is_empty() {
+        "/auth/oidc/start".to_string()
+    } else {
+        format!("/auth/oidc/start?next={}", urlencode(&next))
+    };
+    let sso = info.sso.clone();
+    let required = sso.as_ref().is_some_and(|s| s.required);
+    // with single sign-on required, the password form is the
+    // administrators' break-glass: folded away, open after an attempt
+    let tried = fb.message.is_some() || !fb.fields.is_empty();
+    let form = view! {
+        <form method="post" action="/signin" class="stack" novalidate=false>
+            <input type="hidden" name="next" value=next.clone() />
+            <Field label="Username" name="username" value=fb.value("username") error=fb.field("username") autocomplete="username" maxlength=rules::USERNAME_MAX autofocus=sso.is_none() />
+            <PasswordField label="Password" name="password" fb=fb.clone() />
+            <button type="submit" class=if sso.is_some() { "button" } else { "button primary" }>"Sign in"</button>
+        </form>
+    };
     view! {
         <Title text="Sign in · Tessera" />
         <section class="card narrow auth">
             <h1>"Sign in to Tessera"</h1>
             {notice.map(|n| view! { <div class="alert info" role="status">{n}</div> })}
             <FormMessage message=fb.message.clone() />
-            <form method="post" action="/signin" class="stack" novalidate=false>
-                <input type="hidden" name="next" value=next.clone() />
-                <Field label="Username" name="username" value=fb.value("username") error=fb.field("username") autocomplete="username" maxlength=rules::USERNAME_MAX autofocus=true />
-                <PasswordField label="Password" name="password" fb=fb.clone() />
-                <button type="submit" class="button primary">"Sign in"</button>
-            </form>
+            {sso.clone().map(|s| view! {
+                <p><a class="button primary sso" href=sso_href.clone()>{s.label}</a></p>
+            })}
+            {if required {
+                view! {
+                    <details class="break-glass" open=tried>
+                        <summary>"Administrators: sign in with a password"</summary>
+                        {form}
+                    </details>
+                }.into_any()
+            } else if sso.is_some() {
+                view! { <p class="or" aria-hidden="true">"or"</p> {form} }.into_any()
+            } else {
+                form.into_any()
+            }}
             {info.signup_enabled.then(|| view! {
                 <p class="switch">"New to Tessera? " <a href=signup_href.clone()>"Create an account"</a></p>
             })}

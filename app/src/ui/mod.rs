@@ -57,9 +57,16 @@ pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {
     use crate::model::FormFeedback;
     let parts = use_context::<http::request::Parts>();
     let session = parts.and_then(|parts| parts.extensions.get::<Session>().cloned());
-    let signup_enabled = use_context::<AppState>().is_some_and(|s| s.core.config.signup_enabled);
+    let state = use_context::<AppState>();
+    let sso = state
+        .as_ref()
+        .and_then(|s| crate::domain::sso::button(&s.core));
+    // accounts come from the identity provider once it is required
+    let signup_enabled = state.is_some_and(|s| s.core.config.signup_enabled)
+        && !sso.as_ref().is_some_and(|b| b.required);
     let feedback = use_context::<FormFeedback>();
     Ok(SessionInfo {
+        sso,
         in_sudo: session.as_ref().is_some_and(|s| s.in_sudo),
         user: session.map(|s| s.user),
         signup_enabled,

@@ -203,6 +203,7 @@ pub async fn save_policies(post: Post) -> Response {
         "forbid_full_access",
         "revoke_on_reuse",
         "require_allowlist_for_write",
+        "sso_required",
     ];
     for key in checkboxes {
         fb.values.insert(key.into(), ticked(key).to_string());
@@ -213,6 +214,11 @@ pub async fn save_policies(post: Post) -> Response {
     };
     let mut wanted = current.clone();
     for key in KEYS {
+        // a key the form does not carry is left as it is (saving the page
+        // once cleared a policy it did not show)
+        if !checkboxes.contains(&key) && !pairs.iter().any(|(k, _)| k == key) {
+            continue;
+        }
         let value = if checkboxes.contains(&key) {
             ticked(key).to_string()
         } else {

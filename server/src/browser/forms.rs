@@ -23,7 +23,8 @@ use axum::{
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-const HOME: &str = "/profile/security/tokens";
+/// Where a sign-in lands when it names no page.
+pub(super) const HOME: &str = "/profile/security/tokens";
 
 fn redirect_with_session(state: &AppState, to: &str, session: &NewSession) -> Response {
     let jar = with_session(state, CookieJar::new(), session);

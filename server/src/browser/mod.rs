@@ -10,13 +10,14 @@ pub mod forms;
 pub mod notify_forms;
 pub mod pages;
 pub mod session;
+pub mod sso;
 pub mod token_forms;
 pub mod workload_forms;
 
 use app::{domain::AppState, shell, App};
 use axum::{
     middleware::{from_fn, from_fn_with_state},
-    routing::{post, MethodRouter},
+    routing::{get, post, MethodRouter},
     Router,
 };
 use leptos::prelude::provide_context;
@@ -50,6 +51,8 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
         ("/signin".into(), post(forms::sign_in)),
         ("/signup".into(), post(forms::sign_up)),
         ("/signout".into(), post(forms::sign_out)),
+        ("/auth/oidc/start".into(), get(sso::start)),
+        ("/auth/oidc/callback".into(), get(sso::callback)),
         (
             "/profile/security/password".into(),
             post(forms::change_password),

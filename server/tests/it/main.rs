@@ -21,5 +21,6 @@ mod metrics;
 mod one_path;
 mod rotation;
 mod sessions;
+mod sso;
 mod tokens;
 mod workloads;

@@ -33,6 +33,8 @@ pub struct Options {
     pub lifecycle: app::domain::lifecycle::LifecycleConfig,
     /// Trusted workloads (tests' issuers are on loopback, over http).
     pub workload: app::domain::workloads::WorkloadConfig,
+    /// Single sign-on (tests' providers are on loopback).
+    pub sso: Option<app::domain::sso::SsoConfig>,
 }
 
 /// The introspection client's secret in tests.
@@ -58,6 +60,7 @@ impl Default for Options {
                 key_refetch: Duration::ZERO,
                 fetch_timeout: Duration::from_secs(2),
             },
+            sso: None,
             throttle: ThrottleConfig {
                 window: Duration::from_secs(600),
                 max_failures_per_account: 5,
@@ -151,6 +154,7 @@ fn test_config(options: &Options) -> CoreConfig {
         audit_retention: Duration::from_secs(365 * 24 * 3600),
         lifecycle: options.lifecycle.clone(),
         workload: options.workload.clone(),
+        sso: options.sso.clone(),
     }
 }
 

@@ -12,9 +12,17 @@ Every issuer lives under its own path: http://127.0.0.1:PORT/NAME.
   POST /NAME/drop    every key but the newest leaves the JWKS
   POST /NAME/mode    {"mode": "normal"|"hang"|"huge"|"other_issuer"|"redirect_away"}
   GET  /NAME/fetches how many discovery and JWKS requests it answered
+It is also a hostile OpenID Provider for the single sign-on tests:
+  GET  /NAME/authorize  remembers nonce and PKCE challenge, sends the browser back with a code
+  POST /NAME/token      (form) the code and its PKCE verifier (S256, checked) for an ID token
+                        shaped by the last POST /NAME/sso
+  POST /NAME/sso        {"claims": {...} (over sub/aud/nonce/preferred_username), "alg", "kid",
+                         "forge": true (signed by a key the JWKS never had, under a published kid),
+                         "rotate": true (a new key joins the JWKS and signs)}
 Exits when the test process ends."""
 import base64, hashlib, hmac, json, os, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +44,8 @@ class Issuer:
         self.keys = []  # (kid, alg, private key)
         self.mode = "normal"
         self.fetches = 0
+        self.codes = {}  # code -> (client_id, nonce, challenge)
+        self.sso = {}
         self.add_key("RS256")
         self.add_key("ES256")
 
@@ -88,6 +98,8 @@ def mint(iss, body):
         sig = hmac.new(public, signing.encode(), hashlib.sha256).digest()
         return f"{signing}.{b64(sig)}"
     kid, _, key = iss.newest(alg)
+    if body.get("forge"):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if body.get("key"):
         kid, _, key = [k for k in iss.keys if k[0] == body["key"]][0]
     headers = {"kid": body.get("kid", kid)}
@@ -113,8 +125,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        name, _, rest = self.path.strip("/").partition("/")
+        path, _, query = self.path.partition("?")
+        name, _, rest = path.strip("/").partition("/")
         iss = issuer(name)
+        if rest == "authorize":
+            return self.authorize(iss, query)
         if rest == "fetches":
             return self.answer(200, {"fetches": iss.fetches})
         if rest == "kids":
@@ -149,13 +164,55 @@ class Handler(BaseHTTPRequestHandler):
                                {"location": f"http://localhost:{port}/{name}/{rest}"})
         named = f"{base}/{name}" + ("-other" if iss.mode == "other_issuer" else "")
         return self.answer(200, {"issuer": named, "jwks_uri": f"{base}/{name}/jwks",
+                                 "authorization_endpoint": f"{base}/{name}/authorize",
+                                 "token_endpoint": f"{base}/{name}/token",
+                                 "response_types_supported": ["code"],
+                                 "subject_types_supported": ["public"],
                                  "id_token_signing_alg_values_supported": ["RS256", "ES256"]})
 
+    def authorize(self, iss, query):
+        q = {k: v[0] for k, v in parse_qs(query).items()}
+        code = uuid.uuid4().hex
+        with lock:
+            iss.codes[code] = (q.get("client_id"), q.get("nonce"), q.get("code_challenge"))
+        sep = "&" if "?" in q["redirect_uri"] else "?"
+        to = f"{q['redirect_uri']}{sep}{urlencode({'code': code, 'state': q.get('state', '')})}"
+        return self.answer(302, b"", "text/plain", {"location": to})
+
+    def token(self, iss, form):
+        f = {k: v[0] for k, v in parse_qs(form).items()}
+        with lock:
+            grant = iss.codes.pop(f.get("code", ""), None)
+        if grant is None:
+            return self.answer(400, {"error": "invalid_grant", "error_description": "unknown or used code"})
+        client_id, nonce, challenge = grant
+        verifier = f.get("code_verifier", "")
+        if b64(hashlib.sha256(verifier.encode()).digest()) != challenge:
+            return self.answer(400, {"error": "invalid_grant", "error_description": "PKCE verification failed"})
+        shape = dict(iss.sso)
+        if shape.get("rotate"):
+            with lock:
+                iss.add_key("RS256")
+        claims = {"sub": "forged-user", "aud": client_id, "nonce": nonce,
+                  "preferred_username": "forged"}
+        claims.update(shape.get("claims", {}))
+        body = {"claims": claims, "alg": shape.get("alg", "RS256")}
+        for k in ("kid", "forge", "no_kid"):
+            if k in shape:
+                body[k] = shape[k]
+        return self.answer(200, {"access_token": uuid.uuid4().hex, "token_type": "Bearer",
+                                 "expires_in": 300, "id_token": mint(iss, body)})
+
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("content-length", "0")) or 0)
-        body = json.loads(body or b"{}")
+        raw = self.rfile.read(int(self.headers.get("content-length", "0")) or 0)
         name, _, rest = self.path.strip("/").partition("/")
         iss = issuer(name)
+        if rest == "token":
+            return self.token(iss, raw.decode())
+        body = json.loads(raw or b"{}")
+        if rest == "sso":
+            iss.sso = body
+            return self.answer(200, {"sso": body})
         if rest == "mint":
             # "count": N (bench/exchange.sh) gives N tokens, one a line
             tokens = [mint(iss, body) for _ in range(int(body.get("count", 1)))]

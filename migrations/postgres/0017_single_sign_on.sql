@@ -1,0 +1,26 @@
+-- Single sign-on (OpenID Connect). An identity is who the identity
+-- provider says signed in, keyed by (issuer, subject) -- never by a name
+-- or an address, which the provider's users can change.
+CREATE TABLE identities (
+    issuer          TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    user_id         BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at      TIMESTAMPTZ NOT NULL,
+    last_sign_in_at TIMESTAMPTZ,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX identities_user ON identities(user_id);
+
+-- A sign-in on its way through the identity provider: what the callback
+-- must see again (state), what the ID token must carry (nonce) and the PKCE
+-- verifier, bound to one browser by the sha256 of its cookie. Used once;
+-- gone after 10 minutes.
+CREATE TABLE sso_logins (
+    id_hash       BYTEA PRIMARY KEY,
+    state         TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    next          TEXT NOT NULL,
+    expires_at    TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sso_logins_expires ON sso_logins(expires_at);

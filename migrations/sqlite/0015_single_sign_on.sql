@@ -1,0 +1,20 @@
+-- The same tables as postgres/0017_single_sign_on.sql (comments there), in SQLite's types.
+CREATE TABLE identities (
+    issuer          TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at      TEXT NOT NULL,
+    last_sign_in_at TEXT,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX identities_user ON identities(user_id);
+
+CREATE TABLE sso_logins (
+    id_hash       BLOB PRIMARY KEY,
+    state         TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    next          TEXT NOT NULL,
+    expires_at    TEXT NOT NULL
+);
+CREATE INDEX sso_logins_expires ON sso_logins(expires_at);
