@@ -14,13 +14,15 @@ CREATE INDEX identities_user ON identities(user_id);
 -- A sign-in on its way through the identity provider: what the callback
 -- must see again (state), what the ID token must carry (nonce) and the PKCE
 -- verifier, bound to one browser by the sha256 of its cookie. Used once;
--- gone after 10 minutes.
+-- gone after 10 minutes. `sudo_user`: a signed-in person confirming it is
+-- them (sudo mode) rather than signing in.
 CREATE TABLE sso_logins (
     id_hash       BYTEA PRIMARY KEY,
     state         TEXT NOT NULL,
     nonce         TEXT NOT NULL,
     pkce_verifier TEXT NOT NULL,
     next          TEXT NOT NULL,
+    sudo_user     BIGINT,
     expires_at    TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX sso_logins_expires ON sso_logins(expires_at);

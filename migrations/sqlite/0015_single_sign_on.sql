@@ -15,6 +15,7 @@ CREATE TABLE sso_logins (
     nonce         TEXT NOT NULL,
     pkce_verifier TEXT NOT NULL,
     next          TEXT NOT NULL,
+    sudo_user     INTEGER,
     expires_at    TEXT NOT NULL
 );
 CREATE INDEX sso_logins_expires ON sso_logins(expires_at);

@@ -153,6 +153,9 @@ pub fn SudoField(
                 aria-describedby=format!("{id}-hint {id}-error")
             />
             <p class="field-error" id=format!("{id}-error") hidden=move || !has_error()>{error}</p>
+            <p class="sso-confirm">
+                <a href="/auth/oidc/start?sudo=1">"Confirm with your organization's sign-in instead"</a>
+            </p>
         </div>
     }
 }

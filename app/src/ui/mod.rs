@@ -26,9 +26,16 @@ use leptos_router::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::domain::security::provide_nonce_and_csp();
+    // `data-sso`: the sudo fields offer "confirm with your organization's
+    // sign-in" (CSS shows it only then; islands render it unchanged)
+    #[cfg(feature = "ssr")]
+    let sso =
+        use_context::<crate::domain::AppState>().and_then(|s| s.core.sso.as_ref().map(|_| "on"));
+    #[cfg(not(feature = "ssr"))]
+    let sso: Option<&'static str> = None;
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" data-sso=sso>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />

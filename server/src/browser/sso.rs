@@ -8,8 +8,8 @@ use super::pages::refuse;
 use super::session::with_session;
 use app::{
     domain::{
-        sessions::Client,
-        sso::{self, Callback},
+        sessions::{Client, Session},
+        sso::{self, Callback, Finished},
         AppState,
     },
     model::FormFeedback,
@@ -32,11 +32,26 @@ fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-/// `?next=` of the start.
+/// `?next=` of the start; `?sudo=1`: a signed-in person confirming it is
+/// them (back to the page they came from).
 #[derive(Deserialize)]
 pub struct Start {
     #[serde(default)]
     next: String,
+    #[serde(default)]
+    sudo: String,
+}
+
+/// The path of a same-site `Referer` (the sudo field's link sends none of
+/// its own).
+fn came_from(state: &AppState, req: &Request) -> Option<String> {
+    let referer = req
+        .headers()
+        .get(axum::http::header::REFERER)?
+        .to_str()
+        .ok()?;
+    let path = referer.strip_prefix(state.core.config.public_url.as_str())?;
+    safe_next(path)
 }
 
 /// `GET /auth/oidc/start`: to the provider, or the sign-in page with why not.
@@ -46,8 +61,19 @@ pub async fn start(
     Query(q): Query<Start>,
     req: Request,
 ) -> Response {
-    let next = safe_next(&q.next).unwrap_or_default();
-    match sso::start(&state.core, &client, &next).await {
+    let session = req.extensions().get::<Session>().cloned();
+    let sudo_for = session
+        .as_ref()
+        .filter(|_| q.sudo == "1")
+        .map(|s| s.user.id);
+    let next = match safe_next(&q.next) {
+        Some(next) => next,
+        None if sudo_for.is_some() => {
+            came_from(&state, &req).unwrap_or_else(|| super::forms::HOME.into())
+        }
+        None => String::new(),
+    };
+    match sso::start(&state.core, &client, &next, sudo_for).await {
         Ok((url, value)) => {
             // Lax: the provider brings the browser back with a top-level GET
             let cookie = Cookie::build((cookie_name(&state), value))
@@ -76,7 +102,15 @@ pub async fn callback(
     let jar = CookieJar::from_headers(req.headers());
     let name = cookie_name(&state);
     let value = jar.get(name).map(|c| c.value().to_owned());
-    let outcome = sso::finish(&state.core, &client, value.as_deref(), &back).await;
+    let session = req.extensions().get::<Session>().cloned();
+    let outcome = sso::finish(
+        &state.core,
+        &client,
+        value.as_deref(),
+        &back,
+        session.as_ref(),
+    )
+    .await;
     // the sign-in is used up either way
     let gone = Cookie::build((name, ""))
         .path("/")
@@ -86,14 +120,14 @@ pub async fn callback(
     // (removing needs the request's cookie in the jar to send the removal)
     let jar = jar.remove(gone);
     match outcome {
-        Ok((user, session, next)) => {
+        Ok(Finished::SignedIn(user, session, next)) => {
             tracing::info!(user_id = user.id, "signed in through single sign-on");
-            let to = if next.is_empty() {
-                super::forms::HOME.to_owned()
-            } else {
-                next
-            };
+            let to = safe_next(&next).unwrap_or_else(|| super::forms::HOME.to_owned());
             (with_session(&state, jar, &session), Redirect::to(&to)).into_response()
+        }
+        Ok(Finished::Confirmed(next)) => {
+            let to = safe_next(&next).unwrap_or_else(|| super::forms::HOME.to_owned());
+            (jar, Redirect::to(&to)).into_response()
         }
         Err(e) => {
             let (parts, _) = req.into_parts();

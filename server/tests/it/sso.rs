@@ -764,6 +764,96 @@ async fn provider_names_become_usernames(app: TestApp) {
     );
 }
 
+/// Ends sudo mode of every session (the password was entered long ago).
+async fn sudo_long_ago(app: &TestApp) {
+    app.exec("UPDATE sessions SET password_at = '2000-01-01T00:00:00+00:00'")
+        .await;
+}
+
+async fn in_sudo(app: &TestApp) -> bool {
+    let rows: Vec<(chrono::DateTime<chrono::Utc>,)> =
+        app.rows("SELECT password_at FROM sessions").await;
+    rows.iter()
+        .any(|(t,)| chrono::Utc::now() - *t < chrono::Duration::minutes(5))
+}
+
+/// Starts a confirmation (sudo) from `page` in `b`'s session: the
+/// provider's authorization URL.
+async fn start_sudo(app: &TestApp, b: &mut Browser, page: &str) -> String {
+    let req = Request::builder()
+        .uri("/auth/oidc/start?sudo=1")
+        .header(header::COOKIE, cookie_header(&b.tessera))
+        .header(header::REFERER, format!("http://tessera.test{page}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = app.request(req).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    keep(&mut b.tessera, &res.headers);
+    res.location().unwrap().to_owned()
+}
+
+async fn a_person_without_a_password_confirms_sudo_at_the_provider(app: TestApp) {
+    let Some(_idp) = provider(&app, "key-1") else {
+        return;
+    };
+    let mut b = Browser::default();
+    assert_eq!(b.sign_in(&app, "alice").await.status, StatusCode::SEE_OTHER);
+    sudo_long_ago(&app).await;
+    assert!(!in_sudo(&app).await);
+    // the sudo field offers the provider on this server
+    let page = app.get("/profile/security/tokens/new", b.session()).await;
+    assert!(page.body.contains("data-sso=\"on\""), "{}", page.body);
+    assert!(page.body.contains("href=\"/auth/oidc/start?sudo=1\""));
+
+    // someone else at the provider cannot confirm for alice
+    let auth = start_sudo(&app, &mut b, "/profile/security/tokens/new").await;
+    assert_eq!(query_of(&auth, "prompt").as_deref(), Some("login"));
+    // (from a browser the provider does not know: switching accounts there
+    // would ask to sign alice out first)
+    let alice_at_idp = std::mem::take(&mut b.idp);
+    assert_eq!(query_of(&auth, "max_age").as_deref(), Some("0"));
+    let (_, interaction, _) = b.idp(&auth, None).await;
+    let (status, _, page) = b.idp(&interaction, None).await;
+    assert_eq!(status, 200, "asked to sign in again: {page}");
+    let form = support::encode_form(&[("login", "bob")]);
+    let (status, resume, page) = b.idp(&format!("{interaction}/login"), Some(&form)).await;
+    assert_eq!(status, 303, "{page}");
+    let (status, back, page) = b.idp(&resume, None).await;
+    assert!(back.starts_with(CALLBACK), "{status} {back} {page}");
+    let res = b.tessera(&app, &back).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(!in_sudo(&app).await);
+    b.idp = alice_at_idp;
+
+    // alice herself: back to the page she came from, in sudo mode
+    let auth = start_sudo(&app, &mut b, "/profile/security/tokens/new").await;
+    let back = b.through_provider(&auth, "alice").await;
+    let res = b.tessera(&app, &back).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), Some("/profile/security/tokens/new"));
+    assert!(in_sudo(&app).await);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sessions").await,
+        1,
+        "no new session"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'session.sudo_confirmed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(refusals(&app).await, ["sudo_other_account"]);
+    // a sudo start without a session is an ordinary sign-in
+    let res = Browser::default()
+        .tessera(&app, "/auth/oidc/start?sudo=1")
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert!(query_of(res.location().unwrap(), "prompt").is_none());
+}
+
 // ---- the hostile provider -------------------------------------------------
 
 fn forger_issuer() -> Option<String> {
@@ -796,9 +886,8 @@ fn hostile() -> Options {
     }
 }
 
-/// A sign-in through the hostile provider whose next ID token is shaped
-/// by `shape`: Tessera's answer.
-async fn forged(app: &TestApp, shape: Value) -> Resp {
+/// Shapes the hostile provider's next ID token.
+async fn shape_next(app: &TestApp, shape: Value) {
     let issuer = app.core.config.sso.as_ref().unwrap().issuer.clone();
     reqwest::Client::new()
         .post(format!("{issuer}/sso"))
@@ -806,11 +895,20 @@ async fn forged(app: &TestApp, shape: Value) -> Resp {
         .send()
         .await
         .unwrap();
-    let mut b = Browser::default();
+}
+
+/// A sign-in in `b` through the hostile provider whose next ID token is
+/// shaped by `shape`: Tessera's answer.
+async fn forged_in(app: &TestApp, b: &mut Browser, shape: Value) -> Resp {
+    shape_next(app, shape).await;
     let auth = b.start(app).await;
     let (status, back, _) = b.idp(&auth, None).await;
     assert_eq!(status, 302);
     b.tessera(app, &back).await
+}
+
+async fn forged(app: &TestApp, shape: Value) -> Resp {
+    forged_in(app, &mut Browser::default(), shape).await
 }
 
 async fn hostile_id_tokens_are_refused(app: TestApp) {
@@ -884,6 +982,33 @@ async fn hostile_id_tokens_are_refused(app: TestApp) {
         1,
         "one subject"
     );
+
+    // a confirmation (sudo) needs the provider to have authenticated the
+    // person again, now: an old or missing auth_time is refused
+    let mut b = Browser::default();
+    let res = forged_in(&app, &mut b, json!({})).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    sudo_long_ago(&app).await;
+    let fresh = chrono::Utc::now().timestamp();
+    for (auth_time, confirmed) in [
+        (Some(now - 3600), false),
+        (None, false),
+        (Some(fresh), true),
+    ] {
+        shape_next(&app, json!({ "claims": { "auth_time": auth_time } })).await;
+        let auth = start_sudo(&app, &mut b, "/profile/security/sessions").await;
+        let (_, back, _) = b.idp(&auth, None).await;
+        let res = b.tessera(&app, &back).await;
+        let want = if confirmed {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(res.status, want, "{auth_time:?}: {}", res.body);
+        assert_eq!(in_sudo(&app).await, confirmed, "{auth_time:?}");
+    }
+    let codes = refusals(&app).await;
+    assert_eq!(codes[codes.len() - 2..], ["sudo_stale", "sudo_stale"]);
 }
 
 on_both_backends!(
@@ -894,5 +1019,6 @@ on_both_backends!(
     the_callback_refuses_what_it_did_not_start with real(),
     the_provider_rotates_its_keys with real(),
     provider_names_become_usernames with real(),
+    a_person_without_a_password_confirms_sudo_at_the_provider with real(),
     hostile_id_tokens_are_refused with hostile(),
 );

@@ -18,7 +18,7 @@ use super::{
     admin::{self, Admin, AdminError},
     audit::{self, record_in, By, Event},
     db::{is_unique_violation, now, on_db},
-    sessions::{self, Client as Visitor, NewSession},
+    sessions::{self, Client as Visitor, NewSession, Session},
     throttle::{address_key, Door},
     Core,
 };
@@ -395,12 +395,16 @@ fn sha256(text: &str) -> Vec<u8> {
     sha2::Sha256::digest(text.as_bytes()).to_vec()
 }
 
-/// Starts a sign-in: a row bound to a new browser cookie (returned) and
-/// the provider's authorization URL to send the browser to.
+/// Starts a sign-in — or, with `sudo_for`, a signed-in person's
+/// confirmation that it is them (the provider is asked to authenticate
+/// them again: `prompt=login`, `max_age=0`): a row bound to a new browser
+/// cookie (returned) and the provider's authorization URL to send the
+/// browser to.
 pub async fn start(
     core: &Core,
     visitor: &Visitor,
     next: &str,
+    sudo_for: Option<i64>,
 ) -> Result<(String, String), SsoError> {
     let sso = core.sso.as_ref().ok_or(SsoError::Off)?;
     let address = address_key(visitor.ip);
@@ -414,7 +418,7 @@ pub async fn start(
     let d = sso.metadata().await?;
     let client = sso.client(&d, &redirect_uri(core))?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut request = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -428,8 +432,13 @@ pub async fn start(
                 .as_ref()
                 .map(|_| Scope::new("groups".into())),
         )
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    if sudo_for.is_some() {
+        request = request
+            .add_prompt(CoreAuthPrompt::Login)
+            .set_max_age(Duration::ZERO);
+    }
+    let (url, state, nonce) = request.url();
     let cookie = sessions::random_text(32);
     let at = now();
     let ends = at + chrono::Duration::minutes(LOGIN_MINUTES);
@@ -442,6 +451,7 @@ pub async fn start(
             .bind(verifier.secret())
             .bind(next)
             .bind(ends)
+            .bind(sudo_for)
             .execute(pool)
             .await
             .map(|_| ())
@@ -471,6 +481,15 @@ struct Asserted {
     subject: String,
     username: Option<String>,
     groups: Vec<String>,
+    auth_time: Option<DateTime<Utc>>,
+}
+
+/// How a callback ended.
+pub enum Finished {
+    /// Signed in: the user, the new session, where to go.
+    SignedIn(CurrentUser, NewSession, String),
+    /// The signed-in person confirmed it is them (sudo mode): where to go.
+    Confirmed(String),
 }
 
 /// Finishes a sign-in: the browser's row (used once), the code traded for
@@ -482,17 +501,20 @@ pub async fn finish(
     visitor: &Visitor,
     cookie: Option<&str>,
     back: &Callback,
-) -> Result<(CurrentUser, NewSession, String), SsoError> {
+    signed_in: Option<&Session>,
+) -> Result<Finished, SsoError> {
     let sso = core.sso.as_ref().ok_or(SsoError::Off)?;
     let cookie = cookie
         .filter(|c| !c.is_empty() && c.len() <= 128)
         .ok_or(SsoError::NoLogin)?;
-    let row: Option<(String, String, String, String)> = on_db!(&core.db, pool => sqlx::query_as(sql::TAKE)
+    type Taken = (String, String, String, String, Option<i64>, DateTime<Utc>);
+    let row: Option<Taken> = on_db!(&core.db, pool => sqlx::query_as(sql::TAKE)
         .bind(sha256(cookie))
         .bind(now())
         .fetch_optional(pool)
         .await)?;
-    let (state, nonce, verifier, next) = row.ok_or(SsoError::NoLogin)?;
+    let (state, nonce, verifier, next, sudo_user, ends) = row.ok_or(SsoError::NoLogin)?;
+    let started = ends - chrono::Duration::minutes(LOGIN_MINUTES);
     let refused = |code: &'static str, detail: String| SsoError::NotConfirmed(code, detail);
     let outcome = async {
         if let Some(error) = &back.error {
@@ -563,11 +585,31 @@ pub async fn finish(
                 }),
         }
         .or_else(|| claims.email().map(|e| e.to_string()));
-        Ok(Asserted {
+        let asserted = Asserted {
             subject: claims.subject().to_string(),
             username,
             groups: claims.additional_claims().groups(),
-        })
+            auth_time: claims.auth_time(),
+        };
+        if let Some(uid) = sudo_user {
+            // the same person, signed in here in this browser, who has
+            // just authenticated at the provider again
+            let here = signed_in.filter(|s| s.user.id == uid);
+            let there = identity(core, &sso.config.issuer, &asserted.subject).await?;
+            if here.is_none() || there.map(|f| f.0) != Some(uid) {
+                return Err(refused(
+                    "sudo_other_account",
+                    "the confirmation is not by the account signed in here".into(),
+                ));
+            }
+            if asserted.auth_time.is_none_or(|t| t < started - SKEW) {
+                return Err(refused(
+                    "sudo_stale",
+                    "the provider did not authenticate the person again".into(),
+                ));
+            }
+        }
+        Ok(asserted)
     }
     .await;
     let asserted = match outcome {
@@ -583,9 +625,22 @@ pub async fn finish(
             return Err(e);
         }
     };
+    if let (Some(uid), Some(session)) = (sudo_user, signed_in) {
+        sessions::password_entered(&core.db, &session.handle).await?;
+        let event = Event::new(
+            "session.sudo_confirmed",
+            Some(uid),
+            None,
+            By::User(uid),
+            Some(visitor),
+        )
+        .with(json!({ "session": session.handle, "method": "sso" }));
+        audit::record(&core.db, &event).await?;
+        return Ok(Finished::Confirmed(next));
+    }
     let user = account_for(core, sso, visitor, &asserted).await?;
     let session = sessions::create(&core.db, user.id, visitor, "session.signed_in", "sso").await?;
-    Ok((user, session, next))
+    Ok(Finished::SignedIn(user, session, next))
 }
 
 fn token_error<RE: std::error::Error + 'static>(

@@ -26,15 +26,16 @@ pub const DELETE_ONE: &str =
     "DELETE FROM identities WHERE user_id = $1 AND issuer = $2 AND subject = $3";
 
 /// A sign-in on its way (`$1` sha256 of the browser's cookie, `$2` state,
-/// `$3` nonce, `$4` PKCE verifier, `$5` where to go after, `$6` ends at).
+/// `$3` nonce, `$4` PKCE verifier, `$5` where to go after, `$6` ends at,
+/// `$7` the signed-in user confirming it is them, when that is what it is).
 pub const START: &str =
-    "INSERT INTO sso_logins (id_hash, state, nonce, pkce_verifier, next, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO sso_logins (id_hash, state, nonce, pkce_verifier, next, expires_at, sudo_user) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// The sign-in of cookie hash `$1` taken (used once), if it has not ended
-/// by `$2`: state, nonce, PKCE verifier, next.
+/// by `$2`: state, nonce, PKCE verifier, next, confirming user, end.
 pub const TAKE: &str = "DELETE FROM sso_logins WHERE id_hash = $1 AND expires_at > $2 \
-     RETURNING state, nonce, pkce_verifier, next";
+     RETURNING state, nonce, pkce_verifier, next, sudo_user, expires_at";
 
 /// Sign-ins that ended by `$1`.
 pub const PRUNE: &str = "DELETE FROM sso_logins WHERE expires_at <= $1";
