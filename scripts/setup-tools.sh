@@ -41,3 +41,15 @@ if [ "$only" = "" ] || [ "$only" = idp ]; then
     (cd "$idp" && npm ci --no-audit --no-fund --silent)
   fi
 fi
+
+# The SCIM client of the provisioning tests (scim2-client from PyPI, pinned
+# in scripts/scim/requirements.txt) in its own virtual environment.
+venv=target/scim-venv
+if [ "$only" = "" ] || [ "$only" = scim ]; then
+  if [ ! -x "$venv/bin/python" ] || [ scripts/scim/requirements.txt -nt "$venv/.installed" ]; then
+    say "installing the SCIM client (scim2-client) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/scim/requirements.txt
+    touch "$venv/.installed"
+  fi
+fi

@@ -70,6 +70,11 @@ pub const CATALOG: &[Area] = &[
         label: "Metrics",
         description: "The service's Prometheus metrics, GET /metrics (administrators only)",
     },
+    Area {
+        id: SCIM_AREA,
+        label: "Provisioning",
+        description: "SCIM 2.0: the identity provider makes and removes accounts, /scim/v2 (administrators only)",
+    },
 ];
 
 /// The area only administrators may grant (`admin:read`: the audit log
@@ -80,8 +85,12 @@ pub const ADMIN_AREA: &str = "admin";
 /// only).
 pub const METRICS_AREA: &str = "metrics";
 
+/// The area of SCIM provisioning (`scim:write`; administrators only): the
+/// credential an identity provider uses to make and remove accounts.
+pub const SCIM_AREA: &str = "scim";
+
 /// The areas only administrators may grant.
-pub const ADMIN_ONLY_AREAS: [&str; 2] = [ADMIN_AREA, METRICS_AREA];
+pub const ADMIN_ONLY_AREAS: [&str; 3] = [ADMIN_AREA, METRICS_AREA, SCIM_AREA];
 
 /// The catalog area with the id `id`, if there is one.
 pub fn area(id: &str) -> Option<&'static Area> {

@@ -26,3 +26,12 @@ CREATE TABLE sso_logins (
     expires_at    TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX sso_logins_expires ON sso_logins(expires_at);
+
+-- SCIM 2.0 provisioning (RFC 7643/7644): the identity provider makes,
+-- changes, deactivates and deletes accounts. `external_id` is its id for
+-- the person; a deleted (deprovisioned) account is kept, disabled, for the
+-- audit trail, and no longer shown to SCIM.
+ALTER TABLE users ADD COLUMN external_id TEXT;
+ALTER TABLE users ADD COLUMN provisioned_at TIMESTAMPTZ;
+ALTER TABLE users ADD COLUMN deprovisioned_at TIMESTAMPTZ;
+ALTER TABLE users ADD COLUMN modified_at TIMESTAMPTZ;

@@ -19,3 +19,8 @@ CREATE TABLE sso_logins (
     expires_at    TEXT NOT NULL
 );
 CREATE INDEX sso_logins_expires ON sso_logins(expires_at);
+
+ALTER TABLE users ADD COLUMN external_id TEXT;
+ALTER TABLE users ADD COLUMN provisioned_at TEXT;
+ALTER TABLE users ADD COLUMN deprovisioned_at TEXT;
+ALTER TABLE users ADD COLUMN modified_at TEXT;

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod refusal;
 pub mod scanning;
+pub mod scim;
 pub mod secret;
 pub mod security;
 pub mod sessions;

@@ -98,3 +98,62 @@ pub async fn is_admin(db: &Db, user_id: i64) -> Result<bool, sqlx::Error> {
     .await)?;
     Ok(row.is_some_and(|(a,)| a))
 }
+
+/// An account as SCIM shows it (`crate::domain::scim::Row`): id, name,
+/// external id, disabled at, confirmed e-mail, made, last changed. Service
+/// accounts and deprovisioned accounts are not shown.
+macro_rules! scim_user {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, username, external_id, disabled_at, email, created_at, \
+             COALESCE(modified_at, created_at) AS modified_at FROM users \
+             WHERE is_service = FALSE AND deprovisioned_at IS NULL ",
+            $where
+        )
+    };
+}
+
+/// The SCIM account `$1`.
+pub const SCIM_BY_ID: &str = scim_user!("AND id = $1");
+/// SCIM accounts by id: `$1` of them after skipping `$2`.
+pub const SCIM_PAGE: &str = scim_user!("ORDER BY id LIMIT $1 OFFSET $2");
+/// The SCIM account with key `$1`.
+pub const SCIM_BY_NAME: &str = scim_user!("AND username_key = $1");
+/// SCIM accounts with external id `$1`.
+pub const SCIM_BY_EXTERNAL: &str = scim_user!("AND external_id = $1 ORDER BY id");
+/// How many accounts SCIM shows.
+pub const SCIM_COUNT: &str =
+    "SELECT COUNT(*) FROM users WHERE is_service = FALSE AND deprovisioned_at IS NULL";
+
+/// A provisioned account (`$1` name, `$2` key, `$3` now, `$4` external id,
+/// `$5` e-mail, `$6` when it counts as confirmed): no password (it signs in
+/// through single sign-on); its id.
+pub const SCIM_INSERT: &str =
+    "INSERT INTO users (username, username_key, password_hash, created_at, \
+     password_changed_at, must_change_password, external_id, provisioned_at, modified_at, email, \
+     email_confirmed_at) VALUES ($1, $2, '!', $3, $3, FALSE, $4, $3, $3, $5, $6) RETURNING id";
+
+/// `$7`'s name (`$1`, key `$2`), external id `$3`, e-mail `$4` (confirmed
+/// at `$5`), changed at `$6`.
+pub const SCIM_UPDATE: &str =
+    "UPDATE users SET username = $1, username_key = $2, external_id = $3, \
+     email = $4, email_confirmed_at = $5, modified_at = $6 \
+     WHERE id = $7 AND deprovisioned_at IS NULL AND is_service = FALSE";
+
+/// `$2` changed at `$1` (after a SCIM disable or enable).
+pub const SCIM_TOUCH: &str = "UPDATE users SET modified_at = $1 WHERE id = $2";
+
+/// `$2` deprovisioned (and disabled) at `$1`; no row when it already was.
+pub const SCIM_DEPROVISION: &str = "UPDATE users SET deprovisioned_at = $1, \
+     disabled_at = COALESCE(disabled_at, $1), modified_at = $1 \
+     WHERE id = $2 AND deprovisioned_at IS NULL AND is_service = FALSE";
+
+/// A provisioned account with no password and no identity yet whose
+/// external id is `$1` or whose key is `$2` (its first single sign-on
+/// links it): id.
+pub const PROVISIONED_UNLINKED: &str =
+    "SELECT u.id FROM users u WHERE u.provisioned_at IS NOT NULL \
+     AND u.deprovisioned_at IS NULL AND u.password_hash = '!' AND u.is_service = FALSE \
+     AND (u.external_id = $1 OR u.username_key = $2) \
+     AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id) \
+     ORDER BY COALESCE(u.external_id = $1, FALSE) DESC, u.id LIMIT 1";

@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod oauth;
 pub mod pat;
+pub mod scim;
 
 use app::domain::AppState;
 use axum::{
@@ -25,6 +26,7 @@ pub fn router(_state: &AppState) -> Router<AppState> {
         .merge(api::router())
         .merge(gateway::router())
         .merge(oauth::router())
+        .merge(scim::router())
         .route(
             "/metrics",
             get(metrics::with_token).layer(axum::Extension(pat::Required::scope(metrics::SCOPE))),

@@ -20,6 +20,7 @@ mod lifecycle;
 mod metrics;
 mod one_path;
 mod rotation;
+mod scim;
 mod sessions;
 mod sso;
 mod tokens;

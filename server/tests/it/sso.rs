@@ -876,7 +876,7 @@ fn forger_issuer() -> Option<String> {
     ))
 }
 
-fn hostile() -> Options {
+pub(crate) fn hostile() -> Options {
     // without the helper the issuer is a dead address: the test returns
     // before using it
     let issuer = forger_issuer().unwrap_or_else(|| "http://127.0.0.1:9/none".into());
@@ -907,7 +907,7 @@ async fn forged_in(app: &TestApp, b: &mut Browser, shape: Value) -> Resp {
     b.tessera(app, &back).await
 }
 
-async fn forged(app: &TestApp, shape: Value) -> Resp {
+pub(crate) async fn forged(app: &TestApp, shape: Value) -> Resp {
     forged_in(app, &mut Browser::default(), shape).await
 }
 

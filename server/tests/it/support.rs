@@ -615,3 +615,17 @@ pub async fn set_policy(app: &TestApp, key: &str, value: &str) {
         .await
         .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
 }
+
+/// How many accounts the store holds.
+pub async fn users_count(app: &TestApp) -> i64 {
+    app.rows::<(i64,)>("SELECT COUNT(*) FROM users").await[0].0
+}
+
+/// The id of the account named `name` (any case).
+pub async fn user_id(app: &TestApp, name: &str) -> i64 {
+    let sql = format!(
+        "SELECT id FROM users WHERE username_key = '{}'",
+        name.to_lowercase().replace('\'', "''")
+    );
+    app.rows::<(i64,)>(&sql).await[0].0
+}

@@ -712,6 +712,18 @@ async fn account_for(
     let issuer = sso.config.issuer.as_str();
     let mut found = identity(core, issuer, &who.subject).await?;
     if found.is_none() {
+        // an account the provider made over SCIM, not signed in yet: its
+        // external id is the subject, or its name the provider's name
+        let name = who
+            .username
+            .as_deref()
+            .map(username_from)
+            .unwrap_or_default();
+        if link_provisioned(core, visitor, issuer, &who.subject, &name).await? {
+            found = identity(core, issuer, &who.subject).await?;
+        }
+    }
+    if found.is_none() {
         let claim = who
             .username
             .clone()
@@ -774,6 +786,42 @@ async fn account_for(
         is_admin,
         must_change_password: false,
     })
+}
+
+/// Links the provisioned (SCIM), never signed-in account whose external id
+/// is `subject` or whose name is `name`, if there is one; whether it did.
+async fn link_provisioned(
+    core: &Core,
+    visitor: &Visitor,
+    issuer: &str,
+    subject: &str,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(super::users::PROVISIONED_UNLINKED)
+        .bind(subject)
+        .bind(name.to_lowercase())
+        .fetch_optional(pool)
+        .await)?;
+    let Some((id,)) = found else {
+        return Ok(false);
+    };
+    let event = Event::new("identity.linked", Some(id), None, By::System, Some(visitor))
+        .with(json!({ "issuer": issuer, "subject": subject, "via": "scim" }));
+    let at = now();
+    match super::audit::audited!(&core.db, event, |tx| sqlx::query(sql::INSERT)
+        .bind(issuer)
+        .bind(subject)
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected())
+    {
+        Ok(_) => Ok(true),
+        // linked a moment ago by the same person's other tab
+        Err(e) if is_unique_violation(&e) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 /// A new account with no password, and its identity, in one transaction.
