@@ -139,25 +139,6 @@ fn one(state: &AppState, status: StatusCode, row: &scim::Row) -> Response {
     res
 }
 
-async fn create_user(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    body: Bytes,
-) -> Response {
-    let by = match caller(pat) {
-        Ok(by) => by,
-        Err(e) => return refusal(e),
-    };
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(e) => return refusal(e),
-    };
-    match scim::create(&state.core, by, &body).await {
-        Ok(row) => one(&state, StatusCode::CREATED, &row),
-        Err(e) => refusal(e),
-    }
-}
-
 async fn get_user(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
@@ -172,24 +153,59 @@ async fn get_user(
     }
 }
 
+/// What a write does with its body.
+enum Write {
+    Create,
+    Replace(String),
+    Patch(String),
+}
+
+/// A POST, PUT or PATCH: the caller, the body, the change; the account.
+async fn write(
+    state: &AppState,
+    pat: Result<Pat, ApiError>,
+    body: &Bytes,
+    what: Write,
+) -> Response {
+    let by = match caller(pat) {
+        Ok(by) => by,
+        Err(e) => return refusal(e),
+    };
+    let body = match body_json(body) {
+        Ok(b) => b,
+        Err(e) => return refusal(e),
+    };
+    let core = &state.core;
+    let outcome = match &what {
+        Write::Create => scim::create(core, by, &body).await,
+        Write::Replace(id) => scim::replace(core, by, id, &body).await,
+        Write::Patch(id) => scim::patch(core, by, id, &body).await,
+    };
+    let status = match what {
+        Write::Create => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    match outcome {
+        Ok(row) => one(state, status, &row),
+        Err(e) => refusal(e),
+    }
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    body: Bytes,
+) -> Response {
+    write(&state, pat, &body, Write::Create).await
+}
+
 async fn replace_user(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let by = match caller(pat) {
-        Ok(by) => by,
-        Err(e) => return refusal(e),
-    };
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(e) => return refusal(e),
-    };
-    match scim::replace(&state.core, by, &id, &body).await {
-        Ok(row) => one(&state, StatusCode::OK, &row),
-        Err(e) => refusal(e),
-    }
+    write(&state, pat, &body, Write::Replace(id)).await
 }
 
 async fn patch_user(
@@ -198,18 +214,7 @@ async fn patch_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let by = match caller(pat) {
-        Ok(by) => by,
-        Err(e) => return refusal(e),
-    };
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(e) => return refusal(e),
-    };
-    match scim::patch(&state.core, by, &id, &body).await {
-        Ok(row) => one(&state, StatusCode::OK, &row),
-        Err(e) => refusal(e),
-    }
+    write(&state, pat, &body, Write::Patch(id)).await
 }
 
 async fn delete_user(
@@ -311,14 +316,32 @@ async fn config(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Re
     answer(StatusCode::OK, service_provider_config(&base(&state)))
 }
 
-async fn schemas(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
+/// A discovery document: the list of them, or the one the path names
+/// (`name` is the only one there is).
+async fn discovery(
+    state: &AppState,
+    pat: Result<Pat, ApiError>,
+    id: Option<&str>,
+    name: &str,
+    doc: fn(&str) -> Value,
+) -> Response {
     if let Err(e) = caller(pat) {
         return refusal(e);
     }
-    answer(
-        StatusCode::OK,
-        list_of(vec![user_schema(&base(&state))], 1, 1),
-    )
+    let doc = doc(&base(state));
+    match id {
+        None => answer(StatusCode::OK, list_of(vec![doc], 1, 1)),
+        Some(id) if id == name => answer(StatusCode::OK, doc),
+        Some(_) => refusal(ScimError {
+            status: 404,
+            scim_type: None,
+            detail: format!("There is no such document; there is {name}."),
+        }),
+    }
+}
+
+async fn schemas(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
+    discovery(&state, pat, None, USER_SCHEMA, user_schema).await
 }
 
 async fn schema(
@@ -326,27 +349,11 @@ async fn schema(
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    if id != USER_SCHEMA {
-        return refusal(ScimError {
-            status: 404,
-            scim_type: None,
-            detail: "There is no such schema.".into(),
-        });
-    }
-    answer(StatusCode::OK, user_schema(&base(&state)))
+    discovery(&state, pat, Some(&id), USER_SCHEMA, user_schema).await
 }
 
 async fn resource_types(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    answer(
-        StatusCode::OK,
-        list_of(vec![user_resource_type(&base(&state))], 1, 1),
-    )
+    discovery(&state, pat, None, "User", user_resource_type).await
 }
 
 async fn resource_type(
@@ -354,17 +361,7 @@ async fn resource_type(
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    if id != "User" {
-        return refusal(ScimError {
-            status: 404,
-            scim_type: None,
-            detail: "There is no such resource type.".into(),
-        });
-    }
-    answer(StatusCode::OK, user_resource_type(&base(&state)))
+    discovery(&state, pat, Some(&id), "User", user_resource_type).await
 }
 
 async fn unknown() -> Response {
