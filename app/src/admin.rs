@@ -25,6 +25,12 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     /// The user's active tokens.
     pub active_tokens: i64,
+    /// How many single sign-on identities the account has.
+    #[serde(default)]
+    pub identities: i64,
+    /// The identity provider made the account (SCIM).
+    #[serde(default)]
+    pub provisioned: bool,
 }
 
 /// Which tokens the inventory lists.

@@ -12,7 +12,9 @@ macro_rules! account {
         concat!(
             "SELECT u.id, u.username, u.is_admin, u.is_service, u.disabled_at, u.created_at, \
              (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL \
-             AND t.expires_at > $1) AS active_tokens FROM users u ",
+             AND t.expires_at > $1) AS active_tokens, \
+             (SELECT COUNT(*) FROM identities i WHERE i.user_id = u.id) AS identities, \
+             u.provisioned_at IS NOT NULL AS provisioned FROM users u ",
             $where
         )
     };

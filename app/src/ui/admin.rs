@@ -207,6 +207,7 @@ fn done_message(done: Option<String>) -> Option<String> {
         "enable" => "The account was enabled.".into(),
         "grant" => "The user is now an administrator.".into(),
         "revoke" => "The user is no longer an administrator.".into(),
+        "unlink" => "Single sign-on was unlinked and the account disabled: its sessions ended and its tokens stopped working.".into(),
         n => match n.parse::<u64>() {
             Ok(1) => "1 token revoked.".into(),
             Ok(n) => format!("{n} tokens revoked."),
@@ -431,6 +432,8 @@ pub fn AdminUsers(
                                                     <strong>{u.username.clone()}</strong>
                                                     {u.is_admin.then(|| view! { " " <span class="badge">"Administrator"</span> })}
                                                     {u.is_service.then(|| view! { " " <span class="badge">"Service account"</span> })}
+                                                    {(u.identities > 0).then(|| view! { " " <span class="badge">"Single sign-on"</span> })}
+                                                    {u.provisioned.then(|| view! { " " <span class="badge">"Provisioned"</span> })}
                                                     {u.disabled_at.map(|_| view! { " " <span class="badge revoked">"Disabled"</span> })}
                                                     <p class="session-meta">{format!("{} active token{} · joined {}", u.active_tokens, if u.active_tokens == 1 { "" } else { "s" }, fmt_date(u.created_at))}</p>
                                                 </div>
@@ -439,6 +442,9 @@ pub fn AdminUsers(
                                                         <button type="submit" name="action" value=format!("{}:{name}", toggle.0) class="button" aria-label=format!("{} {name}", toggle.1)>{toggle.1}</button>
                                                         {(!u.is_service || u.is_admin).then(|| view! {
                                                             <button type="submit" name="action" value=format!("{}:{name}", admin.0) class="button" aria-label=format!("{} {name}", admin.1)>{admin.1}</button>
+                                                        })}
+                                                        {(u.identities > 0).then(|| view! {
+                                                            <button type="submit" name="action" value=format!("unlink:{name}") class="button" aria-label=format!("Unlink single sign-on of {name}")>"Unlink single sign-on"</button>
                                                         })}
                                                         <a class="button" href=format!("/admin/tokens?user={}&status=all", super::urlencode(&name))>"Tokens"</a>
                                                     </div>

@@ -172,6 +172,15 @@ pub async fn user_action(post: Post) -> Response {
         "enable" => admin::set_disabled(core, &who, name, false).await,
         "grant" => admin::set_admin(core, &who, name, true).await,
         "revoke" => admin::set_admin(core, &who, name, false).await,
+        // every identity at the configured provider; the account is disabled
+        "unlink" => match &core.sso {
+            Some(sso) => app::domain::sso::unlink(core, &who, name, &sso.config.issuer, None)
+                .await
+                .and(admin::user(&core.db, name).await),
+            None => Err(AdminError::Invalid(
+                "Single sign-on is not set up on this server.".into(),
+            )),
+        },
         _ => Err(AdminError::Invalid("Choose an action for a user.".into())),
     };
     match outcome {

@@ -381,6 +381,41 @@ async fn first_sign_in_makes_the_account_and_later_ones_find_it(app: TestApp) {
     );
     assert!(page.body.contains("Sign in with Acme"));
     assert!(page.body.contains("name=\"password\"") && !page.body.contains("break-glass"));
+
+    // an administrator sees how alice signs in, and unlinks her on the page
+    let root = app.sign_up("root", "correct horse battery staple").await;
+    app::domain::admin::set_admin(&app.core, &app::domain::admin::Admin::cli(), "root", true)
+        .await
+        .unwrap();
+    let listed = app.get("/admin/users", Some(&root)).await;
+    assert!(
+        listed.body.contains("class=\"badge\">Single sign-on"),
+        "{}",
+        listed.body
+    );
+    assert!(listed
+        .body
+        .contains("aria-label=\"Unlink single sign-on of alice\""));
+    let res = app
+        .post_form(
+            "/admin/users/action",
+            &[("action", "unlink:alice")],
+            Some(&root),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert!(res.location().unwrap().ends_with("done=unlink"));
+    let rows = app::domain::admin::users(&app.core.db, "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        (rows[0].identities, rows[0].disabled_at.is_some()),
+        (0, true)
+    );
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn a_local_account_is_never_linked_by_name(app: TestApp) {
