@@ -9,7 +9,8 @@ CREATE TABLE identities (
     last_sign_in_at TIMESTAMPTZ,
     PRIMARY KEY (issuer, subject)
 );
-CREATE INDEX identities_user ON identities(user_id);
+-- one identity per account and provider
+CREATE UNIQUE INDEX identities_user ON identities(user_id, issuer);
 
 -- A sign-in on its way through the identity provider: what the callback
 -- must see again (state), what the ID token must carry (nonce) and the PKCE

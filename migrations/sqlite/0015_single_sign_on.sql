@@ -7,7 +7,8 @@ CREATE TABLE identities (
     last_sign_in_at TEXT,
     PRIMARY KEY (issuer, subject)
 );
-CREATE INDEX identities_user ON identities(user_id);
+-- one identity per account and provider
+CREATE UNIQUE INDEX identities_user ON identities(user_id, issuer);
 
 CREATE TABLE sso_logins (
     id_hash       BLOB PRIMARY KEY,

@@ -186,7 +186,8 @@ pub async fn sign_up(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = sessions::create(&core.db, id, client, "session.signed_in", "password").await?;
+    let session =
+        sessions::create(&core.db, id, client, "session.signed_in", "password", now()).await?;
     Ok((
         CurrentUser {
             id,
@@ -290,9 +291,15 @@ pub async fn sign_in(
         }
         Some(user) if ok => {
             attempt.succeeded(core).await?;
-            let session =
-                sessions::create(&core.db, user.id, client, "session.signed_in", "password")
-                    .await?;
+            let session = sessions::create(
+                &core.db,
+                user.id,
+                client,
+                "session.signed_in",
+                "password",
+                now(),
+            )
+            .await?;
             Ok((user, session))
         }
         found => {
@@ -386,7 +393,15 @@ pub async fn change_password(
         tx.commit().await
     }.await)?;
     sessions::delete_all_for_user(&core.db, user.id).await?;
-    Ok(sessions::create(&core.db, user.id, client, "session.signed_in", "password").await?)
+    Ok(sessions::create(
+        &core.db,
+        user.id,
+        client,
+        "session.signed_in",
+        "password",
+        now(),
+    )
+    .await?)
 }
 
 /// A password check counted against the sign-in limits (per client address

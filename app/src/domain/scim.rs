@@ -183,17 +183,23 @@ fn email_of(v: &Value) -> Result<Option<String>, ScimError> {
         None => Ok(None),
         Some(e) => {
             let value = text_of("emails.value", e.get("value").unwrap_or(&Value::Null))?;
-            if value.as_deref().is_some_and(|a| !a.contains('@')) {
-                return Err(ScimError::invalid(
-                    "emails.value must be an e-mail address.",
-                ));
-            }
-            Ok(value)
+            address(value)
         }
     }
 }
 
-/// Applies one attribute (`name` lower-cased) of a body or a PATCH value.
+/// An address as the notices would send to it (the same check as the
+/// Notifications page), or none.
+fn address(value: Option<String>) -> Result<Option<String>, ScimError> {
+    match value {
+        None => Ok(None),
+        Some(a) => super::mail::parse_address(&a)
+            .map(|_| Some(a))
+            .map_err(|e| ScimError::invalid(format!("emails.value: {e}"))),
+    }
+}
+
+/// Applies one attribute (any case) of a body or a PATCH value.
 fn apply(w: &mut Wanted, name: &str, value: &Value) -> Result<(), ScimError> {
     match name.to_ascii_lowercase().as_str() {
         "username" => {
@@ -473,7 +479,7 @@ fn apply_path(w: &mut Wanted, path: &str, value: &Value) -> Result<(), ScimError
         .unwrap_or(&lower)
         .to_owned();
     if lower.starts_with("emails[") && lower.ends_with("].value") {
-        w.email = Some(text_of("emails.value", value)?);
+        w.email = Some(address(text_of("emails.value", value)?)?);
         return Ok(());
     }
     if lower == "username" && value.is_null() {
@@ -517,6 +523,14 @@ async fn change(core: &Core, by: By, row: &Row, w: &Wanted) -> Result<Row, ScimE
         .unwrap_or_else(|| row.external_id.clone());
     let email = w.email.clone().unwrap_or_else(|| row.email.clone());
     let at = now();
+    if external != row.external_id && !super::sso::identities(core, row.id).await?.is_empty() {
+        // single sign-on finds the account by it: once linked, it stays
+        return Err(ScimError::new(
+            400,
+            Some("mutability"),
+            "externalId cannot change once the person has signed in.",
+        ));
+    }
     let fields_changed = name != row.username || external != row.external_id || email != row.email;
     if fields_changed {
         let confirmed = email.as_ref().map(|_| at);

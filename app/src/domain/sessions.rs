@@ -99,15 +99,16 @@ fn bounded_agent(agent: &str) -> String {
     agent.chars().take(AGENT_MAX).collect()
 }
 
-/// Creates a session for `user_id` with a brand-new id; the password was
-/// just entered (sign-in, sign-up, password change), so it starts in sudo
-/// mode.
+/// Creates a session for `user_id` with a brand-new id. It is in sudo mode
+/// for as long as `authenticated_at` allows (a password just entered: now;
+/// a single sign-on: when the provider last authenticated the person).
 pub async fn create(
     db: &Db,
     user_id: i64,
     client: &Client,
     event: &'static str,
     method: &'static str,
+    authenticated_at: DateTime<Utc>,
 ) -> Result<NewSession, sqlx::Error> {
     let cookie_value = random_text(32);
     let handle = random_text(12);
@@ -120,7 +121,7 @@ pub async fn create(
         let mut tx = pool.begin().await?;
         sqlx::query(concat!(
             "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, handle, last_seen_at, ",
-            "ip, user_agent, password_at) VALUES ($1, $2, $3, $4, $5, $3, $6, $7, $3)",
+            "ip, user_agent, password_at) VALUES ($1, $2, $3, $4, $5, $3, $6, $7, $8)",
         ))
         .bind(&id_hash)
         .bind(user_id)
@@ -129,6 +130,7 @@ pub async fn create(
         .bind(&handle)
         .bind(client.ip.to_string())
         .bind(bounded_agent(&client.agent))
+        .bind(authenticated_at.min(created))
         .execute(&mut *tx)
         .await?;
         record_in!(&mut *tx, event)?;

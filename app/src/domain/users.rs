@@ -109,7 +109,7 @@ macro_rules! scim_user {
         concat!(
             "SELECT id, username, external_id, disabled_at, email, created_at, \
              COALESCE(modified_at, created_at) AS modified_at FROM users \
-             WHERE is_service = FALSE AND deprovisioned_at IS NULL ",
+             WHERE is_service = FALSE AND provisioned_at IS NOT NULL AND deprovisioned_at IS NULL ",
             $where
         )
     };
@@ -125,7 +125,7 @@ pub const SCIM_BY_NAME: &str = scim_user!("AND username_key = $1");
 pub const SCIM_BY_EXTERNAL: &str = scim_user!("AND external_id = $1 ORDER BY id");
 /// How many accounts SCIM shows.
 pub const SCIM_COUNT: &str =
-    "SELECT COUNT(*) FROM users WHERE is_service = FALSE AND deprovisioned_at IS NULL";
+    "SELECT COUNT(*) FROM users WHERE is_service = FALSE AND provisioned_at IS NOT NULL AND deprovisioned_at IS NULL";
 
 /// A provisioned account (`$1` name, `$2` key, `$3` now, `$4` external id,
 /// `$5` e-mail, `$6` when it counts as confirmed): no password (it signs in
@@ -140,7 +140,7 @@ pub const SCIM_INSERT: &str =
 pub const SCIM_UPDATE: &str =
     "UPDATE users SET username = $1, username_key = $2, external_id = $3, \
      email = $4, email_confirmed_at = $5, modified_at = $6 \
-     WHERE id = $7 AND deprovisioned_at IS NULL AND is_service = FALSE";
+     WHERE id = $7 AND provisioned_at IS NOT NULL AND deprovisioned_at IS NULL AND is_service = FALSE";
 
 /// `$2` changed at `$1` (after a SCIM disable or enable).
 pub const SCIM_TOUCH: &str = "UPDATE users SET modified_at = $1 WHERE id = $2";
@@ -148,14 +148,17 @@ pub const SCIM_TOUCH: &str = "UPDATE users SET modified_at = $1 WHERE id = $2";
 /// `$2` deprovisioned (and disabled) at `$1`; no row when it already was.
 pub const SCIM_DEPROVISION: &str = "UPDATE users SET deprovisioned_at = $1, \
      disabled_at = COALESCE(disabled_at, $1), modified_at = $1 \
-     WHERE id = $2 AND deprovisioned_at IS NULL AND is_service = FALSE";
+     WHERE id = $2 AND provisioned_at IS NOT NULL AND deprovisioned_at IS NULL AND is_service = FALSE";
 
-/// A provisioned account with no password and no identity yet whose
-/// external id is `$1` or whose key is `$2` (its first single sign-on
-/// links it): id.
-pub const PROVISIONED_UNLINKED: &str =
-    "SELECT u.id FROM users u WHERE u.provisioned_at IS NOT NULL \
-     AND u.deprovisioned_at IS NULL AND u.password_hash = '!' AND u.is_service = FALSE \
-     AND (u.external_id = $1 OR u.username_key = $2) \
-     AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id) \
-     ORDER BY COALESCE(u.external_id = $1, FALSE) DESC, u.id LIMIT 1";
+/// Links identity (`$1` issuer, `$2` subject, made at `$3`) to the
+/// provisioned account whose external id is the subject, when exactly one
+/// such account is enabled, no administrator, without a password and
+/// without an identity at that issuer (never by name: anyone may call
+/// themselves anything at a provider). One statement, so two subjects
+/// cannot both take it.
+pub const LINK_PROVISIONED: &str = "INSERT INTO identities (issuer, subject, user_id, created_at) \
+     SELECT $1, $2, u.id, $3 FROM users u WHERE u.external_id = $2 AND u.provisioned_at IS NOT NULL \
+     AND u.deprovisioned_at IS NULL AND u.disabled_at IS NULL AND u.is_admin = FALSE \
+     AND u.password_hash = '!' AND u.is_service = FALSE \
+     AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.issuer = $1) \
+     AND (SELECT COUNT(*) FROM users o WHERE o.external_id = $2 AND o.deprovisioned_at IS NULL) = 1";

@@ -101,7 +101,18 @@ async fn a_scim_client_provisions_and_deprovisions(app: TestApp) {
         .unwrap();
     });
     let (_, token) = scim_token(&app).await;
-    let (carol, _) = support::user(&app, "carol").await;
+    // SCIM sees the accounts it made: carol is one
+    let carol_body = json!({ "schemas": [USER], "userName": "carol" });
+    let (status, v, _) = call(
+        &app,
+        "POST",
+        "/scim/v2/Users",
+        Some(&token),
+        Some(carol_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let carol: i64 = v["id"].as_str().unwrap().parse().unwrap();
     let (_, carol_token) = support::token(&app, carol, "carol's", "profile:read").await;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/scim_support/provision.py");
@@ -132,6 +143,7 @@ async fn a_scim_client_provisions_and_deprovisions(app: TestApp) {
     assert_eq!(
         names,
         [
+            "account.created",
             "account.created",
             "admin.user_disabled",
             "admin.user_enabled",
@@ -232,6 +244,10 @@ async fn scim_refuses_hostile_calls(app: TestApp) {
     let res = app.request(req).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(support::users_count(&app).await, 3, "nothing was made");
+    let bad_mail =
+        json!({ "schemas": [USER], "userName": "mailer", "emails": [{ "value": "a@b@c" }] });
+    let (status, _, _) = call(&app, "POST", "/scim/v2/Users", t, Some(bad_mail)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     // a taken name, whatever its case
     let (status, _, headers) = call(
         &app,
@@ -282,12 +298,33 @@ async fn scim_refuses_hostile_calls(app: TestApp) {
     )
     .await;
     assert_eq!(v["totalResults"], 1, "names compare whatever their case");
+    // local accounts (mallory, the administrators) are not SCIM's to see
+    for name in ["eve", "frank"] {
+        let body = json!({ "schemas": [USER], "userName": name });
+        call(&app, "POST", "/scim/v2/Users", t, Some(body)).await;
+    }
+    let mallory_filter = format!(
+        "/scim/v2/Users?filter={}",
+        urlencode("userName eq \"mallory\"")
+    );
+    let (_, v, _) = call(&app, "GET", &mallory_filter, t, None).await;
+    assert_eq!(v["totalResults"], 0);
     let (_, v, _) = call(&app, "GET", "/scim/v2/Users?startIndex=2&count=1", t, None).await;
-    assert_eq!(v["totalResults"], 4);
+    assert_eq!(v["totalResults"], 3);
     assert_eq!(v["itemsPerPage"], 1);
     assert_eq!(v["startIndex"], 2);
     let (status, _, _) = call(&app, "GET", "/scim/v2/Users?count=lots", t, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mallory_path = format!("/scim/v2/Users/{mallory}");
+    let (status, _, _) = call(&app, "GET", &mallory_path, t, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a local account");
+    let off = json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "active", "value": false }] });
+    let (status, _, _) = call(&app, "PATCH", &mallory_path, t, Some(off)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "SCIM cannot disable a local account"
+    );
     for path in [
         "/scim/v2/Users/abc",
         "/scim/v2/Users/999999",
@@ -443,8 +480,15 @@ async fn a_provisioned_account_signs_in_through_sso(app: TestApp) {
     }
     let (_, token) = scim_token(&app).await;
     let body = json!({ "schemas": [USER], "userName": "provisioned", "externalId": "forged-user" });
-    let (status, _, _) = call(&app, "POST", "/scim/v2/Users", Some(&token), Some(body)).await;
+    let (status, v, _) = call(&app, "POST", "/scim/v2/Users", Some(&token), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED);
+    let id = v["id"].as_str().unwrap().to_owned();
+    // someone else at the provider who calls themselves "provisioned" does
+    // not get it: only the subject the external id names does
+    let squatter = json!({ "claims": { "sub": "attacker", "preferred_username": "provisioned" } });
+    let res = crate::sso::forged(&app, squatter).await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    assert_eq!(support::users_count(&app).await, 2);
     // the provider's subject is the external id: its first sign-in links
     let res = crate::sso::forged(&app, json!({})).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
@@ -457,6 +501,12 @@ async fn a_provisioned_account_signs_in_through_sso(app: TestApp) {
         .await;
     assert!(events[0].0.contains("\"via\":\"scim\""), "{events:?}");
     assert_eq!(support::users_count(&app).await, 2, "no second account");
+    // once linked, SCIM cannot point the account at another subject
+    let repoint = json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "externalId", "value": "attacker" }] });
+    let path = format!("/scim/v2/Users/{id}");
+    let (status, v, _) = call(&app, "PATCH", &path, Some(&token), Some(repoint)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["scimType"], "mutability");
 }
 
 fn urlencode(s: &str) -> String {

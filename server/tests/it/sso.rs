@@ -439,11 +439,17 @@ async fn a_local_account_is_never_linked_by_name(app: TestApp) {
         res.body
     );
     assert!(
-        res.body
-            .contains("tessera admin link-identity bob --subject bob"),
-        "{}",
-        res.body
+        !res.body.contains("link-identity"),
+        "no command to talk a helpdesk into"
     );
+    let refused: Vec<(String,)> = app
+        .rows("SELECT details FROM audit_events WHERE event = 'sso.refused'")
+        .await;
+    assert!(
+        refused[0].0.contains("\"code\":\"name_taken\""),
+        "{refused:?}"
+    );
+    assert!(refused[0].0.contains("\"subject\":\"bob\""), "{refused:?}");
     assert!(b.session().is_none());
     assert_eq!(count(&app, "SELECT COUNT(*) FROM identities").await, 0);
 

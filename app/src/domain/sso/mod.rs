@@ -194,7 +194,7 @@ pub enum SsoError {
     #[error("Your identity provider did not send a username (claim {0}, or email). Ask your administrator.")]
     NoUsername(String),
     /// A local account has the name: only an administrator links them.
-    #[error("An account named \u{201c}{0}\u{201d} already exists on this Tessera. Ask an administrator to link it to your sign-in (tessera admin link-identity {0} --subject {1}).")]
+    #[error("An account with your name already exists on this Tessera. Ask an administrator to link it to your sign-in.")]
     NameTaken(String, String),
     /// The account is disabled.
     #[error("This account is disabled. Ask an administrator of this Tessera to enable it.")]
@@ -239,7 +239,9 @@ impl Sso {
             // anywhere (SSRF); discovery and token endpoints do not redirect
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            // only a TLS back end that cannot start fails here (at
+            // start-up); a default client would follow redirects
+            .expect("the HTTP client for the identity provider");
         Sso {
             config,
             http,
@@ -626,6 +628,16 @@ pub async fn finish(
         }
     };
     if let (Some(uid), Some(session)) = (sudo_user, signed_in) {
+        // a person taken out of the administrators' group is no longer one
+        sync_admin(
+            core,
+            sso,
+            visitor,
+            uid,
+            session.user.is_admin,
+            &asserted.groups,
+        )
+        .await?;
         sessions::password_entered(&core.db, &session.handle).await?;
         let event = Event::new(
             "session.sudo_confirmed",
@@ -638,8 +650,32 @@ pub async fn finish(
         audit::record(&core.db, &event).await?;
         return Ok(Finished::Confirmed(next));
     }
-    let user = account_for(core, sso, visitor, &asserted).await?;
-    let session = sessions::create(&core.db, user.id, visitor, "session.signed_in", "sso").await?;
+    let user = match account_for(core, sso, visitor, &asserted).await {
+        Ok(user) => user,
+        Err(SsoError::NameTaken(name, subject)) => {
+            // the person sees a sentence; administrators see who and what
+            let event = Event::new("sso.refused", None, None, By::System, Some(visitor))
+                .with(json!({ "code": "name_taken", "username": name, "subject": subject }));
+            audit::record(&core.db, &event).await?;
+            return Err(SsoError::NameTaken(name, subject));
+        }
+        Err(e) => return Err(e),
+    };
+    // sudo mode only as fresh as the provider's own authentication
+    let window = chrono::Duration::from_std(core.config.sudo_window).unwrap_or_default();
+    let authenticated_at = asserted
+        .auth_time
+        .filter(|t| Utc::now() - *t < window)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let session = sessions::create(
+        &core.db,
+        user.id,
+        visitor,
+        "session.signed_in",
+        "sso",
+        authenticated_at,
+    )
+    .await?;
     Ok(Finished::SignedIn(user, session, next))
 }
 
@@ -712,14 +748,9 @@ async fn account_for(
     let issuer = sso.config.issuer.as_str();
     let mut found = identity(core, issuer, &who.subject).await?;
     if found.is_none() {
-        // an account the provider made over SCIM, not signed in yet: its
-        // external id is the subject, or its name the provider's name
-        let name = who
-            .username
-            .as_deref()
-            .map(username_from)
-            .unwrap_or_default();
-        if link_provisioned(core, visitor, issuer, &who.subject, &name).await? {
+        // an account the provider made over SCIM, not signed in yet, whose
+        // external id is the subject
+        if link_provisioned(core, visitor, issuer, &who.subject).await? {
             found = identity(core, issuer, &who.subject).await?;
         }
     }
@@ -745,34 +776,11 @@ async fn account_for(
         }
         found = identity(core, issuer, &who.subject).await?;
     }
-    let (id, username, disabled, mut is_admin, is_service) = found.ok_or(SsoError::NoLogin)?;
+    let (id, username, disabled, is_admin, is_service) = found.ok_or(SsoError::NoLogin)?;
     if disabled.is_some() || is_service {
         return Err(SsoError::Disabled);
     }
-    if let Some(group) = &sso.config.admin_group {
-        let member = who.groups.iter().any(|g| g == group);
-        if member != is_admin {
-            let event = Event::new(
-                if member {
-                    "admin.granted"
-                } else {
-                    "admin.revoked"
-                },
-                Some(id),
-                None,
-                By::System,
-                Some(visitor),
-            )
-            .with(json!({ "via": "oidc_group", "group": group }));
-            super::audit::audited!(&core.db, event, |tx| sqlx::query(super::users::SET_ADMIN)
-                .bind(member)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected())?;
-            is_admin = member;
-        }
-    }
+    let is_admin = sync_admin(core, sso, visitor, id, is_admin, &who.groups).await?;
     on_db!(&core.db, pool => sqlx::query(sql::SIGNED_IN)
         .bind(now())
         .bind(issuer)
@@ -788,40 +796,74 @@ async fn account_for(
     })
 }
 
-/// Links the provisioned (SCIM), never signed-in account whose external id
-/// is `subject` or whose name is `name`, if there is one; whether it did.
+/// Links the provisioned (SCIM) account whose external id is `subject`,
+/// if exactly one may be linked (`users::LINK_PROVISIONED`); whether it did.
 async fn link_provisioned(
     core: &Core,
     visitor: &Visitor,
     issuer: &str,
     subject: &str,
-    name: &str,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(super::users::PROVISIONED_UNLINKED)
-        .bind(subject)
-        .bind(name.to_lowercase())
-        .fetch_optional(pool)
-        .await)?;
-    let Some((id,)) = found else {
-        return Ok(false);
-    };
-    let event = Event::new("identity.linked", Some(id), None, By::System, Some(visitor))
-        .with(json!({ "issuer": issuer, "subject": subject, "via": "scim" }));
     let at = now();
-    match super::audit::audited!(&core.db, event, |tx| sqlx::query(sql::INSERT)
+    let linked = on_db!(&core.db, pool => sqlx::query(super::users::LINK_PROVISIONED)
         .bind(issuer)
         .bind(subject)
-        .bind(id)
         .bind(at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected())
-    {
-        Ok(_) => Ok(true),
-        // linked a moment ago by the same person's other tab
-        Err(e) if is_unique_violation(&e) => Ok(true),
-        Err(e) => Err(e),
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()));
+    let linked = match linked {
+        Ok(n) => n == 1,
+        // the same person's other tab linked it a moment ago
+        Err(e) if is_unique_violation(&e) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    if linked {
+        if let Some((id, ..)) = identity(core, issuer, subject).await? {
+            let event = Event::new("identity.linked", Some(id), None, By::System, Some(visitor))
+                .with(json!({ "issuer": issuer, "subject": subject, "via": "scim" }));
+            audit::record(&core.db, &event).await?;
+        }
     }
+    Ok(linked)
+}
+
+/// With `--oidc-admin-group`, makes the account an administrator or not
+/// as its `groups` say (audited when it changes); whether it is one now.
+async fn sync_admin(
+    core: &Core,
+    sso: &Sso,
+    visitor: &Visitor,
+    id: i64,
+    is_admin: bool,
+    groups: &[String],
+) -> Result<bool, sqlx::Error> {
+    let Some(group) = &sso.config.admin_group else {
+        return Ok(is_admin);
+    };
+    let member = groups.iter().any(|g| g == group);
+    if member != is_admin {
+        let event = Event::new(
+            if member {
+                "admin.granted"
+            } else {
+                "admin.revoked"
+            },
+            Some(id),
+            None,
+            By::System,
+            Some(visitor),
+        )
+        .with(json!({ "via": "oidc_group", "group": group }));
+        super::audit::audited!(&core.db, event, |tx| sqlx::query(super::users::SET_ADMIN)
+            .bind(member)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected())?;
+        core.verifier.evict(id, None);
+    }
+    Ok(member)
 }
 
 /// A new account with no password, and its identity, in one transaction.
