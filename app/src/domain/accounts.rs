@@ -96,6 +96,15 @@ fn sso_required_message(core: &Core) -> String {
     }
 }
 
+/// A new session of `id`, whose password was just entered (in sudo mode).
+async fn password_session(
+    core: &Core,
+    id: i64,
+    client: &Client,
+) -> Result<NewSession, sqlx::Error> {
+    sessions::create(&core.db, id, client, "session.signed_in", "password", now()).await
+}
+
 /// The form message for a wrong username or password (the same for both).
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
@@ -186,8 +195,7 @@ pub async fn sign_up(
         }
         Err(e) => return Err(e.into()),
     };
-    let session =
-        sessions::create(&core.db, id, client, "session.signed_in", "password", now()).await?;
+    let session = password_session(core, id, client).await?;
     Ok((
         CurrentUser {
             id,
@@ -291,15 +299,7 @@ pub async fn sign_in(
         }
         Some(user) if ok => {
             attempt.succeeded(core).await?;
-            let session = sessions::create(
-                &core.db,
-                user.id,
-                client,
-                "session.signed_in",
-                "password",
-                now(),
-            )
-            .await?;
+            let session = password_session(core, user.id, client).await?;
             Ok((user, session))
         }
         found => {
@@ -393,15 +393,7 @@ pub async fn change_password(
         tx.commit().await
     }.await)?;
     sessions::delete_all_for_user(&core.db, user.id).await?;
-    Ok(sessions::create(
-        &core.db,
-        user.id,
-        client,
-        "session.signed_in",
-        "password",
-        now(),
-    )
-    .await?)
+    Ok(password_session(core, user.id, client).await?)
 }
 
 /// A password check counted against the sign-in limits (per client address
