@@ -172,6 +172,8 @@ pub struct Sso {
     keys: RwLock<CoreJsonWebKeySet>,
     /// When an unknown key id last made us fetch the keys.
     keys_at: Mutex<Option<Instant>>,
+    /// Held while the discovery document is fetched again.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// Why a single sign-on did not go through: a sentence for the person,
@@ -248,6 +250,7 @@ impl Sso {
             discovered: RwLock::new(None),
             keys: RwLock::new(CoreJsonWebKeySet::new(Vec::new())),
             keys_at: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -295,6 +298,12 @@ impl Sso {
     /// The discovery document, fetched again when the kept one is older
     /// than a few seconds.
     async fn metadata(&self) -> Result<Arc<Discovered>, SsoError> {
+        if let Some(d) = self.kept().filter(|d| d.at.elapsed() < DISCOVERY_FRESH) {
+            return Ok(d);
+        }
+        // one fetch at a time: a burst of sign-ins waits for it rather than
+        // sending the provider a request each
+        let _one = self.refreshing.lock().await;
         if let Some(d) = self.kept().filter(|d| d.at.elapsed() < DISCOVERY_FRESH) {
             return Ok(d);
         }
