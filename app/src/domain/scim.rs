@@ -228,19 +228,23 @@ fn apply(w: &mut Wanted, name: &str, value: &Value) -> Result<(), ScimError> {
     Ok(())
 }
 
-fn wanted_of(body: &Value) -> Result<Wanted, ScimError> {
+/// The body as an object whose `schemas` names `urn`.
+fn object_naming<'a>(body: &'a Value, urn: &str) -> Result<&'a Map<String, Value>, ScimError> {
     let Value::Object(map) = body else {
         return Err(ScimError::syntax("The body must be a JSON object."));
     };
-    let schemas_ok = map
+    let named = map
         .get("schemas")
         .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(USER_SCHEMA)));
-    if !schemas_ok {
-        return Err(ScimError::syntax(format!(
-            "schemas must name {USER_SCHEMA}."
-        )));
+        .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(urn)));
+    if !named {
+        return Err(ScimError::syntax(format!("schemas must name {urn}.")));
     }
+    Ok(map)
+}
+
+fn wanted_of(body: &Value) -> Result<Wanted, ScimError> {
+    let map = object_naming(body, USER_SCHEMA)?;
     let mut w = Wanted::default();
     for (k, v) in map {
         apply(&mut w, k, v)?;
@@ -418,18 +422,7 @@ pub async fn replace(core: &Core, by: By, id: &str, body: &Value) -> Result<Row,
 /// (a value object of attributes).
 pub async fn patch(core: &Core, by: By, id: &str, body: &Value) -> Result<Row, ScimError> {
     let row = get(core, id).await?;
-    let Some(map) = body.as_object() else {
-        return Err(ScimError::syntax("The body must be a JSON object."));
-    };
-    let schemas_ok = map
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(PATCH_SCHEMA)));
-    if !schemas_ok {
-        return Err(ScimError::syntax(format!(
-            "schemas must name {PATCH_SCHEMA}."
-        )));
-    }
+    let map = object_naming(body, PATCH_SCHEMA)?;
     let ops = map
         .get("Operations")
         .or_else(|| map.get("operations"))

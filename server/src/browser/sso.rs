@@ -32,6 +32,17 @@ fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
+/// The login cookie with `value` (Lax: the provider brings the browser
+/// back with a top-level GET).
+fn login_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build((cookie_name(state), value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.core.config.secure_cookies())
+        .build()
+}
+
 /// `?next=` of the start; `?sudo=1`: a signed-in person confirming it is
 /// them (back to the page they came from).
 #[derive(Deserialize)]
@@ -75,13 +86,8 @@ pub async fn start(
     };
     match sso::start(&state.core, &client, &next, sudo_for).await {
         Ok((url, value)) => {
-            // Lax: the provider brings the browser back with a top-level GET
-            let cookie = Cookie::build((cookie_name(&state), value))
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(state.core.config.secure_cookies())
-                .max_age(time::Duration::minutes(sso::LOGIN_MINUTES));
+            let mut cookie = login_cookie(&state, value);
+            cookie.set_max_age(time::Duration::minutes(sso::LOGIN_MINUTES));
             (CookieJar::new().add(cookie), Redirect::to(&url)).into_response()
         }
         Err(e) => {
@@ -112,11 +118,7 @@ pub async fn callback(
     )
     .await;
     // the sign-in is used up either way
-    let gone = Cookie::build((name, ""))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.core.config.secure_cookies());
+    let gone = login_cookie(&state, String::new());
     // (removing needs the request's cookie in the jar to send the removal)
     let jar = jar.remove(gone);
     match outcome {
