@@ -287,3 +287,51 @@ pub mod rules {
         }
     }
 }
+
+/// One second factor of the user, as Security → Two-factor authentication
+/// lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorView {
+    /// Its id (names it in the remove form).
+    pub id: i64,
+    /// `totp` (an authenticator app) or `passkey`.
+    pub kind: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// When it was added.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it last confirmed a sign-in, if ever.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An authenticator app being added: what the person scans or types.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApp {
+    /// Its id.
+    pub id: i64,
+    /// The name it will have.
+    pub name: String,
+    /// The key as the person types it (base32, in groups of four).
+    pub key: String,
+    /// The QR code of its `otpauth://` address, as an SVG document.
+    pub qr_svg: String,
+}
+
+/// Security → Two-factor authentication: the factors, the recovery codes
+/// left, an app being added, and whether the organization requires it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoFactorSettings {
+    /// The confirmed second factors.
+    pub factors: Vec<FactorView>,
+    /// Recovery codes made, and how many of them are still unused.
+    pub recovery_total: i64,
+    /// Unused recovery codes.
+    pub recovery_left: i64,
+    /// An authenticator app being added.
+    pub pending: Option<PendingApp>,
+    /// The policy `require_two_factor` is on.
+    pub required: bool,
+    /// The account signs in through single sign-on (its provider's
+    /// two-factor rules apply).
+    pub single_sign_on: bool,
+}

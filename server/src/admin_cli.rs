@@ -149,6 +149,13 @@ pub enum AdminCommand {
         #[arg(long, env = "TESSERA_OIDC_ISSUER")]
         issuer: String,
     },
+    /// Reset an account's two-factor authentication (a lost phone): its
+    /// authenticator apps, passkeys and recovery codes are removed, so the
+    /// password alone signs in until the person adds a factor again.
+    ResetTwoFactor {
+        /// The account's name.
+        username: String,
+    },
     /// The single sign-on identities of an account.
     Identities {
         /// The account's name.
@@ -180,8 +187,8 @@ pub enum PolicyAction {
     Set {
         /// max_lifetime_days, forbid_full_access, allowed_scopes,
         /// max_active_tokens_per_user, inactive_days, revoke_on_reuse,
-        /// require_allowlist_for_write, allowed_workload_issuers or
-        /// sso_required.
+        /// require_allowlist_for_write, allowed_workload_issuers,
+        /// sso_required or require_two_factor.
         key: String,
         /// The value (`none` to clear).
         value: String,
@@ -491,6 +498,18 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
                 print_json(&json!({ "username": username, "unlinked": n, "disabled": true }));
             } else {
                 println!("Unlinked {n} identity(ies) of {username}; the account is disabled (enable-user brings it back).");
+            }
+        }
+        AdminCommand::ResetTwoFactor { username } => {
+            let u = admin::user(&core.db, &username).await?;
+            let by = audit::By::Admin(who.user_id);
+            let reset = app::domain::two_factor::reset(core, u.id, by).await?;
+            if json {
+                print_json(&json!({ "username": u.username, "reset": reset }));
+            } else if reset {
+                println!("Two-factor authentication of {} was reset: the password alone signs in until a factor is added again.", u.username);
+            } else {
+                println!("{} had no second factor; nothing changed.", u.username);
             }
         }
         AdminCommand::Identities { username } => {

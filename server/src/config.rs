@@ -206,6 +206,14 @@ pub struct Config {
     #[arg(long, env = "TESSERA_OIDC_ADMIN_GROUP")]
     pub oidc_admin_group: Option<String>,
 
+    /// A file holding the server's 256-bit key (64 hex digits or base64),
+    /// which seals authenticator app keys. Without it, a key is made at
+    /// first use and kept in the database: give one so that a copy of the
+    /// database alone does not carry what opens them. Every instance needs
+    /// the same file.
+    #[arg(long, env = "TESSERA_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
+
     /// Without a command, `tessera` serves; `tessera admin …` administers.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -254,6 +262,7 @@ impl Config {
         if let Some(path) = &self.secret_scanning_keys {
             app::domain::scanning::ScanningKeys::load(path)?;
         }
+        self.secret_key()?;
         // `tessera admin` needs none of it (link-identity takes --issuer)
         if self.command.is_none() {
             self.sso()?;
@@ -266,6 +275,19 @@ impl Config {
             return Err("--expiry-notice-days must be days between 1 and 365, e.g. 30,7,1".into());
         }
         Ok(())
+    }
+
+    /// The operator's key from `--secret-key-file`; a sentence when the
+    /// file cannot be read or holds no key.
+    pub fn secret_key(&self) -> Result<Option<app::domain::two_factor::SecretKey>, String> {
+        let Some(path) = &self.secret_key_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--secret-key-file {}: {e}", path.display()))?;
+        app::domain::two_factor::SecretKey::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("--secret-key-file {}: {e}", path.display()))
     }
 
     /// The single sign-on settings, when `--oidc-issuer` is given; a
@@ -376,6 +398,7 @@ impl Config {
             },
             // validate() has refused settings that do not parse
             sso: self.sso().ok().flatten(),
+            secret_key: self.secret_key().ok().flatten(),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::{
     audit::{self, record_in, By, Event},
     db::{is_unique_violation, now, on_db},
     sessions::{self, Client, NewSession, Session},
-    throttle::{account_key, address_key, Door, RetryAfter},
+    throttle::{address_key, Door, PasswordAttempt, RetryAfter},
     Core,
 };
 use crate::model::{rules, CurrentUser, FormFeedback};
@@ -148,7 +148,7 @@ pub async fn sign_up(
     let too_many = |wait: RetryAfter, mut fb: FormFeedback| {
         fb.message = Some(format!(
             "Too many new accounts from your address. Try again in {}.",
-            in_words(wait)
+            wait.in_words()
         ));
         AccountError::Throttled(wait, fb)
     };
@@ -207,14 +207,26 @@ pub async fn sign_up(
     ))
 }
 
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// A session: the account has no second factor.
+    Session(CurrentUser, NewSession),
+    /// The second factor is next: the value of the cookie that binds the
+    /// waiting sign-in to this browser.
+    SecondFactor(String),
+}
+
 /// Checks a username and password, throttled per client IP and per account,
-/// and opens a session when they match.
+/// and opens a session when they match, or (for an account with a second
+/// factor) a sign-in waiting for it, headed for `next`.
 pub async fn sign_in(
     core: &Core,
     client: &Client,
     username: &str,
     password: &str,
-) -> Result<(CurrentUser, NewSession), AccountError> {
+    next: &str,
+) -> Result<SignedIn, AccountError> {
     let username = username.trim();
     let mut fb = feedback_with(&[("username", username)]);
     if username.is_empty() {
@@ -242,7 +254,7 @@ pub async fn sign_in(
     if !fb.fields.is_empty() {
         return Err(AccountError::Invalid(fb));
     }
-    let attempt = match PasswordAttempt::begin(core, client, username).await? {
+    let attempt = match PasswordAttempt::begin(&core.throttle, client, username).await? {
         Ok(attempt) => attempt,
         Err(wait) => {
             fb.message = Some(too_many_attempts(wait));
@@ -286,21 +298,28 @@ pub async fn sign_in(
     match user {
         Some(_) if ok && disabled => {
             // the password was right: telling its holder is no oracle
-            attempt.succeeded(core).await?;
+            attempt.succeeded(&core.throttle).await?;
             fb.message = Some(ACCOUNT_DISABLED.into());
             Err(AccountError::BadCredentials(fb))
         }
         Some(user) if ok && !user.is_admin && core.policies_for_write().await.sso_required => {
             // the password was right; the organization wants its identity
             // provider instead (administrators keep the password: break-glass)
-            attempt.succeeded(core).await?;
+            attempt.succeeded(&core.throttle).await?;
             fb.message = Some(sso_required_message(core));
             Err(AccountError::BadCredentials(fb))
         }
         Some(user) if ok => {
-            attempt.succeeded(core).await?;
+            if super::two_factor::factor_count(&core.db, user.id).await? > 0 {
+                // the attempt stays counted until the second factor is
+                // right: a known password does not reset the limit on
+                // guessing codes
+                let cookie = super::two_factor::begin_sign_in(core, user.id, next).await?;
+                return Ok(SignedIn::SecondFactor(cookie));
+            }
+            attempt.succeeded(&core.throttle).await?;
             let session = password_session(core, user.id, client).await?;
-            Ok((user, session))
+            Ok(SignedIn::Session(user, session))
         }
         found => {
             // failures are recorded for accounts that exist (the throttle
@@ -321,22 +340,9 @@ pub async fn sign_in(
     }
 }
 
-/// A wait in words: "40 seconds", "12 minutes".
-fn in_words(wait: RetryAfter) -> String {
-    let secs = wait.seconds();
-    if secs < 90 {
-        format!("{secs} seconds")
-    } else {
-        format!("{} minutes", secs.div_ceil(60))
-    }
-}
-
 /// The form message telling a throttled client how long to wait.
 pub fn too_many_attempts(wait: RetryAfter) -> String {
-    format!(
-        "Too many sign-in attempts. Try again in {}.",
-        in_words(wait)
-    )
+    wait.too_many_attempts()
 }
 
 /// Changes the password after checking the current one, ends every session
@@ -396,46 +402,6 @@ pub async fn change_password(
     Ok(password_session(core, user.id, client).await?)
 }
 
-/// A password check counted against the sign-in limits (per client address
-/// and per account) *before* the password is compared, so concurrent
-/// guesses cannot slip past the limit.
-struct PasswordAttempt {
-    address: String,
-    account: String,
-}
-
-impl PasswordAttempt {
-    /// Counts an attempt for `username` from `client`; `Err(wait)` when
-    /// either limit is reached.
-    async fn begin(
-        core: &Core,
-        client: &Client,
-        username: &str,
-    ) -> Result<Result<PasswordAttempt, RetryAfter>, AccountError> {
-        let attempt = PasswordAttempt {
-            address: address_key(client.ip),
-            account: account_key(username),
-        };
-        let keys = [
-            (Door::SignInAddress, attempt.address.as_str()),
-            (Door::SignInAccount, attempt.account.as_str()),
-        ];
-        Ok(core.throttle.hit(&keys).await?.map(|()| attempt))
-    }
-
-    /// The password was right: the account's count starts again, and the
-    /// address gets its attempt back.
-    async fn succeeded(self, core: &Core) -> Result<(), AccountError> {
-        core.throttle
-            .clear(Door::SignInAccount, &self.account)
-            .await?;
-        core.throttle
-            .release(Door::SignInAddress, &self.address)
-            .await?;
-        Ok(())
-    }
-}
-
 /// Checks the signed-in `user`'s password (throttled like sign-in). A wrong
 /// or throttled one is the inner `Err`, with the message on `field`.
 async fn check_password(
@@ -446,7 +412,7 @@ async fn check_password(
     field: &str,
     mut fb: FormFeedback,
 ) -> Result<Result<(), AccountError>, AccountError> {
-    let attempt = match PasswordAttempt::begin(core, client, &user.username).await? {
+    let attempt = match PasswordAttempt::begin(&core.throttle, client, &user.username).await? {
         Ok(attempt) => attempt,
         Err(wait) => {
             fb.message = Some(too_many_attempts(wait));
@@ -467,7 +433,7 @@ async fn check_password(
         fb.fields.insert(field.into(), WRONG_PASSWORD.into());
         return Ok(Err(AccountError::Invalid(fb)));
     }
-    attempt.succeeded(core).await?;
+    attempt.succeeded(&core.throttle).await?;
     Ok(Ok(()))
 }
 

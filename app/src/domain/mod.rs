@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod sso;
 pub mod throttle;
 pub mod tokens;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 pub mod verify;
@@ -70,6 +71,10 @@ pub struct CoreConfig {
     pub workload: workloads::WorkloadConfig,
     /// Single sign-on through an OpenID Provider (`--oidc-issuer`…).
     pub sso: Option<sso::SsoConfig>,
+    /// The operator's key for what Tessera must be able to read back
+    /// (authenticator app keys): `--secret-key-file`. Without one, a key
+    /// is made and kept in the database.
+    pub secret_key: Option<two_factor::SecretKey>,
 }
 
 impl CoreConfig {
@@ -118,6 +123,8 @@ pub struct Core {
     /// The OpenID Provider people sign in through, when configured (its
     /// discovery document is fetched by [`Core::discover_sso`]).
     pub sso: Option<sso::Sso>,
+    /// Seals authenticator app keys with the server's key.
+    pub sealer: two_factor::Sealer,
 }
 
 /// How often a refusal of one token for one reason is written to the audit
@@ -145,6 +152,7 @@ impl Core {
         let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone(), &db);
         let config_workload = config.workload.clone();
         let config_sso = config.sso.clone();
+        let config_secret_key = config.secret_key.clone();
         let core = Arc::new(Core {
             lifecycle,
             db,
@@ -160,6 +168,7 @@ impl Core {
             metrics,
             workload_keys: workloads::IssuerKeys::new(&config_workload),
             sso: config_sso.map(sso::Sso::new),
+            sealer: two_factor::Sealer::new(config_secret_key),
         });
         match &core.db {
             db::Db::Postgres(pool) => {
@@ -296,6 +305,7 @@ impl Core {
         }
         lifecycle::prune(&self.db).await?;
         workloads::prune(self).await?;
+        two_factor::prune(&self.db).await?;
         if let db::Db::Sqlite(pool) = &self.db {
             let cutoff = db::now() - chrono::Duration::hours(1);
             sqlx::query("DELETE FROM changes WHERE at < $1")

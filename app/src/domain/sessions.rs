@@ -78,6 +78,9 @@ pub struct Session {
     /// by default) as of this request: sensitive actions need no new
     /// confirmation.
     pub in_sudo: bool,
+    /// The account has a second factor, or signs in through single
+    /// sign-on (what `require_two_factor` asks for).
+    pub two_factor: bool,
 }
 
 fn hash_id(cookie_value: &str) -> Vec<u8> {
@@ -168,10 +171,12 @@ pub async fn lookup(
         String,
         bool,
         bool,
+        bool,
     );
     let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
         "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent, u.is_admin, ",
-        "u.must_change_password ",
+        "u.must_change_password, (EXISTS (SELECT 1 FROM second_factors f WHERE f.user_id = u.id ",
+        "AND f.confirmed_at IS NOT NULL) OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id)) ",
         "FROM sessions s JOIN users u ON u.id = s.user_id ",
         "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
     ))
@@ -180,7 +185,18 @@ pub async fn lookup(
     .bind(seen_since(at, config.session_idle))
     .fetch_optional(pool)
     .await)?;
-    let Some((id, username, handle, password_at, seen, ip, agent, is_admin, must_change)) = row
+    let Some((
+        id,
+        username,
+        handle,
+        password_at,
+        seen,
+        ip,
+        agent,
+        is_admin,
+        must_change,
+        two_factor,
+    )) = row
     else {
         return Ok(None);
     };
@@ -208,6 +224,7 @@ pub async fn lookup(
         handle,
         password_at,
         in_sudo: at - password_at < sudo,
+        two_factor,
     }))
 }
 

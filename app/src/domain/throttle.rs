@@ -136,6 +136,61 @@ impl RetryAfter {
     pub fn seconds(&self) -> u64 {
         self.0.as_secs().max(1)
     }
+
+    /// The wait in words: "40 seconds", "12 minutes".
+    pub fn in_words(&self) -> String {
+        let secs = self.seconds();
+        if secs < 90 {
+            format!("{secs} seconds")
+        } else {
+            format!("{} minutes", secs.div_ceil(60))
+        }
+    }
+
+    /// The form message telling a throttled client how long to wait.
+    pub fn too_many_attempts(&self) -> String {
+        format!(
+            "Too many sign-in attempts. Try again in {}.",
+            self.in_words()
+        )
+    }
+}
+
+/// A password check (or a second factor's code) counted against the
+/// sign-in limits (per client address and per account) *before* it is
+/// compared, so concurrent guesses cannot slip past the limit.
+pub struct PasswordAttempt {
+    address: String,
+    /// The account's throttle key (its name in lower case).
+    pub account: String,
+}
+
+impl PasswordAttempt {
+    /// Counts an attempt for `username` from `client`; `Err(wait)` when
+    /// either limit is reached.
+    pub async fn begin(
+        throttle: &Throttle,
+        client: &super::client::Client,
+        username: &str,
+    ) -> Result<Result<PasswordAttempt, RetryAfter>, sqlx::Error> {
+        let attempt = PasswordAttempt {
+            address: address_key(client.ip),
+            account: account_key(username),
+        };
+        let keys = [
+            (Door::SignInAddress, attempt.address.as_str()),
+            (Door::SignInAccount, attempt.account.as_str()),
+        ];
+        Ok(throttle.hit(&keys).await?.map(|()| attempt))
+    }
+
+    /// It was right: the account's count starts again, and the address
+    /// gets its attempt back.
+    pub async fn succeeded(self, throttle: &Throttle) -> Result<(), sqlx::Error> {
+        throttle.clear(Door::SignInAccount, &self.account).await?;
+        throttle.release(Door::SignInAddress, &self.address).await?;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

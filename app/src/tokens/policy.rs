@@ -37,11 +37,16 @@ pub struct Policies {
     /// break-glass way in).
     #[serde(default)]
     pub sso_required: bool,
+    /// People without a second factor (a passkey or an authenticator
+    /// app; single sign-on counts as the provider's) may only add one, and
+    /// make no tokens until they have.
+    #[serde(default)]
+    pub require_two_factor: bool,
 }
 
 /// The policy keys, as `tessera admin policy set KEY VALUE` and the API
 /// name them.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 10] = [
     MAX_LIFETIME_DAYS,
     FORBID_FULL_ACCESS,
     ALLOWED_SCOPES,
@@ -51,6 +56,7 @@ pub const KEYS: [&str; 9] = [
     REQUIRE_ALLOWLIST_FOR_WRITE,
     ALLOWED_WORKLOAD_ISSUERS,
     SSO_REQUIRED,
+    REQUIRE_TWO_FACTOR,
 ];
 /// Key: the longest lifetime, in days.
 pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
@@ -71,6 +77,8 @@ pub const ALLOWED_WORKLOAD_ISSUERS: &str = "allowed_workload_issuers";
 /// Key: only administrators sign in with a password; everyone else through
 /// single sign-on.
 pub const SSO_REQUIRED: &str = "sso_required";
+/// Key: a second factor before anything else, and before any token.
+pub const REQUIRE_TWO_FACTOR: &str = "require_two_factor";
 
 /// The policy key `name` as a static string (`derived_from` for a derived
 /// token's ancestor; anything else: `policy`).
@@ -148,7 +156,11 @@ impl Policies {
                     }
                 }
             }
-            FORBID_FULL_ACCESS | REVOKE_ON_REUSE | REQUIRE_ALLOWLIST_FOR_WRITE | SSO_REQUIRED => {
+            FORBID_FULL_ACCESS
+            | REVOKE_ON_REUSE
+            | REQUIRE_ALLOWLIST_FOR_WRITE
+            | SSO_REQUIRED
+            | REQUIRE_TWO_FACTOR => {
                 let on = match value {
                     "true" | "yes" | "on" | "1" => true,
                     "false" | "no" | "off" | "0" | "none" | "" => false,
@@ -158,6 +170,7 @@ impl Policies {
                     FORBID_FULL_ACCESS => self.forbid_full_access = on,
                     REVOKE_ON_REUSE => self.revoke_on_reuse = on,
                     SSO_REQUIRED => self.sso_required = on,
+                    REQUIRE_TWO_FACTOR => self.require_two_factor = on,
                     _ => self.require_allowlist_for_write = on,
                 }
             }
@@ -211,6 +224,7 @@ impl Policies {
             REVOKE_ON_REUSE => self.revoke_on_reuse.to_string(),
             REQUIRE_ALLOWLIST_FOR_WRITE => self.require_allowlist_for_write.to_string(),
             SSO_REQUIRED => self.sso_required.to_string(),
+            REQUIRE_TWO_FACTOR => self.require_two_factor.to_string(),
             ALLOWED_WORKLOAD_ISSUERS => self
                 .allowed_workload_issuers
                 .as_ref()

@@ -508,37 +508,30 @@ pub fn AdminPolicies(
                                 </div>
                             }
                         };
-                        let full = if fb.values.contains_key("forbid_full_access") { fb.value("forbid_full_access") == "true" } else { p.forbid_full_access };
-                        let reuse = if fb.values.contains_key("revoke_on_reuse") { fb.value("revoke_on_reuse") == "true" } else { p.revoke_on_reuse };
-                        let allowlist = if fb.values.contains_key("require_allowlist_for_write") { fb.value("require_allowlist_for_write") == "true" } else { p.require_allowlist_for_write };
-                        let sso = if fb.values.contains_key("sso_required") { fb.value("sso_required") == "true" } else { p.sso_required };
+                        // a checkbox sends "false" (hidden) and, when ticked, "true"
+                        let check = |key: &'static str, label: &'static str, stored: bool| {
+                            let on = if fb.values.contains_key(key) { fb.value(key) == "true" } else { stored };
+                            let id = format!("field-{key}");
+                            view! {
+                                <div class="field checkbox-field">
+                                    <input type="hidden" name=key value="false" />
+                                    <input id=id.clone() type="checkbox" name=key value="true" checked=on />
+                                    <label for=id>{label}</label>
+                                </div>
+                            }
+                        };
                         view! {
                             <form method="post" action=ADMIN_POLICIES class="stack narrow-form">
                                 {field("max_lifetime_days", "Maximum lifetime (days)", "Empty: the operator's maximum applies.", "number", value("max_lifetime_days"), fb.field("max_lifetime_days"))}
-                                <div class="field checkbox-field">
-                                    <input type="hidden" name="forbid_full_access" value="false" />
-                                    <input id="field-forbid_full_access" type="checkbox" name="forbid_full_access" value="true" checked=full />
-                                    <label for="field-forbid_full_access">"Forbid full access"</label>
-                                </div>
+                                {check("forbid_full_access", "Forbid full access", p.forbid_full_access)}
                                 {field("allowed_scopes", "Allowed scopes", "The most a token may be granted, e.g. code:write wiki:read. Empty: any.", "text", value("allowed_scopes"), fb.field("allowed_scopes"))}
                                 {field("max_active_tokens_per_user", "Active tokens per user", "Empty: no limit.", "number", value("max_active_tokens_per_user"), fb.field("max_active_tokens_per_user"))}
                                 {field("inactive_days", "Stop tokens unused for (days)", "Empty: never.", "number", value("inactive_days"), fb.field("inactive_days"))}
-                                <div class="field checkbox-field">
-                                    <input type="hidden" name="revoke_on_reuse" value="false" />
-                                    <input id="field-revoke_on_reuse" type="checkbox" name="revoke_on_reuse" value="true" checked=reuse />
-                                    <label for="field-revoke_on_reuse">"Revoke a token when a secret rotated out of it is used again"</label>
-                                </div>
-                                <div class="field checkbox-field">
-                                    <input type="hidden" name="require_allowlist_for_write" value="false" />
-                                    <input id="field-require_allowlist_for_write" type="checkbox" name="require_allowlist_for_write" value="true" checked=allowlist />
-                                    <label for="field-require_allowlist_for_write">"Require a network allowlist for tokens that can write or manage"</label>
-                                </div>
+                                {check("revoke_on_reuse", "Revoke a token when a secret rotated out of it is used again", p.revoke_on_reuse)}
+                                {check("require_allowlist_for_write", "Require a network allowlist for tokens that can write or manage", p.require_allowlist_for_write)}
                                 {field("allowed_workload_issuers", "Allowed workload issuers", "Space-separated issuer URLs trust rules may name. Empty: any.", "text", value("allowed_workload_issuers"), fb.field("allowed_workload_issuers"))}
-                                <div class="field checkbox-field">
-                                    <input type="hidden" name="sso_required" value="false" />
-                                    <input id="field-sso_required" type="checkbox" name="sso_required" value="true" checked=sso />
-                                    <label for="field-sso_required">"Require single sign-on (administrators may still use their password)"</label>
-                                </div>
+                                {check("sso_required", "Require single sign-on (administrators may still use their password)", p.sso_required)}
+                                {check("require_two_factor", "Require two-factor authentication (a passkey or an authenticator app) before anything else, and before any token", p.require_two_factor)}
                                 <SudoField error=sudo_error(&fb) confirmed=in_sudo />
                                 <div><button type="submit" class="button primary">"Save policies"</button></div>
                             </form>

@@ -12,6 +12,7 @@ mod security;
 pub mod token_api;
 mod token_form;
 pub mod tokens;
+pub mod two_factor;
 pub mod workloads;
 
 use crate::model::{CurrentUser, SessionInfo};
@@ -103,6 +104,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route ssr=SsrMode::Async path=path!("/") view=Home />
                     <Route ssr=SsrMode::Async path=path!("/signin") view=|| view! { <WithSession render=|info| view! { <auth::SignIn info /> } /> } />
+                    <Route ssr=SsrMode::Async path=path!("/signin/two-factor") view=|| view! { <WithSession render=|info| view! { <two_factor::TwoFactorSignIn info /> } /> } />
                     <Route ssr=SsrMode::Async path=path!("/signup") view=|| view! { <WithSession render=|info| view! { <auth::SignUp info /> } /> } />
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/tokens")
@@ -135,6 +137,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/password")
                         view=|| view! { <WithSession render=|info| view! { <security::ChangePassword info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/two-factor")
+                        view=|| view! { <WithSession render=|info| view! { <two_factor::TwoFactorPage info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/workloads")

@@ -13,6 +13,7 @@ use leptos_router::hooks::use_query_map;
 pub(crate) enum Section {
     Tokens,
     Password,
+    TwoFactor,
     Sessions,
     Activity,
     Notifications,
@@ -28,6 +29,7 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
             <p class="side-nav-heading">"Security"</p>
             <a href="/profile/security/tokens" aria-current=aria(Section::Tokens)>"Personal access tokens"</a>
             <a href="/profile/security/password" aria-current=aria(Section::Password)>"Password"</a>
+            <a href="/profile/security/two-factor" aria-current=aria(Section::TwoFactor)>"Two-factor authentication"</a>
             <a href="/profile/security/workloads" aria-current=aria(Section::Workloads)>"Trusted workloads"</a>
             <a href="/profile/security/sessions" aria-current=aria(Section::Sessions)>"Sessions"</a>
             <a href="/profile/security/activity" aria-current=aria(Section::Activity)>"Activity"</a>

@@ -213,6 +213,7 @@ pub async fn save_policies(post: Post) -> Response {
         "revoke_on_reuse",
         "require_allowlist_for_write",
         "sso_required",
+        "require_two_factor",
     ];
     for key in checkboxes {
         fb.values.insert(key.into(), ticked(key).to_string());

@@ -7,7 +7,7 @@ use super::pages::render_page;
 use super::session::{with_session, without_session, SessionCookie};
 use app::{
     domain::{
-        accounts::{self, AccountError},
+        accounts::{self, AccountError, SignedIn},
         sessions::{self, Client, NewSession, Session},
         AppState,
     },
@@ -189,11 +189,15 @@ pub async fn sign_in(
         Ok(v) => v,
         Err(res) => return res,
     };
-    match accounts::sign_in(&state.core, &client, &form.username, &form.password).await {
-        Ok((user, session)) => {
+    let next = safe_next(&form.next).unwrap_or_default();
+    match accounts::sign_in(&state.core, &client, &form.username, &form.password, &next).await {
+        Ok(SignedIn::Session(user, session)) => {
             tracing::info!(user_id = user.id, "signed in");
-            let to = safe_next(&form.next).unwrap_or_else(|| HOME.into());
+            let to = if next.is_empty() { HOME.into() } else { next };
             redirect_with_session(&state, &to, &session)
+        }
+        Ok(SignedIn::SecondFactor(cookie)) => {
+            super::two_factor_forms::to_second_step(&state, &cookie)
         }
         Err(err) => {
             let err = keep_next(err, &form.next);

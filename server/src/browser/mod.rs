@@ -12,6 +12,7 @@ pub mod pages;
 pub mod session;
 pub mod sso;
 pub mod token_forms;
+pub mod two_factor_forms;
 pub mod workload_forms;
 
 use app::{domain::AppState, shell, App};
@@ -78,6 +79,7 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
     routes.extend(admin);
     routes.extend(notify_forms::routes());
     routes.extend(workload_forms::routes());
+    routes.extend(two_factor_forms::routes());
     routes
 }
 
@@ -94,7 +96,7 @@ pub fn with_layers(state: &AppState, routes: Router<AppState>) -> Router<AppStat
         .fallback(pages::not_found)
         .layer(from_fn(rpc_body_limit))
         .layer(from_fn(crate::panics::page))
-        .layer(from_fn(session::guard))
+        .layer(from_fn_with_state(state.clone(), session::guard))
         .layer(from_fn_with_state(state.clone(), session::same_origin))
         .layer(from_fn_with_state(state.clone(), session::identify))
 }

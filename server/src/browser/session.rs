@@ -7,9 +7,10 @@ use crate::middleware::{is_cross_site_change, ClientIp};
 use app::{
     domain::{
         sessions::{self, Client, NewSession},
-        AppState,
+        two_factor, AppState,
     },
     model::CurrentUser,
+    ui::two_factor::{TWO_FACTOR, TWO_FACTOR_SIGNIN},
 };
 use axum::{
     extract::{Request, State},
@@ -70,7 +71,7 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
 
 /// Pages under `/profile` need a session: others are sent to sign in and
 /// brought back afterwards. Signed-in users skip the sign-in pages.
-pub async fn guard(req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let signed_in = req.extensions().get::<CurrentUser>().is_some();
     let guarded = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
@@ -97,11 +98,34 @@ pub async fn guard(req: Request, next: Next) -> Response {
     {
         return Redirect::to("/profile/security/password?required=1").into_response();
     }
+    // the organization requires a second factor: nothing but adding one
+    // (its page, its posts, sudo through the provider) and signing out
+    let without_second_factor = req
+        .extensions()
+        .get::<sessions::Session>()
+        .is_some_and(|s| !s.two_factor);
+    if without_second_factor
+        && state.core.policies().require_two_factor
+        && !guarded(TWO_FACTOR)
+        && !path.starts_with("/rpc/")
+        && !path.starts_with("/pkg/")
+        && !path.starts_with("/auth/oidc/")
+        && path != "/signout"
+    {
+        return Redirect::to(&format!("{TWO_FACTOR}?required=1")).into_response();
+    }
     if signed_in
         && req.method() == Method::GET
-        && (path == "/signin" || path == "/signup" || path == "/")
+        && (path == "/signin" || path == "/signup" || path == "/" || path == TWO_FACTOR_SIGNIN)
     {
         return Redirect::to("/profile/security/tokens").into_response();
+    }
+    // the second step of a sign-in needs the first
+    if !signed_in && req.method() == Method::GET && path == TWO_FACTOR_SIGNIN {
+        let name = two_factor::challenge_cookie(state.core.config.secure_cookies());
+        if CookieJar::from_headers(req.headers()).get(name).is_none() {
+            return Redirect::to("/signin").into_response();
+        }
     }
     next.run(req).await
 }
@@ -141,4 +165,17 @@ pub fn without_session(state: &AppState, jar: CookieJar) -> CookieJar {
         .same_site(SameSite::Lax)
         .secure(state.core.config.secure_cookies());
     jar.remove(cookie)
+}
+
+/// A short-lived cookie of a step on the way to a session (a sign-in at
+/// the identity provider, one waiting for its second factor): `HttpOnly`,
+/// `SameSite=Lax`, `Path=/`, `Secure` over https; an empty `value` builds
+/// the removal.
+pub fn step_cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.core.config.secure_cookies())
+        .build()
 }

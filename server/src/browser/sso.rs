@@ -20,7 +20,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     Extension,
 };
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::Deserialize;
 
 /// The cookie that binds a sign-in on its way to the browser that began it.
@@ -35,12 +35,7 @@ fn cookie_name(state: &AppState) -> &'static str {
 /// The login cookie with `value` (Lax: the provider brings the browser
 /// back with a top-level GET).
 fn login_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    Cookie::build((cookie_name(state), value))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.core.config.secure_cookies())
-        .build()
+    super::session::step_cookie(state, cookie_name(state), value)
 }
 
 /// `?next=` of the start; `?sudo=1`: a signed-in person confirming it is

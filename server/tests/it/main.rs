@@ -24,4 +24,5 @@ mod scim;
 mod sessions;
 mod sso;
 mod tokens;
+mod two_factor;
 mod workloads;

@@ -155,6 +155,7 @@ fn test_config(options: &Options) -> CoreConfig {
         lifecycle: options.lifecycle.clone(),
         workload: options.workload.clone(),
         sso: options.sso.clone(),
+        secret_key: None,
     }
 }
 

@@ -13,6 +13,7 @@ pub async fn create(
 ) -> Result<NewSecret, TokenError> {
     minted_may_not_make_tokens(actor)?;
     let limits = actor.limits(core).await;
+    actor.second_factor_ready(core, &limits.policy).await?;
     insert(core, actor, spec, form_id, None, limits).await
 }
 
@@ -79,6 +80,7 @@ pub async fn derive(
     let mut parent = editable(core, actor, parent_id).await?;
     // the policies as stored, read once for the whole derivation
     let limits = actor.limits(core).await;
+    actor.second_factor_ready(core, &limits.policy).await?;
     parent.apply_policies(&limits.policy, now());
     if let Some(b) = &parent.blocked {
         return Err(TokenError::PolicyViolation(

@@ -47,6 +47,10 @@ pub enum TokenError {
     /// extended or given a new secret.
     #[error("workload tokens cannot be changed")]
     FromWorkload,
+    /// The organization requires a second factor (`require_two_factor`)
+    /// and the token's owner has none yet.
+    #[error("two-factor authentication required")]
+    TwoFactorRequired,
     /// The store failed (logged; answered generically).
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -92,7 +96,9 @@ impl TokenError {
             | TokenError::Expired
             | TokenError::AlreadySubmitted(_)
             | TokenError::FromWorkload => StatusCode::CONFLICT,
-            TokenError::SudoRequired(_) | TokenError::PolicyViolation(..) => StatusCode::FORBIDDEN,
+            TokenError::SudoRequired(_)
+            | TokenError::PolicyViolation(..)
+            | TokenError::TwoFactorRequired => StatusCode::FORBIDDEN,
             TokenError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             TokenError::Busy | TokenError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -119,6 +125,7 @@ impl TokenError {
             TokenError::FromWorkload => "workload_token",
             TokenError::SudoRequired(_) => "sudo_required",
             TokenError::PolicyViolation(..) => "policy_violation",
+            TokenError::TwoFactorRequired => "two_factor_required",
             TokenError::Throttled(_) => "too_many_attempts",
             TokenError::Busy | TokenError::Database(_) => "unavailable",
         }
@@ -166,6 +173,7 @@ impl TokenError {
             TokenError::FromWorkload => "This token was minted for a trusted workload: it cannot be edited, extended, given a new secret or make other tokens. The workload exchanges a fresh ID token instead.".into(),
             TokenError::SudoRequired(for_what) => format!("Confirm your password {for_what}."),
             TokenError::PolicyViolation(_, sentence) => sentence.clone(),
+            TokenError::TwoFactorRequired => "Your organization requires two-factor authentication: add a passkey or an authenticator app under Security \u{2192} Two-factor authentication, then make tokens.".into(),
             TokenError::Throttled(wait) => crate::domain::accounts::too_many_attempts(*wait),
             TokenError::Busy => crate::domain::refusal::BUSY.into(),
             TokenError::Database(_) => crate::domain::refusal::OUR_SIDE.into(),
@@ -205,6 +213,7 @@ mod tests {
             TokenError::Busy,
             TokenError::PolicyViolation("forbid_full_access", "No.".into()),
             TokenError::FromWorkload,
+            TokenError::TwoFactorRequired,
         ];
         let codes: Vec<_> = all
             .iter()
@@ -223,6 +232,7 @@ mod tests {
                 (503, "unavailable"),
                 (403, "policy_violation"),
                 (409, "workload_token"),
+                (403, "two_factor_required"),
             ]
         );
         assert_eq!(

@@ -176,6 +176,24 @@ impl Actor {
         }
     }
 
+    /// `Ok` unless the organization requires a second factor
+    /// (`require_two_factor`) and the person this actor acts for has none:
+    /// then no token is made or given a new secret (a trust rule's mint
+    /// is the rule's, made when it was set up).
+    async fn second_factor_ready(
+        &self,
+        core: &Core,
+        policy: &crate::tokens::policy::Policies,
+    ) -> Result<(), TokenError> {
+        if policy.require_two_factor
+            && self.workload.is_none()
+            && !super::two_factor::satisfied(core, self.user_id).await?
+        {
+            return Err(TokenError::TwoFactorRequired);
+        }
+        Ok(())
+    }
+
     /// The limits a write by this actor is checked against, with the
     /// policies as stored now ([`Core::policies_for_write`]).
     async fn limits(&self, core: &Core) -> Limits {

@@ -15,6 +15,7 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
     let limits = actor.limits(core).await;
+    actor.second_factor_ready(core, &limits.policy).await?;
     if let Some((key, problem)) = limits.policy.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }
@@ -116,6 +117,7 @@ pub async fn rotate(
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
     let policies = core.policies_for_write().await;
+    actor.second_factor_ready(core, &policies).await?;
     if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }

@@ -7,13 +7,14 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// Every stable `error` code an API answer may carry.
-pub const ERROR_CODES: [&str; 23] = [
+pub const ERROR_CODES: [&str; 24] = [
     "invalid_token",
     "token_rotated",
     "token_expired",
     "token_revoked",
     "account_disabled",
     "policy_violation",
+    "two_factor_required",
     "ip_not_allowed",
     "resource_not_allowed",
     "insufficient_scope",
@@ -94,7 +95,7 @@ pub fn openapi_document() -> Value {
                     "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}},
                 },
                 "401": error_answer("invalid_token, token_expired, token_revoked, token_rotated or account_disabled"),
-                "403": error_answer("insufficient_scope (with required_scope), policy_violation (with policy), sudo_required or cross_site"),
+                "403": error_answer("insufficient_scope (with required_scope), policy_violation (with policy), sudo_required, two_factor_required or cross_site"),
                 "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
         });
