@@ -28,6 +28,11 @@ const idpPort = port + 7;
 export const ssoURL = `http://127.0.0.1:${ssoPort}`;
 export const idpURL = `http://127.0.0.1:${idpPort}`;
 export const ssoDatabase = `sqlite://${dataDir}/e2e-sso.db`;
+// Passkeys (two_factor.spec.ts): WebAuthn needs a domain name, so this
+// server is reached as localhost (an IP address cannot be a relying party).
+const passkeyPort = port + 8;
+export const passkeyURL = `http://localhost:${passkeyPort}`;
+export const passkeyDatabase = `sqlite://${dataDir}/e2e-passkey.db`;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -73,6 +78,7 @@ export default defineConfig({
     server(sudoPort, "e2e-sudo", { TESSERA_SUDO_MINUTES: "0" }),
     server(govPort, "e2e-gov", {}),
     ...(pairDatabase ? pair(pairDatabase) : []),
+    server(passkeyPort, "e2e-passkey", { TESSERA_PUBLIC_URL: passkeyURL }),
     // servers start in this order: the provider before the server that
     // reads its discovery document at start-up
     idp(),

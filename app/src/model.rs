@@ -334,4 +334,6 @@ pub struct TwoFactorSettings {
     /// The account signs in through single sign-on (its provider's
     /// two-factor rules apply).
     pub single_sign_on: bool,
+    /// The server can offer passkeys (it is reached by a domain name).
+    pub passkeys: bool,
 }

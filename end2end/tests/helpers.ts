@@ -37,7 +37,7 @@ export async function signUp(page: Page, username: string, password = PASSWORD) 
 export async function signIn(page: Page, username: string, password = PASSWORD) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 export async function openProfileMenu(page: Page, username: string) {

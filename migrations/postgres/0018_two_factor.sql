@@ -31,12 +31,11 @@ CREATE TABLE recovery_codes (
 
 -- A sign-in whose password was right, waiting for its second factor: bound
 -- to one browser by the sha256 of its cookie, gone after 10 minutes or at
--- its first success. `state`: a passkey ceremony under way (JSON).
+-- its first success.
 CREATE TABLE two_factor_challenges (
     id_hash    BYTEA PRIMARY KEY,
     user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     next       TEXT NOT NULL,
-    state      TEXT,
     expires_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX two_factor_challenges_expires ON two_factor_challenges(expires_at);
@@ -48,3 +47,21 @@ CREATE TABLE server_keys (
     key        BYTEA NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
+
+-- A passkey ceremony under way (WebAuthn): what the browser's answer is
+-- checked against (webauthn-rs' state, JSON), by the sha256 of the id the
+-- page was given; used once, gone after 5 minutes. `purpose`: register,
+-- second (a sign-in's second factor), signin (a passkey alone) or sudo.
+CREATE TABLE passkey_ceremonies (
+    id_hash    BYTEA PRIMARY KEY,
+    user_id    BIGINT REFERENCES users(id) ON DELETE CASCADE,
+    purpose    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX passkey_ceremonies_expires ON passkey_ceremonies(expires_at);
+
+-- The user handle passkeys carry (WebAuthn `user.id`): random, made with
+-- the first passkey, so a passkey alone names its account.
+ALTER TABLE users ADD COLUMN passkey_handle TEXT;
+CREATE UNIQUE INDEX users_passkey_handle ON users(passkey_handle);

@@ -125,6 +125,8 @@ pub struct Core {
     pub sso: Option<sso::Sso>,
     /// Seals authenticator app keys with the server's key.
     pub sealer: two_factor::Sealer,
+    /// This server as a WebAuthn relying party (passkeys).
+    pub passkeys: two_factor::passkeys::Relying,
 }
 
 /// How often a refusal of one token for one reason is written to the audit
@@ -153,6 +155,7 @@ impl Core {
         let config_workload = config.workload.clone();
         let config_sso = config.sso.clone();
         let config_secret_key = config.secret_key.clone();
+        let config_public_url = config.public_url.clone();
         let core = Arc::new(Core {
             lifecycle,
             db,
@@ -169,6 +172,7 @@ impl Core {
             workload_keys: workloads::IssuerKeys::new(&config_workload),
             sso: config_sso.map(sso::Sso::new),
             sealer: two_factor::Sealer::new(config_secret_key),
+            passkeys: two_factor::passkeys::Relying::new(&config_public_url),
         });
         match &core.db {
             db::Db::Postgres(pool) => {

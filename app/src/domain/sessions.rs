@@ -62,6 +62,33 @@ impl std::fmt::Debug for NewSession {
 
 pub use super::client::Client;
 
+/// The `Set-Cookie` value of `session` for a deployment (as the browser
+/// layer sets it: `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` and
+/// `__Host-` over https), for answers built without its cookie jar.
+pub fn cookie_header(config: &CoreConfig, session: &NewSession) -> String {
+    let secure = if config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        config.session_cookie(),
+        session.cookie_value,
+        LIFETIME_DAYS * 24 * 3600
+    )
+}
+
+/// The `Set-Cookie` value that removes the cookie `name`.
+pub fn removal_header(config: &CoreConfig, name: &str) -> String {
+    let secure = if config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
 /// A session as listed: handle, created, last seen, address, agent.
 type SessionRow = (String, DateTime<Utc>, DateTime<Utc>, String, String);
 
@@ -81,6 +108,8 @@ pub struct Session {
     /// The account has a second factor, or signs in through single
     /// sign-on (what `require_two_factor` asks for).
     pub two_factor: bool,
+    /// The account has a passkey (sudo mode can be confirmed with it).
+    pub passkey: bool,
 }
 
 fn hash_id(cookie_value: &str) -> Vec<u8> {
@@ -172,11 +201,13 @@ pub async fn lookup(
         bool,
         bool,
         bool,
+        bool,
     );
     let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
         "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent, u.is_admin, ",
         "u.must_change_password, (EXISTS (SELECT 1 FROM second_factors f WHERE f.user_id = u.id ",
-        "AND f.confirmed_at IS NOT NULL) OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id)) ",
+        "AND f.confirmed_at IS NOT NULL) OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id)), ",
+        "EXISTS (SELECT 1 FROM second_factors p WHERE p.user_id = u.id AND p.kind = 'passkey') ",
         "FROM sessions s JOIN users u ON u.id = s.user_id ",
         "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
     ))
@@ -196,6 +227,7 @@ pub async fn lookup(
         is_admin,
         must_change,
         two_factor,
+        passkey,
     )) = row
     else {
         return Ok(None);
@@ -225,6 +257,7 @@ pub async fn lookup(
         password_at,
         in_sudo: at - password_at < sudo,
         two_factor,
+        passkey,
     }))
 }
 

@@ -84,6 +84,12 @@ pub fn SignIn(
             } else {
                 form.into_any()
             }}
+            {(!required).then(|| view! {
+                <form class="passkey-only passkey-signin" aria-label="Passkey">
+                    <input type="hidden" name="next" value=next.clone() />
+                    <super::passkeys::PasskeyButton purpose="signin".to_string() label="Sign in with a passkey".to_string() />
+                </form>
+            })}
             {info.signup_enabled.then(|| view! {
                 <p class="switch">"New to Tessera? " <a href=signup_href.clone()>"Create an account"</a></p>
             })}

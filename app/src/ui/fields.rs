@@ -156,6 +156,9 @@ pub fn SudoField(
             <p class="sso-confirm">
                 <a href="/auth/oidc/start?sudo=1">"Confirm with your organization's sign-in instead"</a>
             </p>
+            <div class="passkey-confirm">
+                <super::passkeys::PasskeyButton purpose="sudo".to_string() label="Confirm with a passkey instead".to_string() />
+            </div>
         </div>
     }
 }

@@ -8,6 +8,7 @@ mod events;
 mod fields;
 mod modal;
 pub mod notifications;
+pub mod passkeys;
 mod security;
 pub mod token_api;
 mod token_form;
@@ -34,9 +35,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         use_context::<crate::domain::AppState>().and_then(|s| s.core.sso.as_ref().map(|_| "on"));
     #[cfg(not(feature = "ssr"))]
     let sso: Option<&'static str> = None;
+    // `data-passkeys`: the signed-in person has a passkey, so the sudo
+    // fields offer "Confirm with a passkey instead"
+    #[cfg(feature = "ssr")]
+    let passkeys = use_context::<http::request::Parts>()
+        .and_then(|p| {
+            p.extensions
+                .get::<crate::domain::sessions::Session>()
+                .cloned()
+        })
+        .filter(|s| s.passkey)
+        .map(|_| "on");
+    #[cfg(not(feature = "ssr"))]
+    let passkeys: Option<&'static str> = None;
     view! {
         <!DOCTYPE html>
-        <html lang="en" data-sso=sso>
+        <html lang="en" data-sso=sso data-passkeys=passkeys>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />

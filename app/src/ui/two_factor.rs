@@ -3,6 +3,7 @@
 //! codes). Plain forms, so all of it works without JavaScript.
 
 use super::fields::{FormMessage, SudoField};
+use super::passkeys::PasskeyButton;
 use super::security::{Section, SecurityPage};
 use super::token_form::fmt_date;
 use crate::model::{FactorView, PendingApp, SessionInfo, TwoFactorSettings, SUDO_FIELD};
@@ -76,6 +77,10 @@ pub fn TwoFactorSignIn(
                 <CodeField error=fb.field("code") autofocus=recovery_error.is_none() />
                 <button type="submit" class="button primary">"Verify"</button>
             </form>
+            <div class="passkey-only stack">
+                <p class="or" aria-hidden="true">"or"</p>
+                <PasskeyButton purpose="second".to_string() label="Use a passkey".to_string() />
+            </div>
             <details class="recovery" open=recovery_error.is_some()>
                 <summary>"Use a recovery code"</summary>
                 <form method="post" action=TWO_FACTOR_SIGNIN class="stack">
@@ -115,17 +120,18 @@ pub fn TwoFactorPage(
     let done = crate::ui::done_notice(&[
         ("app-added", "Authenticator app added."),
         ("removed", "Second factor removed."),
+        ("passkey-added", "Passkey added."),
     ]);
     let settings = Resource::new_blocking(|| (), |_| load_two_factor());
     let in_sudo = info.in_sudo;
     view! {
         <SecurityPage section=Section::TwoFactor title="Two-factor authentication" heading_id="two-factor-heading">
             <p class="lead">
-                "A second factor keeps your account, and the tokens it can make, yours when your password is not: after the password, Tessera asks for a code from your authenticator app."
+                "A second factor keeps your account, and the tokens it can make, yours when your password is not: after the password, Tessera asks for a passkey or a code from your authenticator app. A passkey can also sign you in by itself."
             </p>
             {required.then(|| view! {
                 <div class="alert warning" role="alert">
-                    "Your organization requires two-factor authentication. Add an authenticator app to continue: until then you cannot use Tessera or make tokens."
+                    "Your organization requires two-factor authentication. Add a passkey or an authenticator app to continue: until then you cannot use Tessera or make tokens."
                 </div>
             })}
             {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
@@ -191,6 +197,7 @@ fn SettingsView(
         } else {
             view! { <p>"None yet."</p> }.into_any()
         }}
+        {s.passkeys.then(|| view! { <AddPasskey sudo_error=sudo_error.clone() in_sudo /> })}
         {match s.pending.clone() {
             Some(p) => view! { <AddApp p fb=fb.clone() /> }.into_any(),
             None => view! {
@@ -202,6 +209,11 @@ fn SettingsView(
             }.into_any(),
         }}
         <h2 id="recovery-heading">"Recovery codes"</h2>
+        {(on && s.recovery_total == 0).then(|| view! {
+            <div class="alert warning" role="status">
+                "You have no recovery codes. Generate them now: they sign you in if you lose your passkeys and apps."
+            </div>
+        })}
         {if on {
             view! {
                 <p>{format!("{} of {} recovery codes unused. Each signs you in once when you cannot use your second factor.", s.recovery_left, s.recovery_total)}</p>
@@ -288,5 +300,23 @@ fn AddApp(p: PendingApp, fb: crate::model::FormFeedback) -> impl IntoView {
                 <button type="submit" class="button">"Cancel"</button>
             </form>
         </section>
+    }
+}
+
+/// Adding a passkey (needs JavaScript: the browser asks the authenticator).
+#[component]
+fn AddPasskey(sudo_error: Option<String>, in_sudo: bool) -> impl IntoView {
+    view! {
+        <form method="post" action=TWO_FACTOR class="stack narrow-form add-passkey" aria-labelledby="add-passkey-heading">
+            <h3 id="add-passkey-heading">"Add a passkey"</h3>
+            <p class="hint">"Your phone, computer or security key keeps it, unlocked by your fingerprint, face or PIN."</p>
+            <noscript><p class="alert info">"Adding a passkey needs JavaScript: your browser talks to the passkey."</p></noscript>
+            <div class="field">
+                <label for="field-passkey-name">"Passkey name"</label>
+                <input id="field-passkey-name" name="name" type="text" maxlength="64" placeholder="Passkey" />
+            </div>
+            <SudoField error=Signal::stored(sudo_error) confirmed=in_sudo id_suffix="-passkey" />
+            <div><PasskeyButton purpose="register".to_string() label="Add a passkey".to_string() /></div>
+        </form>
     }
 }

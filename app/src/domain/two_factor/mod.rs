@@ -14,6 +14,7 @@
 //!   and per address), and the account's count starts again only when the
 //!   second factor was right.
 
+pub mod passkeys;
 mod sql;
 
 use super::{
@@ -427,6 +428,7 @@ pub async fn settings(core: &Core, user: &CurrentUser) -> Result<TwoFactorSettin
         recovery_left: total - used,
         pending,
         required: core.policies().require_two_factor,
+        passkeys: core.passkeys.available(),
         single_sign_on: !super::sso::identities(core, user.id).await?.is_empty(),
     })
 }
@@ -708,19 +710,8 @@ pub async fn finish_sign_in(
     code: &str,
     recovery: &str,
 ) -> Result<SecondStepDone, TwoFactorError> {
-    if cookie.len() != 43 {
-        return Err(TwoFactorError::NoSignIn);
-    }
-    let id_hash = hash_cookie(cookie);
-    type Row = (i64, String, String, bool, bool, Option<String>);
-    let row: Option<Row> = on_db!(&core.db, pool => sqlx::query_as(sql::CHALLENGE_OF)
-        .bind(&id_hash)
-        .bind(now())
-        .fetch_optional(pool)
-        .await)?;
-    let Some((user_id, username, next, is_admin, must_change, _)) = row else {
-        return Err(TwoFactorError::NoSignIn);
-    };
+    let w = waiting(core, cookie).await?;
+    let (user_id, username) = (w.user.id, w.user.username.clone());
     let using_recovery = code.trim().is_empty() && !recovery.trim().is_empty();
     // the shape first: a typo costs no attempt
     let typed = if using_recovery {
@@ -780,15 +771,7 @@ pub async fn finish_sign_in(
             )
         });
     };
-    // one sign-in per challenge: a second request with it finds none
-    let ended = on_db!(&core.db, pool => sqlx::query(sql::END_CHALLENGE)
-        .bind(&id_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    if ended == 0 {
-        return Err(TwoFactorError::NoSignIn);
-    }
+    let done = complete(core, client, w, method).await?;
     attempt.succeeded(&core.throttle).await?;
     if using_recovery {
         let left: (i64, i64) = on_db!(&core.db, pool => sqlx::query_as(sql::RECOVERY_COUNTS)
@@ -805,17 +788,74 @@ pub async fn finish_sign_in(
         .with(serde_json::json!({ "left": left.0 - left.1 }));
         audit::record(&core.db, &event).await?;
     }
-    let session =
-        sessions::create(&core.db, user_id, client, "session.signed_in", method, at).await?;
-    Ok(SecondStepDone {
+    Ok(done)
+}
+
+/// A sign-in waiting for its second factor.
+pub(crate) struct Waiting {
+    id_hash: Vec<u8>,
+    /// Who it is for.
+    pub user: CurrentUser,
+    next: String,
+}
+
+/// The sign-in bound to `cookie`, if it is still waiting.
+pub(crate) async fn waiting(core: &Core, cookie: &str) -> Result<Waiting, TwoFactorError> {
+    if cookie.len() != 43 {
+        return Err(TwoFactorError::NoSignIn);
+    }
+    let id_hash = hash_cookie(cookie);
+    type Row = (i64, String, String, bool, bool);
+    let row: Option<Row> = on_db!(&core.db, pool => sqlx::query_as(sql::CHALLENGE_OF)
+        .bind(&id_hash)
+        .bind(now())
+        .fetch_optional(pool)
+        .await)?;
+    let Some((id, username, next, is_admin, must_change_password)) = row else {
+        return Err(TwoFactorError::NoSignIn);
+    };
+    Ok(Waiting {
+        id_hash,
         user: CurrentUser {
-            id: user_id,
+            id,
             username,
             is_admin,
-            must_change_password: must_change,
+            must_change_password,
         },
-        session,
         next,
+    })
+}
+
+/// The waiting sign-in `w` is done (`method`: how the second factor was
+/// given): it ends (once: a second request with it finds none) and a
+/// session begins.
+pub(crate) async fn complete(
+    core: &Core,
+    client: &Client,
+    w: Waiting,
+    method: &'static str,
+) -> Result<SecondStepDone, TwoFactorError> {
+    let ended = on_db!(&core.db, pool => sqlx::query(sql::END_CHALLENGE)
+        .bind(&w.id_hash)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if ended == 0 {
+        return Err(TwoFactorError::NoSignIn);
+    }
+    let session = sessions::create(
+        &core.db,
+        w.user.id,
+        client,
+        "session.signed_in",
+        method,
+        now(),
+    )
+    .await?;
+    Ok(SecondStepDone {
+        user: w.user,
+        session,
+        next: w.next,
     })
 }
 
@@ -865,6 +905,7 @@ pub async fn prune(db: &Db) -> Result<(), sqlx::Error> {
     let at = now();
     on_db!(db, pool => async {
         sqlx::query(sql::PRUNE_CHALLENGES).bind(at).execute(pool).await?;
+        sqlx::query(sql::PRUNE_CEREMONIES).bind(at).execute(pool).await?;
         sqlx::query(sql::PRUNE_PENDING)
             .bind(at - Duration::minutes(PENDING_MINUTES))
             .execute(pool)

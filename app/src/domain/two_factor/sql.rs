@@ -68,9 +68,9 @@ pub const CHALLENGE: &str =
     "INSERT INTO two_factor_challenges (id_hash, user_id, next, expires_at) VALUES ($1, $2, $3, $4)";
 
 /// The sign-in of cookie hash `$1` not ended by `$2`: user, name, where
-/// to go after, administrator, one-time password, passkey ceremony.
+/// to go after, administrator, one-time password.
 pub const CHALLENGE_OF: &str = "SELECT c.user_id, u.username, c.next, u.is_admin, \
-     u.must_change_password, c.state FROM two_factor_challenges c JOIN users u ON u.id = c.user_id \
+     u.must_change_password FROM two_factor_challenges c JOIN users u ON u.id = c.user_id \
      WHERE c.id_hash = $1 AND c.expires_at > $2 AND u.disabled_at IS NULL";
 
 /// The sign-in of cookie hash `$1` done (used once): no row when another
@@ -90,3 +90,45 @@ pub const KEY: &str = "SELECT key FROM server_keys WHERE name = $1";
 /// it first.
 pub const INSERT_KEY: &str = "INSERT INTO server_keys (name, key, created_at) VALUES ($1, $2, $3) \
      ON CONFLICT (name) DO NOTHING";
+
+/// `$1`'s passkeys: id, the credential (JSON).
+pub const PASSKEYS: &str = "SELECT id, secret FROM second_factors WHERE user_id = $1 \
+     AND kind = 'passkey' AND confirmed_at IS NOT NULL";
+
+/// `$1`'s passkey ids (credential ids), to exclude at registration.
+pub const PASSKEY_IDS: &str = "SELECT credential_id FROM second_factors WHERE user_id = $1 \
+     AND kind = 'passkey'";
+
+/// A passkey (`$1` user, `$2` name, `$3` credential JSON, `$4` its id,
+/// `$5` now); its id.
+pub const INSERT_PASSKEY: &str = "INSERT INTO second_factors (user_id, kind, name, secret, \
+     credential_id, created_at, confirmed_at) VALUES ($1, 'passkey', $2, $3, $4, $5, $5) RETURNING id";
+
+/// Passkey `$1` used at `$2`, its credential now `$3` (a counter moved).
+pub const USE_PASSKEY: &str =
+    "UPDATE second_factors SET last_used_at = $2, secret = COALESCE($3, secret) WHERE id = $1";
+
+/// The passkey handle of `$1`.
+pub const HANDLE_OF: &str = "SELECT passkey_handle FROM users WHERE id = $1";
+
+/// `$1`'s passkey handle is `$2`, unless it has one.
+pub const SET_HANDLE: &str =
+    "UPDATE users SET passkey_handle = $2 WHERE id = $1 AND passkey_handle IS NULL";
+
+/// The account whose passkey handle is `$1`: id, name, administrator,
+/// one-time password, disabled.
+pub const ACCOUNT_OF_HANDLE: &str = "SELECT id, username, is_admin, must_change_password, \
+     disabled_at IS NOT NULL FROM users WHERE passkey_handle = $1";
+
+/// A ceremony (`$1` sha256 of its id, `$2` user, `$3` purpose, `$4` state,
+/// `$5` ends at).
+pub const CEREMONY: &str = "INSERT INTO passkey_ceremonies (id_hash, user_id, purpose, state, \
+     expires_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// The ceremony of id hash `$1` and purpose `$2` taken (used once), if it
+/// has not ended by `$3`: user, state.
+pub const TAKE_CEREMONY: &str = "DELETE FROM passkey_ceremonies WHERE id_hash = $1 \
+     AND purpose = $2 AND expires_at > $3 RETURNING user_id, state";
+
+/// Ceremonies that ended by `$1`.
+pub const PRUNE_CEREMONIES: &str = "DELETE FROM passkey_ceremonies WHERE expires_at <= $1";
