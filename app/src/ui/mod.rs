@@ -71,6 +71,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The second step of a sign-in (its page and its post).
+pub const TWO_FACTOR_SIGNIN: &str = "/signin/two-factor";
+/// Security → Two-factor authentication.
+pub const TWO_FACTOR: &str = "/profile/security/two-factor";
+/// Where adding an authenticator app posts.
+pub const TWO_FACTOR_APP: &str = "/profile/security/two-factor/app";
+/// Where new recovery codes are asked for.
+pub const TWO_FACTOR_RECOVERY: &str = "/profile/security/two-factor/recovery-codes";
+
 /// Who is signed in, whether sign-up is open, and any form feedback.
 #[server(prefix = "/rpc", endpoint = "session_info")]
 pub async fn get_session_info() -> Result<SessionInfo, ServerFnError> {

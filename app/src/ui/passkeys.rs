@@ -54,10 +54,10 @@ mod ssr {
         })
     }
 
-    pub fn signed_in(r: &Request) -> Result<&Session, ServerFnError> {
+    pub fn signed_in(r: &Request) -> Result<&Session, String> {
         r.session
             .as_ref()
-            .ok_or_else(|| ServerFnError::new("You are signed out. Sign in again to continue."))
+            .ok_or_else(|| "You are signed out. Sign in again to continue.".to_string())
     }
 
     /// The value of the cookie `name` of the request.
@@ -114,32 +114,39 @@ pub async fn passkey_start(
     };
     let r = ssr::request()?;
     let core = &r.state.core;
-    let started = match Purpose::parse(&purpose) {
-        Some(Purpose::Register) => {
-            let session = ssr::signed_in(&r)?;
-            match accounts::sudo(core, &r.client, session, &sudo_password).await {
-                Ok(true) => passkeys::start_register(core, &session.user).await,
-                Ok(false) => return Ok(Err("Confirm your password to add a passkey.".into())),
-                Err(e) => {
-                    let refusal = crate::domain::refusal::Refusal::from(e);
-                    let words = refusal.fields.values().next().cloned().or(refusal.message);
-                    return Ok(Err(words.unwrap_or_default()));
+    let answer = async {
+        let started = match Purpose::parse(&purpose) {
+            Some(Purpose::Register) => {
+                let session = ssr::signed_in(&r)?;
+                match accounts::sudo(core, &r.client, session, &sudo_password).await {
+                    Ok(true) => passkeys::start_register(core, &session.user).await,
+                    Ok(false) => return Err("Confirm your password to add a passkey.".into()),
+                    Err(e) => {
+                        let refusal = crate::domain::refusal::Refusal::from(e);
+                        let words = refusal.fields.values().next().cloned().or(refusal.message);
+                        return Err(words.unwrap_or_default());
+                    }
                 }
             }
-        }
-        Some(Purpose::Second) => {
-            let name = two_factor::challenge_cookie(core.config.secure_cookies());
-            passkeys::start_second(core, &ssr::cookie(&r, name)).await
-        }
-        Some(Purpose::SignIn) => passkeys::start_sign_in(core, &r.client).await,
-        Some(Purpose::Sudo) => passkeys::start_sudo(core, ssr::signed_in(&r)?).await,
-        None => return Ok(Err("Unknown passkey step.".into())),
+            Some(Purpose::Second) => {
+                let name = two_factor::challenge_cookie(core.config.secure_cookies());
+                passkeys::start_second(core, &ssr::cookie(&r, name)).await
+            }
+            Some(Purpose::SignIn) => passkeys::start_sign_in(core, &r.client).await,
+            Some(Purpose::Sudo) => passkeys::start_sudo(core, ssr::signed_in(&r)?).await,
+            None => return Err(UNKNOWN.to_string()),
+        };
+        let s = started.map_err(ssr::refused)?;
+        Ok(Ceremony {
+            ceremony: s.ceremony,
+            options: s.options,
+        })
     };
-    Ok(started.map_err(ssr::refused).map(|s| Ceremony {
-        ceremony: s.ceremony,
-        options: s.options,
-    }))
+    Ok(answer.await)
 }
+
+#[cfg(feature = "ssr")]
+const UNKNOWN: &str = "Unknown passkey step.";
 
 /// Finishes the passkey ceremony `ceremony` with the browser's
 /// `credential` (JSON); where to go next, if anywhere (a sign-in's page,
@@ -159,46 +166,47 @@ pub async fn passkey_finish(
     let core = &r.state.core;
     let config = &core.config;
     let home = || "/profile/security/tokens".to_owned();
-    let answer = match Purpose::parse(&purpose) {
-        Some(Purpose::Register) => {
-            let user = &ssr::signed_in(&r)?.user;
-            passkeys::finish_register(core, user, &r.client, &ceremony, &name, &credential)
-                .await
-                .map(|_| {
-                    Some(format!(
-                        "{}?done=passkey-added",
-                        super::two_factor::TWO_FACTOR
-                    ))
-                })
-        }
-        Some(Purpose::Second) => {
-            let cookie_name = two_factor::challenge_cookie(config.secure_cookies());
-            let cookie = ssr::cookie(&r, cookie_name);
-            passkeys::finish_second(core, &r.client, &cookie, &ceremony, &credential)
-                .await
-                .map(|done| {
-                    ssr::set_cookies(&[
-                        sessions::cookie_header(config, &done.session),
-                        sessions::removal_header(config, cookie_name),
-                    ]);
-                    Some(crate::ui::safe_next(&done.next).unwrap_or_else(home))
-                })
-        }
-        Some(Purpose::SignIn) => passkeys::finish_sign_in(core, &r.client, &ceremony, &credential)
-            .await
-            .map(|(_, session)| {
+    let answer = async {
+        match Purpose::parse(&purpose) {
+            Some(Purpose::Register) => {
+                let user = &ssr::signed_in(&r)?.user;
+                passkeys::finish_register(core, user, &r.client, &ceremony, &name, &credential)
+                    .await
+                    .map_err(ssr::refused)?;
+                Ok(Some(format!("{}?done=passkey-added", super::TWO_FACTOR)))
+            }
+            Some(Purpose::Second) => {
+                let cookie_name = two_factor::challenge_cookie(config.secure_cookies());
+                let cookie = ssr::cookie(&r, cookie_name);
+                let done =
+                    passkeys::finish_second(core, &r.client, &cookie, &ceremony, &credential)
+                        .await
+                        .map_err(ssr::refused)?;
+                ssr::set_cookies(&[
+                    sessions::cookie_header(config, &done.session),
+                    sessions::removal_header(config, cookie_name),
+                ]);
+                Ok(Some(crate::ui::safe_next(&done.next).unwrap_or_else(home)))
+            }
+            Some(Purpose::SignIn) => {
+                let (_, session) =
+                    passkeys::finish_sign_in(core, &r.client, &ceremony, &credential)
+                        .await
+                        .map_err(ssr::refused)?;
                 ssr::set_cookies(&[sessions::cookie_header(config, &session)]);
-                Some(crate::ui::safe_next(&name).unwrap_or_else(home))
-            }),
-        Some(Purpose::Sudo) => {
-            let session = ssr::signed_in(&r)?;
-            passkeys::finish_sudo(core, &r.client, session, &ceremony, &credential)
-                .await
-                .map(|()| None)
+                Ok(Some(crate::ui::safe_next(&name).unwrap_or_else(home)))
+            }
+            Some(Purpose::Sudo) => {
+                let session = ssr::signed_in(&r)?;
+                passkeys::finish_sudo(core, &r.client, session, &ceremony, &credential)
+                    .await
+                    .map_err(ssr::refused)?;
+                Ok(None)
+            }
+            None => Err(UNKNOWN.to_string()),
         }
-        None => return Ok(Err("Unknown passkey step.".into())),
     };
-    Ok(answer.map_err(ssr::refused))
+    Ok(answer.await)
 }
 
 /// Asks the browser's authenticator: `create` a credential, or `get` an

@@ -11,14 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// The second step of a sign-in (its page and its post).
-pub const TWO_FACTOR_SIGNIN: &str = "/signin/two-factor";
-/// Security → Two-factor authentication.
-pub const TWO_FACTOR: &str = "/profile/security/two-factor";
-/// Where adding an authenticator app posts.
-pub const TWO_FACTOR_APP: &str = "/profile/security/two-factor/app";
-/// Where new recovery codes are asked for.
-pub const TWO_FACTOR_RECOVERY: &str = "/profile/security/two-factor/recovery-codes";
+pub use super::{TWO_FACTOR, TWO_FACTOR_APP, TWO_FACTOR_RECOVERY, TWO_FACTOR_SIGNIN};
 
 /// The signed-in user's second factors and recovery codes.
 #[server(prefix = "/rpc", endpoint = "two_factor/settings")]
@@ -201,7 +194,9 @@ fn SettingsView(
         {match s.pending.clone() {
             Some(p) => view! { <AddApp p fb=fb.clone() /> }.into_any(),
             None => view! {
-                <form method="post" action=TWO_FACTOR_APP class="stack narrow-form">
+                <form method="post" action=TWO_FACTOR_APP class="stack narrow-form add-factor" aria-labelledby="begin-app-heading">
+                    <h3 id="begin-app-heading">"Add an authenticator app"</h3>
+                    <p class="hint">"Any app that shows 6-digit codes: 1Password, Aegis, Google Authenticator, Microsoft Authenticator…"</p>
                     <input type="hidden" name="action" value="begin" />
                     <SudoField error=Signal::stored(sudo_error.clone()) confirmed=in_sudo id_suffix="-add" />
                     <div><button type="submit" class="button primary">"Add an authenticator app"</button></div>
@@ -307,7 +302,7 @@ fn AddApp(p: PendingApp, fb: crate::model::FormFeedback) -> impl IntoView {
 #[component]
 fn AddPasskey(sudo_error: Option<String>, in_sudo: bool) -> impl IntoView {
     view! {
-        <form method="post" action=TWO_FACTOR class="stack narrow-form add-passkey" aria-labelledby="add-passkey-heading">
+        <form method="post" action=TWO_FACTOR class="stack narrow-form add-factor add-passkey" aria-labelledby="add-passkey-heading">
             <h3 id="add-passkey-heading">"Add a passkey"</h3>
             <p class="hint">"Your phone, computer or security key keeps it, unlocked by your fingerprint, face or PIN."</p>
             <noscript><p class="alert info">"Adding a passkey needs JavaScript: your browser talks to the passkey."</p></noscript>

@@ -196,9 +196,7 @@ pub async fn sign_in(
             let to = if next.is_empty() { HOME.into() } else { next };
             redirect_with_session(&state, &to, &session)
         }
-        Ok(SignedIn::SecondFactor(cookie)) => {
-            super::two_factor_forms::to_second_step(&state, &cookie)
-        }
+        Ok(SignedIn::SecondFactor(cookie)) => super::session::to_second_step(&state, &cookie),
         Err(err) => {
             let err = keep_next(err, &form.next);
             answer_error(&state, &parts, "/signin", err).await

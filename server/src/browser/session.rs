@@ -179,3 +179,16 @@ pub fn step_cookie(state: &AppState, name: &'static str, value: String) -> Cooki
         .secure(state.core.config.secure_cookies())
         .build()
 }
+
+/// The cookie of a sign-in waiting for its second factor.
+pub fn challenge_name(state: &AppState) -> &'static str {
+    two_factor::challenge_cookie(state.core.config.secure_cookies())
+}
+
+/// The answer to a right password of an account with a second factor: the
+/// cookie of the waiting sign-in, and its page.
+pub fn to_second_step(state: &AppState, cookie: &str) -> Response {
+    let mut c = step_cookie(state, challenge_name(state), cookie.to_owned());
+    c.set_max_age(time::Duration::minutes(two_factor::CHALLENGE_MINUTES));
+    (CookieJar::new().add(c), Redirect::to(TWO_FACTOR_SIGNIN)).into_response()
+}

@@ -42,17 +42,7 @@ pub fn routes() -> Vec<(String, MethodRouter<AppState>)> {
     ]
 }
 
-fn challenge_name(state: &AppState) -> &'static str {
-    two_factor::challenge_cookie(state.core.config.secure_cookies())
-}
-
-/// The answer to a right password of an account with a second factor: the
-/// cookie of the waiting sign-in, and its page.
-pub(super) fn to_second_step(state: &AppState, cookie: &str) -> Response {
-    let mut c = step_cookie(state, challenge_name(state), cookie.to_owned());
-    c.set_max_age(time::Duration::minutes(two_factor::CHALLENGE_MINUTES));
-    (CookieJar::new().add(c), Redirect::to(TWO_FACTOR_SIGNIN)).into_response()
-}
+use super::session::challenge_name;
 
 /// `POST /signin/two-factor`: `code` (an authenticator app's) or
 /// `recovery_code`; a session and the page the sign-in was headed for, or

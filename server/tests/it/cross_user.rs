@@ -92,6 +92,11 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
         | "/rpc/notifications/settings"
         | "/rpc/notifications/expiring"
         | "/rpc/sessions/list"
+        // their own factors; ceremonies are ids of their own, tried in
+        // two_factor.rs (passkey_ceremonies_are_one_time_and_bound_…)
+        | "/rpc/two_factor/settings"
+        | "/rpc/passkeys/start"
+        | "/rpc/passkeys/finish"
         // the rules are ids of their own; another user's rule is tried in
         // workloads.rs (removing_a_rule_revokes_what_it_minted, the_trusted_
         // workloads_page_works_with_plain_forms)

@@ -455,10 +455,156 @@ async fn an_administrator_resets_a_lost_factor(app: TestApp) {
     assert_eq!(waiting[0].0, 0);
 }
 
+/// A server function of the passkey island, as the browser calls it (JSON),
+/// with the cookies given: the answer's JSON (`{"Ok": …}` or `{"Err": "…"}`).
+async fn passkey_rpc(
+    app: &TestApp,
+    step: &str,
+    body: serde_json::Value,
+    cookies: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut b = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/rpc/passkeys/{step}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if !cookies.is_empty() {
+        let c: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        b = b.header(header::COOKIE, c.join("; "));
+    }
+    let res = app
+        .request(b.body(Body::from(body.to_string())).unwrap())
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "{step}: a refusal is an answer: {}",
+        res.body
+    );
+    serde_json::from_str(&res.body).unwrap_or_else(|_| panic!("{step}: {}", res.body))
+}
+
+fn refusal(v: &serde_json::Value) -> String {
+    v["Err"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a refusal: {v}"))
+        .to_owned()
+}
+
+async fn passkey_ceremonies_are_one_time_and_bound_to_their_account(app: TestApp) {
+    use serde_json::json;
+    let alice = app.sign_up("alice", PW).await;
+    let mallory = app.sign_up("mallory", PW).await;
+    let a = [("tessera_session", alice.as_str())];
+    let m = [("tessera_session", mallory.as_str())];
+    // the options a browser parses: a discoverable credential, user
+    // verification, this server as the relying party, no nulls
+    let start = passkey_rpc(&app, "start", json!({"purpose": "register"}), &a).await;
+    let options: serde_json::Value =
+        serde_json::from_str(start["Ok"]["options"].as_str().unwrap()).unwrap();
+    assert_eq!(options["rp"]["id"], "tessera.test");
+    assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert!(options["challenge"].as_str().is_some_and(|c| c.len() >= 43));
+    assert!(!options.to_string().contains("null"));
+    let ceremony = start["Ok"]["ceremony"].as_str().unwrap().to_owned();
+    // another account cannot finish it (and it is used up by the try)
+    let finish = |ceremony: &str, credential: &str| json!({"purpose": "register", "ceremony": ceremony, "name": "x", "credential": credential});
+    let r = passkey_rpc(&app, "finish", finish(&ceremony, "{}"), &m).await;
+    assert_eq!(refusal(&r), "The passkey prompt took too long. Try again.");
+    let r = passkey_rpc(&app, "finish", finish(&ceremony, "{}"), &a).await;
+    assert_eq!(
+        refusal(&r),
+        "The passkey prompt took too long. Try again.",
+        "used once"
+    );
+    // what no browser sends: garbage, a huge answer, a forged ceremony
+    let start = passkey_rpc(&app, "start", json!({"purpose": "register"}), &a).await;
+    let ceremony = start["Ok"]["ceremony"].as_str().unwrap().to_owned();
+    let r = passkey_rpc(&app, "finish", finish(&ceremony, "not json"), &a).await;
+    assert!(refusal(&r).starts_with("Your passkey's answer could not be checked."));
+    let r = passkey_rpc(&app, "finish", finish(&"A".repeat(43), "{}"), &a).await;
+    assert_eq!(refusal(&r), "The passkey prompt took too long. Try again.");
+    let huge = format!("{{\"id\": \"{}\"}}", "x".repeat(20_000));
+    let start = passkey_rpc(&app, "start", json!({"purpose": "register"}), &a).await;
+    let ceremony = start["Ok"]["ceremony"].as_str().unwrap().to_owned();
+    let r = passkey_rpc(&app, "finish", finish(&ceremony, &huge), &a).await;
+    assert!(refusal(&r).starts_with("Your passkey's answer could not be checked."));
+    // a name that is too long is refused before the browser is trusted
+    let start = passkey_rpc(&app, "start", json!({"purpose": "register"}), &a).await;
+    let ceremony = start["Ok"]["ceremony"].as_str().unwrap().to_owned();
+    let long = json!({"purpose": "register", "ceremony": ceremony, "name": "n".repeat(10_000), "credential": "{}"});
+    let r = passkey_rpc(&app, "finish", long, &a).await;
+    assert_eq!(refusal(&r), "Names are at most 64 characters.");
+    // the other steps, out of place
+    let r = passkey_rpc(&app, "start", json!({"purpose": "register"}), &[]).await;
+    assert_eq!(
+        refusal(&r),
+        "You are signed out. Sign in again to continue."
+    );
+    let r = passkey_rpc(&app, "start", json!({"purpose": "sudo"}), &a).await;
+    assert_eq!(
+        refusal(&r),
+        "You have no passkey yet: confirm with your password."
+    );
+    let r = passkey_rpc(&app, "start", json!({"purpose": "second"}), &[]).await;
+    assert!(refusal(&r).contains("Sign in again"));
+    let r = passkey_rpc(&app, "start", json!({"purpose": "../../etc"}), &a).await;
+    assert_eq!(refusal(&r), "Unknown passkey step.");
+    // a passkey alone naming an account this server does not have
+    let start = passkey_rpc(&app, "start", json!({"purpose": "signin"}), &[]).await;
+    let ceremony = start["Ok"]["ceremony"].as_str().unwrap().to_owned();
+    let b64 = |s: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    };
+    let credential = json!({
+        "id": b64(b"cred"), "rawId": b64(b"cred"), "type": "public-key",
+        "response": {"authenticatorData": b64(&[0; 37]), "clientDataJSON": b64(b"{}"),
+            "signature": b64(&[1; 64]), "userHandle": b64(b"0123456789abcdef")},
+    });
+    let body =
+        json!({"purpose": "signin", "ceremony": ceremony, "credential": credential.to_string()});
+    let r = passkey_rpc(&app, "finish", body, &[]).await;
+    assert_eq!(
+        refusal(&r),
+        "That passkey is not registered on this server."
+    );
+    let sessions: Vec<(i64,)> = app.rows("SELECT COUNT(*) FROM sessions").await;
+    assert_eq!(sessions[0].0, 2, "no session was made");
+    // every ceremony was used up or is left to expire; none outlives 5 minutes
+    let late: Vec<(i64,)> = app
+        .rows("SELECT COUNT(*) FROM passkey_ceremonies WHERE user_id IS NOT NULL AND purpose <> 'register'")
+        .await;
+    assert_eq!(late[0].0, 0);
+}
+
+async fn passkeys_need_a_domain_name(app: TestApp) {
+    let s = app.sign_up("grace", PW).await;
+    let r = passkey_rpc(
+        &app,
+        "start",
+        serde_json::json!({"purpose": "register"}),
+        &[("tessera_session", &s)],
+    )
+    .await;
+    assert!(refusal(&r).starts_with("Passkeys are not available on this server"));
+    let page = app.get(PAGE, Some(&s)).await;
+    assert!(!page.body.contains("Add a passkey"), "not offered");
+    assert!(page.body.contains("Add an authenticator app"));
+}
+
 on_both_backends!(
     an_authenticator_app_guards_the_sign_in,
     codes_are_throttled_like_passwords,
     hostile_input_is_refused_with_sentences,
     require_two_factor_holds_people_and_tokens,
     an_administrator_resets_a_lost_factor,
+    passkey_ceremonies_are_one_time_and_bound_to_their_account,
+    passkeys_need_a_domain_name with support::Options {
+        public_url: "http://127.0.0.1:3000".into(),
+        ..Default::default()
+    },
 );

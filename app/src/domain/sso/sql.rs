@@ -39,3 +39,6 @@ pub const TAKE: &str = "DELETE FROM sso_logins WHERE id_hash = $1 AND expires_at
 
 /// Sign-ins that ended by `$1`.
 pub const PRUNE: &str = "DELETE FROM sso_logins WHERE expires_at <= $1";
+
+/// How many identities `$1` has (its sign-ins go through a provider).
+pub const COUNT_OF_USER: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1";

@@ -74,10 +74,10 @@ pub fn challenge_cookie(secure: bool) -> &'static str {
 pub enum TwoFactorError {
     /// Bad input: the form again with these messages.
     #[error("invalid input")]
-    Invalid(FormFeedback),
+    Invalid(Box<FormFeedback>),
     /// Too many codes tried: wait.
     #[error("too many attempts")]
-    Throttled(RetryAfter, FormFeedback),
+    Throttled(RetryAfter, Box<FormFeedback>),
     /// The sign-in waiting for a second factor is gone (took too long,
     /// finished elsewhere, or never began).
     #[error("no sign-in is waiting")]
@@ -104,9 +104,9 @@ impl From<TwoFactorError> for Refusal {
             values: Some(fb.values),
         };
         match e {
-            TwoFactorError::Invalid(fb) => with(StatusCode::UNPROCESSABLE_ENTITY, fb, None),
+            TwoFactorError::Invalid(fb) => with(StatusCode::UNPROCESSABLE_ENTITY, *fb, None),
             TwoFactorError::Throttled(wait, fb) => {
-                with(StatusCode::TOO_MANY_REQUESTS, fb, Some(wait.seconds()))
+                with(StatusCode::TOO_MANY_REQUESTS, *fb, Some(wait.seconds()))
             }
             TwoFactorError::NoSignIn => Refusal::new(StatusCode::UNAUTHORIZED, SIGN_IN_AGAIN),
             TwoFactorError::NotFound => Refusal::new(
@@ -121,7 +121,7 @@ impl From<TwoFactorError> for Refusal {
 fn field_error(field: &str, message: impl Into<String>) -> TwoFactorError {
     let mut fb = FormFeedback::default();
     fb.fields.insert(field.into(), message.into());
-    TwoFactorError::Invalid(fb)
+    TwoFactorError::Invalid(Box::new(fb))
 }
 
 /// A 256-bit key given by the operator (`--secret-key-file`); never printed.
@@ -384,7 +384,16 @@ pub async fn satisfied(core: &Core, user_id: i64) -> Result<bool, sqlx::Error> {
     if factor_count(&core.db, user_id).await? > 0 {
         return Ok(true);
     }
-    Ok(!super::sso::identities(core, user_id).await?.is_empty())
+    has_identity(core, user_id).await
+}
+
+/// Whether `user_id` has an identity at the organization's provider.
+async fn has_identity(core: &Core, user_id: i64) -> Result<bool, sqlx::Error> {
+    let n: i64 = on_db!(&core.db, pool => sqlx::query_scalar(super::sso::sql::COUNT_OF_USER)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await)?;
+    Ok(n > 0)
 }
 
 /// What Security → Two-factor authentication shows `user`.
@@ -429,7 +438,7 @@ pub async fn settings(core: &Core, user: &CurrentUser) -> Result<TwoFactorSettin
         pending,
         required: core.policies().require_two_factor,
         passkeys: core.passkeys.available(),
-        single_sign_on: !super::sso::identities(core, user.id).await?.is_empty(),
+        single_sign_on: has_identity(core, user.id).await?,
     })
 }
 
@@ -516,12 +525,12 @@ pub async fn confirm_app(
     let name = factor_name(name, DEFAULT_APP_NAME)?;
     let code = six_digits(code)?;
     let Some((id, key, _)) = pending_app(core, user.id).await? else {
-        return Err(TwoFactorError::Invalid(FormFeedback {
+        return Err(TwoFactorError::Invalid(Box::new(FormFeedback {
             message: Some(
                 "Adding the app took too long. Start again: Add an authenticator app.".into(),
             ),
             ..Default::default()
-        }));
+        })));
     };
     let totp = generator(key, &user.username).ok_or(TwoFactorError::NotFound)?;
     let at = now();
@@ -592,13 +601,13 @@ pub async fn new_recovery_codes(
     client: &Client,
 ) -> Result<Vec<String>, TwoFactorError> {
     if factor_count(&core.db, user_id).await? == 0 {
-        return Err(TwoFactorError::Invalid(FormFeedback {
+        return Err(TwoFactorError::Invalid(Box::new(FormFeedback {
             message: Some(
                 "Add a passkey or an authenticator app first: recovery codes stand in for them."
                     .into(),
             ),
             ..Default::default()
-        }));
+        })));
     }
     let (codes, hashes) = recovery_set();
     let event = Event::new(
@@ -731,7 +740,7 @@ pub async fn finish_sign_in(
                 message: Some(wait.too_many_attempts()),
                 ..Default::default()
             };
-            return Err(TwoFactorError::Throttled(wait, fb));
+            return Err(TwoFactorError::Throttled(wait, Box::new(fb)));
         }
     };
     let at = now();

@@ -30,7 +30,7 @@ const CEREMONY_MINUTES: i64 = 5;
 /// The most passkeys one account may have.
 pub const MAX_PASSKEYS: i64 = 20;
 /// The longest credential a browser may send, in bytes.
-const CREDENTIAL_MAX: usize = 64 * 1024;
+const CREDENTIAL_MAX: usize = 16 * 1024;
 /// What a passkey is called when the person names it nothing.
 pub const DEFAULT_NAME: &str = "Passkey";
 
