@@ -40,14 +40,7 @@ impl From<AccountError> for super::refusal::Refusal {
     fn from(e: AccountError) -> Self {
         use super::refusal::Refusal;
         use http::StatusCode;
-        let with = |status, fb: FormFeedback, retry_after| Refusal {
-            status,
-            retry_after,
-            internal: None,
-            message: fb.message,
-            fields: fb.fields,
-            values: Some(fb.values),
-        };
+        let with = Refusal::form;
         match e {
             AccountError::Invalid(fb) => with(StatusCode::UNPROCESSABLE_ENTITY, fb, None),
             AccountError::BadCredentials(fb) => with(StatusCode::UNAUTHORIZED, fb, None),
@@ -399,6 +392,8 @@ pub async fn change_password(
         tx.commit().await
     }.await)?;
     sessions::delete_all_for_user(&core.db, user.id).await?;
+    // and every sign-in the old password began, waiting for a second factor
+    super::two_factor::end_waiting(core, user.id).await?;
     Ok(password_session(core, user.id, client).await?)
 }
 

@@ -45,6 +45,18 @@ impl Refusal {
         }
     }
 
+    /// The form again with `fb` (its sentences, and what was typed).
+    pub fn form(status: StatusCode, fb: FormFeedback, retry_after: Option<u64>) -> Refusal {
+        Refusal {
+            status,
+            retry_after,
+            internal: None,
+            message: fb.message,
+            fields: fb.fields,
+            values: Some(fb.values),
+        }
+    }
+
     /// A failure of ours (`error` is logged, never shown).
     pub fn ours(error: &dyn std::fmt::Display) -> Refusal {
         Refusal {

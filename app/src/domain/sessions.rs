@@ -206,7 +206,8 @@ pub async fn lookup(
     let row: Option<Found> = on_db!(db, pool => sqlx::query_as(concat!(
         "SELECT u.id, u.username, s.handle, s.password_at, s.last_seen_at, s.ip, s.user_agent, u.is_admin, ",
         "u.must_change_password, (EXISTS (SELECT 1 FROM second_factors f WHERE f.user_id = u.id ",
-        "AND f.confirmed_at IS NOT NULL) OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id)), ",
+        "AND f.confirmed_at IS NOT NULL) OR (u.password_hash = '!' AND EXISTS (SELECT 1 FROM identities i ",
+        "WHERE i.user_id = u.id))), ",
         "EXISTS (SELECT 1 FROM second_factors p WHERE p.user_id = u.id AND p.kind = 'passkey') ",
         "FROM sessions s JOIN users u ON u.id = s.user_id ",
         "WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",

@@ -22,7 +22,7 @@ pub async fn load_two_factor() -> Result<TwoFactorSettings, ServerFnError> {
     let session = use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<sessions::Session>().cloned())
         .ok_or_else(|| ServerFnError::new("You are signed out. Sign in again to continue."))?;
-    two_factor::settings(&state.core, &session.user)
+    two_factor::settings(&state.core, &session.user, session.in_sudo)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "loading two-factor settings failed");
@@ -132,18 +132,22 @@ pub fn TwoFactorPage(
                 Some(codes) => view! { <RecoveryCodesOnce codes message=fb.message.clone() /> }.into_any(),
                 None => view! { <FormMessage message=fb.message.clone() /> }.into_any(),
             }}
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || {
-                    let fb = fb.clone();
-                    Suspend::new(async move {
-                        match settings.await {
-                            Ok(s) => view! { <SettingsView s fb in_sudo /> }.into_any(),
-                            Err(e) => crate::ui::load_failed(e),
-                        }
-                    })
-                }}
+            <Suspense fallback=|| view! { <p class="loading">"Loading your second factors…"</p> }>
+                {move || Suspend::new(loaded(settings, fb.clone(), in_sudo))}
             </Suspense>
         </SecurityPage>
+    }
+}
+
+/// The settings once `settings` has loaded, or why they did not.
+async fn loaded(
+    settings: Resource<Result<TwoFactorSettings, ServerFnError>>,
+    fb: crate::model::FormFeedback,
+    in_sudo: bool,
+) -> AnyView {
+    match settings.await {
+        Ok(s) => view! { <SettingsView s fb in_sudo /> }.into_any(),
+        Err(e) => crate::ui::load_failed(e),
     }
 }
 
@@ -174,7 +178,7 @@ fn SettingsView(
     let status = if on {
         "Two-factor authentication is on."
     } else if s.single_sign_on {
-        "Your sign-ins through single sign-on follow your organization's two-factor rules. Add a second factor here for sign-ins with a password."
+        "You sign in through your organization's single sign-on, whose two-factor rules apply. A passkey added here can also sign you in."
     } else {
         "Two-factor authentication is off."
     };

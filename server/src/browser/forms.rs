@@ -158,6 +158,24 @@ pub(super) async fn confirm_sudo(
     }
 }
 
+/// [`confirm_sudo`] for a form read as name → value `pairs`: the
+/// password is its sudo field, and `page` shows again with the rest.
+pub(super) async fn confirm_sudo_in(
+    state: &AppState,
+    (parts, session, client): (&Parts, &Session, &Client),
+    pairs: &std::collections::BTreeMap<String, String>,
+    page: &str,
+    for_what: &str,
+) -> Result<(), Response> {
+    let ask = SudoAsk {
+        password: pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str),
+        page,
+        typed: kept(pairs),
+        for_what,
+    };
+    confirm_sudo(state, parts, session, client, ask).await
+}
+
 pub(super) async fn answer_error(
     state: &AppState,
     parts: &Parts,

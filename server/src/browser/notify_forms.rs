@@ -8,7 +8,6 @@ use super::forms::{parts_and_form, Post};
 use super::pages::render_page;
 use app::{
     domain::{
-        accounts,
         lifecycle::{self, NoticeError, Owner},
         sessions::{Client, Session},
         AppState,
@@ -64,13 +63,8 @@ async fn sudo(
     pairs: &Pairs,
     for_what: &str,
 ) -> Result<(), Response> {
-    let ask = super::forms::SudoAsk {
-        password: pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str),
-        page: NOTIFICATIONS,
-        typed: kept(pairs),
-        for_what,
-    };
-    super::forms::confirm_sudo(state, parts, session, client, ask).await
+    let who = (parts, session, client);
+    super::forms::confirm_sudo_in(state, who, pairs, NOTIFICATIONS, for_what).await
 }
 
 /// The answer for a webhook id that is not a number (as for one that is

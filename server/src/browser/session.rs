@@ -107,7 +107,8 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if without_second_factor
         && state.core.policies().require_two_factor
         && !guarded(TWO_FACTOR)
-        && !path.starts_with("/rpc/")
+        && !matches!(path, "/rpc/session_info" | "/rpc/two_factor/settings")
+        && !path.starts_with("/rpc/passkeys/")
         && !path.starts_with("/pkg/")
         && !path.starts_with("/auth/oidc/")
         && path != "/signout"

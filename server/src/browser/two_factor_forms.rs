@@ -4,13 +4,12 @@
 //! factor). Adding, removing and new codes need sudo mode; recovery codes
 //! are shown once, in the answer to the post that made them.
 
-use super::forms::{parts_and_form, Post};
+use super::forms::{confirm_sudo_in, parts_and_form, Post};
 use super::pages::{refuse, render_page};
 use super::session::{step_cookie, with_session};
 use app::{
     domain::{
-        accounts,
-        sessions::{Client, Session},
+        sessions::Client,
         two_factor::{self, TwoFactorError},
         AppState,
     },
@@ -110,24 +109,6 @@ fn kept(pairs: &Pairs) -> FormFeedback {
     fb
 }
 
-/// Checks sudo mode (or the password sent); the answer to send otherwise.
-async fn sudo(
-    state: &AppState,
-    parts: &Parts,
-    session: &Session,
-    client: &Client,
-    pairs: &Pairs,
-    for_what: &str,
-) -> Result<(), Response> {
-    let ask = super::forms::SudoAsk {
-        password: pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str),
-        page: TWO_FACTOR,
-        typed: kept(pairs),
-        for_what,
-    };
-    super::forms::confirm_sudo(state, parts, session, client, ask).await
-}
-
 fn done(what: &str) -> Response {
     Redirect::to(&format!("{TWO_FACTOR}?done={what}")).into_response()
 }
@@ -170,7 +151,15 @@ pub async fn app(post: Post) -> Response {
     match pairs.get("action").map_or("", String::as_str) {
         "begin" => {
             let for_what = "to add an authenticator app";
-            if let Err(res) = sudo(&state, &parts, &session, &client, &pairs, for_what).await {
+            if let Err(res) = confirm_sudo_in(
+                &state,
+                (&parts, &session, &client),
+                &pairs,
+                TWO_FACTOR,
+                for_what,
+            )
+            .await
+            {
                 return res;
             }
             match two_factor::begin_app(&state.core, user.id).await {
@@ -209,17 +198,23 @@ pub async fn app(post: Post) -> Response {
     }
 }
 
+/// The post's form, once sudo mode is confirmed (or the page again asking
+/// for the password `for_what`).
+async fn in_sudo(post: Post, for_what: &str) -> Result<super::forms::Posted<Pairs>, Response> {
+    let (state, session, client, parts, pairs) = post.form::<Pairs>().await?;
+    let who = (&parts, &session, &client);
+    confirm_sudo_in(&state, who, &pairs, TWO_FACTOR, for_what).await?;
+    Ok((state, session, client, parts, pairs))
+}
+
 /// `POST …/two-factor/recovery-codes`: new recovery codes (the old ones
 /// stop working), shown once; sudo mode.
 pub async fn recovery_codes(post: Post) -> Response {
-    let (state, session, client, parts, pairs) = match post.form::<Pairs>().await {
-        Ok(p) => p,
-        Err(res) => return res,
-    };
-    let for_what = "to make new recovery codes";
-    if let Err(res) = sudo(&state, &parts, &session, &client, &pairs, for_what).await {
-        return res;
-    }
+    let (state, session, client, parts, pairs) =
+        match in_sudo(post, "to make new recovery codes").await {
+            Ok(p) => p,
+            Err(res) => return res,
+        };
     match two_factor::new_recovery_codes(&state.core, session.user.id, &client).await {
         Ok(codes) => {
             show_codes(
@@ -237,14 +232,11 @@ pub async fn recovery_codes(post: Post) -> Response {
 /// `POST …/two-factor/{id}/remove`: removes one of the person's factors
 /// (sudo mode); another's id, or one that is gone, is "not found".
 pub async fn remove(Path(id): Path<String>, post: Post) -> Response {
-    let (state, session, client, parts, pairs) = match post.form::<Pairs>().await {
-        Ok(p) => p,
-        Err(res) => return res,
-    };
-    let for_what = "to remove a second factor";
-    if let Err(res) = sudo(&state, &parts, &session, &client, &pairs, for_what).await {
-        return res;
-    }
+    let (state, session, client, parts, pairs) =
+        match in_sudo(post, "to remove a second factor").await {
+            Ok(p) => p,
+            Err(res) => return res,
+        };
     let outcome = match id.parse::<i64>() {
         Ok(id) => two_factor::remove(&state.core, session.user.id, &client, id).await,
         Err(_) => Err(TwoFactorError::NotFound),

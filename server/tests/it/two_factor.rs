@@ -378,6 +378,7 @@ async fn hostile_input_is_refused_with_sentences(app: TestApp) {
 async fn require_two_factor_holds_people_and_tokens(app: TestApp) {
     let uid = support::user(&app, "erin").await.0;
     let (_, token) = support::token(&app, uid, "ci", "tokens:manage code:read").await;
+    let (tid, _) = support::token(&app, uid, "narrow-me", "code:read").await;
     let s = app.sign_in("erin", PW).await.session_cookie().unwrap();
     support::set_policy(&app, "require_two_factor", "true").await;
     app.core.reload_policies().await;
@@ -410,6 +411,52 @@ async fn require_two_factor_holds_people_and_tokens(app: TestApp) {
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
     let v: serde_json::Value = serde_json::from_str(&res.body).unwrap();
     assert_eq!(v["error"], "two_factor_required");
+    // an identity at the provider counts only for an account without a
+    // password: a password sign-in would skip the provider's factor
+    app.exec(&format!(
+        "INSERT INTO identities (issuer, subject, user_id, created_at) VALUES ('https://idp.test', 'erin', {uid}, '2026-01-01T00:00:00Z')"
+    ))
+    .await;
+    assert_eq!(app.request(create()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/profile/security/tokens", Some(&s)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // widening the token itself is making a token; narrowing is not
+    let edit = |scopes: &str| {
+        Request::builder()
+            .method(Method::PATCH)
+            .uri(format!("/api/v1/tokens/{tid}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                serde_json::json!({ "scopes": scopes }).to_string(),
+            ))
+            .unwrap()
+    };
+    let res = app.request(edit("code:read tokens:manage")).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert!(res.body.contains("two_factor_required"));
+    let res = app.request(edit("code:read")).await;
+    assert_eq!(res.status, StatusCode::OK, "not widening: {}", res.body);
+    // the pages' server functions are held too, but for enrolling
+    let rpc = |path: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::COOKIE, format!("tessera_session={s}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap()
+    };
+    assert_eq!(
+        app.request(rpc("/rpc/sessions/list")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        app.request(rpc("/rpc/two_factor/settings")).await.status,
+        StatusCode::OK
+    );
     assert_eq!(
         app.pat("GET", "/gateway/check?scope=code:read", &token)
             .await
@@ -430,10 +477,38 @@ async fn require_two_factor_holds_people_and_tokens(app: TestApp) {
 
 async fn an_administrator_resets_a_lost_factor(app: TestApp) {
     let s = app.sign_up("frank", PW).await;
-    if add_app(&app, &s).await.is_none() {
+    let Some((_, _, codes)) = add_app(&app, &s).await else {
         return;
-    }
-    password_step(&app, "frank").await;
+    };
+    // a new password ends the sign-ins the old one began
+    let waiting = password_step(&app, "frank").await;
+    let new_pw = "a different horse battery";
+    let res = app
+        .post_form(
+            "/profile/security/password",
+            &[("current", PW), ("password", new_pw), ("confirm", new_pw)],
+            Some(&s),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert!(res.session_cookie().is_some(), "a fresh session");
+    let unused = "SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NULL";
+    let before: Vec<(i64,)> = app.rows(unused).await;
+    let res = second(&app, &waiting, "recovery_code", &codes[0]).await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNAUTHORIZED,
+        "the old sign-in is gone"
+    );
+    let after: Vec<(i64,)> = app.rows(unused).await;
+    assert_eq!(before, after, "and no code was spent on it");
+
+    let waiting = app.sign_in("frank", new_pw).await;
+    assert_eq!(
+        waiting.location(),
+        Some(SECOND),
+        "a sign-in waits for its factor"
+    );
     let uid = support::user_id(&app, "frank").await;
     let by = app::domain::audit::By::Admin(None);
     assert!(app::domain::two_factor::reset(&app.core, uid, by)
@@ -445,7 +520,7 @@ async fn an_administrator_resets_a_lost_factor(app: TestApp) {
             .unwrap(),
         "nothing left"
     );
-    let res = app.sign_in("frank", PW).await;
+    let res = app.sign_in("frank", new_pw).await;
     assert!(res.session_cookie().is_some(), "the password alone again");
     let n: Vec<(i64,)> = app
         .rows("SELECT COUNT(*) FROM audit_events WHERE event = 'two_factor.reset'")
@@ -538,6 +613,14 @@ async fn passkey_ceremonies_are_one_time_and_bound_to_their_account(app: TestApp
     let long = json!({"purpose": "register", "ceremony": ceremony, "name": "n".repeat(10_000), "credential": "{}"});
     let r = passkey_rpc(&app, "finish", long, &a).await;
     assert_eq!(refusal(&r), "Names are at most 64 characters.");
+    // a loop of starts keeps one ceremony per account and purpose
+    for _ in 0..5 {
+        passkey_rpc(&app, "start", json!({"purpose": "register"}), &a).await;
+    }
+    let rows: Vec<(i64,)> = app
+        .rows("SELECT COUNT(*) FROM passkey_ceremonies WHERE purpose = 'register'")
+        .await;
+    assert_eq!(rows[0].0, 1);
     // the other steps, out of place
     let r = passkey_rpc(&app, "start", json!({"purpose": "register"}), &[]).await;
     assert_eq!(

@@ -40,5 +40,7 @@ pub const TAKE: &str = "DELETE FROM sso_logins WHERE id_hash = $1 AND expires_at
 /// Sign-ins that ended by `$1`.
 pub const PRUNE: &str = "DELETE FROM sso_logins WHERE expires_at <= $1";
 
-/// How many identities `$1` has (its sign-ins go through a provider).
-pub const COUNT_OF_USER: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1";
+/// How many identities `$1` has when it has no password (it signs in only
+/// through a provider, whose two-factor rules then apply).
+pub const COUNT_OF_SSO_ONLY: &str = "SELECT COUNT(*) FROM identities i JOIN users u \
+     ON u.id = i.user_id WHERE i.user_id = $1 AND u.password_hash = '!'";

@@ -56,6 +56,14 @@ pub async fn update(
     if input.scopes != current.scopes {
         admin_scope_check(core, actor.user_id, &input.scopes).await?;
     }
+    // widening a token (more scopes, more networks, a later end) is as
+    // good as making one
+    let widens = !current.scopes.covers(&input.scopes)
+        || !input.networks.within(&current.allowed_networks)
+        || input.expires_at.is_some_and(|at| at > current.expires_at);
+    if widens {
+        actor.second_factor_ready(core, &limits.policy).await?;
+    }
     if input.scopes.is_powerful() && !current.scopes.is_powerful() {
         actor.confirmed(FOR_FULL_ACCESS_EDIT)?;
     }

@@ -180,7 +180,7 @@ impl Actor {
     /// (`require_two_factor`) and the person this actor acts for has none:
     /// then no token is made or given a new secret (a trust rule's mint
     /// is the rule's, made when it was set up).
-    async fn second_factor_ready(
+    pub(crate) async fn second_factor_ready(
         &self,
         core: &Core,
         policy: &crate::tokens::policy::Policies,

@@ -95,14 +95,7 @@ pub const SIGN_IN_AGAIN: &str = "Your sign-in took too long or was already used.
 
 impl From<TwoFactorError> for Refusal {
     fn from(e: TwoFactorError) -> Self {
-        let with = |status, fb: FormFeedback, retry_after| Refusal {
-            status,
-            retry_after,
-            internal: None,
-            message: fb.message,
-            fields: fb.fields,
-            values: Some(fb.values),
-        };
+        let with = Refusal::form;
         match e {
             TwoFactorError::Invalid(fb) => with(StatusCode::UNPROCESSABLE_ENTITY, *fb, None),
             TwoFactorError::Throttled(wait, fb) => {
@@ -116,6 +109,11 @@ impl From<TwoFactorError> for Refusal {
             TwoFactorError::Database(e) => Refusal::ours(&e),
         }
     }
+}
+
+/// An audit event of `user_id`'s own doing, from `client`.
+fn own_event(what: &'static str, user_id: i64, client: &Client) -> Event {
+    Event::new(what, Some(user_id), None, By::User(user_id), Some(client))
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> TwoFactorError {
@@ -378,8 +376,8 @@ pub async fn factor_count(db: &Db, user_id: i64) -> Result<i64, sqlx::Error> {
 }
 
 /// Whether `user_id` meets `require_two_factor`: a confirmed second factor,
-/// or an identity at the organization's provider (whose own two-factor
-/// rules apply to those sign-ins).
+/// or sign-ins only through the organization's provider (whose own
+/// two-factor rules apply to them).
 pub async fn satisfied(core: &Core, user_id: i64) -> Result<bool, sqlx::Error> {
     if factor_count(&core.db, user_id).await? > 0 {
         return Ok(true);
@@ -387,9 +385,11 @@ pub async fn satisfied(core: &Core, user_id: i64) -> Result<bool, sqlx::Error> {
     has_identity(core, user_id).await
 }
 
-/// Whether `user_id` has an identity at the organization's provider.
+/// Whether `user_id` signs in only through the organization's provider
+/// (an identity, and no password: a password sign-in would skip the
+/// provider's second factor).
 async fn has_identity(core: &Core, user_id: i64) -> Result<bool, sqlx::Error> {
-    let n: i64 = on_db!(&core.db, pool => sqlx::query_scalar(super::sso::sql::COUNT_OF_USER)
+    let n: i64 = on_db!(&core.db, pool => sqlx::query_scalar(super::sso::sql::COUNT_OF_SSO_ONLY)
         .bind(user_id)
         .fetch_one(pool)
         .await)?;
@@ -397,7 +397,13 @@ async fn has_identity(core: &Core, user_id: i64) -> Result<bool, sqlx::Error> {
 }
 
 /// What Security → Two-factor authentication shows `user`.
-pub async fn settings(core: &Core, user: &CurrentUser) -> Result<TwoFactorSettings, sqlx::Error> {
+/// An app being added shows its key only to a session in sudo mode
+/// (`in_sudo`): a stolen session cookie does not learn it.
+pub async fn settings(
+    core: &Core,
+    user: &CurrentUser,
+    in_sudo: bool,
+) -> Result<TwoFactorSettings, sqlx::Error> {
     type Row = (
         i64,
         String,
@@ -413,7 +419,7 @@ pub async fn settings(core: &Core, user: &CurrentUser) -> Result<TwoFactorSettin
         .bind(user.id)
         .fetch_one(pool)
         .await)?;
-    let pending = match pending_app(core, user.id).await? {
+    let pending = match pending_app(core, user.id).await?.filter(|_| in_sudo) {
         Some((id, key, name)) => generator(key, &user.username).map(|totp| PendingApp {
             id,
             name,
@@ -541,14 +547,8 @@ pub async fn confirm_app(
         ));
     };
     let (codes, hashes) = recovery_set();
-    let event = Event::new(
-        "two_factor.added",
-        Some(user.id),
-        None,
-        By::User(user.id),
-        Some(client),
-    )
-    .with(serde_json::json!({ "kind": "totp", "id": id, "name": name }));
+    let event = own_event("two_factor.added", user.id, client)
+        .with(serde_json::json!({ "kind": "totp", "id": id, "name": name }));
     let first: Option<bool> = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
         let n = sqlx::query(sql::CONFIRM_APP)
@@ -610,13 +610,7 @@ pub async fn new_recovery_codes(
         })));
     }
     let (codes, hashes) = recovery_set();
-    let event = Event::new(
-        "two_factor.recovery_codes_made",
-        Some(user_id),
-        None,
-        By::User(user_id),
-        Some(client),
-    );
+    let event = own_event("two_factor.recovery_codes_made", user_id, client);
     let at = now();
     on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
@@ -649,7 +643,7 @@ pub async fn remove(
         if left == 0 {
             sqlx::query(sql::DELETE_RECOVERY).bind(user_id).execute(&mut *tx).await?;
         }
-        let event = Event::new("two_factor.removed", Some(user_id), None, By::User(user_id), Some(client))
+        let event = own_event("two_factor.removed", user_id, client)
             .with(serde_json::json!({ "kind": kind, "id": id, "name": name, "left": left }));
         record_in!(&mut *tx, event)?;
         tx.commit().await?;
@@ -676,6 +670,17 @@ pub async fn reset(core: &Core, user_id: i64, by: By) -> Result<bool, sqlx::Erro
         tx.commit().await?;
         Ok(true)
     }.await)
+}
+
+/// Ends every sign-in of `user_id` waiting for a second factor (its
+/// password changed).
+pub async fn end_waiting(core: &Core, user_id: i64) -> Result<(), sqlx::Error> {
+    on_db!(&core.db, pool => sqlx::query(sql::END_CHALLENGES_OF)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// A sign-in of `user_id` whose password was right now waits for its
@@ -744,29 +749,22 @@ pub async fn finish_sign_in(
         }
     };
     let at = now();
+    let spent = using_recovery.then(|| recovery_hash(&typed));
     let method = if using_recovery {
-        let used = on_db!(&core.db, pool => sqlx::query(sql::USE_RECOVERY)
-            .bind(user_id)
-            .bind(recovery_hash(&typed))
-            .bind(at)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        (used == 1).then_some("password+recovery_code")
+        Some("password+recovery_code")
     } else {
         app_code_ok(core, user_id, &username, &typed, at)
             .await?
             .then_some("password+totp")
     };
-    let Some(method) = method else {
-        let event = Event::new(
-            "session.two_factor_failed",
-            Some(user_id),
-            None,
-            By::User(user_id),
-            Some(client),
-        )
-        .with(serde_json::json!({ "with": if using_recovery { "recovery_code" } else { "totp" } }));
+    let done = match method {
+        Some(method) => complete(core, client, w, method, spent.as_deref()).await?,
+        None => None,
+    };
+    let Some(done) = done else {
+        let event = own_event("session.two_factor_failed", user_id, client).with(
+            serde_json::json!({ "with": if using_recovery { "recovery_code" } else { "totp" } }),
+        );
         audit::record(&core.db, &event).await?;
         return Err(if using_recovery {
             field_error(
@@ -780,21 +778,14 @@ pub async fn finish_sign_in(
             )
         });
     };
-    let done = complete(core, client, w, method).await?;
     attempt.succeeded(&core.throttle).await?;
     if using_recovery {
         let left: (i64, i64) = on_db!(&core.db, pool => sqlx::query_as(sql::RECOVERY_COUNTS)
             .bind(user_id)
             .fetch_one(pool)
             .await)?;
-        let event = Event::new(
-            "two_factor.recovery_code_used",
-            Some(user_id),
-            None,
-            By::User(user_id),
-            Some(client),
-        )
-        .with(serde_json::json!({ "left": left.0 - left.1 }));
+        let event = own_event("two_factor.recovery_code_used", user_id, client)
+            .with(serde_json::json!({ "left": left.0 - left.1 }));
         audit::record(&core.db, &event).await?;
     }
     Ok(done)
@@ -843,29 +834,56 @@ pub(crate) async fn complete(
     client: &Client,
     w: Waiting,
     method: &'static str,
-) -> Result<SecondStepDone, TwoFactorError> {
-    let ended = on_db!(&core.db, pool => sqlx::query(sql::END_CHALLENGE)
-        .bind(&w.id_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-    if ended == 0 {
-        return Err(TwoFactorError::NoSignIn);
+    recovery: Option<&[u8]>,
+) -> Result<Option<SecondStepDone>, TwoFactorError> {
+    // a policy set while the sign-in waited applies to it
+    if !w.user.is_admin && core.policies_for_write().await.sso_required {
+        return Err(TwoFactorError::Invalid(Box::new(FormFeedback {
+            message: Some("Your organization signs in through single sign-on.".into()),
+            ..Default::default()
+        })));
     }
-    let session = sessions::create(
-        &core.db,
-        w.user.id,
-        client,
-        "session.signed_in",
-        method,
-        now(),
-    )
-    .await?;
-    Ok(SecondStepDone {
-        user: w.user,
-        session,
-        next: w.next,
-    })
+    let at = now();
+    // the recovery code is spent only by the request that ends the sign-in
+    let ended: Option<bool> = on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        if let Some(hash) = recovery {
+            let used = sqlx::query(sql::USE_RECOVERY)
+                .bind(w.user.id)
+                .bind(hash)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if used == 0 {
+                return Ok(Some(false));
+            }
+        }
+        let ended = sqlx::query(sql::END_CHALLENGE)
+            .bind(&w.id_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if ended == 0 {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(true))
+    }.await)?;
+    match ended {
+        None => Err(TwoFactorError::NoSignIn),
+        Some(false) => Ok(None),
+        Some(true) => {
+            let session =
+                sessions::create(&core.db, w.user.id, client, "session.signed_in", method, at)
+                    .await?;
+            Ok(Some(SecondStepDone {
+                user: w.user,
+                session,
+                next: w.next,
+            }))
+        }
+    }
 }
 
 /// Whether `code` is the current code of one of `user_id`'s apps, not used

@@ -10,7 +10,7 @@
 
 use super::{complete, sql, waiting, SecondStepDone, TwoFactorError};
 use crate::domain::{
-    audit::{self, record_in, By, Event},
+    audit::{self, record_in},
     db::{now, on_db},
     sessions::{self, random_text, Client, NewSession, Session},
     throttle::{address_key, Door, RetryAfter},
@@ -207,15 +207,26 @@ async fn save(
     let id = random_text(32);
     let state =
         serde_json::to_string(state).map_err(|e| PasskeyError::Refused(format!("state: {e}")))?;
-    on_db!(&core.db, pool => sqlx::query(sql::CEREMONY)
-        .bind(hash(&id))
-        .bind(user_id)
-        .bind(purpose.as_str())
-        .bind(state)
-        .bind(now() + Duration::minutes(CEREMONY_MINUTES))
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    // one ceremony per account and purpose: a loop of starts keeps one row
+    on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        if let Some(user_id) = user_id {
+            sqlx::query(sql::END_CEREMONIES_OF)
+                .bind(user_id)
+                .bind(purpose.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(sql::CEREMONY)
+            .bind(hash(&id))
+            .bind(user_id)
+            .bind(purpose.as_str())
+            .bind(state)
+            .bind(now() + Duration::minutes(CEREMONY_MINUTES))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }.await)?;
     Ok(id)
 }
 
@@ -350,13 +361,7 @@ pub async fn finish_register(
     let json = serde_json::to_vec(&passkey).map_err(|e| PasskeyError::Refused(e.to_string()))?;
     let cred_id: Vec<u8> = passkey.cred_id().to_vec();
     let at = now();
-    let event = Event::new(
-        "two_factor.added",
-        Some(user.id),
-        None,
-        By::User(user.id),
-        Some(client),
-    );
+    let event = super::own_event("two_factor.added", user.id, client);
     let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
         let mut tx = pool.begin().await?;
         let (id,): (i64,) = sqlx::query_as(sql::INSERT_PASSKEY)
@@ -372,34 +377,44 @@ pub async fn finish_register(
         tx.commit().await?;
         Ok(id)
     }.await);
-    match inserted {
-        Ok(id) => Ok(id),
-        Err(e) if crate::domain::db::is_unique_violation(&e) => Err(PasskeyError::Refused(
-            "That passkey is registered already.".into(),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    inserted.map_err(|e| {
+        if crate::domain::db::is_unique_violation(&e) {
+            PasskeyError::Refused("That passkey is registered already.".into())
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// Begins the second step of the sign-in bound to `cookie` with one of its
 /// account's passkeys.
 pub async fn start_second(core: &Core, cookie: &str) -> Result<Started, PasskeyError> {
-    let webauthn = core.passkeys.get()?;
     let w = waiting(core, cookie).await?;
-    let keys: Vec<Passkey> = passkeys_of(core, w.user.id)
+    let none = "This account has no passkey. Use your authenticator app or a recovery code.";
+    start_assertion(core, w.user.id, Purpose::Second, none).await
+}
+
+/// An assertion ceremony of `purpose` for one of `user_id`'s passkeys
+/// (`none`: the sentence when there is none).
+async fn start_assertion(
+    core: &Core,
+    user_id: i64,
+    purpose: Purpose,
+    none: &str,
+) -> Result<Started, PasskeyError> {
+    let webauthn = core.passkeys.get()?;
+    let keys: Vec<Passkey> = passkeys_of(core, user_id)
         .await?
         .into_iter()
         .map(|(_, p)| p)
         .collect();
     if keys.is_empty() {
-        return Err(PasskeyError::Refused(
-            "This account has no passkey. Use your authenticator app or a recovery code.".into(),
-        ));
+        return Err(PasskeyError::Refused(none.into()));
     }
     let (options, state): (_, PasskeyAuthentication) = webauthn
         .start_passkey_authentication(&keys)
         .map_err(|e| PasskeyError::Refused(format!("{NOT_CHECKED} ({e})")))?;
-    let ceremony = save(core, Some(w.user.id), Purpose::Second, &state).await?;
+    let ceremony = save(core, Some(user_id), purpose, &state).await?;
     Ok(Started {
         ceremony,
         options: options_json(&options)?,
@@ -430,7 +445,7 @@ async fn check_assertion(
             }
         }
         Err(e) => {
-            let event = Event::new(failed, Some(user_id), None, By::User(user_id), Some(client))
+            let event = super::own_event(failed, user_id, client)
                 .with(serde_json::json!({ "with": "passkey", "error": e.to_string() }));
             audit::record(&core.db, &event).await?;
             Err(PasskeyError::Refused(NOT_CHECKED.into()))
@@ -462,7 +477,9 @@ pub async fn finish_second(
     .await?;
     let account = crate::domain::throttle::account_key(&w.user.username);
     core.throttle.clear(Door::SignInAccount, &account).await?;
-    Ok(complete(core, client, w, "password+passkey").await?)
+    complete(core, client, w, "password+passkey", None)
+        .await?
+        .ok_or_else(|| PasskeyError::Refused(NOT_CHECKED.into()))
 }
 
 /// Begins a sign-in with a passkey alone (any of this server's: the
@@ -516,14 +533,8 @@ pub async fn finish_sign_in(
     let result = match webauthn.finish_discoverable_authentication(&cred, state, &discoverable) {
         Ok(r) => r,
         Err(e) => {
-            let event = Event::new(
-                "session.sign_in_failed",
-                Some(id),
-                None,
-                By::User(id),
-                Some(client),
-            )
-            .with(serde_json::json!({ "with": "passkey", "error": e.to_string() }));
+            let event = super::own_event("session.sign_in_failed", id, client)
+                .with(serde_json::json!({ "with": "passkey", "error": e.to_string() }));
             audit::record(&core.db, &event).await?;
             return Err(PasskeyError::Refused(NOT_CHECKED.into()));
         }
@@ -559,25 +570,8 @@ pub async fn finish_sign_in(
 
 /// Begins confirming sudo mode with one of the signed-in person's passkeys.
 pub async fn start_sudo(core: &Core, session: &Session) -> Result<Started, PasskeyError> {
-    let webauthn = core.passkeys.get()?;
-    let keys: Vec<Passkey> = passkeys_of(core, session.user.id)
-        .await?
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
-    if keys.is_empty() {
-        return Err(PasskeyError::Refused(
-            "You have no passkey yet: confirm with your password.".into(),
-        ));
-    }
-    let (options, state): (_, PasskeyAuthentication) = webauthn
-        .start_passkey_authentication(&keys)
-        .map_err(|e| PasskeyError::Refused(format!("{NOT_CHECKED} ({e})")))?;
-    let ceremony = save(core, Some(session.user.id), Purpose::Sudo, &state).await?;
-    Ok(Started {
-        ceremony,
-        options: options_json(&options)?,
-    })
+    let none = "You have no passkey yet: confirm with your password.";
+    start_assertion(core, session.user.id, Purpose::Sudo, none).await
 }
 
 /// Finishes confirming sudo mode with a passkey: the session is in sudo

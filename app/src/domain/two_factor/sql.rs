@@ -125,6 +125,10 @@ pub const ACCOUNT_OF_HANDLE: &str = "SELECT id, username, is_admin, must_change_
 pub const CEREMONY: &str = "INSERT INTO passkey_ceremonies (id_hash, user_id, purpose, state, \
      expires_at) VALUES ($1, $2, $3, $4, $5)";
 
+/// `$1`'s ceremonies of purpose `$2` (a new one replaces them).
+pub const END_CEREMONIES_OF: &str =
+    "DELETE FROM passkey_ceremonies WHERE user_id = $1 AND purpose = $2";
+
 /// The ceremony of id hash `$1` and purpose `$2` taken (used once), if it
 /// has not ended by `$3`: user, state.
 pub const TAKE_CEREMONY: &str = "DELETE FROM passkey_ceremonies WHERE id_hash = $1 \

@@ -185,6 +185,10 @@ pub async fn add_rule(
         core.config.workload.allow_insecure_issuers,
     )?;
     let policies = core.policies_for_write().await;
+    // a rule mints tokens: making one is making tokens
+    if let Maker::Owner(actor) = maker {
+        actor.second_factor_ready(core, &policies).await?;
+    }
     if let Some(p) = policies.issuer_problem(&checked.issuer) {
         return Err(TokenError::PolicyViolation(
             crate::tokens::policy::ALLOWED_WORKLOAD_ISSUERS,
