@@ -8,14 +8,14 @@ export LEPTOS_OUTPUT_NAME := tessera
 PORT ?= 3000
 ADDR ?= 127.0.0.1:$(PORT)
 
-.PHONY: run test lint setup build test-rust test-faults test-restore test-api-fuzz test-e2e bench fuzz clean
+.PHONY: run test lint setup build test-rust test-pgbouncer test-faults test-replicas test-restore test-api-fuzz test-e2e bench fuzz clean
 
 ## Build (release) and serve on http://127.0.0.1:3000 with SQLite under ./data/
 run: build
 	TESSERA_ADDR=$${TESSERA_ADDR:-$(ADDR)} TESSERA_SITE_ROOT=target/site ./target/release/tessera
 
 ## Everything: unit and integration tests (SQLite, and Postgres when reachable), then Playwright
-test: build test-rust test-faults test-restore test-api-fuzz test-e2e
+test: build test-rust test-pgbouncer test-faults test-replicas test-restore test-api-fuzz test-e2e
 
 ## What CI checks before the tests: formatting, and clippy with warnings as
 ## errors (the app with and without `ssr`, and the server)
@@ -41,6 +41,14 @@ build:
 test-rust: setup
 	cargo test --release -p app -p tessera --features app/ssr
 	cargo test --profile site-tool -p tessera-site
+
+## the Postgres integration tests again, through PgBouncer in transaction pooling mode
+test-pgbouncer: setup
+	./scripts/pgbouncer-tests.sh
+
+## token checks from a real streaming replica (pg_basebackup -R; root), two instances behind nginx
+test-replicas: build
+	python3 scripts/replica-check.py
 
 ## Postgres stopped under load, kill -9 during creates (needs a local cluster; root)
 test-faults: build

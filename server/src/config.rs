@@ -1,6 +1,6 @@
 //! Command-line flags, each with an environment-variable fallback.
 
-use app::domain::{throttle::ThrottleConfig, CoreConfig};
+use app::domain::{db::Db, throttle::ThrottleConfig, CoreConfig};
 use clap::{ArgAction, Parser, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use std::{net::IpAddr, net::SocketAddr, time::Duration};
@@ -37,6 +37,35 @@ pub struct Config {
         global = true
     )]
     pub database_url: SecretString,
+
+    /// A Postgres streaming replica token checks may read (repeat the flag
+    /// for several; the environment variable takes a comma-separated
+    /// list). Writes and the change feed stay on `--database-url`.
+    #[arg(
+        long = "database-replica-url",
+        env = "TESSERA_DATABASE_REPLICA_URL",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub database_replica_urls: Vec<SecretString>,
+
+    /// Postgres straight to the server, when `--database-url` goes through
+    /// a connection pooler in transaction mode (PgBouncer): the change
+    /// feed's LISTEN and the migrations use it; statements through the
+    /// pooler run without a statement cache, each in a transaction.
+    #[arg(
+        long,
+        env = "TESSERA_DATABASE_LISTEN_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_listen_url: Option<SecretString>,
+
+    /// A replica whose replay is further behind the primary than this many
+    /// milliseconds (or whose position cannot be read) is skipped until it
+    /// catches up.
+    #[arg(long, env = "TESSERA_REPLICA_MAX_LAG_MS", default_value_t = 1000)]
+    pub replica_max_lag_ms: u64,
 
     /// The URL users reach Tessera at (defaults to http://ADDR). An https URL
     /// makes session cookies `Secure` and turns on HSTS.
@@ -256,6 +285,26 @@ impl Config {
         {
             return Err("--database-url must start with sqlite:, postgres: or postgresql:".into());
         }
+        if let Some(listen) = &self.database_listen_url {
+            let listen = listen.expose_secret();
+            if database_url.starts_with("sqlite:") {
+                return Err("--database-listen-url needs a Postgres --database-url".into());
+            }
+            if !(listen.starts_with("postgres:") || listen.starts_with("postgresql:")) {
+                return Err(
+                    "--database-listen-url must start with postgres: or postgresql:".into(),
+                );
+            }
+        }
+        if !self.database_replica_urls.is_empty() && database_url.starts_with("sqlite:") {
+            return Err("--database-replica-url needs a Postgres --database-url".into());
+        }
+        for (i, url) in self.database_replica_urls.iter().enumerate() {
+            app::domain::replicas::Replicas::options(i, url)?;
+        }
+        if !(10..=600_000).contains(&self.replica_max_lag_ms) {
+            return Err("--replica-max-lag-ms must be between 10 and 600000".into());
+        }
         if let Some(url) = &self.smtp_url {
             app::domain::mail::Mailer::new(url.expose_secret(), &self.mail_from)?;
         }
@@ -275,6 +324,16 @@ impl Config {
             return Err("--expiry-notice-days must be days between 1 and 365, e.g. 30,7,1".into());
         }
         Ok(())
+    }
+
+    /// Opens the store: `--database-url`, with `--database-listen-url`
+    /// straight to Postgres when the first goes through a pooler.
+    pub async fn open_database(&self) -> Result<Db, app::domain::db::ConnectError> {
+        Db::open(
+            self.database_url.expose_secret(),
+            self.database_listen_url.as_ref().map(|u| u.expose_secret()),
+        )
+        .await
     }
 
     /// The operator's key from `--secret-key-file`; a sentence when the
@@ -399,6 +458,8 @@ impl Config {
             // validate() has refused settings that do not parse
             sso: self.sso().ok().flatten(),
             secret_key: self.secret_key().ok().flatten(),
+            replicas: self.database_replica_urls.clone(),
+            replica_max_lag: Duration::from_millis(self.replica_max_lag_ms),
         }
     }
 }
@@ -494,5 +555,27 @@ mod tests {
         assert!(parse(&["--database-url", "postgres://u@h/db"])
             .validate()
             .is_ok());
+    }
+
+    #[test]
+    fn replicas_need_postgres_and_readable_urls() {
+        let primary = ["--database-url", "postgres://u@h/db"];
+        let with = |extra: &[&str]| {
+            let mut args = primary.to_vec();
+            args.extend_from_slice(extra);
+            parse(&args).validate()
+        };
+        assert!(with(&[
+            "--database-replica-url",
+            "postgres://u@r1/db",
+            "--database-replica-url",
+            "postgres://u@r2:5433/db"
+        ])
+        .is_ok());
+        let err = with(&["--database-replica-url", "mysql://u:hunter2@r/db"]).unwrap_err();
+        assert!(err.contains("#1") && !err.contains("hunter2"), "{err}");
+        assert!(with(&["--replica-max-lag-ms", "0"]).is_err());
+        let sqlite = parse(&["--database-replica-url", "postgres://u@r/db"]).validate();
+        assert!(sqlite.unwrap_err().contains("Postgres --database-url"));
     }
 }

@@ -6,9 +6,8 @@
 //! build, on one core).
 
 use crate::config::{Config, LogFormat};
-use app::domain::{db::Db, AppState, Core};
+use app::domain::{AppState, Core};
 use clap::Parser;
-use secrecy::ExposeSecret as _;
 use std::{io::IsTerminal as _, net::SocketAddr, path::PathBuf, time::Duration};
 use tracing_subscriber::EnvFilter;
 
@@ -77,7 +76,7 @@ async fn shutdown_signal() {
 /// does), runs one command, prints its result. Warnings go to stderr, so
 /// `--json` output stays parseable.
 async fn administer(config: Config, args: crate::admin_cli::AdminArgs) -> std::process::ExitCode {
-    let db = match Db::connect(config.database_url.expose_secret()).await {
+    let db = match config.open_database().await {
         Ok(db) => db,
         Err(e) => {
             eprintln!("tessera admin: {e}");
@@ -136,7 +135,7 @@ pub async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect(config.database_url.expose_secret()).await?;
+    let db = config.open_database().await?;
     tracing::info!(
         backend = db.backend(),
         "database ready (migrations applied)"

@@ -142,6 +142,7 @@ pub const FEED_PROBE_SQL: &str = "SELECT 'tessera-change-feed'";
 /// the database), and when it is back the whole cache is dropped, since
 /// notifications may have been missed.
 pub fn follow_token_changes(pool: sqlx::PgPool, core: std::sync::Weak<super::Core>) {
+    // `pool` is straight to the server: LISTEN cannot go through a transaction pooler
     if let Some(c) = core.upgrade() {
         c.verifier.require_feed();
     }

@@ -14,10 +14,11 @@
 //! `clock_timestamp()` on Postgres).
 
 use chrono::{DateTime, SubsecRound, Utc};
+use futures::{future::BoxFuture, stream::BoxStream, StreamExt as _, TryStreamExt as _};
 use sqlx::{
-    postgres::PgPoolOptions,
+    postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow, PgStatement, PgTypeInfo},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    PgPool, SqlitePool,
+    Either, Execute, Executor, PgPool, Postgres, SqlitePool,
 };
 use std::{str::FromStr, time::Duration};
 
@@ -25,9 +26,157 @@ use std::{str::FromStr, time::Duration};
 #[derive(Clone, Debug)]
 pub enum Db {
     /// PostgreSQL (production).
-    Postgres(PgPool),
+    Postgres(Pg),
     /// SQLite (the embedded default).
     Sqlite(SqlitePool),
+}
+
+/// A Postgres pool: straight to the server, or through a connection pooler
+/// in transaction mode (PgBouncer 1.18: `--database-url` through it,
+/// `--database-listen-url` straight to the server).
+///
+/// Through such a pooler a server connection is ours only inside a
+/// transaction, and sqlx sends a statement's Parse and its Bind after two
+/// separate Syncs, so between them the pooler may hand the next message
+/// to another server (where a statement of that name is missing, or is
+/// another client's). So, pooled: each statement run on the pool runs in a
+/// transaction of its own, as an unnamed statement; each explicit
+/// transaction ([`Pg::begin`]) starts by dropping the statements other
+/// clients left on its server (`DEALLOCATE ALL`), and the connection keeps
+/// no statement cache. Straight to the server, it is sqlx's pool as is.
+#[derive(Clone, Debug)]
+pub struct Pg {
+    pool: PgPool,
+    /// A pool straight to the server: the change feed's `LISTEN` and the
+    /// migrations (an advisory lock), which a transaction pooler cannot carry.
+    direct: PgPool,
+    pooled: bool,
+}
+
+impl std::ops::Deref for Pg {
+    type Target = PgPool;
+    fn deref(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl From<PgPool> for Pg {
+    fn from(pool: PgPool) -> Pg {
+        Pg {
+            direct: pool.clone(),
+            pool,
+            pooled: false,
+        }
+    }
+}
+
+impl Pg {
+    /// The pool straight to the server (the same pool when there is no pooler).
+    pub fn direct(&self) -> &PgPool {
+        &self.direct
+    }
+
+    /// True when statements go through a transaction pooler.
+    pub fn is_pooled(&self) -> bool {
+        self.pooled
+    }
+
+    /// Starts a transaction (through a pooler, on a server cleared of
+    /// statements other clients prepared there).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.pooled {
+            (&mut *tx).execute("DEALLOCATE ALL").await?;
+        }
+        Ok(tx)
+    }
+}
+
+/// A statement run unnamed (sqlx prepares it afresh, and never caches it).
+struct Unnamed<E>(E);
+
+impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Unnamed<E> {
+    fn sql(&self) -> &'q str {
+        self.0.sql()
+    }
+    fn statement(&self) -> Option<&PgStatement<'q>> {
+        self.0.statement()
+    }
+    fn take_arguments(
+        &mut self,
+    ) -> Result<Option<sqlx::postgres::PgArguments>, sqlx::error::BoxDynError> {
+        self.0.take_arguments()
+    }
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
+impl<'c> Executor<'c> for &'c Pg {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        if !self.pooled {
+            return self.pool.fetch_many(query);
+        }
+        let pool = &self.pool;
+        futures::stream::once(async move {
+            let mut tx = pool.begin().await?;
+            let all: Vec<_> = (&mut *tx).fetch_many(Unnamed(query)).try_collect().await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(futures::stream::iter(all.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Postgres>,
+    {
+        if !self.pooled {
+            return self.pool.fetch_optional(query);
+        }
+        let pool = &self.pool;
+        Box::pin(async move {
+            let mut tx = pool.begin().await?;
+            let row = (&mut *tx).fetch_optional(Unnamed(query)).await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [PgTypeInfo],
+    ) -> BoxFuture<'e, Result<PgStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.pool.prepare_with(sql, parameters)
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> BoxFuture<'e, Result<sqlx::Describe<Postgres>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.pool.describe(sql)
+    }
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$db`.
@@ -70,13 +219,37 @@ impl Db {
     /// Opens the database named by `url` (`postgres://…` or `sqlite://…`) and
     /// runs the migrations for its dialect.
     pub async fn connect(url: &str) -> Result<Db, ConnectError> {
+        Self::open(url, None).await
+    }
+
+    /// As [`Db::connect`]; with `direct` (Postgres only), `url` goes
+    /// through a transaction pooler and `direct` straight to the server
+    /// (see [`Pg`]).
+    pub async fn open(url: &str, direct: Option<&str>) -> Result<Db, ConnectError> {
         let db = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let options = match direct {
+                // no statement cache, and no startup parameter a pooler refuses
+                Some(_) => options.statement_cache_capacity(0).extra_float_digits(None),
+                None => options,
+            };
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect(url)
+                .connect_with(options)
                 .await?;
-            Db::Postgres(pool)
+            Db::Postgres(match direct {
+                Some(direct) => Pg {
+                    direct: PgPoolOptions::new()
+                        .max_connections(2)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect(direct)
+                        .await?,
+                    pool,
+                    pooled: true,
+                },
+                None => Pg::from(pool),
+            })
         } else {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -104,9 +277,9 @@ impl Db {
 
     async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Db::Postgres(pool) => {
+            Db::Postgres(pg) => {
                 sqlx_macros::migrate!("../migrations/postgres")
-                    .run(pool)
+                    .run(pg.direct())
                     .await
             }
             Db::Sqlite(pool) => {

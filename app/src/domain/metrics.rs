@@ -55,6 +55,16 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    replica: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -106,6 +116,9 @@ pub struct Metrics {
     pool_max: Gauge,
     cache_entries: Gauge,
     feed_up: Gauge,
+    lookups: Family<StoreLabels, Counter>,
+    replica_up: Family<ReplicaLabels, Gauge>,
+    replica_lag: Histograms<ReplicaLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -201,7 +214,30 @@ impl Metrics {
             "Verification answers cached",
             cache_entries.clone(),
         );
+        let lookups = Family::<StoreLabels, Counter>::default();
+        registry.register(
+            "token_lookups",
+            "Verification lookups by where they were read: primary or replica",
+            lookups.clone(),
+        );
+        let replica_up = Family::<ReplicaLabels, Gauge>::default();
+        registry.register(
+            "replica_up",
+            "1 while a --database-replica-url answers as a standby (used while within --replica-max-lag-ms)",
+            replica_up.clone(),
+        );
+        let replica_lag: Histograms<ReplicaLabels> =
+            Family::new_with_constructor(lag_histogram as fn() -> Histogram);
+        registry.register_with_unit(
+            "replica_lag",
+            "How far behind the primary each replica's replay is, read every 100 ms",
+            Unit::Seconds,
+            replica_lag.clone(),
+        );
         Self {
+            lookups,
+            replica_up,
+            replica_lag,
             registry,
             routes: RwLock::default(),
             requests,
@@ -287,6 +323,25 @@ impl Metrics {
     /// Records that a change made `lag` ago was just applied.
     pub fn feed_change(&self, lag: Duration) {
         self.feed_lag.observe(lag.as_secs_f64());
+    }
+
+    /// The counter of verification lookups read from `store` (`primary`,
+    /// `replica`).
+    pub fn lookups(&self, store: &'static str) -> Counter {
+        self.lookups.get_or_create(&StoreLabels { store }).clone()
+    }
+
+    /// Records a replica's state: whether it answered, and its lag.
+    pub fn replica(&self, name: &str, up: bool, lag: Option<Duration>) {
+        let labels = ReplicaLabels {
+            replica: name.to_owned(),
+        };
+        self.replica_up.get_or_create(&labels).set(i64::from(up));
+        if let Some(lag) = lag {
+            self.replica_lag
+                .get_or_create(&labels)
+                .observe(lag.as_secs_f64());
+        }
     }
 
     /// Counts a lost change feed.

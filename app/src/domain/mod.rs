@@ -14,6 +14,7 @@ pub mod mail;
 pub mod metrics;
 pub mod passwords;
 pub mod refusal;
+pub mod replicas;
 pub mod scanning;
 pub mod scim;
 pub mod secret;
@@ -75,6 +76,12 @@ pub struct CoreConfig {
     /// (authenticator app keys): `--secret-key-file`. Without one, a key
     /// is made and kept in the database.
     pub secret_key: Option<two_factor::SecretKey>,
+    /// Streaming replicas token verification may read
+    /// (`--database-replica-url`, Postgres only).
+    pub replicas: Vec<secrecy::SecretString>,
+    /// A replica whose replay is further behind than this is skipped
+    /// (`--replica-max-lag-ms`).
+    pub replica_max_lag: std::time::Duration,
 }
 
 impl CoreConfig {
@@ -142,11 +149,22 @@ impl Core {
             passwords::PasswordHasher::new(config.hash_concurrency, config.hash_queue).await?;
         let throttle = throttle::Throttle::new(config.throttle, &db);
         let metrics = metrics::Metrics::new();
-        let verifier = verify::Verifier::counting(
-            config.verify_cache_ttl,
-            metrics.cache_hits.clone(),
-            metrics.cache_misses.clone(),
-        );
+        let mut verifier = verify::Verifier::counting(config.verify_cache_ttl, &metrics);
+        let replicas = match (&db, config.replicas.is_empty()) {
+            (db::Db::Postgres(_), false) => {
+                match replicas::Replicas::new(&config.replicas, config.replica_max_lag) {
+                    Ok(r) => Some(Arc::new(r)),
+                    Err(e) => {
+                        tracing::error!("{e}; verifying on the primary only");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(r) = &replicas {
+            verifier = verifier.with_replicas(r.clone());
+        }
         let policies = admin::load_policies(&db).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the policies; none apply until they can be read");
             Policies::default()
@@ -176,7 +194,10 @@ impl Core {
         });
         match &core.db {
             db::Db::Postgres(pool) => {
-                changes::follow_token_changes(pool.clone(), Arc::downgrade(&core))
+                changes::follow_token_changes(pool.direct().clone(), Arc::downgrade(&core));
+                if let Some(r) = &replicas {
+                    r.spawn_monitor(pool.clone(), Arc::downgrade(&core));
+                }
             }
             db::Db::Sqlite(pool) => {
                 changes::follow_sqlite_changes(pool.clone(), Arc::downgrade(&core))

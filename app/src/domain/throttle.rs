@@ -279,7 +279,7 @@ impl Memory {
 pub struct Throttle {
     config: ThrottleConfig,
     memory: Mutex<Memory>,
-    shared: Option<sqlx::PgPool>,
+    shared: Option<super::db::Pg>,
 }
 
 impl std::fmt::Debug for Throttle {

@@ -236,6 +236,10 @@ pub struct Verifier {
     hits: prometheus_client::metrics::counter::Counter,
     /// Verifications that read the database (metrics).
     misses: prometheus_client::metrics::counter::Counter,
+    /// Lookups read from the primary and from a replica (metrics).
+    reads: [prometheus_client::metrics::counter::Counter; 2],
+    /// Streaming replicas the lookup may read (`--database-replica-url`).
+    replicas: Option<Arc<super::replicas::Replicas>>,
 }
 
 /// The `policy` of a [`Block`] on a derived token whose ancestor no longer
@@ -315,12 +319,37 @@ impl Verifier {
     /// A verifier that caches positive answers for `ttl` (zero disables the
     /// cache), under a fresh random key.
     pub fn new(ttl: Duration) -> Self {
-        Self::counting(ttl, Default::default(), Default::default())
+        Self::with_counters(ttl, Default::default(), Default::default())
     }
 
-    /// As [`Verifier::new`], counting cache hits and misses in `hits` and
-    /// `misses`.
-    pub fn counting(
+    /// As [`Verifier::new`], counting cache hits, misses and where lookups
+    /// were read in `metrics`.
+    pub fn counting(ttl: Duration, metrics: &super::metrics::Metrics) -> Self {
+        Self {
+            reads: [metrics.lookups("primary"), metrics.lookups("replica")],
+            ..Self::with_counters(
+                ttl,
+                metrics.cache_hits.clone(),
+                metrics.cache_misses.clone(),
+            )
+        }
+    }
+
+    /// Reads verification lookups from `replicas` when one is fresh enough
+    /// (see [`super::replicas`]).
+    pub fn with_replicas(self, replicas: Arc<super::replicas::Replicas>) -> Self {
+        Self {
+            replicas: Some(replicas),
+            ..self
+        }
+    }
+
+    /// The replicas lookups may read, if any.
+    pub fn replicas(&self) -> Option<&Arc<super::replicas::Replicas>> {
+        self.replicas.as_ref()
+    }
+
+    fn with_counters(
         ttl: Duration,
         hits: prometheus_client::metrics::counter::Counter,
         misses: prometheus_client::metrics::counter::Counter,
@@ -339,6 +368,8 @@ impl Verifier {
             lookups: AtomicU64::new(0),
             hits,
             misses,
+            reads: Default::default(),
+            replicas: None,
         }
     }
 
@@ -394,11 +425,7 @@ impl Verifier {
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
         self.misses.inc();
-        let row: Option<Row> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::VERIFY)
-        .bind(&hash[..])
-        .fetch_optional(pool)
-        .await)?;
-        let Some(row) = row else {
+        let Some((row, chain)) = self.look_up(db, &hash).await? else {
             return Err(self.retired(db, &hash).await);
         };
         if row.link.revoked_at.is_some() {
@@ -435,44 +462,37 @@ impl Verifier {
         // within what each still allows
         let mut ancestors = Vec::new();
         let mut ends_at = row.link.expires_at;
-        if row.parent_id.is_some() {
-            let chain: Vec<Link> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::ANCESTORS)
-                .bind(row.link.id)
-                .fetch_all(pool)
-                .await)?;
-            for a in chain {
-                ancestors.push(a.id);
-                if a.revoked_at.is_some() {
-                    return Err(VerifyError::Ended {
-                        why: Rejection::Revoked,
-                        token_id: row.link.id,
-                    });
-                }
-                if a.expires_at <= at {
-                    return Err(VerifyError::Ended {
-                        why: Rejection::Expired,
-                        token_id: row.link.id,
-                    });
-                }
-                ends_at = ends_at.min(a.expires_at);
-                let a_reach = a.reach();
-                if blocked.is_none() {
-                    blocked = a.blocked(policies, &a_reach, at).map(|b| Block {
-                        policy: b.policy,
-                        reason: format!("the token it was derived from is blocked ({})", b.reason),
-                    });
-                }
-                let (a_scopes, a_networks, a_resources) = a_reach;
-                let within = a_scopes.covers(&scopes)
-                    && networks.within(&a_networks)
-                    && resources.within(&scopes, &a_resources);
-                if blocked.is_none() && !within {
-                    blocked = Some(Block {
-                        policy: DERIVED_FROM.into(),
-                        reason: "the token it was derived from no longer allows all it may do"
-                            .into(),
-                    });
-                }
+        for a in chain {
+            ancestors.push(a.id);
+            if a.revoked_at.is_some() {
+                return Err(VerifyError::Ended {
+                    why: Rejection::Revoked,
+                    token_id: row.link.id,
+                });
+            }
+            if a.expires_at <= at {
+                return Err(VerifyError::Ended {
+                    why: Rejection::Expired,
+                    token_id: row.link.id,
+                });
+            }
+            ends_at = ends_at.min(a.expires_at);
+            let a_reach = a.reach();
+            if blocked.is_none() {
+                blocked = a.blocked(policies, &a_reach, at).map(|b| Block {
+                    policy: b.policy,
+                    reason: format!("the token it was derived from is blocked ({})", b.reason),
+                });
+            }
+            let (a_scopes, a_networks, a_resources) = a_reach;
+            let within = a_scopes.covers(&scopes)
+                && networks.within(&a_networks)
+                && resources.within(&scopes, &a_resources);
+            if blocked.is_none() && !within {
+                blocked = Some(Block {
+                    policy: DERIVED_FROM.into(),
+                    reason: "the token it was derived from no longer allows all it may do".into(),
+                });
             }
         }
         let verified = Arc::new(Verified {
@@ -514,6 +534,49 @@ impl Verifier {
         Ok(verified)
     }
 
+    /// The live token whose secret hashes to `hash`, with its ancestors
+    /// (parent first), from a replica fresh enough for it, else from the
+    /// primary `db`. A replica that fails or is slow is skipped; one that
+    /// does not know the token (made a moment ago) or may not have a change
+    /// heard of since is overruled by the primary.
+    async fn look_up(
+        &self,
+        db: &Db,
+        hash: &[u8; 32],
+    ) -> Result<Option<(Row, Vec<Link>)>, sqlx::Error> {
+        let chosen = match &self.replicas {
+            Some(r) if self.trusted() => r.choose().map(|c| (r, c)),
+            _ => None,
+        };
+        if let Some((replicas, chosen)) = chosen {
+            let read = tokio::time::timeout(
+                super::replicas::LOOKUP_TIMEOUT,
+                read_chain(&chosen.replica.db, hash),
+            )
+            .await;
+            match read {
+                Ok(Ok(Some((row, chain)))) => {
+                    let ancestors: Vec<i64> = chain.iter().map(|a| a.id).collect();
+                    if !replicas.behind(chosen, row.user_id, row.link.id, &ancestors) {
+                        self.reads[1].inc();
+                        return Ok(Some((row, chain)));
+                    }
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(replica = %chosen.replica.name, error = %e, "replica lookup failed; asking the primary");
+                    chosen.replica.failed();
+                }
+                Err(_) => {
+                    tracing::warn!(replica = %chosen.replica.name, "replica lookup timed out; asking the primary");
+                    chosen.replica.failed();
+                }
+            }
+        }
+        self.reads[0].inc();
+        read_chain(db, hash).await
+    }
+
     /// Why a well-formed token that matches no live secret is refused: a
     /// secret rotated out of some token (reuse), or none Tessera issued.
     async fn retired(&self, db: &Db, hash: &[u8; 32]) -> VerifyError {
@@ -548,6 +611,9 @@ impl Verifier {
     /// does not block readers.
     pub fn evict(&self, user_id: i64, token_id: Option<i64>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(r) = &self.replicas {
+            r.note(user_id, token_id);
+        }
         for (key, e) in self.cache.iter() {
             let hit = match token_id {
                 Some(id) => e.verified.token_id == id || e.verified.ancestors.contains(&id),
@@ -562,6 +628,9 @@ impl Verifier {
     /// Drops everything (e.g. when the change feed was interrupted).
     pub fn evict_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(r) = &self.replicas {
+            r.note_everything();
+        }
         self.cache.invalidate_all();
     }
 
@@ -570,6 +639,23 @@ impl Verifier {
         self.cache.run_pending_tasks();
         self.cache.entry_count() as usize
     }
+}
+
+/// The token whose live secret hashes to `hash`, and its ancestors.
+async fn read_chain(db: &Db, hash: &[u8; 32]) -> Result<Option<(Row, Vec<Link>)>, sqlx::Error> {
+    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::VERIFY)
+        .bind(&hash[..])
+        .fetch_optional(pool)
+        .await)?;
+    let Some(row) = row else { return Ok(None) };
+    let chain = match row.parent_id {
+        Some(_) => on_db!(db, pool => sqlx::query_as(super::tokens::sql::ANCESTORS)
+            .bind(row.link.id)
+            .fetch_all(pool)
+            .await)?,
+        None => Vec::new(),
+    };
+    Ok(Some((row, chain)))
 }
 
 #[cfg(test)]

@@ -156,6 +156,8 @@ fn test_config(options: &Options) -> CoreConfig {
         workload: options.workload.clone(),
         sso: options.sso.clone(),
         secret_key: None,
+        replicas: Vec::new(),
+        replica_max_lag: std::time::Duration::from_secs(1),
     }
 }
 
@@ -229,6 +231,22 @@ pub fn encode_form(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// Opens a test database. With `TESSERA_TEST_PGBOUNCER_URL` (e.g.
+/// `postgres://postgres:postgres@127.0.0.1:6432`), a Postgres one is
+/// reached through that transaction pooler, with `url` straight to the
+/// server for the change feed and the migrations (`--database-listen-url`).
+async fn open_db(url: &str) -> Db {
+    let db = match std::env::var("TESSERA_TEST_PGBOUNCER_URL") {
+        Ok(bouncer) if url.starts_with("postgres") => {
+            let name = url.rsplit_once('/').map(|(_, n)| n).unwrap_or_default();
+            let pooled = format!("{}/{name}", bouncer.trim_end_matches('/'));
+            Db::open(&pooled, Some(url)).await
+        }
+        _ => Db::connect(url).await,
+    };
+    db.expect("connect and migrate")
+}
+
 impl TestApp {
     async fn start(backend: Backend, options: Options) -> Option<TestApp> {
         let (url, cleanup) = match backend {
@@ -265,7 +283,7 @@ impl TestApp {
                 )
             }
         };
-        let db = Db::connect(&url).await.expect("connect and migrate");
+        let db = open_db(&url).await;
         let config = test_config(&options);
         let core = Core::new(db.clone(), config).await.expect("core");
         let leptos = leptos::config::LeptosOptions::builder()
@@ -292,7 +310,7 @@ impl TestApp {
 
     /// A second, independent instance (own caches) on the same database.
     pub async fn second_instance(&self) -> (Router, std::sync::Arc<Core>) {
-        let db = Db::connect(&self.url).await.expect("connect");
+        let db = open_db(&self.url).await;
         let core = Core::new(db, self.core.config.clone()).await.expect("core");
         let leptos = leptos::config::LeptosOptions::builder()
             .output_name("tessera")
