@@ -59,7 +59,7 @@ def main():
     try:
         replica.make()
         log = open(os.path.join(work, "servers.log"), "w")
-        common = dict(TESSERA_VERIFY_CACHE_SECS="0", TESSERA_SIGNUP_MAX_PER_IP="1000", RUST_LOG="warn")
+        common = dict(TESSERA_VERIFY_CACHE_SECS="0", TESSERA_SIGNUP_MAX_PER_IP="1000")
         servers.append(tessera_http.Server(P_PORT, primary, log, fail, **common).start())
         servers.append(tessera_http.Server(R_PORT, primary, log, fail, **common,
                                            TESSERA_DATABASE_REPLICA_URL=f"{replica.url}/{db}",
@@ -89,7 +89,9 @@ end
             p = wrk(P_PORT, script)
             r = wrk(R_PORT, script)
             rounds.append((r / p, p, r))
-        mid = lambda xs: sorted(xs)[len(xs) // 2]
+        def mid(xs):
+            xs = sorted(xs)
+            return xs[len(xs) // 2]
         body = tessera_http.request(R_METRICS, "GET", "/metrics")[2]
         reads = {m.group(1): float(m.group(2)) for m in
                  re.finditer(r'tessera_token_lookups_total\{store="(\w+)"\} ([\d.e+]+)', body)}

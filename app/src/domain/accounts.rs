@@ -210,6 +210,22 @@ pub enum SignedIn {
     SecondFactor(String),
 }
 
+/// How long a sign-in refused because the hashing queue is full waits
+/// before it is answered (503, `Retry-After`), with up to as much again at
+/// random. A flood's refusals cost little each, so answered at once a
+/// client in a loop sends them as fast as they come back, and the flood's
+/// request rate — not its hashing, which runs at a lower priority — is
+/// what slows token checks on the instance (docs/performance.md, session
+/// 20: answering them sooner made the checks' p99 worse). Waiting costs a
+/// timer, not a thread.
+pub const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn busy_pause() {
+    use rand::Rng as _;
+    let jitter = rand::thread_rng().gen_range(0..=BUSY_PAUSE.as_millis() as u64);
+    tokio::time::sleep(BUSY_PAUSE + std::time::Duration::from_millis(jitter)).await;
+}
+
 /// Checks a username and password, throttled per client IP and per account,
 /// and opens a session when they match, or (for an account with a second
 /// factor) a sign-in waiting for it, headed for `next`.
@@ -287,7 +303,13 @@ pub async fn sign_in(
         ),
         None => (None, None, false),
     };
-    let ok = core.hasher.verify(password.to_owned(), hash).await?;
+    let ok = match core.hasher.verify(password.to_owned(), hash).await {
+        Err(super::passwords::HashError::Busy) => {
+            busy_pause().await;
+            return Err(super::passwords::HashError::Busy.into());
+        }
+        other => other?,
+    };
     match user {
         Some(_) if ok && disabled => {
             // the password was right: telling its holder is no oracle
