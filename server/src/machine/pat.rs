@@ -169,16 +169,7 @@ impl FromRequestParts<AppState> for Pat {
                 "Cross-site requests cannot change anything through the API.",
             ));
         }
-        // the API's operations are in their table; other routes (the
-        // token-guarded `/metrics`) put theirs on the request
-        let required = match parts.extensions.get::<Required>() {
-            Some(r) => Some(*r),
-            None => parts
-                .extensions
-                .get::<axum::extract::MatchedPath>()
-                .and_then(|p| super::api::endpoints::required_for(&parts.method, p.as_str())),
-        };
-        let Some(required) = required else {
+        let Some(required) = parts.extensions.get::<Required>().copied() else {
             tracing::error!(
                 path = parts.uri.path(),
                 "a route takes a token but names no scope"

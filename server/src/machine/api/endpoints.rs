@@ -60,21 +60,6 @@ impl Endpoint {
     }
 }
 
-/// What the operation at the route pattern `path` with `method` needs of
-/// its token (HEAD as GET); `None` for a path that is no operation. Read
-/// by the token extractor from the table, rather than put on each request
-/// by a route layer: that layer cost every API call an allocation.
-pub fn required_for(method: &http::Method, path: &str) -> Option<crate::machine::pat::Required> {
-    let method = match *method {
-        http::Method::HEAD => "get",
-        ref m => m.as_str(),
-    };
-    ENDPOINTS
-        .iter()
-        .find(|e| e.path == path && e.method.eq_ignore_ascii_case(method))
-        .map(Endpoint::required)
-}
-
 /// Every API operation.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
@@ -231,30 +216,3 @@ pub const ENDPOINTS: &[Endpoint] = &[
         route: || post(credentials::scanning_report),
     },
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_operation_finds_its_own_requirements() {
-        for e in ENDPOINTS {
-            let method: http::Method = e.method.to_uppercase().parse().expect("a method");
-            assert_eq!(
-                required_for(&method, e.path),
-                Some(e.required()),
-                "{} {}",
-                e.method,
-                e.path
-            );
-        }
-        let me = Some(Endpoint::required(&ENDPOINTS[0]));
-        assert_eq!(
-            required_for(&http::Method::HEAD, "/api/v1/me"),
-            me,
-            "HEAD is GET"
-        );
-        assert_eq!(required_for(&http::Method::GET, "/api/v1/nothing"), None);
-        assert_eq!(required_for(&http::Method::DELETE, "/api/v1/me"), None);
-    }
-}

@@ -3,7 +3,7 @@
 
 pub mod audit;
 pub mod credentials;
-pub(crate) mod endpoints;
+mod endpoints;
 pub mod me;
 pub mod openapi;
 pub mod tokens;
@@ -14,7 +14,7 @@ pub use endpoints::{Endpoint, Needs, ENDPOINTS};
 use app::domain::AppState;
 use axum::{
     routing::{any, get, MethodRouter},
-    Router,
+    Extension, Router,
 };
 use std::collections::BTreeMap;
 
@@ -29,12 +29,14 @@ pub const MOUNT: &str = "/api";
 /// request; any other path under [`MOUNT`] gets the JSON 404. Routed at
 /// full paths (no `nest`: it rewrites every request's URI), and without a
 /// layer: the cross-site refusal is part of the [`super::pat::Pat`]
-/// extractor every route takes, which enforces the row's
-/// [`super::pat::Required`] (`endpoints::required_for`).
+/// extractor every route takes. Each route carries its row's
+/// [`super::pat::Required`], which that extractor enforces.
 pub fn router() -> Router<AppState> {
     let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     let extra: [(&str, Route); 1] = [("/api/v1/openapi.json", || get(openapi::openapi))];
-    let table = ENDPOINTS.iter().map(|e| (e.path, (e.route)()));
+    let table = ENDPOINTS
+        .iter()
+        .map(|e| (e.path, (e.route)().layer(Extension(e.required()))));
     let all = table.chain(extra.map(|(path, route)| (path, route())));
     for (path, route) in all {
         let methods = match paths.remove(path) {
