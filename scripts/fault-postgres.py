@@ -29,21 +29,12 @@ import zlib
 import functools
 
 import tessera_http  # scripts/tessera_http.py
-from tessera_http import ADMIN_URL, BINARY, PASSWORD, REQUIRED, ROOT, bearer
+from tessera_http import ADMIN_URL, BINARY, ROOT, bearer, fail, psql
+
+skip = tessera_http.skipper("fault tests")
 
 PORT = int(os.environ.get("FAULT_PORT", "3300"))
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def skip(why):
-    if REQUIRED:
-        sys.exit(f"fault tests: {why} (required here)")
-    print(f"fault tests skipped: {why}")
-    sys.exit(0)
-
-
-def fail(why):
-    sys.exit(f"FAILED: {why}")
 
 
 def forged_token():
@@ -54,12 +45,6 @@ def forged_token():
         out = BASE62[n % 62] + out
         n //= 62
     return body + out
-
-
-def psql(sql, db_url=ADMIN_URL):
-    return subprocess.run(
-        ["psql", db_url, "-Atqc", sql], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def cluster():
@@ -86,24 +71,7 @@ def Server(db_url, log):
 
 
 def sign_up_and_mint(name):
-    form = urllib.parse.urlencode({"username": name, "password": PASSWORD, "confirm": PASSWORD})
-    status, headers, body = request(
-        "POST", "/signup", form, {"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    if status != 303:
-        fail(f"sign-up: {status} {body[:200]}")
-    cookie = headers["set-cookie"].split(";")[0]
-    payload = {
-        "form": {"name": "fault-manager", "expiry": "30", "scope_mode": "full"},
-        "sudo_password": "",
-    }
-    status, _, body = request(
-        "POST", "/rpc/tokens/create", json.dumps(payload),
-        {"Content-Type": "application/json", "Cookie": cookie},
-    )
-    if status != 200 or '"Done"' not in body:
-        fail(f"first token: {status} {body[:200]}")
-    return json.loads(body)["Done"]["secret"]
+    return tessera_http.sign_up_and_mint(request, name, "fault-manager")
 
 
 def api_create(manager, name, request_id, scopes="profile:read"):

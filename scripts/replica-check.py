@@ -37,30 +37,15 @@ import time
 import urllib.parse
 
 import tessera_http
-from tessera_http import ADMIN_URL, BINARY, PASSWORD, REQUIRED, ROOT, bearer
+from tessera_http import ADMIN_URL, BINARY, ROOT, bearer, fail, psql
+
+skip = tessera_http.skipper("replica tests")
 
 BASE = int(os.environ.get("REPLICA_PORT", "3400"))
 NGINX_PORT, A_PORT, B_PORT = BASE, BASE + 1, BASE + 2
 METRICS = {A_PORT: BASE + 11, B_PORT: BASE + 12}
 REPLICA_PG_PORT = int(os.environ.get("REPLICA_PG_PORT", "5439"))
 NGINX = "/usr/sbin/nginx"
-
-
-def skip(why):
-    if REQUIRED:
-        sys.exit(f"replica tests: {why} (required here)")
-    print(f"replica tests skipped: {why}")
-    sys.exit(0)
-
-
-def fail(why):
-    sys.exit(f"FAILED: {why}")
-
-
-def psql(sql, url=ADMIN_URL):
-    return subprocess.run(
-        ["psql", url, "-Atqc", sql], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def as_postgres(*args):
@@ -186,20 +171,7 @@ def lookups(store):
 
 
 def sign_up_and_mint(name):
-    form = urllib.parse.urlencode({"username": name, "password": PASSWORD, "confirm": PASSWORD})
-    status, headers, body = request(
-        "POST", "/signup", form, {"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    if status != 303:
-        fail(f"sign-up: {status} {body[:200]}")
-    cookie = headers["set-cookie"].split(";")[0]
-    payload = {"form": {"name": "replica-manager", "expiry": "30", "scope_mode": "full"},
-               "sudo_password": ""}
-    status, _, body = request("POST", "/rpc/tokens/create", json.dumps(payload),
-                              {"Content-Type": "application/json", "Cookie": cookie})
-    if status != 200 or '"Done"' not in body:
-        fail(f"first token: {status} {body[:200]}")
-    return json.loads(body)["Done"]["secret"]
+    return tessera_http.sign_up_and_mint(request, name, "replica-manager")
 
 
 def create(manager, name):

@@ -2,10 +2,13 @@
 server on loopback, one request to it, and a token's headers."""
 
 import http.client
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
+import urllib.parse
 
 
 def request(port, method, path, body=None, headers=None, timeout=5):
@@ -24,6 +27,50 @@ def request(port, method, path, body=None, headers=None, timeout=5):
 def bearer(token):
     """The headers of an API call with `token`."""
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def skipper(label):
+    """`skip(why)` for a check named `label`: exits 0 saying why, or fails
+    where the check is required (CI)."""
+
+    def skip(why):
+        if REQUIRED:
+            sys.exit(f"{label}: {why} (required here)")
+        print(f"{label} skipped: {why}")
+        sys.exit(0)
+
+    return skip
+
+
+def fail(why):
+    sys.exit(f"FAILED: {why}")
+
+
+def psql(sql, db_url=None):
+    """One statement through psql (default: the admin database); its output."""
+    return subprocess.run(
+        ["psql", db_url or ADMIN_URL, "-Atqc", sql], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def sign_up_and_mint(request, name, token_name="manager"):
+    """Signs up `name` through `request` (a partial of [`request`]) and makes
+    its first token (Full access) through the dialog's server function."""
+    form = urllib.parse.urlencode({"username": name, "password": PASSWORD, "confirm": PASSWORD})
+    status, headers, body = request(
+        "POST", "/signup", form, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    if status != 303:
+        fail(f"sign-up: {status} {body[:200]}")
+    cookie = headers["set-cookie"].split(";")[0]
+    payload = {"form": {"name": token_name, "expiry": "30", "scope_mode": "full"}, "sudo_password": ""}
+    status, _, body = request(
+        "POST", "/rpc/tokens/create", json.dumps(payload),
+        {"Content-Type": "application/json", "Cookie": cookie},
+    )
+    if status != 200 or '"Done"' not in body:
+        fail(f"first token: {status} {body[:200]}")
+    return json.loads(body)["Done"]["secret"]
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
