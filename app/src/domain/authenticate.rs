@@ -95,7 +95,7 @@ impl Core {
     pub async fn authenticate(
         self: &Arc<Self>,
         presented: Option<&str>,
-        client: &Client,
+        client: Client,
         channel: Channel,
     ) -> Result<Authenticated, Denied> {
         let Some(presented) = presented else {
@@ -111,7 +111,7 @@ impl Core {
                 return Err(Denied::Rejected(why));
             }
             Err(VerifyError::Reused { token_id, user_id }) => {
-                reused(self, token_id, user_id, client, channel);
+                reused(self, token_id, user_id, &client, channel);
                 return Err(Denied::Rejected(Rejection::Rotated));
             }
             Err(VerifyError::Database(e)) => {
@@ -124,7 +124,7 @@ impl Core {
             refused(
                 self,
                 &verified,
-                client,
+                &client,
                 channel,
                 Refusal::Blocked(&block.policy),
             );
@@ -135,16 +135,16 @@ impl Core {
             None => verified.networks.is_any(),
         };
         if !in_allowlist {
-            refused(self, &verified, client, channel, Refusal::Address(known));
+            refused(self, &verified, &client, channel, Refusal::Address(known));
             return Err(Denied::Address(known.map(reach::plain)));
         }
         self.usage.note(verified.token_id, client.ip, &client.agent);
         if known.is_some() {
-            super::lifecycle::sighted(self, &verified, client);
+            super::lifecycle::sighted(self, &verified, &client);
         }
         Ok(Authenticated {
             verified,
-            client: client.clone(),
+            client,
             channel,
             core: self.clone(),
         })

@@ -280,8 +280,10 @@ impl Core {
         &self,
         presented: &str,
     ) -> Result<Arc<verify::Verified>, verify::VerifyError> {
-        let policies = self.policies();
-        let result = self.verifier.verify(&self.db, &policies, presented).await;
+        let result = self
+            .verifier
+            .verify(&self.db, || self.policies(), presented)
+            .await;
         self.metrics.verification(match &result {
             Ok(_) => "ok",
             Err(verify::VerifyError::Rejected(r))

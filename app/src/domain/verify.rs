@@ -5,7 +5,8 @@
 //! short time; any change to a token evicts it — in-process at once, and
 //! with Postgres on every instance through `NOTIFY`.
 //! A generation counter keeps a lookup that raced an eviction from putting
-//! a stale answer back into the cache.
+//! a stale answer back into the cache, and each thread's copy of its last
+//! hit from outliving an eviction.
 //!
 //! Cache keys are a keyed 128-bit hash (SipHash-1-3 under a random key made
 //! when the process starts) of the presented token: several times
@@ -67,6 +68,10 @@ pub struct Verified {
     /// the gateway's headers), made by the first request that needs it and
     /// reused by every cache hit; the transport picks the type.
     pub rendered: Rendered,
+    /// The place (network and client family) of the last use noted for
+    /// this answer ([`super::lifecycle::sighted`]): a repeat use from it
+    /// skips the process-wide cache of places.
+    pub last_place: Memo,
 }
 
 impl Verified {
@@ -96,6 +101,35 @@ impl Rendered {
 impl std::fmt::Debug for Rendered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Rendered")
+    }
+}
+
+/// A number remembered by a cached answer for its cache hits (not part of
+/// its equality; a clone starts with the same number).
+#[derive(Debug, Default)]
+pub struct Memo(std::sync::atomic::AtomicU64);
+
+impl Memo {
+    /// The number (0 until one is kept).
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `n`.
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+}
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo(self.get().into())
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -215,6 +249,24 @@ impl Hasher for KeyBits {
 
 type Cache = moka::sync::Cache<u128, Entry, BuildHasherDefault<KeyBits>>;
 
+/// A thread's last cache hit, used again while its verifier's generation
+/// is the one it was read in (every eviction changes it): a repeat hit —
+/// one client in a loop, a CI job — skips the shared map, its lock-free
+/// read and its bookkeeping.
+struct LastHit {
+    verifier: u64,
+    generation: u64,
+    key: u128,
+    entry: Entry,
+}
+
+thread_local! {
+    static LAST_HIT: std::cell::RefCell<Option<LastHit>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Numbers each verifier of the process (a thread's last hit names its own).
+static VERIFIERS: AtomicU64 = AtomicU64::new(0);
+
 /// Keys of cached entries are keyed hashes of tokens; the cache never holds
 /// a secret. The cache is bounded (moka: concurrent, no global lock, least
 /// useful entries evicted first), so a hit costs the same with one token in
@@ -225,6 +277,8 @@ pub struct Verifier {
     key: (u64, u64),
     cache: Cache,
     generation: AtomicU64,
+    /// This verifier's number in the process ([`LastHit`]).
+    id: u64,
     /// Whether cached answers may be trusted only while a change feed is
     /// known to be healthy (Postgres: other instances change tokens too).
     feed_required: AtomicBool,
@@ -363,6 +417,7 @@ impl Verifier {
                 .time_to_live(ttl.max(Duration::from_millis(1)))
                 .build_with_hasher(BuildHasherDefault::default()),
             generation: AtomicU64::new(0),
+            id: VERIFIERS.fetch_add(1, Ordering::Relaxed),
             feed_required: AtomicBool::new(false),
             feed_fresh_until: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
@@ -410,7 +465,7 @@ impl Verifier {
     pub async fn verify(
         &self,
         db: &Db,
-        policies: &Policies,
+        policies: impl FnOnce() -> Arc<Policies>,
         presented: &str,
     ) -> Result<Arc<Verified>, VerifyError> {
         if !secret::is_well_formed(presented) {
@@ -421,6 +476,9 @@ impl Verifier {
             self.hits.inc();
             return Ok(hit);
         }
+        // read only on a miss: a hit needs no lock and no shared count
+        let policies = policies();
+        let policies = &*policies;
         let hash = secret::digest(presented);
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
@@ -511,6 +569,7 @@ impl Verifier {
             minted: row.minted,
             blocked,
             rendered: Rendered::default(),
+            last_place: Memo::default(),
         });
         if !self.ttl.is_zero() {
             // Only cache if nothing was evicted while we were reading.
@@ -602,7 +661,32 @@ impl Verifier {
         if !self.cache_trusted(now) {
             return None;
         }
-        let e = self.cache.get(&key)?;
+        // read before the cache: an eviction bumps it again once done, so
+        // a hit kept below while one ran is never used after it
+        let generation = self.generation.load(Ordering::SeqCst);
+        let last = LAST_HIT.with_borrow(|last| {
+            last.as_ref()
+                .filter(|h| {
+                    h.verifier == self.id
+                        && h.generation == generation
+                        && h.key == key
+                        && now < h.entry.valid_until
+                })
+                .map(|h| h.entry.clone())
+        });
+        let e = match last {
+            Some(e) => e,
+            None => {
+                let e = self.cache.get(&key)?;
+                LAST_HIT.set(Some(LastHit {
+                    verifier: self.id,
+                    generation,
+                    key,
+                    entry: e.clone(),
+                }));
+                e
+            }
+        };
         (now < e.valid_until).then_some(e.verified)
     }
 
@@ -623,6 +707,8 @@ impl Verifier {
                 self.cache.invalidate(&*key);
             }
         }
+        // and once done: a thread's last hit read during the scan is stale
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Drops everything (e.g. when the change feed was interrupted).
@@ -632,6 +718,7 @@ impl Verifier {
             r.note_everything();
         }
         self.cache.invalidate_all();
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Number of cached answers (after pending evictions are applied).
@@ -661,6 +748,78 @@ async fn read_chain(db: &Db, hash: &[u8; 32]) -> Result<Option<(Row, Vec<Link>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(token_id: i64, user_id: i64) -> Entry {
+        Entry {
+            verified: Arc::new(Verified {
+                token_id,
+                user_id,
+                username: "u".into(),
+                token_name: "t".into(),
+                scopes: Scopes::parse("profile:read").expect("a scope"),
+                scope_text: "profile:read".into(),
+                networks: Default::default(),
+                resources: Default::default(),
+                ancestors: vec![],
+                created_at: Utc::now(),
+                expires_at: Utc::now() + chrono::Duration::days(1),
+                is_admin: false,
+                minted: false,
+                blocked: None,
+                rendered: Rendered::default(),
+                last_place: Memo::default(),
+            }),
+            valid_until: SystemTime::now() + Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn a_threads_last_hit_never_outlives_an_eviction() {
+        let v = Verifier::new(Duration::from_secs(600));
+        let other = Verifier::new(Duration::from_secs(600));
+        v.cache.insert(1, answer(10, 100));
+        v.cache.insert(2, answer(20, 200));
+        assert!(v.cached(1).is_some(), "a hit, kept as this thread's last");
+        assert!(v.cached(1).is_some(), "the kept hit");
+        assert!(
+            other.cached(1).is_none(),
+            "another verifier's hit is not its own"
+        );
+        v.evict(100, Some(10));
+        assert!(
+            v.cached(1).is_none(),
+            "an evicted token is not answered from the kept hit"
+        );
+        assert!(v.cached(2).is_some());
+        v.evict(200, None);
+        assert!(v.cached(2).is_none(), "nor a user's evicted tokens");
+        v.cache.insert(3, answer(30, 300));
+        assert!(v.cached(3).is_some());
+        v.evict_all();
+        assert!(
+            v.cached(3).is_none(),
+            "nor anything after everything was evicted"
+        );
+        let mut ending = answer(50, 500);
+        ending.valid_until = SystemTime::now() + Duration::from_millis(50);
+        v.cache.insert(5, ending);
+        assert!(v.cached(5).is_some());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(v.cached(5).is_none(), "an answer past its time is not used");
+        v.cache.insert(5, answer(50, 500));
+        assert!(
+            v.cached(5).is_some(),
+            "its fresh copy is (not the kept one, past its time)"
+        );
+        assert!(v.cached(5).is_some());
+        v.cache.insert(4, answer(40, 400));
+        assert!(v.cached(4).is_some());
+        v.require_feed();
+        assert!(
+            v.cached(4).is_none(),
+            "nor anything while the change feed is not known alive"
+        );
+    }
 
     #[test]
     fn cache_keys_are_secret_per_process_and_distinct_per_token() {

@@ -131,7 +131,7 @@ async fn introspect(
     }
     let token = form.token.trim();
     let presented = (!token.is_empty()).then_some(token);
-    match state.core.authenticate(presented, &client, channel).await {
+    match state.core.authenticate(presented, client, channel).await {
         Ok(token) => {
             let v = &token.verified;
             let mut claims = json!({

@@ -13,12 +13,13 @@ use app::domain::{
     AppState,
 };
 use axum::{
-    extract::FromRequestParts,
-    http::{header, request::Parts, HeaderMap, HeaderValue},
+    extract::{FromRequestParts, MatchedPath},
+    http::{header, request::Parts, HeaderMap, HeaderValue, Method},
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use std::{
     borrow::Cow,
+    collections::HashMap,
     sync::{Arc, OnceLock},
 };
 
@@ -54,7 +55,7 @@ pub async fn authenticate(
     let presented = presented_token(&parts.headers);
     Ok(state
         .core
-        .authenticate(presented.as_deref(), &client, channel)
+        .authenticate(presented.as_deref(), client, channel)
         .await?)
 }
 
@@ -120,6 +121,36 @@ impl Required {
     }
 }
 
+/// Each API route's [`Required`], by method and route path, from the
+/// endpoint table (the API router sets it, [`set_table`]).
+static TABLE: OnceLock<HashMap<(Method, &'static str), Required>> = OnceLock::new();
+
+/// Sets what each API route requires (the first call wins: every router of
+/// a process is built from the same table). The extractor reads its route's
+/// row here rather than from an `Extension` layer on each route: the layer
+/// cost every API request a boxed service's clone and an insert. Routes
+/// outside the table (SCIM, `/metrics`) carry theirs as an `Extension`.
+pub fn set_table(rows: impl FnOnce() -> HashMap<(Method, &'static str), Required>) {
+    TABLE.get_or_init(rows);
+}
+
+/// What the request's route requires: its row of the table, else the
+/// route's `Extension`.
+fn required_of(parts: &Parts) -> Option<Required> {
+    let row = TABLE
+        .get()
+        .zip(parts.extensions.get::<MatchedPath>())
+        .and_then(|(table, path)| {
+            // axum answers HEAD with the GET route
+            let method = match parts.method {
+                Method::HEAD => Method::GET,
+                ref m => m.clone(),
+            };
+            table.get(&(method, path.as_str())).copied()
+        });
+    row.or_else(|| parts.extensions.get::<Required>().copied())
+}
+
 /// Extractor: the request's token, authenticated for the REST API, with
 /// its route's scope checked.
 pub struct Pat(pub Authenticated, Required);
@@ -169,7 +200,7 @@ impl FromRequestParts<AppState> for Pat {
                 "Cross-site requests cannot change anything through the API.",
             ));
         }
-        let Some(required) = parts.extensions.get::<Required>().copied() else {
+        let Some(required) = required_of(parts) else {
             tracing::error!(
                 path = parts.uri.path(),
                 "a route takes a token but names no scope"

@@ -79,15 +79,22 @@ pub(super) struct Sighting {
 /// Notes a successful use: from a network or client family this process has
 /// not seen for the token, queues a check against the store, which records
 /// a `token.new_network` event when it is new for the token (not for its
-/// first use). A known place costs one cache lookup and no allocation.
+/// first use). A known place costs one cache lookup and no allocation; the
+/// place of the answer's last use, not even that.
 pub fn sighted(core: &Core, v: &Verified, client: &Client) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for c in family_chars(&client.agent) {
         c.hash(&mut h);
     }
     let key = (v.token_id, network_key(client.ip), h.finish());
+    // the same place as this answer's last use: nothing to look up
+    let place = (key.1 as u64 ^ (key.1 >> 64) as u64).rotate_left(17) ^ key.2 | 1;
+    if v.last_place.get() == place {
+        return;
+    }
     let cache = &core.lifecycle.sightings;
     if cache.contains_key(&key) {
+        v.last_place.set(place);
         return;
     }
     cache.insert(key, ());
@@ -102,6 +109,8 @@ pub fn sighted(core: &Core, v: &Verified, client: &Client) {
     if core.lifecycle.sighting_queue.try_send(sighting).is_err() {
         // full: forget it, so a later use queues it again
         cache.invalidate(&key);
+    } else {
+        v.last_place.set(place);
     }
 }
 

@@ -13,8 +13,9 @@ pub use endpoints::{Endpoint, Needs, ENDPOINTS};
 
 use app::domain::AppState;
 use axum::{
+    http::Method,
     routing::{any, get, MethodRouter},
-    Extension, Router,
+    Router,
 };
 use std::collections::BTreeMap;
 
@@ -29,14 +30,21 @@ pub const MOUNT: &str = "/api";
 /// request; any other path under [`MOUNT`] gets the JSON 404. Routed at
 /// full paths (no `nest`: it rewrites every request's URI), and without a
 /// layer: the cross-site refusal is part of the [`super::pat::Pat`]
-/// extractor every route takes. Each route carries its row's
-/// [`super::pat::Required`], which that extractor enforces.
+/// extractor every route takes, which also enforces the route's row
+/// ([`super::pat::set_table`]).
 pub fn router() -> Router<AppState> {
     let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     let extra: [(&str, Route); 1] = [("/api/v1/openapi.json", || get(openapi::openapi))];
-    let table = ENDPOINTS
-        .iter()
-        .map(|e| (e.path, (e.route)().layer(Extension(e.required()))));
+    super::pat::set_table(|| {
+        ENDPOINTS
+            .iter()
+            .filter_map(|e| {
+                let method = Method::from_bytes(e.method.to_ascii_uppercase().as_bytes()).ok()?;
+                Some(((method, e.path), e.required()))
+            })
+            .collect()
+    });
+    let table = ENDPOINTS.iter().map(|e| (e.path, (e.route)()));
     let all = table.chain(extra.map(|(path, route)| (path, route())));
     for (path, route) in all {
         let methods = match paths.remove(path) {
