@@ -3,7 +3,9 @@
 # Tessera instances on loopback (A with the verification cache, B without),
 # and prints in one run, with wrk at the same thread/connection count:
 #   1. warm PAT-authenticated request / bare route throughput   (goal >= 0.9;
-#      median of 30 shuffled 2 s rounds; the gateway check too)
+#      median of 60 rounds of 1 s turns, each token route against the bare
+#      runs on either side of it; the gateway check too. PAT_BENCH_ONLY=warm
+#      stops after this figure)
 #   2. database writes caused by 60 s of load on one token
 #   3. cold verification over 10,000 distinct tokens / pgbench -S (goal >= 0.5)
 #   4. p99 of PAT requests while 100 wrong-password sign-ins run (goal <= 5 ms)

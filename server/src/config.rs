@@ -578,4 +578,42 @@ mod tests {
         let sqlite = parse(&["--database-replica-url", "postgres://u@r/db"]).validate();
         assert!(sqlite.unwrap_err().contains("Postgres --database-url"));
     }
+
+    #[test]
+    fn hostile_replica_urls_are_refused_without_their_secrets() {
+        let huge = format!("postgres://u:hunter2@{}/db", "r".repeat(1 << 20));
+        let hostile = [
+            "",
+            " ",
+            "postgres://u:hunter2@r:99999999/db",
+            "postgres://u:hunter2@[::1/db",
+            "postgres://u:hunter2@r/db?sslmode=sometimes",
+            "postgres://u:hunter2@r/db?statement_cache_capacity=many",
+            huge.as_str(),
+        ];
+        for (i, url) in hostile.iter().enumerate() {
+            let args = [
+                "--database-url",
+                "postgres://u@h/db",
+                "--database-replica-url",
+                "postgres://u@ok/db",
+                "--database-replica-url",
+                url,
+            ];
+            match parse(&args).validate() {
+                Ok(()) => assert!(i == 5 || i == 6, "hostile #{i} was taken"),
+                Err(e) => {
+                    assert!(e.contains("#2"), "#{i}: {e}");
+                    assert!(!e.contains("hunter2") && e.len() < 300, "#{i}: {e}");
+                }
+            }
+        }
+        // a non-ASCII password and host are read (percent-encoded), never shown
+        let mut args = vec!["--database-url", "postgres://u@h/db"];
+        args.extend(["--database-replica-url", "postgres://ü:pässwörd@rëplica/db"]);
+        assert!(parse(&args).validate().is_ok());
+        args.extend(["--database-replica-url", "mysql://ü:pässwörd@rëplica/db"]);
+        let err = parse(&args).validate().unwrap_err();
+        assert!(err.contains("#2") && !err.contains("pässwörd"), "{err}");
+    }
 }
