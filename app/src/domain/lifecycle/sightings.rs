@@ -87,31 +87,30 @@ pub fn sighted(core: &Core, v: &Verified, client: &Client) {
         c.hash(&mut h);
     }
     let key = (v.token_id, network_key(client.ip), h.finish());
-    // the same place as this answer's last use: nothing to look up
+    // the same place as this answer's last use: nothing to look up (never
+    // 0, the number an answer starts with)
     let place = (key.1 as u64 ^ (key.1 >> 64) as u64).rotate_left(17) ^ key.2 | 1;
     if v.last_place.get() == place {
         return;
     }
     let cache = &core.lifecycle.sightings;
-    if cache.contains_key(&key) {
-        v.last_place.set(place);
-        return;
+    if !cache.contains_key(&key) {
+        cache.insert(key, ());
+        let sighting = Sighting {
+            user: v.user_id,
+            token: v.token_id,
+            key,
+            network: network_of(client.ip).1,
+            family: client_family(&client.agent),
+            client: client.clone(),
+        };
+        if core.lifecycle.sighting_queue.try_send(sighting).is_err() {
+            // full: forget it, so a later use queues it again
+            cache.invalidate(&key);
+            return;
+        }
     }
-    cache.insert(key, ());
-    let sighting = Sighting {
-        user: v.user_id,
-        token: v.token_id,
-        key,
-        network: network_of(client.ip).1,
-        family: client_family(&client.agent),
-        client: client.clone(),
-    };
-    if core.lifecycle.sighting_queue.try_send(sighting).is_err() {
-        // full: forget it, so a later use queues it again
-        cache.invalidate(&key);
-    } else {
-        v.last_place.set(place);
-    }
+    v.last_place.set(place);
 }
 
 /// The one task that checks queued places, one at a time (one pool
