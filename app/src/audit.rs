@@ -97,6 +97,13 @@ impl AuditEvent {
             "email.removed" => "E-mail address removed",
             "webhook.created" => "Webhook added",
             "webhook.deleted" => "Webhook deleted",
+            "org.created" => "Organization created",
+            "org.member_added" => "Added to an organization",
+            "org.role_changed" => "Organization role changed",
+            "org.member_removed" => "Removed from an organization",
+            "org.team_created" => "Team created",
+            "org.team_member_added" => "Added to a team",
+            "org.team_member_removed" => "Removed from a team",
             other => return other.to_owned(),
         };
         known.to_owned()

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod model;
 pub mod notify;
+pub mod orgs;
 pub mod scopes;
 pub mod tokens;
 pub mod ui;

@@ -293,6 +293,23 @@ pub fn is_admin_only(required: &str) -> bool {
     ADMIN_ONLY_AREAS.contains(&area)
 }
 
+/// Every scope that satisfies `required` (`code:write`), narrowest first:
+/// its level and the higher ones in its area, then `full` (what an API
+/// refusal names in `X-Tessera-Accepted-Scopes`, as GitHub's
+/// `X-Accepted-OAuth-Scopes` does). Only `required` itself when it is not
+/// an `area:level` of the catalog.
+pub fn accepted(required: &str) -> Vec<String> {
+    match parse_required(required) {
+        Ok((area, level)) => Level::ALL
+            .iter()
+            .filter(|l| **l >= level)
+            .map(|l| format!("{}:{}", area.id, l.as_str()))
+            .chain(std::iter::once("full".to_owned()))
+            .collect(),
+        Err(_) => vec![required.to_owned()],
+    }
+}
+
 /// The longest required scope a caller may name (`work_items:manage` is 17).
 pub const REQUIRED_MAX: usize = 64;
 
@@ -334,6 +351,23 @@ impl fmt::Display for Scopes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_scopes_are_the_required_level_and_above_then_full() {
+        assert_eq!(
+            accepted("code:write"),
+            ["code:write", "code:manage", "full"]
+        );
+        assert_eq!(
+            accepted("tokens:read"),
+            ["tokens:read", "tokens:write", "tokens:manage", "full"]
+        );
+        // each one accepted really satisfies it
+        for s in accepted("wiki:read") {
+            assert!(Scopes::parse(&s).unwrap().allows("wiki:read"), "{s}");
+        }
+        assert_eq!(accepted("nope"), ["nope"]);
+    }
 
     #[test]
     fn parses_and_prints_scope_strings() {

@@ -21,6 +21,8 @@ use comfy_table::{presets::NOTHING, Table};
 use serde_json::json;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
+mod orgs;
+
 /// `tessera admin`'s flags and command.
 #[derive(Clone, Debug, Args)]
 pub struct AdminArgs {
@@ -160,6 +162,13 @@ pub enum AdminCommand {
     Identities {
         /// The account's name.
         username: String,
+    },
+    /// Organizations: members, roles and teams.
+    Org {
+        /// create, list, members, add-member, remove-member, teams,
+        /// create-team, add-to-team, remove-from-team, set-policy or policies.
+        #[command(subcommand)]
+        action: orgs::OrgAction,
     },
     /// Read the audit log, newest first.
     Audit {
@@ -512,6 +521,7 @@ pub async fn run(core: &Core, args: AdminArgs) -> Result<(), Failure> {
                 println!("{} had no second factor; nothing changed.", u.username);
             }
         }
+        AdminCommand::Org { action } => orgs::run(core, &who, json, action).await?,
         AdminCommand::Identities { username } => {
             let u = admin::user(&core.db, &username).await?;
             print_identities(json, core, &u).await?;

@@ -78,7 +78,12 @@ impl Admin {
         }
     }
 
-    fn event(&self, event: &'static str, user_id: Option<i64>, token_id: Option<i64>) -> Event {
+    pub(crate) fn event(
+        &self,
+        event: &'static str,
+        user_id: Option<i64>,
+        token_id: Option<i64>,
+    ) -> Event {
         Event::new(
             event,
             user_id,

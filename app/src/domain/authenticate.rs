@@ -178,9 +178,23 @@ impl Authenticated {
             }
         }
         let resource = resource
-            .filter(|_| scope.is_some() || !v.resources.is_empty())
+            .filter(|_| scope.is_some() || !v.resources.is_empty() || v.owner.is_some())
             .map(str::trim)
             .filter(|r| !r.is_empty());
+        if let Some(owner) = &v.owner {
+            // an organization's token reaches only its resources (Tessera's
+            // own API has none)
+            let own_api = scope.is_some_and(|s| reach::OWN_AREAS.contains(&reach::area_of(s)));
+            if !own_api && !resource.is_some_and(|r| reach::owned_by(owner, r)) {
+                let area = scope.map_or("", reach::area_of);
+                let resource = resource.map(shown);
+                self.refuse(Refusal::Resource(area, resource.as_deref()));
+                return Err(Denied::Resource {
+                    area: area.to_owned(),
+                    resource,
+                });
+            }
+        }
         if !v.resources.is_empty() {
             let allowed = match scope {
                 Some(scope) => v.resources.allows(reach::area_of(scope), resource),

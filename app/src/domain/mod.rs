@@ -12,6 +12,7 @@ pub mod db;
 pub mod lifecycle;
 pub mod mail;
 pub mod metrics;
+pub mod orgs;
 pub mod passwords;
 pub mod refusal;
 pub mod replicas;

@@ -60,6 +60,9 @@ pub struct Verified {
     pub is_admin: bool,
     /// Whether a trust rule minted it for a workload (it makes no tokens).
     pub minted: bool,
+    /// The organization that owns what it reaches, if one does: only
+    /// `owner/…` resources (Tessera's own API aside).
+    pub owner: Option<String>,
     /// The policy the token breaks, if any: it is refused (403
     /// `policy_violation`) until the policy allows it again. Computed at
     /// lookup; a policy change drops every cached answer.
@@ -300,6 +303,14 @@ pub struct Verifier {
 /// allows all it may do (narrowed since).
 pub const DERIVED_FROM: &str = "derived_from";
 
+/// The block of a token that waits for its organization's approval (403
+/// `approval_pending`).
+pub const APPROVAL_PENDING: &str = "approval_pending";
+
+/// The block of a token whose organization no longer counts its maker as
+/// a member.
+pub const ORGANIZATION_MEMBERSHIP: &str = "organization_membership";
+
 /// Cached answers kept at most.
 pub const MAX_ENTRIES: u64 = 100_000;
 
@@ -324,6 +335,9 @@ struct Row {
     previous_valid_until: Option<DateTime<Utc>>,
     parent_id: Option<i64>,
     minted: bool,
+    owner_org: Option<String>,
+    outside_owner: bool,
+    approval_state: Option<String>,
 }
 
 /// What verification reads of each token in a chain: the presented one
@@ -515,6 +529,26 @@ impl Verifier {
         }
         let reach = row.link.reach();
         let mut blocked = row.link.blocked(policies, &reach, at);
+        if row.approval_state.as_deref() == Some("pending") {
+            blocked = Some(Block {
+                policy: APPROVAL_PENDING.into(),
+                reason: format!(
+                    "it waits for an owner of {} to approve it",
+                    row.owner_org.as_deref().unwrap_or("its organization")
+                ),
+            });
+        }
+        if row.outside_owner {
+            // its maker left the organization (or was removed): blocked
+            // until they are a member again
+            blocked = Some(Block {
+                policy: ORGANIZATION_MEMBERSHIP.into(),
+                reason: format!(
+                    "its maker is no longer a member of {}, which owns it",
+                    row.owner_org.as_deref().unwrap_or("its organization")
+                ),
+            });
+        }
         let (scopes, networks, resources) = reach;
         // a derived token works only while every ancestor does, and only
         // within what each still allows
@@ -567,6 +601,7 @@ impl Verifier {
             expires_at: ends_at,
             is_admin: row.is_admin,
             minted: row.minted,
+            owner: row.owner_org,
             blocked,
             rendered: Rendered::default(),
             last_place: Memo::default(),
@@ -765,6 +800,7 @@ mod tests {
                 expires_at: Utc::now() + chrono::Duration::days(1),
                 is_admin: false,
                 minted: false,
+                owner: None,
                 blocked: None,
                 rendered: Rendered::default(),
                 last_place: Memo::default(),

@@ -44,6 +44,10 @@ pub struct TokenForm {
     /// One value per rendered form; a repeated submission is recognised by it.
     #[serde(default)]
     pub form_id: String,
+    /// The organization that owns what the token reaches (empty: the
+    /// maker's own token). Chosen when the token is made.
+    #[serde(default)]
+    pub resource_owner: String,
 }
 
 impl TokenForm {
@@ -70,6 +74,7 @@ impl TokenForm {
             resources: map.iter().map(|(a, p)| (a.clone(), p.join("\n"))).collect(),
             allowed_networks: t.allowed_networks.strings().join("\n"),
             form_id: String::new(),
+            resource_owner: t.owner.clone().unwrap_or_default(),
         }
     }
 
@@ -85,6 +90,7 @@ impl TokenForm {
                 "scope_mode" => form.scope_mode = v.to_owned(),
                 "form_id" => form.form_id = v.to_owned(),
                 "allowed_networks" => form.allowed_networks = v.to_owned(),
+                "resource_owner" => form.resource_owner = v.to_owned(),
                 _ => {
                     if let Some(area) = k.strip_prefix("scope_") {
                         form.levels.insert(area.to_owned(), v.to_owned());
@@ -179,6 +185,9 @@ impl TokenForm {
                 name: self.name.clone(),
                 description: self.description.clone(),
                 expiry,
+                owner: Some(self.resource_owner.trim())
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned),
                 resources: self.chosen_resources(scopes.is_full()),
                 scopes,
                 networks,

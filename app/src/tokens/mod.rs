@@ -119,6 +119,16 @@ pub struct TokenView {
     /// children nested in theirs).
     #[serde(default)]
     pub children: Vec<TokenView>,
+    /// The organization that owns what it reaches (its resource owner),
+    /// if one does: it reaches only `owner/…` resources, and only while its
+    /// maker is a member.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// `pending` while it waits for an owner of its organization to
+    /// approve it (refused until then), `approved` after; `None` when no
+    /// approval was needed.
+    #[serde(default)]
+    pub approval: Option<String>,
     /// The trust rule and workload it was minted for, when a workload
     /// exchanged its ID token for it (such a token is never edited,
     /// extended or given a new secret).
@@ -154,6 +164,7 @@ impl TokenView {
             "admin" => "an administrator",
             "policy" => "policy",
             "system" => "Tessera",
+            "organization" => "an owner of its organization, who denied the request",
             _ => return None,
         };
         Some(

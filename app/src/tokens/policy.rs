@@ -86,10 +86,11 @@ pub fn policy_key(name: &str) -> &'static str {
     KEYS.iter()
         .copied()
         .find(|k| *k == name)
-        .unwrap_or(if name == "derived_from" {
-            "derived_from"
-        } else {
-            "policy"
+        .unwrap_or(match name {
+            "derived_from" => "derived_from",
+            "organization_membership" => "organization_membership",
+            "approval_pending" => "approval_pending",
+            _ => "policy",
         })
 }
 

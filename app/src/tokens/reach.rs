@@ -380,6 +380,33 @@ impl Resources {
     }
 }
 
+/// Longest organization name (GitHub's limit for logins).
+pub const OWNER_NAME_MAX: usize = 39;
+
+/// True when `name` can name an organization: 1 to 39 lower-case letters,
+/// digits and '-', not first (it is the first segment of the
+/// organization's resources).
+pub fn owner_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= OWNER_NAME_MAX
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// True when `resource` (as a proxy names it) belongs to organization
+/// `owner`: `owner/` and at least one well-formed segment after it.
+pub fn owned_by(owner: &str, resource: &str) -> bool {
+    resource.len() <= PATTERN_MAX
+        && resource.strip_prefix(owner).is_some_and(|rest| {
+            rest.strip_prefix('/').is_some_and(|rest| {
+                rest.split('/')
+                    .all(|seg| !seg.is_empty() && !matches!(seg, "." | ".."))
+            })
+        })
+}
+
 /// The area of a required scope (`code` of `code:write`), if it names one.
 pub fn area_of(required: &str) -> &str {
     required.split_once(':').map_or(required, |(a, _)| a)
@@ -397,6 +424,28 @@ pub fn can_write(scopes: &Scopes) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resource_belongs_to_an_organization_under_its_name() {
+        for yes in ["acme/api", "acme/web/app", "acme/a.b"] {
+            assert!(owned_by("acme", yes), "{yes}");
+        }
+        for no in [
+            "acme",
+            "acme/",
+            "acme//x",
+            "acme/../other",
+            "acme/.",
+            "acmecorp/api",
+            "other/acme/api",
+            "",
+            "/acme/api",
+            "ACME/api",
+        ] {
+            assert!(!owned_by("acme", no), "{no}");
+        }
+        assert!(!owned_by("acme", &format!("acme/{}", "a".repeat(200))));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

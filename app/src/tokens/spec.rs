@@ -41,6 +41,11 @@ pub struct TokenSpec {
     pub networks: Networks,
     /// On which resources, per area (empty: all).
     pub resources: Resources,
+    /// The organization that owns what the token reaches (its resource
+    /// owner, as on GitHub): the token reaches only that organization's
+    /// resources (`acme/…`), and only while its maker is a member. `None`:
+    /// the maker's own token.
+    pub owner: Option<String>,
 }
 
 impl TokenSpec {
@@ -54,6 +59,7 @@ impl TokenSpec {
             scopes: t.scopes.clone(),
             networks: t.allowed_networks.clone(),
             resources: t.resources.clone(),
+            owner: t.owner.clone(),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct Ceiling {
     pub networks: Networks,
     /// The calling token's resource limits.
     pub resources: Resources,
+    /// The calling token's resource owner: what it makes has the same one.
+    pub owner: Option<String>,
 }
 
 impl Ceiling {
@@ -205,6 +213,30 @@ impl TokenSpec {
         if let Some(problem) = self.resources.problem(&self.scopes) {
             errors.insert("resources".into(), problem);
         }
+        if let Some(owner) = self
+            .owner
+            .as_deref()
+            .filter(|o| !super::reach::owner_name_ok(o))
+        {
+            let shown: String = owner.chars().filter(|c| !c.is_control()).take(40).collect();
+            errors.insert(
+                "resource_owner".into(),
+                format!("You are not a member of an organization named \u{201c}{shown}\u{201d}."),
+            );
+        } else if let Some(owner) = &self.owner {
+            let outside = self
+                .resources
+                .map()
+                .values()
+                .flatten()
+                .find(|p| p.split('/').next() != Some(owner.as_str()) || !p.contains('/'));
+            if let Some(p) = outside {
+                let shown: String = p.chars().take(60).collect();
+                errors.entry("resources".into()).or_insert(format!(
+                    "A token owned by {owner} reaches only {owner}'s resources: write patterns under {owner}/ (\u{201c}{shown}\u{201d} is not)."
+                ));
+            }
+        }
         if let Some(c) = &limits.ceiling {
             if !self.networks.within(&c.networks) {
                 errors.entry("allowed_networks".into()).or_insert(
@@ -212,6 +244,13 @@ impl TokenSpec {
                         "A token cannot work from more places than the token that makes it: allow only addresses within {}.",
                         c.networks.strings().join(", ")
                     ),
+                );
+            }
+            if c.owner.is_some() && self.owner != c.owner {
+                let owner = c.owner.as_deref().unwrap_or_default();
+                errors.insert(
+                    "resource_owner".into(),
+                    format!("A token owned by {owner} can only make tokens owned by {owner}."),
                 );
             }
             if !self.resources.within(&self.scopes, &c.resources) {
@@ -355,6 +394,7 @@ mod tests {
             expiry,
             scopes: Scopes::Full,
             networks: Networks::default(),
+            owner: None,
             resources: Resources::default(),
         }
     }
@@ -414,6 +454,49 @@ mod tests {
     }
 
     #[test]
+    fn an_organization_token_reaches_only_that_organizations_resources() {
+        let mut s = spec("x", Expiry::Days(7));
+        s.scopes = Scopes::parse("code:write").unwrap();
+        s.owner = Some("acme".into());
+        let with = |patterns: &[&str]| {
+            let mut s = s.clone();
+            s.resources = Resources::new(
+                [(
+                    "code".to_owned(),
+                    patterns.iter().map(|p| p.to_string()).collect(),
+                )]
+                .into(),
+            );
+            s.check(&limits(), false)
+        };
+        assert!(
+            s.check(&limits(), false).is_ok(),
+            "no patterns: all of acme"
+        );
+        assert!(with(&["acme/api", "acme/web-*"]).is_ok());
+        for outside in ["acme", "acme-corp/api", "*/api", "acm*/api", "other/acme"] {
+            let f = fields(with(&["acme/api", outside]));
+            assert!(f["resources"].contains("under acme/"), "{outside}: {f:?}");
+        }
+        // a token owned by acme makes only tokens owned by acme
+        let mut l = limits();
+        l.ceiling = Some(Ceiling {
+            scopes: Scopes::parse("code:write tokens:manage").unwrap(),
+            expires_at: now() + Duration::days(30),
+            networks: Networks::default(),
+            resources: Resources::default(),
+            owner: Some("acme".into()),
+        });
+        assert!(s.check(&l, false).is_ok());
+        let mut mine = s.clone();
+        mine.owner = None;
+        assert!(fields(mine.check(&l, false))["resource_owner"]
+            .contains("only make tokens owned by acme"));
+        mine.owner = Some("other".into());
+        assert!(fields(mine.check(&l, false)).contains_key("resource_owner"));
+    }
+
+    #[test]
     fn a_caller_cannot_hand_out_more_than_it_has() {
         let mut l = limits();
         l.ceiling = Some(Ceiling {
@@ -421,6 +504,7 @@ mod tests {
             expires_at: now() + Duration::days(30),
             networks: Networks::parse(["10.0.0.0/8"]).unwrap(),
             resources: Resources::new([("code".to_owned(), vec!["acme/*".to_owned()])].into()),
+            owner: None,
         });
         let mut s = spec("x", Expiry::Days(7));
         s.scopes = Scopes::parse("code:read").unwrap();

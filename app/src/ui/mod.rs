@@ -8,6 +8,7 @@ mod events;
 mod fields;
 mod modal;
 pub mod notifications;
+pub mod orgs;
 pub mod passkeys;
 mod security;
 pub mod token_api;
@@ -168,6 +169,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/workloads")
                         view=|| view! { <WithSession render=|info| view! { <workloads::TrustedWorkloads info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/organizations")
+                        view=|| view! { <WithSession render=|info| view! { <orgs::Organizations info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/sessions")

@@ -18,6 +18,7 @@ pub(crate) enum Section {
     Activity,
     Notifications,
     Workloads,
+    Organizations,
 }
 
 /// The security settings' side navigation.
@@ -31,6 +32,7 @@ pub(crate) fn SecurityNav(current: Section) -> impl IntoView {
             <a href="/profile/security/password" aria-current=aria(Section::Password)>"Password"</a>
             <a href="/profile/security/two-factor" aria-current=aria(Section::TwoFactor)>"Two-factor authentication"</a>
             <a href="/profile/security/workloads" aria-current=aria(Section::Workloads)>"Trusted workloads"</a>
+            <a href="/profile/security/organizations" aria-current=aria(Section::Organizations)>"Organizations"</a>
             <a href="/profile/security/sessions" aria-current=aria(Section::Sessions)>"Sessions"</a>
             <a href="/profile/security/activity" aria-current=aria(Section::Activity)>"Activity"</a>
             <a href="/profile/security/notifications" aria-current=aria(Section::Notifications)>"Notifications"</a>

@@ -243,6 +243,10 @@ pub struct TokenPolicy {
     /// The visitor is an administrator: the Administration scope is offered.
     #[serde(default)]
     pub admin: bool,
+    /// The organizations the visitor may name as a new token's resource
+    /// owner (those they are a member of).
+    #[serde(default)]
+    pub owners: Vec<String>,
 }
 
 /// The operator's limits and the server clock, for the expiry picker.
@@ -271,11 +275,21 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     if let Some(n) = p.inactive_days {
         notes.push(format!("A token not used for {n} days stops working."));
     }
+    let owners = crate::domain::orgs::memberships(&state.core.db, user.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading organization memberships failed");
+            ServerFnError::new("Something went wrong on our side; try again.")
+        })?
+        .into_iter()
+        .map(|(org, _)| org)
+        .collect();
     Ok(TokenPolicy {
         max_days,
         now: crate::domain::db::now(),
         form_id: crate::domain::secret::form_id(),
         notes,
         admin: user.is_admin,
+        owners,
     })
 }

@@ -86,6 +86,9 @@ pub fn TokenFormFields(
     /// Offer the Administration scope (administrators only).
     #[prop(optional)]
     admin: bool,
+    /// The organizations a new token may name as its resource owner.
+    #[prop(optional)]
+    owners: Vec<String>,
 ) -> impl IntoView {
     let editing = current_expiry.is_some();
     let initial_expiry = if form.expiry.is_empty() {
@@ -125,6 +128,50 @@ pub fn TokenFormFields(
             </div>
         }
     });
+    // chosen when the token is made (as on GitHub); shown when editing
+    let owner = if editing {
+        (!form.resource_owner.is_empty()).then(|| {
+            let org = form.resource_owner.clone();
+            view! {
+                <p class="field reach" id="token-owner-fixed">
+                    <span class="meta-label">"Resource owner: "</span>
+                    {format!("{org} \u{2014} the token reaches only {org}/\u{2026} resources")}
+                </p>
+            }
+            .into_any()
+        })
+    } else {
+        (!owners.is_empty()).then(|| {
+            let chosen = form.resource_owner.clone();
+            view! {
+                <div class="field" class:has-error=move || err("resource_owner")().is_some()>
+                    <label for="token-owner">"Resource owner"</label>
+                    <select
+                        id="token-owner"
+                        name="resource_owner"
+                        aria-invalid=invalid("resource_owner")
+                        aria-describedby="token-owner-hint token-owner-error"
+                    >
+                        <option value="" selected=chosen.is_empty()>"You (your own resources)"</option>
+                        {owners
+                            .into_iter()
+                            .map(|o| {
+                                let selected = o == chosen;
+                                view! { <option value=o.clone() selected=selected>{o.clone()}</option> }
+                            })
+                            .collect_view()}
+                    </select>
+                    <p class="hint" id="token-owner-hint">
+                        "An organization's token reaches only that organization's resources (acme/\u{2026}), and stops working if you leave it."
+                    </p>
+                    <p class="field-error" id="token-owner-error" hidden=move || err("resource_owner")().is_none()>
+                        {err("resource_owner")}
+                    </p>
+                </div>
+            }
+            .into_any()
+        })
+    };
     view! {
         {notes}
         <input type="hidden" name="form_id" value=form.form_id.clone() />
@@ -202,6 +249,7 @@ pub fn TokenFormFields(
                 {move || err("expiry")().or_else(err("expiry_date"))}
             </p>
         </div>
+        {owner}
         <fieldset class="field scopes-field" class:has-error=move || err("scopes")().is_some() aria-describedby="token-scopes-error">
             <legend>"Scopes"</legend>
             <div class="scope-mode">
@@ -306,9 +354,10 @@ pub fn PlainTokenFields(
     sudo: bool,
     notes: Vec<String>,
     admin: bool,
+    owners: Vec<String>,
 ) -> impl IntoView {
     view! {
-        <TokenFormFields form errors=Signal::stored(errors) max_days now current_expiry sudo notes admin />
+        <TokenFormFields form errors=Signal::stored(errors) max_days now current_expiry sudo notes admin owners />
     }
 }
 

@@ -8,6 +8,7 @@ pub mod admin_forms;
 pub mod assets;
 pub mod forms;
 pub mod notify_forms;
+pub mod org_forms;
 pub mod pages;
 pub mod session;
 pub mod sso;
@@ -79,6 +80,7 @@ pub fn form_routes() -> Vec<(String, MethodRouter<AppState>)> {
     routes.extend(admin);
     routes.extend(notify_forms::routes());
     routes.extend(workload_forms::routes());
+    routes.extend(org_forms::routes());
     routes.extend(two_factor_forms::routes());
     routes
 }

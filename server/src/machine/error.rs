@@ -6,7 +6,7 @@
 use app::domain::tokens::TokenError;
 use axum::{
     extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -14,6 +14,10 @@ use serde_json::{json, Map, Value};
 
 /// `WWW-Authenticate` of every 401: git and browsers then ask for credentials.
 pub const REALM: &str = "Basic realm=\"Tessera\"";
+
+/// On a `403 insufficient_scope`: every scope that would have worked,
+/// joined by ", " (the body's `accepted_scopes`).
+pub const ACCEPTED_SCOPES: HeaderName = HeaderName::from_static("x-tessera-accepted-scopes");
 
 /// An API error, ready to send.
 #[derive(Debug)]
@@ -50,7 +54,9 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
-    /// 403: the token lacks `required`.
+    /// 403: the token lacks `required`. The body names it
+    /// (`required_scope`) and every scope that would have worked
+    /// (`accepted_scopes`, also in the `X-Tessera-Accepted-Scopes` header).
     pub fn insufficient_scope(required: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -58,6 +64,13 @@ impl ApiError {
             format!("This token lacks the scope {required}."),
         )
         .with("required_scope", json!(required))
+        .with("accepted_scopes", json!(app::scopes::accepted(required)))
+    }
+
+    /// The same error with another sentence.
+    pub fn saying(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
     }
 
     /// 403: the token's network allowlist leaves out the client's address.
@@ -90,6 +103,13 @@ impl ApiError {
     /// 403: an organization policy blocks the token (it works again when
     /// the policy allows it).
     pub fn blocked(block: &app::tokens::policy::Block) -> Self {
+        if block.policy == app::domain::verify::APPROVAL_PENDING {
+            return Self::new(
+                StatusCode::FORBIDDEN,
+                "approval_pending",
+                format!("This token is not approved yet: {}.", block.reason),
+            );
+        }
         Self::new(StatusCode::FORBIDDEN, "policy_violation", block.sentence())
             .with("policy", json!(block.policy))
     }
@@ -144,9 +164,21 @@ pub async fn method_not_allowed() -> ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.extra;
+        // the header says what the body says: scope strings joined by ", "
+        let accepted = body
+            .get("accepted_scopes")
+            .and_then(Value::as_array)
+            .map(|scopes| {
+                let names: Vec<&str> = scopes.iter().filter_map(Value::as_str).collect();
+                names.join(", ")
+            })
+            .and_then(|text| HeaderValue::from_str(&text).ok());
         body.insert("error".into(), json!(self.code));
         body.insert("message".into(), json!(self.message));
         let mut res = (self.status, Json(Value::Object(body))).into_response();
+        if let Some(accepted) = accepted {
+            res.headers_mut().insert(ACCEPTED_SCOPES, accepted);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));

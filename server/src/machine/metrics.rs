@@ -7,7 +7,7 @@ use super::{error::ApiError, pat::Pat};
 use app::domain::{metrics::CONTENT_TYPE, AppState};
 use axum::{
     extract::State,
-    http::{header, StatusCode},
+    http::header,
     response::{IntoResponse, Response},
 };
 
@@ -29,12 +29,8 @@ fn render(state: &AppState) -> Response {
 /// `metrics:read` (Full access included: administrators only).
 pub async fn with_token(State(state): State<AppState>, pat: Pat) -> Result<Response, ApiError> {
     if !pat.verified().is_admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "Only administrators' tokens with metrics:read may read the metrics.",
-        )
-        .with("required_scope", serde_json::json!(SCOPE)));
+        return Err(ApiError::insufficient_scope(SCOPE)
+            .saying("Only administrators' tokens with metrics:read may read the metrics."));
     }
     Ok(render(&state))
 }

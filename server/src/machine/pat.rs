@@ -14,7 +14,8 @@ use app::domain::{
 };
 use axum::{
     extract::{FromRequestParts, MatchedPath},
-    http::{header, request::Parts, HeaderMap, HeaderValue, Method},
+    http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method},
+    response::{IntoResponseParts, ResponseParts},
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use std::{
@@ -88,7 +89,30 @@ pub struct Renderings {
     /// name, scopes, resources; `None` where a value cannot be a header or
     /// there is none).
     pub gateway_headers: OnceLock<[Option<HeaderValue>; 5]>,
+    /// The value of `X-Tessera-Token-Expires`.
+    pub expires: OnceLock<HeaderValue>,
 }
+
+/// On every successful API answer: when the calling token stops working
+/// (RFC 3339, UTC; the earliest end of it and the tokens it was derived
+/// from), so a tool can warn its user before it breaks.
+pub const TOKEN_EXPIRES: HeaderName = HeaderName::from_static("x-tessera-token-expires");
+
+/// `X-Tessera-Token-Expires` for an answer ([`Pat::expires`]): rendered
+/// once per verification, like the `/me` document.
+pub struct Expires(HeaderValue);
+
+impl IntoResponseParts for Expires {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.headers_mut().insert(TOKEN_EXPIRES, self.0);
+        Ok(res)
+    }
+}
+
+/// A successful API answer: the body, with the calling token's expiry.
+pub type Answer<T> = Result<(Expires, axum::Json<T>), ApiError>;
 
 /// The renderings kept with `v`.
 pub fn renderings(v: &Verified) -> Option<&Renderings> {
@@ -167,6 +191,26 @@ impl Pat {
     /// The verified token.
     pub fn verified(&self) -> &Arc<Verified> {
         &self.0.verified
+    }
+
+    /// The calling token's `X-Tessera-Token-Expires`, for the answer.
+    pub fn expires(&self) -> Expires {
+        let v = &self.0.verified;
+        let make = || {
+            let text = v
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+        };
+        Expires(match renderings(v) {
+            Some(r) => r.expires.get_or_init(make).clone(),
+            None => make(),
+        })
+    }
+
+    /// `body` as a successful answer, with the token's expiry.
+    pub fn answer<T>(&self, body: T) -> Answer<T> {
+        Ok((self.expires(), axum::Json(body)))
     }
 
     /// Where the request came from.

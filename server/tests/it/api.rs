@@ -1010,6 +1010,7 @@ async fn every_operation_enforces_the_scope_it_documents(app: TestApp) {
     let (target, _) = token(&app, uid, "target", "profile:read").await;
     let doc = json_of(&call(&app.router, "GET", "/api/v1/openapi.json", None).await);
     let mut checked = 0;
+    let mut successes = 0;
     for (path, ops) in doc["paths"].as_object().expect("paths") {
         for (method, op) in ops.as_object().expect("ops") {
             let Some(scope) = op["x-required-scope"].as_str() else {
@@ -1024,7 +1025,9 @@ async fn every_operation_enforces_the_scope_it_documents(app: TestApp) {
             let (_, lacking) =
                 token(&app, uid, &format!("lacks-{checked}"), &others.join(" ")).await;
             let (_, just) = token(&app, uid, &format!("just-{checked}"), scope).await;
-            let path = path.replace("{id}", &target.to_string());
+            let path = path
+                .replace("{id}", &target.to_string())
+                .replace("{org}", "acme");
             let method = method.to_uppercase();
             let r = call(
                 &app.router,
@@ -1040,7 +1043,39 @@ async fn every_operation_enforces_the_scope_it_documents(app: TestApp) {
                 r.body
             );
             assert_eq!(json_of(&r)["required_scope"], scope, "{method} {path}");
+            // what would have worked, in the body and in a header
+            let accepted = app::scopes::accepted(scope);
+            assert_eq!(
+                json_of(&r)["accepted_scopes"],
+                serde_json::json!(accepted),
+                "{method} {path}"
+            );
+            assert_eq!(
+                r.header("x-tessera-accepted-scopes"),
+                Some(accepted.join(", ").as_str()),
+                "{method} {path}"
+            );
+            assert!(
+                r.header("x-tessera-token-expires").is_none(),
+                "only on success"
+            );
             let r = call(&app.router, &method, &path, Some(format!("Bearer {just}"))).await;
+            if r.status.is_success() {
+                let expires = r
+                    .header("x-tessera-token-expires")
+                    .unwrap_or_else(|| panic!("{method} {path}: no X-Tessera-Token-Expires"));
+                let at = chrono::DateTime::parse_from_rfc3339(expires).expect("RFC 3339");
+                assert!(
+                    expires.ends_with('Z') && at.offset().local_minus_utc() == 0,
+                    "{expires}: UTC"
+                );
+                let days = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
+                assert!(
+                    (28..=30).contains(&days),
+                    "{method} {path}: {expires} (the token's 30 days)"
+                );
+                successes += 1;
+            }
             // (it may still be refused for acting on a wider token, with
             // no scope named: that is the token service's rule, not the route's)
             assert!(
@@ -1052,6 +1087,10 @@ async fn every_operation_enforces_the_scope_it_documents(app: TestApp) {
         }
     }
     assert!(checked >= 12, "only {checked} operations document a scope");
+    assert!(
+        successes >= 5,
+        "only {successes} operations answered with just their scope"
+    );
 }
 
 on_both_backends!(

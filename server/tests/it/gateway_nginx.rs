@@ -423,6 +423,7 @@ async fn limited(
         expiry: app::tokens::Expiry::Days(1),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
         networks: app::tokens::Networks::parse(["127.0.0.1"]).expect("networks"),
+        owner: None,
         resources: app::tokens::Resources::new(
             [(
                 "code".to_owned(),

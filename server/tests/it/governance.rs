@@ -45,6 +45,7 @@ fn spec(name: &str, days: u32, scopes: &str) -> TokenSpec {
         expiry: Expiry::Days(days),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
         networks: Default::default(),
+        owner: None,
         resources: Default::default(),
     }
 }
@@ -1201,6 +1202,7 @@ async fn a_policy_set_by_the_cli_is_in_force_for_the_next_write(app: TestApp) {
         expiry: Expiry::Days(7),
         scopes: app::scopes::Scopes::Full,
         networks: Default::default(),
+        owner: None,
         resources: Default::default(),
     };
     for round in 0..10 {

@@ -50,6 +50,7 @@ fn spec(name: &str, scopes: Scopes, networks: &[&str]) -> TokenSpec {
         expiry: app::tokens::Expiry::Days(30),
         scopes,
         networks: Networks::parse(networks.iter().copied()).expect("networks"),
+        owner: None,
         resources: Default::default(),
     }
 }

@@ -101,6 +101,7 @@ async fn a_default_expiry_never_outlives_the_calling_token(app: TestApp) {
         expiry: app::tokens::Expiry::Days(5),
         scopes: app::scopes::Scopes::parse("tokens:manage").expect("scopes"),
         networks: Default::default(),
+        owner: None,
         resources: Default::default(),
     };
     let (_, secret) = support::token_from_spec(&app, uid, &spec).await;

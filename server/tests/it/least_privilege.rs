@@ -63,6 +63,7 @@ async fn limited_token(
         expiry: app::tokens::Expiry::Days(30),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
         networks: app::tokens::Networks::parse(networks.iter().copied()).expect("networks"),
+        owner: None,
         resources: Default::default(),
     };
     support::token_from_spec(app, uid, &spec).await

@@ -238,6 +238,7 @@ async fn expiry_notices_arrive_once_per_threshold_by_mail_and_webhook(app: TestA
         expiry: app::tokens::Expiry::Days(5),
         scopes: app::scopes::Scopes::parse("code:read").unwrap(),
         networks: Default::default(),
+        owner: None,
         resources: Default::default(),
     };
     let created = app::domain::tokens::create(&app.core, &Actor::user(uid), &spec, "")
@@ -358,6 +359,7 @@ async fn two_instances_send_each_notice_once(app: TestApp) {
             expiry: app::tokens::Expiry::Days(3),
             scopes: app::scopes::Scopes::parse("code:read").unwrap(),
             networks: Default::default(),
+            owner: None,
             resources: Default::default(),
         };
         app::domain::tokens::create(&app.core, &Actor::user(uid), &spec, "")

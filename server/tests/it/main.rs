@@ -19,6 +19,7 @@ mod least_privilege;
 mod lifecycle;
 mod metrics;
 mod one_path;
+mod orgs;
 mod rotation;
 mod scim;
 mod sessions;

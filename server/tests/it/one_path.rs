@@ -113,6 +113,7 @@ fn spec(name: &str, scopes: &str, networks: &[&str]) -> TokenSpec {
         expiry: app::tokens::Expiry::Days(30),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
         networks: Networks::parse(networks.iter().copied()).expect("networks"),
+        owner: None,
         resources: Default::default(),
     }
 }

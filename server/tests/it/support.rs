@@ -204,6 +204,7 @@ pub async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, S
         expiry: app::tokens::Expiry::Days(30),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
         networks: Default::default(),
+        owner: None,
         resources: Default::default(),
     };
     token_from_spec(app, uid, &spec).await

@@ -176,7 +176,8 @@ pub(super) fn presented_sentence(t: &Presented, at: DateTime<Utc>) -> String {
 }
 
 /// The audit events that tell an owner something.
-pub(super) const TOLD: &str = "'token.revoked', 'token.reused', 'token.new_network'";
+pub(super) const TOLD: &str = "'token.revoked', 'token.reused', 'token.new_network', \
+     'token.request_created', 'token.request_approved', 'token.request_denied'";
 
 #[derive(sqlx_macros::FromRow)]
 pub(super) struct Told {
@@ -222,6 +223,16 @@ pub async fn notify_from_audit(core: &Core) -> Result<usize, sqlx::Error> {
         let (Some(user_id), Some(token_id)) = (e.user_id, e.token_id) else {
             continue;
         };
+        if e.event == "token.request_created" {
+            // every owner of the organization hears of it (a bot among
+            // their webhooks can decide it)
+            for notice in asked(core, &e, token_id).await? {
+                if notify(core, &notice).await?.is_some() {
+                    made += 1;
+                }
+            }
+            continue;
+        }
         if let Some(notice) = told(core, &e, user_id, token_id) {
             if notify(core, &notice).await?.is_some() {
                 made += 1;
@@ -238,6 +249,61 @@ pub async fn notify_from_audit(core: &Core) -> Result<usize, sqlx::Error> {
         .map(|_| ()))?;
     }
     Ok(made)
+}
+
+/// The notices of a new approval request, one per owner of its
+/// organization.
+async fn asked(core: &Core, e: &Told, token_id: i64) -> Result<Vec<Notice>, sqlx::Error> {
+    let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
+    let text = |k: &str| {
+        details
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let org = text("organization");
+    let request = details.get("request").and_then(Value::as_i64).unwrap_or(0);
+    let owners: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(
+        crate::domain::orgs::sql::OWNER_IDS_BY_NAME,
+    )
+    .bind(&org)
+    .fetch_all(pool)
+    .await)?;
+    let requester: Option<(String,)> = on_db!(&core.db, pool => sqlx::query_as(
+        crate::domain::users::USERNAME,
+    )
+    .bind(e.user_id)
+    .fetch_optional(pool)
+    .await)?;
+    let requester = requester.map(|(n,)| n).unwrap_or_default();
+    let public = &core.config.public_url;
+    let page = format!("{public}/profile/security/organizations/{org}");
+    let (name, scopes, why) = (text("name"), text("scopes"), text("justification"));
+    Ok(owners
+        .into_iter()
+        .map(|(owner,)| Notice {
+            key: format!("request:{request}:{owner}"),
+            event: "token.request_created",
+            user_id: owner,
+            token_id: None,
+            subject: format!("{requester} asks {org} to approve a token"),
+            body: format!(
+                "{requester} made the token \"{name}\" for {org} on {}, asking for: {scopes}.\n\
+                 Why: {}\nIt is refused until an owner of {org} approves it. Approve or deny it: {page}\n",
+                when(e.at),
+                if why.is_empty() { "(no description)" } else { why.as_str() },
+            ),
+            data: json!({
+                "organization": org,
+                "request": {"id": request, "requester": requester, "scopes": scopes, "justification": why},
+                "token": {"id": token_id, "name": name},
+                "approve_url": format!("{public}/api/v1/orgs/{org}/token-requests/{request}/approve"),
+                "deny_url": format!("{public}/api/v1/orgs/{org}/token-requests/{request}/deny"),
+            }),
+            only_webhook: None,
+        })
+        .collect())
 }
 
 pub(super) fn told(core: &Core, e: &Told, user_id: i64, token_id: i64) -> Option<Notice> {
@@ -296,6 +362,30 @@ pub(super) fn told(core: &Core, e: &Told, user_id: i64, token_id: i64) -> Option
                     when(e.at)
                 ),
                 data: json!({"token": token, "reason": reason, "url": text("url"), "source": text("source"), "by": e.actor}),
+                only_webhook: None,
+            })
+        }
+        "token.request_approved" | "token.request_denied" => {
+            let approved = e.event == "token.request_approved";
+            let org = text("organization");
+            let reason = text("reason");
+            let because = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+            Some(Notice {
+                key: format!("audit:{}", e.id),
+                event: if approved { "token.request_approved" } else { "token.request_denied" },
+                user_id,
+                token_id: Some(token_id),
+                subject: if approved {
+                    format!("{org} approved your token {name}")
+                } else {
+                    format!("{org} denied your token {name}")
+                },
+                body: if approved {
+                    format!("An owner of {org} approved your token \"{name}\" on {}{because}. It works now.\n\n{list}\n", when(e.at))
+                } else {
+                    format!("An owner of {org} denied your token \"{name}\" on {}{because}. The token is revoked.\n\n{list}\n", when(e.at))
+                },
+                data: json!({"token": token, "organization": org, "reason": reason}),
                 only_webhook: None,
             })
         }

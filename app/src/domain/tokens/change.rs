@@ -52,7 +52,17 @@ pub async fn update(
 ) -> Result<TokenView, TokenError> {
     let current = editable(core, actor, id).await?;
     let limits = actor.limits(core).await;
-    let input = change(&current)?.check(&limits, true)?;
+    let mut spec = change(&current)?;
+    if spec.owner.is_some() && spec.owner != current.owner {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "resource_owner".to_owned(),
+            "A token's resource owner is chosen when it is made; make a new token for another owner."
+                .to_owned(),
+        )])));
+    }
+    // the rules see the owner it has (a form does not send it)
+    spec.owner = current.owner.clone();
+    let input = spec.check(&limits, true)?;
     if input.scopes != current.scopes {
         admin_scope_check(core, actor.user_id, &input.scopes).await?;
     }

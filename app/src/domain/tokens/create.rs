@@ -2,6 +2,8 @@
 //! another token (never wider, never longer-lived).
 
 use super::*;
+use crate::domain::orgs::requests::{needs_approval, APPROVAL_REQUIRED_FOR};
+use crate::domain::orgs::sql as org_sql;
 
 /// Creates a token after applying the rules to `spec`. `form_id` (when not
 /// empty) makes a repeated submission of the same form create nothing.
@@ -44,6 +46,7 @@ pub(super) fn ceiling_of(parent: &TokenView) -> Ceiling {
         expires_at: parent.expires_at,
         networks: parent.allowed_networks.clone(),
         resources: parent.resources.clone(),
+        owner: parent.owner.clone(),
     }
 }
 
@@ -125,6 +128,7 @@ pub async fn derive(
             .networks
             .clone()
             .unwrap_or_else(|| parent.allowed_networks.clone()),
+        owner: parent.owner.clone(),
         resources: asked
             .resources
             .clone()
@@ -193,6 +197,9 @@ pub(super) async fn insert(
     if let Some(p) = parent {
         details["derived_from"] = json!(p.id);
     }
+    if let Some(org) = &spec.owner {
+        details["resource_owner"] = json!(org);
+    }
     let workload = actor.workload.as_deref();
     if let Some(w) = workload {
         details["workload"] = w.details.clone();
@@ -208,6 +215,35 @@ pub(super) async fn insert(
         .policy
         .max_active_tokens_per_user
         .filter(|_| workload.is_none());
+    // the resource owner and its approval policy, read before the write
+    // transaction (a read first would make SQLite's transaction fail to
+    // upgrade while another connection writes); membership is checked
+    // again inside it, after the insert
+    let owner_org = match &spec.owner {
+        Some(org) => {
+            let found: Option<(i64,)> = on_db!(db, pool => sqlx::query_as(org_sql::OWNER_ORG)
+                .bind(org)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await)?;
+            match found {
+                Some((id,)) => Some(id),
+                None => return Err(not_a_member(org)),
+            }
+        }
+        None => None,
+    };
+    // a derived token is within its parent, which was approved (or needed
+    // no approval)
+    let policy: Option<(String,)> = match owner_org.filter(|_| parent.is_none()) {
+        Some(org) => on_db!(db, pool => sqlx::query_as(org_sql::ORG_POLICY)
+            .bind(org)
+            .bind(APPROVAL_REQUIRED_FOR)
+            .fetch_optional(pool)
+            .await)?,
+        None => None,
+    };
+    let pending = policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         if let Some(cap) = cap {
@@ -239,8 +275,41 @@ pub(super) async fn insert(
             .bind(actor.acting_token)
             .bind(workload.map(|w| w.rule_id))
             .bind(workload.map(|w| w.subject.as_str()))
+            .bind(owner_org)
+            .bind(pending.then_some("pending"))
             .fetch_one(&mut *tx)
             .await?;
+        if let (Some(org), Some(name)) = (owner_org, &spec.owner) {
+            // still a member (a removal meanwhile makes nothing)
+            let member: Option<(i64,)> = sqlx::query_as(org_sql::OWNER_ORG)
+                .bind(name)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if member.map(|(id,)| id) != Some(org) {
+                return Ok(Err(not_a_member(name)));
+            }
+        }
+        if let (true, Some(org)) = (pending, owner_org) {
+            let (request,): (i64,) = sqlx::query_as(org_sql::INSERT_REQUEST)
+                .bind(org)
+                .bind(row.id)
+                .bind(user_id)
+                .bind(&scopes)
+                .bind(input.resources.to_stored())
+                .bind(&input.description)
+                .bind(created)
+                .fetch_one(&mut *tx)
+                .await?;
+            let asked = actor.event("token.request_created", Some(row.id)).with(json!({
+                "organization": spec.owner,
+                "request": request,
+                "name": input.name,
+                "scopes": scopes,
+                "justification": input.description,
+            }));
+            record_in!(&mut *tx, asked)?;
+        }
         event.token_id = Some(row.id);
         record_in!(&mut *tx, event)?;
         tx.commit().await?;
@@ -267,4 +336,14 @@ pub(super) async fn insert(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The resource owner named is not an organization the maker belongs to
+/// (the same answer whether it exists or not).
+fn not_a_member(org: &str) -> TokenError {
+    let shown: String = org.chars().filter(|c| !c.is_control()).take(40).collect();
+    TokenError::Invalid(FieldErrors::from([(
+        "resource_owner".to_owned(),
+        format!("You are not a member of an organization named \u{201c}{shown}\u{201d}."),
+    )]))
 }

@@ -159,6 +159,7 @@ impl Actor {
                 expires_at: v.expires_at,
                 networks: v.networks.clone(),
                 resources: v.resources.clone(),
+                owner: v.owner.clone(),
             }),
             sudo: false,
             acting_token: Some(v.token_id),
@@ -241,6 +242,8 @@ struct Row {
     created_by_token: Option<i64>,
     workload_rule_id: Option<i64>,
     workload_subject: Option<String>,
+    owner_org: Option<String>,
+    approval_state: Option<String>,
 }
 
 impl Row {
@@ -279,6 +282,8 @@ impl Row {
             parent_id: self.parent_id,
             created_by_token: self.created_by_token,
             children: Vec::new(),
+            owner: self.owner_org,
+            approval: self.approval_state,
             workload: self
                 .workload_rule_id
                 .map(|rule_id| crate::tokens::WorkloadOrigin {

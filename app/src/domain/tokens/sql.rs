@@ -11,7 +11,8 @@ macro_rules! columns {
         "id, name, description, hint, scopes, created_at, updated_at, expires_at, \
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
          previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent, \
-         allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject"
+         allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject, \
+         (SELECT o.name FROM organizations o WHERE o.id = tokens.owner_org) AS owner_org, approval_state"
     };
 }
 
@@ -52,10 +53,12 @@ pub const BY_FORM_ID: &str = concat!(
 );
 
 /// A new token; `$7` is both its creation and update time; `$14` and
-/// `$15` the trust rule and workload that minted it, if one did.
+/// `$15` the trust rule and workload that minted it, if one did; `$16` the
+/// organization that owns what it reaches, if one does; `$17` `pending`
+/// when it waits for an owner's approval.
 pub const INSERT: &str = concat!(
-    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ",
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject, owner_org, approval_state) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING ",
     columns!()
 );
 
@@ -214,8 +217,11 @@ pub const REVOKE_DESCENDANTS: &str = "WITH RECURSIVE d(id) AS ( \
 pub const VERIFY: &str = "SELECT t.id, t.user_id, u.username, t.name, t.scopes, t.created_at, \
      t.expires_at, t.revoked_at, t.last_used_at, u.is_admin, u.disabled_at, \
      COALESCE(t.previous_hash = $1, FALSE) AS via_previous, t.previous_valid_until, \
-     t.allowed_networks, t.resources, t.parent_id, (t.workload_rule_id IS NOT NULL) AS minted \
-     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 OR t.previous_hash = $1";
+     t.allowed_networks, t.resources, t.parent_id, (t.workload_rule_id IS NOT NULL) AS minted, \
+     o.name AS owner_org, t.approval_state, \
+     (o.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM org_members m WHERE m.org_id = o.id AND m.user_id = t.user_id)) AS outside_owner \
+     FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organizations o ON o.id = t.owner_org \
+     WHERE t.token_hash = $1 OR t.previous_hash = $1";
 
 /// Postgres: the last uses of a batch of tokens in one statement (`$1`
 /// ids, `$2` times, `$3` addresses, `$4` agents); never before a token

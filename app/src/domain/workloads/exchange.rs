@@ -534,6 +534,7 @@ fn mint_spec(
         scopes,
         networks: rule_networks.clone(),
         resources,
+        owner: None,
     };
     let actor = Actor {
         user_id: rule.user_id,
@@ -541,6 +542,7 @@ fn mint_spec(
             scopes: rule_scopes,
             expires_at: now() + chrono::Duration::minutes(i64::from(rule.max_minutes) + 1),
             networks: rule_networks,
+            owner: None,
             resources: rule_resources,
         }),
         sudo: false,

@@ -203,6 +203,7 @@ pub async fn add_rule(
         expiry: Expiry::Minutes(checked.max_minutes),
         scopes: spec.scopes.clone(),
         networks: spec.networks.clone(),
+        owner: None,
         resources: spec.resources.clone(),
     };
     let limits = crate::tokens::Limits {

@@ -170,6 +170,7 @@ mod ssr {
                     max_days=policy.max_days
                     notes=policy.notes.clone()
                     admin=policy.admin
+                    owners=policy.owners.clone()
                     now=policy.now
                     current_expiry
                     sudo

@@ -212,6 +212,16 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                     <p class="token-flag revoked-note">{note}</p>
                 })}
                 <p class="token-scopes"><span class="meta-label">"Scopes: "</span>{token.scopes.summary()}</p>
+                {(token.approval.as_deref() == Some("pending") && status == Status::Active).then(|| view! {
+                    <p class="token-flag blocked" data-approval="pending">
+                        {format!("Waiting for an owner of {} to approve it: it is refused until then.", token.owner.clone().unwrap_or_default())}
+                    </p>
+                })}
+                {token.owner.clone().map(|org| view! {
+                    <p class="reach" data-resource-owner=org.clone()>
+                        <span class="meta-label">"Resource owner: "</span>{format!("{org} (only {org}/\u{2026} resources, while you are a member)")}
+                    </p>
+                })}
                 {(!token.resources.is_empty()).then(|| view! {
                     <p class="reach" data-resources=token.resources.to_stored()>
                         <span class="meta-label">"Resources: "</span>{token.resources.describe()}

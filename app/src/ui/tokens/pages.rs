@@ -99,7 +99,7 @@ pub fn NewTokenPage(
                         let form = sent.form.unwrap_or(TokenForm { form_id: policy.form_id.clone(), ..Default::default() });
                         view! {
                             <PlainTokenForm action=format!("{BASE}/new") title="New personal access token".into() message=sent.message submit="Create">
-                                <PlainTokenFields form errors=sent.errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now=policy.now current_expiry=None sudo=info.in_sudo />
+                                <PlainTokenFields form errors=sent.errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin owners=policy.owners.clone() now=policy.now current_expiry=None sudo=info.in_sudo />
                             </PlainTokenForm>
                         }
                         .into_any()
@@ -166,7 +166,7 @@ pub fn EditTokenPage(
                         let (action, title) = (format!("{BASE}/{}/edit", t.id), format!("Edit \u{201c}{}\u{201d}", t.name));
                         view! {
                             <PlainTokenForm action title message=sent.message submit="Save">
-                                <PlainTokenFields form errors=sent.errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin now current_expiry=Some(t.expires_at) sudo=info.in_sudo />
+                                <PlainTokenFields form errors=sent.errors max_days=policy.max_days notes=policy.notes.clone() admin=policy.admin owners=policy.owners.clone() now current_expiry=Some(t.expires_at) sudo=info.in_sudo />
                             </PlainTokenForm>
                         }
                         .into_any()

@@ -4,10 +4,10 @@
 //! first, paginated by an opaque cursor.
 
 use crate::machine::error::{ApiError, ApiQuery};
-use crate::machine::pat::Pat;
+use crate::machine::pat::{Answer, Pat};
 use app::audit::AuditEvent;
 use app::domain::{admin, audit, AppState};
-use axum::{extract::State, Json};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -60,19 +60,16 @@ pub async fn list(
     State(state): State<AppState>,
     pat: Pat,
     ApiQuery(p): ApiQuery<AuditParams>,
-) -> Result<Json<AuditPageJson>, ApiError> {
+) -> Answer<AuditPageJson> {
     let me = pat.verified().user_id;
     let user_id = match p.user.as_deref().map(str::trim) {
         None | Some("") => Some(me),
         Some(other) => {
             pat.require_wider()?;
             if !pat.verified().is_admin {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "insufficient_scope",
+                return Err(ApiError::insufficient_scope("admin:read").saying(
                     "Only administrators' tokens with admin:read may read other users' events.",
-                )
-                .with("required_scope", serde_json::json!("admin:read")));
+                ));
             }
             if other == "*" {
                 None
@@ -121,8 +118,8 @@ pub async fn list(
     let next_cursor = more
         .then(|| events.last().map(|e| e.id.to_string()))
         .flatten();
-    Ok(Json(AuditPageJson {
+    pat.answer(AuditPageJson {
         events,
         next_cursor,
-    }))
+    })
 }

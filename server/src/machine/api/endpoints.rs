@@ -1,7 +1,7 @@
 //! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
 //! document ([`super::openapi`]) are both built from it.
 
-use super::{audit, credentials, me, tokens, workloads};
+use super::{audit, credentials, me, orgs, tokens, workloads};
 use app::domain::AppState;
 use axum::routing::{delete, get, patch, post, MethodRouter};
 
@@ -187,6 +187,33 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: None,
         answer: (200, "TrustRuleRemoved"),
         route: || delete(workloads::remove),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/orgs/{org}/token-requests",
+        needs: Needs::Scope("tokens:read"),
+        summary: "An organization's approval requests, newest first (?state=pending, the default, or all); owners of the organization only",
+        body: None,
+        answer: (200, "TokenRequestList"),
+        route: || get(orgs::list),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/orgs/{org}/token-requests/{id}/approve",
+        needs: Needs::Scope("tokens:manage"),
+        summary: "Approve a request (an owner other than the requester): the token works at once; the body's reason is optional",
+        body: Some("TokenRequestDecision"),
+        answer: (200, "TokenRequest"),
+        route: || post(orgs::approve),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/orgs/{org}/token-requests/{id}/deny",
+        needs: Needs::Scope("tokens:manage"),
+        summary: "Deny a request with a reason the requester reads: the token is revoked",
+        body: Some("TokenRequestDecision"),
+        answer: (200, "TokenRequest"),
+        route: || post(orgs::deny),
     },
     Endpoint {
         method: "get",

@@ -60,6 +60,7 @@ pub async fn me(pat: Pat) -> Result<Response, ApiError> {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
+        pat.expires(),
         body,
     )
         .into_response())

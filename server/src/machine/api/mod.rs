@@ -6,6 +6,7 @@ pub mod credentials;
 mod endpoints;
 pub mod me;
 pub mod openapi;
+pub mod orgs;
 pub mod tokens;
 pub mod workloads;
 

@@ -69,6 +69,9 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<app::workloads::TrustRule>(),
         schema_of::<super::workloads::RuleListJson>(),
         schema_of::<super::workloads::RemovedJson>(),
+        schema_of::<super::orgs::RequestJson>(),
+        schema_of::<super::orgs::RequestListJson>(),
+        schema_of::<super::orgs::DecisionBody>(),
         (
             "SecretScanningReport".to_owned(),
             json!({"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/SecretScanningMatch"}}),
@@ -93,9 +96,21 @@ pub fn openapi_document() -> Value {
                 status.to_string(): {
                     "description": match status { 201 => "Created; `token` holds the secret, shown only here", 202 => "Accepted", _ => "OK" },
                     "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{answer}")}}},
+                    "headers": {"X-Tessera-Token-Expires": {
+                        "description": "When the calling token stops working (RFC 3339, UTC)",
+                        "required": true,
+                        "schema": {"type": "string", "format": "date-time"},
+                    }},
                 },
                 "401": error_answer("invalid_token, token_expired, token_revoked, token_rotated or account_disabled"),
-                "403": error_answer("insufficient_scope (with required_scope), policy_violation (with policy), sudo_required, two_factor_required or cross_site"),
+                "403": {
+                    "description": "insufficient_scope (with required_scope and accepted_scopes, also in the X-Tessera-Accepted-Scopes header), policy_violation (with policy), sudo_required, two_factor_required or cross_site",
+                    "content": {"application/json": {"schema": error}},
+                    "headers": {"X-Tessera-Accepted-Scopes": {
+                        "description": "On insufficient_scope: every scope that would have worked, joined by \", \" (e.g. `code:write, code:manage, full`)",
+                        "schema": {"type": "string"},
+                    }},
+                },
                 "default": error_answer("any other refusal: see `error` (invalid_request with field messages, invalid_body, not_found, already_submitted, …)"),
             },
         });
@@ -103,6 +118,12 @@ pub fn openapi_document() -> Value {
             op["security"] = json!([]);
             op["description"] = json!("No authentication.");
             if let Some(r) = op["responses"].as_object_mut() {
+                if let Some(ok) = r
+                    .get_mut(&status.to_string())
+                    .and_then(Value::as_object_mut)
+                {
+                    ok.remove("headers");
+                }
                 r.remove("401");
                 r.remove("403");
                 r.insert("default".into(), error_answer("invalid_body, invalid_request (more than 1,000 credentials), too_many_attempts (with Retry-After); for secret-scanning reports invalid_signature (401) or not_configured (404)"));
@@ -123,8 +144,15 @@ pub fn openapi_document() -> Value {
             }
             op["description"] = json!(format!("{text}."));
         }
+        let mut params = Vec::new();
+        if e.path.contains("{org}") {
+            params.push(json!({"name": "org", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 39}}));
+        }
         if e.path.contains("{id}") {
-            op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}]);
+            params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}));
+        }
+        if !params.is_empty() {
+            op["parameters"] = json!(params);
         }
         if e.method == "get" && e.path == "/api/v1/tokens" {
             op["parameters"] = json!([

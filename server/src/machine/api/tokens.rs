@@ -4,7 +4,7 @@
 //! errors become JSON through [`ApiError`].
 
 use crate::machine::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::machine::pat::Pat;
+use crate::machine::pat::{Answer, Pat};
 use app::domain::{db::now, tokens as service, AppState};
 use app::scopes::Scopes;
 use app::tokens::{
@@ -86,6 +86,13 @@ pub struct TokenJson {
     pub workload_rule_id: Option<i64>,
     /// That workload's `sub` claim.
     pub workload_subject: Option<String>,
+    /// The organization that owns what it reaches (`null`: its maker's own
+    /// token).
+    pub resource_owner: Option<String>,
+    /// `pending` while it waits for an owner of that organization to
+    /// approve it (refused with `approval_pending` until then), `approved`
+    /// after; `null` when no approval was needed.
+    pub approval: Option<String>,
     /// What the caller should know about the settings just saved (e.g.
     /// the allowlist leaves out the address the request came from).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -122,6 +129,8 @@ impl TokenJson {
             children: t.children.iter().map(|c| c.id).collect(),
             workload_rule_id: t.workload.as_ref().map(|w| w.rule_id),
             workload_subject: t.workload.as_ref().map(|w| w.subject.clone()),
+            resource_owner: t.owner.clone(),
+            approval: t.approval.clone(),
             warnings: Vec::new(),
         }
     }
@@ -182,7 +191,7 @@ pub async fn list(
     State(state): State<AppState>,
     pat: Pat,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<TokenListJson>, ApiError> {
+) -> Answer<TokenListJson> {
     let q = ListQuery {
         include_revoked: p.include_revoked,
         search: p.q,
@@ -192,7 +201,7 @@ pub async fn list(
     let page = service::list(&state.core.db, pat.verified().user_id, &q)
         .await?
         .apply_policies(&state.core.policies());
-    Ok(Json(TokenListJson {
+    pat.answer(TokenListJson {
         tokens: page
             .items
             .iter()
@@ -201,7 +210,7 @@ pub async fn list(
         total: page.total,
         page: page.page,
         pages: page.pages,
-    }))
+    })
 }
 
 /// `GET /api/v1/tokens/{id}` (`tokens:read`).
@@ -209,10 +218,10 @@ pub async fn get(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<TokenJson>, ApiError> {
+) -> Answer<TokenJson> {
     let mut t = service::get(&state.core.db, pat.verified().user_id, id).await?;
     t.apply_policies(&state.core.policies(), now());
-    Ok(Json(TokenJson::of(&t, now())))
+    pat.answer(TokenJson::of(&t, now()))
 }
 
 /// `DELETE /api/v1/tokens/{id}` and `POST …/revoke` (`tokens:write`).
@@ -220,9 +229,9 @@ pub async fn revoke(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<TokenJson>, ApiError> {
+) -> Answer<TokenJson> {
     let t = service::revoke(&state.core, &pat.actor(), id).await?;
-    Ok(Json(TokenJson::of(&t, now())))
+    pat.answer(TokenJson::of(&t, now()))
 }
 
 /// A token's settings as the API takes them. Absent fields keep their
@@ -257,6 +266,13 @@ pub struct TokenBody {
     /// every resource.
     #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>, examples(json!({"code": ["acme/api", "acme/web-*"]})))]
     resources: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// The organization that owns what the token reaches (create only; you
+    /// must be a member): it reaches only that organization's resources
+    /// (`acme/…`, and patterns under it), and only while you are a member.
+    /// Absent: your own token (or, for a token made by an organization's
+    /// token, that organization's).
+    #[schema(max_length = 39, examples("acme"))]
+    resource_owner: Option<String>,
     /// Optional idempotency key: a repeated create with it creates nothing.
     #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     request_id: Option<String>,
@@ -316,6 +332,9 @@ impl TokenBody {
         if let Some(map) = &self.resources {
             spec.resources = Resources::new(map.clone());
         }
+        if let Some(owner) = self.resource_owner.as_deref().map(str::trim) {
+            spec.owner = (!owner.is_empty()).then(|| owner.to_owned());
+        }
         if errors.is_empty() {
             Ok(spec)
         } else {
@@ -341,6 +360,7 @@ impl TokenBody {
             // replaced by the body's scopes
             scopes: Scopes::Full,
             networks: Networks::default(),
+            owner: None,
             resources: Resources::default(),
         })
     }
@@ -353,10 +373,19 @@ pub async fn create(
     pat: Pat,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let spec = body.new_spec().map_err(service::TokenError::from)?;
+    let mut spec = body.new_spec().map_err(service::TokenError::from)?;
+    if body.resource_owner.is_none() {
+        // an organization's token makes that organization's tokens
+        spec.owner = pat.verified().owner.clone();
+    }
     let request_id = body.request_id.as_deref().unwrap_or("");
     let created = service::create(&state.core, &pat.actor(), &spec, request_id).await?;
-    Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        pat.expires(),
+        Json(SecretJson::of(&created)),
+    )
+        .into_response())
 }
 
 /// `PATCH /api/v1/tokens/{id}` (`tokens:write`): changes what the body names.
@@ -365,12 +394,12 @@ pub async fn edit(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<TokenBody>,
-) -> Result<Json<TokenJson>, ApiError> {
+) -> Answer<TokenJson> {
     let change = |current: &TokenView| body.overlay(TokenSpec::of(current));
     let t = service::update(&state.core, &pat.actor(), id, change).await?;
     let mut json = TokenJson::of(&t, now());
     json.warnings = service::reach_warnings(&t, Some(pat.client()));
-    Ok(Json(json))
+    pat.answer(json)
 }
 
 /// `POST /api/v1/tokens/{id}/regenerate` (`tokens:manage`, as every action
@@ -380,9 +409,9 @@ pub async fn regenerate(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<SecretJson>, ApiError> {
+) -> Answer<SecretJson> {
     let s = service::regenerate(&state.core, &pat.actor(), id).await?;
-    Ok(Json(SecretJson::of(&s)))
+    pat.answer(SecretJson::of(&s))
 }
 
 /// One area a token used in the window.
@@ -433,9 +462,9 @@ pub async fn usage(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<UsageJson>, ApiError> {
+) -> Answer<UsageJson> {
     let (t, r) = service::usage(&state.core.db, pat.verified().user_id, id).await?;
-    Ok(Json(UsageJson {
+    pat.answer(UsageJson {
         token_id: t.id,
         since: r.since,
         summary: r.sentence(),
@@ -454,7 +483,7 @@ pub async fn usage(
             scopes: s.to_string(),
             resources: res.map().clone(),
         }),
-    }))
+    })
 }
 
 /// `POST /api/v1/tokens/{id}/narrow` (`tokens:write`): keeps only what the
@@ -463,9 +492,9 @@ pub async fn narrow(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<TokenJson>, ApiError> {
+) -> Answer<TokenJson> {
     let t = service::narrow(&state.core, &pat.actor(), id).await?;
-    Ok(Json(TokenJson::of(&t, now())))
+    pat.answer(TokenJson::of(&t, now()))
 }
 
 /// What a derived token should be; absent fields take the parent's
@@ -543,7 +572,12 @@ pub async fn derive(
     // itself) and by the parent's
     let actor = pat.actor();
     let created = service::derive(&state.core, &actor, id, &asked).await?;
-    Ok((StatusCode::CREATED, Json(SecretJson::of(&created))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        pat.expires(),
+        Json(SecretJson::of(&created)),
+    )
+        .into_response())
 }
 
 /// The rotation's options.
@@ -564,7 +598,7 @@ pub async fn rotate(
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
     body: axum::body::Bytes,
-) -> Result<Json<SecretJson>, ApiError> {
+) -> Answer<SecretJson> {
     let options: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {
@@ -583,7 +617,7 @@ pub async fn rotate(
         options.grace_hours.unwrap_or(0),
     )
     .await?;
-    Ok(Json(SecretJson::of(&s)))
+    pat.answer(SecretJson::of(&s))
 }
 
 #[cfg(test)]
@@ -605,6 +639,7 @@ mod tests {
                     expiry: Expiry::Keep,
                     scopes: Scopes::Full,
                     networks: Networks::default(),
+                    owner: None,
                     resources: Resources::default(),
                 });
             }

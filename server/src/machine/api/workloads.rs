@@ -4,13 +4,13 @@
 //! keeps minting tokens after the token itself is revoked.
 
 use crate::machine::error::{ApiError, ApiPath};
-use crate::machine::pat::Pat;
+use crate::machine::pat::{Answer, Pat};
 use app::domain::{
     workloads::{self, Maker},
     AppState,
 };
 use app::workloads::TrustRule;
-use axum::{extract::State, Json};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -33,11 +33,11 @@ pub struct RemovedJson {
 }
 
 /// `GET /api/v1/workload-trust` (`tokens:read`).
-pub async fn list(State(state): State<AppState>, pat: Pat) -> Result<Json<RuleListJson>, ApiError> {
+pub async fn list(State(state): State<AppState>, pat: Pat) -> Answer<RuleListJson> {
     let rules = workloads::rules(&state.core, pat.verified().user_id)
         .await
         .map_err(|e| ApiError::from(app::domain::tokens::TokenError::from(e)))?;
-    Ok(Json(RuleListJson { rules }))
+    pat.answer(RuleListJson { rules })
 }
 
 /// `DELETE /api/v1/workload-trust/{id}` (`tokens:write`): the rule goes,
@@ -46,11 +46,11 @@ pub async fn remove(
     State(state): State<AppState>,
     pat: Pat,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<RemovedJson>, ApiError> {
+) -> Answer<RemovedJson> {
     let maker = Maker::Owner(pat.actor());
     let revoked = workloads::remove_rule(&state.core, &maker, id).await?;
-    Ok(Json(RemovedJson {
+    pat.answer(RemovedJson {
         removed: id,
         revoked,
-    }))
+    })
 }

@@ -1,0 +1,118 @@
+//! Every statement on `organizations`, `org_members`, `teams`,
+//! `team_members`, `org_policies` and `token_requests`, whole, as
+//! constants (token creation and verification read them too).
+
+/// A new organization (`$1` name, `$2` description, `$3` now); its id.
+pub const INSERT: &str =
+    "INSERT INTO organizations (name, description, created_at) VALUES ($1, $2, $3) RETURNING id";
+/// Organizations with their head counts (a `WHERE` or `ORDER BY` is appended).
+pub const LIST: &str = "SELECT o.id, o.name, o.description, o.created_at, \
+     (SELECT COUNT(*) FROM org_members m WHERE m.org_id = o.id) AS members, \
+     (SELECT COUNT(*) FROM org_members m WHERE m.org_id = o.id AND m.role = 'owner') AS owners \
+     FROM organizations o";
+/// The members of organization `$1`, by name.
+pub const MEMBERS: &str = "SELECT m.user_id, u.username, m.role, m.added_at FROM org_members m \
+     JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY u.username_key";
+/// The role of user `$2` in organization `$1`, if a member.
+pub const ROLE_OF: &str = "SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2";
+/// User `$2` joins organization `$1` as `$3` at `$4`.
+pub const ADD_MEMBER: &str = "INSERT INTO org_members (org_id, user_id, role, added_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, user_id) DO NOTHING";
+/// User `$2` of organization `$1` gets role `$3` (when it is another).
+pub const SET_ROLE: &str =
+    "UPDATE org_members SET role = $3 WHERE org_id = $1 AND user_id = $2 AND role <> $3";
+/// How many owners organization `$1` has.
+pub const OWNERS: &str = "SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'";
+/// User `$2` leaves organization `$1`.
+pub const REMOVE_MEMBER: &str = "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2";
+/// User `$2` leaves every team of organization `$1`.
+pub const LEAVE_TEAMS: &str = "DELETE FROM team_members WHERE user_id = $2 \
+     AND team_id IN (SELECT id FROM teams WHERE org_id = $1)";
+/// The organizations of user `$1` and the role in each, by name.
+pub const MEMBERSHIPS: &str = "SELECT o.name, m.role FROM org_members m \
+     JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name";
+/// A new team of organization `$1` (`$2` name, `$3` identity provider group, `$4` now); its id.
+pub const INSERT_TEAM: &str =
+    "INSERT INTO teams (org_id, name, idp_group, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
+/// The teams of organization `$1`, by name.
+pub const TEAMS: &str =
+    "SELECT id, name, idp_group, created_at FROM teams WHERE org_id = $1 ORDER BY name";
+/// Team `$2` of organization `$1`.
+pub const TEAM: &str =
+    "SELECT id, name, idp_group, created_at FROM teams WHERE org_id = $1 AND name = $2";
+/// Every team member of organization `$1`: (team id, user name).
+pub const TEAM_MEMBERS: &str = "SELECT t.team_id, u.username FROM team_members t \
+     JOIN users u ON u.id = t.user_id JOIN teams tm ON tm.id = t.team_id \
+     WHERE tm.org_id = $1 ORDER BY u.username_key";
+/// User `$2` joins team `$1` at `$3`.
+pub const ADD_TO_TEAM: &str =
+    "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3)";
+/// User `$2` leaves team `$1`.
+pub const REMOVE_FROM_TEAM: &str = "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2";
+
+/// The organization named `$1` if user `$2` is a member of it (a token
+/// naming it as its resource owner is made only then).
+pub const OWNER_ORG: &str =
+    "SELECT o.id FROM organizations o JOIN org_members m ON m.org_id = o.id \
+     WHERE o.name = $1 AND m.user_id = $2";
+
+/// The organization named `$1` if user `$2` is one of its owners.
+pub const OWNED_ORG: &str =
+    "SELECT o.id FROM organizations o JOIN org_members m ON m.org_id = o.id \
+     WHERE o.name = $1 AND m.user_id = $2 AND m.role = 'owner'";
+
+/// The value of organization `$1`'s policy `$2`.
+pub const ORG_POLICY: &str = "SELECT value FROM org_policies WHERE org_id = $1 AND key = $2";
+
+/// Sets organization `$1`'s policy `$2` to `$3` at `$4`.
+pub const SET_ORG_POLICY: &str = "INSERT INTO org_policies (org_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+/// Clears organization `$1`'s policy `$2`.
+pub const CLEAR_ORG_POLICY: &str = "DELETE FROM org_policies WHERE org_id = $1 AND key = $2";
+
+/// A new request of organization `$1` for token `$2` of user `$3`
+/// (`$4` scopes, `$5` resources, `$6` why, `$7` now); its id.
+pub const INSERT_REQUEST: &str = "INSERT INTO token_requests \
+     (org_id, token_id, user_id, scopes, resources, justification, state, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id";
+
+/// The requests of organization `$1`: pending ones for live tokens, or
+/// (`$2` true) every one; newest first.
+pub const REQUESTS: &str =
+    "SELECT r.id, r.token_id, t.name AS token_name, u.username AS requester, \
+     r.scopes, r.resources, r.justification, r.state, r.created_at, r.decided_at, \
+     d.username AS decided_by, r.reason, t.expires_at \
+     FROM token_requests r JOIN tokens t ON t.id = r.token_id JOIN users u ON u.id = r.user_id \
+     LEFT JOIN users d ON d.id = r.decided_by \
+     WHERE r.org_id = $1 AND ($2 OR (r.state = 'pending' AND t.revoked_at IS NULL)) \
+     ORDER BY r.id DESC LIMIT 500";
+
+/// Request `$1` of organization `$2`: (token, requester, state).
+pub const REQUEST: &str =
+    "SELECT token_id, user_id, state FROM token_requests WHERE id = $1 AND org_id = $2";
+
+/// Approves pending token `$1` at `$2`, if it is still live.
+pub const APPROVE_TOKEN: &str = "UPDATE tokens SET approval_state = 'approved', updated_at = $2 \
+     WHERE id = $1 AND approval_state = 'pending' AND revoked_at IS NULL AND expires_at > $2";
+
+/// Revokes pending token `$1` at `$2` as denied, for reason `$3`.
+pub const DENY_TOKEN: &str = "UPDATE tokens SET revoked_at = $2, updated_at = $2, \
+     revoked_by = 'organization', revoked_reason = $3 \
+     WHERE id = $1 AND approval_state = 'pending' AND revoked_at IS NULL";
+
+/// Records the decision on pending request `$1`: `$2` state, `$3` when,
+/// `$4` by whom, `$5` why.
+pub const DECIDE_REQUEST: &str = "UPDATE token_requests SET state = $2, decided_at = $3, \
+     decided_by = $4, reason = $5 WHERE id = $1 AND state = 'pending'";
+
+/// Request `$1` can no longer be decided: its token ended first.
+pub const WITHDRAW_REQUEST: &str =
+    "UPDATE token_requests SET state = 'withdrawn', decided_at = $2 WHERE id = $1 AND state = 'pending'";
+
+/// The owners of organization `$1`: their user ids.
+pub const OWNER_IDS: &str = "SELECT user_id FROM org_members WHERE org_id = $1 AND role = 'owner'";
+
+/// The owners of the organization named `$1`: their user ids.
+pub const OWNER_IDS_BY_NAME: &str = "SELECT m.user_id FROM org_members m \
+     JOIN organizations o ON o.id = m.org_id WHERE o.name = $1 AND m.role = 'owner'";

@@ -1,0 +1,64 @@
+//! Organizations as the pages show them: the visitor's organizations,
+//! their members and teams, and (for owners) the approval requests.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One approval request: a token waiting for an owner of its organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx_macros::FromRow))]
+pub struct RequestView {
+    /// The request's id.
+    pub id: i64,
+    /// The token waiting for it.
+    pub token_id: i64,
+    /// The token's name.
+    pub token_name: String,
+    /// Who asked (the token's maker).
+    pub requester: String,
+    /// The scopes asked for.
+    pub scopes: String,
+    /// The resource limits asked for (stored form: JSON area → patterns;
+    /// empty: all of the organization's).
+    pub resources: String,
+    /// Why (the token's description).
+    pub justification: String,
+    /// `pending`, `approved`, `denied` or `withdrawn`.
+    pub state: String,
+    /// When it was asked.
+    pub created_at: DateTime<Utc>,
+    /// When it was decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// The owner's reason.
+    pub reason: Option<String>,
+    /// When the token ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One of the visitor's organizations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrgView {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// The visitor's role: `owner` or `member`.
+    pub role: String,
+    /// Members and their roles, by name.
+    pub members: Vec<(String, String)>,
+    /// Teams and their members' names.
+    pub teams: Vec<(String, Vec<String>)>,
+    /// Pending requests (owners only; empty for members).
+    pub requests: Vec<RequestView>,
+    /// Its `approval_required_for` policy, if set.
+    pub approval_required_for: Option<String>,
+}
+
+/// The Organizations page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrgsPage {
+    /// The visitor's organizations, by name.
+    pub orgs: Vec<OrgView>,
+}
