@@ -310,7 +310,7 @@ fn SettingsView(
         <DeliveryLog deliveries=s.mail_deliveries caption="Mail log".to_string() show_target=true />
 
         <h2 id="webhooks-heading">"Webhooks"</h2>
-        <p>"Each endpoint receives your token events as JSON (" <code>"token.expiring"</code> ", " <code>"token.expired"</code> ", " <code>"token.presented_after_end"</code> ", " <code>"token.revoked_by_admin"</code> ", " <code>"token.revoked_leaked"</code> ", " <code>"token.reused"</code> ", " <code>"token.new_network"</code> "), signed, retried with backoff for up to 24 hours."</p>
+        <p>"Each endpoint receives your token events as JSON (" <code>"token.expiring"</code> ", " <code>"token.expired"</code> ", " <code>"token.presented_after_end"</code> ", " <code>"token.revoked_by_admin"</code> ", " <code>"token.revoked_leaked"</code> ", " <code>"token.reused"</code> ", " <code>"token.new_network"</code> "; for organizations' owners " <code>"token.request_created"</code> " and " <code>"token.request_digest"</code> "; for requesters " <code>"token.request_approved"</code> " and " <code>"token.request_denied"</code> "), signed, retried with backoff for up to 24 hours."</p>
         {if s.webhooks.is_empty() {
             view! { <p class="empty">"No webhooks yet."</p> }.into_any()
         } else {

@@ -164,6 +164,15 @@ pub async fn work(core: &std::sync::Arc<Core>) {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not claim the notices job"),
     }
+    match audit::claim_job(&core.db, "request_digest", DIGEST_EVERY).await {
+        Ok(true) => {
+            if let Err(e) = digest_requests(core).await {
+                tracing::warn!(error = %e, "could not send the digest of token requests");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not claim the request digest job"),
+    }
     if let Err(e) = notify_from_audit(core).await {
         tracing::warn!(error = %e, "could not read the audit log for notices");
     }

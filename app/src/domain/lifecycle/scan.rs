@@ -251,6 +251,53 @@ pub async fn notify_from_audit(core: &Core) -> Result<usize, sqlx::Error> {
     Ok(made)
 }
 
+/// How often owners get the digest of requests waiting for them.
+pub const DIGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The daily digest: each owner of an organization with pending requests
+/// is told how many wait (once a day: the key holds the date). Returns the
+/// notices made.
+pub async fn digest_requests(core: &Core) -> Result<usize, sqlx::Error> {
+    let at = now();
+    let waiting: Vec<(String, i64)> = on_db!(&core.db, pool => sqlx::query_as(
+        crate::domain::orgs::sql::PENDING_BY_ORG,
+    )
+    .bind(at)
+    .fetch_all(pool)
+    .await)?;
+    let public = &core.config.public_url;
+    let mut made = 0;
+    for (org, n) in waiting {
+        let owners: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(
+            crate::domain::orgs::sql::OWNER_IDS_BY_NAME,
+        )
+        .bind(&org)
+        .fetch_all(pool)
+        .await)?;
+        let page = format!("{public}/profile/security/organizations");
+        let (s, wait) = if n == 1 { ("", "waits") } else { ("s", "wait") };
+        for (owner,) in owners {
+            let notice = Notice {
+                key: format!("digest:{org}:{owner}:{}", at.format("%Y-%m-%d")),
+                event: "token.request_digest",
+                user_id: owner,
+                token_id: None,
+                subject: format!("{n} token request{s} {wait} for {org}"),
+                body: format!(
+                    "{n} token request{s} of {org} {wait} for an owner's decision; the tokens are refused until then.\n\
+                     Approve or deny them: {page}\n"
+                ),
+                data: json!({"organization": org, "pending": n, "requests_url": format!("{public}/api/v1/orgs/{org}/token-requests")}),
+                only_webhook: None,
+            };
+            if notify(core, &notice).await?.is_some() {
+                made += 1;
+            }
+        }
+    }
+    Ok(made)
+}
+
 /// The notices of a new approval request, one per owner of its
 /// organization.
 async fn asked(core: &Core, e: &Told, token_id: i64) -> Result<Vec<Notice>, sqlx::Error> {

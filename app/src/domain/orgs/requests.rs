@@ -150,6 +150,22 @@ pub async fn decide(
     approve: bool,
     reason: &str,
 ) -> Result<RequestRow, RequestError> {
+    let org_id = owned(&core.db, org, decider.user_id).await?;
+    type Asked = (i64, i64, String, String, String, Option<String>);
+    let row: Option<Asked> = on_db!(&core.db, pool => sqlx::query_as(sql::REQUEST)
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(pool)
+        .await)?;
+    let (token_id, requester, state, scopes, resources, token_state) =
+        row.ok_or(RequestError::NotFound)?;
+    // a widening edit of a token that works already: approved, it gets the
+    // scopes asked for; denied, it keeps its own
+    let widening = token_state.as_deref() == Some("widening");
+    if requester == decider.user_id {
+        return Err(RequestError::OwnRequest);
+    }
+    // what the caller may not see answers 404 before anything about the form
     let reason = reason.trim();
     if reason.chars().count() > REASON_MAX || reason.chars().any(|c| c.is_control() && c != '\n') {
         return Err(RequestError::Invalid(
@@ -162,16 +178,6 @@ pub async fn decide(
             "reason",
             "Say why the request is denied: the requester reads it.".into(),
         ));
-    }
-    let org_id = owned(&core.db, org, decider.user_id).await?;
-    let row: Option<(i64, i64, String)> = on_db!(&core.db, pool => sqlx::query_as(sql::REQUEST)
-        .bind(id)
-        .bind(org_id)
-        .fetch_optional(pool)
-        .await)?;
-    let (token_id, requester, state) = row.ok_or(RequestError::NotFound)?;
-    if requester == decider.user_id {
-        return Err(RequestError::OwnRequest);
     }
     if state != "pending" {
         return Err(RequestError::Decided(state));
@@ -194,7 +200,23 @@ pub async fn decide(
         let mut tx = pool.begin().await?;
         // the token must still be live and pending: a revoke that came
         // first wins
-        let changed = if approve {
+        let changed = if widening && approve {
+            sqlx::query(sql::APPLY_WIDENING)
+                .bind(token_id)
+                .bind(&scopes)
+                .bind(&resources)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        } else if widening {
+            sqlx::query(sql::REFUSE_WIDENING)
+                .bind(token_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        } else if approve {
             sqlx::query(sql::APPROVE_TOKEN)
                 .bind(token_id)
                 .bind(at)

@@ -88,9 +88,30 @@ pub const REQUESTS: &str =
      WHERE r.org_id = $1 AND ($2 OR (r.state = 'pending' AND t.revoked_at IS NULL)) \
      ORDER BY r.id DESC LIMIT 500";
 
-/// Request `$1` of organization `$2`: (token, requester, state).
+/// Request `$1` of organization `$2`: (token, requester, state, scopes,
+/// resources, the token's approval state).
 pub const REQUEST: &str =
-    "SELECT token_id, user_id, state FROM token_requests WHERE id = $1 AND org_id = $2";
+    "SELECT r.token_id, r.user_id, r.state, r.scopes, r.resources, t.approval_state \
+     FROM token_requests r JOIN tokens t ON t.id = r.token_id WHERE r.id = $1 AND r.org_id = $2";
+
+/// The value of policy `$2` of the organization named `$1`, with its id.
+pub const ORG_POLICY_BY_NAME: &str = "SELECT p.value, o.id FROM org_policies p \
+     JOIN organizations o ON o.id = p.org_id WHERE o.name = $1 AND p.key = $2";
+
+/// Gives token `$1` the scopes `$2` and resources `$3` a widening request
+/// asked for, at `$4`, if it is still live and waiting for them.
+pub const APPLY_WIDENING: &str = "UPDATE tokens SET scopes = $2, resources = $3, \
+     approval_state = 'approved', updated_at = $4 \
+     WHERE id = $1 AND approval_state = 'widening' AND revoked_at IS NULL AND expires_at > $4";
+
+/// A widening request of token `$1` was denied (at `$2`): it keeps the
+/// scopes it has.
+pub const REFUSE_WIDENING: &str = "UPDATE tokens SET approval_state = 'approved', updated_at = $2 \
+     WHERE id = $1 AND approval_state = 'widening' AND revoked_at IS NULL";
+
+/// Token `$1`'s pending request is replaced by a newer one (at `$2`).
+pub const REPLACE_PENDING: &str = "UPDATE token_requests SET state = 'withdrawn', decided_at = $2 \
+     WHERE token_id = $1 AND state = 'pending'";
 
 /// Approves pending token `$1` at `$2`, if it is still live.
 pub const APPROVE_TOKEN: &str = "UPDATE tokens SET approval_state = 'approved', updated_at = $2 \
@@ -109,6 +130,12 @@ pub const DECIDE_REQUEST: &str = "UPDATE token_requests SET state = $2, decided_
 /// Request `$1` can no longer be decided: its token ended first.
 pub const WITHDRAW_REQUEST: &str =
     "UPDATE token_requests SET state = 'withdrawn', decided_at = $2 WHERE id = $1 AND state = 'pending'";
+
+/// Organizations with requests pending for live tokens (at `$1`), and
+/// how many each.
+pub const PENDING_BY_ORG: &str = "SELECT o.name, COUNT(*) FROM token_requests r \
+     JOIN organizations o ON o.id = r.org_id JOIN tokens t ON t.id = r.token_id \
+     WHERE r.state = 'pending' AND t.revoked_at IS NULL AND t.expires_at > $1 GROUP BY o.name";
 
 /// The owners of organization `$1`: their user ids.
 pub const OWNER_IDS: &str = "SELECT user_id FROM org_members WHERE org_id = $1 AND role = 'owner'";

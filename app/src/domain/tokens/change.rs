@@ -2,6 +2,8 @@
 //! allowlist and resources, narrowed to what it used, from the pages' forms.
 
 use super::*;
+use crate::domain::orgs::requests::{needs_approval, APPROVAL_REQUIRED_FOR};
+use crate::domain::orgs::sql as org_sql;
 
 /// The token `id` of the actor's user, checked to be within the actor's
 /// reach, and refused when it is revoked or expired.
@@ -91,7 +93,35 @@ pub async fn update(
         }
     }
     let (db, user_id) = (&core.db, actor.user_id);
-    let scopes = input.scopes.to_string();
+    // wider scopes on an organization's token its approval policy names:
+    // asked for, not granted; the token keeps its scopes until an owner
+    // approves (read before the write transaction, as creation does)
+    let hold: Option<(i64, String)> = match current.owner.as_deref() {
+        Some(org) if !current.scopes.covers(&input.scopes) => {
+            let policy: Option<(String, i64)> = on_db!(db, pool => sqlx::query_as(org_sql::ORG_POLICY_BY_NAME)
+                .bind(org)
+                .bind(APPROVAL_REQUIRED_FOR)
+                .fetch_optional(pool)
+                .await)?;
+            policy
+                .filter(|(p, _)| needs_approval(p, &input.scopes))
+                .map(|(_, id)| (id, org.to_owned()))
+        }
+        _ => None,
+    };
+    if hold.is_some() && current.approval.as_deref() == Some("pending") {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "scopes".to_owned(),
+            "This token waits for an owner's approval: widen its scopes once it is approved."
+                .to_owned(),
+        )])));
+    }
+    let asked_scopes = input.scopes.to_string();
+    let asked_resources = input.resources.to_stored();
+    let (scopes, resources) = match hold {
+        Some(_) => (current.scopes.to_string(), current.resources.to_stored()),
+        None => (asked_scopes.clone(), asked_resources.clone()),
+    };
     let mut changed = serde_json::Map::new();
     let mut note = |field: &str, before: serde_json::Value, after: serde_json::Value| {
         if before != after {
@@ -105,6 +135,9 @@ pub async fn update(
         json!(input.description),
     );
     note("scopes", json!(current.scopes.to_string()), json!(scopes));
+    if hold.is_some() {
+        note("requested_scopes", json!(null), json!(asked_scopes));
+    }
     note(
         "allowed_networks",
         json!(current.allowed_networks.strings()),
@@ -113,7 +146,7 @@ pub async fn update(
     note(
         "resources",
         json!(current.resources.map()),
-        json!(input.resources.map()),
+        json!(crate::tokens::Resources::from_stored(&resources).map()),
     );
     if let Some(e) = input.expires_at {
         note("expires_at", json!(current.expires_at), json!(e));
@@ -121,6 +154,15 @@ pub async fn update(
     let event = actor
         .event("token.edited", Some(id))
         .with(serde_json::Value::Object(changed));
+    let asked = hold.as_ref().map(|(_, org)| {
+        actor.event("token.request_created", Some(id)).with(json!({
+            "organization": org,
+            "name": input.name,
+            "scopes": asked_scopes,
+            "justification": input.description,
+            "widening": true,
+        }))
+    });
     let updated: Result<Option<Row>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Option<Row> = sqlx::query_as(sql::UPDATE)
@@ -132,14 +174,38 @@ pub async fn update(
             .bind(id)
             .bind(user_id)
             .bind(input.networks.to_stored())
-            .bind(input.resources.to_stored())
+            .bind(&resources)
             .fetch_optional(&mut *tx)
             .await?;
-        if row.is_some() {
-            record_in!(&mut *tx, event)?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        record_in!(&mut *tx, event)?;
+        if let (Some((org_id, _)), Some(mut asked)) = (&hold, asked) {
+            // one pending request a token: a newer ask replaces it
+            sqlx::query(org_sql::REPLACE_PENDING).bind(id).bind(at).execute(&mut *tx).await?;
+            let (request,): (i64,) = sqlx::query_as(org_sql::INSERT_REQUEST)
+                .bind(org_id)
+                .bind(id)
+                .bind(user_id)
+                .bind(&asked_scopes)
+                .bind(&asked_resources)
+                .bind(&input.description)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await?;
+            row = sqlx::query_as(sql::HOLD_WIDENING)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut details: serde_json::Value =
+                serde_json::from_str(&asked.details).unwrap_or_default();
+            details["request"] = json!(request);
+            asked.details = details.to_string();
+            record_in!(&mut *tx, asked)?;
         }
         tx.commit().await?;
-        Ok(row)
+        Ok(Some(row))
     }.await);
     match updated {
         Ok(Some(row)) => {

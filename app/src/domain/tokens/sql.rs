@@ -71,6 +71,13 @@ pub const UPDATE: &str = concat!(
     columns!()
 );
 
+/// Token `$1` waits for an owner to approve the wider scopes it asked for
+/// (it keeps its own until then).
+pub const HOLD_WIDENING: &str = concat!(
+    "UPDATE tokens SET approval_state = 'widening' WHERE id = $1 RETURNING ",
+    columns!()
+);
+
 /// Revokes one token that is not revoked yet: `$1` time, `$2` id, `$3`
 /// user, `$4` who (`owner`, `admin`…), `$5` why.
 pub const REVOKE: &str = concat!(

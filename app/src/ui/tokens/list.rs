@@ -217,6 +217,11 @@ fn TokenRow(token: TokenView, now: DateTime<Utc>) -> impl IntoView {
                         {format!("Waiting for an owner of {} to approve it: it is refused until then.", token.owner.clone().unwrap_or_default())}
                     </p>
                 })}
+                {(token.approval.as_deref() == Some("widening") && status == Status::Active).then(|| view! {
+                    <p class="token-flag" data-approval="widening">
+                        {format!("Wider scopes wait for an owner of {} to approve them; it keeps its current scopes until then.", token.owner.clone().unwrap_or_default())}
+                    </p>
+                })}
                 {token.owner.clone().map(|org| view! {
                     <p class="reach" data-resource-owner=org.clone()>
                         <span class="meta-label">"Resource owner: "</span>{format!("{org} (only {org}/\u{2026} resources, while you are a member)")}

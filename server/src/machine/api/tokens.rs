@@ -90,8 +90,9 @@ pub struct TokenJson {
     /// token).
     pub resource_owner: Option<String>,
     /// `pending` while it waits for an owner of that organization to
-    /// approve it (refused with `approval_pending` until then), `approved`
-    /// after; `null` when no approval was needed.
+    /// approve it (refused with `approval_pending` until then), `widening`
+    /// while wider scopes an edit asked for wait (it keeps its own until
+    /// then), `approved` after; `null` when no approval was needed.
     pub approval: Option<String>,
     /// What the caller should know about the settings just saved (e.g.
     /// the allowlist leaves out the address the request came from).
@@ -399,6 +400,12 @@ pub async fn edit(
     let t = service::update(&state.core, &pat.actor(), id, change).await?;
     let mut json = TokenJson::of(&t, now());
     json.warnings = service::reach_warnings(&t, Some(pat.client()));
+    if t.approval.as_deref() == Some("widening") {
+        json.warnings.push(format!(
+            "The wider scopes wait for an owner of {} to approve them; the token keeps its current scopes until then.",
+            t.owner.as_deref().unwrap_or("its organization")
+        ));
+    }
     pat.answer(json)
 }
 
