@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { expect, test, type Page } from "@playwright/test";
-import { govDatabase, govURL } from "../playwright.config";
+import { govURL } from "../playwright.config";
 import {
   dialog,
   expectNoHorizontalScroll,
+  govAdmin,
   openProfileMenu,
   seedToken,
   signUp,
@@ -15,13 +15,7 @@ import {
 // Its own server and database: the policies set here apply to no other spec.
 test.use({ baseURL: govURL });
 
-/** Runs `tessera admin ARGS` on this server's database (as an operator would). */
-function admin(...args: string[]): string {
-  return execFileSync("../target/release/tessera", ["admin", ...args], {
-    env: { ...process.env, DATABASE_URL: govDatabase, RUST_LOG: "warn" },
-    encoding: "utf8",
-  });
-}
+const admin = govAdmin;
 
 function row(page: Page, name: string) {
   return page.locator("li.token-row").filter({ has: page.getByRole("heading", { name, exact: true }) });

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { expect, type Page, type TestInfo } from "@playwright/test";
+import { govDatabase } from "../playwright.config";
 
 export const PASSWORD = "correct horse battery staple";
 
@@ -95,4 +97,12 @@ export async function expectTouchTargets(scope: import("@playwright/test").Locat
 /** The level select of a scope area ("Code", "Work items") in the custom scope grid. */
 export function scopeLevel(grid: import("@playwright/test").Locator, area: string) {
   return grid.locator(`select[name="scope_${area.toLowerCase().replace(/ /g, "_")}"]`);
+}
+
+/** Runs `tessera admin ARGS` on the governance server's database (as an operator would). */
+export function govAdmin(...args: string[]): string {
+  return execFileSync("../target/release/tessera", ["admin", ...args], {
+    env: { ...process.env, DATABASE_URL: govDatabase, RUST_LOG: "warn" },
+    encoding: "utf8",
+  });
 }

@@ -1,18 +1,12 @@
-import { execFileSync } from "node:child_process";
 import { expect, test, type Page } from "@playwright/test";
-import { govDatabase, govURL } from "../playwright.config";
-import { dialog, expectNoHorizontalScroll, scopeLevel, signUp, uniqueUser, waitForHydration, watchForPageErrors } from "./helpers";
+import { govURL } from "../playwright.config";
+import { dialog, expectNoHorizontalScroll, govAdmin, scopeLevel, signUp, uniqueUser, waitForHydration, watchForPageErrors } from "./helpers";
 
 // Organizations are made with `tessera admin org …` on the governance
 // server's own database.
 test.use({ baseURL: govURL });
 
-function admin(...args: string[]): string {
-  return execFileSync("../target/release/tessera", ["admin", ...args], {
-    env: { ...process.env, DATABASE_URL: govDatabase, RUST_LOG: "warn" },
-    encoding: "utf8",
-  });
-}
+const admin = govAdmin;
 
 function row(page: Page, name: string) {
   return page.locator("li.token-row").filter({ has: page.getByRole("heading", { name, exact: true }) });

@@ -181,34 +181,25 @@ impl Authenticated {
             .filter(|_| scope.is_some() || !v.resources.is_empty() || v.owner.is_some())
             .map(str::trim)
             .filter(|r| !r.is_empty());
-        if let Some(owner) = &v.owner {
-            // an organization's token reaches only its resources (Tessera's
-            // own API has none)
+        // an organization's token reaches only its resources (Tessera's own
+        // API has none)
+        let outside_owner = v.owner.as_deref().is_some_and(|owner| {
             let own_api = scope.is_some_and(|s| reach::OWN_AREAS.contains(&reach::area_of(s)));
-            if !own_api && !resource.is_some_and(|r| reach::owned_by(owner, r)) {
-                let area = scope.map_or("", reach::area_of);
-                let resource = resource.map(shown);
-                self.refuse(Refusal::Resource(area, resource.as_deref()));
-                return Err(Denied::Resource {
-                    area: area.to_owned(),
-                    resource,
-                });
-            }
-        }
-        if !v.resources.is_empty() {
-            let allowed = match scope {
+            !own_api && !resource.is_some_and(|r| reach::owned_by(owner, r))
+        });
+        let outside_limits = !v.resources.is_empty()
+            && !match scope {
                 Some(scope) => v.resources.allows(reach::area_of(scope), resource),
                 None => v.resources.allows_some_area(&v.scopes, resource),
             };
-            if !allowed {
-                let area = scope.map_or("", reach::area_of);
-                let resource = resource.map(shown);
-                self.refuse(Refusal::Resource(area, resource.as_deref()));
-                return Err(Denied::Resource {
-                    area: area.to_owned(),
-                    resource,
-                });
-            }
+        if outside_owner || outside_limits {
+            let area = scope.map_or("", reach::area_of);
+            let resource = resource.map(shown);
+            self.refuse(Refusal::Resource(area, resource.as_deref()));
+            return Err(Denied::Resource {
+                area: area.to_owned(),
+                resource,
+            });
         }
         if let Some(scope) = scope {
             self.core.scope_uses.note(v.token_id, scope, resource);

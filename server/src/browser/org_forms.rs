@@ -4,22 +4,14 @@
 //! is not found; a requester never decides their own request.
 
 use super::forms::Post;
-use app::{
-    domain::{
-        audit::By,
-        orgs::requests::{self, Decider, RequestError},
-    },
-    model::FormFeedback,
-    ui::orgs::ORGANIZATIONS,
-};
-use axum::{
-    extract::Path,
-    response::{IntoResponse, Redirect, Response},
-    routing::{post, MethodRouter},
-};
-use std::collections::BTreeMap;
+use app::domain::orgs::requests::{self, Decider, RequestError};
+use app::ui::orgs::ORGANIZATIONS;
+use axum::extract::Path;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{post, MethodRouter};
 
-type Pairs = BTreeMap<String, String>;
+/// A form's fields by name.
+type Pairs = std::collections::BTreeMap<String, String>;
 
 /// The posts of this page: path (axum syntax) and handler.
 pub fn routes() -> Vec<(String, MethodRouter<app::domain::AppState>)> {
@@ -41,14 +33,14 @@ async fn decide(Path((org, id)): Path<(String, String)>, post: Post, approve: bo
         Ok(p) => p,
         Err(res) => return res,
     };
-    let typed: FormFeedback = super::forms::kept(&pairs);
+    let typed: app::model::FormFeedback = super::forms::kept(&pairs);
     let Ok(id) = id.parse::<i64>() else {
         return super::pages::refuse(&state, &parts, ORGANIZATIONS, typed, RequestError::NotFound)
             .await;
     };
     let decider = Decider {
         user_id: session.user.id,
-        by: By::User(session.user.id),
+        by: app::domain::audit::By::User(session.user.id),
         client: Some(client),
     };
     let reason = pairs.get("reason").map_or("", String::as_str);

@@ -230,6 +230,21 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// An optional JSON body: empty (or blank) is `T::default()`; what cannot
+/// be read is `422 invalid_body`.
+pub fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("The body could not be read: {e}"),
+        )
+    })
+}
+
 /// `axum::Json` whose rejection is an [`ApiError`].
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

@@ -502,10 +502,13 @@ async fn create(app: &TestApp, maker: &str, body: serde_json::Value) -> serde_js
     json_of(&r)
 }
 
-async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
+/// acme, owned by alice and bob, with carol a member, whose policy holds
+/// back code:write; `other`, owned by dave. Each has a `tokens:manage
+/// code:manage` token: (user ids, their secrets), in that order.
+async fn acme_with_approvals(app: &TestApp) -> (Vec<i64>, Vec<String>) {
     let mut users = Vec::new();
     for name in ["alice", "bob", "carol", "dave"] {
-        users.push(support::user(&app, name).await.0);
+        users.push(support::user(app, name).await.0);
     }
     let admin = Admin::cli();
     orgs::create(&app.core, &admin, "acme", "", Some("alice"))
@@ -521,14 +524,6 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
         .await
         .expect("other");
     let by = app::domain::audit::By::Admin(None);
-    for bad in ["code", "full", "nope:read"] {
-        assert!(
-            orgs::requests::set_policy(&app.core, by, None, "acme", "approval_required_for", bad)
-                .await
-                .is_err(),
-            "{bad}"
-        );
-    }
     orgs::requests::set_policy(
         &app.core,
         by,
@@ -539,16 +534,41 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
     )
     .await
     .expect("policy");
-    let manager = |uid: i64, n: &'static str| {
-        let app = &app;
-        async move { token(app, uid, n, "tokens:manage code:manage").await.1 }
-    };
-    let (alice, bob, carol, dave) = (
-        manager(users[0], "a").await,
-        manager(users[1], "b").await,
-        manager(users[2], "c").await,
-        manager(users[3], "d").await,
+    let mut secrets = Vec::new();
+    for (uid, n) in users.iter().zip(["a", "b", "c", "d"]) {
+        secrets.push(token(app, *uid, n, "tokens:manage code:manage").await.1);
+    }
+    (users, secrets)
+}
+
+/// The id of acme's request for the token named `token`, as `owner` sees it.
+async fn request_id(app: &TestApp, owner: &str, token: &str) -> i64 {
+    let listed = json_of(
+        &app.pat("GET", "/api/v1/orgs/acme/token-requests", owner)
+            .await,
     );
+    listed["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .find(|r| r["token_name"] == token)
+        .unwrap_or_else(|| panic!("no request for {token}: {listed}"))["id"]
+        .as_i64()
+        .expect("id")
+}
+
+async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
+    let (users, secrets) = acme_with_approvals(&app).await;
+    let by = app::domain::audit::By::Admin(None);
+    for bad in ["code", "full", "nope:read"] {
+        assert!(
+            orgs::requests::set_policy(&app.core, by, None, "acme", "approval_required_for", bad)
+                .await
+                .is_err(),
+            "{bad}"
+        );
+    }
+    let [alice, bob, carol, dave] = [0, 1, 2, 3].map(|i| secrets[i].clone());
     let asked = create(
         &app,
         &carol,
@@ -622,6 +642,18 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
     let r = app.pat("POST", &approve, &carol).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "a member: {}", r.body);
 
+    // nothing derived from it works around the wait
+    let r = send_json(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{}/derive", asked["id"]),
+        &carol,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("waits for an owner"), "{}", r.body);
+
     // an owner's own request needs another owner
     let own = create(
         &app,
@@ -629,12 +661,7 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
         serde_json::json!({"name": "mine", "scopes": "code:write", "resource_owner": "acme"}),
     )
     .await;
-    let own_id = json_of(
-        &app.pat("GET", "/api/v1/orgs/acme/token-requests", &bob)
-            .await,
-    )["requests"][0]["id"]
-        .as_i64()
-        .unwrap();
+    let own_id = request_id(&app, &bob, "mine").await;
     let r = app
         .pat(
             "POST",
@@ -683,17 +710,7 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
         serde_json::json!({"name": "wide", "scopes": "code:manage", "resource_owner": "acme"}),
     )
     .await;
-    let deny_id = json_of(
-        &app.pat("GET", "/api/v1/orgs/acme/token-requests", &alice)
-            .await,
-    )["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["token_name"] == "wide")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let deny_id = request_id(&app, &alice, "wide").await;
     let deny = format!("/api/v1/orgs/acme/token-requests/{deny_id}/deny");
     for body in [
         serde_json::json!({}),
@@ -734,17 +751,7 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
         serde_json::json!({"name": "raced", "scopes": "code:write", "resource_owner": "acme"}),
     )
     .await;
-    let raced_id = json_of(
-        &app.pat("GET", "/api/v1/orgs/acme/token-requests", &alice)
-            .await,
-    )["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["token_name"] == "raced")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let raced_id = request_id(&app, &alice, "raced").await;
     let revoke_path = format!("/api/v1/tokens/{}/revoke", raced["id"]);
     let revoke = app.pat("POST", &revoke_path, &carol);
     let approve_raced = format!("/api/v1/orgs/acme/token-requests/{raced_id}/approve");
@@ -837,34 +844,8 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
 }
 
 async fn widening_an_organization_token_waits_for_approval(app: TestApp) {
-    let mut users = Vec::new();
-    for name in ["alice", "bob", "carol"] {
-        users.push(support::user(&app, name).await.0);
-    }
-    let admin = Admin::cli();
-    orgs::create(&app.core, &admin, "acme", "", Some("alice"))
-        .await
-        .expect("acme");
-    orgs::set_member(&app.core, &admin, "acme", "bob", "owner")
-        .await
-        .expect("bob");
-    orgs::set_member(&app.core, &admin, "acme", "carol", "member")
-        .await
-        .expect("carol");
-    let by = app::domain::audit::By::Admin(None);
-    orgs::requests::set_policy(
-        &app.core,
-        by,
-        None,
-        "acme",
-        "approval_required_for",
-        "code:write",
-    )
-    .await
-    .expect("policy");
-    let (_, alice) = token(&app, users[0], "a", "tokens:manage code:manage").await;
-    let (_, bob) = token(&app, users[1], "b", "tokens:manage code:manage").await;
-    let (_, carol) = token(&app, users[2], "c", "tokens:manage code:manage").await;
+    let (_, secrets) = acme_with_approvals(&app).await;
+    let [alice, bob, carol] = [0, 1, 2].map(|i| secrets[i].clone());
     let reader = create(
         &app,
         &carol,

@@ -298,17 +298,20 @@ pub async fn digest_requests(core: &Core) -> Result<usize, sqlx::Error> {
     Ok(made)
 }
 
+/// The text of the event details' member `k` (empty when absent).
+fn text_of(details: &Value, k: &str) -> String {
+    details
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// The notices of a new approval request, one per owner of its
 /// organization.
 async fn asked(core: &Core, e: &Told, token_id: i64) -> Result<Vec<Notice>, sqlx::Error> {
     let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
-    let text = |k: &str| {
-        details
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
+    let text = |k: &str| text_of(&details, k);
     let org = text("organization");
     let request = details.get("request").and_then(Value::as_i64).unwrap_or(0);
     let owners: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(
@@ -355,13 +358,7 @@ async fn asked(core: &Core, e: &Told, token_id: i64) -> Result<Vec<Notice>, sqlx
 
 pub(super) fn told(core: &Core, e: &Told, user_id: i64, token_id: i64) -> Option<Notice> {
     let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
-    let text = |k: &str| {
-        details
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
+    let text = |k: &str| text_of(&details, k);
     let name = e
         .name
         .clone()

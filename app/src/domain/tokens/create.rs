@@ -85,6 +85,14 @@ pub async fn derive(
     let limits = actor.limits(core).await;
     actor.second_factor_ready(core, &limits.policy).await?;
     parent.apply_policies(&limits.policy, now());
+    // a child would work while its parent waits for approval
+    if parent.approval.as_deref() == Some("pending") {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "parent".to_owned(),
+            "This token waits for an owner's approval: derive from it once it is approved."
+                .to_owned(),
+        )])));
+    }
     if let Some(b) = &parent.blocked {
         return Err(TokenError::PolicyViolation(
             crate::tokens::policy::policy_key(&b.policy),

@@ -178,17 +178,7 @@ pub async fn approve(
     body: axum::body::Bytes,
 ) -> Answer<RequestJson> {
     // the body is optional here
-    let body: DecisionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        DecisionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("The body could not be read: {e}"),
-            )
-        })?
-    };
+    let body: DecisionBody = crate::machine::error::optional_body(&body)?;
     decide(state, pat, path, body, true).await
 }
 

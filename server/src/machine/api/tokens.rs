@@ -606,17 +606,7 @@ pub async fn rotate(
     ApiPath(id): ApiPath<i64>,
     body: axum::body::Bytes,
 ) -> Answer<SecretJson> {
-    let options: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("The body could not be read: {e}"),
-            )
-        })?
-    };
+    let options: RotateBody = crate::machine::error::optional_body(&body)?;
     let s = service::rotate(
         &state.core,
         &pat.actor(),
