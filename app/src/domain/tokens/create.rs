@@ -254,19 +254,6 @@ pub(super) async fn insert(
     let pending = policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
-        if let Some(cap) = cap {
-            let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT)
-                .bind(user_id)
-                .bind(created)
-                .fetch_one(&mut *tx)
-                .await?;
-            if active >= i64::from(cap) {
-                return Ok(Err(TokenError::PolicyViolation(
-                    crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
-                    format!("Your organization's policy (max_active_tokens_per_user) allows at most {cap} active tokens; revoke one you no longer use first."),
-                )));
-            }
-        }
         let row: Row = sqlx::query_as(sql::INSERT)
             .bind(user_id)
             .bind(&input.name)
@@ -287,6 +274,24 @@ pub(super) async fn insert(
             .bind(pending.then_some("pending"))
             .fetch_one(&mut *tx)
             .await?;
+        // counted after the insert (a write first: SQLite's transaction
+        // then holds the write lock; a read first could not upgrade while
+        // another connection writes); over the cap, the insert is rolled back
+        if let Some(cap) = cap {
+            let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT)
+                .bind(user_id)
+                .bind(created)
+                .fetch_one(&mut *tx)
+                .await?;
+            // a derived token is not counted: the count is of the others
+            let others = if parent.is_none() { active - 1 } else { active };
+            if others >= i64::from(cap) {
+                return Ok(Err(TokenError::PolicyViolation(
+                    crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
+                    format!("Your organization's policy (max_active_tokens_per_user) allows at most {cap} active tokens; revoke one you no longer use first."),
+                )));
+            }
+        }
         if let (Some(org), Some(name)) = (owner_org, &spec.owner) {
             // still a member (a removal meanwhile makes nothing)
             let member: Option<(i64,)> = sqlx::query_as(org_sql::OWNER_ORG)
