@@ -286,11 +286,8 @@ pub async fn set_member(
         tx.commit().await?;
         Ok(Ok(()))
     }.await);
-    match outcome {
-        Err(e) if is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-        Ok(refused) => refused?,
-    }
+    // ADD_MEMBER does nothing on a conflict: no unique violation to catch
+    outcome??;
     core.verifier.evict(u.id, None);
     members(&core.db, &o.name)
         .await?
