@@ -52,9 +52,28 @@ pub struct OrgView {
     pub teams: Vec<(String, Vec<String>)>,
     /// Pending requests (owners only; empty for members).
     pub requests: Vec<RequestView>,
-    /// Its `approval_required_for` policy, if set.
-    pub approval_required_for: Option<String>,
+    /// Its policies, every key (`none`: not set).
+    pub policies: Vec<(String, String)>,
+    /// Its audit log, newest first (owners only; empty for members).
+    pub audit: Vec<crate::audit::AuditEvent>,
 }
+
+/// Every policy an organization sets, as pages and the CLI list them:
+/// `approval_required_for`, then the server-wide keys about tokens.
+pub const POLICY_KEYS: [&str; 9] = {
+    use crate::tokens::policy::ORG_KEYS as K;
+    [
+        "approval_required_for",
+        K[0],
+        K[1],
+        K[2],
+        K[3],
+        K[4],
+        K[5],
+        K[6],
+        K[7],
+    ]
+};
 
 /// The Organizations page.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -243,6 +243,19 @@ impl Scopes {
         }
     }
 
+    /// What both `self` and `other` grant: each area at the lower of the
+    /// two levels (an area only one grants is left out).
+    pub fn meet(&self, other: &Scopes) -> Scopes {
+        match (self, other) {
+            (Scopes::Full, s) | (s, Scopes::Full) => s.clone(),
+            (Scopes::Custom(a), Scopes::Custom(b)) => Scopes::Custom(
+                a.iter()
+                    .filter_map(|(area, l)| b.get(area).map(|m| (area.clone(), (*l).min(*m))))
+                    .collect(),
+            ),
+        }
+    }
+
     /// True for Full access.
     pub fn is_full(&self) -> bool {
         matches!(self, Scopes::Full)

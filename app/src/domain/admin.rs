@@ -14,7 +14,10 @@ use super::{
 pub use crate::admin::{InventoryFilter, InventoryRow, StatusFilter, UserRow};
 use crate::model::rules;
 use crate::scopes::Scopes;
-use crate::tokens::{policy::Policies, Status};
+use crate::tokens::{
+    policy::{Policies, PolicyBook},
+    Status,
+};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -67,6 +70,9 @@ pub struct Admin {
     pub user_id: Option<i64>,
     /// The request's client (`None` for the CLI).
     pub client: Option<Client>,
+    /// An organization's owner managing it from their page (audited as
+    /// that person, not as an administrator).
+    pub org_owner: bool,
 }
 
 impl Admin {
@@ -75,6 +81,17 @@ impl Admin {
         Admin {
             user_id: None,
             client: None,
+            org_owner: false,
+        }
+    }
+
+    /// Signed-in `user_id`, acting as an owner of one of their
+    /// organizations (the caller checks that they are one).
+    pub fn org_owner(user_id: i64, client: Client) -> Admin {
+        Admin {
+            user_id: Some(user_id),
+            client: Some(client),
+            org_owner: true,
         }
     }
 
@@ -88,7 +105,10 @@ impl Admin {
             event,
             user_id,
             token_id,
-            By::Admin(self.user_id),
+            match (self.org_owner, self.user_id) {
+                (true, Some(id)) => By::User(id),
+                _ => By::Admin(self.user_id),
+            },
             self.client.as_ref(),
         )
     }
@@ -100,6 +120,23 @@ pub async fn load_policies(db: &Db) -> Result<Policies, sqlx::Error> {
     Ok(Policies::from_rows(
         rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ))
+}
+
+/// Reads the stored policies: the server's and every organization's.
+pub async fn load_policy_book(db: &Db) -> Result<PolicyBook, sqlx::Error> {
+    let server = load_policies(db).await?;
+    let rows: Vec<(String, String, String)> = on_db!(db, pool => sqlx::query_as(super::orgs::sql::ALL_ORG_POLICIES).fetch_all(pool).await)?;
+    let mut orgs: Vec<(String, Policies)> = Vec::new();
+    for (org, key, value) in &rows {
+        if orgs.last().is_none_or(|(o, _)| o != org) {
+            orgs.push((org.clone(), Policies::default()));
+        }
+        if let Some((_, p)) = orgs.last_mut() {
+            // approval_required_for lives here too, and is not a token key
+            let _ = p.set(key, value);
+        }
+    }
+    Ok(PolicyBook::new(server, orgs))
 }
 
 /// Sets the policy `key` to `value` (`none` clears it); returns the
@@ -409,7 +446,7 @@ pub async fn inventory(core: &Core, f: &InventoryFilter) -> Result<Vec<Inventory
             }
             token.usage = Some(report);
         }
-        token.apply_policies(&policies, at);
+        token.apply_policies(policies.for_owner(token.owner.as_deref()), at);
         out.push(InventoryRow {
             user_id,
             username,

@@ -283,6 +283,38 @@ const LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_i
      WHERE ($1 = 0 OR e.user_id = $1) AND ($2 = 0 OR e.token_id = $2) AND e.at >= $3 AND e.id < $4 \
      ORDER BY e.id DESC LIMIT $5";
 
+/// An organization's events (`$1` its id, `$2` a `LIKE` pattern for its
+/// name in the details): what happened to it (`org.*`, requests) and to
+/// the tokens it owns, older than event `$3`, newest first, at most `$4`.
+const ORG_LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_id, e.actor, \
+     e.actor_user_id, a.username AS actor_username, e.actor_token_id, e.ip, e.user_agent, \
+     e.request_id, e.details \
+     FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN users a ON a.id = e.actor_user_id \
+     WHERE e.id < $3 AND (e.token_id IN (SELECT id FROM tokens WHERE owner_org = $1) \
+     OR e.details LIKE $2) \
+     ORDER BY e.id DESC LIMIT $4";
+
+/// The audit log of organization `org_id` named `name`: what happened to
+/// it and to the tokens it owns, newest first, older than event `before`.
+pub async fn of_org(
+    db: &Db,
+    org_id: i64,
+    name: &str,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, sqlx::Error> {
+    // names are lower-case letters, digits and '-': nothing `LIKE` reads
+    // as a wildcard; the details are compact JSON (serde_json)
+    let pattern = format!("%\"organization\":{}%", serde_json::json!(name));
+    on_db!(db, pool => sqlx::query_as(ORG_LIST)
+        .bind(org_id)
+        .bind(&pattern)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(pool)
+        .await)
+}
+
 /// A `since` as a caller writes it: an RFC 3339 time, or a date
 /// (`YYYY-MM-DD`, from its midnight UTC).
 pub fn parse_since(text: &str) -> Option<DateTime<Utc>> {

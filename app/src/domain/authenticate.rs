@@ -110,8 +110,13 @@ impl Core {
                 }
                 return Err(Denied::Rejected(why));
             }
-            Err(VerifyError::Reused { token_id, user_id }) => {
-                reused(self, token_id, user_id, &client, channel);
+            Err(VerifyError::Reused {
+                token_id,
+                user_id,
+                owner,
+            }) => {
+                let revoke = self.policies().for_owner(owner.as_deref()).revoke_on_reuse;
+                reused(self, token_id, user_id, revoke, &client, channel);
                 return Err(Denied::Rejected(Rejection::Rotated));
             }
             Err(VerifyError::Database(e)) => {
@@ -279,9 +284,17 @@ fn refused(core: &Core, v: &Verified, client: &Client, channel: Channel, why: Re
 /// Records that a secret rotated out of a token was presented
 /// (`token.reused`, sampled like other refusals): where it came from is
 /// how its owner finds what still uses it. With the `revoke_on_reuse`
-/// policy, the token's current secret is revoked too (by policy).
-fn reused(core: &Arc<Core>, token_id: i64, user_id: i64, client: &Client, channel: Channel) {
-    if core.policies().revoke_on_reuse {
+/// policy (`revoke`: the server's, or the owning organization's), the
+/// token's current secret is revoked too (by policy).
+fn reused(
+    core: &Arc<Core>,
+    token_id: i64,
+    user_id: i64,
+    revoke: bool,
+    client: &Client,
+    channel: Channel,
+) {
+    if revoke {
         let event = Event::new(
             "token.revoked",
             Some(user_id),

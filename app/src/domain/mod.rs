@@ -31,7 +31,7 @@ pub mod verify;
 pub mod webhooks;
 pub mod workloads;
 
-use crate::tokens::policy::Policies;
+use crate::tokens::policy::PolicyBook;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::{Arc, RwLock};
@@ -116,9 +116,9 @@ pub struct Core {
     pub presented: usage::PresentedRecorder,
     /// Which scopes and resources each token's uses exercised.
     pub scope_uses: usage::ScopeUseRecorder,
-    /// The organization's policies, as last read from the store (reloaded
-    /// whenever the change feed says they changed).
-    policies: RwLock<Arc<Policies>>,
+    /// The server's and each organization's policies, as last read from
+    /// the store (reloaded whenever the change feed says they changed).
+    policies: RwLock<Arc<PolicyBook>>,
     /// Keeps refusals of the same token for the same reason to one audit
     /// event per period.
     pub refusals: audit::Sampler,
@@ -166,9 +166,9 @@ impl Core {
         if let Some(r) = &replicas {
             verifier = verifier.with_replicas(r.clone());
         }
-        let policies = admin::load_policies(&db).await.unwrap_or_else(|e| {
+        let policies = admin::load_policy_book(&db).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the policies; none apply until they can be read");
-            Policies::default()
+            PolicyBook::default()
         });
         let lifecycle = lifecycle::Lifecycle::new(config.lifecycle.clone(), &db);
         let config_workload = config.workload.clone();
@@ -226,8 +226,9 @@ impl Core {
         }
     }
 
-    /// The policies in force.
-    pub fn policies(&self) -> Arc<Policies> {
+    /// The policies in force: the server's (the book derefs to them) and
+    /// each organization's.
+    pub fn policies(&self) -> Arc<PolicyBook> {
         self.policies
             .read()
             .map(|p| p.clone())
@@ -239,8 +240,8 @@ impl Core {
     /// ago by another process (`tessera admin policy set`) is in force for
     /// every write that starts after it was set, without waiting for the
     /// change feed. Writes are rare; verification keeps the cached copy.
-    pub async fn policies_for_write(&self) -> Arc<Policies> {
-        match admin::load_policies(&self.db).await {
+    pub async fn policies_for_write(&self) -> Arc<PolicyBook> {
+        match admin::load_policy_book(&self.db).await {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the policies; using the last ones read");
@@ -251,7 +252,7 @@ impl Core {
 
     /// Reads the policies from the store again (after a change).
     pub async fn reload_policies(&self) {
-        match admin::load_policies(&self.db).await {
+        match admin::load_policy_book(&self.db).await {
             Ok(p) => {
                 let mut slot = self
                     .policies

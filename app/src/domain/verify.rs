@@ -17,7 +17,7 @@
 use super::db::{on_db, Db};
 use super::secret;
 use crate::scopes::Scopes;
-use crate::tokens::policy::{Block, Policies};
+use crate::tokens::policy::{Block, Policies, PolicyBook};
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use siphasher::sip128::{Hasher128 as _, SipHasher13};
@@ -218,6 +218,9 @@ pub enum VerifyError {
         token_id: i64,
         /// Its owner.
         user_id: i64,
+        /// The organization that owns it, if one does (its policies may
+        /// revoke the token on reuse).
+        owner: Option<String>,
     },
     /// The database lookup failed.
     #[error(transparent)]
@@ -479,7 +482,7 @@ impl Verifier {
     pub async fn verify(
         &self,
         db: &Db,
-        policies: impl FnOnce() -> Arc<Policies>,
+        policies: impl FnOnce() -> Arc<PolicyBook>,
         presented: &str,
     ) -> Result<Arc<Verified>, VerifyError> {
         if !secret::is_well_formed(presented) {
@@ -491,8 +494,7 @@ impl Verifier {
             return Ok(hit);
         }
         // read only on a miss: a hit needs no lock and no shared count
-        let policies = policies();
-        let policies = &*policies;
+        let book = policies();
         let hash = secret::digest(presented);
         let generation = self.generation.load(Ordering::SeqCst);
         self.lookups.fetch_add(1, Ordering::Relaxed);
@@ -516,6 +518,7 @@ impl Verifier {
             return Err(VerifyError::Reused {
                 token_id: row.link.id,
                 user_id: row.user_id,
+                owner: row.owner_org,
             });
         }
         if row.link.expires_at <= at {
@@ -527,6 +530,9 @@ impl Verifier {
         if row.disabled_at.is_some() {
             return Err(VerifyError::Rejected(Rejection::Disabled));
         }
+        // an organization's token: the stricter of its policies and the
+        // server's
+        let policies = book.for_owner(row.owner_org.as_deref());
         let reach = row.link.reach();
         let mut blocked = row.link.blocked(policies, &reach, at);
         if row.approval_state.as_deref() == Some("pending") {
@@ -674,12 +680,16 @@ impl Verifier {
     /// Why a well-formed token that matches no live secret is refused: a
     /// secret rotated out of some token (reuse), or none Tessera issued.
     async fn retired(&self, db: &Db, hash: &[u8; 32]) -> VerifyError {
-        let found: Result<Option<(i64, i64)>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::RETIRED)
+        let found: Result<Option<(i64, i64, Option<String>)>, sqlx::Error> = on_db!(db, pool => sqlx::query_as(super::tokens::sql::RETIRED)
         .bind(&hash[..])
         .fetch_optional(pool)
         .await);
         match found {
-            Ok(Some((token_id, user_id))) => VerifyError::Reused { token_id, user_id },
+            Ok(Some((token_id, user_id, owner))) => VerifyError::Reused {
+                token_id,
+                user_id,
+                owner,
+            },
             Ok(None) => VerifyError::Rejected(Rejection::Invalid),
             Err(e) => VerifyError::Database(e),
         }

@@ -310,10 +310,12 @@ pub struct TokenPage {
 }
 
 impl TokenPage {
-    /// Flags the page's tokens that `policies` block.
-    pub fn apply_policies(mut self, policies: &policy::Policies) -> TokenPage {
+    /// Flags the page's tokens that `book` blocks (an organization's
+    /// token by the stricter of its policies and the server's).
+    pub fn apply_policies(mut self, book: &policy::PolicyBook) -> TokenPage {
         let now = self.now;
         for t in &mut self.items {
+            let policies = book.for_owner(t.owner.as_deref());
             t.apply_policies(policies, now);
         }
         self

@@ -7,6 +7,7 @@
 use crate::scopes::Scopes;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The policies in force. The default imposes nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +80,66 @@ pub const ALLOWED_WORKLOAD_ISSUERS: &str = "allowed_workload_issuers";
 pub const SSO_REQUIRED: &str = "sso_required";
 /// Key: a second factor before anything else, and before any token.
 pub const REQUIRE_TWO_FACTOR: &str = "require_two_factor";
+
+/// The keys an organization sets for the tokens it owns: the server-wide
+/// ones about tokens (`sso_required` and `allowed_workload_issuers` govern
+/// signing in and trust rules, which belong to no organization).
+pub const ORG_KEYS: [&str; 8] = [
+    MAX_LIFETIME_DAYS,
+    FORBID_FULL_ACCESS,
+    ALLOWED_SCOPES,
+    MAX_ACTIVE_TOKENS_PER_USER,
+    INACTIVE_DAYS,
+    REVOKE_ON_REUSE,
+    REQUIRE_ALLOWLIST_FOR_WRITE,
+    REQUIRE_TWO_FACTOR,
+];
+
+/// The server's policies and each organization's, as last read: a token
+/// an organization owns is held to the stricter of the two, key by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyBook {
+    /// The server-wide policies (every token).
+    pub server: Policies,
+    /// Organization name → (its own policies, the stricter of those and
+    /// the server's).
+    orgs: HashMap<String, (Policies, Policies)>,
+}
+
+impl PolicyBook {
+    /// The book of `server` and each organization's own policies.
+    pub fn new(server: Policies, orgs: impl IntoIterator<Item = (String, Policies)>) -> Self {
+        let orgs = orgs
+            .into_iter()
+            .map(|(name, own)| {
+                let both = server.stricter(&own);
+                (name, (own, both))
+            })
+            .collect();
+        PolicyBook { server, orgs }
+    }
+
+    /// The policies a token owned by `owner` (an organization's name, or
+    /// `None` for a person's token) is held to.
+    pub fn for_owner(&self, owner: Option<&str>) -> &Policies {
+        owner
+            .and_then(|o| self.orgs.get(o))
+            .map_or(&self.server, |(_, both)| both)
+    }
+
+    /// Organization `org`'s own policies, if it set any.
+    pub fn own(&self, org: &str) -> Option<&Policies> {
+        self.orgs.get(org).map(|(own, _)| own)
+    }
+}
+
+/// The server's policies (what applies to every token).
+impl std::ops::Deref for PolicyBook {
+    type Target = Policies;
+    fn deref(&self) -> &Policies {
+        &self.server
+    }
+}
 
 /// The policy key `name` as a static string (`derived_from` for a derived
 /// token's ancestor; anything else: `policy`).
@@ -251,6 +312,33 @@ impl Policies {
             let _ = p.set(k, v);
         }
         p
+    }
+
+    /// The stricter of these (the server's) and `org`'s, key by key: the
+    /// shorter lifetime and idle limit, what both allow, either's
+    /// requirements. `max_active_tokens_per_user` stays the server's: an
+    /// organization's cap counts the tokens it owns, apart.
+    pub fn stricter(&self, org: &Policies) -> Policies {
+        let least = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Policies {
+            max_lifetime_days: least(self.max_lifetime_days, org.max_lifetime_days),
+            forbid_full_access: self.forbid_full_access || org.forbid_full_access,
+            allowed_scopes: match (&self.allowed_scopes, &org.allowed_scopes) {
+                (Some(a), Some(b)) => Some(a.meet(b)),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
+            max_active_tokens_per_user: self.max_active_tokens_per_user,
+            inactive_days: least(self.inactive_days, org.inactive_days),
+            revoke_on_reuse: self.revoke_on_reuse || org.revoke_on_reuse,
+            require_allowlist_for_write: self.require_allowlist_for_write
+                || org.require_allowlist_for_write,
+            allowed_workload_issuers: self.allowed_workload_issuers.clone(),
+            sso_required: self.sso_required,
+            require_two_factor: self.require_two_factor || org.require_two_factor,
+        }
     }
 
     /// Why a trust rule may not name `issuer`, or `None` when it may.
@@ -493,6 +581,47 @@ mod tests {
             .unwrap()
             .1
             .contains("require_allowlist_for_write"));
+    }
+
+    #[test]
+    fn an_organization_token_is_held_to_the_stricter_of_both() {
+        let mut server = Policies::default();
+        server.set(MAX_LIFETIME_DAYS, "90").unwrap();
+        server.set(ALLOWED_SCOPES, "code:write wiki:read").unwrap();
+        server.set(MAX_ACTIVE_TOKENS_PER_USER, "50").unwrap();
+        let mut org = Policies::default();
+        org.set(MAX_LIFETIME_DAYS, "400").unwrap();
+        org.set(INACTIVE_DAYS, "30").unwrap();
+        org.set(ALLOWED_SCOPES, "code:manage packaging:read")
+            .unwrap();
+        org.set(FORBID_FULL_ACCESS, "true").unwrap();
+        org.set(MAX_ACTIVE_TOKENS_PER_USER, "2").unwrap();
+        let book = PolicyBook::new(server.clone(), [("acme".to_owned(), org.clone())]);
+        assert_eq!(book.for_owner(None), &server);
+        assert_eq!(book.for_owner(Some("other")), &server);
+        let both = book.for_owner(Some("acme"));
+        assert_eq!(both.max_lifetime_days, Some(90), "the server's is shorter");
+        assert_eq!(both.inactive_days, Some(30), "only the organization's");
+        assert!(both.forbid_full_access);
+        assert_eq!(both.get(ALLOWED_SCOPES), "code:write", "what both allow");
+        assert_eq!(
+            both.max_active_tokens_per_user,
+            Some(50),
+            "an organization's cap is counted apart"
+        );
+        assert_eq!(
+            book.own("acme").unwrap().max_active_tokens_per_user,
+            Some(2)
+        );
+        assert_eq!(
+            book.revoke_on_reuse, server.revoke_on_reuse,
+            "derefs to the server's"
+        );
+        // stricter is symmetric where it can be, and idempotent
+        assert_eq!(both.stricter(&org).stricter(&server), both.clone());
+        for key in ORG_KEYS {
+            assert!(KEYS.contains(&key));
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Profile → Security → Organizations: the visitor's organizations, their
-//! members and teams; an owner sees the pending approval requests (who,
-//! what, why) and approves or denies each with a reason — plain forms, so
-//! it all works without JavaScript.
+//! members, teams and policies; an owner manages members, teams and
+//! policies, reads the organization's audit log, and approves or denies
+//! each pending token request (who, what, why) with a reason — plain
+//! forms, so it all works without JavaScript.
 
 use super::fields::FormMessage;
 use super::security::{Section, SecurityPage};
@@ -13,22 +14,51 @@ use leptos::prelude::*;
 /// Where the page lives.
 pub const ORGANIZATIONS: &str = "/profile/security/organizations";
 
-/// The signed-in user's organizations.
+/// The signed-in user's organizations; `org` and `before` page back
+/// through that organization's audit log.
 #[server(prefix = "/rpc", endpoint = "orgs/list")]
-pub async fn list_organizations() -> Result<OrgsPage, ServerFnError> {
+pub async fn list_organizations(
+    /// The organization whose audit log pages back.
+    org: Option<String>,
+    /// Its events older than this one.
+    before: Option<i64>,
+) -> Result<OrgsPage, ServerFnError> {
     use crate::domain::{orgs, sessions, AppState};
     let state =
         use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     let session = use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<sessions::Session>().cloned())
         .ok_or_else(|| ServerFnError::new("You are signed out. Sign in again to continue."))?;
-    orgs::page(&state.core.db, session.user.id)
+    let back = org.as_deref().zip(before);
+    orgs::page(&state.core.db, session.user.id, back)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "listing organizations failed");
             ServerFnError::new("Could not load your organizations. Please try again.")
         })
 }
+
+/// What each owner's form post says when it worked (`?done=`).
+const DONE: [(&str, &str); 9] = [
+    ("approved", "Request approved. The token works now."),
+    (
+        "denied",
+        "Request denied. The token is revoked, and its maker reads your reason.",
+    ),
+    ("member", "Member saved."),
+    (
+        "removed",
+        "Member removed. The tokens they made for the organization stop at once.",
+    ),
+    ("team", "Team created."),
+    ("team-member", "Added to the team."),
+    ("team-removed", "Removed from the team."),
+    (
+        "policy",
+        "Policy saved. It applies to the organization's tokens at once.",
+    ),
+    ("role", "Role changed."),
+];
 
 /// Profile → Security → Organizations.
 #[component]
@@ -37,18 +67,23 @@ pub fn Organizations(
     info: SessionInfo,
 ) -> impl IntoView {
     let fb = info.feedback.clone().unwrap_or_default();
-    let done = crate::ui::done_notice(&[
-        ("approved", "Request approved. The token works now."),
+    let done = crate::ui::done_notice(&DONE);
+    let query = leptos_router::hooks::use_query_map();
+    let back = query.with_untracked(|q| {
         (
-            "denied",
-            "Request denied. The token is revoked, and its maker reads your reason.",
-        ),
-    ]);
-    let page = Resource::new_blocking(|| (), |_| list_organizations());
+            q.get("org"),
+            q.get("before").and_then(|b| b.parse::<i64>().ok()),
+        )
+    });
+    let page = Resource::new_blocking(
+        move || back.clone(),
+        |(org, before)| list_organizations(org, before),
+    );
+    let viewer = info.user.as_ref().map(|u| u.id);
     view! {
         <SecurityPage section=Section::Organizations title="Organizations" heading_id="orgs-heading">
             <p class="lead">
-                "A token made for an organization reaches only that organization's resources, and only while you are a member. Owners approve the tokens its policy asks them to."
+                "A token made for an organization reaches only that organization's resources, and only while you are a member. Owners manage its members, teams and policies, and approve the tokens its policy asks them to."
             </p>
             {done.map(|m| view! { <div class="alert success" role="status">{m}</div> })}
             <FormMessage message=fb.message.clone() />
@@ -62,7 +97,7 @@ pub fn Organizations(
                             }.into_any(),
                             Ok(p) => view! {
                                 <ul class="rule-list" aria-label="Your organizations">
-                                    {p.orgs.into_iter().map(|o| view! { <OrgItem org=o fb=fb.clone() /> }).collect_view()}
+                                    {p.orgs.into_iter().map(|o| view! { <OrgItem org=o fb=fb.clone() viewer=viewer /> }).collect_view()}
                                 </ul>
                             }.into_any(),
                             Err(e) => crate::ui::load_failed(e),
@@ -74,22 +109,165 @@ pub fn Organizations(
     }
 }
 
+/// A labelled text input of an owner's form: its error shows only under
+/// the form that was sent (`form`, a hidden field, names it).
+fn org_input(
+    form: &str,
+    name: &'static str,
+    label: String,
+    fb: &crate::model::FormFeedback,
+    required: bool,
+) -> impl IntoView {
+    let id = format!("{form}-{name}");
+    let error_id = format!("{id}-error");
+    let ours = fb.value("form") == form;
+    let error = ours.then(|| fb.field(name)).flatten();
+    let value = if ours { fb.value(name) } else { String::new() };
+    view! {
+        <div class="field" class:has-error=error.is_some()>
+            <label for=id.clone()>{label}</label>
+            <input id=id type="text" name=name value=value required=required autocomplete="off"
+                aria-invalid=error.is_some().then_some("true")
+                aria-describedby=error_id.clone()
+            />
+            <p class="field-error" id=error_id hidden=error.is_none()>{error.clone()}</p>
+        </div>
+    }
+}
+
+/// What a policy's value means, for the organization's page.
+fn policy_words(key: &str, value: &str) -> String {
+    match (key, value) {
+        ("approval_required_for", "none") => "No token needs approval.".to_owned(),
+        ("approval_required_for", "all") => {
+            "Every token made for it needs an owner's approval.".to_owned()
+        }
+        ("approval_required_for", s) => format!("Tokens asking for {s} need an owner's approval."),
+        (_, v) => v.to_owned(),
+    }
+}
+
 #[component]
-fn OrgItem(org: OrgView, fb: crate::model::FormFeedback) -> impl IntoView {
+fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) -> impl IntoView {
     let heading_id = format!("org-{}", org.name);
-    let members = org
-        .members
-        .iter()
-        .map(|(n, r)| {
-            if r == "owner" {
-                format!("{n} (owner)")
-            } else {
-                n.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
     let owner = org.role == "owner";
+    let name = org.name.clone();
+    let base = format!("{ORGANIZATIONS}/{name}");
+    let hidden = |form: &str| view! { <input type="hidden" name="form" value=form.to_owned() /> };
+    let member_items = org.members.iter().map(|(n, r)| {
+        let manage = owner.then(|| {
+            let other = if r == "owner" { "member" } else { "owner" };
+            let change = if r == "owner" { "Make member" } else { "Make owner" };
+            view! {
+                <form method="post" action=format!("{base}/members") class="inline-form">
+                    {hidden(&format!("members-{name}"))}
+                    <input type="hidden" name="username" value=n.clone() />
+                    <input type="hidden" name="role" value=other />
+                    <button type="submit" class="button" aria-label=format!("{change}: {n}")>{change}</button>
+                </form>
+                <form method="post" action=format!("{base}/members/remove") class="inline-form">
+                    {hidden(&format!("members-{name}"))}
+                    <input type="hidden" name="username" value=n.clone() />
+                    <button type="submit" class="button danger" aria-label=format!("Remove {n} from {name}")>"Remove"</button>
+                </form>
+            }
+        });
+        view! {
+            <li data-member=n.clone()>
+                <span>{if r == "owner" { format!("{n} (owner)") } else { n.clone() }}</span>
+                {manage}
+            </li>
+        }
+    }).collect_view();
+    let members_error = (owner && fb.value("form") == format!("members-{name}"))
+        .then(|| fb.field("username"))
+        .flatten();
+    let add_member = owner.then(|| {
+        let form = format!("add-member-{name}");
+        let role_id = format!("{form}-role");
+        view! {
+            <form method="post" action=format!("{base}/members") class="stack narrow-form" aria-label=format!("Add a member to {name}")>
+                {hidden(&form)}
+                {org_input(&form, "username", "Username".into(), &fb, true)}
+                <div class="field">
+                    <label for=role_id.clone()>"Role"</label>
+                    <select id=role_id name="role">
+                        <option value="member" selected=true>"member"</option>
+                        <option value="owner">"owner"</option>
+                    </select>
+                </div>
+                <button type="submit" class="button">"Add member"</button>
+            </form>
+        }
+    });
+    let team_items = org.teams.iter().map(|(t, members)| {
+        let list = if members.is_empty() { "no members".to_owned() } else { members.join(", ") };
+        let manage = owner.then(|| {
+            let form = format!("team-{name}-{t}");
+            let removals = members.iter().map(|m| view! {
+                <form method="post" action=format!("{base}/teams/members/remove") class="inline-form">
+                    {hidden(&form)}
+                    <input type="hidden" name="team" value=t.clone() />
+                    <input type="hidden" name="username" value=m.clone() />
+                    <button type="submit" class="button" aria-label=format!("Remove {m} from team {t}")>{format!("Remove {m}")}</button>
+                </form>
+            }).collect_view();
+            view! {
+                {removals}
+                <form method="post" action=format!("{base}/teams/members") class="stack narrow-form" aria-label=format!("Add to team {t}")>
+                    {hidden(&form)}
+                    <input type="hidden" name="team" value=t.clone() />
+                    {org_input(&form, "username", format!("Add to {t}: username"), &fb, true)}
+                    <button type="submit" class="button">"Add to team"</button>
+                </form>
+            }
+        });
+        view! {
+            <li data-team=t.clone()>
+                <span>{format!("{t}: {list}")}</span>
+                {manage}
+            </li>
+        }
+    }).collect_view();
+    let create_team = owner.then(|| {
+        let form = format!("create-team-{name}");
+        view! {
+            <form method="post" action=format!("{base}/teams") class="stack narrow-form" aria-label=format!("Create a team in {name}")>
+                {hidden(&form)}
+                {org_input(&form, "team", "Team name".into(), &fb, true)}
+                {org_input(&form, "idp_group", "Identity provider group (optional)".into(), &fb, false)}
+                <button type="submit" class="button">"Create team"</button>
+            </form>
+        }
+    });
+    let policy_rows = org
+        .policies
+        .iter()
+        .filter(|(k, v)| v != "none" || k == "approval_required_for")
+        .map(|(k, v)| view! { <dt><code>{k.clone()}</code></dt><dd>{policy_words(k, v)}</dd> })
+        .collect_view();
+    let set_policy = owner.then(|| {
+        let form = format!("policy-{name}");
+        let key_id = format!("{form}-key");
+        let typed_key = if fb.value("form") == form {
+            fb.value("key")
+        } else {
+            String::new()
+        };
+        view! {
+            <form method="post" action=format!("{base}/policies") class="stack narrow-form" aria-label=format!("Set a policy of {name}")>
+                {hidden(&form)}
+                <div class="field">
+                    <label for=key_id.clone()>"Policy"</label>
+                    <select id=key_id name="key">
+                        {crate::orgs::POLICY_KEYS.iter().map(|k| view! { <option value=*k selected=typed_key == *k>{*k}</option> }).collect_view()}
+                    </select>
+                </div>
+                {org_input(&form, "value", "Value (none clears it)".into(), &fb, false)}
+                <button type="submit" class="button">"Set policy"</button>
+            </form>
+        }
+    });
     let requests = owner.then(|| {
         let label = format!("Pending requests of {}", org.name);
         let name = org.name.clone();
@@ -108,33 +286,48 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback) -> impl IntoView {
             </section>
         }
     });
+    let audit = owner.then(|| {
+        let org_name = org.name.clone();
+        let older = Callback::new(move |id: i64| {
+            format!("{ORGANIZATIONS}?org={org_name}&before={id}#audit-{org_name}")
+        });
+        view! {
+            <section class="org-audit" id=format!("audit-{}", org.name) aria-label=format!("Audit log of {}", org.name)>
+                <h3>"Audit log"</h3>
+                <crate::ui::events::EventList events=org.audit viewer=viewer show_user=true older=older />
+            </section>
+        }
+    });
     view! {
         <li class="rule">
             <h2 class="rule-title" id=heading_id>{org.name.clone()}</h2>
             <dl class="rule-facts">
                 {(!org.description.is_empty()).then(|| view! { <dt>"About"</dt><dd>{org.description.clone()}</dd> })}
                 <dt>"Your role"</dt><dd>{org.role.clone()}</dd>
-                <dt>"Members"</dt><dd>{members}</dd>
-                <dt>"Teams"</dt>
-                <dd>
-                    {if org.teams.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        org.teams
-                            .iter()
-                            .map(|(t, m)| format!("{t} ({})", if m.is_empty() { "no members".to_owned() } else { m.join(", ") }))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    }}
-                </dd>
-                <dt>"Approval"</dt>
-                <dd>{match org.approval_required_for.as_deref() {
-                    None => "No token needs approval.".to_owned(),
-                    Some("all") => "Every token made for it needs an owner's approval.".to_owned(),
-                    Some(s) => format!("Tokens asking for {s} need an owner's approval."),
-                }}</dd>
             </dl>
+            <section aria-label=format!("Members of {}", org.name)>
+                <h3>"Members"</h3>
+                {members_error.map(|m| view! { <div class="alert error" role="alert">{m}</div> })}
+                <ul class="org-members">{member_items}</ul>
+                {add_member}
+            </section>
+            <section aria-label=format!("Teams of {}", org.name)>
+                <h3>"Teams"</h3>
+                {if org.teams.is_empty() {
+                    view! { <p class="session-meta">"No teams."</p> }.into_any()
+                } else {
+                    view! { <ul class="org-teams">{team_items}</ul> }.into_any()
+                }}
+                {create_team}
+            </section>
+            <section aria-label=format!("Policies of {}", org.name)>
+                <h3>"Policies"</h3>
+                <p class="session-meta">"Its tokens are held to the stricter of these and the server's."</p>
+                <dl class="rule-facts">{policy_rows}</dl>
+                {set_policy}
+            </section>
             {requests}
+            {audit}
         </li>
     }
 }

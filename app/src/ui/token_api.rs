@@ -112,7 +112,8 @@ pub async fn get_token(id: i64) -> Result<Option<TokenView>, ServerFnError> {
     let (state, user) = ssr::context()?;
     match crate::domain::tokens::get(&state.core.db, user.id, id).await {
         Ok(mut t) => {
-            t.apply_policies(&state.core.policies(), crate::domain::db::now());
+            let book = state.core.policies();
+            t.apply_policies(book.for_owner(t.owner.as_deref()), crate::domain::db::now());
             Ok(Some(t))
         }
         Err(crate::domain::tokens::TokenError::NotFound) => Ok(None),

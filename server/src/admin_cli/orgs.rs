@@ -3,7 +3,7 @@
 use super::{day, listing, print_json, Failure};
 use app::domain::{
     admin::Admin,
-    orgs::{self, requests, MemberRow, OrgRow, TeamRow},
+    orgs::{self, policies, MemberRow, OrgRow, TeamRow},
     Core,
 };
 use clap::Subcommand;
@@ -74,11 +74,16 @@ pub enum OrgAction {
         username: String,
     },
     /// Set an organization's policy: approval_required_for (`all`, or
-    /// scopes such as "code:write packaging:manage"; `none` clears it).
+    /// scopes such as "code:write packaging:manage"), or a server-wide
+    /// token key (max_lifetime_days, forbid_full_access, allowed_scopes,
+    /// max_active_tokens_per_user, inactive_days, revoke_on_reuse,
+    /// require_allowlist_for_write, require_two_factor): the organization's
+    /// tokens are held to the stricter of it and the server's. `none`
+    /// clears it.
     SetPolicy {
         /// The organization.
         org: String,
-        /// approval_required_for.
+        /// The policy's key.
         key: String,
         /// The value (`none` to clear).
         value: String,
@@ -161,7 +166,7 @@ pub async fn run(core: &Core, who: &Admin, json: bool, action: OrgAction) -> Res
         }
         OrgAction::SetPolicy { org, key, value } => {
             let by = app::domain::audit::By::Admin(who.user_id);
-            let set = requests::set_policy(core, by, None, &org, &key, &value)
+            let set = policies::set(core, by, None, &org, &key, &value)
                 .await
                 .map_err(|e| Failure(e.to_string()))?;
             let shown = set.unwrap_or_else(|| "none".into());
@@ -174,9 +179,8 @@ pub async fn run(core: &Core, who: &Admin, json: bool, action: OrgAction) -> Res
         OrgAction::Policies { org } => {
             let o = orgs::get(&core.db, &org).await?;
             let mut values = serde_json::Map::new();
-            for key in requests::ORG_POLICY_KEYS {
-                let v = requests::policy(&core.db, o.id, key).await?;
-                values.insert(key.into(), json!(v.unwrap_or_else(|| "none".into())));
+            for (key, value) in policies::all(&core.db, o.id).await? {
+                values.insert(key, json!(value));
             }
             if json {
                 print_json(&json!(values));

@@ -53,6 +53,7 @@ async fn admitted(
     let who = Admin {
         user_id: Some(session.user.id),
         client: Some(client.clone()),
+        org_owner: false,
     };
     Ok((posted, who))
 }

@@ -1,10 +1,21 @@
-//! Security → Organizations' plain-form posts: an owner approves or
+//! Security → Organizations' plain-form posts. An owner approves or
 //! denies a token request (a reason is needed to deny: the requester reads
-//! it). Another organization's request, or a visitor who is not an owner,
-//! is not found; a requester never decides their own request.
+//! it), manages members (add, change a role, remove), teams (create, add
+//! and remove members) and the organization's policies. Another
+//! organization, or a visitor who is not one of its owners, is not found;
+//! a requester never decides their own request. Each change is audited as
+//! the owner who made it.
 
 use super::forms::Post;
-use app::domain::orgs::requests::{self, Decider, RequestError};
+use app::domain::{
+    admin::{Admin, AdminError},
+    audit::By,
+    orgs::{
+        self, policies,
+        requests::{self, Decider, RequestError},
+    },
+    refusal::Refusal,
+};
 use app::ui::orgs::ORGANIZATIONS;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,17 +24,48 @@ use axum::routing::{post, MethodRouter};
 /// A form's fields by name.
 type Pairs = std::collections::BTreeMap<String, String>;
 
+/// What an owner's form asks for.
+#[derive(Clone, Copy)]
+enum Manage {
+    /// Add a member, or change a member's role.
+    SetMember,
+    /// Remove a member.
+    RemoveMember,
+    /// Create a team.
+    CreateTeam,
+    /// Add a member to a team.
+    AddToTeam,
+    /// Remove a member from a team.
+    RemoveFromTeam,
+    /// Set a policy.
+    SetPolicy,
+}
+
 /// The posts of this page: path (axum syntax) and handler.
 pub fn routes() -> Vec<(String, MethodRouter<app::domain::AppState>)> {
+    let org = format!("{ORGANIZATIONS}/{{org}}");
+    let manage = |what: Manage| post(move |path, post| manage(path, post, what));
     vec![
         (
-            format!("{ORGANIZATIONS}/{{org}}/requests/{{id}}/approve"),
+            format!("{org}/requests/{{id}}/approve"),
             post(|path, post| decide(path, post, true)),
         ),
         (
-            format!("{ORGANIZATIONS}/{{org}}/requests/{{id}}/deny"),
+            format!("{org}/requests/{{id}}/deny"),
             post(|path, post| decide(path, post, false)),
         ),
+        (format!("{org}/members"), manage(Manage::SetMember)),
+        (
+            format!("{org}/members/remove"),
+            manage(Manage::RemoveMember),
+        ),
+        (format!("{org}/teams"), manage(Manage::CreateTeam)),
+        (format!("{org}/teams/members"), manage(Manage::AddToTeam)),
+        (
+            format!("{org}/teams/members/remove"),
+            manage(Manage::RemoveFromTeam),
+        ),
+        (format!("{org}/policies"), manage(Manage::SetPolicy)),
     ]
 }
 
@@ -40,7 +82,7 @@ async fn decide(Path((org, id)): Path<(String, String)>, post: Post, approve: bo
     };
     let decider = Decider {
         user_id: session.user.id,
-        by: app::domain::audit::By::User(session.user.id),
+        by: By::User(session.user.id),
         client: Some(client),
     };
     let reason = pairs.get("reason").map_or("", String::as_str);
@@ -50,5 +92,105 @@ async fn decide(Path((org, id)): Path<(String, String)>, post: Post, approve: bo
             Redirect::to(&format!("{ORGANIZATIONS}?done={what}")).into_response()
         }
         Err(e) => super::pages::refuse(&state, &parts, ORGANIZATIONS, typed, e).await,
+    }
+}
+
+/// A refusal of a form's input shown under its `field` (a failure of ours
+/// stays a sentence for the whole page).
+fn on_field(refusal: impl Into<Refusal>, field: &str) -> Refusal {
+    let mut r = refusal.into();
+    if r.internal.is_none() && r.status.is_client_error() {
+        if let Some(m) = r.message.take() {
+            r.fields.insert(field.to_owned(), m);
+        }
+    }
+    r
+}
+
+/// One of an owner's changes to `org`, as the signed-in owner.
+async fn manage(Path(org): Path<String>, post: Post, what: Manage) -> Response {
+    let (state, session, client, parts, pairs) = match post.form::<Pairs>().await {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let typed: app::model::FormFeedback = super::forms::kept(&pairs);
+    let core = &state.core;
+    // a member or a stranger: no such organization
+    let o = match orgs::as_owner(&core.db, &org, session.user.id).await {
+        Ok(o) => o,
+        Err(e) => return super::pages::refuse(&state, &parts, ORGANIZATIONS, typed, e).await,
+    };
+    let field = |name: &str| pairs.get(name).map_or("", String::as_str);
+    let who = Admin::org_owner(session.user.id, client.clone());
+    let (done, outcome): (&str, Result<(), Refusal>) = match what {
+        Manage::SetMember => {
+            let done = if field("form").starts_with("members-") {
+                "role"
+            } else {
+                "member"
+            };
+            let r = orgs::set_member(core, &who, &o.name, field("username"), field("role")).await;
+            (done, r.map(drop).map_err(|e| on_field(e, "username")))
+        }
+        Manage::RemoveMember => {
+            let r = orgs::remove_member(core, &who, &o.name, field("username")).await;
+            ("removed", r.map_err(|e| on_field(e, "username")))
+        }
+        Manage::CreateTeam => {
+            let group = Some(field("idp_group")).filter(|g| !g.trim().is_empty());
+            let r = orgs::create_team(core, &who, &o.name, field("team"), group).await;
+            let at = |e: &AdminError| {
+                if e.to_string().starts_with("An identity provider group") {
+                    "idp_group"
+                } else {
+                    "team"
+                }
+            };
+            (
+                "team",
+                r.map(drop).map_err(|e| {
+                    let field = at(&e);
+                    on_field(e, field)
+                }),
+            )
+        }
+        Manage::AddToTeam | Manage::RemoveFromTeam => {
+            let add = matches!(what, Manage::AddToTeam);
+            let r =
+                orgs::set_team_member(core, &who, &o.name, field("team"), field("username"), add)
+                    .await;
+            let done = if add { "team-member" } else { "team-removed" };
+            let r = r.map(drop).map_err(|e| match e {
+                // no such team: no form of its own to show it under
+                e @ AdminError::NotFound(_) if e.to_string().contains(" has no team ") => e.into(),
+                e => on_field(e, "username"),
+            });
+            (done, r)
+        }
+        Manage::SetPolicy => {
+            let by = By::User(session.user.id);
+            let r = policies::set(
+                core,
+                by,
+                Some(&client),
+                &o.name,
+                field("key"),
+                field("value"),
+            )
+            .await;
+            // the key is a choice: its sentence goes under the value too
+            let r = r.map(drop).map_err(|e| {
+                let mut r = on_field(e, "value");
+                if let Some(m) = r.fields.remove("key") {
+                    r.fields.insert("value".into(), m);
+                }
+                r
+            });
+            ("policy", r)
+        }
+    };
+    match outcome {
+        Ok(()) => Redirect::to(&format!("{ORGANIZATIONS}?done={done}")).into_response(),
+        Err(r) => super::pages::refuse(&state, &parts, ORGANIZATIONS, typed, r).await,
     }
 }

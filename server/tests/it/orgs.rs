@@ -483,7 +483,608 @@ async fn a_second_instance_refuses_a_former_members_token_within_a_second(app: T
     }
 }
 
+/// A form post from a browser on another site (refused before anything).
+async fn post_cross_site(app: &TestApp, path: &str, fields: &[(&str, &str)], cookie: &str) -> Resp {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencoding(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://evil.example")
+        .header("cookie", format!("tessera_session={cookie}"))
+        .body(Body::from(body))
+        .expect("request");
+    app.request(req).await
+}
+
+fn urlencoding(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+const ORG_PAGE: &str = "/profile/security/organizations";
+
+async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) {
+    let (_, alice) = support::user(&app, "alice").await;
+    let (bob_id, bob) = support::user(&app, "bob").await;
+    let (_, carol) = support::user(&app, "carol").await;
+    let (_, dave) = support::user(&app, "dave").await;
+    let admin = Admin::cli();
+    orgs::create(&app.core, &admin, "acme", "", Some("alice"))
+        .await
+        .expect("acme");
+    orgs::set_member(&app.core, &admin, "acme", "carol", "member")
+        .await
+        .expect("carol");
+    orgs::create(&app.core, &admin, "other", "", Some("dave"))
+        .await
+        .expect("other");
+    let at = |what: &str| format!("{ORG_PAGE}/acme/{what}");
+    let done = |r: &Resp, what: &str| {
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: {}", r.body);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{ORG_PAGE}?done={what}").as_str())
+        );
+    };
+    let role_of = |name: &'static str| {
+        let core = app.core.clone();
+        async move {
+            orgs::members(&core.db, "acme")
+                .await
+                .expect("members")
+                .into_iter()
+                .find(|m| m.username == name)
+                .map(|m| m.role)
+        }
+    };
+
+    // the owner adds bob, makes him an owner, and back
+    let form = [
+        ("form", "add-member-acme"),
+        ("username", "bob"),
+        ("role", "member"),
+    ];
+    done(
+        &app.post_form(&at("members"), &form, Some(&alice)).await,
+        "member",
+    );
+    assert_eq!(role_of("bob").await.as_deref(), Some("member"));
+    let form = [
+        ("form", "members-acme"),
+        ("username", "bob"),
+        ("role", "owner"),
+    ];
+    done(
+        &app.post_form(&at("members"), &form, Some(&alice)).await,
+        "role",
+    );
+    assert_eq!(role_of("bob").await.as_deref(), Some("owner"));
+
+    // what an owner sees: the forms, the audit log with their own steps
+    let page = app.get(ORG_PAGE, Some(&alice)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for words in [
+        "Add member",
+        "Create team",
+        "Set policy",
+        "Audit log",
+        "data-event=\"org.member_added\"",
+        "data-event=\"org.role_changed\"",
+        "Remove bob from acme",
+    ] {
+        assert!(page.body.contains(words), "{words}");
+    }
+    let events = app::domain::audit::of_org(
+        &app.core.db,
+        orgs::get(&app.core.db, "acme").await.expect("acme").id,
+        "acme",
+        None,
+        50,
+    )
+    .await
+    .expect("events");
+    let added = events
+        .iter()
+        .find(|e| e.event == "org.member_added" && e.user_id == Some(bob_id))
+        .expect("bob's arrival");
+    assert_eq!(
+        added.actor, "user",
+        "audited as the owner, not an administrator"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.details.to_string().contains("\"other\"")),
+        "another organization's events stay out"
+    );
+    // a member sees the organization, not its management or its log
+    let page = app.get(ORG_PAGE, Some(&carol)).await;
+    assert!(page.body.contains("acme"));
+    for words in ["Add member", "Audit log", "Set policy"] {
+        assert!(!page.body.contains(words), "a member sees {words}");
+    }
+
+    // bad input: a field error where it was typed, nothing changed
+    for (what, form, field_words) in [
+        (
+            "members",
+            vec![
+                ("form", "add-member-acme"),
+                ("username", "nobody"),
+                ("role", "member"),
+            ],
+            "nobody",
+        ),
+        (
+            "members",
+            vec![
+                ("form", "add-member-acme"),
+                ("username", "carol"),
+                ("role", "king"),
+            ],
+            "is not a role",
+        ),
+        (
+            "members/remove",
+            vec![("form", "members-acme"), ("username", "dave")],
+            "not a member",
+        ),
+        (
+            "teams",
+            vec![("form", "create-team-acme"), ("team", "")],
+            "Enter a name",
+        ),
+        (
+            "teams",
+            vec![("form", "create-team-acme"), ("team", "a/b")],
+            "letters, digits",
+        ),
+        (
+            "teams",
+            vec![("form", "create-team-acme"), ("team", "x\u{0}y")],
+            "letters, digits",
+        ),
+        (
+            "teams",
+            vec![("form", "create-team-acme"), ("team", &"t".repeat(65))],
+            "at most 64",
+        ),
+        (
+            "policies",
+            vec![
+                ("form", "policy-acme"),
+                ("key", "sso_required"),
+                ("value", "true"),
+            ],
+            "server-wide only",
+        ),
+        (
+            "policies",
+            vec![
+                ("form", "policy-acme"),
+                ("key", "max_lifetime_days"),
+                ("value", "-3"),
+            ],
+            "1 to 3650",
+        ),
+        (
+            "policies",
+            vec![
+                ("form", "policy-acme"),
+                ("key", "nope\u{0}"),
+                ("value", "1"),
+            ],
+            "no organization policy",
+        ),
+        (
+            "teams/members",
+            vec![
+                ("form", "team-acme-x"),
+                ("team", "ghosts"),
+                ("username", "bob"),
+            ],
+            "no team",
+        ),
+    ] {
+        let r = app.post_form(&at(what), &form, Some(&alice)).await;
+        assert!(
+            r.status == StatusCode::UNPROCESSABLE_ENTITY || r.status == StatusCode::NOT_FOUND,
+            "{what} {form:?}: {}",
+            r.status
+        );
+        assert!(
+            r.body.contains(field_words),
+            "{what} {form:?}: {field_words}: {}",
+            r.body
+                .split("<main")
+                .nth(1)
+                .unwrap_or(&r.body)
+                .chars()
+                .take(3000)
+                .collect::<String>()
+        );
+        // a field error where it was typed, or (a member's buttons) over the list
+        assert!(
+            r.body.contains("aria-invalid=\"true\"") || r.body.contains("role=\"alert\""),
+            "{what} {form:?}: a field error"
+        );
+    }
+    let long_group = "g".repeat(257);
+    let r = app
+        .post_form(
+            &at("teams"),
+            &[
+                ("form", "create-team-acme"),
+                ("team", "platform"),
+                ("idp_group", &long_group),
+            ],
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let under = r
+        .body
+        .split("id=\"create-team-acme-idp_group-error\"")
+        .nth(1)
+        .map(|rest| rest.chars().take(200).collect::<String>())
+        .unwrap_or_default();
+    assert!(
+        under.contains("An identity provider group"),
+        "under its field: {under}"
+    );
+    assert!(orgs::teams(&app.core.db, "acme")
+        .await
+        .expect("teams")
+        .is_empty());
+
+    // teams: created, joined, left
+    let form = [
+        ("form", "create-team-acme"),
+        ("team", "Platform team"),
+        ("idp_group", "eng-platform"),
+    ];
+    done(
+        &app.post_form(&at("teams"), &form, Some(&alice)).await,
+        "team",
+    );
+    let form = [
+        ("form", "team-acme-Platform team"),
+        ("team", "Platform team"),
+        ("username", "carol"),
+    ];
+    done(
+        &app.post_form(&at("teams/members"), &form, Some(&alice))
+            .await,
+        "team-member",
+    );
+    let teams = orgs::teams(&app.core.db, "acme").await.expect("teams");
+    assert_eq!(teams[0].members, ["carol"]);
+    assert_eq!(teams[0].idp_group.as_deref(), Some("eng-platform"));
+    let form = [
+        ("form", "team-acme-Platform team"),
+        ("team", "Platform team"),
+        ("username", "dave"),
+    ];
+    let r = app
+        .post_form(&at("teams/members"), &form, Some(&alice))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "dave is not in acme"
+    );
+    let form = [
+        ("form", "team-acme-Platform team"),
+        ("team", "Platform team"),
+        ("username", "carol"),
+    ];
+    done(
+        &app.post_form(&at("teams/members/remove"), &form, Some(&alice))
+            .await,
+        "team-removed",
+    );
+    assert!(orgs::teams(&app.core.db, "acme").await.expect("teams")[0]
+        .members
+        .is_empty());
+
+    // nobody but acme's owners: a member, another organization's owner, a
+    // made-up organization — the same 404, and nothing changes
+    let form = [
+        ("form", "add-member-acme"),
+        ("username", "dave"),
+        ("role", "owner"),
+    ];
+    let mut answers = Vec::new();
+    for (who, org) in [
+        (&carol, "acme"),
+        (&dave, "acme"),
+        (&alice, "nope"),
+        (&alice, "ACME"),
+        (&alice, "acme%00"),
+    ] {
+        let r = app
+            .post_form(&format!("{ORG_PAGE}/{org}/members"), &form, Some(who))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{org}");
+        answers.push(r.body.contains("not one of its owners"));
+    }
+    assert!(answers.iter().all(|a| *a), "the same words each time");
+    assert_eq!(role_of("dave").await, None);
+    let r = app
+        .post_form(
+            &format!("{ORG_PAGE}/acme/policies"),
+            &[("key", "forbid_full_access"), ("value", "true")],
+            Some(&carol),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // signed out: to the sign-in page; cross-site: refused
+    let r = app.post_form(&at("members"), &form, None).await;
+    assert_ne!(
+        r.header("location"),
+        Some(format!("{ORG_PAGE}?done=member").as_str())
+    );
+    let r = post_cross_site(&app, &at("members"), &form, &alice).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(role_of("dave").await, None);
+
+    // the last owner stays; an owner may leave while another remains
+    let form = [
+        ("form", "members-acme"),
+        ("username", "bob"),
+        ("role", "member"),
+    ];
+    done(
+        &app.post_form(&at("members"), &form, Some(&alice)).await,
+        "role",
+    );
+    let form = [("form", "members-acme"), ("username", "alice")];
+    let r = app
+        .post_form(&at("members/remove"), &form, Some(&alice))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("last owner"), "{}", r.body);
+    let form = [
+        ("form", "members-acme"),
+        ("username", "bob"),
+        ("role", "owner"),
+    ];
+    done(
+        &app.post_form(&at("members"), &form, Some(&alice)).await,
+        "role",
+    );
+    let form = [("form", "members-acme"), ("username", "alice")];
+    done(
+        &app.post_form(&at("members/remove"), &form, Some(&bob))
+            .await,
+        "removed",
+    );
+    assert_eq!(role_of("alice").await, None);
+    let r = app
+        .post_form(
+            &at("members"),
+            &[("username", "alice"), ("role", "member")],
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "a former owner manages nothing"
+    );
+}
+
+async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: TestApp) {
+    let (_, alice) = support::user(&app, "alice").await;
+    let (carol_id, _) = support::user(&app, "carol").await;
+    let admin = Admin::cli();
+    orgs::create(&app.core, &admin, "acme", "", Some("alice"))
+        .await
+        .expect("acme");
+    orgs::set_member(&app.core, &admin, "acme", "carol", "member")
+        .await
+        .expect("carol");
+    let spec = app::tokens::TokenSpec {
+        name: "c".into(),
+        description: String::new(),
+        expiry: app::tokens::Expiry::Days(80),
+        scopes: app::scopes::Scopes::parse("tokens:manage code:manage").expect("scopes"),
+        networks: Default::default(),
+        owner: None,
+        resources: Default::default(),
+    };
+    let (_, carol) = support::token_from_spec(&app, carol_id, &spec).await;
+    support::set_policy(&app, "max_lifetime_days", "90").await;
+    let set = |key: &'static str, value: &'static str| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            let r = app
+                .post_form(
+                    &format!("{ORG_PAGE}/acme/policies"),
+                    &[("form", "policy-acme"), ("key", key), ("value", value)],
+                    Some(alice),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{key}={value}: {}", r.body);
+        }
+    };
+    set("max_lifetime_days", "30").await;
+    set("max_active_tokens_per_user", "2").await;
+    let make = |name: &str, days: u32, owner: Option<&str>| {
+        let mut body =
+            serde_json::json!({"name": name, "scopes": "code:write", "expires_in_days": days});
+        if let Some(o) = owner {
+            body["resource_owner"] = o.into();
+        }
+        send_json(&app, "POST", "/api/v1/tokens", &carol, body)
+    };
+    // the organization's 30 days for its tokens; the server's 90 for hers
+    let r = make("long", 60, Some("acme")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("30"), "{}", r.body);
+    let r = make("mine", 60, None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        make("mine", 120, None).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the server's is stricter there"
+    );
+    let first = json_of(&make("acme one", 20, Some("acme")).await);
+    let first_secret = first["token"].as_str().expect("secret").to_owned();
+    assert_eq!(
+        make("acme two", 20, Some("acme")).await.status,
+        StatusCode::CREATED
+    );
+    // acme counts the tokens it owns: two; her own ones do not count
+    let r = make("acme three", 20, Some("acme")).await;
+    assert_eq!(json_of(&r)["error"], "policy_violation", "{}", r.body);
+    assert!(
+        r.body
+            .contains("acme's policy (max_active_tokens_per_user)"),
+        "{}",
+        r.body
+    );
+    assert_eq!(make("mine too", 20, None).await.status, StatusCode::CREATED);
+
+    // a stricter policy set later blocks acme's tokens at once, and only those
+    assert_eq!(
+        gateway(&app, &first_secret, "code:write", Some("acme/api")).await,
+        StatusCode::NO_CONTENT
+    );
+    set("allowed_scopes", "code:read").await;
+    let r = app
+        .pat(
+            "GET",
+            "/gateway/check?scope=code:read&resource=acme/api",
+            &first_secret,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.pat("GET", "/api/v1/tokens", &carol).await.status,
+        StatusCode::OK,
+        "her own token is not acme's"
+    );
+    let listed = json_of(
+        &app.pat("GET", &format!("/api/v1/tokens/{}", first["id"]), &carol)
+            .await,
+    );
+    assert_eq!(listed["blocked_by_policy"], "allowed_scopes", "{listed}");
+    // on a second instance too (the change feed)
+    let (second, _core) = app.second_instance().await;
+    let mut blocked_there = false;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let req = Request::builder()
+            .uri("/gateway/check?scope=code:read&resource=acme/api")
+            .header("authorization", format!("Bearer {first_secret}"))
+            .body(Body::empty())
+            .expect("request");
+        let status = tower::ServiceExt::oneshot(second.clone(), req)
+            .await
+            .expect("answer")
+            .status();
+        if status == StatusCode::FORBIDDEN {
+            blocked_there = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(blocked_there, "the second instance still accepts it");
+    set("allowed_scopes", "none").await;
+    assert_eq!(
+        gateway(&app, &first_secret, "code:write", Some("acme/api")).await,
+        StatusCode::NO_CONTENT,
+        "cleared, it works again"
+    );
+
+    // revoke_on_reuse set by the organization revokes its rotated token
+    set("revoke_on_reuse", "true").await;
+    let rotated = send_json(
+        &app,
+        "POST",
+        &format!("/api/v1/tokens/{}/rotate", first["id"]),
+        &carol,
+        serde_json::json!({"grace_hours": 0}),
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_eq!(
+        app.pat("GET", "/api/v1/me", &first_secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let start = Instant::now();
+    loop {
+        let rows: Vec<(Option<String>,)> = app
+            .rows(&format!(
+                "SELECT revoked_by FROM tokens WHERE id = {}",
+                first["id"]
+            ))
+            .await;
+        if rows[0].0.as_deref() == Some("policy") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "not revoked on reuse"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // the CLI shows and sets the same policies; each change is in acme's log
+    let (ok, out, err) = cli(&app, &["org", "policies", "acme", "--json"]).await;
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(shown["max_lifetime_days"], "30");
+    assert_eq!(shown["revoke_on_reuse"], "true");
+    assert_eq!(shown["forbid_full_access"], "none");
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "org",
+            "set-policy",
+            "acme",
+            "allowed_workload_issuers",
+            "https://x.example",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("server-wide only"), "{err}");
+    let id = orgs::get(&app.core.db, "acme").await.expect("acme").id;
+    let events = app::domain::audit::of_org(&app.core.db, id, "acme", None, 50)
+        .await
+        .expect("events");
+    let changes = events
+        .iter()
+        .filter(|e| e.event == "org.policy_changed")
+        .count();
+    assert_eq!(changes, 5, "each change, once");
+    assert!(
+        events.iter().any(|e| e.event == "token.created"),
+        "its tokens' events too"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.event == "token.created" && e.details["name"] == "mine"),
+        "not her own tokens'"
+    );
+}
+
 on_both_backends!(
+    owners_manage_members_teams_and_policies_from_their_page,
+    an_organizations_policies_hold_its_tokens_to_the_stricter_of_both,
     widening_an_organization_token_waits_for_approval,
     an_owner_approves_or_denies_what_the_policy_holds_back,
     an_organization_token_reaches_only_its_resources_while_its_maker_is_a_member,
@@ -524,7 +1125,7 @@ async fn acme_with_approvals(app: &TestApp) -> (Vec<i64>, Vec<String>) {
         .await
         .expect("other");
     let by = app::domain::audit::By::Admin(None);
-    orgs::requests::set_policy(
+    orgs::policies::set(
         &app.core,
         by,
         None,
@@ -562,7 +1163,7 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
     let by = app::domain::audit::By::Admin(None);
     for bad in ["code", "full", "nope:read"] {
         assert!(
-            orgs::requests::set_policy(&app.core, by, None, "acme", "approval_required_for", bad)
+            orgs::policies::set(&app.core, by, None, "acme", "approval_required_for", bad)
                 .await
                 .is_err(),
             "{bad}"

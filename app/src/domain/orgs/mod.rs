@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 use sql::*;
 
+pub mod policies;
 pub mod requests;
 pub mod sql;
 
@@ -203,7 +204,12 @@ pub async fn get(db: &Db, name: &str) -> Result<OrgRow, AdminError> {
 /// The members of `org`, by name.
 pub async fn members(db: &Db, org: &str) -> Result<Vec<MemberRow>, AdminError> {
     let org = get(db, org).await?;
-    Ok(on_db!(db, pool => sqlx::query_as(MEMBERS).bind(org.id).fetch_all(pool).await)?)
+    Ok(members_of(db, org.id).await?)
+}
+
+/// The members of organization `org_id`, by name.
+async fn members_of(db: &Db, org_id: i64) -> Result<Vec<MemberRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as(MEMBERS).bind(org_id).fetch_all(pool).await)
 }
 
 /// The organizations `user_id` belongs to, by name, with the role there.
@@ -357,10 +363,15 @@ pub async fn remove_member(
 /// The teams of `org`, by name, with their members.
 pub async fn teams(db: &Db, org: &str) -> Result<Vec<TeamRow>, AdminError> {
     let o = get(db, org).await?;
+    Ok(teams_of(db, o.id).await?)
+}
+
+/// The teams of organization `org_id`, by name, with their members.
+async fn teams_of(db: &Db, org_id: i64) -> Result<Vec<TeamRow>, sqlx::Error> {
     let mut teams: Vec<TeamRow> =
-        on_db!(db, pool => sqlx::query_as(TEAMS).bind(o.id).fetch_all(pool).await)?;
+        on_db!(db, pool => sqlx::query_as(TEAMS).bind(org_id).fetch_all(pool).await)?;
     let members: Vec<(i64, String)> =
-        on_db!(db, pool => sqlx::query_as(TEAM_MEMBERS).bind(o.id).fetch_all(pool).await)?;
+        on_db!(db, pool => sqlx::query_as(TEAM_MEMBERS).bind(org_id).fetch_all(pool).await)?;
     for (team_id, name) in members {
         if let Some(t) = teams.iter_mut().find(|t| t.id == team_id) {
             t.members.push(name);
@@ -485,43 +496,69 @@ pub async fn set_team_member(
 }
 
 /// The Organizations page of `user_id`: each organization they belong to,
-/// its members and teams, and (for its owners) the pending requests and
-/// the approval policy.
-pub async fn page(db: &Db, user_id: i64) -> Result<crate::orgs::OrgsPage, AdminError> {
+/// its members and teams and policies, and (for its owners) the pending
+/// requests and the audit log (`audit_before`: older than that event of
+/// organization `.0`).
+pub async fn page(
+    db: &Db,
+    user_id: i64,
+    audit_before: Option<(&str, i64)>,
+) -> Result<crate::orgs::OrgsPage, AdminError> {
     let mut orgs = Vec::new();
     for (name, role) in memberships(db, user_id).await? {
         let o = get(db, &name).await?;
         let owner = role == "owner";
-        let requests = if owner {
-            requests::list(db, &name, user_id, false)
-                .await
-                .map_err(|e| match e {
-                    requests::RequestError::Database(e) => AdminError::Database(e),
-                    e => AdminError::Invalid(e.to_string()),
-                })?
+        let (requests, audit) = if owner {
+            let before = audit_before
+                .filter(|(org, _)| *org == o.name)
+                .map(|(_, id)| id);
+            (
+                requests::of_org(db, o.id, false).await?,
+                crate::domain::audit::of_org(db, o.id, &o.name, before, AUDIT_PAGE).await?,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         orgs.push(crate::orgs::OrgView {
-            members: members(db, &name)
+            members: members_of(db, o.id)
                 .await?
                 .into_iter()
                 .map(|m| (m.username, m.role))
                 .collect(),
-            teams: teams(db, &name)
+            teams: teams_of(db, o.id)
                 .await?
                 .into_iter()
                 .map(|t| (t.name, t.members))
                 .collect(),
-            approval_required_for: requests::policy(db, o.id, requests::APPROVAL_REQUIRED_FOR)
-                .await?,
+            policies: policies::all(db, o.id).await?,
             name,
             description: o.description,
             role,
             requests,
+            audit,
         });
     }
     Ok(crate::orgs::OrgsPage { orgs })
+}
+
+/// Events of an organization's audit log on a page.
+pub const AUDIT_PAGE: u32 = 50;
+
+/// Organization `org` when `user_id` is one of its owners; to anyone else
+/// (a member, a stranger) there is no such organization.
+pub async fn as_owner(db: &Db, org: &str, user_id: i64) -> Result<OrgRow, AdminError> {
+    let key = org.trim();
+    let found: Option<(i64,)> = if name_problem(key).is_some() {
+        None
+    } else {
+        on_db!(db, pool => sqlx::query_as(OWNED_ORG).bind(key).bind(user_id).fetch_optional(pool).await)?
+    };
+    match found {
+        Some(_) => get(db, key).await,
+        None => Err(AdminError::NotFound(
+            "There is no such organization, or you are not one of its owners.".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

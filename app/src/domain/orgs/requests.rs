@@ -21,9 +21,6 @@ use serde_json::json;
 /// The organization policy that makes tokens wait for an owner's approval.
 pub const APPROVAL_REQUIRED_FOR: &str = "approval_required_for";
 
-/// The policy keys an organization sets.
-pub const ORG_POLICY_KEYS: [&str; 1] = [APPROVAL_REQUIRED_FOR];
-
 /// The longest reason an owner gives.
 pub const REASON_MAX: usize = 500;
 
@@ -132,11 +129,21 @@ pub async fn list(
     all: bool,
 ) -> Result<Vec<RequestRow>, RequestError> {
     let org_id = owned(db, org, owner).await?;
-    Ok(on_db!(db, pool => sqlx::query_as(sql::REQUESTS)
+    Ok(of_org(db, org_id, all).await?)
+}
+
+/// The requests of organization `org_id` (`pending`, or every one with
+/// `all`), newest first; the caller checked who may see them.
+pub(super) async fn of_org(
+    db: &Db,
+    org_id: i64,
+    all: bool,
+) -> Result<Vec<RequestRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as(sql::REQUESTS)
         .bind(org_id)
         .bind(all)
         .fetch_all(pool)
-        .await)?)
+        .await)
 }
 
 /// Approves (`true`) or denies request `id` of `org`, with `reason`
@@ -257,66 +264,12 @@ pub async fn decide(
     outcome??;
     // this process at once; the others through the change feed
     core.verifier.evict(requester, Some(token_id));
-    let rows: Vec<RequestRow> = on_db!(&core.db, pool => sqlx::query_as(sql::REQUESTS)
+    let row: Option<RequestRow> = on_db!(&core.db, pool => sqlx::query_as(sql::REQUEST_ROW)
+        .bind(id)
         .bind(org_id)
-        .bind(true)
-        .fetch_all(pool)
-        .await)?;
-    rows.into_iter()
-        .find(|r| r.id == id)
-        .ok_or(RequestError::NotFound)
-}
-
-/// Sets organization policy `key` of `org` to `value` (`none` clears it);
-/// audited as `org.policy_changed` by `by`.
-pub async fn set_policy(
-    core: &Core,
-    by: By,
-    client: Option<&Client>,
-    org: &str,
-    key: &str,
-    value: &str,
-) -> Result<Option<String>, RequestError> {
-    let key = ORG_POLICY_KEYS
-        .iter()
-        .copied()
-        .find(|k| *k == key.trim())
-        .ok_or_else(|| {
-            RequestError::Invalid(
-                "key",
-                format!("Organizations set {}.", ORG_POLICY_KEYS.join(", ")),
-            )
-        })?;
-    let parsed = parse_approval_policy(value).map_err(|m| RequestError::Invalid("value", m))?;
-    let o = super::get(&core.db, org)
-        .await
-        .map_err(|_| RequestError::NotFound)?;
-    let before = policy(&core.db, o.id, key).await?;
-    let event = Event::new("org.policy_changed", None, None, by, client).with(json!({
-        "organization": o.name,
-        key: {"before": before.clone().unwrap_or_else(|| "none".into()), "after": parsed.clone().unwrap_or_else(|| "none".into())},
-    }));
-    let at = now();
-    on_db!(&core.db, pool => async {
-        let mut tx = pool.begin().await?;
-        match &parsed {
-            Some(v) => sqlx::query(sql::SET_ORG_POLICY).bind(o.id).bind(key).bind(v).bind(at).execute(&mut *tx).await?,
-            None => sqlx::query(sql::CLEAR_ORG_POLICY).bind(o.id).bind(key).execute(&mut *tx).await?,
-        };
-        record_in!(&mut *tx, event)?;
-        tx.commit().await
-    }.await)?;
-    Ok(parsed)
-}
-
-/// The value of organization `org_id`'s policy `key`, if set.
-pub async fn policy(db: &Db, org_id: i64, key: &str) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> = on_db!(db, pool => sqlx::query_as(sql::ORG_POLICY)
-        .bind(org_id)
-        .bind(key)
         .fetch_optional(pool)
         .await)?;
-    Ok(row.map(|(v,)| v))
+    row.ok_or(RequestError::NotFound)
 }
 
 /// How a page answers each failure.

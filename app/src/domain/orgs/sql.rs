@@ -64,6 +64,13 @@ pub const OWNED_ORG: &str =
 /// The value of organization `$1`'s policy `$2`.
 pub const ORG_POLICY: &str = "SELECT value FROM org_policies WHERE org_id = $1 AND key = $2";
 
+/// Every organization's policies: (organization name, key, value), by name.
+pub const ALL_ORG_POLICIES: &str = "SELECT o.name, p.key, p.value FROM org_policies p \
+     JOIN organizations o ON o.id = p.org_id ORDER BY o.name, p.key";
+
+/// Every policy of organization `$1`: (key, value), by key.
+pub const ORG_POLICIES: &str = "SELECT key, value FROM org_policies WHERE org_id = $1 ORDER BY key";
+
 /// Sets organization `$1`'s policy `$2` to `$3` at `$4`.
 pub const SET_ORG_POLICY: &str = "INSERT INTO org_policies (org_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
@@ -77,16 +84,27 @@ pub const INSERT_REQUEST: &str = "INSERT INTO token_requests \
      (org_id, token_id, user_id, scopes, resources, justification, state, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id";
 
+/// A request as owners see it, from its joins (a `WHERE` follows).
+macro_rules! request_view {
+    () => {
+        "SELECT r.id, r.token_id, t.name AS token_name, u.username AS requester, \
+         r.scopes, r.resources, r.justification, r.state, r.created_at, r.decided_at, \
+         d.username AS decided_by, r.reason, t.expires_at \
+         FROM token_requests r JOIN tokens t ON t.id = r.token_id JOIN users u ON u.id = r.user_id \
+         LEFT JOIN users d ON d.id = r.decided_by "
+    };
+}
+
 /// The requests of organization `$1`: pending ones for live tokens, or
 /// (`$2` true) every one; newest first.
-pub const REQUESTS: &str =
-    "SELECT r.id, r.token_id, t.name AS token_name, u.username AS requester, \
-     r.scopes, r.resources, r.justification, r.state, r.created_at, r.decided_at, \
-     d.username AS decided_by, r.reason, t.expires_at \
-     FROM token_requests r JOIN tokens t ON t.id = r.token_id JOIN users u ON u.id = r.user_id \
-     LEFT JOIN users d ON d.id = r.decided_by \
-     WHERE r.org_id = $1 AND ($2 OR (r.state = 'pending' AND t.revoked_at IS NULL)) \
-     ORDER BY r.id DESC LIMIT 500";
+pub const REQUESTS: &str = concat!(
+    request_view!(),
+    "WHERE r.org_id = $1 AND ($2 OR (r.state = 'pending' AND t.revoked_at IS NULL)) \
+     ORDER BY r.id DESC LIMIT 500"
+);
+
+/// Request `$1` of organization `$2`, as owners see it.
+pub const REQUEST_ROW: &str = concat!(request_view!(), "WHERE r.id = $1 AND r.org_id = $2");
 
 /// Request `$1` of organization `$2`: (token, requester, state, scopes,
 /// resources, the token's approval state).

@@ -53,7 +53,7 @@ pub async fn update(
     change: impl FnOnce(&TokenView) -> Result<TokenSpec, FieldErrors>,
 ) -> Result<TokenView, TokenError> {
     let current = editable(core, actor, id).await?;
-    let limits = actor.limits(core).await;
+    let limits = actor.limits(core, current.owner.as_deref()).await;
     let mut spec = change(&current)?;
     if spec.owner.is_some() && spec.owner != current.owner {
         return Err(TokenError::Invalid(FieldErrors::from([(

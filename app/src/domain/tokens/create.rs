@@ -14,7 +14,7 @@ pub async fn create(
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
     minted_may_not_make_tokens(actor)?;
-    let limits = actor.limits(core).await;
+    let limits = actor.limits(core, spec.owner.as_deref()).await;
     actor.second_factor_ready(core, &limits.policy).await?;
     insert(core, actor, spec, form_id, None, limits).await
 }
@@ -82,7 +82,7 @@ pub async fn derive(
     minted_may_not_make_tokens(actor)?;
     let mut parent = editable(core, actor, parent_id).await?;
     // the policies as stored, read once for the whole derivation
-    let limits = actor.limits(core).await;
+    let limits = actor.limits(core, parent.owner.as_deref()).await;
     actor.second_factor_ready(core, &limits.policy).await?;
     parent.apply_policies(&limits.policy, now());
     // a child would work while its parent waits for approval
@@ -252,6 +252,18 @@ pub(super) async fn insert(
         None => None,
     };
     let pending = policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
+    // the organization's own cap counts the tokens it owns
+    let org_cap: Option<(i64, u32)> = match owner_org.filter(|_| workload.is_none()) {
+        Some(org) => {
+            let row: Option<(String,)> = on_db!(db, pool => sqlx::query_as(org_sql::ORG_POLICY)
+                .bind(org)
+                .bind(crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER)
+                .fetch_optional(pool)
+                .await)?;
+            row.and_then(|(v,)| v.parse().ok()).map(|cap| (org, cap))
+        }
+        None => None,
+    };
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Row = sqlx::query_as(sql::INSERT)
@@ -289,6 +301,21 @@ pub(super) async fn insert(
                 return Ok(Err(TokenError::PolicyViolation(
                     crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
                     format!("Your organization's policy (max_active_tokens_per_user) allows at most {cap} active tokens; revoke one you no longer use first."),
+                )));
+            }
+        }
+        if let (Some((org, cap)), Some(name)) = (org_cap, &spec.owner) {
+            let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT_IN_ORG)
+                .bind(user_id)
+                .bind(created)
+                .bind(org)
+                .fetch_one(&mut *tx)
+                .await?;
+            let others = if parent.is_none() { active - 1 } else { active };
+            if others >= i64::from(cap) {
+                return Ok(Err(TokenError::PolicyViolation(
+                    crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
+                    format!("{name}'s policy (max_active_tokens_per_user) allows each member at most {cap} active tokens it owns; revoke one you no longer use first."),
                 )));
             }
         }

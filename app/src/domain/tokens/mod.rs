@@ -195,14 +195,17 @@ impl Actor {
         Ok(())
     }
 
-    /// The limits a write by this actor is checked against, with the
-    /// policies as stored now ([`Core::policies_for_write`]).
-    async fn limits(&self, core: &Core) -> Limits {
+    /// The limits a write by this actor of a token owned by `owner` (an
+    /// organization, or `None`: the person) is checked against, with the
+    /// policies as stored now ([`Core::policies_for_write`]): an
+    /// organization's token is held to the stricter of its policies and
+    /// the server's.
+    async fn limits(&self, core: &Core, owner: Option<&str>) -> Limits {
         Limits {
             now: now(),
             max_days: core.config.max_token_days,
             ceiling: self.ceiling.clone(),
-            policy: (*core.policies_for_write().await).clone(),
+            policy: core.policies_for_write().await.for_owner(owner).clone(),
         }
     }
 }

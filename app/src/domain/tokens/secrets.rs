@@ -14,7 +14,7 @@ pub async fn regenerate(core: &Core, actor: &Actor, id: i64) -> Result<NewSecret
     if current.scopes.is_powerful() {
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
-    let limits = actor.limits(core).await;
+    let limits = actor.limits(core, current.owner.as_deref()).await;
     actor.second_factor_ready(core, &limits.policy).await?;
     if let Some((key, problem)) = limits.policy.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
@@ -116,8 +116,9 @@ pub async fn rotate(
     if current.scopes.is_powerful() {
         actor.confirmed(FOR_POWERFUL_SECRET)?;
     }
-    let policies = core.policies_for_write().await;
-    actor.second_factor_ready(core, &policies).await?;
+    let book = core.policies_for_write().await;
+    let policies = book.for_owner(current.owner.as_deref());
+    actor.second_factor_ready(core, policies).await?;
     if let Some((key, problem)) = policies.scope_problem(&current.scopes) {
         return Err(TokenError::PolicyViolation(key, problem));
     }

@@ -121,6 +121,12 @@ pub const REGENERATE: &str = concat!(
 /// How many tokens match the list filter.
 pub const LIST_COUNT: &str = concat!("SELECT COUNT(*) FROM tokens WHERE ", list_filter!());
 
+/// Active tokens of user `$1` at `$2` that organization `$3` owns (counted
+/// like [`ACTIVE_COUNT`]).
+pub const ACTIVE_COUNT_IN_ORG: &str =
+    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND owner_org = $3 AND parent_id IS NULL \
+     AND workload_rule_id IS NULL AND revoked_at IS NULL AND expires_at > $2";
+
 /// Active tokens of a user: `$1` user, `$2` now.
 /// (Derived tokens do not count: they are shown, and capped, under their
 /// parent; nor do the minutes-long tokens trust rules mint.)
@@ -273,4 +279,6 @@ pub const PRESENTED_SINCE: &str = "SELECT t.id, t.user_id, t.name, t.expires_at,
 pub const OWNER: &str = "SELECT user_id FROM tokens WHERE id = $1";
 
 /// The token (and its owner) a rotated-out secret with hash `$1` was.
-pub const RETIRED: &str = "SELECT token_id, user_id FROM retired_secrets WHERE hash = $1";
+pub const RETIRED: &str = "SELECT r.token_id, r.user_id, o.name FROM retired_secrets r \
+     JOIN tokens t ON t.id = r.token_id LEFT JOIN organizations o ON o.id = t.owner_org \
+     WHERE r.hash = $1";

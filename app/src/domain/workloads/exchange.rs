@@ -380,7 +380,7 @@ async fn verified_and_minted(
     }
     // the policies as every instance's verification sees them (the change
     // feed keeps them within a second of the store)
-    let policy = (*core.policies()).clone();
+    let policy = core.policies().server.clone();
     // the first of the account's matching rules that allows what was
     // asked for; the new token's limits checked before the ID token is spent
     let (mut found, mut first_refusal) = (None, None);

@@ -210,7 +210,7 @@ pub async fn add_rule(
         now: now(),
         max_days: core.config.max_token_days,
         ceiling: None,
-        policy: (*policies).clone(),
+        policy: policies.server.clone(),
     };
     as_token.check(&limits, false)?;
     token_service::admin_scope_check(core, user_id, &spec.scopes).await?;

@@ -221,7 +221,8 @@ pub async fn get(
     ApiPath(id): ApiPath<i64>,
 ) -> Answer<TokenJson> {
     let mut t = service::get(&state.core.db, pat.verified().user_id, id).await?;
-    t.apply_policies(&state.core.policies(), now());
+    let book = state.core.policies();
+    t.apply_policies(book.for_owner(t.owner.as_deref()), now());
     pat.answer(TokenJson::of(&t, now()))
 }
 
