@@ -141,3 +141,78 @@ test("an owner approves a pending request in another browser, and the token then
   await expect(row(page, "release bot")).not.toContainText("Waiting for an owner");
   expect(errors).toEqual([]);
 });
+
+test("an owner manages members, teams and policies on the page, and reads the organization's log", async ({ page }, testInfo) => {
+  const errors = watchForPageErrors(page);
+  const owner = uniqueUser(testInfo, "own");
+  const member = uniqueUser(testInfo, "mem");
+  await signUp(page, owner);
+  admin("create-user", member);
+  const org = orgFor(owner);
+  await page.goto("/profile/security/organizations");
+  await waitForHydration(page);
+  const members = page.getByRole("region", { name: `Members of ${org}` });
+  const add = members.getByRole("form", { name: `Add a member to ${org}` });
+  // someone who does not exist: the error under the field, what was typed kept
+  await add.getByLabel("Username").fill("nobody-at-all");
+  await add.getByRole("button", { name: "Add member" }).click();
+  const again = page.getByRole("region", { name: `Members of ${org}` }).getByRole("form", { name: `Add a member to ${org}` });
+  await expect(again.getByLabel("Username")).toHaveAttribute("aria-invalid", "true");
+  await expect(again.getByLabel("Username")).toHaveValue("nobody-at-all");
+  await expect(again.locator(".field-error")).toContainText("nobody-at-all");
+  await again.getByLabel("Username").fill(member);
+  await again.getByRole("button", { name: "Add member" }).click();
+  await expect(page.getByRole("status")).toContainText("Member saved.");
+  await page.getByRole("button", { name: `Make owner: ${member}` }).click();
+  await expect(page.getByRole("status")).toContainText("Role changed.");
+  await expect(page.getByRole("region", { name: `Members of ${org}` })).toContainText(`${member} (owner)`);
+
+  // a team, and the new owner in it
+  const teams = page.getByRole("region", { name: `Teams of ${org}` });
+  const create = teams.getByRole("form", { name: `Create a team in ${org}` });
+  await create.getByLabel("Team name").fill("Platform");
+  await create.getByLabel("Identity provider group (optional)").fill("eng-platform");
+  await create.getByRole("button", { name: "Create team" }).click();
+  await expect(page.getByRole("status")).toContainText("Team created.");
+  const join = page.getByRole("form", { name: "Add to team Platform" });
+  await join.getByLabel("Add to Platform: username").fill(member);
+  await join.getByRole("button", { name: "Add to team" }).click();
+  await expect(page.getByRole("region", { name: `Teams of ${org}` })).toContainText(`Platform: ${member}`);
+
+  // a policy: only the organization's keys are offered; a bad value gets a
+  // field error and keeps the choice; then 30 days
+  const policy = () => page.getByRole("form", { name: `Set a policy of ${org}` });
+  await expect(policy().getByLabel("Policy").locator("option[value='sso_required']")).toHaveCount(0);
+  await policy().getByLabel("Policy").selectOption("max_lifetime_days");
+  await policy().getByLabel("Value (none clears it)").fill("forever");
+  await policy().getByRole("button", { name: "Set policy" }).click();
+  await expect(policy().locator(".field-error")).toContainText("1 to 3650");
+  await expect(policy().getByLabel("Policy")).toHaveValue("max_lifetime_days");
+  await expect(policy().getByLabel("Value (none clears it)")).toHaveAttribute("aria-invalid", "true");
+  await policy().getByLabel("Value (none clears it)").fill("30");
+  await policy().getByRole("button", { name: "Set policy" }).click();
+  await expect(page.getByRole("status")).toContainText("Policy saved.");
+  await expect(page.getByRole("region", { name: `Policies of ${org}` })).toContainText("max_lifetime_days");
+
+  // the organization's log, newest first
+  const log = page.getByRole("region", { name: `Audit log of ${org}` });
+  await expect(log.locator("li[data-event]").first()).toHaveAttribute("data-event", "org.policy_changed");
+  await expect(log.locator('li[data-event="org.team_created"]')).toHaveCount(1);
+  await expect(log.locator('li[data-event="org.member_added"]')).not.toHaveCount(0);
+  await expectNoHorizontalScroll(page);
+
+  // an organization token longer than its 30 days is refused in the dialog
+  await page.goto("/profile/security/tokens");
+  await waitForHydration(page);
+  await page.getByRole("link", { name: "New token" }).click();
+  const d = dialog(page);
+  await d.getByLabel("Name").fill("too long");
+  await d.getByLabel("Resource owner").selectOption(org);
+  await d.getByLabel("Custom defined").check();
+  await scopeLevel(d.getByRole("group", { name: "Custom scopes" }), "Code").selectOption({ label: "Read" });
+  await d.getByLabel("Expiration", { exact: true }).selectOption("90");
+  await d.getByRole("button", { name: "Create" }).click();
+  await expect(d.locator(".field-error").filter({ hasText: "30" }).first()).toBeVisible();
+  // the refused posts answered 422, which the browser logs; nothing else
+  expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
+});

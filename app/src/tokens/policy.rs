@@ -499,6 +499,11 @@ mod tests {
         let created = at("2026-11-01T00:00:00Z");
         let expires = at("2027-11-01T00:00:00Z");
         let code = Scopes::parse("code:write").unwrap();
+        let blocked_by = |p: &Policies| {
+            p.blocks(&code, true, created, expires, None, now)
+                .map(|b| b.policy)
+                .unwrap_or_default()
+        };
         let none = Policies::default();
         assert_eq!(
             none.blocks(&Scopes::Full, true, created, expires, None, now),
@@ -520,22 +525,12 @@ mod tests {
             allowed_scopes: Some(Scopes::parse("code:read").unwrap()),
             ..Default::default()
         };
-        assert_eq!(
-            p.blocks(&code, true, created, expires, None, now)
-                .unwrap()
-                .policy,
-            ALLOWED_SCOPES
-        );
+        assert_eq!(blocked_by(&p), ALLOWED_SCOPES);
         let p = Policies {
             max_lifetime_days: Some(90),
             ..Default::default()
         };
-        assert_eq!(
-            p.blocks(&code, true, created, expires, None, now)
-                .unwrap()
-                .policy,
-            MAX_LIFETIME_DAYS
-        );
+        assert_eq!(blocked_by(&p), MAX_LIFETIME_DAYS);
         assert_eq!(
             p.blocks(
                 &code,
@@ -551,12 +546,7 @@ mod tests {
             inactive_days: Some(20),
             ..Default::default()
         };
-        assert_eq!(
-            p.blocks(&code, true, created, expires, None, now)
-                .unwrap()
-                .policy,
-            INACTIVE_DAYS
-        );
+        assert_eq!(blocked_by(&p), INACTIVE_DAYS);
         let used = Some(at("2026-11-25T00:00:00Z"));
         assert_eq!(p.blocks(&code, true, created, expires, used, now), None);
         let p = Policies {

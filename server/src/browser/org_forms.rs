@@ -95,13 +95,15 @@ async fn decide(Path((org, id)): Path<(String, String)>, post: Post, approve: bo
     }
 }
 
-/// A refusal of a form's input shown under its `field` (a failure of ours
-/// stays a sentence for the whole page).
+/// A refusal of a form's input shown under its `field`, as a 422 (a user
+/// or member named there who does not exist is a mistake in the field); a
+/// failure of ours stays a sentence for the whole page.
 fn on_field(refusal: impl Into<Refusal>, field: &str) -> Refusal {
     let mut r = refusal.into();
     if r.internal.is_none() && r.status.is_client_error() {
         if let Some(m) = r.message.take() {
             r.fields.insert(field.to_owned(), m);
+            r.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         }
     }
     r

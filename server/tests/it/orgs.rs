@@ -434,18 +434,24 @@ async fn the_admin_cli_manages_organizations_and_teams(app: TestApp) {
     assert_eq!(listed[0]["owners"], 1);
 }
 
+/// Organization acme, owned by `owner`, with `member` a member.
+async fn acme_of(app: &TestApp, owner: &str, member: &str) {
+    let admin = Admin::cli();
+    orgs::create(&app.core, &admin, "acme", "", Some(owner))
+        .await
+        .expect("acme");
+    orgs::set_member(&app.core, &admin, "acme", member, "member")
+        .await
+        .expect("member");
+}
+
 /// Another instance refuses an organization token within a second of its
 /// maker leaving (Postgres: two instances on one store).
 async fn a_second_instance_refuses_a_former_members_token_within_a_second(app: TestApp) {
     let (alice, _) = support::user(&app, "alice").await;
     support::user(&app, "bob").await;
+    acme_of(&app, "bob", "alice").await;
     let admin = Admin::cli();
-    orgs::create(&app.core, &admin, "acme", "", Some("bob"))
-        .await
-        .expect("acme");
-    orgs::set_member(&app.core, &admin, "acme", "alice", "member")
-        .await
-        .expect("alice");
     let spec = app::tokens::TokenSpec {
         name: "acme".into(),
         description: String::new(),
@@ -518,13 +524,8 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
     let (bob_id, bob) = support::user(&app, "bob").await;
     let (_, carol) = support::user(&app, "carol").await;
     let (_, dave) = support::user(&app, "dave").await;
+    acme_of(&app, "alice", "carol").await;
     let admin = Admin::cli();
-    orgs::create(&app.core, &admin, "acme", "", Some("alice"))
-        .await
-        .expect("acme");
-    orgs::set_member(&app.core, &admin, "acme", "carol", "member")
-        .await
-        .expect("carol");
     orgs::create(&app.core, &admin, "other", "", Some("dave"))
         .await
         .expect("other");
@@ -614,88 +615,27 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
         assert!(!page.body.contains(words), "a member sees {words}");
     }
 
-    // bad input: a field error where it was typed, nothing changed
-    for (what, form, field_words) in [
-        (
-            "members",
-            vec![
-                ("form", "add-member-acme"),
-                ("username", "nobody"),
-                ("role", "member"),
-            ],
-            "nobody",
-        ),
-        (
-            "members",
-            vec![
-                ("form", "add-member-acme"),
-                ("username", "carol"),
-                ("role", "king"),
-            ],
-            "is not a role",
-        ),
-        (
-            "members/remove",
-            vec![("form", "members-acme"), ("username", "dave")],
-            "not a member",
-        ),
-        (
-            "teams",
-            vec![("form", "create-team-acme"), ("team", "")],
-            "Enter a name",
-        ),
-        (
-            "teams",
-            vec![("form", "create-team-acme"), ("team", "a/b")],
-            "letters, digits",
-        ),
-        (
-            "teams",
-            vec![("form", "create-team-acme"), ("team", "x\u{0}y")],
-            "letters, digits",
-        ),
-        (
-            "teams",
-            vec![("form", "create-team-acme"), ("team", &"t".repeat(65))],
-            "at most 64",
-        ),
-        (
-            "policies",
-            vec![
-                ("form", "policy-acme"),
-                ("key", "sso_required"),
-                ("value", "true"),
-            ],
-            "server-wide only",
-        ),
-        (
-            "policies",
-            vec![
-                ("form", "policy-acme"),
-                ("key", "max_lifetime_days"),
-                ("value", "-3"),
-            ],
-            "1 to 3650",
-        ),
-        (
-            "policies",
-            vec![
-                ("form", "policy-acme"),
-                ("key", "nope\u{0}"),
-                ("value", "1"),
-            ],
-            "no organization policy",
-        ),
-        (
-            "teams/members",
-            vec![
-                ("form", "team-acme-x"),
-                ("team", "ghosts"),
-                ("username", "bob"),
-            ],
-            "no team",
-        ),
-    ] {
+    // bad input: a field error where it was typed, nothing changed; each
+    // case is "route|form|field=value&…|words"
+    let long_team = format!("teams|create-team-acme|team={}|at most 64", "t".repeat(65));
+    let cases = [
+        "members|add-member-acme|username=nobody&role=member|nobody",
+        "members|add-member-acme|username=carol&role=king|is not a role",
+        "members/remove|members-acme|username=dave|not a member",
+        "teams|create-team-acme|team=|Enter a name",
+        "teams|create-team-acme|team=a/b|letters, digits",
+        "teams|create-team-acme|team=x\u{0}y|letters, digits",
+        long_team.as_str(),
+        "policies|policy-acme|key=sso_required&value=true|server-wide only",
+        "policies|policy-acme|key=max_lifetime_days&value=-3|1 to 3650",
+        "policies|policy-acme|key=nope\u{0}&value=1|no organization policy",
+        "teams/members|team-acme-x|team=ghosts&username=bob|no team",
+    ];
+    for case in cases {
+        let parts: Vec<&str> = case.split('|').collect();
+        let (what, field_words) = (parts[0], parts[3]);
+        let mut form = vec![("form", parts[1])];
+        form.extend(parts[2].split('&').filter_map(|p| p.split_once('=')));
         let r = app.post_form(&at(what), &form, Some(&alice)).await;
         assert!(
             r.status == StatusCode::UNPROCESSABLE_ENTITY || r.status == StatusCode::NOT_FOUND,
@@ -885,15 +825,9 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
 }
 
 async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: TestApp) {
-    let (_, alice) = support::user(&app, "alice").await;
+    let (alice_id, alice) = support::user(&app, "alice").await;
     let (carol_id, _) = support::user(&app, "carol").await;
-    let admin = Admin::cli();
-    orgs::create(&app.core, &admin, "acme", "", Some("alice"))
-        .await
-        .expect("acme");
-    orgs::set_member(&app.core, &admin, "acme", "carol", "member")
-        .await
-        .expect("carol");
+    acme_of(&app, "alice", "carol").await;
     let spec = app::tokens::TokenSpec {
         name: "c".into(),
         description: String::new(),
@@ -1041,6 +975,83 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // the API: members read the policies, owners set them and read the log
+    let (_, alices) = token(&app, alice_id, "a", "tokens:manage").await;
+    let read = json_of(&app.pat("GET", "/api/v1/orgs/acme/policies", &carol).await);
+    assert_eq!(read["policies"]["max_lifetime_days"], "30", "{read}");
+    assert_eq!(read["policies"]["approval_required_for"], "none");
+    let put = |who: String, key: &'static str, value: serde_json::Value| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/orgs/acme/policies/{key}");
+            send_json(
+                app,
+                "PUT",
+                &path,
+                &who,
+                serde_json::json!({ "value": value }),
+            )
+            .await
+        }
+    };
+    let r = put(carol.clone(), "inactive_days", "10".into()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a member sets nothing");
+    let r = put(alices.clone(), "inactive_days", "10".into()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(json_of(&r)["policies"]["inactive_days"], "10");
+    let r = put(alices.clone(), "inactive_days", "none".into()).await;
+    assert_eq!(json_of(&r)["policies"]["inactive_days"], "none");
+    for (key, value) in [
+        ("sso_required", serde_json::json!("true")),
+        ("max_lifetime_days", serde_json::json!("forever")),
+        ("allowed_scopes", serde_json::json!("x".repeat(3000))),
+    ] {
+        let r = put(alices.clone(), key, value).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{key}: {}",
+            r.body
+        );
+        assert_eq!(json_of(&r)["error"], "invalid_request");
+    }
+    let r = put(alices.clone(), "inactive_days", serde_json::json!(10)).await;
+    assert_eq!(json_of(&r)["error"], "invalid_body", "{}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a number is not the text form"
+    );
+    let r = app
+        .pat("GET", "/api/v1/orgs/acme/audit?limit=2", &alices)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let page = json_of(&r);
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page["events"][0]["event"], "org.policy_changed");
+    let next = page["next_cursor"].as_str().expect("an older page");
+    let older = json_of(
+        &app.pat(
+            "GET",
+            &format!("/api/v1/orgs/acme/audit?cursor={next}"),
+            &alices,
+        )
+        .await,
+    );
+    assert!(older["events"][0]["id"].as_i64() < page["events"][1]["id"].as_i64());
+    for (path, who) in [
+        ("/api/v1/orgs/acme/audit", &carol),
+        ("/api/v1/orgs/nope/audit", &alices),
+        ("/api/v1/orgs/nope/policies", &alices),
+    ] {
+        let r = app.pat("GET", path, who).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let r = app
+        .pat("GET", "/api/v1/orgs/acme/audit?cursor=-1", &alices)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
     // the CLI shows and sets the same policies; each change is in acme's log
     let (ok, out, err) = cli(&app, &["org", "policies", "acme", "--json"]).await;
     assert!(ok, "{err}");
@@ -1069,7 +1080,7 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
         .iter()
         .filter(|e| e.event == "org.policy_changed")
         .count();
-    assert_eq!(changes, 5, "each change, once");
+    assert_eq!(changes, 7, "each change, once");
     assert!(
         events.iter().any(|e| e.event == "token.created"),
         "its tokens' events too"

@@ -564,6 +564,138 @@ async fn the_admin_group_decides_who_administers(app: TestApp) {
     assert_eq!(admin, vec![(false,)]);
 }
 
+async fn teams_follow_the_providers_groups(app: TestApp) {
+    let Some(idp) = provider(&app, "key-1") else {
+        return;
+    };
+    use app::domain::{admin::Admin, orgs};
+    app.sign_up("owner", "correct horse battery staple").await;
+    let admin = Admin::cli();
+    orgs::create(&app.core, &admin, "acme", "", Some("owner"))
+        .await
+        .unwrap();
+    orgs::create_team(&app.core, &admin, "acme", "Staff", Some("staff"))
+        .await
+        .unwrap();
+    orgs::create_team(&app.core, &admin, "acme", "Admins", Some(ADMINS))
+        .await
+        .unwrap();
+    orgs::create_team(&app.core, &admin, "acme", "Hand-made", None)
+        .await
+        .unwrap();
+    let teams = |app: &TestApp| {
+        let core = app.core.clone();
+        async move {
+            orgs::teams(&core.db, "acme")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.name, t.members))
+                .collect::<Vec<_>>()
+        }
+    };
+    // alice's first sign-in: her account, acme (as a member) and Staff
+    assert_eq!(
+        Browser::default().sign_in(&app, "alice").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let members = orgs::members(&app.core.db, "acme").await.unwrap();
+    let alice = members
+        .iter()
+        .find(|m| m.username == "alice")
+        .expect("alice joined acme");
+    assert_eq!(alice.role, "member");
+    assert_eq!(
+        teams(&app).await,
+        vec![
+            ("Admins".to_owned(), vec![]),
+            ("Hand-made".to_owned(), vec![]),
+            ("Staff".to_owned(), vec!["alice".to_owned()]),
+        ]
+    );
+    // a token she makes for acme works while she stays in the organization
+    let (alice_id,): (i64,) = app
+        .rows("SELECT id FROM users WHERE username = 'alice'")
+        .await[0];
+    let spec = app::tokens::TokenSpec {
+        name: "acme".into(),
+        description: String::new(),
+        expiry: app::tokens::Expiry::Days(30),
+        scopes: app::scopes::Scopes::parse("code:read").unwrap(),
+        networks: Default::default(),
+        resources: Default::default(),
+        owner: Some("acme".into()),
+    };
+    let (_, secret) = support::token_from_spec(&app, alice_id, &spec).await;
+    // a second sign-in with the same groups changes nothing
+    assert_eq!(
+        Browser::default().sign_in(&app, "alice").await.status,
+        StatusCode::SEE_OTHER
+    );
+    // the provider takes her out of staff and puts her in the admins' group
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/__test/users", idp.port))
+        .body(json!({ "alice": { "preferred_username": "alice", "groups": [ADMINS] } }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        Browser::default().sign_in(&app, "alice").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        teams(&app).await,
+        vec![
+            ("Admins".to_owned(), vec!["alice".to_owned()]),
+            ("Hand-made".to_owned(), vec![]),
+            ("Staff".to_owned(), vec![]),
+        ]
+    );
+    assert!(
+        orgs::members(&app.core.db, "acme")
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.username == "alice"),
+        "leaving a team keeps the organization"
+    );
+    let r = app
+        .pat(
+            "GET",
+            "/gateway/check?scope=code:read&resource=acme/api",
+            &secret,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // a provider that sends no groups claim at all (bob) moves nobody
+    assert_eq!(
+        Browser::default().sign_in(&app, "bob").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(!orgs::members(&app.core.db, "acme")
+        .await
+        .unwrap()
+        .iter()
+        .any(|m| m.username == "bob"));
+    // audited by Tessera, naming the group
+    let events: Vec<(String, String, String)> = app
+        .rows("SELECT event, actor, details FROM audit_events WHERE event LIKE 'org.%member%' AND details LIKE '%idp_group%' ORDER BY id")
+        .await;
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "org.member_added",
+            "org.team_member_added",
+            "org.team_member_added",
+            "org.team_member_removed",
+        ],
+        "{events:?}"
+    );
+    assert!(events.iter().all(|e| e.1 == "system"));
+    assert!(events[3].2.contains("\"group\":\"staff\""), "{events:?}");
+}
+
 async fn sso_required_leaves_the_password_to_administrators(app: TestApp) {
     let Some(idp) = provider(&app, "key-1") else {
         return;
@@ -1027,6 +1159,7 @@ on_both_backends!(
     first_sign_in_makes_the_account_and_later_ones_find_it with real(),
     a_local_account_is_never_linked_by_name with real(),
     the_admin_group_decides_who_administers with real(),
+    teams_follow_the_providers_groups with real(),
     sso_required_leaves_the_password_to_administrators with real(),
     the_callback_refuses_what_it_did_not_start with real(),
     the_provider_rotates_its_keys with real(),

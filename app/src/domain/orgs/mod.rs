@@ -495,6 +495,95 @@ pub async fn set_team_member(
         .ok_or_else(|| AdminError::NotFound(format!("{} has no team {}.", o.name, t.name)))
 }
 
+/// A team that follows an identity provider group, and a user's place.
+type IdpTeam = (i64, i64, String, String, String, bool, Option<String>);
+
+/// Makes `user_id`'s teams follow the identity provider's `groups` (their
+/// single sign-on just sent them): they join each team whose
+/// `idp_group` is among them (and its organization, as a member, when
+/// not in it yet) and leave each one whose group is not. Leaving a team
+/// keeps them in the organization: membership is the owners' to end.
+/// Every step is audited (`via: idp_group`), by Tessera, from `client`.
+pub async fn follow_idp_groups(
+    core: &Core,
+    client: &crate::domain::sessions::Client,
+    user_id: i64,
+    groups: &[String],
+) -> Result<(), sqlx::Error> {
+    let teams: Vec<IdpTeam> = on_db!(&core.db, pool => sqlx::query_as(IDP_TEAMS)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?;
+    let mut changed = false;
+    for (team_id, org_id, org, team, group, in_team, role) in teams {
+        let wanted = groups.contains(&group);
+        if wanted == in_team {
+            continue;
+        }
+        let what = |event: &'static str, details: serde_json::Value| {
+            Event::new(
+                event,
+                Some(user_id),
+                None,
+                super::audit::By::System,
+                Some(client),
+            )
+            .with(details)
+        };
+        let joined = what(
+            "org.member_added",
+            json!({ "organization": org, "role": "member", "via": "idp_group", "group": group }),
+        );
+        let moved = what(
+            if wanted {
+                "org.team_member_added"
+            } else {
+                "org.team_member_removed"
+            },
+            json!({ "organization": org, "team": team, "via": "idp_group", "group": group }),
+        );
+        let at = now();
+        on_db!(&core.db, pool => async {
+            let mut tx = pool.begin().await?;
+            if wanted {
+                if role.is_none() {
+                    let n = sqlx::query(ADD_MEMBER)
+                        .bind(org_id)
+                        .bind(user_id)
+                        .bind("member")
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if n == 1 {
+                        record_in!(&mut *tx, joined)?;
+                    }
+                }
+                // already in it (another sign-in a moment ago): nothing
+                sqlx::query(ADD_TO_TEAM_ONCE)
+                    .bind(team_id)
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query(REMOVE_FROM_TEAM)
+                    .bind(team_id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            record_in!(&mut *tx, moved)?;
+            tx.commit().await
+        }.await)?;
+        changed = true;
+    }
+    if changed {
+        core.verifier.evict(user_id, None);
+    }
+    Ok(())
+}
+
 /// The Organizations page of `user_id`: each organization they belong to,
 /// its members and teams and policies, and (for its owners) the pending
 /// requests and the audit log (`audit_before`: older than that event of

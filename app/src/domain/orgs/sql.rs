@@ -47,8 +47,20 @@ pub const TEAM_MEMBERS: &str = "SELECT t.team_id, u.username FROM team_members t
 /// User `$2` joins team `$1` at `$3`.
 pub const ADD_TO_TEAM: &str =
     "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3)";
+/// User `$2` joins team `$1` at `$3`, unless already in it.
+pub const ADD_TO_TEAM_ONCE: &str = "INSERT INTO team_members (team_id, user_id, added_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (team_id, user_id) DO NOTHING";
 /// User `$2` leaves team `$1`.
 pub const REMOVE_FROM_TEAM: &str = "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2";
+
+/// Every team that follows an identity provider group, with user `$1`'s
+/// place: (team id, organization id, organization name, team name, group,
+/// in the team, role in the organization).
+pub const IDP_TEAMS: &str = "SELECT t.id, t.org_id, o.name, t.name, t.idp_group, \
+     EXISTS (SELECT 1 FROM team_members tm WHERE tm.team_id = t.id AND tm.user_id = $1) AS in_team, \
+     (SELECT m.role FROM org_members m WHERE m.org_id = t.org_id AND m.user_id = $1) AS role \
+     FROM teams t JOIN organizations o ON o.id = t.org_id WHERE t.idp_group IS NOT NULL \
+     ORDER BY o.name, t.name";
 
 /// The organization named `$1` if user `$2` is a member of it (a token
 /// naming it as its resource owner is made only then).

@@ -102,6 +102,11 @@ pub struct Extra {
 impl AdditionalClaims for Extra {}
 
 impl Extra {
+    /// True when the provider sent a `groups` claim (an empty one too).
+    fn sent_groups(&self) -> bool {
+        self.groups.is_some()
+    }
+
     fn groups(&self) -> Vec<String> {
         match &self.groups {
             Some(serde_json::Value::Array(a)) => a
@@ -492,6 +497,8 @@ struct Asserted {
     subject: String,
     username: Option<String>,
     groups: Vec<String>,
+    /// The provider sent a `groups` claim: teams follow it.
+    sent_groups: bool,
     auth_time: Option<DateTime<Utc>>,
 }
 
@@ -600,6 +607,7 @@ pub async fn finish(
             subject: claims.subject().to_string(),
             username,
             groups: claims.additional_claims().groups(),
+            sent_groups: claims.additional_claims().sent_groups(),
             auth_time: claims.auth_time(),
         };
         if let Some(uid) = sudo_user {
@@ -790,6 +798,9 @@ async fn account_for(
         return Err(SsoError::Disabled);
     }
     let is_admin = sync_admin(core, sso, visitor, id, is_admin, &who.groups).await?;
+    if who.sent_groups {
+        super::orgs::follow_idp_groups(core, visitor, id, &who.groups).await?;
+    }
     on_db!(&core.db, pool => sqlx::query(sql::SIGNED_IN)
         .bind(now())
         .bind(issuer)

@@ -264,6 +264,12 @@ pub(super) async fn insert(
         }
         None => None,
     };
+    // (organization id or 0 for every token, cap, the sentence's start)
+    let owner_name = spec.owner.as_deref().unwrap_or_default();
+    let caps = [
+        cap.map(|c| (0, c, format!("Your organization's policy (max_active_tokens_per_user) allows at most {c} active tokens"))),
+        org_cap.map(|(org, c)| (org, c, format!("{owner_name}'s policy (max_active_tokens_per_user) allows each member at most {c} active tokens it owns"))),
+    ];
     let inserted: Result<Result<Row, TokenError>, sqlx::Error> = on_db!(db, pool => async {
         let mut tx = pool.begin().await?;
         let row: Row = sqlx::query_as(sql::INSERT)
@@ -289,33 +295,19 @@ pub(super) async fn insert(
         // counted after the insert (a write first: SQLite's transaction
         // then holds the write lock; a read first could not upgrade while
         // another connection writes); over the cap, the insert is rolled back
-        if let Some(cap) = cap {
+        for (org, cap, limit) in caps.iter().flatten() {
             let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT)
-                .bind(user_id)
-                .bind(created)
-                .fetch_one(&mut *tx)
-                .await?;
-            // a derived token is not counted: the count is of the others
-            let others = if parent.is_none() { active - 1 } else { active };
-            if others >= i64::from(cap) {
-                return Ok(Err(TokenError::PolicyViolation(
-                    crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
-                    format!("Your organization's policy (max_active_tokens_per_user) allows at most {cap} active tokens; revoke one you no longer use first."),
-                )));
-            }
-        }
-        if let (Some((org, cap)), Some(name)) = (org_cap, &spec.owner) {
-            let (active,): (i64,) = sqlx::query_as(sql::ACTIVE_COUNT_IN_ORG)
                 .bind(user_id)
                 .bind(created)
                 .bind(org)
                 .fetch_one(&mut *tx)
                 .await?;
+            // a derived token is not counted: the count is of the others
             let others = if parent.is_none() { active - 1 } else { active };
-            if others >= i64::from(cap) {
+            if others >= i64::from(*cap) {
                 return Ok(Err(TokenError::PolicyViolation(
                     crate::tokens::policy::MAX_ACTIVE_TOKENS_PER_USER,
-                    format!("{name}'s policy (max_active_tokens_per_user) allows each member at most {cap} active tokens it owns; revoke one you no longer use first."),
+                    format!("{limit}; revoke one you no longer use first."),
                 )));
             }
         }

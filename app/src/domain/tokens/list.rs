@@ -38,6 +38,7 @@ pub async fn list(db: &Db, user_id: i64, q: &ListQuery) -> Result<TokenPage, Tok
     let (active,): (i64,) = on_db!(db, pool => sqlx::query_as(sql::ACTIVE_COUNT)
         .bind(user_id)
         .bind(at)
+        .bind(0_i64)
         .fetch_one(pool)
         .await)?;
     let children: Vec<Row> = on_db!(db, pool => sqlx::query_as(sql::LIVE_CHILDREN)

@@ -121,18 +121,13 @@ pub const REGENERATE: &str = concat!(
 /// How many tokens match the list filter.
 pub const LIST_COUNT: &str = concat!("SELECT COUNT(*) FROM tokens WHERE ", list_filter!());
 
-/// Active tokens of user `$1` at `$2` that organization `$3` owns (counted
-/// like [`ACTIVE_COUNT`]).
-pub const ACTIVE_COUNT_IN_ORG: &str =
-    "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND owner_org = $3 AND parent_id IS NULL \
-     AND workload_rule_id IS NULL AND revoked_at IS NULL AND expires_at > $2";
-
-/// Active tokens of a user: `$1` user, `$2` now.
+/// Active tokens of a user: `$1` user, `$2` now, `$3` only those this
+/// organization owns (0: all of them).
 /// (Derived tokens do not count: they are shown, and capped, under their
 /// parent; nor do the minutes-long tokens trust rules mint.)
 pub const ACTIVE_COUNT: &str =
     "SELECT COUNT(*) FROM tokens WHERE user_id = $1 AND parent_id IS NULL AND workload_rule_id IS NULL \
-     AND revoked_at IS NULL AND expires_at > $2";
+     AND revoked_at IS NULL AND expires_at > $2 AND ($3 = 0 OR owner_org = $3)";
 
 /// A user's live derived tokens, newest first: `$1` user, `$2` now.
 pub const LIVE_CHILDREN: &str = concat!(

@@ -89,7 +89,25 @@ pub async fn list(
             }
         }
     };
-    let before_id = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+    let (before_id, limit) = paging(p.cursor.as_deref(), p.limit)?;
+    let filter = audit::Filter {
+        user_id,
+        token_id: p.token,
+        since: p.since.as_deref().map(since).transpose()?,
+        before_id,
+        limit: limit + 1,
+    };
+    let events = audit::list(&state.core.db, &filter).await;
+    pat.answer(AuditPageJson::of(events, limit)?)
+}
+
+/// The event before which a page starts (`cursor`) and how many it holds
+/// (`limit`), or why they are not acceptable.
+pub(crate) fn paging(
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<(Option<i64>, u32), ApiError> {
+    let before_id = match cursor.filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(
             c.parse::<i64>()
@@ -98,28 +116,32 @@ pub async fn list(
                 .ok_or_else(|| bad("cursor is not one this API gave out."))?,
         ),
     };
-    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(bad(&format!("limit must be from 1 to {MAX_LIMIT}.")));
     }
-    let filter = audit::Filter {
-        user_id,
-        token_id: p.token,
-        since: p.since.as_deref().map(since).transpose()?,
-        before_id,
-        limit: limit + 1,
-    };
-    let mut events = audit::list(&state.core.db, &filter).await.map_err(|e| {
-        tracing::error!(error = %e, "reading the audit log failed");
-        ApiError::unavailable()
-    })?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| events.last().map(|e| e.id.to_string()))
-        .flatten();
-    pat.answer(AuditPageJson {
-        events,
-        next_cursor,
-    })
+    Ok((before_id, limit))
+}
+
+impl AuditPageJson {
+    /// A page of at most `limit` of `events` (read with one more, to
+    /// know whether an older page follows).
+    pub(crate) fn of(
+        events: Result<Vec<AuditEvent>, sqlx::Error>,
+        limit: u32,
+    ) -> Result<AuditPageJson, ApiError> {
+        let mut events = events.map_err(|e| {
+            tracing::error!(error = %e, "reading the audit log failed");
+            ApiError::unavailable()
+        })?;
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| events.last().map(|e| e.id.to_string()))
+            .flatten();
+        Ok(AuditPageJson {
+            events,
+            next_cursor,
+        })
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::{audit, credentials, me, orgs, tokens, workloads};
 use app::domain::AppState;
-use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 
 /// One API operation: the router and the OpenAPI document are both built
 /// from this table, so they cannot drift apart.
@@ -214,6 +214,33 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: Some("TokenRequestDecision"),
         answer: (200, "TokenRequest"),
         route: || post(orgs::deny),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/orgs/{org}/policies",
+        needs: Needs::Scope("tokens:read"),
+        summary: "An organization's policies (members of the organization); its tokens are held to the stricter of each and the server's",
+        body: None,
+        answer: (200, "OrgPolicies"),
+        route: || get(orgs::get_policies),
+    },
+    Endpoint {
+        method: "put",
+        path: "/api/v1/orgs/{org}/policies/{key}",
+        needs: Needs::Scope("tokens:manage"),
+        summary: "Set one of an organization's policies (owners only; `none` clears it)",
+        body: Some("OrgPolicyValue"),
+        answer: (200, "OrgPolicies"),
+        route: || put(orgs::set_policy),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/orgs/{org}/audit",
+        needs: Needs::Scope("tokens:read"),
+        summary: "An organization's audit log, newest first (owners only): what happened to it and to the tokens it owns",
+        body: None,
+        answer: (200, "AuditPage"),
+        route: || get(orgs::audit),
     },
     Endpoint {
         method: "get",

@@ -72,6 +72,8 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<super::orgs::RequestJson>(),
         schema_of::<super::orgs::RequestListJson>(),
         schema_of::<super::orgs::DecisionBody>(),
+        schema_of::<super::orgs::PoliciesJson>(),
+        schema_of::<super::orgs::PolicyBody>(),
         (
             "SecretScanningReport".to_owned(),
             json!({"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/SecretScanningMatch"}}),
@@ -150,6 +152,13 @@ pub fn openapi_document() -> Value {
         }
         if e.path.contains("{id}") {
             params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}));
+        }
+        if e.path.contains("{key}") {
+            params.push(json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string", "enum": app::orgs::POLICY_KEYS}}));
+        }
+        if e.path == "/api/v1/orgs/{org}/audit" {
+            params.push(json!({"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"}, "description": "next_cursor of the previous page"}));
+            params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": audit::MAX_LIMIT}}));
         }
         if !params.is_empty() {
             op["parameters"] = json!(params);

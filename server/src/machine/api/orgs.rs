@@ -1,13 +1,18 @@
-//! `/api/v1/orgs/{org}/token-requests`: an organization's approval
-//! requests, for its owners' tokens (a bot can decide them too). Another
-//! organization's requests, or a caller who is not an owner, answer 404;
-//! a requester never decides their own request (403 `own_request`).
+//! `/api/v1/orgs/{org}/…`: an organization's approval requests, for its
+//! owners' tokens (a bot can decide them too), its policies (members read
+//! them, owners set them) and its audit log (owners). Another
+//! organization, or a caller who is not an owner (a member, for what
+//! only owners do), answers 404; a requester never decides their own
+//! request (403 `own_request`).
 
 use crate::machine::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::machine::pat::{Answer, Pat};
 use app::domain::{
     audit::By,
-    orgs::requests::{self, Decider, RequestError, RequestRow},
+    orgs::{
+        self, policies,
+        requests::{self, Decider, RequestError, RequestRow},
+    },
     AppState,
 };
 use axum::{extract::State, http::StatusCode};
@@ -190,4 +195,120 @@ pub async fn deny(
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Answer<RequestJson> {
     decide(state, pat, path, body, false).await
+}
+
+/// An organization's policies.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrgPolicies)]
+pub struct PoliciesJson {
+    /// Key → value (`none`: not set): `approval_required_for` and the
+    /// server-wide token keys; its tokens are held to the stricter of each
+    /// and the server's.
+    policies: std::collections::BTreeMap<String, String>,
+}
+
+/// A policy's new value.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OrgPolicyValue)]
+pub struct PolicyBody {
+    /// The value as `tessera admin org set-policy` takes it (`none` clears it).
+    #[schema(max_length = 2000)]
+    value: String,
+}
+
+/// The organization `org` when the caller is a member (`owner`: one of its
+/// owners), seen through a token that may speak for it.
+async fn member_of(
+    state: &AppState,
+    pat: &Pat,
+    org: &str,
+    owner: bool,
+) -> Result<orgs::OrgRow, ApiError> {
+    within(pat, org)?;
+    let user_id = pat.verified().user_id;
+    let found = if owner {
+        orgs::as_owner(&state.core.db, org, user_id).await.ok()
+    } else {
+        let mine = orgs::memberships(&state.core.db, user_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading memberships failed");
+                ApiError::unavailable()
+            })?;
+        match mine.iter().any(|(name, _)| name == org.trim()) {
+            true => orgs::get(&state.core.db, org).await.ok(),
+            false => None,
+        }
+    };
+    found.ok_or_else(|| RequestError::NotFound.into())
+}
+
+/// `GET /api/v1/orgs/{org}/policies` (`tokens:read`; members of `org`).
+pub async fn get_policies(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(org): ApiPath<String>,
+) -> Answer<PoliciesJson> {
+    let o = member_of(&state, &pat, &org, false).await?;
+    let all = policies::all(&state.core.db, o.id)
+        .await
+        .map_err(RequestError::from)?;
+    pat.answer(PoliciesJson {
+        policies: all.into_iter().collect(),
+    })
+}
+
+/// `PUT /api/v1/orgs/{org}/policies/{key}` (`tokens:manage`; owners of `org`).
+pub async fn set_policy(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath((org, key)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PolicyBody>,
+) -> Answer<PoliciesJson> {
+    let o = member_of(&state, &pat, &org, true).await?;
+    let v = pat.verified();
+    let by = By::Token {
+        user: v.user_id,
+        token: v.token_id,
+    };
+    policies::set(
+        &state.core,
+        by,
+        Some(pat.client()),
+        &o.name,
+        &key,
+        &body.value,
+    )
+    .await?;
+    let all = policies::all(&state.core.db, o.id)
+        .await
+        .map_err(RequestError::from)?;
+    pat.answer(PoliciesJson {
+        policies: all.into_iter().collect(),
+    })
+}
+
+/// `?cursor=&limit=` of the organization's audit log.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/orgs/{org}/audit` (`tokens:read`; owners of `org`): what
+/// happened to the organization and the tokens it owns, newest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    pat: Pat,
+    ApiPath(org): ApiPath<String>,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Answer<super::audit::AuditPageJson> {
+    let o = member_of(&state, &pat, &org, true).await?;
+    let (before, limit) = super::audit::paging(p.cursor.as_deref(), p.limit)?;
+    let events = app::domain::audit::of_org(&state.core.db, o.id, &o.name, before, limit + 1).await;
+    pat.answer(super::audit::AuditPageJson::of(events, limit)?)
 }
