@@ -1237,6 +1237,18 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
         let r = app.pat("GET", &path, who).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
     }
+    // a state that is neither pending nor all, or an unknown parameter
+    for query in ["state=bogus", "state=%00", "state=all&x=1"] {
+        let path = format!("/api/v1/orgs/acme/token-requests?{query}");
+        let r = app.pat("GET", &path, &alice).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
+        assert_eq!(json_of(&r)["error"], "invalid_query", "{query}");
+    }
+    let all = json_of(
+        &app.pat("GET", "/api/v1/orgs/acme/token-requests?state=all", &alice)
+            .await,
+    );
+    assert_eq!(all["requests"].as_array().map(Vec::len), Some(1));
     let approve = format!("/api/v1/orgs/acme/token-requests/{id}/approve");
     let r = app
         .pat(

@@ -564,6 +564,52 @@ async fn the_admin_group_decides_who_administers(app: TestApp) {
     assert_eq!(admin, vec![(false,)]);
 }
 
+/// Options for the real provider with no `--oidc-admin-group`.
+fn real_without_admin_group() -> Options {
+    let mut o = real();
+    if let Some(sso) = o.sso.as_mut() {
+        sso.admin_group = None;
+    }
+    o
+}
+
+/// The scopes a new sign-in asks the provider for.
+async fn scope(app: &TestApp) -> String {
+    let auth = Browser::default().start(app).await;
+    query_of(&auth, "scope").unwrap_or_default()
+}
+
+async fn the_groups_claim_is_asked_for_once_a_team_follows_a_group(app: TestApp) {
+    let Some(_idp) = provider(&app, "key-1") else {
+        return;
+    };
+    use app::domain::{admin::Admin, orgs};
+    assert!(
+        !scope(&app).await.contains("groups"),
+        "nothing follows it yet"
+    );
+    app.sign_up("owner", "correct horse battery staple").await;
+    let admin = Admin::cli();
+    orgs::create(&app.core, &admin, "acme", "", Some("owner"))
+        .await
+        .unwrap();
+    orgs::create_team(&app.core, &admin, "acme", "Plain", None)
+        .await
+        .unwrap();
+    assert!(!scope(&app).await.contains("groups"), "a team of its own");
+    orgs::create_team(&app.core, &admin, "acme", "Staff", Some("staff"))
+        .await
+        .unwrap();
+    assert!(scope(&app).await.contains("groups"));
+    // and the sign-in puts alice in the team
+    assert_eq!(
+        Browser::default().sign_in(&app, "alice").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let teams = orgs::teams(&app.core.db, "acme").await.unwrap();
+    assert_eq!(teams[1].members, ["alice"]);
+}
+
 async fn teams_follow_the_providers_groups(app: TestApp) {
     let Some(idp) = provider(&app, "key-1") else {
         return;
@@ -1160,6 +1206,7 @@ on_both_backends!(
     a_local_account_is_never_linked_by_name with real(),
     the_admin_group_decides_who_administers with real(),
     teams_follow_the_providers_groups with real(),
+    the_groups_claim_is_asked_for_once_a_team_follows_a_group with real_without_admin_group(),
     sso_required_leaves_the_password_to_administrators with real(),
     the_callback_refuses_what_it_did_not_start with real(),
     the_provider_rotates_its_keys with real(),

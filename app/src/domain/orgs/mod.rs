@@ -495,6 +495,14 @@ pub async fn set_team_member(
         .ok_or_else(|| AdminError::NotFound(format!("{} has no team {}.", o.name, t.name)))
 }
 
+/// True when some team follows an identity provider group (single
+/// sign-on then asks for the `groups` claim).
+pub async fn any_idp_team(db: &Db) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> =
+        on_db!(db, pool => sqlx::query_as(ANY_IDP_TEAM).fetch_optional(pool).await)?;
+    Ok(found.is_some())
+}
+
 /// A team that follows an identity provider group, and a user's place.
 type IdpTeam = (i64, i64, String, String, String, bool, Option<String>);
 

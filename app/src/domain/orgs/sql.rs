@@ -53,6 +53,9 @@ pub const ADD_TO_TEAM_ONCE: &str = "INSERT INTO team_members (team_id, user_id, 
 /// User `$2` leaves team `$1`.
 pub const REMOVE_FROM_TEAM: &str = "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2";
 
+/// One team that follows an identity provider group, if any does.
+pub const ANY_IDP_TEAM: &str = "SELECT id FROM teams WHERE idp_group IS NOT NULL LIMIT 1";
+
 /// Every team that follows an identity provider group, with user `$1`'s
 /// place: (team id, organization id, organization name, team name, group,
 /// in the team, role in the organization).

@@ -433,6 +433,9 @@ pub async fn start(
     }
     let d = sso.metadata().await?;
     let client = sso.client(&d, &redirect_uri(core))?;
+    // the groups claim when something follows it: the admin group, or a
+    // team (a provider may refuse a scope it was not set up for)
+    let groups = sso.config.admin_group.is_some() || super::orgs::any_idp_team(&core.db).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
@@ -442,12 +445,7 @@ pub async fn start(
         )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
-        .add_scopes(
-            sso.config
-                .admin_group
-                .as_ref()
-                .map(|_| Scope::new("groups".into())),
-        )
+        .add_scopes(groups.then(|| Scope::new("groups".into())))
         .set_pkce_challenge(challenge);
     if sudo_for.is_some() {
         request = request
