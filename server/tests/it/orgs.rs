@@ -26,6 +26,11 @@ async fn send_json(
     app.request(req).await
 }
 
+/// `POST /api/v1/tokens` with `body`, as `token`.
+async fn post_token(app: &TestApp, token: &str, body: serde_json::Value) -> Resp {
+    send_json(app, "POST", "/api/v1/tokens", token, body).await
+}
+
 fn json_of(r: &Resp) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
 }
@@ -64,12 +69,7 @@ async fn an_organization_token_reaches_only_its_resources_while_its_maker_is_a_m
     .await;
     let (_, bobs) = token(&app, bob, "maker", "tokens:manage code:write").await;
 
-    let made = send_json(
-        &app,
-        "POST",
-        "/api/v1/tokens",
-        &maker,
-        serde_json::json!({"name": "acme ci", "scopes": "code:write profile:read", "resource_owner": "acme"}),
+    let made = post_token(&app, &maker, serde_json::json!({"name": "acme ci", "scopes": "code:write profile:read", "resource_owner": "acme"}),
     )
     .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
@@ -116,12 +116,7 @@ async fn an_organization_token_reaches_only_its_resources_while_its_maker_is_a_m
 
     // an organization its maker is not in (or that does not exist): the same answer
     for org in ["other", "nope", "ACME", "acme\u{0}x", "é"] {
-        let r = send_json(
-            &app,
-            "POST",
-            "/api/v1/tokens",
-            &maker,
-            serde_json::json!({"name": format!("t {}", org.len()), "scopes": "code:read", "resource_owner": org}),
+        let r = post_token(&app, &maker, serde_json::json!({"name": format!("t {}", org.len()), "scopes": "code:read", "resource_owner": org}),
         )
         .await;
         assert_eq!(
@@ -139,22 +134,15 @@ async fn an_organization_token_reaches_only_its_resources_while_its_maker_is_a_m
             r.body
         );
     }
-    let r = send_json(
+    let r = post_token(
         &app,
-        "POST",
-        "/api/v1/tokens",
         &bobs,
         serde_json::json!({"name": "not mine", "scopes": "code:read", "resource_owner": "acme"}),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     // patterns outside the organization
-    let r = send_json(
-        &app,
-        "POST",
-        "/api/v1/tokens",
-        &maker,
-        serde_json::json!({"name": "wide", "scopes": "code:read", "resource_owner": "acme", "resources": {"code": ["acme/api", "other/*"]}}),
+    let r = post_token(&app, &maker, serde_json::json!({"name": "wide", "scopes": "code:read", "resource_owner": "acme", "resources": {"code": ["acme/api", "other/*"]}}),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
@@ -168,12 +156,7 @@ async fn an_organization_token_reaches_only_its_resources_while_its_maker_is_a_m
 
     // an organization's token makes only that organization's tokens
     let (_, org_manager) = {
-        let r = send_json(
-            &app,
-            "POST",
-            "/api/v1/tokens",
-            &maker,
-            serde_json::json!({"name": "acme manager", "scopes": "tokens:manage", "resource_owner": "acme"}),
+        let r = post_token(&app, &maker, serde_json::json!({"name": "acme manager", "scopes": "tokens:manage", "resource_owner": "acme"}),
         )
         .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -182,20 +165,16 @@ async fn an_organization_token_reaches_only_its_resources_while_its_maker_is_a_m
             json_of(&r)["token"].as_str().expect("secret").to_owned(),
         )
     };
-    let child = send_json(
+    let child = post_token(
         &app,
-        "POST",
-        "/api/v1/tokens",
         &org_manager,
         serde_json::json!({"name": "child", "scopes": "tokens:read"}),
     )
     .await;
     assert_eq!(child.status, StatusCode::CREATED, "{}", child.body);
     assert_eq!(json_of(&child)["resource_owner"], "acme");
-    let escape = send_json(
+    let escape = post_token(
         &app,
-        "POST",
-        "/api/v1/tokens",
         &org_manager,
         serde_json::json!({"name": "escape", "scopes": "tokens:read", "resource_owner": ""}),
     )
@@ -394,15 +373,7 @@ async fn the_admin_cli_manages_organizations_and_teams(app: TestApp) {
 
     // an organization token, then its maker removed through the CLI (another
     // process): refused here through the change feed
-    let spec = app::tokens::TokenSpec {
-        name: "acme".into(),
-        description: String::new(),
-        expiry: app::tokens::Expiry::Days(30),
-        scopes: app::scopes::Scopes::parse("code:read").unwrap(),
-        networks: Default::default(),
-        resources: Default::default(),
-        owner: Some("acme".into()),
-    };
+    let spec = support::spec_of("acme", "code:read", 30, Some("acme"));
     let (okay, _, err) = cli(&app, &["org", "remove-member", "acme", "alice"]).await;
     assert!(
         !okay && err.contains("last owner"),
@@ -452,15 +423,7 @@ async fn a_second_instance_refuses_a_former_members_token_within_a_second(app: T
     support::user(&app, "bob").await;
     acme_of(&app, "bob", "alice").await;
     let admin = Admin::cli();
-    let spec = app::tokens::TokenSpec {
-        name: "acme".into(),
-        description: String::new(),
-        expiry: app::tokens::Expiry::Days(30),
-        scopes: app::scopes::Scopes::parse("profile:read").unwrap(),
-        networks: Default::default(),
-        resources: Default::default(),
-        owner: Some("acme".into()),
-    };
+    let spec = support::spec_of("acme", "profile:read", 30, Some("acme"));
     let (_, secret) = support::token_from_spec(&app, alice, &spec).await;
     let (other, _core) = app.second_instance().await;
     let me = |router: axum::Router| {
@@ -519,6 +482,25 @@ fn urlencoding(v: &str) -> String {
 
 const ORG_PAGE: &str = "/profile/security/organizations";
 
+/// Posts `fields` (`name=value&…`) to acme's `route` on the Organizations
+/// page as the session `cookie`.
+async fn org_post(app: &TestApp, route: &str, fields: &str, cookie: &str) -> Resp {
+    let form: Vec<(&str, &str)> = fields
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .collect();
+    let path = format!("{ORG_PAGE}/acme/{route}");
+    app.post_form(&path, &form, Some(cookie)).await
+}
+
+/// As [`org_post`], which must answer with a redirect to `?done={what}`.
+async fn org_did(app: &TestApp, cookie: &str, route: &str, fields: &str, what: &str) {
+    let r = org_post(app, route, fields, cookie).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: {}", r.body);
+    let to = format!("{ORG_PAGE}?done={what}");
+    assert_eq!(r.header("location"), Some(to.as_str()));
+}
+
 async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) {
     let (_, alice) = support::user(&app, "alice").await;
     let (bob_id, bob) = support::user(&app, "bob").await;
@@ -530,13 +512,6 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
         .await
         .expect("other");
     let at = |what: &str| format!("{ORG_PAGE}/acme/{what}");
-    let done = |r: &Resp, what: &str| {
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: {}", r.body);
-        assert_eq!(
-            r.header("location"),
-            Some(format!("{ORG_PAGE}?done={what}").as_str())
-        );
-    };
     let role_of = |name: &'static str| {
         let core = app.core.clone();
         async move {
@@ -550,25 +525,23 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
     };
 
     // the owner adds bob, makes him an owner, and back
-    let form = [
-        ("form", "add-member-acme"),
-        ("username", "bob"),
-        ("role", "member"),
-    ];
-    done(
-        &app.post_form(&at("members"), &form, Some(&alice)).await,
+    org_did(
+        &app,
+        &alice,
+        "members",
+        "form=add-member-acme&username=bob&role=member",
         "member",
-    );
+    )
+    .await;
     assert_eq!(role_of("bob").await.as_deref(), Some("member"));
-    let form = [
-        ("form", "members-acme"),
-        ("username", "bob"),
-        ("role", "owner"),
-    ];
-    done(
-        &app.post_form(&at("members"), &form, Some(&alice)).await,
+    org_did(
+        &app,
+        &alice,
+        "members",
+        "form=members-acme&username=bob&role=owner",
         "role",
-    );
+    )
+    .await;
     assert_eq!(role_of("bob").await.as_deref(), Some("owner"));
 
     // what an owner sees: the forms, the audit log with their own steps
@@ -688,51 +661,45 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
         .is_empty());
 
     // teams: created, joined, left
-    let form = [
-        ("form", "create-team-acme"),
-        ("team", "Platform team"),
-        ("idp_group", "eng-platform"),
-    ];
-    done(
-        &app.post_form(&at("teams"), &form, Some(&alice)).await,
+    org_did(
+        &app,
+        &alice,
+        "teams",
+        "form=create-team-acme&team=Platform team&idp_group=eng-platform",
         "team",
-    );
-    let form = [
-        ("form", "team-acme-Platform team"),
-        ("team", "Platform team"),
-        ("username", "carol"),
-    ];
-    done(
-        &app.post_form(&at("teams/members"), &form, Some(&alice))
-            .await,
+    )
+    .await;
+    org_did(
+        &app,
+        &alice,
+        "teams/members",
+        "form=team-acme-Platform team&team=Platform team&username=carol",
         "team-member",
-    );
+    )
+    .await;
     let teams = orgs::teams(&app.core.db, "acme").await.expect("teams");
     assert_eq!(teams[0].members, ["carol"]);
     assert_eq!(teams[0].idp_group.as_deref(), Some("eng-platform"));
-    let form = [
-        ("form", "team-acme-Platform team"),
-        ("team", "Platform team"),
-        ("username", "dave"),
-    ];
-    let r = app
-        .post_form(&at("teams/members"), &form, Some(&alice))
-        .await;
+    let r = org_post(
+        &app,
+        "teams/members",
+        "form=team-acme-Platform team&team=Platform team&username=dave",
+        &alice,
+    )
+    .await;
     assert_eq!(
         r.status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "dave is not in acme"
     );
-    let form = [
-        ("form", "team-acme-Platform team"),
-        ("team", "Platform team"),
-        ("username", "carol"),
-    ];
-    done(
-        &app.post_form(&at("teams/members/remove"), &form, Some(&alice))
-            .await,
+    org_did(
+        &app,
+        &alice,
+        "teams/members/remove",
+        "form=team-acme-Platform team&team=Platform team&username=carol",
         "team-removed",
-    );
+    )
+    .await;
     assert!(orgs::teams(&app.core.db, "acme").await.expect("teams")[0]
         .members
         .is_empty());
@@ -779,36 +746,39 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
     assert_eq!(role_of("dave").await, None);
 
     // the last owner stays; an owner may leave while another remains
-    let form = [
-        ("form", "members-acme"),
-        ("username", "bob"),
-        ("role", "member"),
-    ];
-    done(
-        &app.post_form(&at("members"), &form, Some(&alice)).await,
+    org_did(
+        &app,
+        &alice,
+        "members",
+        "form=members-acme&username=bob&role=member",
         "role",
-    );
-    let form = [("form", "members-acme"), ("username", "alice")];
-    let r = app
-        .post_form(&at("members/remove"), &form, Some(&alice))
-        .await;
+    )
+    .await;
+    let r = org_post(
+        &app,
+        "members/remove",
+        "form=members-acme&username=alice",
+        &alice,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body.contains("last owner"), "{}", r.body);
-    let form = [
-        ("form", "members-acme"),
-        ("username", "bob"),
-        ("role", "owner"),
-    ];
-    done(
-        &app.post_form(&at("members"), &form, Some(&alice)).await,
+    org_did(
+        &app,
+        &alice,
+        "members",
+        "form=members-acme&username=bob&role=owner",
         "role",
-    );
-    let form = [("form", "members-acme"), ("username", "alice")];
-    done(
-        &app.post_form(&at("members/remove"), &form, Some(&bob))
-            .await,
+    )
+    .await;
+    org_did(
+        &app,
+        &bob,
+        "members/remove",
+        "form=members-acme&username=alice",
         "removed",
-    );
+    )
+    .await;
     assert_eq!(role_of("alice").await, None);
     let r = app
         .post_form(
@@ -828,15 +798,7 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
     let (alice_id, alice) = support::user(&app, "alice").await;
     let (carol_id, _) = support::user(&app, "carol").await;
     acme_of(&app, "alice", "carol").await;
-    let spec = app::tokens::TokenSpec {
-        name: "c".into(),
-        description: String::new(),
-        expiry: app::tokens::Expiry::Days(80),
-        scopes: app::scopes::Scopes::parse("tokens:manage code:manage").expect("scopes"),
-        networks: Default::default(),
-        owner: None,
-        resources: Default::default(),
-    };
+    let spec = support::spec_of("c", "tokens:manage code:manage", 80, None);
     let (_, carol) = support::token_from_spec(&app, carol_id, &spec).await;
     support::set_policy(&app, "max_lifetime_days", "90").await;
     let set = |key: &'static str, value: &'static str| {
@@ -860,7 +822,7 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
         if let Some(o) = owner {
             body["resource_owner"] = o.into();
         }
-        send_json(&app, "POST", "/api/v1/tokens", &carol, body)
+        post_token(&app, &carol, body)
     };
     // the organization's 30 days for its tokens; the server's 90 for hers
     let r = make("long", 60, Some("acme")).await;
@@ -896,14 +858,10 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
         StatusCode::NO_CONTENT
     );
     set("allowed_scopes", "code:read").await;
-    let r = app
-        .pat(
-            "GET",
-            "/gateway/check?scope=code:read&resource=acme/api",
-            &first_secret,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        gateway(&app, &first_secret, "code:read", Some("acme/api")).await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         app.pat("GET", "/api/v1/tokens", &carol).await.status,
         StatusCode::OK,
@@ -1109,7 +1067,7 @@ on_backend!(
 );
 
 async fn create(app: &TestApp, maker: &str, body: serde_json::Value) -> serde_json::Value {
-    let r = send_json(app, "POST", "/api/v1/tokens", maker, body).await;
+    let r = post_token(app, maker, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     json_of(&r)
 }
@@ -1493,15 +1451,15 @@ async fn widening_an_organization_token_waits_for_approval(app: TestApp) {
         }
     };
     let path = format!("/api/v1/tokens/{id}");
+    // carol's edit of her token
+    let patch = |body: serde_json::Value| {
+        let (app, path, carol) = (&app, path.clone(), carol.clone());
+        async move { send_json(app, "PATCH", &path, &carol, body).await }
+    };
     // wider: asked for, not granted
-    let r = send_json(
-        &app,
-        "PATCH",
-        &path,
-        &carol,
-        serde_json::json!({"scopes": "code:write", "description": "now it tags releases"}),
-    )
-    .await;
+    let r =
+        patch(serde_json::json!({"scopes": "code:write", "description": "now it tags releases"}))
+            .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let edited = json_of(&r);
     assert_eq!(edited["scopes"], "code:read");
@@ -1553,14 +1511,7 @@ async fn widening_an_organization_token_waits_for_approval(app: TestApp) {
     );
 
     // wider again, denied: it keeps what it has
-    let r = send_json(
-        &app,
-        "PATCH",
-        &path,
-        &carol,
-        serde_json::json!({"scopes": "code:manage"}),
-    )
-    .await;
+    let r = patch(serde_json::json!({"scopes": "code:manage"})).await;
     assert_eq!(json_of(&r)["approval"], "widening", "{}", r.body);
     let listed = json_of(
         &app.pat("GET", "/api/v1/orgs/acme/token-requests", &alice)
@@ -1589,14 +1540,7 @@ async fn widening_an_organization_token_waits_for_approval(app: TestApp) {
     assert_eq!(now["scopes"], "code:write");
     assert!(now["revoked_at"].is_null());
     // narrower needs nobody
-    let r = send_json(
-        &app,
-        "PATCH",
-        &path,
-        &carol,
-        serde_json::json!({"scopes": "code:read"}),
-    )
-    .await;
+    let r = patch(serde_json::json!({"scopes": "code:read"})).await;
     assert_eq!(json_of(&r)["scopes"], "code:read", "{}", r.body);
     // a token still waiting for its first approval cannot ask for more meanwhile
     let waiting = create(

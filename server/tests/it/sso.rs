@@ -663,15 +663,7 @@ async fn teams_follow_the_providers_groups(app: TestApp) {
     let (alice_id,): (i64,) = app
         .rows("SELECT id FROM users WHERE username = 'alice'")
         .await[0];
-    let spec = app::tokens::TokenSpec {
-        name: "acme".into(),
-        description: String::new(),
-        expiry: app::tokens::Expiry::Days(30),
-        scopes: app::scopes::Scopes::parse("code:read").unwrap(),
-        networks: Default::default(),
-        resources: Default::default(),
-        owner: Some("acme".into()),
-    };
+    let spec = support::spec_of("acme", "code:read", 30, Some("acme"));
     let (_, secret) = support::token_from_spec(&app, alice_id, &spec).await;
     // a second sign-in with the same groups changes nothing
     assert_eq!(
@@ -705,14 +697,11 @@ async fn teams_follow_the_providers_groups(app: TestApp) {
             .any(|m| m.username == "alice"),
         "leaving a team keeps the organization"
     );
-    let r = app
-        .pat(
-            "GET",
-            "/gateway/check?scope=code:read&resource=acme/api",
-            &secret,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let check = "/gateway/check?scope=code:read&resource=acme/api";
+    assert_eq!(
+        app.pat("GET", check, &secret).await.status,
+        StatusCode::NO_CONTENT
+    );
     // a provider that sends no groups claim at all (bob) moves nobody
     assert_eq!(
         Browser::default().sign_in(&app, "bob").await.status,

@@ -198,16 +198,21 @@ pub async fn user(app: &TestApp, name: &str) -> (i64, String) {
 /// Creates a 30-day token `name` with `scopes` (`full` or `area:level …`)
 /// for user `uid`, as the user; returns its id and secret.
 pub async fn token(app: &TestApp, uid: i64, name: &str, scopes: &str) -> (i64, String) {
-    let spec = app::tokens::TokenSpec {
+    token_from_spec(app, uid, &spec_of(name, scopes, 30, None)).await
+}
+
+/// A token `name` with `scopes` for `days` days, made for organization
+/// `owner` when given.
+pub fn spec_of(name: &str, scopes: &str, days: u32, owner: Option<&str>) -> app::tokens::TokenSpec {
+    app::tokens::TokenSpec {
         name: name.into(),
         description: String::new(),
-        expiry: app::tokens::Expiry::Days(30),
+        expiry: app::tokens::Expiry::Days(days),
         scopes: app::scopes::Scopes::parse(scopes).expect("scopes"),
         networks: Default::default(),
-        owner: None,
+        owner: owner.map(str::to_owned),
         resources: Default::default(),
-    };
-    token_from_spec(app, uid, &spec).await
+    }
 }
 
 /// Creates the token `spec` describes for user `uid`, as the user (sudo);
