@@ -37,6 +37,19 @@ pub struct RequestView {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A team as the Organizations page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeamView {
+    /// Its id (what the page's form ids are made of).
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// The identity provider group it follows, if any.
+    pub idp_group: Option<String>,
+    /// Its members' names.
+    pub members: Vec<String>,
+}
+
 /// One of the visitor's organizations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrgView {
@@ -48,8 +61,8 @@ pub struct OrgView {
     pub role: String,
     /// Members and their roles, by name.
     pub members: Vec<(String, String)>,
-    /// Teams and their members' names.
-    pub teams: Vec<(String, Vec<String>)>,
+    /// Its teams, by name.
+    pub teams: Vec<TeamView>,
     /// Pending requests (owners only; empty for members).
     pub requests: Vec<RequestView>,
     /// Its policies, every key (`none`: not set).

@@ -284,14 +284,17 @@ const LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_i
      ORDER BY e.id DESC LIMIT $5";
 
 /// An organization's events (`$1` its id, `$2` a `LIKE` pattern for its
-/// name in the details): what happened to it (`org.*`, requests) and to
-/// the tokens it owns, older than event `$3`, newest first, at most `$4`.
+/// name in the details): what happened to it (`org.*` and
+/// `token.request_*` events, which name it at the top of their details)
+/// and to the tokens it owns, older than event `$3`, newest first, at
+/// most `$4`. Other events' details (a trust rule's conditions, a CI
+/// job's claims) may hold an `organization` of their own: never matched.
 const ORG_LIST: &str = "SELECT e.id, e.at, e.event, e.user_id, u.username, e.token_id, e.actor, \
      e.actor_user_id, a.username AS actor_username, e.actor_token_id, e.ip, e.user_agent, \
      e.request_id, e.details \
      FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN users a ON a.id = e.actor_user_id \
      WHERE e.id < $3 AND (e.token_id IN (SELECT id FROM tokens WHERE owner_org = $1) \
-     OR e.details LIKE $2) \
+     OR ((e.event LIKE 'org.%' OR e.event LIKE 'token.request_%') AND e.details LIKE $2)) \
      ORDER BY e.id DESC LIMIT $4";
 
 /// The audit log of organization `org_id` named `name`: what happened to

@@ -200,10 +200,14 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
             </form>
         }
     });
-    let team_items = org.teams.iter().map(|(t, members)| {
+    let team_items = org.teams.iter().map(|team| {
+        let (t, members) = (&team.name, &team.members);
         let list = if members.is_empty() { "no members".to_owned() } else { members.join(", ") };
+        let follows = team.idp_group.as_ref().map(|g| format!(" (follows the identity provider group {g})"));
         let manage = owner.then(|| {
-            let form = format!("team-{name}-{t}");
+            // ids from the team's id: names may hold spaces, and two
+            // organizations' teams could spell the same text
+            let form = format!("team-{}", team.id);
             let removals = members.iter().map(|m| view! {
                 <form method="post" action=format!("{base}/teams/members/remove") class="inline-form">
                     {hidden(&form)}
@@ -224,7 +228,7 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
         });
         view! {
             <li data-team=t.clone()>
-                <span>{format!("{t}: {list}")}</span>
+                <span>{format!("{t}: {list}")}{follows}</span>
                 {manage}
             </li>
         }
@@ -235,7 +239,7 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
             <form method="post" action=format!("{base}/teams") class="stack narrow-form" aria-label=format!("Create a team in {name}")>
                 {hidden(&form)}
                 {org_input(&form, "team", "Team name".into(), &fb, true)}
-                {org_input(&form, "idp_group", "Identity provider group (optional)".into(), &fb, false)}
+                <p class="hint">"An administrator connects a team to an identity provider group (tessera admin org create-team --idp-group)."</p>
                 <button type="submit" class="button">"Create team"</button>
             </form>
         }

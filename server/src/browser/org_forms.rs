@@ -139,22 +139,23 @@ async fn manage(Path(org): Path<String>, post: Post, what: Manage) -> Response {
             ("removed", r.map_err(|e| on_field(e, "username")))
         }
         Manage::CreateTeam => {
-            let group = Some(field("idp_group")).filter(|g| !g.trim().is_empty());
-            let r = orgs::create_team(core, &who, &o.name, field("team"), group).await;
-            let at = |e: &AdminError| {
-                if e.to_string().starts_with("An identity provider group") {
-                    "idp_group"
-                } else {
-                    "team"
-                }
-            };
-            (
-                "team",
-                r.map(drop).map_err(|e| {
-                    let field = at(&e);
-                    on_field(e, field)
-                }),
-            )
+            // which group a team follows decides who joins the organization
+            // at sign-in: the server's administrators', not an owner's
+            if !field("idp_group").trim().is_empty() {
+                let e = AdminError::Invalid(
+                    "Only an administrator connects a team to an identity provider group (tessera admin org create-team --idp-group).".into(),
+                );
+                return super::pages::refuse(
+                    &state,
+                    &parts,
+                    ORGANIZATIONS,
+                    typed,
+                    on_field(e, "team"),
+                )
+                .await;
+            }
+            let r = orgs::create_team(core, &who, &o.name, field("team"), None).await;
+            ("team", r.map(drop).map_err(|e| on_field(e, "team")))
         }
         Manage::AddToTeam | Manage::RemoveFromTeam => {
             let add = matches!(what, Manage::AddToTeam);

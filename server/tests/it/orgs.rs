@@ -632,40 +632,46 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
             "{what} {form:?}: a field error"
         );
     }
-    let long_group = "g".repeat(257);
-    let r = app
-        .post_form(
-            &at("teams"),
-            &[
-                ("form", "create-team-acme"),
-                ("team", "platform"),
-                ("idp_group", &long_group),
-            ],
-            Some(&alice),
-        )
-        .await;
+    // which group a team follows is the administrators' to say (it adds
+    // people to the organization at sign-in): an owner's is refused
+    let r = org_post(
+        &app,
+        "teams",
+        "form=create-team-acme&team=platform&idp_group=security-ir",
+        &alice,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let under = r
         .body
-        .split("id=\"create-team-acme-idp_group-error\"")
+        .split("id=\"create-team-acme-team-error\"")
         .nth(1)
-        .map(|rest| rest.chars().take(200).collect::<String>())
+        .map(|rest| rest.chars().take(300).collect::<String>())
         .unwrap_or_default();
     assert!(
-        under.contains("An identity provider group"),
+        under.contains("Only an administrator"),
         "under its field: {under}"
     );
     assert!(orgs::teams(&app.core.db, "acme")
         .await
         .expect("teams")
         .is_empty());
+    orgs::create_team(
+        &app.core,
+        &Admin::cli(),
+        "acme",
+        "Platform team",
+        Some("eng-platform"),
+    )
+    .await
+    .expect("the administrator's team");
 
     // teams: created, joined, left
     org_did(
         &app,
         &alice,
         "teams",
-        "form=create-team-acme&team=Platform team&idp_group=eng-platform",
+        "form=create-team-acme&team=Ops",
         "team",
     )
     .await;
@@ -678,8 +684,18 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
     )
     .await;
     let teams = orgs::teams(&app.core.db, "acme").await.expect("teams");
-    assert_eq!(teams[0].members, ["carol"]);
-    assert_eq!(teams[0].idp_group.as_deref(), Some("eng-platform"));
+    assert_eq!(teams[0].name, "Ops");
+    assert_eq!(teams[0].idp_group, None);
+    assert_eq!(teams[1].members, ["carol"]);
+    assert_eq!(teams[1].idp_group.as_deref(), Some("eng-platform"));
+    let page = app.get(ORG_PAGE, Some(&alice)).await;
+    assert!(page
+        .body
+        .contains("follows the identity provider group eng-platform"));
+    assert!(
+        !page.body.contains("name=\"idp_group\""),
+        "no group field for owners"
+    );
     let r = org_post(
         &app,
         "teams/members",
@@ -700,7 +716,7 @@ async fn owners_manage_members_teams_and_policies_from_their_page(app: TestApp) 
         "team-removed",
     )
     .await;
-    assert!(orgs::teams(&app.core.db, "acme").await.expect("teams")[0]
+    assert!(orgs::teams(&app.core.db, "acme").await.expect("teams")[1]
         .members
         .is_empty());
 
@@ -1031,9 +1047,68 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
     assert!(!ok);
     assert!(err.contains("server-wide only"), "{err}");
     let id = orgs::get(&app.core.db, "acme").await.expect("acme").id;
-    let events = app::domain::audit::of_org(&app.core.db, id, "acme", None, 50)
+    // another organization's events, and others' details that merely hold
+    // an "organization" (a trust rule's conditions, a CI job's claims), stay out
+    use app::domain::audit::{record, By, Event};
+    orgs::create(&app.core, &Admin::cli(), "acme-labs", "", Some("alice"))
+        .await
+        .expect("acme-labs");
+    for (name, details) in [
+        (
+            "workload.rule_created",
+            serde_json::json!({"conditions": {"organization": "acme"}}),
+        ),
+        (
+            "token.exchanged",
+            serde_json::json!({"workload": {"claims": {"organization": "acme"}}}),
+        ),
+        (
+            "token.created",
+            serde_json::json!({"name": "x", "organization": "acme"}),
+        ),
+    ] {
+        let ev = Event::new(name, Some(carol_id), None, By::System, None).with(details);
+        record(&app.core.db, &ev).await.expect("recorded");
+    }
+    let events = app::domain::audit::of_org(&app.core.db, id, "acme", None, 200)
         .await
         .expect("events");
+    for e in &events {
+        assert!(
+            e.token_id.is_some() || e.details["organization"] == "acme",
+            "not acme's: {} {}",
+            e.event,
+            e.details
+        );
+    }
+    // a token acme owns reaches neither another organization's log nor its policies
+    let (_, acmes) = support::token_from_spec(
+        &app,
+        alice_id,
+        &support::spec_of("acme admin", "tokens:manage", 30, Some("acme")),
+    )
+    .await;
+    for path in [
+        "/api/v1/orgs/acme-labs/audit",
+        "/api/v1/orgs/acme-labs/policies",
+    ] {
+        assert_eq!(
+            app.pat("GET", path, &acmes).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        assert_eq!(
+            app.pat("GET", path, &alices).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.pat("GET", "/api/v1/orgs/acme/audit", &acmes)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let changes = events
         .iter()
         .filter(|e| e.event == "org.policy_changed")

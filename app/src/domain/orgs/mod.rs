@@ -553,35 +553,39 @@ pub async fn follow_idp_groups(
         let at = now();
         on_db!(&core.db, pool => async {
             let mut tx = pool.begin().await?;
-            if wanted {
-                if role.is_none() {
-                    let n = sqlx::query(ADD_MEMBER)
-                        .bind(org_id)
-                        .bind(user_id)
-                        .bind("member")
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if n == 1 {
-                        record_in!(&mut *tx, joined)?;
-                    }
+            if wanted && role.is_none() {
+                let n = sqlx::query(ADD_MEMBER)
+                    .bind(org_id)
+                    .bind(user_id)
+                    .bind("member")
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 1 {
+                    record_in!(&mut *tx, joined)?;
                 }
-                // already in it (another sign-in a moment ago): nothing
+            }
+            // already in it, or out of it (another sign-in a moment ago),
+            // or no longer in the organization: nothing, and no event
+            let n = if wanted {
                 sqlx::query(ADD_TO_TEAM_ONCE)
                     .bind(team_id)
                     .bind(user_id)
                     .bind(at)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
             } else {
                 sqlx::query(REMOVE_FROM_TEAM)
                     .bind(team_id)
                     .bind(user_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
             }
-            record_in!(&mut *tx, moved)?;
+            .rows_affected();
+            if n == 1 {
+                record_in!(&mut *tx, moved)?;
+            }
             tx.commit().await
         }.await)?;
         changed = true;
@@ -625,7 +629,12 @@ pub async fn page(
             teams: teams_of(db, o.id)
                 .await?
                 .into_iter()
-                .map(|t| (t.name, t.members))
+                .map(|t| crate::orgs::TeamView {
+                    id: t.id,
+                    name: t.name,
+                    idp_group: t.idp_group,
+                    members: t.members,
+                })
                 .collect(),
             policies: policies::all(db, o.id).await?,
             name,

@@ -74,6 +74,10 @@ pub async fn set(
         .await
         .map_err(|_| RequestError::NotFound)?;
     let before = get(&core.db, o.id, key).await?;
+    if before == parsed {
+        // the same value: nothing to write, audit or re-read
+        return Ok(parsed);
+    }
     let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
     let event = Event::new("org.policy_changed", None, None, by, client).with(json!({
         "organization": o.name,
@@ -141,6 +145,11 @@ mod tests {
         );
         assert_eq!(canonical("max_lifetime_days", "none").unwrap(), None);
         assert_eq!(
+            canonical("max_lifetime_days", "0").unwrap(),
+            None,
+            "0 clears it"
+        );
+        assert_eq!(
             canonical("forbid_full_access", "yes").unwrap().as_deref(),
             Some("true")
         );
@@ -161,7 +170,7 @@ mod tests {
             ("sso_required", "true"),
             ("allowed_workload_issuers", "https://x"),
             ("nope", "1"),
-            ("max_lifetime_days", "0"),
+            ("max_lifetime_days", "3651"),
             ("max_lifetime_days", "\u{0}"),
             ("forbid_full_access", "maybe"),
             ("allowed_scopes", "code:admin"),

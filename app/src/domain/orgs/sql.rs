@@ -47,9 +47,12 @@ pub const TEAM_MEMBERS: &str = "SELECT t.team_id, u.username FROM team_members t
 /// User `$2` joins team `$1` at `$3`.
 pub const ADD_TO_TEAM: &str =
     "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3)";
-/// User `$2` joins team `$1` at `$3`, unless already in it.
+/// User `$2` joins team `$1` at `$3`, unless already in it, and only while
+/// a member of the team's organization (a removal meanwhile wins).
 pub const ADD_TO_TEAM_ONCE: &str = "INSERT INTO team_members (team_id, user_id, added_at) \
-     VALUES ($1, $2, $3) ON CONFLICT (team_id, user_id) DO NOTHING";
+     SELECT t.id, $2, $3 FROM teams t \
+     WHERE t.id = $1 AND EXISTS (SELECT 1 FROM org_members m WHERE m.org_id = t.org_id AND m.user_id = $2) \
+     ON CONFLICT (team_id, user_id) DO NOTHING";
 /// User `$2` leaves team `$1`.
 pub const REMOVE_FROM_TEAM: &str = "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2";
 
