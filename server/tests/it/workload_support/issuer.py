@@ -62,10 +62,15 @@ class Issuer:
     def jwks(self):
         out = []
         for kid, alg, key in self.keys:
-            jwk = json.loads(
-                (jwt.algorithms.RSAAlgorithm if alg == "RS256" else jwt.algorithms.ECAlgorithm)
-                .to_jwk(key.public_key())
-            )
+            if alg == "ES256":
+                # RFC 7518 6.2.1.2: x and y are the full 32 bytes, leading
+                # zeros kept (some PyJWT versions drop them: 1 key in ~128
+                # then fails to load, a flaky test)
+                n = key.public_key().public_numbers()
+                jwk = {"kty": "EC", "crv": "P-256",
+                       "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
+            else:
+                jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
             jwk.update({"kid": kid, "alg": alg, "use": "sig"})
             out.append(jwk)
         return {"keys": out}
