@@ -244,6 +244,16 @@ async fn member_of(
     found.ok_or_else(|| RequestError::NotFound.into())
 }
 
+/// The answer of both policy routes: every policy of organization `org_id`.
+async fn policies_of(state: &AppState, pat: &Pat, org_id: i64) -> Answer<PoliciesJson> {
+    let all = policies::all(&state.core.db, org_id)
+        .await
+        .map_err(RequestError::from)?;
+    pat.answer(PoliciesJson {
+        policies: all.into_iter().collect(),
+    })
+}
+
 /// `GET /api/v1/orgs/{org}/policies` (`tokens:read`; members of `org`).
 pub async fn get_policies(
     State(state): State<AppState>,
@@ -251,12 +261,7 @@ pub async fn get_policies(
     ApiPath(org): ApiPath<String>,
 ) -> Answer<PoliciesJson> {
     let o = member_of(&state, &pat, &org, false).await?;
-    let all = policies::all(&state.core.db, o.id)
-        .await
-        .map_err(RequestError::from)?;
-    pat.answer(PoliciesJson {
-        policies: all.into_iter().collect(),
-    })
+    policies_of(&state, &pat, o.id).await
 }
 
 /// `PUT /api/v1/orgs/{org}/policies/{key}` (`tokens:manage`; owners of `org`).
@@ -281,12 +286,7 @@ pub async fn set_policy(
         &body.value,
     )
     .await?;
-    let all = policies::all(&state.core.db, o.id)
-        .await
-        .map_err(RequestError::from)?;
-    pat.answer(PoliciesJson {
-        policies: all.into_iter().collect(),
-    })
+    policies_of(&state, &pat, o.id).await
 }
 
 /// `?cursor=&limit=` of the organization's audit log.
