@@ -69,6 +69,37 @@ pub struct OrgView {
     pub policies: Vec<(String, String)>,
     /// Its audit log, newest first (owners only; empty for members).
     pub audit: Vec<crate::audit::AuditEvent>,
+    /// Its service accounts (owners only).
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccount>,
+    /// Their live tokens, by account and name (owners only).
+    #[serde(default)]
+    pub service_tokens: Vec<ServiceToken>,
+}
+
+/// A service account of an organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx_macros::FromRow))]
+pub struct ServiceAccount {
+    /// Its user id.
+    pub id: i64,
+    /// Its name (a username: what a gateway sees as the user).
+    pub username: String,
+    /// The team it belongs to, if any.
+    pub team: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A live token of a service account, as its organization's page and API
+/// show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceToken {
+    /// The service account it belongs to.
+    pub account: String,
+    /// The token (`made_by`: who made it).
+    #[serde(flatten)]
+    pub token: crate::tokens::TokenView,
 }
 
 /// Every policy an organization sets, as pages and the CLI list them:

@@ -41,6 +41,16 @@ pub const NO_PASSWORD: &str = "!";
 pub const INSERT_SERVICE: &str = "INSERT INTO users (username, username_key, password_hash, created_at, \
      password_changed_at, must_change_password, is_service) VALUES ($1, $2, '!', $3, $3, FALSE, TRUE) RETURNING id";
 
+/// A new service account of organization `$4` (and team `$5`, if any):
+/// `$1` name, `$2` its key, `$3` now; no password; its id.
+pub const INSERT_ORG_SERVICE: &str =
+    "INSERT INTO users (username, username_key, password_hash, created_at, \
+     password_changed_at, must_change_password, is_service, service_org, service_team) \
+     VALUES ($1, $2, '!', $3, $3, FALSE, TRUE, $4, $5) RETURNING id";
+
+/// The organization service account `$1` belongs to (NULL: none).
+pub const SERVICE_ORG: &str = "SELECT service_org FROM users WHERE id = $1";
+
 /// What a sign-in needs of the account with key `$1` (never a service
 /// account: nothing signs in as one).
 pub const CREDENTIALS: &str = "SELECT id, username, password_hash, disabled_at, is_admin, \

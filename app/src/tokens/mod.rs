@@ -134,6 +134,10 @@ pub struct TokenView {
     /// extended or given a new secret).
     #[serde(default)]
     pub workload: Option<WorkloadOrigin>,
+    /// For a token of a service account: the person who made it (it
+    /// belongs to the account, and outlives their leaving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
 }
 
 /// Which trust rule minted a token, for which workload.

@@ -11,6 +11,7 @@ pub mod notifications;
 pub mod orgs;
 pub mod passkeys;
 mod security;
+pub mod service_accounts;
 pub mod token_api;
 mod token_form;
 pub mod tokens;
@@ -173,6 +174,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/organizations")
                         view=|| view! { <WithSession render=|info| view! { <orgs::Organizations info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/organizations/:org/service-accounts/new-token")
+                        view=|| view! { <WithSession render=|info| view! { <service_accounts::ServiceTokenPage info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/sessions")

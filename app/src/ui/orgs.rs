@@ -39,7 +39,7 @@ pub async fn list_organizations(
 }
 
 /// What each owner's form post says when it worked (`?done=`).
-const DONE: [(&str, &str); 9] = [
+const DONE: [(&str, &str); 11] = [
     ("approved", "Request approved. The token works now."),
     (
         "denied",
@@ -58,6 +58,11 @@ const DONE: [(&str, &str); 9] = [
         "Policy saved. It applies to the organization's tokens at once.",
     ),
     ("role", "Role changed."),
+    ("service-account", "Service account created."),
+    (
+        "service-token-revoked",
+        "Token revoked. Whatever uses it is refused from now on.",
+    ),
 ];
 
 /// Profile → Security → Organizations.
@@ -111,7 +116,7 @@ pub fn Organizations(
 
 /// A labelled text input of an owner's form: its error shows only under
 /// the form that was sent (`form`, a hidden field, names it).
-fn org_input(
+pub(crate) fn org_input(
     form: &str,
     name: &'static str,
     label: String,
@@ -155,16 +160,22 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
     let base = format!("{ORGANIZATIONS}/{name}");
     let hidden = |form: &str| view! { <input type="hidden" name="form" value=form.to_owned() /> };
     let member_items = org.members.iter().map(|(n, r)| {
+        let service = org.service_accounts.iter().any(|a| &a.username == n);
         let manage = owner.then(|| {
-            let other = if r == "owner" { "member" } else { "owner" };
-            let change = if r == "owner" { "Make member" } else { "Make owner" };
+            let make = (!service).then(|| {
+                let other = if r == "owner" { "member" } else { "owner" };
+                let change = if r == "owner" { "Make member" } else { "Make owner" };
+                view! {
+                    <form method="post" action=format!("{base}/members") class="inline-form">
+                        {hidden(&format!("members-{name}"))}
+                        <input type="hidden" name="username" value=n.clone() />
+                        <input type="hidden" name="role" value=other />
+                        <button type="submit" class="button" aria-label=format!("{change}: {n}")>{change}</button>
+                    </form>
+                }
+            });
             view! {
-                <form method="post" action=format!("{base}/members") class="inline-form">
-                    {hidden(&format!("members-{name}"))}
-                    <input type="hidden" name="username" value=n.clone() />
-                    <input type="hidden" name="role" value=other />
-                    <button type="submit" class="button" aria-label=format!("{change}: {n}")>{change}</button>
-                </form>
+                {make}
                 <form method="post" action=format!("{base}/members/remove") class="inline-form">
                     {hidden(&format!("members-{name}"))}
                     <input type="hidden" name="username" value=n.clone() />
@@ -174,7 +185,11 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
         });
         view! {
             <li data-member=n.clone()>
-                <span>{if r == "owner" { format!("{n} (owner)") } else { n.clone() }}</span>
+                <span>{match (r.as_str(), service) {
+                    ("owner", _) => format!("{n} (owner)"),
+                    (_, true) => format!("{n} (service account)"),
+                    _ => n.clone(),
+                }}</span>
                 {manage}
             </li>
         }
@@ -290,6 +305,18 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
             </section>
         }
     });
+    let service_accounts = owner.then(|| {
+        let teams = org.teams.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        view! {
+            <super::service_accounts::ServiceAccounts
+                org=org.name.clone()
+                accounts=org.service_accounts.clone()
+                tokens=org.service_tokens.clone()
+                teams
+                fb=fb.clone()
+            />
+        }
+    });
     let audit = owner.then(|| {
         let org_name = org.name.clone();
         let older = Callback::new(move |id: i64| {
@@ -330,6 +357,7 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
                 <dl class="rule-facts">{policy_rows}</dl>
                 {set_policy}
             </section>
+            {service_accounts}
             {requests}
             {audit}
         </li>

@@ -254,7 +254,43 @@ pub struct TokenPolicy {
 #[server(prefix = "/rpc", endpoint = "tokens/policy", input = Json)]
 pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     let (state, user) = ssr::context()?;
-    let p = state.core.policies();
+    let owners = crate::domain::orgs::memberships(&state.core.db, user.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading organization memberships failed");
+            ServerFnError::new("Something went wrong on our side; try again.")
+        })?
+        .into_iter()
+        .map(|(org, _)| org)
+        .collect();
+    let book = state.core.policies();
+    Ok(policy_answer(&state, &user, &book, owners))
+}
+
+/// The limits of a token organization `org` owns (the stricter of its
+/// policies and the server's), for the page where its owners make a token
+/// for one of its service accounts; to anyone but an owner there is no
+/// such organization.
+#[server(prefix = "/rpc", endpoint = "orgs/token-policy", input = Json)]
+pub async fn get_org_token_policy(org: String) -> Result<TokenPolicy, ServerFnError> {
+    let (state, user) = ssr::context()?;
+    let o = crate::domain::orgs::as_owner(&state.core.db, &org, user.id)
+        .await
+        .map_err(|e| ServerFnError::new(e.to_string()))?;
+    let book = state.core.policies();
+    let mut answer = policy_answer(&state, &user, book.for_owner(Some(&o.name)), Vec::new());
+    // a service account is never an administrator
+    answer.admin = false;
+    Ok(answer)
+}
+
+#[cfg(feature = "ssr")]
+fn policy_answer(
+    state: &crate::domain::AppState,
+    user: &crate::model::CurrentUser,
+    p: &crate::tokens::policy::Policies,
+    owners: Vec<String>,
+) -> TokenPolicy {
     let operator = state.core.config.max_token_days;
     let mut notes = Vec::new();
     let max_days = match p.max_lifetime_days {
@@ -276,21 +312,12 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     if let Some(n) = p.inactive_days {
         notes.push(format!("A token not used for {n} days stops working."));
     }
-    let owners = crate::domain::orgs::memberships(&state.core.db, user.id)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading organization memberships failed");
-            ServerFnError::new("Something went wrong on our side; try again.")
-        })?
-        .into_iter()
-        .map(|(org, _)| org)
-        .collect();
-    Ok(TokenPolicy {
+    TokenPolicy {
         max_days,
         now: crate::domain::db::now(),
         form_id: crate::domain::secret::form_id(),
         notes,
         admin: user.is_admin,
         owners,
-    })
+    }
 }

@@ -102,6 +102,33 @@ pub enum OrgAction {
         /// The user's name.
         username: String,
     },
+    /// Create a service account of the organization (a member nothing
+    /// signs in as): its owners make tokens for it, which keep working
+    /// when their maker leaves.
+    CreateServiceAccount {
+        /// The organization.
+        org: String,
+        /// The account's name (a username).
+        name: String,
+        /// The team it belongs to (told of its tokens' expiry).
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// An organization's service accounts.
+    ServiceAccounts {
+        /// The organization.
+        org: String,
+    },
+}
+
+fn print_accounts(json: bool, rows: &[orgs::service_accounts::ServiceAccount]) {
+    listing(json, rows, &["NAME", "TEAM", "CREATED"], |a| {
+        vec![
+            a.username.clone(),
+            a.team.clone().unwrap_or_else(|| "-".into()),
+            day(Some(a.created_at)),
+        ]
+    });
 }
 
 fn print_orgs(json: bool, rows: &[OrgRow]) {
@@ -214,6 +241,15 @@ pub async fn run(core: &Core, who: &Admin, json: bool, action: OrgAction) -> Res
         } => {
             let t = orgs::set_team_member(core, who, &org, &team, &username, false).await?;
             print_teams(json, &[t]);
+        }
+        OrgAction::CreateServiceAccount { org, name, team } => {
+            let a = orgs::service_accounts::create(core, who, &org, &name, team.as_deref()).await?;
+            print_accounts(json, &[a]);
+        }
+        OrgAction::ServiceAccounts { org } => {
+            let o = orgs::get(&core.db, &org).await?;
+            let rows = orgs::service_accounts::of_org(&core.db, o.id).await?;
+            print_accounts(json, &rows);
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ use app::domain::{
     orgs::{
         self, policies,
         requests::{self, Decider, RequestError},
+        service_accounts,
     },
     refusal::Refusal,
 };
@@ -39,6 +40,8 @@ enum Manage {
     RemoveFromTeam,
     /// Set a policy.
     SetPolicy,
+    /// Create a service account.
+    CreateServiceAccount,
 }
 
 /// The posts of this page: path (axum syntax) and handler.
@@ -66,6 +69,18 @@ pub fn routes() -> Vec<(String, MethodRouter<app::domain::AppState>)> {
             manage(Manage::RemoveFromTeam),
         ),
         (format!("{org}/policies"), manage(Manage::SetPolicy)),
+        (
+            format!("{org}/service-accounts"),
+            manage(Manage::CreateServiceAccount),
+        ),
+        (
+            format!("{org}/service-accounts/new-token"),
+            post(super::token_forms::create_for_service_account),
+        ),
+        (
+            format!("{org}/service-accounts/tokens/{{id}}/revoke"),
+            post(super::token_forms::revoke_for_service_account),
+        ),
     ]
 }
 
@@ -190,6 +205,16 @@ async fn manage(Path(org): Path<String>, post: Post, what: Manage) -> Response {
                 r
             });
             ("policy", r)
+        }
+        Manage::CreateServiceAccount => {
+            let team = Some(field("team"));
+            let r = service_accounts::create(core, &who, &o.name, field("username"), team).await;
+            let r = r.map(drop).map_err(|e| match e {
+                // a team that is gone: the choice was stale
+                e @ AdminError::NotFound(_) => on_field(e, "team"),
+                e => on_field(e, "username"),
+            });
+            ("service-account", r)
         }
     };
     match outcome {

@@ -321,3 +321,81 @@ pub async fn revoke_all(State(state): State<AppState>, person: PersonForm) -> Re
         }
     }
 }
+
+/// `POST /profile/security/organizations/{org}/service-accounts/new-token`:
+/// an owner makes a token for one of the organization's service accounts;
+/// the page with the secret, once. Anyone but an owner finds no such
+/// organization.
+pub async fn create_for_service_account(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    person: PersonForm,
+) -> Response {
+    use app::domain::orgs::{self, service_accounts};
+    use app::ui::{orgs::ORGANIZATIONS, service_accounts::new_token_path};
+    let core = &state.core;
+    // the page to answer with names the organization: only once it is
+    // known to be one the person owns
+    let o = match orgs::as_owner(&core.db, &org, person.session.user.id).await {
+        Ok(o) => o,
+        Err(e) => {
+            let typed = FormFeedback::default();
+            return super::pages::refuse(&state, &person.parts, ORGANIZATIONS, typed, e).await;
+        }
+    };
+    let page = new_token_path(&o.name);
+    let form = form_of(&person.pairs);
+    let account = person
+        .pairs
+        .iter()
+        .find(|(k, _)| k == "service_account")
+        .map_or(String::new(), |(_, v)| v.clone());
+    let (name, form_ref, account_ref) = (&o.name, &form, &account);
+    let op = |actor| async move {
+        let spec = form_ref.parse()?;
+        service_accounts::make_token(core, &actor, name, account_ref, spec, &form_ref.form_id).await
+    };
+    match person.run(&state, op).await {
+        Ok(secret) => {
+            tracing::info!(
+                user_id = person.session.user.id,
+                token_id = secret.token.id,
+                "service account token created"
+            );
+            let fb = FormFeedback {
+                secret: Some(secret),
+                values: [("service_account".to_owned(), account)].into(),
+                ..Default::default()
+            };
+            render_page(&state, &person.parts, &page, fb, StatusCode::CREATED).await
+        }
+        Err(TokenError::AlreadySubmitted(_)) => {
+            let back = app::ui::service_accounts::section_link(&o.name);
+            Redirect::to(&back).into_response()
+        }
+        Err(err) => answer_error(&state, &person.parts, &page, err, Some(&person.pairs)).await,
+    }
+}
+
+/// `POST /profile/security/organizations/{org}/service-accounts/tokens/{id}/revoke`:
+/// an owner revokes a service account's token (at once, for good).
+pub async fn revoke_for_service_account(
+    State(state): State<AppState>,
+    Path((org, id)): Path<(String, String)>,
+    person: PersonForm,
+) -> Response {
+    use app::domain::orgs::service_accounts;
+    use app::ui::orgs::ORGANIZATIONS;
+    let core = &state.core;
+    let org_ref = &org;
+    let op = |actor| async move {
+        let id: i64 = id.parse().map_err(|_| TokenError::NotFound)?;
+        service_accounts::revoke_token(core, &actor, org_ref, id).await
+    };
+    match person.run(&state, op).await {
+        Ok(_) => {
+            Redirect::to(&format!("{ORGANIZATIONS}?done=service-token-revoked")).into_response()
+        }
+        Err(err) => answer_error(&state, &person.parts, ORGANIZATIONS, err, None).await,
+    }
+}

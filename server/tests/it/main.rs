@@ -22,6 +22,7 @@ mod one_path;
 mod orgs;
 mod rotation;
 mod scim;
+mod service_accounts;
 mod sessions;
 mod sso;
 mod tokens;

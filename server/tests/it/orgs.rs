@@ -9,7 +9,7 @@ use app::domain::{admin::Admin, orgs};
 use axum::{body::Body, http::Request, http::StatusCode};
 use std::time::{Duration, Instant};
 
-async fn send_json(
+pub(crate) async fn send_json(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -27,20 +27,25 @@ async fn send_json(
 }
 
 /// `POST /api/v1/tokens` with `body`, as `token`.
-async fn post_token(app: &TestApp, token: &str, body: serde_json::Value) -> Resp {
+pub(crate) async fn post_token(app: &TestApp, token: &str, body: serde_json::Value) -> Resp {
     send_json(app, "POST", "/api/v1/tokens", token, body).await
 }
 
-fn json_of(r: &Resp) -> serde_json::Value {
+pub(crate) fn json_of(r: &Resp) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
 }
 
-async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     cli_with_env(app, &[], args, None).await
 }
 
 /// The gateway's answer for `token` asking `scope` on `resource`.
-async fn gateway(app: &TestApp, token: &str, scope: &str, resource: Option<&str>) -> StatusCode {
+pub(crate) async fn gateway(
+    app: &TestApp,
+    token: &str,
+    scope: &str,
+    resource: Option<&str>,
+) -> StatusCode {
     let mut path = format!("/gateway/check?scope={scope}");
     if let Some(r) = resource {
         path.push_str(&format!("&resource={r}"));
@@ -406,7 +411,7 @@ async fn the_admin_cli_manages_organizations_and_teams(app: TestApp) {
 }
 
 /// Organization acme, owned by `owner`, with `member` a member.
-async fn acme_of(app: &TestApp, owner: &str, member: &str) {
+pub(crate) async fn acme_of(app: &TestApp, owner: &str, member: &str) {
     let admin = Admin::cli();
     orgs::create(&app.core, &admin, "acme", "", Some(owner))
         .await
@@ -453,7 +458,12 @@ async fn a_second_instance_refuses_a_former_members_token_within_a_second(app: T
 }
 
 /// A form post from a browser on another site (refused before anything).
-async fn post_cross_site(app: &TestApp, path: &str, fields: &[(&str, &str)], cookie: &str) -> Resp {
+pub(crate) async fn post_cross_site(
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+    cookie: &str,
+) -> Resp {
     let body: String = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencoding(v)))
@@ -480,11 +490,11 @@ fn urlencoding(v: &str) -> String {
         .collect()
 }
 
-const ORG_PAGE: &str = "/profile/security/organizations";
+pub(crate) const ORG_PAGE: &str = "/profile/security/organizations";
 
 /// Posts `fields` (`name=value&…`) to acme's `route` on the Organizations
 /// page as the session `cookie`.
-async fn org_post(app: &TestApp, route: &str, fields: &str, cookie: &str) -> Resp {
+pub(crate) async fn org_post(app: &TestApp, route: &str, fields: &str, cookie: &str) -> Resp {
     let form: Vec<(&str, &str)> = fields
         .split('&')
         .filter_map(|p| p.split_once('='))
@@ -494,7 +504,7 @@ async fn org_post(app: &TestApp, route: &str, fields: &str, cookie: &str) -> Res
 }
 
 /// As [`org_post`], which must answer with a redirect to `?done={what}`.
-async fn org_did(app: &TestApp, cookie: &str, route: &str, fields: &str, what: &str) {
+pub(crate) async fn org_did(app: &TestApp, cookie: &str, route: &str, fields: &str, what: &str) {
     let r = org_post(app, route, fields, cookie).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: {}", r.body);
     let to = format!("{ORG_PAGE}?done={what}");

@@ -20,6 +20,7 @@ use sql::*;
 
 pub mod policies;
 pub mod requests;
+pub mod service_accounts;
 pub mod sql;
 
 /// Longest organization name (GitHub's limit for logins).
@@ -238,6 +239,9 @@ pub async fn set_member(
     }
     let o = get(&core.db, org).await?;
     let u = user(&core.db, username).await?;
+    if u.is_service {
+        service_account_may_join(&core.db, &o, &u.username, u.id, role).await?;
+    }
     let at = now();
     let added = event(admin, "org.member_added", Some(u.id), &o.name)
         .with(json!({ "organization": o.name, "role": role }));
@@ -302,6 +306,32 @@ pub async fn set_member(
         .ok_or_else(|| {
             AdminError::NotFound(format!("{} is not a member of {}.", u.username, o.name))
         })
+}
+
+/// A service account is never an owner (nothing signs in as it), and an
+/// organization's own belongs to no other.
+async fn service_account_may_join(
+    db: &Db,
+    o: &OrgRow,
+    username: &str,
+    user_id: i64,
+    role: &str,
+) -> Result<(), AdminError> {
+    if role == "owner" {
+        return Err(AdminError::Invalid(format!(
+            "{username} is a service account: it cannot be an owner."
+        )));
+    }
+    let (belongs,): (Option<i64>,) = on_db!(db, pool => sqlx::query_as(super::users::SERVICE_ORG)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await)?;
+    match belongs {
+        Some(other) if other != o.id => Err(AdminError::Invalid(format!(
+            "{username} is another organization's service account."
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn last_owner(org: &str, username: &str) -> AdminError {
@@ -609,16 +639,18 @@ pub async fn page(
     for (name, role) in memberships(db, user_id).await? {
         let o = get(db, &name).await?;
         let owner = role == "owner";
-        let (requests, audit) = if owner {
+        let (requests, audit, service_accounts, service_tokens) = if owner {
             let before = audit_before
                 .filter(|(org, _)| *org == o.name)
                 .map(|(_, id)| id);
             (
                 requests::of_org(db, o.id, false).await?,
                 crate::domain::audit::of_org(db, o.id, &o.name, before, AUDIT_PAGE).await?,
+                service_accounts::of_org(db, o.id).await?,
+                service_accounts::tokens_of(db, o.id).await?,
             )
         } else {
-            (Vec::new(), Vec::new())
+            Default::default()
         };
         orgs.push(crate::orgs::OrgView {
             members: members_of(db, o.id)
@@ -642,6 +674,8 @@ pub async fn page(
             role,
             requests,
             audit,
+            service_accounts,
+            service_tokens,
         });
     }
     Ok(crate::orgs::OrgsPage { orgs })

@@ -251,7 +251,10 @@ pub(super) async fn insert(
             .await)?,
         None => None,
     };
-    let pending = policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
+    // an owner making a token for the organization's service account is
+    // the one who would approve it
+    let pending =
+        actor.on_behalf.is_none() && policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
     // the organization's own cap counts the tokens it owns
     let org_cap: Option<(i64, u32)> = match owner_org.filter(|_| workload.is_none()) {
         Some(org) => {
@@ -290,6 +293,7 @@ pub(super) async fn insert(
             .bind(workload.map(|w| w.subject.as_str()))
             .bind(owner_org)
             .bind(pending.then_some("pending"))
+            .bind(actor.on_behalf)
             .fetch_one(&mut *tx)
             .await?;
         // counted after the insert (a write first: SQLite's transaction

@@ -67,6 +67,10 @@ pub struct Actor {
     /// For a token minted by a trust rule: the rule and the workload
     /// (the exchange acts for the rule's account).
     pub workload: Option<Box<WorkloadMint>>,
+    /// An owner of an organization acting on its service account's
+    /// tokens (`user_id` is the account's): the person, who is audited
+    /// and recorded as the maker.
+    pub on_behalf: Option<i64>,
 }
 
 /// What a trust rule minting a token records on it and in the audit log.
@@ -97,6 +101,7 @@ impl Actor {
             acting_minted: false,
             client: None,
             workload: None,
+            on_behalf: None,
         }
     }
 
@@ -108,6 +113,15 @@ impl Actor {
 
     /// Who acts, as the audit log records it.
     pub fn by(&self) -> By {
+        if let Some(person) = self.on_behalf {
+            return match self.acting_token {
+                Some(token) => By::Token {
+                    user: person,
+                    token,
+                },
+                None => By::User(person),
+            };
+        }
         match (self.acting_token, &self.workload) {
             (_, Some(_)) => By::System,
             (Some(token), None) => By::Token {
@@ -166,6 +180,7 @@ impl Actor {
             acting_minted: v.minted,
             client: None,
             workload: None,
+            on_behalf: None,
         }
     }
 
@@ -188,7 +203,7 @@ impl Actor {
     ) -> Result<(), TokenError> {
         if policy.require_two_factor
             && self.workload.is_none()
-            && !super::two_factor::satisfied(core, self.user_id).await?
+            && !super::two_factor::satisfied(core, self.on_behalf.unwrap_or(self.user_id)).await?
         {
             return Err(TokenError::TwoFactorRequired);
         }
@@ -247,6 +262,7 @@ struct Row {
     workload_subject: Option<String>,
     owner_org: Option<String>,
     approval_state: Option<String>,
+    made_by: Option<String>,
 }
 
 impl Row {
@@ -287,6 +303,7 @@ impl Row {
             children: Vec::new(),
             owner: self.owner_org,
             approval: self.approval_state,
+            made_by: self.made_by,
             workload: self
                 .workload_rule_id
                 .map(|rule_id| crate::tokens::WorkloadOrigin {
@@ -318,6 +335,23 @@ pub async fn of_everyone(
         .bind(user_id.unwrap_or(0))
         .bind(unused_before)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_id, r.username, r.row.into_view()))
+        .collect())
+}
+
+/// The live tokens of organization `org_id`'s service accounts, by
+/// account and name: (account id, account name, token).
+pub async fn of_service_accounts(
+    db: &Db,
+    org_id: i64,
+) -> Result<Vec<(i64, String, TokenView)>, sqlx::Error> {
+    let rows: Vec<OwnedRow> = on_db!(db, pool => sqlx::query_as(sql::OF_ORG_SERVICE_ACCOUNTS)
+        .bind(org_id)
+        .bind(now())
         .fetch_all(pool)
         .await)?;
     Ok(rows

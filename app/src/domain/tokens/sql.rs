@@ -12,7 +12,8 @@ macro_rules! columns {
          revoked_at, last_used_at, last_used_ip, last_used_agent, revoked_by, revoked_reason, \
          previous_valid_until, presented_after_end, last_presented_at, last_presented_ip, last_presented_agent, \
          allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject, \
-         (SELECT o.name FROM organizations o WHERE o.id = tokens.owner_org) AS owner_org, approval_state"
+         (SELECT o.name FROM organizations o WHERE o.id = tokens.owner_org) AS owner_org, approval_state, \
+         (SELECT m.username FROM users m WHERE m.id = tokens.made_by) AS made_by"
     };
 }
 
@@ -55,10 +56,11 @@ pub const BY_FORM_ID: &str = concat!(
 /// A new token; `$7` is both its creation and update time; `$14` and
 /// `$15` the trust rule and workload that minted it, if one did; `$16` the
 /// organization that owns what it reaches, if one does; `$17` `pending`
-/// when it waits for an owner's approval.
+/// when it waits for an owner's approval; `$18` the person who made it
+/// for a service account.
 pub const INSERT: &str = concat!(
-    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject, owner_org, approval_state) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING ",
+    "INSERT INTO tokens (user_id, name, description, token_hash, hint, scopes, created_at, updated_at, expires_at, form_id, allowed_networks, resources, parent_id, created_by_token, workload_rule_id, workload_subject, owner_org, approval_state, made_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING ",
     columns!()
 );
 
@@ -259,10 +261,25 @@ pub const ENDING_OF_USER: &str = "SELECT id, name, expires_at FROM tokens WHERE 
 /// Every enabled account's live tokens (not derived, not minted for a
 /// workload: those live minutes) ending between `$1` and `$2` (the expiry
 /// notices).
-pub const ENDING: &str = "SELECT t.id, t.user_id, t.name, t.expires_at FROM tokens t \
+pub const ENDING: &str =
+    "SELECT t.id, t.user_id, t.name, t.expires_at, u.service_org FROM tokens t \
      JOIN users u ON u.id = t.user_id WHERE t.revoked_at IS NULL AND t.parent_id IS NULL \
      AND t.workload_rule_id IS NULL \
      AND u.disabled_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2";
+
+/// The live tokens (not derived) of organization `$1`'s service accounts
+/// at `$2`, by account and name (an `OwnedRow`).
+pub const OF_ORG_SERVICE_ACCOUNTS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    ", user_id, (SELECT s.username FROM users s WHERE s.id = tokens.user_id) AS username \
+     FROM tokens WHERE user_id IN (SELECT id FROM users WHERE service_org = $1) \
+     AND parent_id IS NULL AND revoked_at IS NULL AND expires_at > $2 ORDER BY user_id, LOWER(name)"
+);
+
+/// The service account of organization `$2` that owns token `$1`.
+pub const SERVICE_OWNER: &str = "SELECT t.user_id FROM tokens t JOIN users s ON s.id = t.user_id \
+     WHERE t.id = $1 AND s.service_org = $2";
 
 /// Enabled accounts' ended tokens presented since `$1`.
 pub const PRESENTED_SINCE: &str = "SELECT t.id, t.user_id, t.name, t.expires_at, t.revoked_at, \

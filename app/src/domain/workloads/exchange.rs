@@ -548,6 +548,7 @@ fn mint_spec(
         sudo: false,
         acting_token: None,
         acting_minted: false,
+        on_behalf: None,
         client: Some(client.clone()),
         workload: Some(Box::new(WorkloadMint {
             rule_id: rule.id,

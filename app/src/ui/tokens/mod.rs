@@ -15,7 +15,7 @@ pub use pages::{
     DeriveTokenPage, EditTokenPage, NewTokenPage, RegenerateTokenPage, RevokeAllPage,
     RevokeTokenPage,
 };
-pub use secret::{SecretBox, Shown};
+pub use secret::{SecretBox, Shown, SECRET_TITLE};
 
 use super::security::{Section, SecurityNav};
 use super::token_api::*;

@@ -21,6 +21,9 @@ pub struct Shown {
     pub secret: String,
     /// What the token's reach warns about.
     pub warnings: Vec<String>,
+    /// Where "Done" goes on a page (`None`: the token list).
+    #[serde(default)]
+    pub back: Option<String>,
 }
 
 impl Shown {
@@ -52,6 +55,7 @@ impl Shown {
             lead,
             secret: secret.secret.clone(),
             warnings: secret.warnings.clone(),
+            back: None,
         }
     }
 }
@@ -91,6 +95,7 @@ pub fn SecretBox(shown: Shown, in_dialog: bool) -> impl IntoView {
         lead,
         secret,
         warnings,
+        back,
     } = shown;
     view! {
         <h2 id=title_id>{title}</h2>
@@ -127,7 +132,7 @@ pub fn SecretBox(shown: Shown, in_dialog: bool) -> impl IntoView {
             {if in_dialog {
                 Either::Left(view! { <button type="button" class="button" data-close="">"Done"</button> })
             } else {
-                Either::Right(view! { <a class="button" href=BASE>"Done"</a> })
+                Either::Right(view! { <a class="button" href=back.unwrap_or_else(|| BASE.to_owned())>"Done"</a> })
             }}
         </div>
     }

@@ -1,7 +1,7 @@
 //! The API's endpoint table: the router ([`super::router`]) and the OpenAPI
 //! document ([`super::openapi`]) are both built from it.
 
-use super::{audit, credentials, me, orgs, tokens, workloads};
+use super::{audit, credentials, me, orgs, service_accounts, tokens, workloads};
 use app::domain::AppState;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 
@@ -241,6 +241,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
         body: None,
         answer: (200, "AuditPage"),
         route: || get(orgs::audit),
+    },
+    Endpoint {
+        method: "get",
+        path: "/api/v1/orgs/{org}/service-accounts",
+        needs: Needs::Scope("tokens:read"),
+        summary: "An organization's service accounts and their live tokens, with who made each (owners only)",
+        body: None,
+        answer: (200, "ServiceAccountList"),
+        route: || get(service_accounts::list),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/orgs/{org}/service-accounts",
+        needs: Needs::Scope("tokens:manage"),
+        summary: "Create a service account in an organization (owners only), optionally one of its teams'",
+        body: Some("NewServiceAccount"),
+        answer: (201, "ServiceAccount"),
+        route: || post(service_accounts::create),
+    },
+    Endpoint {
+        method: "post",
+        path: "/api/v1/orgs/{org}/service-accounts/{name}/tokens",
+        needs: Needs::Scope("tokens:manage"),
+        summary: "Make a token for a service account (owners only): it belongs to the organization and keeps working when its maker leaves; the secret is in this response only",
+        body: Some("TokenBody"),
+        answer: (201, "NewToken"),
+        route: || post(service_accounts::create_token),
+    },
+    Endpoint {
+        method: "delete",
+        path: "/api/v1/orgs/{org}/service-accounts/tokens/{id}",
+        needs: Needs::Scope("tokens:manage"),
+        summary: "Revoke a service account's token (owners only)",
+        body: None,
+        answer: (200, "Token"),
+        route: || delete(service_accounts::revoke_token),
     },
     Endpoint {
         method: "get",

@@ -7,6 +7,7 @@ mod endpoints;
 pub mod me;
 pub mod openapi;
 pub mod orgs;
+pub mod service_accounts;
 pub mod tokens;
 pub mod workloads;
 

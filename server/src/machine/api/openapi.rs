@@ -74,6 +74,9 @@ fn body_schemas() -> serde_json::Map<String, Value> {
         schema_of::<super::orgs::DecisionBody>(),
         schema_of::<super::orgs::PoliciesJson>(),
         schema_of::<super::orgs::PolicyBody>(),
+        schema_of::<super::service_accounts::AccountJson>(),
+        schema_of::<super::service_accounts::AccountListJson>(),
+        schema_of::<super::service_accounts::AccountBody>(),
         (
             "SecretScanningReport".to_owned(),
             json!({"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/SecretScanningMatch"}}),
@@ -152,6 +155,9 @@ pub fn openapi_document() -> Value {
         }
         if e.path.contains("{id}") {
             params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}));
+        }
+        if e.path.contains("{name}") {
+            params.push(json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 64}}));
         }
         if e.path.contains("{key}") {
             params.push(json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string", "enum": app::orgs::POLICY_KEYS}}));

@@ -219,7 +219,7 @@ pub struct PolicyBody {
 
 /// The organization `org` when the caller is a member (`owner`: one of its
 /// owners), seen through a token that may speak for it.
-async fn member_of(
+pub(super) async fn member_of(
     state: &AppState,
     pat: &Pat,
     org: &str,

@@ -94,6 +94,9 @@ pub struct TokenJson {
     /// while wider scopes an edit asked for wait (it keeps its own until
     /// then), `approved` after; `null` when no approval was needed.
     pub approval: Option<String>,
+    /// For a service account's token: the person who made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
     /// What the caller should know about the settings just saved (e.g.
     /// the allowlist leaves out the address the request came from).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -101,7 +104,7 @@ pub struct TokenJson {
 }
 
 impl TokenJson {
-    fn of(t: &TokenView, now: DateTime<Utc>) -> TokenJson {
+    pub(super) fn of(t: &TokenView, now: DateTime<Utc>) -> TokenJson {
         TokenJson {
             id: t.id,
             name: t.name.clone(),
@@ -132,6 +135,7 @@ impl TokenJson {
             workload_subject: t.workload.as_ref().map(|w| w.subject.clone()),
             resource_owner: t.owner.clone(),
             approval: t.approval.clone(),
+            made_by: t.made_by.clone(),
             warnings: Vec::new(),
         }
     }
@@ -150,7 +154,7 @@ pub struct SecretJson {
 }
 
 impl SecretJson {
-    fn of(s: &NewSecret) -> SecretJson {
+    pub(super) fn of(s: &NewSecret) -> SecretJson {
         let mut details = TokenJson::of(&s.token, now());
         details.warnings = s.warnings.clone();
         SecretJson {
@@ -345,6 +349,12 @@ impl TokenBody {
     }
 
     /// The spec of a new token: scopes are required, the rest defaults.
+    /// The body's `request_id`, if it has one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The token the body describes, for a create.
     pub fn new_spec(&self) -> Result<TokenSpec, FieldErrors> {
         if self.scopes.is_none() {
             let mut e = FieldErrors::new();

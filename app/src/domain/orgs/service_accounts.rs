@@ -1,0 +1,196 @@
+//! An organization's service accounts, and the tokens its owners make for
+//! them: tokens that outlive the people who made them (as GitLab's group
+//! access tokens, which belong to a bot user). A service account is a
+//! member of its organization that nothing signs in as; optionally it is
+//! a team's (that team's members are told when its tokens expire, with the
+//! organization's owners). Its tokens belong to it, name the organization
+//! as their resource owner, and record who made them: the maker leaving
+//! the organization, or being deprovisioned, changes nothing about them.
+
+use super::{event, get, team, Admin, AdminError};
+use crate::domain::{
+    audit::record_in,
+    db::{is_unique_violation, now, on_db, Db},
+    tokens::{self as token_service, sql as token_sql, Actor, TokenError},
+    users, Core,
+};
+pub use crate::orgs::{ServiceAccount, ServiceToken};
+use crate::tokens::{FieldErrors, NewSecret, TokenSpec, TokenView};
+use serde_json::json;
+
+const ACCOUNT_COLUMNS: &str = "SELECT u.id, u.username, t.name AS team, u.created_at FROM users u \
+     LEFT JOIN teams t ON t.id = u.service_team WHERE u.service_org = $1";
+
+/// The service accounts of organization `org_id`, by name.
+pub async fn of_org(db: &Db, org_id: i64) -> Result<Vec<ServiceAccount>, sqlx::Error> {
+    let sql = format!("{ACCOUNT_COLUMNS} ORDER BY u.username_key");
+    on_db!(db, pool => sqlx::query_as(&sql).bind(org_id).fetch_all(pool).await)
+}
+
+/// Service account `name` of organization `org_id` (`org` its name).
+async fn account(
+    db: &Db,
+    org_id: i64,
+    org: &str,
+    name: &str,
+) -> Result<ServiceAccount, AdminError> {
+    let sql = format!("{ACCOUNT_COLUMNS} AND u.username_key = $2");
+    let key = name.trim().to_lowercase();
+    let found: Option<ServiceAccount> = on_db!(db, pool => sqlx::query_as(&sql)
+        .bind(org_id)
+        .bind(&key)
+        .fetch_optional(pool)
+        .await)?;
+    found.ok_or_else(|| {
+        let shown: String = name.chars().filter(|c| !c.is_control()).take(40).collect();
+        AdminError::NotFound(format!(
+            "{org} has no service account \u{201c}{shown}\u{201d}."
+        ))
+    })
+}
+
+/// Makes service account `name` in `org` (a team's, when `team` names
+/// one): a member of the organization with no password and no sign-in.
+/// Audited as `org.service_account_created`.
+pub async fn create(
+    core: &Core,
+    admin: &Admin,
+    org: &str,
+    name: &str,
+    team_name: Option<&str>,
+) -> Result<ServiceAccount, AdminError> {
+    let name = name.trim();
+    if let Some(problem) = crate::model::rules::username_problem(name) {
+        return Err(AdminError::Invalid(problem));
+    }
+    let o = get(&core.db, org).await?;
+    let team = match team_name.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(team(&core.db, o.id, &o.name, t).await?),
+        None => None,
+    };
+    let at = now();
+    let mut made = event(admin, "org.service_account_created", None, &o.name).with(json!({
+        "organization": o.name,
+        "service_account": name,
+        "team": team.as_ref().map(|t| &t.name),
+    }));
+    let inserted: Result<i64, sqlx::Error> = on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let (id,): (i64,) = sqlx::query_as(users::INSERT_ORG_SERVICE)
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(at)
+            .bind(o.id)
+            .bind(team.as_ref().map(|t| t.id))
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(super::sql::ADD_MEMBER)
+            .bind(o.id)
+            .bind(id)
+            .bind("member")
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        made.user_id = Some(id);
+        record_in!(&mut *tx, made)?;
+        tx.commit().await?;
+        Ok(id)
+    }.await);
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(AdminError::Invalid(format!(
+            "The username \u{201c}{name}\u{201d} is already taken."
+        ))),
+        Err(e) => Err(e.into()),
+        Ok(_) => account(&core.db, o.id, &o.name, name).await,
+    }
+}
+
+/// The live tokens of organization `org_id`'s service accounts, by
+/// account and name.
+pub async fn tokens_of(db: &Db, org_id: i64) -> Result<Vec<ServiceToken>, sqlx::Error> {
+    let rows = token_service::of_service_accounts(db, org_id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(_, account, token)| ServiceToken { account, token })
+        .collect())
+}
+
+/// `person` (an owner of `org`: anyone else finds no such organization)
+/// acting on `account`'s tokens: an actor whose tokens are the account's,
+/// audited as the person.
+async fn acting_for(
+    core: &Core,
+    person: &Actor,
+    org: &str,
+    account_name: &str,
+) -> Result<(Actor, String), TokenError> {
+    let o = super::as_owner(&core.db, org, person.user_id)
+        .await
+        .map_err(|_| TokenError::NotFound)?;
+    let a = match account(&core.db, o.id, &o.name, account_name).await {
+        Ok(a) => a,
+        Err(AdminError::NotFound(m)) => {
+            return Err(TokenError::Invalid(FieldErrors::from([(
+                "service_account".to_owned(),
+                m,
+            )])))
+        }
+        Err(e) => return Err(admin_failure(e)),
+    };
+    let actor = Actor {
+        user_id: a.id,
+        on_behalf: Some(person.user_id),
+        ..person.clone()
+    };
+    Ok((actor, o.name))
+}
+
+fn admin_failure(e: AdminError) -> TokenError {
+    match e {
+        AdminError::Database(e) => TokenError::Database(e),
+        _ => TokenError::NotFound,
+    }
+}
+
+/// `person`, an owner of `org`, makes a token for its service account
+/// `account`: owned by the organization (its resources only), recorded as
+/// made by them, needing no approval (an owner would give it).
+pub async fn make_token(
+    core: &Core,
+    person: &Actor,
+    org: &str,
+    account_name: &str,
+    mut spec: TokenSpec,
+    form_id: &str,
+) -> Result<NewSecret, TokenError> {
+    let (actor, org) = acting_for(core, person, org, account_name).await?;
+    spec.owner = Some(org);
+    token_service::create(core, &actor, &spec, form_id).await
+}
+
+/// `person`, an owner of `org`, revokes token `id` of one of its service
+/// accounts (any other token is not found).
+pub async fn revoke_token(
+    core: &Core,
+    person: &Actor,
+    org: &str,
+    id: i64,
+) -> Result<TokenView, TokenError> {
+    let o = super::as_owner(&core.db, org, person.user_id)
+        .await
+        .map_err(|_| TokenError::NotFound)?;
+    let owner: Option<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(token_sql::SERVICE_OWNER)
+        .bind(id)
+        .bind(o.id)
+        .fetch_optional(pool)
+        .await)?;
+    let Some((account_id,)) = owner else {
+        return Err(TokenError::NotFound);
+    };
+    let actor = Actor {
+        user_id: account_id,
+        on_behalf: Some(person.user_id),
+        ..person.clone()
+    };
+    token_service::revoke(core, &actor, id).await
+}

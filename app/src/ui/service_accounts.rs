@@ -1,0 +1,242 @@
+//! An organization's service accounts on Security → Organizations (its
+//! owners only): the accounts, their live tokens with who made each, a
+//! form to create an account (optionally a team's), "Revoke", and the
+//! plain page where an owner makes a token for one of them — the same
+//! fields as a personal token's, the secret shown once. Plain forms: it
+//! all works without JavaScript.
+
+use super::fields::FormMessage;
+use super::orgs::{org_input, ORGANIZATIONS};
+use super::security::{Section, SecurityNav};
+use super::token_api::get_org_token_policy;
+use super::token_form::{fmt_date, PlainTokenFields};
+use super::tokens::{SecretBox, Shown};
+use crate::model::{FormFeedback, SessionInfo};
+use crate::orgs::{ServiceAccount, ServiceToken};
+use crate::tokens::TokenForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// The page where an owner of `org` makes a service account's token.
+pub fn new_token_path(org: &str) -> String {
+    format!("{ORGANIZATIONS}/{org}/service-accounts/new-token")
+}
+
+/// Where the organization's service accounts are on its page.
+pub fn section_link(org: &str) -> String {
+    format!("{ORGANIZATIONS}#service-accounts-{org}")
+}
+
+/// The service accounts of organization `org`, for its owners.
+#[component]
+pub fn ServiceAccounts(
+    /// The organization's name.
+    org: String,
+    /// Its service accounts.
+    accounts: Vec<ServiceAccount>,
+    /// Their live tokens.
+    tokens: Vec<ServiceToken>,
+    /// The organization's teams' names (an account may be a team's).
+    teams: Vec<String>,
+    /// What a form post sent back.
+    fb: FormFeedback,
+) -> impl IntoView {
+    let base = format!("{ORGANIZATIONS}/{org}/service-accounts");
+    let items = accounts
+        .iter()
+        .map(|a| {
+            let name = a.username.clone();
+            let mine: Vec<&ServiceToken> = tokens.iter().filter(|t| t.account == name).collect();
+            let list = if mine.is_empty() {
+                view! { <p class="session-meta">"No active tokens."</p> }.into_any()
+            } else {
+                let rows = mine
+                    .into_iter()
+                    .map(|t| {
+                        let tok = &t.token;
+                        let maker = tok.made_by.clone().unwrap_or_else(|| "someone no longer here".into());
+                        view! {
+                            <li data-token=tok.name.clone()>
+                                <strong>{tok.name.clone()}</strong>
+                                <span class="session-meta">
+                                    {format!(" · {} · expires {} · made by {maker}", tok.scopes.summary(), fmt_date(tok.expires_at))}
+                                </span>
+                                <form method="post" action=format!("{base}/tokens/{}/revoke", tok.id) class="inline-form">
+                                    <button type="submit" class="button danger" aria-label=format!("Revoke {} of {name}", tok.name)>"Revoke"</button>
+                                </form>
+                            </li>
+                        }
+                    })
+                    .collect_view();
+                view! { <ul class="minted">{rows}</ul> }.into_any()
+            };
+            let team = a.team.as_ref().map(|t| format!(" (team {t})"));
+            view! {
+                <li data-account=a.username.clone()>
+                    <span><strong>{a.username.clone()}</strong>{team}</span>
+                    {list}
+                </li>
+            }
+        })
+        .collect_view();
+    let form = format!("service-account-{org}");
+    let team_id = format!("{form}-team");
+    let typed_team = if fb.value("form") == form {
+        fb.value("team")
+    } else {
+        String::new()
+    };
+    view! {
+        <section id=format!("service-accounts-{org}") aria-label=format!("Service accounts of {org}")>
+            <h3>"Service accounts"</h3>
+            <p class="session-meta">
+                "A service account's tokens belong to the organization, not to whoever made them: they keep working when that person leaves. The owners, and the members of the account's team, are told before they expire."
+            </p>
+            {if accounts.is_empty() {
+                view! { <p class="session-meta">"No service accounts."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="org-service-accounts">{items}</ul>
+                    <p><a class="button primary" href=new_token_path(&org)>"New service account token"</a></p>
+                }.into_any()
+            }}
+            <form method="post" action=base.clone() class="stack narrow-form" aria-label=format!("Create a service account in {org}")>
+                <input type="hidden" name="form" value=form.clone() />
+                {org_input(&form, "username", "Service account name".into(), &fb, true)}
+                <div class="field">
+                    <label for=team_id.clone()>"Team (optional)"</label>
+                    <select id=team_id name="team">
+                        <option value="">"No team"</option>
+                        {teams.into_iter().map(|t| {
+                            let selected = typed_team == t;
+                            view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="button">"Create service account"</button>
+            </form>
+        </section>
+    }
+}
+
+/// `…/organizations/{org}/service-accounts/new-token`: an owner makes a
+/// token for one of the organization's service accounts, within the
+/// stricter of its policies and the server's; the secret is shown once.
+#[component]
+pub fn ServiceTokenPage(
+    /// The visitor, and what a form post sent back.
+    info: SessionInfo,
+) -> impl IntoView {
+    let params = use_params_map();
+    let org = params.with_untracked(|p| p.get("org").unwrap_or_default());
+    let fb = info.feedback.clone().unwrap_or_default();
+    let sudo = info.in_sudo;
+    let data = Resource::new_blocking(
+        move || org.clone(),
+        |org| async move {
+            let policy = get_org_token_policy(org.clone()).await?;
+            let page = super::orgs::list_organizations(None, None).await?;
+            let accounts = page
+                .orgs
+                .into_iter()
+                .find(|o| o.name == org)
+                .map(|o| o.service_accounts)
+                .unwrap_or_default();
+            Ok::<_, ServerFnError>((org, policy, accounts))
+        },
+    );
+    view! {
+        <Title text="New service account token · Tessera" />
+        <div class="settings">
+            <SecurityNav current=Section::Organizations />
+            <section class="settings-body">
+                <p class="breadcrumb"><a href=ORGANIZATIONS>"← Organizations"</a></p>
+                <div class="card">
+                    <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                        {move || {
+                            let fb = fb.clone();
+                            Suspend::new(async move {
+                                match data.await {
+                                    Ok((org, policy, accounts)) => token_page(org, policy, accounts, fb, sudo),
+                                    Err(e) => crate::ui::load_failed(e),
+                                }
+                            })
+                        }}
+                    </Suspense>
+                </div>
+            </section>
+        </div>
+    }
+}
+
+fn token_page(
+    org: String,
+    policy: super::token_api::TokenPolicy,
+    accounts: Vec<ServiceAccount>,
+    fb: FormFeedback,
+    sudo: bool,
+) -> AnyView {
+    let account = fb.value("service_account");
+    if let Some(secret) = &fb.secret {
+        let mut shown = Shown::new(secret, false);
+        shown.lead = format!(
+            "The token \u{201c}{}\u{201d} of the service account {account} is ready. It belongs to {org}: it keeps working when you leave.",
+            secret.token.name
+        );
+        shown.back = Some(section_link(&org));
+        return view! {
+            <section class="secret-panel" aria-labelledby=super::tokens::SECRET_TITLE>
+                <SecretBox shown in_dialog=false />
+            </section>
+        }
+        .into_any();
+    }
+    if accounts.is_empty() {
+        return view! {
+            <h1>"New service account token"</h1>
+            <p>{format!("{org} has no service accounts yet: create one on the Organizations page first.")}</p>
+            <p><a href=section_link(&org)>"Back to the service accounts"</a></p>
+        }
+        .into_any();
+    }
+    let form = if fb.values.is_empty() {
+        TokenForm {
+            form_id: policy.form_id.clone(),
+            ..Default::default()
+        }
+    } else {
+        TokenForm::from_pairs(fb.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    };
+    let error = fb.field("service_account");
+    view! {
+        <form method="post" action=new_token_path(&org) class="token-form stack">
+            <h1 id="dialog-title">"New service account token"</h1>
+            <p class="lead">{format!("The token belongs to the service account and reaches only {org}'s resources. The list of {org}'s service accounts says you made it.")}</p>
+            <FormMessage message=fb.message.clone() />
+            <div class="field" class:has-error=error.is_some()>
+                <label for="token-account">"Service account"</label>
+                <select id="token-account" name="service_account"
+                    aria-invalid=error.is_some().then_some("true")
+                    aria-describedby="token-account-error"
+                >
+                    {accounts.into_iter().map(|a| {
+                        let selected = a.username == account;
+                        let label = match &a.team {
+                            Some(t) => format!("{} (team {t})", a.username),
+                            None => a.username.clone(),
+                        };
+                        view! { <option value=a.username.clone() selected=selected>{label}</option> }
+                    }).collect_view()}
+                </select>
+                <p class="field-error" id="token-account-error" hidden=error.is_none()>{error.clone()}</p>
+            </div>
+            <PlainTokenFields form errors=fb.fields.clone() max_days=policy.max_days notes=policy.notes.clone() admin=false owners=Vec::new() now=policy.now current_expiry=None sudo=sudo />
+            <div class="dialog-actions">
+                <a class="button" href=section_link(&org)>"Cancel"</a>
+                <button type="submit" class="button primary">"Create"</button>
+            </div>
+        </form>
+    }
+    .into_any()
+}
