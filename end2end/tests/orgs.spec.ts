@@ -218,3 +218,71 @@ test("an owner manages members, teams and policies on the page, and reads the or
   // the refused posts answered 422, which the browser logs; nothing else
   expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
 });
+
+test("an owner makes a service account's token, which keeps working after they leave", async ({ page, browser }, testInfo) => {
+  const errors = watchForPageErrors(page);
+  const owner = uniqueUser(testInfo, "sao");
+  const other = uniqueUser(testInfo, "sap");
+  // the second owner signs up in a browser context of their own
+  const context = await browser.newContext({ baseURL: govURL, viewport: testInfo.project.use.viewport ?? undefined });
+  const second = await context.newPage();
+  const secondErrors = watchForPageErrors(second);
+  await signUp(second, other);
+  await signUp(page, owner);
+  const org = orgFor(owner);
+  admin("org", "add-member", org, other, "--role", "owner");
+  admin("org", "create-team", org, "Release");
+  const account = `${org}-bot`.slice(0, 39);
+  await page.goto("/profile/security/organizations");
+  await waitForHydration(page);
+  const section = page.getByRole("region", { name: `Service accounts of ${org}` });
+  await expect(section).toContainText("No service accounts.");
+  const create = section.getByRole("form", { name: `Create a service account in ${org}` });
+  // a name that is taken: the error under the field, what was typed kept
+  await create.getByLabel("Service account name").fill(other);
+  await create.getByLabel("Team (optional)").selectOption("Release");
+  await create.getByRole("button", { name: "Create service account" }).click();
+  const again = page.getByRole("region", { name: `Service accounts of ${org}` }).getByRole("form", { name: `Create a service account in ${org}` });
+  await expect(again.locator(".field-error")).toContainText("already taken");
+  await expect(again.getByLabel("Service account name")).toHaveValue(other);
+  await expect(again.getByLabel("Team (optional)")).toHaveValue("Release");
+  await again.getByLabel("Service account name").fill(account);
+  await again.getByRole("button", { name: "Create service account" }).click();
+  await expect(page.getByRole("status")).toContainText("Service account created.");
+  await expect(page.getByRole("region", { name: `Members of ${org}` })).toContainText(`${account} (service account)`);
+  await expect(page.getByRole("button", { name: `Make owner: ${account}` })).toHaveCount(0);
+
+  // its token: the personal token's fields, the secret once
+  await page.getByRole("link", { name: "New service account token" }).click();
+  await expect(page.getByRole("heading", { name: "New service account token" })).toBeVisible();
+  await waitForHydration(page);
+  await expect(page.getByLabel("Service account")).toHaveValue(account);
+  await page.getByLabel("Name").fill("release publisher");
+  await page.getByLabel("Custom defined").check();
+  await scopeLevel(page.getByRole("group", { name: "Custom scopes" }), "Packaging").selectOption({ label: "Read & write" });
+  await expectNoHorizontalScroll(page);
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page.getByRole("heading", { name: "Token created" })).toBeVisible();
+  await expect(page.getByText(`of the service account ${account} is ready`)).toBeVisible();
+  const secret = await page.getByLabel("Personal access token", { exact: true }).inputValue();
+  expect(await gateway(page, secret, "packaging:write", `${org}/site`)).toBe(204);
+  expect(await gateway(page, secret, "packaging:write", "elsewhere/site")).toBe(403);
+  await page.getByRole("link", { name: "Done" }).click();
+  const listed = page.getByRole("region", { name: `Service accounts of ${org}` }).locator(`li[data-account="${account}"]`);
+  await expect(listed).toContainText("(team Release)");
+  await expect(listed.locator('li[data-token="release publisher"]')).toContainText(`made by ${owner}`);
+  await expectNoHorizontalScroll(page);
+
+  // the maker leaves the organization: the account's token still works
+  admin("org", "remove-member", org, owner);
+  expect(await gateway(page, secret, "packaging:write", `${org}/site`)).toBe(204);
+
+  // another owner revokes it
+  await second.goto("/profile/security/organizations");
+  await second.getByRole("button", { name: `Revoke release publisher of ${account}` }).click();
+  await expect(second.getByRole("status")).toContainText("Token revoked.");
+  expect(await gateway(page, secret, "packaging:write", `${org}/site`)).toBe(401);
+  expect(secondErrors).toEqual([]);
+  await context.close();
+  expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
+});
