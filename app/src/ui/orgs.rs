@@ -7,8 +7,9 @@
 use super::fields::FormMessage;
 use super::security::{Section, SecurityPage};
 use super::token_form::fmt_date;
+use crate::model::FormFeedback;
 use crate::model::SessionInfo;
-use crate::orgs::{OrgView, OrgsPage, RequestView};
+use crate::orgs::{OrgView, OrgsPage, RequestView, ServiceAccount, ServiceToken};
 use leptos::prelude::*;
 
 /// Where the page lives.
@@ -116,7 +117,7 @@ pub fn Organizations(
 
 /// A labelled text input of an owner's form: its error shows only under
 /// the form that was sent (`form`, a hidden field, names it).
-pub(crate) fn org_input(
+fn org_input(
     form: &str,
     name: &'static str,
     label: String,
@@ -308,7 +309,7 @@ fn OrgItem(org: OrgView, fb: crate::model::FormFeedback, viewer: Option<i64>) ->
     let service_accounts = owner.then(|| {
         let teams = org.teams.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
         view! {
-            <super::service_accounts::ServiceAccounts
+            <ServiceAccounts
                 org=org.name.clone()
                 accounts=org.service_accounts.clone()
                 tokens=org.service_tokens.clone()
@@ -406,5 +407,107 @@ fn RequestItem(org: String, request: RequestView, fb: crate::model::FormFeedback
                 </form>
             </div>
         </li>
+    }
+}
+
+/// The page where an owner of `org` makes a service account's token.
+pub fn new_token_path(org: &str) -> String {
+    format!("{ORGANIZATIONS}/{org}/service-accounts/new-token")
+}
+
+/// Where the organization's service accounts are on its page.
+pub fn section_link(org: &str) -> String {
+    format!("{ORGANIZATIONS}#service-accounts-{org}")
+}
+
+/// The service accounts of organization `org`, for its owners.
+#[component]
+fn ServiceAccounts(
+    /// The organization's name.
+    org: String,
+    /// Its service accounts.
+    accounts: Vec<ServiceAccount>,
+    /// Their live tokens.
+    tokens: Vec<ServiceToken>,
+    /// The organization's teams' names (an account may be a team's).
+    teams: Vec<String>,
+    /// What a form post sent back.
+    fb: FormFeedback,
+) -> impl IntoView {
+    let base = format!("{ORGANIZATIONS}/{org}/service-accounts");
+    let items = accounts
+        .iter()
+        .map(|a| {
+            let name = a.username.clone();
+            let mine: Vec<&ServiceToken> = tokens.iter().filter(|t| t.account == name).collect();
+            let list = if mine.is_empty() {
+                view! { <p class="session-meta">"No active tokens."</p> }.into_any()
+            } else {
+                let rows = mine
+                    .into_iter()
+                    .map(|t| {
+                        let tok = &t.token;
+                        let maker = tok.made_by.clone().unwrap_or_else(|| "someone no longer here".into());
+                        view! {
+                            <li data-token=tok.name.clone()>
+                                <strong>{tok.name.clone()}</strong>
+                                <span class="session-meta">
+                                    {format!(" · {} · expires {} · made by {maker}", tok.scopes.summary(), fmt_date(tok.expires_at))}
+                                </span>
+                                <form method="post" action=format!("{base}/tokens/{}/revoke", tok.id) class="inline-form">
+                                    <button type="submit" class="button danger" aria-label=format!("Revoke {} of {name}", tok.name)>"Revoke"</button>
+                                </form>
+                            </li>
+                        }
+                    })
+                    .collect_view();
+                view! { <ul class="minted">{rows}</ul> }.into_any()
+            };
+            let team = a.team.as_ref().map(|t| format!(" (team {t})"));
+            view! {
+                <li data-account=a.username.clone()>
+                    <span><strong>{a.username.clone()}</strong>{team}</span>
+                    {list}
+                </li>
+            }
+        })
+        .collect_view();
+    let form = format!("service-account-{org}");
+    let team_id = format!("{form}-team");
+    let typed_team = if fb.value("form") == form {
+        fb.value("team")
+    } else {
+        String::new()
+    };
+    view! {
+        <section id=format!("service-accounts-{org}") aria-label=format!("Service accounts of {org}")>
+            <h3>"Service accounts"</h3>
+            <p class="session-meta">
+                "A service account's tokens belong to the organization, not to whoever made them: they keep working when that person leaves. The owners, and the members of the account's team, are told before they expire."
+            </p>
+            {if accounts.is_empty() {
+                view! { <p class="session-meta">"No service accounts."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="org-service-accounts">{items}</ul>
+                    <p><a class="button primary" href=new_token_path(&org)>"New service account token"</a></p>
+                }.into_any()
+            }}
+            <form method="post" action=base.clone() class="stack narrow-form" aria-label=format!("Create a service account in {org}")>
+                <input type="hidden" name="form" value=form.clone() />
+                {org_input(&form, "username", "Service account name".into(), &fb, true)}
+                <div class="field">
+                    <label for=team_id.clone()>"Team (optional)"</label>
+                    <select id=team_id name="team">
+                        <option value="">"No team"</option>
+                        {teams.into_iter().map(|t| {
+                            let selected = typed_team == t;
+                            view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="button">"Create service account"</button>
+            </form>
+        </section>
     }
 }

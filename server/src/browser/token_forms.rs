@@ -332,7 +332,7 @@ pub async fn create_for_service_account(
     person: PersonForm,
 ) -> Response {
     use app::domain::orgs::{self, service_accounts};
-    use app::ui::{orgs::ORGANIZATIONS, service_accounts::new_token_path};
+    use app::ui::orgs::{new_token_path, ORGANIZATIONS};
     let core = &state.core;
     // the page to answer with names the organization: only once it is
     // known to be one the person owns
@@ -370,7 +370,7 @@ pub async fn create_for_service_account(
             render_page(&state, &person.parts, &page, fb, StatusCode::CREATED).await
         }
         Err(TokenError::AlreadySubmitted(_)) => {
-            let back = app::ui::service_accounts::section_link(&o.name);
+            let back = app::ui::orgs::section_link(&o.name);
             Redirect::to(&back).into_response()
         }
         Err(err) => answer_error(&state, &person.parts, &page, err, Some(&person.pairs)).await,
