@@ -55,9 +55,10 @@ pub const KEYS: [&str; 10] = [
     INACTIVE_DAYS,
     REVOKE_ON_REUSE,
     REQUIRE_ALLOWLIST_FOR_WRITE,
+    REQUIRE_TWO_FACTOR,
+    // the last two govern signing in and trust rules: server-wide only
     ALLOWED_WORKLOAD_ISSUERS,
     SSO_REQUIRED,
-    REQUIRE_TWO_FACTOR,
 ];
 /// Key: the longest lifetime, in days.
 pub const MAX_LIFETIME_DAYS: &str = "max_lifetime_days";
@@ -84,16 +85,7 @@ pub const REQUIRE_TWO_FACTOR: &str = "require_two_factor";
 /// The keys an organization sets for the tokens it owns: the server-wide
 /// ones about tokens (`sso_required` and `allowed_workload_issuers` govern
 /// signing in and trust rules, which belong to no organization).
-pub const ORG_KEYS: [&str; 8] = [
-    MAX_LIFETIME_DAYS,
-    FORBID_FULL_ACCESS,
-    ALLOWED_SCOPES,
-    MAX_ACTIVE_TOKENS_PER_USER,
-    INACTIVE_DAYS,
-    REVOKE_ON_REUSE,
-    REQUIRE_ALLOWLIST_FOR_WRITE,
-    REQUIRE_TWO_FACTOR,
-];
+pub const ORG_KEYS: &[&str] = KEYS.split_at(8).0;
 
 /// The server's policies and each organization's, as last read: a token
 /// an organization owns is held to the stricter of the two, key by key.
@@ -609,9 +601,13 @@ mod tests {
         );
         // stricter is symmetric where it can be, and idempotent
         assert_eq!(both.stricter(&org).stricter(&server), both.clone());
+        // the organization's keys: every token key but the two about
+        // signing in and trust rules
+        assert_eq!(ORG_KEYS.len(), 8);
         for key in ORG_KEYS {
-            assert!(KEYS.contains(&key));
+            assert!(KEYS.contains(key));
         }
+        assert!(!ORG_KEYS.contains(&SSO_REQUIRED) && !ORG_KEYS.contains(&ALLOWED_WORKLOAD_ISSUERS));
     }
 
     #[test]

@@ -447,12 +447,13 @@ fn ServiceAccounts(
                     .into_iter()
                     .map(|t| {
                         let tok = &t.token;
-                        let maker = tok.made_by.clone().unwrap_or_else(|| "someone no longer here".into());
+                        let maker = tok.made_by.clone().unwrap_or_else(|| "an owner".into());
                         view! {
                             <li data-token=tok.name.clone()>
                                 <strong>{tok.name.clone()}</strong>
                                 <span class="session-meta">
                                     {format!(" · {} · expires {} · made by {maker}", tok.scopes.summary(), fmt_date(tok.expires_at))}
+                                    {(tok.approval.as_deref() == Some("pending")).then_some(" · waits for another owner's approval")}
                                 </span>
                                 <form method="post" action=format!("{base}/tokens/{}/revoke", tok.id) class="inline-form">
                                     <button type="submit" class="button danger" aria-label=format!("Revoke {} of {name}", tok.name)>"Revoke"</button>
@@ -474,11 +475,14 @@ fn ServiceAccounts(
         .collect_view();
     let form = format!("service-account-{org}");
     let team_id = format!("{form}-team");
-    let typed_team = if fb.value("form") == form {
+    let team_error_id = format!("{team_id}-error");
+    let ours = fb.value("form") == form;
+    let typed_team = if ours {
         fb.value("team")
     } else {
         String::new()
     };
+    let team_error = ours.then(|| fb.field("team")).flatten();
     view! {
         <section id=format!("service-accounts-{org}") aria-label=format!("Service accounts of {org}")>
             <h3>"Service accounts"</h3>
@@ -496,15 +500,20 @@ fn ServiceAccounts(
             <form method="post" action=base.clone() class="stack narrow-form" aria-label=format!("Create a service account in {org}")>
                 <input type="hidden" name="form" value=form.clone() />
                 {org_input(&form, "username", "Service account name".into(), &fb, true)}
-                <div class="field">
+                <p class="hint">{format!("Its name starts with {org}- (added when you leave it out), so it never takes a person's name.")}</p>
+                <div class="field" class:has-error=team_error.is_some()>
                     <label for=team_id.clone()>"Team (optional)"</label>
-                    <select id=team_id name="team">
+                    <select id=team_id name="team"
+                        aria-invalid=team_error.is_some().then_some("true")
+                        aria-describedby=team_error_id.clone()
+                    >
                         <option value="">"No team"</option>
                         {teams.into_iter().map(|t| {
                             let selected = typed_team == t;
                             view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
                         }).collect_view()}
                     </select>
+                    <p class="field-error" id=team_error_id hidden=team_error.is_none()>{team_error.clone()}</p>
                 </div>
                 <button type="submit" class="button">"Create service account"</button>
             </form>

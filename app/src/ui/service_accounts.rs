@@ -110,7 +110,9 @@ fn token_page(
         <form method="post" action=new_token_path(&org) class="token-form stack">
             <h1 id="dialog-title">"New service account token"</h1>
             <p class="lead">{format!("The token belongs to the service account and reaches only {org}'s resources. The list of {org}'s service accounts says you made it.")}</p>
-            <FormMessage message=fb.message.clone() />
+            // a refusal of the organization itself (the account left it
+            // meanwhile) has no field of its own here
+            <FormMessage message=fb.message.clone().or_else(|| fb.field("resource_owner")) />
             <div class="field" class:has-error=error.is_some()>
                 <label for="token-account">"Service account"</label>
                 <select id="token-account" name="service_account"

@@ -274,9 +274,16 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
 #[server(prefix = "/rpc", endpoint = "orgs/token-policy", input = Json)]
 pub async fn get_org_token_policy(org: String) -> Result<TokenPolicy, ServerFnError> {
     let (state, user) = ssr::context()?;
+    use crate::domain::admin::AdminError;
     let o = crate::domain::orgs::as_owner(&state.core.db, &org, user.id)
         .await
-        .map_err(|e| ServerFnError::new(e.to_string()))?;
+        .map_err(|e| match e {
+            AdminError::Database(e) => {
+                tracing::error!(error = %e, "reading an organization failed");
+                ServerFnError::new("Something went wrong on our side; try again.")
+            }
+            e => ServerFnError::new(e.to_string()),
+        })?;
     let book = state.core.policies();
     let mut answer = policy_answer(&state, &user, book.for_owner(Some(&o.name)), Vec::new());
     // a service account is never an administrator

@@ -104,6 +104,9 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
         // the visitor's own organizations; another organization's requests
         // are tried in orgs.rs
         "/rpc/orgs/list" => Some(None),
+        // an organization's limits, for its owners only: a member and a
+        // stranger are tried in service_accounts.rs
+        "/rpc/orgs/token-policy" => Some(None),
         _ => None,
     }
 }

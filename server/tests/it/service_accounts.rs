@@ -33,7 +33,7 @@ async fn notices_of(app: &TestApp, user_id: i64, token: i64) -> Vec<String> {
 async fn service_account_tokens_outlive_their_makers(app: TestApp) {
     let (alice_id, alice) = support::user(&app, "alice").await;
     let (bob_id, bob) = support::user(&app, "bob").await;
-    let (carol_id, carol) = support::user(&app, "carol").await;
+    let (carol_id, _) = support::user(&app, "carol").await;
     let (dave_id, dave) = support::user(&app, "dave").await;
     let (_, eve) = support::user(&app, "eve").await;
     acme_of(&app, "alice", "carol").await;
@@ -61,8 +61,12 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
     let form = "form=service-account-acme";
     for (fields, field, words) in [
         ("username=", "username", "Enter a username"),
-        ("username=alice", "username", "already taken"),
         ("username=a%00b", "username", ""),
+        (
+            "username=abcdefghijklmnopqrstuvwxyz0123",
+            "username",
+            "With its prefix (acme-)",
+        ),
         ("username=deployer&team=Nope", "team", "has no team"),
     ] {
         let r = org_post(
@@ -104,6 +108,30 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
         .rows("SELECT username FROM users WHERE is_service = TRUE AND service_org IS NOT NULL")
         .await;
     assert_eq!(accounts, vec![("acme-deployer".to_owned(),)]);
+    // the organization's prefix is added to a name without it, so an owner
+    // never takes a person's name; a name in use is refused
+    let r = org_post(
+        &app,
+        "service-accounts",
+        &format!("{form}&username=deployer"),
+        &alice,
+    )
+    .await;
+    refused(&r, "username", "already taken");
+    let r = org_post(
+        &app,
+        "service-accounts",
+        &format!("{form}&username=bob"),
+        &alice,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "becomes acme-bob: {}",
+        r.body
+    );
+    assert!(support::user_id(&app, "acme-bob").await > 0);
     // a member nothing signs in as, never an owner
     let e = orgs::set_member(&app.core, &cli_admin, "acme", "acme-deployer", "owner")
         .await
@@ -149,6 +177,19 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    // nothing that acts on tokens: it would outlive its maker
+    for scopes in ["scope_mode=full", "scope_mode=custom&scope_tokens=write"] {
+        let wide = format!("service_account=acme-deployer&name=wide&expiry=30&{scopes}");
+        let r = org_post(&app, new_token, &wide, &alice).await;
+        refused(&r, "scopes", "A service account");
+    }
+    // a member or a stranger finds no such organization, nor its accounts
+    for stranger in [&dave, &eve] {
+        let page = app
+            .get(&format!("{ORG_PAGE}/acme/{new_token}"), Some(stranger))
+            .await;
+        assert!(!page.body.contains("acme-deployer"), "{}", page.body);
+    }
     for stranger in [&dave, &eve] {
         let r = org_post(&app, new_token, fields, stranger).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
@@ -225,7 +266,12 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
         "never beyond the caller's own token: {}",
         r.body
     );
-    let r = send_json(&app, "POST", path, &alice_api, body).await;
+    let maker = json!({"name": "maker", "scopes": "tokens:manage", "expires_in_days": 3});
+    let r = send_json(&app, "POST", path, &alice_api, maker).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    // the account's short name finds it too
+    let short = "/api/v1/orgs/acme/service-accounts/deployer/tokens";
+    let r = send_json(&app, "POST", short, &alice_api, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let nightly = json_of(&r);
     assert_eq!(nightly["made_by"], "alice");
@@ -242,7 +288,10 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
         )
         .await,
     );
-    let account = &listed["service_accounts"][0];
+    let account = listed["service_accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["name"] == "acme-deployer"))
+        .expect("the account");
     assert_eq!(account["name"], "acme-deployer", "{listed}");
     assert_eq!(account["team"], "Platform");
     let names: Vec<&str> = account["tokens"]
@@ -290,6 +339,10 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
         StatusCode::NO_CONTENT,
         "her own organization token stops"
     );
+    // a service account's token makes no tokens (it holds no tokens scope)
+    let child = json!({"name": "child", "scopes": "code:read"});
+    let r = send_json(&app, "POST", "/api/v1/tokens", &deploy, child).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     for secret in [&deploy, &nightly_secret] {
         assert_eq!(
             gateway(&app, secret, "code:read", Some("acme/api")).await,
@@ -303,7 +356,7 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
     let bob_told = notices_of(&app, bob_id, nightly_id).await;
     assert_eq!(bob_told.len(), 1, "{bob_told:?}");
     assert!(
-        bob_told[0].contains("nightly of acme-deployer (acme) expires in 3 days"),
+        bob_told[0].contains("[acme-deployer of acme] Your token nightly expires in 3 days"),
         "{bob_told:?}"
     );
     assert_eq!(
@@ -349,12 +402,63 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
         gateway(&app, &nightly_secret, "code:read", Some("acme/api")).await,
         StatusCode::UNAUTHORIZED
     );
+    // with the organization's approval policy, an owner's token for the
+    // account waits for another owner, as their own would
+    let (ok, _, err) = cli(
+        &app,
+        &[
+            "org",
+            "set-policy",
+            "acme",
+            "approval_required_for",
+            "code:read",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let gated = json!({"name": "gated", "scopes": "code:read", "expires_in_days": 3});
+    let r = send_json(
+        &app,
+        "POST",
+        "/api/v1/orgs/acme/service-accounts/acme-deployer/tokens",
+        &bob_api,
+        gated,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let gated = json_of(&r);
+    assert_eq!(gated["approval"], "pending", "{gated}");
+    let gated_secret = gated["token"].as_str().expect("secret").to_owned();
+    assert_eq!(
+        gateway(&app, &gated_secret, "code:read", Some("acme/api")).await,
+        StatusCode::FORBIDDEN
+    );
+    let request: Vec<(i64,)> = app
+        .rows(&format!(
+            "SELECT id FROM token_requests WHERE token_id = {}",
+            gated["id"]
+        ))
+        .await;
+    let approve = format!("/api/v1/orgs/acme/token-requests/{}/approve", request[0].0);
+    let r = send_json(&app, "POST", &approve, &bob_api, json!({})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "not their own: {}", r.body);
+    orgs::set_member(&app.core, &cli_admin, "acme", "carol", "owner")
+        .await
+        .expect("carol an owner");
+    let (_, carol_api) = support::token(&app, carol_id, "api", "tokens:manage code:read").await;
+    let r = send_json(&app, "POST", &approve, &carol_api, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        gateway(&app, &gated_secret, "code:read", Some("acme/api")).await,
+        StatusCode::NO_CONTENT
+    );
+
     // on the page
     let deploy_id: Vec<(i64,)> = app
         .rows("SELECT id FROM tokens WHERE name = 'deploy'")
         .await;
     let route = format!("service-accounts/tokens/{}/revoke", deploy_id[0].0);
-    let r = org_post(&app, &route, "", &carol).await;
+    let r = org_post(&app, &route, "", &dave).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "a member: {}", r.body);
     org_did(&app, &bob, &route, "", "service-token-revoked").await;
     assert_eq!(

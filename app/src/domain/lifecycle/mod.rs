@@ -197,6 +197,49 @@ pub struct Notice {
 /// when mail is on, the user's and the organization's webhooks), unless
 /// one with its key exists; returns its id when it was created.
 pub async fn notify(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error> {
+    // a service account's notices go to its people (nobody reads its own)
+    let people: Vec<(i64, String, String, Option<String>)> = on_db!(&core.db, pool => sqlx::query_as(
+        crate::domain::orgs::sql::SERVICE_NOTICE_RECIPIENTS,
+    )
+    .bind(n.user_id)
+    .fetch_all(pool)
+    .await)?;
+    if people.is_empty() {
+        return notify_one(core, n).await;
+    }
+    let public = &core.config.public_url;
+    let mut made = None;
+    for (person, account, org, team) in people {
+        let team_words = team
+            .as_ref()
+            .map(|t| format!(", team {t}"))
+            .unwrap_or_default();
+        let told = Notice {
+            key: format!("{}:{person}", n.key),
+            user_id: person,
+            subject: format!("[{account} of {org}] {}", n.subject),
+            body: format!(
+                "About a token of the service account {account} ({org}{team_words}): you are one of its \
+                 organization's owners or a member of its team. Its owners manage its tokens on \
+                 {public}/profile/security/organizations#service-accounts-{org}\n\n{}",
+                n.body
+            ),
+            data: {
+                let mut d = n.data.clone();
+                d["service_account"] = json!({"name": account, "organization": org, "team": team});
+                d
+            },
+            ..n.clone()
+        };
+        if let Some(id) = notify_one(core, &told).await? {
+            made = Some(id);
+        }
+    }
+    Ok(made)
+}
+
+/// Creates notice `n` for its user and its deliveries.
+async fn notify_one(core: &Core, n: &Notice) -> Result<Option<i64>, sqlx::Error> {
     let at = now();
     let mail_on = core.lifecycle.mailer.is_some() && n.only_webhook.is_none();
     on_db!(&core.db, pool => {

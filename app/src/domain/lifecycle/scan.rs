@@ -10,32 +10,6 @@ pub(super) struct Ending {
     user_id: i64,
     name: String,
     expires_at: DateTime<Utc>,
-    service_org: Option<i64>,
-}
-
-/// A service account's token: whose it is (account, organization, team).
-struct Whose {
-    account: String,
-    org: String,
-    team: Option<String>,
-}
-
-/// Who is told that `t` is ending: its owner; for a service account's
-/// token, each owner of the organization and each member of its team.
-async fn told_of_ending(core: &Core, t: &Ending) -> Result<Vec<(i64, Option<Whose>)>, sqlx::Error> {
-    if t.service_org.is_none() {
-        return Ok(vec![(t.user_id, None)]);
-    }
-    let rows: Vec<(i64, String, String, Option<String>)> = on_db!(&core.db, pool => sqlx::query_as(
-        crate::domain::orgs::sql::SERVICE_NOTICE_RECIPIENTS,
-    )
-    .bind(t.user_id)
-    .fetch_all(pool)
-    .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(user_id, account, org, team)| (user_id, Some(Whose { account, org, team })))
-        .collect())
 }
 
 #[derive(sqlx_macros::FromRow)]
@@ -89,13 +63,11 @@ pub async fn scan_tokens(core: &Core) -> Result<usize, sqlx::Error> {
     let known: HashSet<String> = known.into_iter().map(|(k,)| k).collect();
     let mut made = 0;
     for t in ending {
-        for (user_id, whose) in told_of_ending(core, &t).await? {
-            let Some(notice) = ending_notice(core, &t, at, user_id, whose.as_ref()) else {
-                continue;
-            };
-            if !known.contains(&notice.key) && notify(core, &notice).await?.is_some() {
-                made += 1;
-            }
+        let Some(notice) = ending_notice(core, &t, at) else {
+            continue;
+        };
+        if !known.contains(&notice.key) && notify(core, &notice).await?.is_some() {
+            made += 1;
         }
     }
     let presented: Vec<Presented> = on_db!(&core.db, pool => sqlx::query_as(crate::domain::tokens::sql::PRESENTED_SINCE)
@@ -136,25 +108,17 @@ pub async fn scan_tokens(core: &Core) -> Result<usize, sqlx::Error> {
     Ok(made)
 }
 
-/// The notice that `t` expires soon (or has expired) for `user_id`; a
-/// service account's token (`whose`) is told to each of its people, with
-/// a key of their own.
-fn ending_notice(
-    core: &Core,
-    t: &Ending,
-    at: DateTime<Utc>,
-    user_id: i64,
-    whose: Option<&Whose>,
-) -> Option<Notice> {
+/// The notice that `t` expires soon (or has expired), if one is due.
+fn ending_notice(core: &Core, t: &Ending, at: DateTime<Utc>) -> Option<Notice> {
     let public = &core.config.public_url;
     let stamp = t.expires_at.timestamp();
     let days = ((t.expires_at - at).num_seconds() + 86_399) / 86_400;
-    let mut notice = if t.expires_at > at {
+    let notice = if t.expires_at > at {
         let th = threshold(&core.lifecycle.config.expiry_notice_days, t.expires_at - at)?;
         Notice {
             key: format!("expiring:{}:{th}:{stamp}", t.id),
             event: "token.expiring",
-            user_id,
+            user_id: t.user_id,
             token_id: Some(t.id),
             subject: format!("Your token {} expires {}", t.name, in_days(days)),
             body: format!(
@@ -173,7 +137,7 @@ fn ending_notice(
         Notice {
             key: format!("expired:{}:{stamp}", t.id),
             event: "token.expired",
-            user_id,
+            user_id: t.user_id,
             token_id: Some(t.id),
             subject: format!("Your token {} has expired", t.name),
             body: format!(
@@ -187,32 +151,6 @@ fn ending_notice(
             only_webhook: None,
         }
     };
-    if let Some(w) = whose {
-        let team = w
-            .team
-            .as_ref()
-            .map(|t| format!(", team {t}"))
-            .unwrap_or_default();
-        let (ends, ended) = if t.expires_at > at {
-            (format!("expires {}", in_days(days)), "expires")
-        } else {
-            ("has expired".to_owned(), "expired")
-        };
-        notice.key = format!("{}:{user_id}", notice.key);
-        notice.subject = format!("The token {} of {} ({}) {ends}", t.name, w.account, w.org);
-        notice.body = format!(
-            "The token \"{}\" of the service account {} ({}{team}) {ended} on {}.\n\
-             Anything that uses it gets 401 after that. Make a new one for the account, and revoke this one:\n\
-             {public}/profile/security/organizations#service-accounts-{}\n",
-            t.name,
-            w.account,
-            w.org,
-            when(t.expires_at),
-            w.org
-        );
-        notice.data["service_account"] =
-            json!({"name": w.account, "organization": w.org, "team": w.team});
-    }
     Some(notice)
 }
 

@@ -142,6 +142,12 @@ pub async fn create(
         Some(o) => Some(user(&core.db, o).await?),
         None => None,
     };
+    if let Some(o) = owner.as_ref().filter(|o| o.is_service) {
+        return Err(AdminError::Invalid(format!(
+            "{} is a service account: it cannot be an owner.",
+            o.username
+        )));
+    }
     let at = now();
     let created = event(admin, "org.created", None, name);
     let joined = owner.as_ref().map(|o| {

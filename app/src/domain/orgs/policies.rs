@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn organizations_set_approval_and_the_token_keys() {
         assert_eq!(KEYS[0], APPROVAL_REQUIRED_FOR);
-        assert_eq!(KEYS[1..], ORG_KEYS);
+        assert_eq!(KEYS[1..], *ORG_KEYS);
     }
 
     #[test]

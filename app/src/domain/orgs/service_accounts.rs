@@ -35,7 +35,8 @@ async fn account(
     name: &str,
 ) -> Result<ServiceAccount, AdminError> {
     let sql = format!("{ACCOUNT_COLUMNS} AND u.username_key = $2");
-    let key = name.trim().to_lowercase();
+    // the name as shown, or as typed before the organization's prefix
+    let key = account_name(org, name).to_lowercase();
     let found: Option<ServiceAccount> = on_db!(db, pool => sqlx::query_as(&sql)
         .bind(org_id)
         .bind(&key)
@@ -49,6 +50,35 @@ async fn account(
     })
 }
 
+/// A service account's name: the organization's name and `-` before what
+/// the owner typed (unless it is there already), so an owner never takes a
+/// name a person may want (a colleague's, before they first sign in).
+pub fn account_name(org: &str, typed: &str) -> String {
+    let typed = typed.trim();
+    let prefix = format!("{org}-");
+    if typed.is_empty() || typed.to_lowercase().starts_with(&prefix) {
+        typed.to_owned()
+    } else {
+        format!("{prefix}{typed}")
+    }
+}
+
+/// What a service account's token may not have: anything that acts on
+/// tokens beyond reading them (it would outlive its maker and could make,
+/// edit or regenerate the account's other tokens), hence no Full access.
+fn scope_problem(scopes: &crate::scopes::Scopes) -> Option<String> {
+    use crate::scopes::{Level, Scopes};
+    match scopes {
+        Scopes::Full => Some(
+            "A service account's token names its scopes: Full access would let it make and change the account's tokens. Choose custom scopes.".into(),
+        ),
+        s if s.level("tokens").is_some_and(|l| l > Level::Read) => Some(
+            "A service account's token may read tokens, not write or manage them: owners make and change the account's tokens.".into(),
+        ),
+        _ => None,
+    }
+}
+
 /// Makes service account `name` in `org` (a team's, when `team` names
 /// one): a member of the organization with no password and no sign-in.
 /// Audited as `org.service_account_created`.
@@ -59,11 +89,19 @@ pub async fn create(
     name: &str,
     team_name: Option<&str>,
 ) -> Result<ServiceAccount, AdminError> {
-    let name = name.trim();
+    let o = get(&core.db, org).await?;
+    let name = account_name(&o.name, name);
+    let name = name.as_str();
+    let max = crate::model::rules::USERNAME_MAX;
+    if name.chars().count() > max && name.len() > o.name.len() + 1 {
+        return Err(AdminError::Invalid(format!(
+            "With its prefix ({}-) a service account's name has at most {max} characters.",
+            o.name
+        )));
+    }
     if let Some(problem) = crate::model::rules::username_problem(name) {
         return Err(AdminError::Invalid(problem));
     }
-    let o = get(&core.db, org).await?;
     let team = match team_name.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => Some(team(&core.db, o.id, &o.name, t).await?),
         None => None,
@@ -122,12 +160,12 @@ async fn acting_for(
     core: &Core,
     person: &Actor,
     org: &str,
-    account_name: &str,
+    name: &str,
 ) -> Result<(Actor, String), TokenError> {
     let o = super::as_owner(&core.db, org, person.user_id)
         .await
         .map_err(|_| TokenError::NotFound)?;
-    let a = match account(&core.db, o.id, &o.name, account_name).await {
+    let a = match account(&core.db, o.id, &o.name, name).await {
         Ok(a) => a,
         Err(AdminError::NotFound(m)) => {
             return Err(TokenError::Invalid(FieldErrors::from([(
@@ -153,17 +191,24 @@ fn admin_failure(e: AdminError) -> TokenError {
 }
 
 /// `person`, an owner of `org`, makes a token for its service account
-/// `account`: owned by the organization (its resources only), recorded as
-/// made by them, needing no approval (an owner would give it).
+/// `name`: owned by the organization (its resources only), recorded as
+/// made by them; when the organization's `approval_required_for` names
+/// its scopes it waits for another owner, as their own token would.
 pub async fn make_token(
     core: &Core,
     person: &Actor,
     org: &str,
-    account_name: &str,
+    name: &str,
     mut spec: TokenSpec,
     form_id: &str,
 ) -> Result<NewSecret, TokenError> {
-    let (actor, org) = acting_for(core, person, org, account_name).await?;
+    let (actor, org) = acting_for(core, person, org, name).await?;
+    if let Some(problem) = scope_problem(&spec.scopes) {
+        return Err(TokenError::Invalid(FieldErrors::from([(
+            "scopes".to_owned(),
+            problem,
+        )])));
+    }
     spec.owner = Some(org);
     token_service::create(core, &actor, &spec, form_id).await
 }
@@ -193,4 +238,29 @@ pub async fn revoke_token(
         ..person.clone()
     };
     token_service::revoke(core, &actor, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scopes::Scopes;
+
+    #[test]
+    fn names_carry_the_organizations_prefix() {
+        assert_eq!(account_name("acme", "deployer"), "acme-deployer");
+        assert_eq!(account_name("acme", " acme-deployer "), "acme-deployer");
+        assert_eq!(account_name("acme", "ACME-ci"), "ACME-ci");
+        assert_eq!(account_name("acme", "acmebot"), "acme-acmebot");
+        assert_eq!(account_name("acme", ""), "");
+    }
+
+    #[test]
+    fn their_tokens_never_act_on_tokens() {
+        let refused = |s: &str| scope_problem(&Scopes::parse(s).unwrap()).is_some();
+        assert!(refused("full"));
+        assert!(refused("tokens:write"));
+        assert!(refused("code:read tokens:manage"));
+        assert!(!refused("tokens:read code:write"));
+        assert!(!refused("packaging:manage"));
+    }
 }

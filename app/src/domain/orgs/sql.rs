@@ -180,13 +180,15 @@ pub const OWNER_IDS: &str = "SELECT user_id FROM org_members WHERE org_id = $1 A
 pub const OWNER_IDS_BY_NAME: &str = "SELECT m.user_id FROM org_members m \
      JOIN organizations o ON o.id = m.org_id WHERE o.name = $1 AND m.role = 'owner'";
 
-/// Who is told about service account `$1`'s tokens (expiry notices): its
-/// organization's owners and its team's members, with the account's, the
-/// organization's and the team's names.
+/// Who is told what happens to service account `$1`'s tokens (every
+/// notice): its organization's owners and its team's members — enabled
+/// people — with the account's, the organization's and the team's names.
+/// No row: `$1` is not an organization's service account.
 pub const SERVICE_NOTICE_RECIPIENTS: &str =
     "SELECT m.user_id, s.username, o.name, t.name FROM users s \
      JOIN organizations o ON o.id = s.service_org JOIN org_members m ON m.org_id = o.id \
+     JOIN users p ON p.id = m.user_id AND p.is_service = FALSE AND p.disabled_at IS NULL \
      LEFT JOIN teams t ON t.id = s.service_team \
-     WHERE s.id = $1 AND m.user_id <> s.id AND (m.role = 'owner' \
+     WHERE s.id = $1 AND (m.role = 'owner' \
      OR m.user_id IN (SELECT tm.user_id FROM team_members tm WHERE tm.team_id = s.service_team)) \
      ORDER BY m.user_id";

@@ -251,10 +251,7 @@ pub(super) async fn insert(
             .await)?,
         None => None,
     };
-    // an owner making a token for the organization's service account is
-    // the one who would approve it
-    let pending =
-        actor.on_behalf.is_none() && policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
+    let pending = policy.is_some_and(|(p,)| needs_approval(&p, &input.scopes));
     // the organization's own cap counts the tokens it owns
     let org_cap: Option<(i64, u32)> = match owner_org.filter(|_| workload.is_none()) {
         Some(org) => {
@@ -327,10 +324,12 @@ pub(super) async fn insert(
             }
         }
         if let (true, Some(org)) = (pending, owner_org) {
+            // the person who asks: for a service account's token, the
+            // owner who made it (who may not approve it themselves)
             let (request,): (i64,) = sqlx::query_as(org_sql::INSERT_REQUEST)
                 .bind(org)
                 .bind(row.id)
-                .bind(user_id)
+                .bind(actor.on_behalf.unwrap_or(user_id))
                 .bind(&scopes)
                 .bind(input.resources.to_stored())
                 .bind(&input.description)

@@ -337,10 +337,14 @@ pub async fn of_everyone(
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(pool)
         .await)?;
-    Ok(rows
-        .into_iter()
+    Ok(owned_views(rows))
+}
+
+/// (owner id, owner name, token) of each row.
+fn owned_views(rows: Vec<OwnedRow>) -> Vec<(i64, String, TokenView)> {
+    rows.into_iter()
         .map(|r| (r.user_id, r.username, r.row.into_view()))
-        .collect())
+        .collect()
 }
 
 /// The live tokens of organization `org_id`'s service accounts, by
@@ -354,10 +358,7 @@ pub async fn of_service_accounts(
         .bind(now())
         .fetch_all(pool)
         .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.user_id, r.username, r.row.into_view()))
-        .collect())
+    Ok(owned_views(rows))
 }
 
 /// Refuses the administrators' areas (Administration, Metrics) to anyone

@@ -348,13 +348,12 @@ impl TokenBody {
         }
     }
 
-    /// The spec of a new token: scopes are required, the rest defaults.
     /// The body's `request_id`, if it has one.
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
 
-    /// The token the body describes, for a create.
+    /// The spec of a new token: scopes are required, the rest defaults.
     pub fn new_spec(&self) -> Result<TokenSpec, FieldErrors> {
         if self.scopes.is_none() {
             let mut e = FieldErrors::new();
