@@ -7,7 +7,7 @@
 use super::fields::FormMessage;
 use super::orgs::{new_token_path, section_link, ORGANIZATIONS};
 use super::security::{Section, SecurityNav};
-use super::token_api::get_org_token_policy;
+use super::token_api::service_token_setup;
 use super::token_form::PlainTokenFields;
 use super::tokens::{SecretBox, Shown};
 use crate::model::{FormFeedback, SessionInfo};
@@ -29,20 +29,7 @@ pub fn ServiceTokenPage(
     let org = params.with_untracked(|p| p.get("org").unwrap_or_default());
     let fb = info.feedback.clone().unwrap_or_default();
     let sudo = info.in_sudo;
-    let data = Resource::new_blocking(
-        move || org.clone(),
-        |org| async move {
-            let policy = get_org_token_policy(org.clone()).await?;
-            let page = super::orgs::list_organizations(None, None).await?;
-            let accounts = page
-                .orgs
-                .into_iter()
-                .find(|o| o.name == org)
-                .map(|o| o.service_accounts)
-                .unwrap_or_default();
-            Ok::<_, ServerFnError>((org, policy, accounts))
-        },
-    );
+    let data = Resource::new_blocking(move || org.clone(), service_token_setup);
     view! {
         <Title text="New service account token · Tessera" />
         <div class="settings">
@@ -55,7 +42,7 @@ pub fn ServiceTokenPage(
                             let fb = fb.clone();
                             Suspend::new(async move {
                                 match data.await {
-                                    Ok((org, policy, accounts)) => token_page(org, policy, accounts, fb, sudo),
+                                    Ok(setup) => token_page(setup.org, setup.policy, setup.accounts, fb, sudo),
                                     Err(e) => crate::ui::load_failed(e),
                                 }
                             })

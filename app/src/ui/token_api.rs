@@ -267,28 +267,48 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     Ok(policy_answer(&state, &user, &book, owners))
 }
 
-/// The limits of a token organization `org` owns (the stricter of its
-/// policies and the server's), for the page where its owners make a token
-/// for one of its service accounts; to anyone but an owner there is no
-/// such organization.
-#[server(prefix = "/rpc", endpoint = "orgs/token-policy", input = Json)]
-pub async fn get_org_token_policy(org: String) -> Result<TokenPolicy, ServerFnError> {
-    let (state, user) = ssr::context()?;
+/// What the page where an owner makes a token for one of organization
+/// `org`'s service accounts needs, in one call: the limits of a token the
+/// organization owns (the stricter of its policies and the server's) and
+/// its service accounts. To anyone but an owner there is no such
+/// organization.
+#[server(prefix = "/rpc", endpoint = "orgs/service-token-setup", input = Json)]
+pub async fn service_token_setup(org: String) -> Result<ServiceTokenData, ServerFnError> {
     use crate::domain::admin::AdminError;
+    let (state, user) = ssr::context()?;
+    let ours = |e: sqlx::Error| {
+        tracing::error!(error = %e, "reading an organization failed");
+        ServerFnError::new("Something went wrong on our side; try again.")
+    };
     let o = crate::domain::orgs::as_owner(&state.core.db, &org, user.id)
         .await
         .map_err(|e| match e {
-            AdminError::Database(e) => {
-                tracing::error!(error = %e, "reading an organization failed");
-                ServerFnError::new("Something went wrong on our side; try again.")
-            }
+            AdminError::Database(e) => ours(e),
             e => ServerFnError::new(e.to_string()),
         })?;
+    let accounts = crate::domain::orgs::service_accounts::of_org(&state.core.db, o.id)
+        .await
+        .map_err(ours)?;
     let book = state.core.policies();
-    let mut answer = policy_answer(&state, &user, book.for_owner(Some(&o.name)), Vec::new());
+    let mut policy = policy_answer(&state, &user, book.for_owner(Some(&o.name)), Vec::new());
     // a service account is never an administrator
-    answer.admin = false;
-    Ok(answer)
+    policy.admin = false;
+    Ok(ServiceTokenData {
+        org: o.name,
+        policy,
+        accounts,
+    })
+}
+
+/// The answer of [`service_token_setup`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceTokenData {
+    /// The organization's name.
+    pub org: String,
+    /// The limits of its tokens.
+    pub policy: TokenPolicy,
+    /// Its service accounts, by name.
+    pub accounts: Vec<crate::orgs::ServiceAccount>,
 }
 
 #[cfg(feature = "ssr")]

@@ -106,7 +106,7 @@ fn server_fn_body(path: &str, id: i64) -> Option<Option<String>> {
         "/rpc/orgs/list" => Some(None),
         // an organization's limits, for its owners only: a member and a
         // stranger are tried in service_accounts.rs
-        "/rpc/orgs/token-policy" => Some(None),
+        "/rpc/orgs/service-token-setup" => Some(None),
         _ => None,
     }
 }
