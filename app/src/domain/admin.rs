@@ -369,11 +369,16 @@ pub(crate) async fn insert_account(
     }.await);
     match inserted {
         Ok(id) => Ok(id),
-        Err(e) if is_unique_violation(&e) => Err(AdminError::Invalid(format!(
-            "The username \u{201c}{username}\u{201d} is already taken."
-        ))),
+        Err(e) if is_unique_violation(&e) => Err(username_taken(username)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A new account's name is in use (any case).
+pub(crate) fn username_taken(username: &str) -> AdminError {
+    AdminError::Invalid(format!(
+        "The username \u{201c}{username}\u{201d} is already taken."
+    ))
 }
 
 /// A password for an account an administrator creates: 20 characters from

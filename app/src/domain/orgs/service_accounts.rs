@@ -135,9 +135,7 @@ pub async fn create(
         Ok(id)
     }.await);
     match inserted {
-        Err(e) if is_unique_violation(&e) => Err(AdminError::Invalid(format!(
-            "The username \u{201c}{name}\u{201d} is already taken."
-        ))),
+        Err(e) if is_unique_violation(&e) => Err(crate::domain::admin::username_taken(name)),
         Err(e) => Err(e.into()),
         Ok(_) => account(&core.db, o.id, &o.name, name).await,
     }
@@ -153,41 +151,46 @@ pub async fn tokens_of(db: &Db, org_id: i64) -> Result<Vec<ServiceToken>, sqlx::
         .collect())
 }
 
-/// `person` (an owner of `org`: anyone else finds no such organization)
-/// acting on `account`'s tokens: an actor whose tokens are the account's,
-/// audited as the person.
+/// Organization `org` when `person` is one of its owners; to anyone else
+/// there is no such token (a store failure stays one).
+async fn owned_by(core: &Core, person: &Actor, org: &str) -> Result<super::OrgRow, TokenError> {
+    super::as_owner(&core.db, org, person.user_id)
+        .await
+        .map_err(|e| match e {
+            AdminError::Database(e) => TokenError::Database(e),
+            _ => TokenError::NotFound,
+        })
+}
+
+/// `person` acting on the tokens of service account `account_id`: the
+/// account's tokens, audited (and recorded as made) as the person.
+fn for_account(person: &Actor, account_id: i64) -> Actor {
+    Actor {
+        user_id: account_id,
+        on_behalf: Some(person.user_id),
+        ..person.clone()
+    }
+}
+
+/// `person` (an owner of `org`) acting on service account `name`'s tokens,
+/// and the organization's name.
 async fn acting_for(
     core: &Core,
     person: &Actor,
     org: &str,
     name: &str,
 ) -> Result<(Actor, String), TokenError> {
-    let o = super::as_owner(&core.db, org, person.user_id)
+    let o = owned_by(core, person, org).await?;
+    let a = account(&core.db, o.id, &o.name, name)
         .await
-        .map_err(|_| TokenError::NotFound)?;
-    let a = match account(&core.db, o.id, &o.name, name).await {
-        Ok(a) => a,
-        Err(AdminError::NotFound(m)) => {
-            return Err(TokenError::Invalid(FieldErrors::from([(
-                "service_account".to_owned(),
-                m,
-            )])))
-        }
-        Err(e) => return Err(admin_failure(e)),
-    };
-    let actor = Actor {
-        user_id: a.id,
-        on_behalf: Some(person.user_id),
-        ..person.clone()
-    };
-    Ok((actor, o.name))
-}
-
-fn admin_failure(e: AdminError) -> TokenError {
-    match e {
-        AdminError::Database(e) => TokenError::Database(e),
-        _ => TokenError::NotFound,
-    }
+        .map_err(|e| match e {
+            AdminError::NotFound(m) => {
+                TokenError::Invalid(FieldErrors::from([("service_account".to_owned(), m)]))
+            }
+            AdminError::Database(e) => TokenError::Database(e),
+            _ => TokenError::NotFound,
+        })?;
+    Ok((for_account(person, a.id), o.name))
 }
 
 /// `person`, an owner of `org`, makes a token for its service account
@@ -221,9 +224,7 @@ pub async fn revoke_token(
     org: &str,
     id: i64,
 ) -> Result<TokenView, TokenError> {
-    let o = super::as_owner(&core.db, org, person.user_id)
-        .await
-        .map_err(|_| TokenError::NotFound)?;
+    let o = owned_by(core, person, org).await?;
     let owner: Option<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(token_sql::SERVICE_OWNER)
         .bind(id)
         .bind(o.id)
@@ -232,12 +233,7 @@ pub async fn revoke_token(
     let Some((account_id,)) = owner else {
         return Err(TokenError::NotFound);
     };
-    let actor = Actor {
-        user_id: account_id,
-        on_behalf: Some(person.user_id),
-        ..person.clone()
-    };
-    token_service::revoke(core, &actor, id).await
+    token_service::revoke(core, &for_account(person, account_id), id).await
 }
 
 #[cfg(test)]
