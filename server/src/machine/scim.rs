@@ -1,5 +1,5 @@
-//! `/scim/v2`: SCIM 2.0 provisioning (RFC 7644) for identity providers
-//! (Entra, Okta, Keycloak with a SCIM plug-in). Authenticated by a Tessera
+//! `/scim/v2`: SCIM 2.0 provisioning (RFC 7644) of users and groups for
+//! identity providers (Entra, Okta, Keycloak with a SCIM plug-in). Authenticated by a Tessera
 //! token with `scim:write` (administrators only) through the one path every
 //! transport takes; every answer is `application/scim+json`, every refusal
 //! a SCIM error (RFC 7644 §3.12).
@@ -10,7 +10,7 @@ use super::{
 };
 use app::domain::{
     audit::By,
-    scim::{self, ScimError, USER_SCHEMA},
+    scim::{self, groups, ScimError, USER_SCHEMA},
     AppState,
 };
 use axum::{
@@ -94,46 +94,103 @@ fn list_of(resources: Vec<Value>, total: i64, start: i64) -> Value {
     })
 }
 
-/// `?filter=…&startIndex=…&count=…`.
+/// `?filter=…&startIndex=…&count=…&attributes=…&excludedAttributes=…`.
 #[derive(Deserialize)]
 pub struct ListQuery {
     filter: Option<String>,
     #[serde(rename = "startIndex")]
     start_index: Option<i64>,
     count: Option<i64>,
+    attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    excluded_attributes: Option<String>,
+}
+
+impl ListQuery {
+    /// Whether a Group answer carries its members (RFC 7644 §3.9: a
+    /// provider asks without them to keep big groups' answers small).
+    fn members(&self) -> bool {
+        let names = |list: &Option<String>| {
+            list.as_deref().map(|l| {
+                l.split(',')
+                    .any(|a| a.trim().eq_ignore_ascii_case("members"))
+            })
+        };
+        names(&self.excluded_attributes) != Some(true) && names(&self.attributes) != Some(false)
+    }
+}
+
+type QueryResult = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The query of a list or read, or the refusal of one that is not.
+fn query_of(query: QueryResult) -> Result<ListQuery, ScimError> {
+    query.map(|Query(q)| q).map_err(|_| ScimError {
+        status: 400,
+        scim_type: Some("invalidValue"),
+        detail: "startIndex and count must be integers.".into(),
+    })
+}
+
+/// A list request: the caller, the query, the page of resources.
+async fn list(
+    state: &AppState,
+    pat: Result<Pat, ApiError>,
+    query: QueryResult,
+    users: bool,
+) -> Response {
+    if let Err(e) = caller(pat) {
+        return refusal(e);
+    }
+    let q = match query_of(query) {
+        Ok(q) => q,
+        Err(e) => return refusal(e),
+    };
+    let (start, count) = scim::paging(q.start_index, q.count);
+    let base = base(state);
+    let core = &state.core;
+    let found = if users {
+        scim::list(core, q.filter.as_deref(), start, count)
+            .await
+            .map(|(n, rows)| (n, rows.iter().map(|r| r.resource(&base)).collect()))
+    } else {
+        groups::list(core, q.filter.as_deref(), start, count)
+            .await
+            .map(|(n, rows)| {
+                (
+                    n,
+                    rows.iter()
+                        .map(|g| g.resource(&base, q.members()))
+                        .collect(),
+                )
+            })
+    };
+    match found {
+        Ok((total, resources)) => answer(StatusCode::OK, list_of(resources, total, start)),
+        Err(e) => refusal(e),
+    }
 }
 
 async fn list_users(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult,
 ) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    let Ok(Query(q)) = query else {
-        return refusal(ScimError {
-            status: 400,
-            scim_type: Some("invalidValue"),
-            detail: "startIndex and count must be integers.".into(),
-        });
-    };
-    let start = q.start_index.unwrap_or(1).max(1);
-    let count = q.count.unwrap_or(100);
-    match scim::list(&state.core, q.filter.as_deref(), start, count).await {
-        Ok((total, rows)) => {
-            let base = base(&state);
-            let resources = rows.iter().map(|r| r.resource(&base)).collect();
-            answer(StatusCode::OK, list_of(resources, total, start))
-        }
-        Err(e) => refusal(e),
-    }
+    list(&state, pat, query, true).await
 }
 
-fn one(state: &AppState, status: StatusCode, row: &scim::Row) -> Response {
-    let base = base(state);
-    let mut res = answer(status, row.resource(&base));
-    if let Ok(location) = header::HeaderValue::from_str(&format!("{base}/Users/{}", row.id)) {
+async fn list_groups(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    query: QueryResult,
+) -> Response {
+    list(&state, pat, query, false).await
+}
+
+/// A resource, at the place its `meta.location` names.
+fn one(status: StatusCode, resource: Value) -> Response {
+    let location = resource["meta"]["location"].as_str().map(str::to_owned);
+    let mut res = answer(status, resource);
+    if let Some(Ok(location)) = location.map(|l| header::HeaderValue::from_str(&l)) {
         res.headers_mut().insert(header::LOCATION, location);
     }
     res
@@ -148,7 +205,26 @@ async fn get_user(
         return refusal(e);
     }
     match scim::get(&state.core, &id).await {
-        Ok(row) => one(&state, StatusCode::OK, &row),
+        Ok(row) => one(StatusCode::OK, row.resource(&base(&state))),
+        Err(e) => refusal(e),
+    }
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    Path(id): Path<String>,
+    query: QueryResult,
+) -> Response {
+    if let Err(e) = caller(pat) {
+        return refusal(e);
+    }
+    let q = match query_of(query) {
+        Ok(q) => q,
+        Err(e) => return refusal(e),
+    };
+    match groups::get(&state.core, &id).await {
+        Ok(g) => one(StatusCode::OK, g.resource(&base(&state), q.members())),
         Err(e) => refusal(e),
     }
 }
@@ -160,12 +236,14 @@ enum Write {
     Patch(String),
 }
 
-/// A POST, PUT or PATCH: the caller, the body, the change; the account.
+/// A POST, PUT or PATCH of a User (`users`) or a Group: the caller, the
+/// body, the change; the resource.
 async fn write(
     state: &AppState,
     pat: Result<Pat, ApiError>,
     body: &Bytes,
     what: Write,
+    users: bool,
 ) -> Response {
     let by = match caller(pat) {
         Ok(by) => by,
@@ -176,17 +254,28 @@ async fn write(
         Err(e) => return refusal(e),
     };
     let core = &state.core;
-    let outcome = match &what {
-        Write::Create => scim::create(core, by, &body).await,
-        Write::Replace(id) => scim::replace(core, by, id, &body).await,
-        Write::Patch(id) => scim::patch(core, by, id, &body).await,
+    let base = base(state);
+    let outcome = if users {
+        match &what {
+            Write::Create => scim::create(core, by, &body).await,
+            Write::Replace(id) => scim::replace(core, by, id, &body).await,
+            Write::Patch(id) => scim::patch(core, by, id, &body).await,
+        }
+        .map(|row| row.resource(&base))
+    } else {
+        match &what {
+            Write::Create => groups::create(core, by, &body).await,
+            Write::Replace(id) => groups::replace(core, by, id, &body).await,
+            Write::Patch(id) => groups::patch(core, by, id, &body).await,
+        }
+        .map(|g| g.resource(&base, true))
     };
     let status = match what {
         Write::Create => StatusCode::CREATED,
         _ => StatusCode::OK,
     };
     match outcome {
-        Ok(row) => one(state, status, &row),
+        Ok(resource) => one(status, resource),
         Err(e) => refusal(e),
     }
 }
@@ -196,7 +285,7 @@ async fn create_user(
     pat: Result<Pat, ApiError>,
     body: Bytes,
 ) -> Response {
-    write(&state, pat, &body, Write::Create).await
+    write(&state, pat, &body, Write::Create, true).await
 }
 
 async fn replace_user(
@@ -205,7 +294,7 @@ async fn replace_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    write(&state, pat, &body, Write::Replace(id)).await
+    write(&state, pat, &body, Write::Replace(id), true).await
 }
 
 async fn patch_user(
@@ -214,7 +303,24 @@ async fn patch_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    write(&state, pat, &body, Write::Patch(id)).await
+    write(&state, pat, &body, Write::Patch(id), true).await
+}
+
+/// A DELETE of a User (`users`) or a Group.
+async fn remove(state: &AppState, pat: Result<Pat, ApiError>, id: &str, users: bool) -> Response {
+    let by = match caller(pat) {
+        Ok(by) => by,
+        Err(e) => return refusal(e),
+    };
+    let done = if users {
+        scim::delete(&state.core, by, id).await
+    } else {
+        groups::delete(&state.core, by, id).await
+    };
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => refusal(e),
+    }
 }
 
 async fn delete_user(
@@ -222,14 +328,41 @@ async fn delete_user(
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    let by = match caller(pat) {
-        Ok(by) => by,
-        Err(e) => return refusal(e),
-    };
-    match scim::delete(&state.core, by, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => refusal(e),
-    }
+    remove(&state, pat, &id, true).await
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    body: Bytes,
+) -> Response {
+    write(&state, pat, &body, Write::Create, false).await
+}
+
+async fn replace_group(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    write(&state, pat, &body, Write::Replace(id), false).await
+}
+
+async fn patch_group(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    write(&state, pat, &body, Write::Patch(id), false).await
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+    Path(id): Path<String>,
+) -> Response {
+    remove(&state, pat, &id, false).await
 }
 
 fn meta(base: &str, kind: &str, path: &str) -> Value {
@@ -297,16 +430,66 @@ fn user_schema(base: &str) -> Value {
     })
 }
 
-fn user_resource_type(base: &str) -> Value {
+fn group_schema(base: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": groups::GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A group of the identity provider; teams that follow it (their identity provider group is its displayName or externalId) hold its members.",
+        "attributes": [
+            attribute("displayName", "string", "The group's name, unique whatever its case; at most 256 characters.", json!({ "required": true, "uniqueness": "server" })),
+            attribute("externalId", "string", "The identity provider's id for the group.", json!({ "caseExact": true })),
+            attribute("members", "complex", "The users in the group (no groups).", json!({
+                "multiValued": true,
+                "subAttributes": [
+                    attribute("value", "string", "A user's id.", json!({ "mutability": "immutable" })),
+                    attribute("display", "string", "The user's userName.", json!({ "mutability": "readOnly" })),
+                    attribute("type", "string", "User", json!({ "canonicalValues": ["User"], "mutability": "immutable" })),
+                    attribute("$ref", "reference", "The user's URI.", json!({ "referenceTypes": ["User"], "mutability": "immutable" })),
+                ],
+            })),
+        ],
+        "meta": meta(base, "Schema", &format!("/Schemas/{}", groups::GROUP_SCHEMA)),
+    })
+}
+
+fn resource_type(base: &str, name: &str, schema: &str, description: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "Tessera accounts",
-        "schema": USER_SCHEMA,
-        "meta": meta(base, "ResourceType", "/ResourceTypes/User"),
+        "id": name,
+        "name": name,
+        "endpoint": format!("/{name}s"),
+        "description": description,
+        "schema": schema,
+        "meta": meta(base, "ResourceType", &format!("/ResourceTypes/{name}")),
     })
+}
+
+/// Every schema, by id.
+fn all_schemas(base: &str) -> Vec<(String, Value)> {
+    vec![
+        (USER_SCHEMA.to_owned(), user_schema(base)),
+        (groups::GROUP_SCHEMA.to_owned(), group_schema(base)),
+    ]
+}
+
+/// Every resource type, by id.
+fn all_resource_types(base: &str) -> Vec<(String, Value)> {
+    vec![
+        (
+            "User".into(),
+            resource_type(base, "User", USER_SCHEMA, "Tessera accounts"),
+        ),
+        (
+            "Group".into(),
+            resource_type(
+                base,
+                "Group",
+                groups::GROUP_SCHEMA,
+                "The identity provider's groups, which teams follow",
+            ),
+        ),
+    ]
 }
 
 async fn config(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
@@ -316,32 +499,40 @@ async fn config(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Re
     answer(StatusCode::OK, service_provider_config(&base(&state)))
 }
 
-/// A discovery document: the list of them, or the one the path names
-/// (`name` is the only one there is).
+/// Discovery documents: the list of them, or the one the path names.
 async fn discovery(
     state: &AppState,
     pat: Result<Pat, ApiError>,
     id: Option<&str>,
-    name: &str,
-    doc: fn(&str) -> Value,
+    docs: fn(&str) -> Vec<(String, Value)>,
 ) -> Response {
     if let Err(e) = caller(pat) {
         return refusal(e);
     }
-    let doc = doc(&base(state));
-    match id {
-        None => answer(StatusCode::OK, list_of(vec![doc], 1, 1)),
-        Some(id) if id == name => answer(StatusCode::OK, doc),
-        Some(_) => refusal(ScimError {
+    let docs = docs(&base(state));
+    let Some(id) = id else {
+        let total = i64::try_from(docs.len()).unwrap_or(0);
+        return answer(
+            StatusCode::OK,
+            list_of(docs.into_iter().map(|(_, d)| d).collect(), total, 1),
+        );
+    };
+    let names: Vec<String> = docs.iter().map(|(n, _)| n.clone()).collect();
+    match docs.into_iter().find(|(n, _)| n == id) {
+        Some((_, doc)) => answer(StatusCode::OK, doc),
+        None => refusal(ScimError {
             status: 404,
             scim_type: None,
-            detail: format!("There is no such document; there is {name}."),
+            detail: format!(
+                "There is no such document; there are {}.",
+                names.join(" and ")
+            ),
         }),
     }
 }
 
 async fn schemas(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
-    discovery(&state, pat, None, USER_SCHEMA, user_schema).await
+    discovery(&state, pat, None, all_schemas).await
 }
 
 async fn schema(
@@ -349,26 +540,26 @@ async fn schema(
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    discovery(&state, pat, Some(&id), USER_SCHEMA, user_schema).await
+    discovery(&state, pat, Some(&id), all_schemas).await
 }
 
 async fn resource_types(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
-    discovery(&state, pat, None, "User", user_resource_type).await
+    discovery(&state, pat, None, all_resource_types).await
 }
 
-async fn resource_type(
+async fn one_resource_type(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    discovery(&state, pat, Some(&id), "User", user_resource_type).await
+    discovery(&state, pat, Some(&id), all_resource_types).await
 }
 
 async fn unknown() -> Response {
     refusal(ScimError {
         status: 404,
         scim_type: None,
-        detail: "There is no such SCIM endpoint; Tessera provisions /Users.".into(),
+        detail: "There is no such SCIM endpoint; Tessera provisions /Users and /Groups.".into(),
     })
 }
 
@@ -395,7 +586,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/scim/v2/ResourceTypes/{id}",
-            get(resource_type).fallback(not_allowed),
+            get(one_resource_type).fallback(not_allowed),
         )
         .route(
             "/scim/v2/Users",
@@ -407,6 +598,18 @@ pub fn router() -> Router<AppState> {
                 .put(replace_user)
                 .patch(patch_user)
                 .delete(delete_user)
+                .fallback(not_allowed),
+        )
+        .route(
+            "/scim/v2/Groups",
+            get(list_groups).post(create_group).fallback(not_allowed),
+        )
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group)
                 .fallback(not_allowed),
         )
         .route("/scim/v2", get(unknown))

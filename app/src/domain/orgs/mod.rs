@@ -470,7 +470,15 @@ pub async fn create_team(
             o.name
         ))),
         Err(e) => Err(e.into()),
-        Ok(_) => team(&core.db, o.id, &o.name, name).await,
+        Ok(_) => {
+            if let Some(group) = idp_group {
+                // a group SCIM already provisions: its members join now
+                let event = |what: &'static str, user: Option<i64>| admin.event(what, user, None);
+                follow_scim_groups(core, &[group], &event).await?;
+            }
+            let t = team(&core.db, o.id, &o.name, name).await?;
+            team_now(&core.db, &o.name, &t).await
+        }
     }
 }
 
@@ -524,11 +532,16 @@ pub async fn set_team_member(
         other => other?,
     }
     core.verifier.evict(u.id, None);
-    let mut teams = teams(&core.db, &o.name).await?;
+    team_now(&core.db, &o.name, &t).await
+}
+
+/// Team `t` of `org` as it is now, with its members.
+async fn team_now(db: &Db, org: &str, t: &TeamRow) -> Result<TeamRow, AdminError> {
+    let mut teams = teams(db, org).await?;
     teams.retain(|x| x.id == t.id);
     teams
         .pop()
-        .ok_or_else(|| AdminError::NotFound(format!("{} has no team {}.", o.name, t.name)))
+        .ok_or_else(|| AdminError::NotFound(format!("{org} has no team {}.", t.name)))
 }
 
 /// True when some team follows an identity provider group (single
@@ -539,14 +552,102 @@ pub async fn any_idp_team(db: &Db) -> Result<bool, sqlx::Error> {
     Ok(found.is_some())
 }
 
-/// A team that follows an identity provider group, and a user's place.
-type IdpTeam = (i64, i64, String, String, String, bool, Option<String>);
+/// A team that follows an identity provider group.
+#[derive(Clone, Debug, sqlx_macros::FromRow)]
+pub struct Following {
+    /// The team's id.
+    pub team_id: i64,
+    /// Its organization's id.
+    pub org_id: i64,
+    /// Its organization's name.
+    pub org: String,
+    /// Its name.
+    pub team: String,
+    /// The group it follows.
+    pub group: String,
+}
+
+/// `user_id` joins (`wanted`) or leaves team `t` as its group says:
+/// joining also joins its organization, as a member, when not in it yet;
+/// leaving keeps them in the organization (membership is the owners' to
+/// end). Each step that changes something is audited with `details`
+/// (`via`, `group`) through `event`. True when something changed (the
+/// caller evicts the person's cached verifications).
+pub async fn follow_group(
+    core: &Core,
+    t: &Following,
+    user_id: i64,
+    wanted: bool,
+    event: &(dyn Fn(&'static str, Option<i64>) -> Event + Sync),
+    via: &str,
+) -> Result<bool, sqlx::Error> {
+    let details = |more: serde_json::Value| {
+        let mut d = json!({ "organization": t.org, "via": via, "group": t.group });
+        if let (Some(d), Some(more)) = (d.as_object_mut(), more.as_object()) {
+            d.extend(more.clone());
+        }
+        d
+    };
+    let joined =
+        event("org.member_added", Some(user_id)).with(details(json!({ "role": "member" })));
+    let moved = event(
+        if wanted {
+            "org.team_member_added"
+        } else {
+            "org.team_member_removed"
+        },
+        Some(user_id),
+    )
+    .with(details(json!({ "team": t.team })));
+    let at = now();
+    on_db!(&core.db, pool => async {
+        let mut tx = pool.begin().await?;
+        let mut changed = false;
+        if wanted {
+            // already a member (or an owner): nothing, and no event
+            let n = sqlx::query(ADD_MEMBER)
+                .bind(t.org_id)
+                .bind(user_id)
+                .bind("member")
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                record_in!(&mut *tx, joined)?;
+                changed = true;
+            }
+        }
+        // already in it, or out of it (another change a moment ago): nothing
+        let n = if wanted {
+            sqlx::query(ADD_TO_TEAM_ONCE)
+                .bind(t.team_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+        } else {
+            sqlx::query(REMOVE_FROM_TEAM)
+                .bind(t.team_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+        }
+        .rows_affected();
+        if n == 1 {
+            record_in!(&mut *tx, moved)?;
+            changed = true;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }.await)
+}
 
 /// Makes `user_id`'s teams follow the identity provider's `groups` (their
 /// single sign-on just sent them): they join each team whose
-/// `idp_group` is among them (and its organization, as a member, when
-/// not in it yet) and leave each one whose group is not. Leaving a team
-/// keeps them in the organization: membership is the owners' to end.
+/// `idp_group` is among them and leave each one whose group is not
+/// ([`follow_group`]). Teams whose group SCIM provisions follow SCIM
+/// alone (a sign-in's claim may list fewer groups than the provider has).
 /// Every step is audited (`via: idp_group`), by Tessera, from `client`.
 pub async fn follow_idp_groups(
     core: &Core,
@@ -554,80 +655,74 @@ pub async fn follow_idp_groups(
     user_id: i64,
     groups: &[String],
 ) -> Result<(), sqlx::Error> {
-    let teams: Vec<IdpTeam> = on_db!(&core.db, pool => sqlx::query_as(IDP_TEAMS)
+    let teams: Vec<(i64, i64, String, String, String, bool)> = on_db!(&core.db, pool => sqlx::query_as(IDP_TEAMS)
         .bind(user_id)
         .fetch_all(pool)
         .await)?;
+    let event = |name: &'static str, user: Option<i64>| {
+        Event::new(name, user, None, super::audit::By::System, Some(client))
+    };
     let mut changed = false;
-    for (team_id, org_id, org, team, group, in_team, role) in teams {
+    for (team_id, org_id, org, team, group, in_team) in teams {
         let wanted = groups.contains(&group);
         if wanted == in_team {
             continue;
         }
-        let what = |event: &'static str, details: serde_json::Value| {
-            Event::new(
-                event,
-                Some(user_id),
-                None,
-                super::audit::By::System,
-                Some(client),
-            )
-            .with(details)
+        let t = Following {
+            team_id,
+            org_id,
+            org,
+            team,
+            group,
         };
-        let joined = what(
-            "org.member_added",
-            json!({ "organization": org, "role": "member", "via": "idp_group", "group": group }),
-        );
-        let moved = what(
-            if wanted {
-                "org.team_member_added"
-            } else {
-                "org.team_member_removed"
-            },
-            json!({ "organization": org, "team": team, "via": "idp_group", "group": group }),
-        );
-        let at = now();
-        on_db!(&core.db, pool => async {
-            let mut tx = pool.begin().await?;
-            if wanted && role.is_none() {
-                let n = sqlx::query(ADD_MEMBER)
-                    .bind(org_id)
-                    .bind(user_id)
-                    .bind("member")
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if n == 1 {
-                    record_in!(&mut *tx, joined)?;
-                }
-            }
-            // already in it, or out of it (another sign-in a moment ago),
-            // or no longer in the organization: nothing, and no event
-            let n = if wanted {
-                sqlx::query(ADD_TO_TEAM_ONCE)
-                    .bind(team_id)
-                    .bind(user_id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-            } else {
-                sqlx::query(REMOVE_FROM_TEAM)
-                    .bind(team_id)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?
-            }
-            .rows_affected();
-            if n == 1 {
-                record_in!(&mut *tx, moved)?;
-            }
-            tx.commit().await
-        }.await)?;
-        changed = true;
+        changed |= follow_group(core, &t, user_id, wanted, &event, "idp_group").await?;
     }
     if changed {
         core.verifier.evict(user_id, None);
+    }
+    Ok(())
+}
+
+/// Makes the teams that follow any of `groups` (a SCIM group's
+/// displayName and externalId, before and after a change) hold the
+/// members SCIM gives their group now: each missing one joins
+/// ([`follow_group`]), each other one leaves. Audited through `event`
+/// (`via: scim`).
+pub async fn follow_scim_groups(
+    core: &Core,
+    groups: &[&str],
+    event: &(dyn Fn(&'static str, Option<i64>) -> Event + Sync),
+) -> Result<(), sqlx::Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for group in groups {
+        let teams: Vec<Following> = on_db!(&core.db, pool => sqlx::query_as(TEAMS_FOLLOWING)
+            .bind(group)
+            .bind(group)
+            .fetch_all(pool)
+            .await)?;
+        for t in teams.into_iter().filter(|t| seen.insert(t.team_id)) {
+            let wanted: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(SCIM_GROUP_PEOPLE)
+                .bind(&t.group)
+                .fetch_all(pool)
+                .await)?;
+            let now_in: Vec<(i64,)> = on_db!(&core.db, pool => sqlx::query_as(TEAM_MEMBER_IDS)
+                .bind(t.team_id)
+                .fetch_all(pool)
+                .await)?;
+            let wanted: std::collections::BTreeSet<i64> =
+                wanted.into_iter().map(|(u,)| u).collect();
+            let now_in: std::collections::BTreeSet<i64> =
+                now_in.into_iter().map(|(u,)| u).collect();
+            let moves = wanted
+                .difference(&now_in)
+                .map(|u| (*u, true))
+                .chain(now_in.difference(&wanted).map(|u| (*u, false)));
+            for (user_id, join) in moves {
+                if follow_group(core, &t, user_id, join, event, "scim").await? {
+                    core.verifier.evict(user_id, None);
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -59,14 +59,31 @@ pub const REMOVE_FROM_TEAM: &str = "DELETE FROM team_members WHERE team_id = $1 
 /// One team that follows an identity provider group, if any does.
 pub const ANY_IDP_TEAM: &str = "SELECT id FROM teams WHERE idp_group IS NOT NULL LIMIT 1";
 
-/// Every team that follows an identity provider group, with user `$1`'s
-/// place: (team id, organization id, organization name, team name, group,
-/// in the team, role in the organization).
+/// Every team that follows an identity provider group SCIM does not
+/// provision, with user `$1`'s place: (team id, organization id,
+/// organization name, team name, group, in the team).
 pub const IDP_TEAMS: &str = "SELECT t.id, t.org_id, o.name, t.name, t.idp_group, \
-     EXISTS (SELECT 1 FROM team_members tm WHERE tm.team_id = t.id AND tm.user_id = $1) AS in_team, \
-     (SELECT m.role FROM org_members m WHERE m.org_id = t.org_id AND m.user_id = $1) AS role \
+     EXISTS (SELECT 1 FROM team_members tm WHERE tm.team_id = t.id AND tm.user_id = $1) AS in_team \
      FROM teams t JOIN organizations o ON o.id = t.org_id WHERE t.idp_group IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM scim_groups g \
+     WHERE g.display_name = t.idp_group OR g.external_id = t.idp_group) \
      ORDER BY o.name, t.name";
+
+/// The teams that follow group `$1` or `$2` (a SCIM group's displayName
+/// and externalId): [`super::Following`] rows.
+pub const TEAMS_FOLLOWING: &str = "SELECT t.id AS team_id, t.org_id, o.name AS org, \
+     t.name AS team, t.idp_group AS \"group\" FROM teams t JOIN organizations o ON o.id = t.org_id \
+     WHERE t.idp_group = $1 OR t.idp_group = $2 ORDER BY o.name, t.name";
+
+/// The people SCIM puts in the group named (displayName or externalId)
+/// `$1`: their user ids (deprovisioned accounts are in no group).
+pub const SCIM_GROUP_PEOPLE: &str = "SELECT DISTINCT m.user_id FROM scim_group_members m \
+     JOIN scim_groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id \
+     WHERE (g.display_name = $1 OR g.external_id = $1) \
+     AND u.deprovisioned_at IS NULL AND u.is_service = FALSE";
+
+/// The members of team `$1`: their user ids.
+pub const TEAM_MEMBER_IDS: &str = "SELECT user_id FROM team_members WHERE team_id = $1";
 
 /// The organization named `$1` if user `$2` is a member of it (a token
 /// naming it as its resource owner is made only then).

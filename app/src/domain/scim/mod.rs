@@ -18,6 +18,8 @@ use crate::model::rules;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+pub mod groups;
+
 /// The core User schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The enterprise extension (accepted, not stored).
@@ -261,8 +263,6 @@ pub async fn list(
     start: i64,
     count: i64,
 ) -> Result<(i64, Vec<Row>), ScimError> {
-    let start = start.max(1);
-    let count = count.clamp(0, MAX_COUNT);
     let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
         let (total,): (i64,) = on_db!(&core.db, pool => sqlx::query_as(super::users::SCIM_COUNT)
             .fetch_one(pool)
@@ -274,7 +274,7 @@ pub async fn list(
             .await)?;
         return Ok((total, rows));
     };
-    let (attribute, value) = parse_filter(filter)?;
+    let (attribute, value) = parse_filter(filter, &["userName", "externalId", "id"])?;
     let rows: Vec<Row> = match attribute.as_str() {
         "username" => on_db!(&core.db, pool => sqlx::query_as(super::users::SCIM_BY_NAME)
                 .bind(value.to_lowercase())
@@ -289,23 +289,26 @@ pub async fn list(
             Err(_) => Vec::new(),
         },
     };
-    let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    let page = rows
-        .into_iter()
-        .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
-        .take(usize::try_from(count).unwrap_or(0))
-        .collect();
-    Ok((total, page))
+    Ok(page_of(rows, start, count))
 }
 
-/// `ATTRIBUTE eq "VALUE"` (attribute names case-insensitive, as RFC 7644
-/// says); anything else is `invalidFilter`.
-fn parse_filter(filter: &str) -> Result<(String, String), ScimError> {
+/// `ATTRIBUTE eq "VALUE"` with one of a resource's filterable
+/// `attributes` (written as the schema does; names case-insensitive, as
+/// RFC 7644 says); anything else is `invalidFilter`. The attribute comes
+/// back in lower case.
+fn parse_filter(filter: &str, attributes: &[&str]) -> Result<(String, String), ScimError> {
     let bad = || {
+        let forms: Vec<String> = attributes
+            .iter()
+            .map(|a| format!("{a} eq \"VALUE\""))
+            .collect();
         ScimError::new(
             400,
             Some("invalidFilter"),
-            "Only filters of the form userName eq \"NAME\", externalId eq \"ID\" or id eq \"ID\" are supported.",
+            format!(
+                "Only filters of the forms {} are supported.",
+                forms.join(", ")
+            ),
         )
     };
     if filter.len() > 1024 {
@@ -316,12 +319,56 @@ fn parse_filter(filter: &str) -> Result<(String, String), ScimError> {
     let op = parts.next().ok_or_else(bad)?;
     let value = parts.next().ok_or_else(bad)?.trim();
     if !op.eq_ignore_ascii_case("eq")
-        || !["username", "externalid", "id"].contains(&attribute.as_str())
+        || !attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&attribute))
     {
         return Err(bad());
     }
     let value: String = serde_json::from_str(value).map_err(|_| bad())?;
     Ok((attribute, value))
+}
+
+/// One page (1-based `start`, `count`) of the rows a filter found, and
+/// how many it found.
+fn page_of<T>(rows: Vec<T>, start: i64, count: i64) -> (i64, Vec<T>) {
+    let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let page = rows
+        .into_iter()
+        .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
+        .take(usize::try_from(count).unwrap_or(0))
+        .collect();
+    (total, page)
+}
+
+/// A PATCH body's operations (1 to 100 of them).
+fn operations(body: &Value) -> Result<&Vec<Value>, ScimError> {
+    let map = object_naming(body, PATCH_SCHEMA)?;
+    map.get("Operations")
+        .or_else(|| map.get("operations"))
+        .and_then(Value::as_array)
+        .filter(|o| !o.is_empty() && o.len() <= 100)
+        .ok_or_else(|| ScimError::syntax("Operations must be a list of 1 to 100 operations."))
+}
+
+/// An operation's `op` in lower case (Entra writes `Add`), its `path`
+/// and its `value` (null when none).
+fn operation(op: &Value) -> (String, Option<&str>, Value) {
+    let kind = op
+        .get("op")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let path = op.get("path").and_then(Value::as_str).map(str::trim);
+    (kind, path, op.get("value").cloned().unwrap_or(Value::Null))
+}
+
+/// 1-based `start` and `count` as RFC 7644 §3.4.2.4 reads them.
+pub fn paging(start: Option<i64>, count: Option<i64>) -> (i64, i64) {
+    (
+        start.unwrap_or(1).max(1),
+        count.unwrap_or(100).clamp(0, MAX_COUNT),
+    )
 }
 
 async fn get_row(core: &Core, id: i64) -> Result<Option<Row>, ScimError> {
@@ -422,22 +469,9 @@ pub async fn replace(core: &Core, by: By, id: &str, body: &Value) -> Result<Row,
 /// (a value object of attributes).
 pub async fn patch(core: &Core, by: By, id: &str, body: &Value) -> Result<Row, ScimError> {
     let row = get(core, id).await?;
-    let map = object_naming(body, PATCH_SCHEMA)?;
-    let ops = map
-        .get("Operations")
-        .or_else(|| map.get("operations"))
-        .and_then(Value::as_array)
-        .filter(|o| !o.is_empty() && o.len() <= 100)
-        .ok_or_else(|| ScimError::syntax("Operations must be a list of 1 to 100 operations."))?;
     let mut w = Wanted::default();
-    for op in ops {
-        let kind = op
-            .get("op")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        let path = op.get("path").and_then(Value::as_str).map(str::trim);
-        let value = op.get("value").cloned().unwrap_or(Value::Null);
+    for op in operations(body)? {
+        let (kind, path, value) = operation(op);
         match (kind.as_str(), path) {
             ("add" | "replace", None) => {
                 let Value::Object(attrs) = &value else {
@@ -643,18 +677,22 @@ pub async fn delete(core: &Core, by: By, id: &str) -> Result<(), ScimError> {
 mod tests {
     use super::*;
 
+    fn parse_filter_of_users(f: &str) -> Result<(String, String), ScimError> {
+        parse_filter(f, &["userName", "externalId", "id"])
+    }
+
     #[test]
     fn filters_are_the_equality_forms_providers_send() {
         assert_eq!(
-            parse_filter("userName eq \"bjensen\"").unwrap(),
+            parse_filter_of_users("userName eq \"bjensen\"").unwrap(),
             ("username".into(), "bjensen".into())
         );
         assert_eq!(
-            parse_filter("externalId EQ \"00u1\"").unwrap(),
+            parse_filter_of_users("externalId EQ \"00u1\"").unwrap(),
             ("externalid".into(), "00u1".into())
         );
         assert_eq!(
-            parse_filter("userName eq \"a \\\"quoted\\\" name\"")
+            parse_filter_of_users("userName eq \"a \\\"quoted\\\" name\"")
                 .unwrap()
                 .1,
             "a \"quoted\" name"
@@ -668,7 +706,7 @@ mod tests {
             "userName eq x",
             "userName eq \"x\" or id eq \"1\"",
         ] {
-            let e = parse_filter(bad).unwrap_err();
+            let e = parse_filter_of_users(bad).unwrap_err();
             assert_eq!(e.scim_type, Some("invalidFilter"), "{bad}");
         }
     }
