@@ -1443,6 +1443,21 @@ async fn an_owner_approves_or_denies_what_the_policy_holds_back(app: TestApp) {
             approved.body
         );
     }
+    // and the history never shows a revoked token's request as pending
+    let all = json_of(
+        &app.pat("GET", "/api/v1/orgs/acme/token-requests?state=all", &bob)
+            .await,
+    );
+    let state = all["requests"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["id"] == raced_id))
+        .map(|r| r["state"].clone());
+    let expected = if raced_approval {
+        "approved"
+    } else {
+        "withdrawn"
+    };
+    assert_eq!(state, Some(serde_json::json!(expected)), "{all}");
 
     // owners hear of each request, the requester of each decision
     app::domain::lifecycle::notify_from_audit(&app.core)

@@ -119,11 +119,15 @@ pub const INSERT_REQUEST: &str = "INSERT INTO token_requests \
      (org_id, token_id, user_id, scopes, resources, justification, state, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id";
 
-/// A request as owners see it, from its joins (a `WHERE` follows).
+/// A request as owners see it, from its joins (a `WHERE` follows); a
+/// pending request whose token was revoked (by its owner, an
+/// administrator, a leak report…) reads as withdrawn.
 macro_rules! request_view {
     () => {
         "SELECT r.id, r.token_id, t.name AS token_name, u.username AS requester, \
-         r.scopes, r.resources, r.justification, r.state, r.created_at, r.decided_at, \
+         r.scopes, r.resources, r.justification, \
+         CASE WHEN r.state = 'pending' AND t.revoked_at IS NOT NULL THEN 'withdrawn' ELSE r.state END AS state, \
+         r.created_at, r.decided_at, \
          d.username AS decided_by, r.reason, t.expires_at \
          FROM token_requests r JOIN tokens t ON t.id = r.token_id JOIN users u ON u.id = r.user_id \
          LEFT JOIN users d ON d.id = r.decided_by "
