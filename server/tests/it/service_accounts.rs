@@ -511,6 +511,30 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
     )
     .await;
     assert!(!ok && err.contains("has no team"), "{err}");
+    // an organization has at most so many service accounts at once (each
+    // may hold max_active_tokens_per_user tokens): removing one frees room
+    let cli_admin = Admin::cli();
+    let make = |name: String| {
+        let (core, admin) = (&app.core, &cli_admin);
+        async move { orgs::service_accounts::create(core, admin, "acme", &name, None).await }
+    };
+    let mut made = 0;
+    let refusal = loop {
+        match make(format!("filler-{made}")).await {
+            Ok(_) => made += 1,
+            Err(e) => break e.to_string(),
+        }
+        assert!(made <= orgs::service_accounts::ACCOUNTS_MAX, "no cap");
+    };
+    assert!(
+        refusal.contains("the most an organization may have"),
+        "{refusal}"
+    );
+    orgs::remove_member(&app.core, &cli_admin, "acme", "acme-filler-0")
+        .await
+        .expect("removed");
+    make("one-more".into()).await.expect("room again");
+    assert!(make("and-another".into()).await.is_err());
 }
 
 on_both_backends!(service_account_tokens_outlive_their_makers);

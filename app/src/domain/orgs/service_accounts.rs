@@ -18,6 +18,15 @@ pub use crate::orgs::{ServiceAccount, ServiceToken};
 use crate::tokens::{FieldErrors, NewSecret, TokenSpec, TokenView};
 use serde_json::json;
 
+/// Most service accounts an organization has at once (those still its
+/// members): with `max_active_tokens_per_user` per account, a bound on an
+/// organization's tokens that outlive their makers.
+pub const ACCOUNTS_MAX: i64 = 50;
+
+/// How many service accounts of organization `$1` are still its members.
+const ACCOUNTS_IN_ORG: &str = "SELECT COUNT(*) FROM users u \
+     JOIN org_members m ON m.user_id = u.id AND m.org_id = u.service_org WHERE u.service_org = $1";
+
 const ACCOUNT_COLUMNS: &str = "SELECT u.id, u.username, t.name AS team, u.created_at FROM users u \
      LEFT JOIN teams t ON t.id = u.service_team WHERE u.service_org = $1";
 
@@ -106,6 +115,16 @@ pub async fn create(
         Some(t) => Some(team(&core.db, o.id, &o.name, t).await?),
         None => None,
     };
+    let (accounts,): (i64,) = on_db!(&core.db, pool => sqlx::query_as(ACCOUNTS_IN_ORG)
+        .bind(o.id)
+        .fetch_one(pool)
+        .await)?;
+    if accounts >= ACCOUNTS_MAX {
+        return Err(AdminError::Invalid(format!(
+            "{} has {accounts} service accounts, the most an organization may have: remove one it no longer needs first.",
+            o.name
+        )));
+    }
     let at = now();
     let mut made = event(admin, "org.service_account_created", None, &o.name).with(json!({
         "organization": o.name,
