@@ -203,16 +203,32 @@ test("an owner manages members, teams and policies on the page, and reads the or
   await expect(log.locator('li[data-event="org.member_added"]')).not.toHaveCount(0);
   await expectNoHorizontalScroll(page);
 
-  // an organization token longer than its 7 days is refused in the dialog
+  // the dialog offers an organization's token only what its 7 days allow:
+  // choosing it as the resource owner shortens the expiration and says why;
+  // choosing yourself again offers the server's choices
   await page.goto("/profile/security/tokens");
   await waitForHydration(page);
   await page.getByRole("link", { name: "New token" }).click();
   const d = dialog(page);
+  const expiration = d.getByLabel("Expiration", { exact: true });
   await d.getByLabel("Name").fill("too long");
+  await expiration.selectOption("30");
+  await d.getByLabel("Resource owner").selectOption(org);
+  await expect(expiration).toHaveValue("7");
+  await expect(expiration.locator("option[value='30']")).toBeDisabled();
+  await expect(d.locator("#token-expiry-limit")).toHaveText(`Tokens ${org} owns live at most 7 days.`);
+  await expect(d.locator("#token-owner-policy")).toContainText(`${org}\u2019s policies: Tokens live at most 7 days.`);
+  await expect(d.locator("#token-expiry-result")).toContainText("Expires on");
+  await d.getByLabel("Resource owner").selectOption("");
+  await expect(expiration.locator("option[value='30']")).toBeEnabled();
+  await expect(d.locator("#token-owner-policy")).toBeHidden();
+  // a date past the organization's limit is still refused by the server
   await d.getByLabel("Resource owner").selectOption(org);
   await d.getByLabel("Custom defined").check();
   await scopeLevel(d.getByRole("group", { name: "Custom scopes" }), "Code").selectOption({ label: "Read" });
-  await d.getByLabel("Expiration", { exact: true }).selectOption("30");
+  await expiration.selectOption("custom");
+  const late = new Date(Date.now() + 20 * 86400000).toISOString().slice(0, 10);
+  await d.getByLabel("Expiration date (UTC)").fill(late);
   await d.getByRole("button", { name: "Create" }).click();
   await expect(d.locator(".field-error").filter({ hasText: "at most 7 days" }).first()).toBeVisible();
   // the refused posts answered 422, which the browser logs; nothing else

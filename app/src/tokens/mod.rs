@@ -26,6 +26,20 @@ pub const NAME_MAX: usize = 64;
 pub const DESCRIPTION_MAX: usize = 256;
 /// Expiration presets offered, in days.
 pub const EXPIRY_PRESETS: [u32; 6] = [7, 30, 60, 90, 180, 365];
+/// An organization a new token may name as its resource owner, with the
+/// limits of the tokens it owns (the stricter of its policies and the
+/// server's): the create dialog offers only the expirations they allow.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OwnerLimit {
+    /// The organization's name.
+    pub org: String,
+    /// The longest lifetime of its tokens, in days.
+    pub max_days: u32,
+    /// Its policies that apply to new tokens, in words.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
 /// The expiration a new token gets unless another is chosen.
 pub const DEFAULT_EXPIRY_DAYS: u32 = 30;
 /// Tokens expiring within this many days are flagged in the list.

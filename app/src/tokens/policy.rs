@@ -354,11 +354,16 @@ impl Policies {
         }
         if let Some(allowed) = &self.allowed_scopes {
             if !allowed.covers(scopes) {
+                let shown = allowed.to_string();
                 return Some((
                     ALLOWED_SCOPES,
-                    format!(
-                        "Your organization's policy (allowed_scopes) allows at most: {allowed}."
-                    ),
+                    if shown.is_empty() {
+                        NO_SCOPES_ALLOWED.to_owned()
+                    } else {
+                        format!(
+                            "Your organization's policy (allowed_scopes) allows at most: {shown}."
+                        )
+                    },
                 ));
             }
         }
@@ -436,6 +441,10 @@ impl Policies {
     }
 }
 
+/// What the scope policies say when the server's and an organization's
+/// `allowed_scopes` have nothing in common.
+pub const NO_SCOPES_ALLOWED: &str = "No scope may be granted here: the server's and the organization's policies (allowed_scopes) have none in common. Ask an administrator or the organization's owners.";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +474,22 @@ mod tests {
             p.set(k, "none").unwrap();
         }
         assert_eq!(p, Policies::default());
+    }
+
+    #[test]
+    fn lists_with_nothing_in_common_say_so() {
+        let server = Policies::from_rows([("allowed_scopes", "code:read")]);
+        let org = Policies::from_rows([("allowed_scopes", "packaging:read")]);
+        let both = server.stricter(&org);
+        let (key, message) = both
+            .scope_problem(&Scopes::parse("code:read").unwrap())
+            .expect("nothing is allowed");
+        assert_eq!(key, ALLOWED_SCOPES);
+        assert_eq!(message, NO_SCOPES_ALLOWED);
+        let (_, message) = server
+            .scope_problem(&Scopes::parse("code:write").unwrap())
+            .expect("more than allowed");
+        assert!(message.ends_with("at most: code:read."), "{message}");
     }
 
     #[test]

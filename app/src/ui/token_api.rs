@@ -245,15 +245,16 @@ pub struct TokenPolicy {
     #[serde(default)]
     pub admin: bool,
     /// The organizations the visitor may name as a new token's resource
-    /// owner (those they are a member of).
+    /// owner (those they are a member of), with their limits.
     #[serde(default)]
-    pub owners: Vec<String>,
+    pub owners: Vec<crate::tokens::OwnerLimit>,
 }
 
 /// The operator's limits and the server clock, for the expiry picker.
 #[server(prefix = "/rpc", endpoint = "tokens/policy", input = Json)]
 pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
     let (state, user) = ssr::context()?;
+    let book = state.core.policies();
     let owners = crate::domain::orgs::memberships(&state.core.db, user.id)
         .await
         .map_err(|e| {
@@ -261,9 +262,15 @@ pub async fn get_token_policy() -> Result<TokenPolicy, ServerFnError> {
             ServerFnError::new("Something went wrong on our side; try again.")
         })?
         .into_iter()
-        .map(|(org, _)| org)
+        .map(|(org, _)| {
+            let (max_days, notes) = limits(&state, book.for_owner(Some(&org)));
+            crate::tokens::OwnerLimit {
+                org,
+                max_days,
+                notes,
+            }
+        })
         .collect();
-    let book = state.core.policies();
     Ok(policy_answer(&state, &user, &book, owners))
 }
 
@@ -316,8 +323,26 @@ fn policy_answer(
     state: &crate::domain::AppState,
     user: &crate::model::CurrentUser,
     p: &crate::tokens::policy::Policies,
-    owners: Vec<String>,
+    owners: Vec<crate::tokens::OwnerLimit>,
 ) -> TokenPolicy {
+    let (max_days, notes) = limits(state, p);
+    TokenPolicy {
+        max_days,
+        now: crate::domain::db::now(),
+        form_id: crate::domain::secret::form_id(),
+        notes,
+        admin: user.is_admin,
+        owners,
+    }
+}
+
+/// The longest lifetime `p` and the operator allow, and `p`'s rules for
+/// new tokens in words.
+#[cfg(feature = "ssr")]
+fn limits(
+    state: &crate::domain::AppState,
+    p: &crate::tokens::policy::Policies,
+) -> (u32, Vec<String>) {
     let operator = state.core.config.max_token_days;
     let mut notes = Vec::new();
     let max_days = match p.max_lifetime_days {
@@ -331,7 +356,12 @@ fn policy_answer(
         notes.push("Full access is not allowed: choose the scopes the token needs.".into());
     }
     if let Some(s) = &p.allowed_scopes {
-        notes.push(format!("Tokens may be granted at most: {}.", s.summary()));
+        let summary = s.summary();
+        notes.push(if summary.is_empty() {
+            crate::tokens::policy::NO_SCOPES_ALLOWED.to_owned()
+        } else {
+            format!("Tokens may be granted at most: {summary}.")
+        });
     }
     if let Some(n) = p.max_active_tokens_per_user {
         notes.push(format!("You may have at most {n} active tokens."));
@@ -339,12 +369,5 @@ fn policy_answer(
     if let Some(n) = p.inactive_days {
         notes.push(format!("A token not used for {n} days stops working."));
     }
-    TokenPolicy {
-        max_days,
-        now: crate::domain::db::now(),
-        form_id: crate::domain::secret::form_id(),
-        notes,
-        admin: user.is_admin,
-        owners,
-    }
+    (max_days, notes)
 }

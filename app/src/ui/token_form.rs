@@ -7,7 +7,7 @@ use crate::model::SUDO_FIELD;
 use crate::scopes::{Level, CATALOG};
 use crate::tokens::reach::OWN_AREAS;
 use crate::tokens::spec::days_from;
-use crate::tokens::{end_of_day, TokenForm, DESCRIPTION_MAX, EXPIRY_PRESETS, NAME_MAX};
+use crate::tokens::{end_of_day, OwnerLimit, TokenForm, DESCRIPTION_MAX, EXPIRY_PRESETS, NAME_MAX};
 use crate::ui::fields::SudoField;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use leptos::prelude::*;
@@ -86,9 +86,10 @@ pub fn TokenFormFields(
     /// Offer the Administration scope (administrators only).
     #[prop(optional)]
     admin: bool,
-    /// The organizations a new token may name as its resource owner.
+    /// The organizations a new token may name as its resource owner, with
+    /// the limits of their tokens.
     #[prop(optional)]
-    owners: Vec<String>,
+    owners: Vec<OwnerLimit>,
 ) -> impl IntoView {
     let editing = current_expiry.is_some();
     let initial_expiry = if form.expiry.is_empty() {
@@ -106,13 +107,31 @@ pub fn TokenFormFields(
     let invalid =
         move |field: &'static str| move || errors.with(|e| e.contains_key(field)).then_some("true");
     let min_date = (now + Duration::days(1)).date_naive().to_string();
-    let max_date = (now + Duration::days(i64::from(max_days)))
-        .date_naive()
-        .to_string();
+    // the chosen resource owner's limits bound the expiration (the server's
+    // without one); without the WASM the server refuses with a field error
+    let chosen_owner = RwSignal::new(form.resource_owner.clone());
+    let owner_limits = StoredValue::new(owners.clone());
+    let owner_limit = move || {
+        chosen_owner.with(|o| owner_limits.with_value(|l| l.iter().find(|x| &x.org == o).cloned()))
+    };
+    let limit_days = move || owner_limit().map_or(max_days, |l| l.max_days.min(max_days));
+    let max_date = move || {
+        (now + Duration::days(i64::from(limit_days())))
+            .date_naive()
+            .to_string()
+    };
     let presets: Vec<u32> = EXPIRY_PRESETS
         .into_iter()
         .filter(|d| *d <= max_days)
         .collect();
+    let limit_hint = move || match owner_limit() {
+        Some(l) => format!(
+            "Tokens {} owns live at most {} days.",
+            l.org,
+            l.max_days.min(max_days)
+        ),
+        None => format!("Tokens on this server live at most {max_days} days."),
+    };
     let scope_mode = if form.scope_mode.is_empty() {
         "full".to_string()
     } else {
@@ -143,6 +162,23 @@ pub fn TokenFormFields(
     } else {
         (!owners.is_empty()).then(|| {
             let chosen = form.resource_owner.clone();
+            let presets = presets.clone();
+            // a shorter limit than the chosen expiration: the longest preset
+            // it allows, else a date
+            let choose = move |org: String| {
+                chosen_owner.set(org);
+                let limit = limit_days();
+                let too_long = expiry.with(|e| e.parse::<u32>().is_ok_and(|d| d > limit));
+                if too_long {
+                    let longest = presets.iter().rev().find(|d| **d <= limit);
+                    expiry.set(longest.map_or_else(|| "custom".to_owned(), u32::to_string));
+                }
+            };
+            let owner_notes = move || {
+                owner_limit()
+                    .filter(|l| !l.notes.is_empty())
+                    .map(|l| format!("{}\u{2019}s policies: {}", l.org, l.notes.join(" ")))
+            };
             view! {
                 <div class="field" class:has-error=move || err("resource_owner")().is_some()>
                     <label for="token-owner">"Resource owner"</label>
@@ -150,19 +186,23 @@ pub fn TokenFormFields(
                         id="token-owner"
                         name="resource_owner"
                         aria-invalid=invalid("resource_owner")
-                        aria-describedby="token-owner-hint token-owner-error"
+                        aria-describedby="token-owner-hint token-owner-policy token-owner-error"
+                        on:change=move |ev| choose(event_target_value(&ev))
                     >
                         <option value="" selected=chosen.is_empty()>"You (your own resources)"</option>
                         {owners
                             .into_iter()
                             .map(|o| {
-                                let selected = o == chosen;
-                                view! { <option value=o.clone() selected=selected>{o.clone()}</option> }
+                                let selected = o.org == chosen;
+                                view! { <option value=o.org.clone() selected=selected>{o.org.clone()}</option> }
                             })
                             .collect_view()}
                     </select>
                     <p class="hint" id="token-owner-hint">
                         "An organization's token reaches only that organization's resources (acme/\u{2026}), and stops working if you leave it."
+                    </p>
+                    <p class="hint" id="token-owner-policy" aria-live="polite" hidden=move || owner_notes().is_none()>
+                        {owner_notes}
                     </p>
                     <p class="field-error" id="token-owner-error" hidden=move || err("resource_owner")().is_none()>
                         {err("resource_owner")}
@@ -215,6 +255,7 @@ pub fn TokenFormFields(
                 aria-invalid=invalid("expiry")
                 aria-describedby="token-expiry-result token-expiry-error"
                 on:change=move |ev| expiry.set(event_target_value(&ev))
+                prop:value=move || expiry.get()
             >
                 {editing.then(|| view! { <option value="keep" selected=initial_expiry == "keep">"Keep current expiration"</option> })}
                 {presets
@@ -222,7 +263,8 @@ pub fn TokenFormFields(
                     .map(|d| {
                         let v = d.to_string();
                         let selected = v == initial_expiry;
-                        view! { <option value=v selected=selected>{format!("{d} days")}</option> }
+                        let beyond = move || d > limit_days();
+                        view! { <option value=v selected=selected hidden=beyond disabled=beyond>{format!("{d} days")}</option> }
                     })
                     .collect_view()}
                 <option value="custom" selected=initial_expiry == "custom">"Custom date…"</option>
@@ -244,7 +286,7 @@ pub fn TokenFormFields(
             <p class="hint" id="token-expiry-result" aria-live="polite">
                 {move || resulting_date(&expiry.get(), &expiry_date.get(), now, current_expiry)}
             </p>
-            <p class="hint">{format!("Tokens on this server live at most {max_days} days.")}</p>
+            <p class="hint" id="token-expiry-limit" aria-live="polite">{limit_hint}</p>
             <p class="field-error" id="token-expiry-error" hidden=move || err("expiry")().is_none() && err("expiry_date")().is_none()>
                 {move || err("expiry")().or_else(err("expiry_date"))}
             </p>
@@ -354,7 +396,7 @@ pub fn PlainTokenFields(
     sudo: bool,
     notes: Vec<String>,
     admin: bool,
-    owners: Vec<String>,
+    owners: Vec<OwnerLimit>,
 ) -> impl IntoView {
     view! {
         <TokenFormFields form errors=Signal::stored(errors) max_days now current_expiry sudo notes admin owners />
