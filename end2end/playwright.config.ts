@@ -10,6 +10,7 @@ export const baseURL = `http://127.0.0.1:${port}`;
 // action asks for the password (sessions.spec.ts).
 const sudoPort = port + 1;
 export const sudoURL = `http://127.0.0.1:${sudoPort}`;
+export const sudoDatabase = `sqlite://${dataDir}/e2e-sudo.db`;
 // A third server for governance.spec.ts: its policies are changed with
 // `tessera admin` on its own database, which no other spec uses.
 const govPort = port + 2;

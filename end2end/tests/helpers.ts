@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { expect, type Page, type TestInfo } from "@playwright/test";
-import { govDatabase } from "../playwright.config";
+import { govDatabase, sudoDatabase } from "../playwright.config";
 
 export const PASSWORD = "correct horse battery staple";
 
@@ -101,8 +101,17 @@ export function scopeLevel(grid: import("@playwright/test").Locator, area: strin
 
 /** Runs `tessera admin ARGS` on the governance server's database (as an operator would). */
 export function govAdmin(...args: string[]): string {
+  return adminOn(govDatabase, ...args);
+}
+
+/** `tessera admin …` on the database of the server whose sudo mode lasts 0 minutes. */
+export function sudoAdmin(...args: string[]): string {
+  return adminOn(sudoDatabase, ...args);
+}
+
+function adminOn(database: string, ...args: string[]): string {
   return execFileSync("../target/release/tessera", ["admin", ...args], {
-    env: { ...process.env, DATABASE_URL: govDatabase, RUST_LOG: "warn" },
+    env: { ...process.env, DATABASE_URL: database, RUST_LOG: "warn" },
     encoding: "utf8",
   });
 }

@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
-import { govURL } from "../playwright.config";
-import { dialog, expectNoHorizontalScroll, govAdmin, scopeLevel, signUp, uniqueUser, waitForHydration, watchForPageErrors } from "./helpers";
+import { govURL, sudoURL } from "../playwright.config";
+import { PASSWORD, dialog, expectNoHorizontalScroll, govAdmin, scopeLevel, signUp, sudoAdmin, uniqueUser, waitForHydration, watchForPageErrors } from "./helpers";
 
 // Organizations are made with `tessera admin org …` on the governance
 // server's own database.
@@ -305,4 +305,43 @@ test("an owner makes a service account's token, which keeps working after they l
   expect(secondErrors).toEqual([]);
   await context.close();
   expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
+});
+
+test.describe("when the password is not recent", () => {
+  // this server's sudo mode lasts 0 minutes: every such change asks
+  test.use({ baseURL: sudoURL });
+
+  test("an owner confirms access before making a member an owner", async ({ page }, testInfo) => {
+    const errors = watchForPageErrors(page);
+    const owner = uniqueUser(testInfo, "cao");
+    const member = uniqueUser(testInfo, "cam");
+    await signUp(page, owner);
+    sudoAdmin("create-user", member);
+    const org = `ca-${Date.now().toString(36)}-${testInfo.workerIndex}`;
+    sudoAdmin("org", "create", org, "--owner", owner);
+    sudoAdmin("org", "add-member", org, member);
+    await page.goto("/profile/security/organizations");
+    await waitForHydration(page);
+    await page.getByRole("button", { name: `Make owner: ${member}` }).click();
+    // the change waits on a page of its own, which says what it is
+    await expect(page.getByRole("heading", { name: "Confirm access" })).toBeVisible();
+    await expect(page.locator(".lead")).toContainText(`make ${member} an owner of ${org}`);
+    const confirm = page.getByRole("form", { name: "Confirm access" });
+    await confirm.getByLabel("Confirm your password").fill("not my password");
+    await confirm.getByRole("button", { name: "Confirm" }).click();
+    await expect(confirm.locator(".field-error").filter({ hasText: "That is not your current password." })).toBeVisible();
+    await expect(confirm.getByLabel("Confirm your password")).toHaveAttribute("aria-invalid", "true");
+    await expectNoHorizontalScroll(page);
+    await confirm.getByLabel("Confirm your password").fill(PASSWORD);
+    await confirm.getByRole("button", { name: "Confirm" }).click();
+    await expect(page.getByRole("status")).toContainText("Role changed.");
+    await expect(page.getByRole("region", { name: `Members of ${org}` })).toContainText(`${member} (owner)`);
+    // Cancel goes back with nothing changed
+    await page.getByRole("button", { name: `Remove ${member} from ${org}` }).click();
+    await expect(page.locator(".lead")).toContainText(`remove ${member} from ${org}`);
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await expect(page.getByRole("region", { name: `Members of ${org}` })).toContainText(`${member} (owner)`);
+    // the refused password answered 403, which the browser logs; nothing else
+    expect(errors.filter((e) => !e.includes("status of 403"))).toEqual([]);
+  });
 });

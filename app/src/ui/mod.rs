@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 mod boot;
+pub mod confirm_access;
 mod events;
 mod fields;
 mod modal;
@@ -178,6 +179,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/organizations/:org/service-accounts/new-token")
                         view=|| view! { <WithSession render=|info| view! { <service_accounts::ServiceTokenPage info /> } /> }
+                    />
+                    <Route ssr=SsrMode::Async
+                        path=path!("/profile/security/confirm-access")
+                        view=|| view! { <WithSession render=|info| view! { <confirm_access::ConfirmAccess info /> } /> }
                     />
                     <Route ssr=SsrMode::Async
                         path=path!("/profile/security/sessions")

@@ -176,6 +176,41 @@ pub(super) async fn confirm_sudo_in(
     confirm_sudo(state, parts, session, client, ask).await
 }
 
+/// A change that needs sudo mode, asked as GitHub does: in sudo mode, or
+/// with the right password sent, `Ok`; otherwise the "Confirm access"
+/// page in its place (403), which posts the same fields again to this
+/// post's path with the password — what the change is (`what`) said, and
+/// `back` to go back to; a wrong password is its field's message there.
+pub(super) async fn confirm_access(
+    state: &AppState,
+    (parts, session, client): (&Parts, &Session, &Client),
+    pairs: &std::collections::BTreeMap<String, String>,
+    what: &str,
+    back: &str,
+) -> Result<(), Response> {
+    use app::ui::confirm_access::{CONFIRM_ACCESS, CONFIRM_ACTION, CONFIRM_BACK, CONFIRM_WHAT};
+    let password = pairs.get(accounts::SUDO_FIELD).map_or("", String::as_str);
+    let mut typed = kept(pairs);
+    for (key, value) in [
+        (CONFIRM_ACTION, parts.uri.path()),
+        (CONFIRM_WHAT, what),
+        (CONFIRM_BACK, back),
+    ] {
+        typed.values.insert(key.to_owned(), value.to_owned());
+    }
+    match accounts::sudo(&state.core, client, session, password).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            Err(render_page(state, parts, CONFIRM_ACCESS, typed, StatusCode::FORBIDDEN).await)
+        }
+        Err(AccountError::Invalid(mut fb)) => {
+            fb.values = typed.values;
+            Err(render_page(state, parts, CONFIRM_ACCESS, fb, StatusCode::FORBIDDEN).await)
+        }
+        Err(e) => Err(super::pages::refuse(state, parts, CONFIRM_ACCESS, typed, e).await),
+    }
+}
+
 pub(super) async fn answer_error(
     state: &AppState,
     parts: &Parts,

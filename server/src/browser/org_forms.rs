@@ -138,6 +138,41 @@ async fn manage(Path(org): Path<String>, post: Post, what: Manage) -> Response {
         Err(e) => return super::pages::refuse(&state, &parts, ORGANIZATIONS, typed, e).await,
     };
     let field = |name: &str| pairs.get(name).map_or("", String::as_str);
+    // who holds the organization and what binds its tokens: asked again
+    // when the password is not recent (GitHub's "confirm access")
+    let sensitive = match what {
+        Manage::SetMember => Some(format!(
+            "make {} {} of {}",
+            field("username").trim(),
+            if field("role") == "owner" {
+                "an owner"
+            } else {
+                "a member"
+            },
+            o.name
+        )),
+        Manage::RemoveMember => Some(format!(
+            "remove {} from {}",
+            field("username").trim(),
+            o.name
+        )),
+        Manage::SetPolicy => Some(format!(
+            "change the policy {} of {}",
+            field("key").trim(),
+            o.name
+        )),
+        Manage::CreateServiceAccount => Some(format!("create a service account in {}", o.name)),
+        Manage::CreateTeam | Manage::AddToTeam | Manage::RemoveFromTeam => None,
+    };
+    if let Some(what) = sensitive {
+        let shown: String = what.chars().filter(|c| !c.is_control()).take(200).collect();
+        let who = (&parts, &session, &client);
+        if let Err(res) =
+            super::forms::confirm_access(&state, who, &pairs, &shown, ORGANIZATIONS).await
+        {
+            return res;
+        }
+    }
     let who = Admin::org_owner(session.user.id, client.clone());
     let (done, outcome): (&str, Result<(), Refusal>) = match what {
         Manage::SetMember => {

@@ -1136,7 +1136,133 @@ async fn an_organizations_policies_hold_its_tokens_to_the_stricter_of_both(app: 
     );
 }
 
+/// Changes to who holds an organization and what binds its tokens ask
+/// for the password again when it is not recent: a "Confirm access" page
+/// in the change's place, which posts the same fields back (sudo mode
+/// lasts 0 minutes here).
+async fn owners_confirm_access_before_changing_who_holds_an_organization(app: TestApp) {
+    let (_, alice) = support::user(&app, "alice").await;
+    let (carol_id, _) = support::user(&app, "carol").await;
+    let (_, dave) = support::user(&app, "dave").await;
+    acme_of(&app, "alice", "carol").await;
+    let role_of_carol = || async {
+        let rows: Vec<(String,)> = app
+            .rows(&format!(
+                "SELECT role FROM org_members WHERE user_id = {carol_id}"
+            ))
+            .await;
+        rows[0].0.clone()
+    };
+    let promote = "form=members-acme&username=carol&role=owner";
+    // no password: the page in the change's place, and no change
+    let r = org_post(&app, "members", promote, &alice).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    for shown in [
+        "Confirm access",
+        "make carol an owner of acme",
+        "action=\"/profile/security/organizations/acme/members\"",
+        "name=\"username\" value=\"carol\"",
+        "name=\"role\" value=\"owner\"",
+        "name=\"form\" value=\"members-acme\"",
+        "name=\"sudo_password\"",
+        "Confirm with a passkey instead",
+    ] {
+        assert!(r.body.contains(shown), "{shown}: {}", r.body);
+    }
+    assert_eq!(role_of_carol().await, "member");
+    // a stranger finds no organization, and no page to confirm
+    let r = org_post(&app, "members", promote, &dave).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(!r.body.contains("Confirm access"));
+    // where the page posts is this post's path, whatever a client sends
+    let r = org_post(
+        &app,
+        "members",
+        &format!("{promote}&confirm_action=https://evil.example/steal&confirm_back=https://evil.example/"),
+        &alice,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.body.contains("evil.example"), "{}", r.body);
+    // a wrong password: its message there, still no change
+    let r = org_post(
+        &app,
+        "members",
+        &format!("{promote}&sudo_password=guess"),
+        &alice,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.body.contains("That is not your current password."),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("name=\"role\" value=\"owner\""),
+        "kept: {}",
+        r.body
+    );
+    assert_eq!(role_of_carol().await, "member");
+    // the page's post: the same fields and the password
+    let with_password = format!("{promote}&sudo_password={}", support::PW);
+    org_did(&app, &alice, "members", &with_password, "role").await;
+    assert_eq!(role_of_carol().await, "owner");
+    // policies and service accounts ask too; teams do not
+    let policy = "form=policy-acme&key=max_lifetime_days&value=7";
+    let r = org_post(&app, "policies", policy, &alice).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.body
+            .contains("change the policy max_lifetime_days of acme"),
+        "{}",
+        r.body
+    );
+    let r = org_post(
+        &app,
+        "service-accounts",
+        "form=service-account-acme&username=ci",
+        &alice,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.body.contains("create a service account in acme"),
+        "{}",
+        r.body
+    );
+    let r = org_post(&app, "members/remove", "username=carol", &alice).await;
+    assert!(r.body.contains("remove carol from acme"), "{}", r.body);
+    assert_eq!(role_of_carol().await, "owner");
+    org_did(
+        &app,
+        &alice,
+        "teams",
+        "form=create-team-acme&team=platform",
+        "team",
+    )
+    .await;
+    // the page on its own has nothing to confirm
+    let r = app
+        .get("/profile/security/confirm-access", Some(&alice))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Nothing is waiting for confirmation."),
+        "{}",
+        r.body
+    );
+}
+
+fn no_sudo() -> support::Options {
+    support::Options {
+        sudo_window: Duration::ZERO,
+        ..Default::default()
+    }
+}
+
 on_both_backends!(
+    owners_confirm_access_before_changing_who_holds_an_organization with no_sudo(),
     owners_manage_members_teams_and_policies_from_their_page,
     an_organizations_policies_hold_its_tokens_to_the_stricter_of_both,
     widening_an_organization_token_waits_for_approval,
