@@ -131,12 +131,11 @@ fn query_of(query: QueryResult) -> Result<ListQuery, ScimError> {
     })
 }
 
-/// A list request: the caller, the query, the page of resources.
-async fn list(
-    state: &AppState,
+/// `GET` of the Users (`USERS`) or the Groups: a page of them.
+async fn list_all<const USERS: bool>(
+    State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     query: QueryResult,
-    users: bool,
 ) -> Response {
     if let Err(e) = caller(pat) {
         return refusal(e);
@@ -146,14 +145,14 @@ async fn list(
         Err(e) => return refusal(e),
     };
     let (start, count) = scim::paging(q.start_index, q.count);
-    let base = base(state);
+    let base = base(&state);
     let core = &state.core;
-    let found = if users {
+    let found = if USERS {
         scim::list(core, q.filter.as_deref(), start, count)
             .await
             .map(|(n, rows)| (n, rows.iter().map(|r| r.resource(&base)).collect()))
     } else {
-        groups::list(core, q.filter.as_deref(), start, count)
+        groups::list(core, q.filter.as_deref(), (start, count), q.members())
             .await
             .map(|(n, rows)| {
                 (
@@ -170,22 +169,6 @@ async fn list(
     }
 }
 
-async fn list_users(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    query: QueryResult,
-) -> Response {
-    list(&state, pat, query, true).await
-}
-
-async fn list_groups(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    query: QueryResult,
-) -> Response {
-    list(&state, pat, query, false).await
-}
-
 /// A resource, at the place its `meta.location` names.
 fn one(status: StatusCode, resource: Value) -> Response {
     let location = resource["meta"]["location"].as_str().map(str::to_owned);
@@ -196,21 +179,8 @@ fn one(status: StatusCode, resource: Value) -> Response {
     res
 }
 
-async fn get_user(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    match scim::get(&state.core, &id).await {
-        Ok(row) => one(StatusCode::OK, row.resource(&base(&state))),
-        Err(e) => refusal(e),
-    }
-}
-
-async fn get_group(
+/// `GET` of one User (`USERS`) or Group.
+async fn get_one<const USERS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
@@ -223,8 +193,16 @@ async fn get_group(
         Ok(q) => q,
         Err(e) => return refusal(e),
     };
-    match groups::get(&state.core, &id).await {
-        Ok(g) => one(StatusCode::OK, g.resource(&base(&state), q.members())),
+    let base = base(&state);
+    let found = if USERS {
+        scim::get(&state.core, &id).await.map(|r| r.resource(&base))
+    } else {
+        groups::get(&state.core, &id)
+            .await
+            .map(|g| g.resource(&base, q.members()))
+    };
+    match found {
+        Ok(resource) => one(StatusCode::OK, resource),
         Err(e) => refusal(e),
     }
 }
@@ -280,30 +258,33 @@ async fn write(
     }
 }
 
-async fn create_user(
+/// `POST` of a User (`USERS`) or a Group.
+async fn create<const USERS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     body: Bytes,
 ) -> Response {
-    write(&state, pat, &body, Write::Create, true).await
+    write(&state, pat, &body, Write::Create, USERS).await
 }
 
-async fn replace_user(
+/// `PUT` of a User (`USERS`) or a Group.
+async fn replace<const USERS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    write(&state, pat, &body, Write::Replace(id), true).await
+    write(&state, pat, &body, Write::Replace(id), USERS).await
 }
 
-async fn patch_user(
+/// `PATCH` of a User (`USERS`) or a Group.
+async fn patch<const USERS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    write(&state, pat, &body, Write::Patch(id), true).await
+    write(&state, pat, &body, Write::Patch(id), USERS).await
 }
 
 /// A DELETE of a User (`users`) or a Group.
@@ -323,46 +304,13 @@ async fn remove(state: &AppState, pat: Result<Pat, ApiError>, id: &str, users: b
     }
 }
 
-async fn delete_user(
+/// `DELETE` of a User (`USERS`) or a Group.
+async fn delete<const USERS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    remove(&state, pat, &id, true).await
-}
-
-async fn create_group(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    body: Bytes,
-) -> Response {
-    write(&state, pat, &body, Write::Create, false).await
-}
-
-async fn replace_group(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    write(&state, pat, &body, Write::Replace(id), false).await
-}
-
-async fn patch_group(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    write(&state, pat, &body, Write::Patch(id), false).await
-}
-
-async fn delete_group(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    Path(id): Path<String>,
-) -> Response {
-    remove(&state, pat, &id, false).await
+    remove(&state, pat, &id, USERS).await
 }
 
 fn meta(base: &str, kind: &str, path: &str) -> Value {
@@ -571,9 +519,30 @@ async fn not_allowed() -> Response {
     })
 }
 
+/// The routes of the resource type at `/scim/v2/{name}`: Users
+/// (`USERS`) or Groups.
+fn resource<const USERS: bool>(router: Router<AppState>, name: &str) -> Router<AppState> {
+    router
+        .route(
+            &format!("/scim/v2/{name}"),
+            get(list_all::<USERS>)
+                .post(create::<USERS>)
+                .fallback(not_allowed),
+        )
+        .route(
+            &format!("/scim/v2/{name}/{{id}}"),
+            get(get_one::<USERS>)
+                .put(replace::<USERS>)
+                .patch(patch::<USERS>)
+                .delete(delete::<USERS>)
+                .fallback(not_allowed),
+        )
+}
+
 /// The SCIM routes (each needing `scim:write`).
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = resource::<false>(resource::<true>(Router::new(), "Users"), "Groups");
+    router
         .route(
             "/scim/v2/ServiceProviderConfig",
             get(config).fallback(not_allowed),
@@ -587,30 +556,6 @@ pub fn router() -> Router<AppState> {
         .route(
             "/scim/v2/ResourceTypes/{id}",
             get(one_resource_type).fallback(not_allowed),
-        )
-        .route(
-            "/scim/v2/Users",
-            get(list_users).post(create_user).fallback(not_allowed),
-        )
-        .route(
-            "/scim/v2/Users/{id}",
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user)
-                .fallback(not_allowed),
-        )
-        .route(
-            "/scim/v2/Groups",
-            get(list_groups).post(create_group).fallback(not_allowed),
-        )
-        .route(
-            "/scim/v2/Groups/{id}",
-            get(get_group)
-                .put(replace_group)
-                .patch(patch_group)
-                .delete(delete_group)
-                .fallback(not_allowed),
         )
         .route("/scim/v2", get(unknown))
         .route("/scim/v2/{*rest}", axum::routing::any(unknown))

@@ -1208,31 +1208,24 @@ async fn owners_confirm_access_before_changing_who_holds_an_organization(app: Te
     let with_password = format!("{promote}&sudo_password={}", support::PW);
     org_did(&app, &alice, "members", &with_password, "role").await;
     assert_eq!(role_of_carol().await, "owner");
-    // policies and service accounts ask too; teams do not
-    let policy = "form=policy-acme&key=max_lifetime_days&value=7";
-    let r = org_post(&app, "policies", policy, &alice).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(
-        r.body
-            .contains("change the policy max_lifetime_days of acme"),
-        "{}",
-        r.body
-    );
-    let r = org_post(
-        &app,
-        "service-accounts",
-        "form=service-account-acme&username=ci",
-        &alice,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(
-        r.body.contains("create a service account in acme"),
-        "{}",
-        r.body
-    );
-    let r = org_post(&app, "members/remove", "username=carol", &alice).await;
-    assert!(r.body.contains("remove carol from acme"), "{}", r.body);
+    // policies, removals and service accounts ask too; teams do not
+    for (route, fields, what) in [
+        (
+            "policies",
+            "form=policy-acme&key=max_lifetime_days&value=7",
+            "change the policy max_lifetime_days of acme",
+        ),
+        (
+            "service-accounts",
+            "form=service-account-acme&username=ci",
+            "create a service account in acme",
+        ),
+        ("members/remove", "username=carol", "remove carol from acme"),
+    ] {
+        let r = org_post(&app, route, fields, &alice).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{route}: {}", r.body);
+        assert!(r.body.contains(what), "{what}: {}", r.body);
+    }
     assert_eq!(role_of_carol().await, "owner");
     org_did(
         &app,

@@ -765,6 +765,35 @@ async fn scim_groups_refuse_hostile_calls(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let sec = format!("/scim/v2/Groups/{}", v["id"].as_str().unwrap());
+    // each name a team may follow stands for one group: an externalId that
+    // is another group's displayName (or externalId), or the other way round
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/scim/v2/Groups",
+        t,
+        Some(json!({ "schemas": [GROUP], "displayName": "dev", "externalId": "00g-dev" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (name, external) in [("ops", "sec"), ("00g-dev", "00g-ops"), ("ops", "00g-dev")] {
+        let body = json!({ "schemas": [GROUP], "displayName": name, "externalId": external });
+        let (status, v, _) = call(&app, "POST", "/scim/v2/Groups", t, Some(body)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name} / {external}: {v}");
+        assert_eq!(v["scimType"], "uniqueness");
+    }
+    // a PATCH that changes nothing writes nothing
+    let audited = || async {
+        let n: Vec<(i64,)> = app
+            .rows("SELECT COUNT(*) FROM audit_events WHERE event LIKE 'scim.group%'")
+            .await;
+        n[0].0
+    };
+    let before = audited().await;
+    let same = json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "displayName", "value": "sec" }] });
+    let (status, _, _) = call(&app, "PATCH", &sec, t, Some(same)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(audited().await, before);
     let rename = json!({ "schemas": [PATCH], "Operations": [{ "op": "replace", "path": "displayName", "value": "ünïcode TEAM ✓" }] });
     let (status, _, _) = call(&app, "PATCH", &sec, t, Some(rename)).await;
     assert_eq!(status, StatusCode::CONFLICT);

@@ -535,6 +535,18 @@ async fn service_account_tokens_outlive_their_makers(app: TestApp) {
         .expect("removed");
     make("one-more".into()).await.expect("room again");
     assert!(make("and-another".into()).await.is_err());
+    // a removed one added back counts like a new one
+    orgs::remove_member(&app.core, &cli_admin, "acme", "acme-filler-1")
+        .await
+        .expect("removed");
+    orgs::set_member(&app.core, &cli_admin, "acme", "acme-filler-0", "member")
+        .await
+        .expect("back, within the cap");
+    let again = orgs::set_member(&app.core, &cli_admin, "acme", "acme-filler-1", "member").await;
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("the most an organization may have")),
+        "past the cap"
+    );
 }
 
 on_both_backends!(service_account_tokens_outlive_their_makers);

@@ -336,7 +336,18 @@ async fn service_account_may_join(
         Some(other) if other != o.id => Err(AdminError::Invalid(format!(
             "{username} is another organization's service account."
         ))),
-        _ => Ok(()),
+        _ => {
+            // one it removed, added back: within the cap like a new one
+            let member: Option<(String,)> = on_db!(db, pool => sqlx::query_as(ROLE_OF)
+                .bind(o.id)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await)?;
+            match member {
+                Some(_) => Ok(()),
+                None => service_accounts::room_for_another(db, o.id, &o.name).await,
+            }
+        }
     }
 }
 
@@ -474,7 +485,11 @@ pub async fn create_team(
             if let Some(group) = idp_group {
                 // a group SCIM already provisions: its members join now
                 let event = |what: &'static str, user: Option<i64>| admin.event(what, user, None);
-                follow_scim_groups(core, &[group], &event).await?;
+                // the team is made: a failure here is caught up by the
+                // group's next change, not reported as the team's
+                if let Err(e) = follow_scim_groups(core, &[group], &event).await {
+                    tracing::error!(error = %e, team = name, "taking a SCIM group's members failed");
+                }
             }
             let t = team(&core.db, o.id, &o.name, name).await?;
             team_now(&core.db, &o.name, &t).await

@@ -59,6 +59,21 @@ async fn account(
     })
 }
 
+/// Refuses a service account more in organization `org_id` (`org` its
+/// name) when it has [`ACCOUNTS_MAX`] members that are (made or added back).
+pub(super) async fn room_for_another(db: &Db, org_id: i64, org: &str) -> Result<(), AdminError> {
+    let (accounts,): (i64,) = on_db!(db, pool => sqlx::query_as(ACCOUNTS_IN_ORG)
+        .bind(org_id)
+        .fetch_one(pool)
+        .await)?;
+    if accounts >= ACCOUNTS_MAX {
+        return Err(AdminError::Invalid(format!(
+            "{org} has {accounts} service accounts, the most an organization may have: remove one it no longer needs first."
+        )));
+    }
+    Ok(())
+}
+
 /// A service account's name: the organization's name and `-` before what
 /// the owner typed (unless it is there already), so an owner never takes a
 /// name a person may want (a colleague's, before they first sign in).
@@ -115,16 +130,7 @@ pub async fn create(
         Some(t) => Some(team(&core.db, o.id, &o.name, t).await?),
         None => None,
     };
-    let (accounts,): (i64,) = on_db!(&core.db, pool => sqlx::query_as(ACCOUNTS_IN_ORG)
-        .bind(o.id)
-        .fetch_one(pool)
-        .await)?;
-    if accounts >= ACCOUNTS_MAX {
-        return Err(AdminError::Invalid(format!(
-            "{} has {accounts} service accounts, the most an organization may have: remove one it no longer needs first.",
-            o.name
-        )));
-    }
+    room_for_another(&core.db, o.id, &o.name).await?;
     let at = now();
     let mut made = event(admin, "org.service_account_created", None, &o.name).with(json!({
         "organization": o.name,

@@ -46,6 +46,11 @@ const UPDATE: &str =
     "UPDATE scim_groups SET display_name = $1, display_key = $2, external_id = $3, \
      modified_at = $4 WHERE id = $5";
 const DELETE: &str = "DELETE FROM scim_groups WHERE id = $1";
+/// Another group than `$1` that a team naming `$2` (a displayName) or
+/// `$3` (an externalId, or null) would follow too: each name a team can
+/// follow stands for one group.
+const CLASH: &str = "SELECT display_name FROM scim_groups WHERE id <> $1 \
+     AND (external_id = $2 OR display_name = $3 OR external_id = $3)";
 /// The members SCIM sees (provisioned, not deprovisioned people): id, name.
 const MEMBERS: &str = "SELECT u.id, u.username FROM scim_group_members m \
      JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 \
@@ -152,12 +157,13 @@ pub async fn get(core: &Core, id: &str) -> Result<Group, ScimError> {
 
 /// The groups of a list request: `filter` (`displayName eq "…"`, any
 /// case as the schema says; `externalId eq "…"`; `id eq "…"`), 1-based
-/// `start`, `count`; the total and the page.
+/// `start` and `count`, with their `members` or not; the total and the
+/// page.
 pub async fn list(
     core: &Core,
     filter: Option<&str>,
-    start: i64,
-    count: i64,
+    (start, count): (i64, i64),
+    members: bool,
 ) -> Result<(i64, Vec<Group>), ScimError> {
     let (total, rows) = match filter.map(str::trim).filter(|f| !f.is_empty()) {
         None => {
@@ -192,6 +198,9 @@ pub async fn list(
             page_of(rows, start, count)
         }
     };
+    if !members {
+        return Ok((total, rows));
+    }
     let mut page = Vec::with_capacity(rows.len());
     for g in rows {
         page.push(with_members(core, g).await?);
@@ -419,9 +428,32 @@ async fn save(core: &Core, by: By, old: Option<&Group>, w: Wanted) -> Result<Gro
         .clone()
         .ok_or_else(|| ScimError::invalid("displayName is required."))?;
     let before = old.map(Group::member_ids).unwrap_or_default();
-    check_members(core, &w.members, &before).await?;
     let added: Vec<i64> = w.members.difference(&before).copied().collect();
     let removed: Vec<i64> = before.difference(&w.members).copied().collect();
+    if let Some(o) = old {
+        if o.display_name == name
+            && o.external_id == w.external_id
+            && added.is_empty()
+            && removed.is_empty()
+        {
+            // nothing changes: nothing written, nothing audited
+            return Ok(o.clone());
+        }
+    }
+    check_members(core, &w.members, &before).await?;
+    let clash: Option<(String,)> = on_db!(&core.db, pool => sqlx::query_as(CLASH)
+        .bind(old.map_or(-1, |o| o.id))
+        .bind(&name)
+        .bind(&w.external_id)
+        .fetch_optional(pool)
+        .await)?;
+    if let Some((other,)) = clash {
+        return Err(ScimError::new(
+            409,
+            Some("uniqueness"),
+            format!("The group \u{201c}{other}\u{201d} already has this displayName or externalId as one of its names: a team follows one group by either."),
+        ));
+    }
     let mut details = json!({
         "via": "scim",
         "group": name,
