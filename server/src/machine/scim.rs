@@ -131,18 +131,22 @@ fn query_of(query: QueryResult) -> Result<ListQuery, ScimError> {
     })
 }
 
+/// A read: the caller may call and the query reads; the query, or the
+/// refusal to send.
+fn asked(pat: Result<Pat, ApiError>, query: QueryResult) -> Result<ListQuery, Response> {
+    caller(pat).map_err(refusal)?;
+    query_of(query).map_err(refusal)
+}
+
 /// `GET` of the Users (`USERS`) or the Groups: a page of them.
 async fn list_all<const USERS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     query: QueryResult,
 ) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    let q = match query_of(query) {
+    let q = match asked(pat, query) {
         Ok(q) => q,
-        Err(e) => return refusal(e),
+        Err(res) => return res,
     };
     let (start, count) = scim::paging(q.start_index, q.count);
     let base = base(&state);
@@ -186,12 +190,9 @@ async fn get_one<const USERS: bool>(
     Path(id): Path<String>,
     query: QueryResult,
 ) -> Response {
-    if let Err(e) = caller(pat) {
-        return refusal(e);
-    }
-    let q = match query_of(query) {
+    let q = match asked(pat, query) {
         Ok(q) => q,
-        Err(e) => return refusal(e),
+        Err(res) => return res,
     };
     let base = base(&state);
     let found = if USERS {
@@ -479,28 +480,31 @@ async fn discovery(
     }
 }
 
-async fn schemas(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
-    discovery(&state, pat, None, all_schemas).await
+/// `GET` of every schema (`SCHEMAS`) or every resource type.
+async fn documents<const SCHEMAS: bool>(
+    State(state): State<AppState>,
+    pat: Result<Pat, ApiError>,
+) -> Response {
+    let docs = if SCHEMAS {
+        all_schemas
+    } else {
+        all_resource_types
+    };
+    discovery(&state, pat, None, docs).await
 }
 
-async fn schema(
+/// `GET` of one schema (`SCHEMAS`) or resource type, by id.
+async fn document<const SCHEMAS: bool>(
     State(state): State<AppState>,
     pat: Result<Pat, ApiError>,
     Path(id): Path<String>,
 ) -> Response {
-    discovery(&state, pat, Some(&id), all_schemas).await
-}
-
-async fn resource_types(State(state): State<AppState>, pat: Result<Pat, ApiError>) -> Response {
-    discovery(&state, pat, None, all_resource_types).await
-}
-
-async fn one_resource_type(
-    State(state): State<AppState>,
-    pat: Result<Pat, ApiError>,
-    Path(id): Path<String>,
-) -> Response {
-    discovery(&state, pat, Some(&id), all_resource_types).await
+    let docs = if SCHEMAS {
+        all_schemas
+    } else {
+        all_resource_types
+    };
+    discovery(&state, pat, Some(&id), docs).await
 }
 
 async fn unknown() -> Response {
@@ -547,15 +551,21 @@ pub fn router() -> Router<AppState> {
             "/scim/v2/ServiceProviderConfig",
             get(config).fallback(not_allowed),
         )
-        .route("/scim/v2/Schemas", get(schemas).fallback(not_allowed))
-        .route("/scim/v2/Schemas/{id}", get(schema).fallback(not_allowed))
+        .route(
+            "/scim/v2/Schemas",
+            get(documents::<true>).fallback(not_allowed),
+        )
+        .route(
+            "/scim/v2/Schemas/{id}",
+            get(document::<true>).fallback(not_allowed),
+        )
         .route(
             "/scim/v2/ResourceTypes",
-            get(resource_types).fallback(not_allowed),
+            get(documents::<false>).fallback(not_allowed),
         )
         .route(
             "/scim/v2/ResourceTypes/{id}",
-            get(one_resource_type).fallback(not_allowed),
+            get(document::<false>).fallback(not_allowed),
         )
         .route("/scim/v2", get(unknown))
         .route("/scim/v2/{*rest}", axum::routing::any(unknown))
