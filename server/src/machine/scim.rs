@@ -131,11 +131,11 @@ fn query_of(query: QueryResult) -> Result<ListQuery, ScimError> {
     })
 }
 
-/// A read: the caller may call and the query reads; the query, or the
-/// refusal to send.
-fn asked(pat: Result<Pat, ApiError>, query: QueryResult) -> Result<ListQuery, Response> {
-    caller(pat).map_err(refusal)?;
-    query_of(query).map_err(refusal)
+/// A read: the caller may call and the query reads; the query, or why
+/// not.
+fn asked(pat: Result<Pat, ApiError>, query: QueryResult) -> Result<ListQuery, ScimError> {
+    caller(pat)?;
+    query_of(query)
 }
 
 /// `GET` of the Users (`USERS`) or the Groups: a page of them.
@@ -146,7 +146,7 @@ async fn list_all<const USERS: bool>(
 ) -> Response {
     let q = match asked(pat, query) {
         Ok(q) => q,
-        Err(res) => return res,
+        Err(e) => return refusal(e),
     };
     let (start, count) = scim::paging(q.start_index, q.count);
     let base = base(&state);
@@ -192,7 +192,7 @@ async fn get_one<const USERS: bool>(
 ) -> Response {
     let q = match asked(pat, query) {
         Ok(q) => q,
-        Err(res) => return res,
+        Err(e) => return refusal(e),
     };
     let base = base(&state);
     let found = if USERS {
